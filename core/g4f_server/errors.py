@@ -1,0 +1,164 @@
+"""Every error the gateway reports, and the one place they become HTTP responses.
+
+Providers raise the ``Provider*`` errors; the router treats any ``ProviderError``
+raised before the first streamed byte as "try the next provider". The JSON shape is
+OpenAI's: ``{"error": {"message", "type", "code", "param"}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class G4FError(Exception):
+    """Base class: an error with an HTTP status and an OpenAI-style body."""
+
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "server_error"
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # instance override of the class default
+        self.param = param
+        self.headers = headers or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "code": self.code,
+                "param": self.param,
+            }
+        }
+
+
+class InvalidRequestError(G4FError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class UnsupportedCapabilityError(InvalidRequestError):
+    code = "unsupported_capability"
+
+
+class AuthenticationError(G4FError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDeniedError(G4FError):
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
+class NotFoundError(G4FError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    type = "model_not_found"
+    code = "model_not_found"
+
+
+class ProviderNotFoundError(NotFoundError):
+    type = "provider_not_found"
+    code = "provider_not_found"
+
+
+class MethodNotAllowedError(G4FError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
+class PayloadTooLargeError(G4FError):
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+class RateLimitError(G4FError):
+    """The gateway's own rate limit was hit."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+        if retry_after is not None:
+            self.headers.setdefault("Retry-After", str(max(1, round(retry_after))))
+
+
+# --- raised by providers -------------------------------------------------------------
+
+
+class ProviderError(G4FError):
+    """The upstream failed or answered something unusable (502)."""
+
+    status = 502
+    type = "provider_error"
+    code = "provider_error"
+
+
+class ProviderAuthError(ProviderError):
+    """The upstream needs credentials the gateway does not have (cookies, a key)."""
+
+    status = 403
+    code = "provider_auth_required"
+
+
+class ProviderPaymentError(ProviderError):
+    """The upstream account has no credit left."""
+
+    status = 402
+    code = "provider_payment_required"
+
+
+class ProviderRateLimitError(ProviderError):
+    """The upstream rate-limited us; ``retry_after`` seconds is passed on to the client."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+        if retry_after is not None:
+            self.headers.setdefault("Retry-After", str(max(1, round(retry_after))))
+
+
+class ProviderTimeoutError(ProviderError):
+    """The upstream did not answer in time (504)."""
+
+    status = 504
+    code = "upstream_timeout"
+
+
+class ProviderNotWorkingError(ProviderError):
+    """The provider could not be loaded or started."""
+
+    status = 503
+    code = "provider_not_working"
+
+
+class InternalError(G4FError):
+    """A bug: the message shown to clients never includes internals."""

@@ -1,0 +1,110 @@
+"""The internal event model: what a provider's ``chat`` hook yields.
+
+Every output protocol (OpenAI chat completions today; Responses and Anthropic messages
+later) is rendered from this one stream, so a provider is written once. The classes are
+plain slotted dataclasses, not pydantic models: they are created per streamed chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+@dataclass(slots=True, frozen=True)
+class TextDelta:
+    """The next piece of answer text."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ReasoningDelta:
+    """The next piece of the model's visible reasoning ("thinking")."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call. The first piece of a call carries ``id`` and ``name``;
+    later pieces with the same ``index`` append to ``arguments``."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class Media:
+    """An image, audio or video the provider produced. Give ``url`` or ``data``."""
+
+    kind: Literal["image", "audio", "video"]
+    url: str | None = None
+    data: bytes | None = None
+    mime_type: str | None = None
+    alt: str | None = None
+    thumbnail_url: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Citation:
+    """A source the answer is based on."""
+
+    url: str
+    title: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Usage:
+    """Token counts reported by the upstream (``estimated`` when the kernel guessed)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int | None = None
+    estimated: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        if self.total_tokens is not None:
+            return self.total_tokens
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True, frozen=True)
+class ModelUsed:
+    """The model the upstream says actually answered (may differ from the one asked)."""
+
+    name: str
+
+
+@dataclass(slots=True, frozen=True)
+class ConversationState:
+    """Provider state to keep for the next turn of this conversation (JSON-serialisable)."""
+
+    data: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class Finish:
+    """The answer is complete. Optional: the kernel finishes with ``stop`` (or
+    ``tool_calls`` when tool calls were seen) if a provider just ends its iterator."""
+
+    reason: FinishReason = "stop"
+
+
+ChatEvent = (
+    TextDelta
+    | ReasoningDelta
+    | ToolCallDelta
+    | Media
+    | Citation
+    | Usage
+    | ModelUsed
+    | ConversationState
+    | Finish
+)

@@ -1,0 +1,86 @@
+"""The plugin contract: every hook a provider plugin may implement.
+
+A provider is one plugin object (usually a module) registered under the entry point
+group ``g4f_server``. It must implement ``provider_info``; everything else is optional,
+and what it implements is what it can do: a plugin without ``generate_images`` is never
+asked for images.
+
+pluggy's rules apply: an implementation may accept fewer arguments than the spec lists
+(that is how hooks grow without breaking plugins). The kernel never dispatches the async
+hooks through ``pm.hook``: it picks one provider from its registry and calls that
+provider's implementation alone (see ``registry.py``).
+
+Every hook is documented in docs/plugins.md; tests/test_docs.py fails when one is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from g4f_server.events import ChatEvent
+    from g4f_server.provider import (
+        ImageRequest,
+        MediaItem,
+        ModelInfo,
+        ProviderContext,
+        ProviderInfo,
+        SpeechRequest,
+        SpeechResult,
+        Transcription,
+        TranscriptionRequest,
+    )
+    from g4f_server.schemas.chat import ChatRequest
+
+PROJECT = "g4f_server"
+# Bumped when a hook changes incompatibly; plugins may check it at import time.
+HOOK_API_VERSION = 1
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def provider_info() -> ProviderInfo:
+    """Describe the provider: name, label, url, auth it needs, priority. Required."""
+
+
+@hookspec
+async def list_models(ctx: ProviderContext) -> list[ModelInfo]:
+    """Return the models this provider serves, with aliases and capabilities.
+
+    Called at start-up (bounded by a timeout) and again when the model cache expires.
+    Must not block for long: return a built-in list when the upstream is unreachable.
+    """
+
+
+@hookspec
+def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatEvent]:
+    """Answer a chat request as an async iterator of events (see ``g4f_server.events``).
+
+    ``request.model`` is already resolved to this provider's own model id. Raise a
+    ``g4f_server.errors`` exception before the first event to let the router try the
+    next provider; an exception after it ends the stream with an error.
+    """
+
+
+@hookspec
+async def generate_images(request: ImageRequest, ctx: ProviderContext) -> list[MediaItem]:
+    """Generate ``request.n`` images; return them as URLs or bytes."""
+
+
+@hookspec
+async def create_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechResult:
+    """Turn text into audio."""
+
+
+@hookspec
+async def transcribe(request: TranscriptionRequest, ctx: ProviderContext) -> Transcription:
+    """Turn audio into text."""
+
+
+# Hooks the router calls on a single chosen provider (never through pm.hook).
+SERVICE_HOOKS: tuple[str, ...] = ("chat", "generate_images", "create_speech", "transcribe")

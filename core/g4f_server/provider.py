@@ -1,0 +1,148 @@
+"""Types a provider plugin works with: its description, its models, and its context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from g4f_server.schemas.chat import ChatRequest
+from g4f_server.schemas.media import ImageRequest, SpeechRequest, TranscriptionRequest
+
+if TYPE_CHECKING:
+    import aiohttp
+    import structlog
+
+__all__ = [
+    "CAPABILITIES",
+    "ChatRequest",
+    "ImageRequest",
+    "MediaItem",
+    "ModelInfo",
+    "ProviderContext",
+    "ProviderInfo",
+    "SpeechRequest",
+    "SpeechResult",
+    "Transcription",
+    "TranscriptionRequest",
+]
+
+# What a model can do. The router only sends a request to models that have the
+# capabilities it needs (e.g. "tools" when the request has tools).
+CAPABILITIES = frozenset(
+    {
+        "chat",
+        "vision",
+        "tools",
+        "json_schema",
+        "reasoning",
+        "audio_input",
+        "image",
+        "video",
+        "speech",
+        "transcription",
+    }
+)
+
+
+@dataclass(slots=True, frozen=True)
+class ProviderInfo:
+    """What ``provider_info`` returns."""
+
+    name: str  # unique, used in URLs and the "provider" field, e.g. "Copilot"
+    label: str = ""  # human name, e.g. "Microsoft Copilot"
+    url: str = ""  # the upstream's home page
+    auth: Literal["none", "optional", "required"] = "none"
+    auth_hint: str = ""  # how a user logs in (env var, cookie upload), shown in /v1/providers
+    description: str = ""
+    priority: int = 100  # lower is tried first when several providers serve a model
+    default_model: str | None = None
+    default_image_model: str | None = None
+    default_speech_model: str | None = None
+    default_transcription_model: str | None = None
+    cookie_domains: tuple[str, ...] = ()  # domains whose uploaded cookies it reads
+
+
+@dataclass(slots=True, frozen=True)
+class ModelInfo:
+    """One model a provider serves."""
+
+    id: str
+    capabilities: frozenset[str] = frozenset({"chat"})
+    aliases: tuple[str, ...] = ()
+    owned_by: str = ""
+    description: str = ""
+    # Provider-specific metadata (voices, pricing, tier...), shown by /api/{p}/models.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.capabilities) - CAPABILITIES
+        if unknown:
+            raise ValueError(f"model {self.id!r}: unknown capabilities {sorted(unknown)}")
+
+
+@dataclass(slots=True)
+class MediaItem:
+    """One generated image (or video): a URL the gateway can fetch, or the bytes."""
+
+    url: str | None = None
+    data: bytes | None = None
+    mime_type: str | None = None
+    revised_prompt: str | None = None
+    # Headers needed to download ``url`` (e.g. an auth header); never shown to clients.
+    fetch_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SpeechResult:
+    """Audio from ``create_speech``: all bytes at once, or chunks as they arrive."""
+
+    mime_type: str
+    data: bytes | None = None
+    chunks: AsyncIterator[bytes] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TranscriptSegment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(slots=True)
+class Transcription:
+    text: str
+    language: str | None = None
+    duration: float | None = None
+    segments: list[TranscriptSegment] = field(default_factory=list)
+
+
+def _no_cookies(domain: str) -> dict[str, str]:
+    return {}
+
+
+@dataclass(slots=True)
+class ProviderContext:
+    """Everything the kernel hands a provider for one call.
+
+    Providers never create their own HTTP session or logger: ``http`` is the gateway's
+    shared ``aiohttp.ClientSession`` (connection pooling, proxy and limits in one place)
+    and ``log`` is already bound to the request id and provider name.
+    """
+
+    http: aiohttp.ClientSession
+    log: structlog.typing.FilteringBoundLogger
+    # Per-provider dict that lives as long as the app: caches, semaphores, sessions.
+    state: dict[str, Any]
+    timeout: float = 300.0
+    proxy: str | None = None
+    # A key the client passed for this provider (body "api_key" or header X-Provider-Key).
+    api_key: str | None = None
+    request_id: str = ""
+    # Conversation continuity: the id the client used, and what this provider returned
+    # as ConversationState on the previous turn of it (None on the first turn).
+    conversation_id: str | None = None
+    conversation: dict[str, Any] | None = None
+    # Cookies uploaded by the user for a domain (only the provider's cookie_domains).
+    cookies: Callable[[str], dict[str, str]] = _no_cookies

@@ -1,0 +1,1 @@
+"""Wire schemas (pydantic): what clients send. "model" here always means an AI model."""

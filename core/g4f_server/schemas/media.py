@@ -1,0 +1,70 @@
+"""Requests for images and audio, as clients send them and providers receive them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ImageRequest(_Open):
+    """POST /v1/images/generations. Provider-specific options (nologo, seed, ...) arrive
+    as extra fields and are available in ``model_extra``."""
+
+    prompt: str = Field(min_length=1, max_length=32000)
+    model: str = ""
+    n: int = Field(default=1, ge=1, le=4)
+    size: str | None = None
+    response_format: Literal["url", "b64_json"] = "url"
+    seed: int | None = None
+    negative_prompt: str | None = None
+    provider: str | None = None
+    api_key: str | None = None
+
+    @field_validator("size")
+    @classmethod
+    def _check_size(cls, value: str | None) -> str | None:
+        if value is not None and value != "auto" and not _SIZE.match(value):
+            raise ValueError("size must look like 1024x1024")
+        return value
+
+    @property
+    def dimensions(self) -> tuple[int, int] | None:
+        match = _SIZE.match(self.size or "")
+        return (int(match[1]), int(match[2])) if match else None
+
+
+class SpeechRequest(_Open):
+    """POST /v1/audio/speech."""
+
+    input: str = Field(min_length=1, max_length=4096)
+    model: str = ""
+    voice: str = "alloy"
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    instructions: str | None = None
+    provider: str | None = None
+    api_key: str | None = None
+
+
+class TranscriptionRequest(_Open):
+    """POST /v1/audio/transcriptions (multipart); ``file`` holds the uploaded bytes."""
+
+    file: bytes
+    filename: str = "audio.wav"
+    content_type: str = "application/octet-stream"
+    model: str = ""
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
+    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
+    provider: str | None = None
+    api_key: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""pytest fixtures shipped with the kernel (placeholder)."""

@@ -1,0 +1,1 @@
+"""copilot provider for g4f-server (skeleton; the protocol lands with its own issue)."""
