@@ -1,1 +1,64 @@
-"""copilot provider for g4f-server (skeleton; the protocol lands with its own issue)."""
+"""Microsoft Copilot provider for g4f-server: the hook implementations only.
+
+Importing this module does no network work; everything happens inside the hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from g4f_server import hookimpl
+from g4f_server.events import ChatEvent
+from g4f_server.provider import (
+    ImageRequest,
+    MediaItem,
+    ModelInfo,
+    ProviderContext,
+    ProviderInfo,
+)
+from g4f_server.schemas.chat import ChatRequest
+
+from g4f_server_copilot import chat as _chat
+from g4f_server_copilot import images as _images
+from g4f_server_copilot.auth import COOKIE_DOMAINS
+from g4f_server_copilot.models import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, model_list
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def provider_info() -> ProviderInfo:
+    return ProviderInfo(
+        name="Copilot",
+        label="Microsoft Copilot",
+        url="https://copilot.microsoft.com",
+        auth="optional",
+        auth_hint=(
+            "Works without an account (text chat and images). For vision and where anonymous "
+            "chat is region-blocked, log in at copilot.microsoft.com in a browser and upload "
+            "its cookies as a HAR file (DevTools > Network > Save all as HAR) or a JSON "
+            "cookie export via POST /v1/upload_cookies; the HAR carries the access token. "
+            "The token may also be passed as the provider api_key."
+        ),
+        description="Microsoft Copilot consumer chat: quick, Think Deeper, Smart (GPT-5), "
+        "Study and Search modes; image generation; vision when logged in.",
+        default_model=DEFAULT_MODEL,
+        default_image_model=DEFAULT_IMAGE_MODEL,
+        cookie_domains=COOKIE_DOMAINS,
+    )
+
+
+@hookimpl
+async def list_models(ctx: ProviderContext) -> list[ModelInfo]:
+    # The upstream has no model listing: the modes are fixed.
+    return model_list()
+
+
+@hookimpl
+def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatEvent]:
+    return _chat.run(request, ctx)
+
+
+@hookimpl
+async def generate_images(request: ImageRequest, ctx: ProviderContext) -> list[MediaItem]:
+    return await _images.generate(request, ctx)

@@ -1,0 +1,245 @@
+"""One user turn over the chat WebSocket: frames out, server events in (upstreams.md 1.5-1.7).
+
+Event mapping decisions:
+- ``appendText`` -> TextDelta.
+- ``replaceText``: its exact meaning is unverified. We read it as "the current part's text
+  is now X": when X extends what was already streamed for the part, only the new suffix is
+  emitted; otherwise (a real rewrite) streamed text cannot be taken back, so X is appended
+  like gpt4free does, and the rewrite is logged.
+- ``chainOfThought`` -> ReasoningDelta; ``citation`` -> Citation (the kernel renders them
+  as annotations); ``imageGenerated`` -> Media with the ``generatingImage`` prompt as alt.
+- ``done`` ends the turn at once (no wait for title/follow-ups: they are not needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from g4f_server.errors import ProviderAuthError, ProviderError, ProviderTimeoutError
+from g4f_server.events import ChatEvent, Citation, Media, ReasoningDelta, TextDelta
+from g4f_server.provider import ProviderContext
+
+from g4f_server_copilot import config
+from g4f_server_copilot.config import Timeouts
+from g4f_server_copilot.errors import LOGIN_HINT, from_error_frame, from_http_status
+from g4f_server_copilot.session import Session
+
+MAX_CHALLENGES = 3
+MAX_FRAME_BYTES = 32 * 1024 * 1024  # partial image previews arrive as base64 frames
+
+# What the browser announces before its first send (upstreams.md 1.6); a backend that
+# insists on this handshake rejects a bare send with invalid-event.
+SET_OPTIONS: dict[str, Any] = {
+    "event": "setOptions",
+    "supportedCards": ["image", "weather", "local", "sports", "video", "finance"],
+    "supportedFeatures": [],
+    "supportedActions": [],
+    "ads": {"supportedTypes": ["text"]},
+}
+CONSENTS: dict[str, Any] = {"event": "reportLocalConsents", "grantedConsents": []}
+
+# Events that mean the answer is flowing (switch from the first-event to the idle timeout).
+_ANSWER_EVENTS = frozenset(
+    {
+        "startMessage",
+        "appendText",
+        "replaceText",
+        "chainOfThought",
+        "citation",
+        "generatingImage",
+        "partialImageGenerated",
+        "imageGenerated",
+        "partCompleted",
+    }
+)
+
+
+async def turn(
+    ctx: ProviderContext,
+    session: Session,
+    content: list[dict[str, Any]],
+    mode: str,
+    timeouts: Timeouts,
+) -> AsyncIterator[ChatEvent]:
+    """Send one user turn and yield its answer; the socket is closed however this ends."""
+    ws = await _connect(ctx, session, timeouts)
+    try:
+        async for event in _converse(ctx, ws, session, content, mode, timeouts):
+            yield event
+    finally:
+        # Also runs when the consumer stops iterating (client disconnect -> aclose()).
+        # Closing is best effort and must never mask the real outcome.
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(ws.close(), timeout=2)
+
+
+async def _connect(
+    ctx: ProviderContext, session: Session, timeouts: Timeouts
+) -> aiohttp.ClientWebSocketResponse:
+    params = {"api-version": "2", "clientSessionId": str(uuid.uuid4())}
+    if session.creds.access_token and session.flavour == "web":
+        # The socket carries the signed-in identity in its query string.
+        params["accessToken"] = session.creds.access_token
+        if session.creds.identity_type:
+            params["X-UserIdentityType"] = session.creds.identity_type
+    try:
+        async with asyncio.timeout(timeouts.connect):
+            return await ctx.http.ws_connect(
+                config.ws_url(),
+                params=params,
+                headers=session.headers(),
+                proxy=ctx.proxy,
+                timeout=aiohttp.ClientWSTimeout(ws_close=2),
+                max_msg_size=MAX_FRAME_BYTES,
+                autoping=True,
+            )
+    except TimeoutError:
+        raise ProviderTimeoutError(
+            f"Copilot's chat socket did not open within {timeouts.connect:g}s"
+        ) from None
+    except aiohttp.WSServerHandshakeError as exc:
+        raise from_http_status("chat socket", exc.status, exc.message, exc.headers) from None
+    except aiohttp.ClientError as exc:
+        raise ProviderError(f"Copilot's chat socket is unreachable: {exc}") from None
+
+
+async def _receive(ws: aiohttp.ClientWebSocketResponse, wait: float, phase: str) -> dict[str, Any]:
+    """The next JSON frame; raises on silence, close or garbage."""
+    try:
+        msg = await ws.receive(timeout=wait)
+    except TimeoutError:
+        raise ProviderTimeoutError(f"Copilot went silent for {wait:g}s {phase}") from None
+    if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+        try:
+            frame = json.loads(msg.data)
+        except (ValueError, UnicodeDecodeError):
+            raise ProviderError(
+                f"Copilot sent a frame that is not JSON: {msg.data!r:.200}"
+            ) from None
+        if not isinstance(frame, dict):
+            raise ProviderError(f"Copilot sent an unexpected frame: {repr(frame)[:200]}")
+        return frame
+    if msg.type == aiohttp.WSMsgType.ERROR:
+        raise ProviderError(f"Copilot's chat socket failed {phase}: {ws.exception()}")
+    # CLOSE / CLOSING / CLOSED
+    raise ProviderError(
+        f"Copilot closed the chat socket {phase} (close code {ws.close_code}) "
+        "before the answer was complete"
+    )
+
+
+async def _converse(
+    ctx: ProviderContext,
+    ws: aiohttp.ClientWebSocketResponse,
+    session: Session,
+    content: list[dict[str, Any]],
+    mode: str,
+    timeouts: Timeouts,
+) -> AsyncIterator[ChatEvent]:
+    send_frame = {
+        "event": "send",
+        "conversationId": session.conversation_id,
+        "content": content,
+        "mode": mode,
+        "context": {},
+    }
+    # The server greets with "connected"; some clients never wait for it, so if it does
+    # not come within the connect timeout we go ahead (the first-event timeout still holds).
+    try:
+        greeting: dict[str, Any] | None = await _receive(ws, timeouts.connect, "at greeting")
+    except ProviderTimeoutError:
+        greeting = None
+    pending = [] if greeting is None else [greeting]
+    await ws.send_json(SET_OPTIONS)
+    await ws.send_json(CONSENTS)
+    await ws.send_json(send_frame)
+
+    answering = False
+    challenges = 0
+    part_text = ""
+    image_prompt: str | None = None
+    while True:
+        if pending:
+            frame = pending.pop(0)
+        elif answering:
+            frame = await _receive(ws, timeouts.idle, "mid-answer")
+        else:
+            frame = await _receive(ws, timeouts.first_event, "before answering")
+        event = frame.get("event")
+        if event in _ANSWER_EVENTS:
+            answering = True
+        match event:
+            case "appendText":
+                text = str(frame.get("text") or "")
+                part_text += text
+                if text:
+                    yield TextDelta(text)
+            case "replaceText":
+                text = str(frame.get("text") or "")
+                if text.startswith(part_text):
+                    new = text[len(part_text) :]
+                else:
+                    ctx.log.info("copilot.replace_text_rewrite", streamed=len(part_text))
+                    new = text
+                part_text = text if text.startswith(part_text) else part_text + text
+                if new:
+                    yield TextDelta(new)
+            case "partCompleted" | "startMessage":
+                part_text = ""
+                if event == "startMessage" and isinstance(frame.get("conversationId"), str):
+                    session.conversation_id = frame["conversationId"]
+            case "chainOfThought":
+                text = str(frame.get("text") or "")
+                if text:
+                    yield ReasoningDelta(text)
+            case "citation":
+                url = frame.get("url")
+                if isinstance(url, str) and url:
+                    title = frame.get("title") or frame.get("name")
+                    yield Citation(url=url, title=str(title) if title else None)
+            case "generatingImage":
+                image_prompt = frame.get("prompt") or image_prompt
+            case "imageGenerated":
+                url = frame.get("url")
+                if isinstance(url, str) and url:
+                    yield Media(
+                        kind="image",
+                        url=url,
+                        thumbnail_url=frame.get("thumbnailUrl") or None,
+                        alt=image_prompt or frame.get("prompt") or None,
+                    )
+            case "titleUpdate":
+                session.title = frame.get("title") or session.title
+            case "done":
+                return
+            case "error":
+                raise from_error_frame(frame)
+            case "challenge":
+                challenges += 1
+                method = frame.get("method")
+                if method not in (None, "") or challenges > MAX_CHALLENGES:
+                    raise ProviderAuthError(
+                        f"Copilot asked for an anti-bot challenge ({method or 'repeated'}) "
+                        f"that this gateway cannot solve; {LOGIN_HINT} "
+                        "from a browser that passed the check"
+                    )
+                # A method-less challenge is a liveness check: acknowledge it with an empty
+                # token and repeat the held send, which the server dropped.
+                await ws.send_json(
+                    {
+                        "event": "challengeResponse",
+                        "token": "",
+                        "method": method,
+                        "id": frame.get("id"),
+                    }
+                )
+                await ws.send_json(send_frame)
+            case _:
+                # connected, received, partialImageGenerated, suggestedFollowups, cards...
+                pass

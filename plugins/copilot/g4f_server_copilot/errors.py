@@ -1,0 +1,74 @@
+"""Turning upstream failures into the kernel's provider errors, with advice a user can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from g4f_server.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimitError,
+)
+
+LOGIN_HINT = (
+    "upload your copilot.microsoft.com browser cookies or a HAR file "
+    "(POST /v1/upload_cookies), or pass the access token as the provider api_key"
+)
+VISION_NEEDS_LOGIN = (
+    "Copilot vision needs cookies from a logged-in browser: images are uploaded through "
+    "an endpoint that only accepts signed-in users. To use it, " + LOGIN_HINT + "."
+)
+
+
+def from_http_status(what: str, status: int, body: str, headers: Any = None) -> ProviderError:
+    """An error for a non-2xx answer of a REST call (session start, attachment upload)."""
+    snippet = " ".join(body.split())[:200]
+    if status == 401:
+        return ProviderAuthError(
+            f"Copilot {what} was refused (401): the session or login is invalid or expired; "
+            f"{LOGIN_HINT}."
+        )
+    if status == 403:
+        return ProviderAuthError(
+            f"Copilot {what} was blocked (403), likely by its bot protection; {LOGIN_HINT} "
+            "(including cf_clearance)."
+        )
+    if status == 429:
+        retry = _retry_after(headers)
+        return ProviderRateLimitError(f"Copilot {what} was rate-limited (429).", retry_after=retry)
+    return ProviderError(f"Copilot {what} failed with HTTP {status}: {snippet}")
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        return float(headers.get("Retry-After")) if headers else None
+    except (TypeError, ValueError):
+        return None
+
+
+# errorCode values reported in the wild (upstreams.md 1.13) and what they mean to a user.
+_CODES: dict[str, str] = {
+    "chat-service-unavailable": (
+        "Copilot chat is not available to anonymous users from this server's region; "
+        "log in (" + LOGIN_HINT + ") or route through a proxy in a supported region"
+    ),
+    "invalid-event": (
+        "Copilot rejected the request (invalid-event); this usually means the server's IP "
+        "needs bot clearance: " + LOGIN_HINT + " (including cf_clearance), or use a proxy"
+    ),
+}
+
+
+def from_error_frame(frame: dict[str, Any]) -> ProviderError:
+    """An error for an ``error`` event on the chat socket."""
+    code = str(frame.get("errorCode") or frame.get("code") or "")
+    detail = frame.get("message") or frame.get("text") or ""
+    if code in _CODES:
+        return ProviderError(_CODES[code] + ".", code=f"copilot_{code.replace('-', '_')}")
+    lowered = code.lower()
+    if "rate" in lowered or "throttl" in lowered or "too-many" in lowered:
+        return ProviderRateLimitError(f"Copilot is rate-limiting this server ({code}).")
+    if "auth" in lowered or "token" in lowered or "login" in lowered:
+        return ProviderAuthError(f"Copilot needs a valid login ({code}); {LOGIN_HINT}.")
+    shown = code or ", ".join(f"{k}={v}" for k, v in frame.items() if k != "event")[:200]
+    return ProviderError(f"Copilot reported an error: {shown}" + (f" ({detail})" if detail else ""))
