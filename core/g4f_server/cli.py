@@ -1,2 +1,170 @@
-def main() -> None:  # placeholder until the CLI lands
-    raise SystemExit("not yet")
+"""The ``g4f-server`` command. Heavy imports stay inside the commands so --help is fast."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="OpenAI-compatible gateway.")
+
+Plugins = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Only load these plugins (comma-separated or repeated; env G4F_LOAD_PLUGINS)"
+    ),
+]
+Disabled = Annotated[
+    list[str] | None,
+    typer.Option(help="Never load these plugins (env G4F_DISABLED_PLUGINS)"),
+]
+
+
+def _list(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [part.strip() for v in values for part in v.split(",") if part.strip()]
+
+
+def _config(**flags: Any) -> Any:
+    from g4f_server.config import AppConfig
+
+    return AppConfig.load(**flags)
+
+
+@app.command()
+def api(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (env G4F_HOST) [127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "-p", help="Port (env G4F_PORT) [1337]")
+    ] = None,
+    bind: Annotated[str | None, typer.Option(help="HOST:PORT, as gpt4free's --bind")] = None,
+    debug: Annotated[bool | None, typer.Option("--debug", "-d", help="Debug logging")] = None,
+    json_logs: Annotated[bool | None, typer.Option("--json-logs", help="Log JSON lines")] = None,
+    g4f_api_key: Annotated[
+        str | None, typer.Option(help="Require this API key (env G4F_API_KEY)")
+    ] = None,
+    provider: Annotated[str | None, typer.Option(help="Default provider")] = None,
+    model: Annotated[str | None, typer.Option(help="Default model")] = None,
+    proxy: Annotated[str | None, typer.Option(help="Proxy for upstream calls")] = None,
+    allow_request_proxy: Annotated[
+        bool | None, typer.Option(help="Honour the 'proxy' field of requests (SSRF risk)")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(help="Upstream timeout, seconds [300]")] = None,
+    stream_timeout: Annotated[
+        float | None, typer.Option(help="Max gap between chunks [120]")
+    ] = None,
+    ignored_providers: Annotated[
+        list[str] | None, typer.Option(help="Providers not to use")
+    ] = None,
+    priority: Annotated[
+        list[str] | None, typer.Option(help="Providers to try first, in order")
+    ] = None,
+    load_plugins: Plugins = None,
+    disabled_plugins: Disabled = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [1]")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Media, cookies and conversations")] = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="External base URL for /media links")
+    ] = None,
+) -> None:
+    """Run the OpenAI-compatible API server."""
+    from g4f_server.api import serve
+
+    if bind:
+        bind_host, _, bind_port = bind.rpartition(":")
+        host = host or bind_host or None
+        port = port or int(bind_port)
+    config = _config(
+        host=host,
+        port=port,
+        debug=debug,
+        json_logs=json_logs,
+        api_key=g4f_api_key,
+        provider=provider,
+        model=model,
+        proxy=proxy,
+        allow_request_proxy=allow_request_proxy,
+        timeout=timeout,
+        stream_timeout=stream_timeout,
+        ignored_providers=_list(ignored_providers),
+        priority=_list(priority),
+        load_plugins=_list(load_plugins),
+        disabled_plugins=_list(disabled_plugins),
+        workers=workers,
+        data_dir=data_dir,
+        public_url=public_url,
+    )
+    serve(config)
+
+
+async def _inspect(config: Any) -> Any:
+    """Start the app without serving HTTP, to read its registry."""
+    from aiohttp import web
+
+    from g4f_server.app import create_app
+    from g4f_server.keys import REGISTRY
+
+    application = create_app(config)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    try:
+        return application[REGISTRY]
+    finally:
+        await runner.cleanup()
+
+
+@app.command()
+def providers(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    load_plugins: Plugins = None,
+    disabled_plugins: Disabled = None,
+) -> None:
+    """List installed providers."""
+    from g4f_server.logs import configure_logging
+    from g4f_server.routes.providers import failed_entry, provider_entry
+
+    configure_logging()
+    config = _config(load_plugins=_list(load_plugins), disabled_plugins=_list(disabled_plugins))
+    registry = asyncio.run(_inspect(config))
+    rows = [provider_entry(e) for e in registry.ordered] + [
+        failed_entry(f) for f in registry.failed
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = "ok" if row["working"] else f"NOT WORKING: {row['error']}"
+        typer.echo(
+            f"{row['id']:<20} {len(row['models']):>4} models  {','.join(row['capabilities']):<40} {state}"
+        )
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    load_plugins: Plugins = None,
+    disabled_plugins: Disabled = None,
+) -> None:
+    """List the models of every installed provider."""
+    from g4f_server.logs import configure_logging
+    from g4f_server.routes.models import model_entry
+
+    configure_logging()
+    config = _config(load_plugins=_list(load_plugins), disabled_plugins=_list(disabled_plugins))
+    registry = asyncio.run(_inspect(config))
+    rows = [model_entry(m, e) for e in registry.ordered for m in e.models]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(f"{row['providers'][0]:<16} {row['id']:<32} {','.join(row['capabilities'])}")
+
+
+def main() -> None:
+    app()

@@ -1,1 +1,77 @@
-"""pytest fixtures shipped with the kernel (placeholder)."""
+"""pytest fixtures shipped with the kernel, for our tests and every plugin author's.
+
+Registered as a ``pytest11`` plugin, so any project that installs g4f-server gets them:
+
+- ``provider_context``: a factory of ``ProviderContext`` objects with a real shared
+  ``aiohttp.ClientSession``, for calling a plugin's hooks directly.
+- ``start_gateway``: starts the whole gateway on 127.0.0.1 with the plugins you give it
+  (installed entry points are not loaded) and returns its base URL.
+- ``--live``: tests marked ``live`` (real upstreams over the internet) are skipped
+  unless pytest runs with ``--live``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+import structlog
+
+from g4f_server.provider import ProviderContext
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--live",
+        action="store_true",
+        default=False,
+        help="also run tests marked 'live' that talk to real upstreams",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "live: talks to a real upstream over the internet")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--live"):
+        return
+    skip = pytest.mark.skip(reason="live test: run with --live (needs internet)")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+async def provider_context() -> AsyncIterator[Callable[..., ProviderContext]]:
+    """``provider_context(**fields)`` -> a ProviderContext sharing one ClientSession."""
+    async with aiohttp.ClientSession() as http:
+        states: dict[str, Any] = {}
+
+        def make(**fields: Any) -> ProviderContext:
+            fields.setdefault("state", states)
+            fields.setdefault("log", structlog.get_logger("test"))
+            return ProviderContext(http=http, **fields)
+
+        yield make
+
+
+@pytest.fixture
+async def start_gateway(
+    aiohttp_server: Callable[..., Awaitable[Any]],
+) -> Callable[..., Awaitable[str]]:
+    """``await start_gateway(plugins=[...], **config)`` -> "http://127.0.0.1:PORT".
+
+    ``config`` fields are AppConfig fields (api_key=..., provider=..., data_dir=...).
+    """
+    from g4f_server.app import create_app
+    from g4f_server.config import AppConfig
+
+    async def start(plugins: list[object] | None = None, **config: Any) -> str:
+        app = create_app(AppConfig(**config), plugins=plugins or [], load_entrypoints=False)
+        server = await aiohttp_server(app)
+        return str(server.make_url("")).rstrip("/")
+
+    return start

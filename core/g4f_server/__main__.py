@@ -1,0 +1,3 @@
+from g4f_server.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""Programmatic entry points (seed API): ``run_api``, ``AppConfig``, ``create_app``."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from typing import Any
+
+from g4f_server.app import create_app
+from g4f_server.config import AppConfig
+from g4f_server.logs import configure_logging, get_logger
+
+__all__ = ["AppConfig", "create_app", "run_api", "serve"]
+
+log = get_logger("g4f_server")
+
+
+def run_api(
+    host: str | None = None,
+    port: int | None = None,
+    debug: bool | None = None,
+    **settings: Any,
+) -> None:
+    """Start the server; arguments override ``AppConfig.set_config`` and G4F_* env vars."""
+    serve(AppConfig.load(host=host, port=port, debug=debug, **settings))
+
+
+def _event_loop() -> Any:
+    try:
+        import uvloop  # optional: pip install g4f-server[speed]
+    except ImportError:
+        return None
+    return uvloop.new_event_loop()
+
+
+def _serve_one(config: AppConfig, reuse_port: bool = False) -> None:
+    from aiohttp import web
+
+    configure_logging(debug=config.debug, json_logs=config.json_logs)
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        reuse_port=reuse_port or None,
+        handler_cancellation=True,  # a client that hangs up cancels the upstream call
+        access_log=None,  # our middleware writes one access line with provider and model
+        print=None,
+        loop=_event_loop(),
+    )
+
+
+def serve(config: AppConfig) -> None:
+    configure_logging(debug=config.debug, json_logs=config.json_logs)
+    log.info("starting", url=f"http://{config.host}:{config.port}", config=config.redacted())
+    if config.workers == 1:
+        _serve_one(config)
+        return
+    # Several processes share the port (SO_REUSEPORT); the kernel balances connections.
+    ctx = multiprocessing.get_context("spawn")
+    workers = [
+        ctx.Process(target=_serve_one, args=(config, True), daemon=True)
+        for _ in range(config.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(signum: int, frame: Any) -> None:
+        for worker in workers:
+            worker.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        worker.join()

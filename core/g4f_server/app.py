@@ -1,0 +1,90 @@
+"""The app factory: plugins -> registry -> aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from g4f_server.config import AppConfig
+from g4f_server.context import make_context
+from g4f_server.conversations import MemoryConversationStore
+from g4f_server.keys import CONFIG, CONVERSATIONS, HTTP, MEDIA, PLUGIN_MANAGER, REGISTRY
+from g4f_server.logs import get_logger
+from g4f_server.media import InlineMediaPublisher
+from g4f_server.middleware import kernel_middleware
+from g4f_server.plugins import load_plugins, make_plugin_manager
+from g4f_server.registry import Registry
+from g4f_server.routes import setup_routes
+
+log = get_logger("g4f_server.app")
+
+
+def create_app(
+    config: AppConfig | None = None,
+    *,
+    plugins: list[object] | None = None,
+    load_entrypoints: bool = True,
+) -> web.Application:
+    """Build the gateway. ``plugins`` are registered as well as (or, with
+    ``load_entrypoints=False``, instead of) the installed entry points."""
+    config = config or AppConfig.load()
+    pm = make_plugin_manager()
+    failures = load_plugins(
+        pm,
+        plugins=plugins,
+        load_entrypoints=load_entrypoints,
+        allow=config.load_plugins,
+        deny=config.disabled_plugins,
+    )
+    registry = Registry.from_plugins(
+        pm, failures, priority=config.priority, ignored=config.ignored_providers
+    )
+    app = web.Application(middlewares=[kernel_middleware], client_max_size=config.max_body_size)
+    app[CONFIG] = config
+    app[PLUGIN_MANAGER] = pm
+    app[REGISTRY] = registry
+    app[CONVERSATIONS] = MemoryConversationStore()
+    app[MEDIA] = InlineMediaPublisher()
+    app.cleanup_ctx.append(_http_session)
+    app.cleanup_ctx.append(_models)
+    setup_routes(app)
+    return app
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    """One shared upstream session: pooled keep-alive connections for every provider."""
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector, trust_env=True) as session:
+        app[HTTP] = session
+        yield
+
+
+async def _models(app: web.Application) -> AsyncIterator[None]:
+    """Load every provider's model list at start-up, then refresh it in the background."""
+    config, registry = app[CONFIG], app[REGISTRY]
+
+    async def refresh() -> None:
+        await registry.refresh_models(lambda e: make_context(app, e), config.startup_timeout)
+
+    await refresh()
+    log.info(
+        "providers_ready",
+        working=[e.name for e in registry.ordered if e.working],
+        failed={f.name: f.error for f in registry.failed},
+    )
+
+    async def keep_fresh() -> None:
+        while True:
+            await asyncio.sleep(config.models_ttl)
+            await refresh()
+
+    task = asyncio.create_task(keep_fresh())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await app[CONVERSATIONS].close()

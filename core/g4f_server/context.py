@@ -1,0 +1,40 @@
+"""Building the ProviderContext handed to a provider for one call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from g4f_server.keys import CONFIG, HTTP
+from g4f_server.logs import get_logger
+from g4f_server.provider import ProviderContext
+from g4f_server.registry import ProviderEntry
+
+
+def provider_key(request: web.Request | None, body_key: str | None) -> str | None:
+    """A key the client passed for the provider (never the gateway's own key)."""
+    if body_key:
+        return body_key
+    if request is not None:
+        return request.headers.get("X-Provider-Key") or None
+    return None
+
+
+def make_context(
+    app: web.Application,
+    entry: ProviderEntry,
+    request: web.Request | None = None,
+    **fields: Any,
+) -> ProviderContext:
+    config = app[CONFIG]
+    request_id = request.get("request_id", "") if request is not None else ""
+    fields.setdefault("proxy", config.proxy)
+    return ProviderContext(
+        http=app[HTTP],
+        log=get_logger(f"g4f_server.provider.{entry.name}").bind(provider=entry.name),
+        state=entry.state,
+        timeout=config.timeout,
+        request_id=request_id,
+        **fields,
+    )

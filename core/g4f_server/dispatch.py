@@ -1,0 +1,103 @@
+"""Calling the chosen provider: failover before the first event, timeouts after it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from g4f_server import errors
+from g4f_server.events import ChatEvent
+from g4f_server.logs import get_logger
+from g4f_server.provider import ProviderContext
+from g4f_server.registry import ProviderEntry
+from g4f_server.router import Route
+from g4f_server.schemas.chat import ChatRequest
+
+log = get_logger("g4f_server.dispatch")
+
+
+@dataclass(slots=True)
+class ChatRun:
+    """A provider that has produced its first event; the rest is still to be read."""
+
+    route: Route
+    attempts: int
+    first: ChatEvent
+    stream: AsyncIterator[ChatEvent]
+    idle_timeout: float
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        """All events, the first included; each gap bounded by ``idle_timeout``."""
+        yield self.first
+        stream = self.stream
+        while True:
+            try:
+                async with asyncio.timeout(self.idle_timeout):
+                    event = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise errors.ProviderTimeoutError(
+                    f"Provider '{self.route.entry.name}' sent nothing for {self.idle_timeout:g}s"
+                ) from None
+            yield event
+
+    async def close(self) -> None:
+        aclose = getattr(self.stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError:
+    """A provider bug, reported without its internals (they go to the log)."""
+    log.error("provider_crashed", provider=entry.name, exc_info=exc)
+    return errors.ProviderError(f"Provider '{entry.name}' failed unexpectedly")
+
+
+async def start_chat(
+    routes: list[Route],
+    request: ChatRequest,
+    make_ctx: Callable[[ProviderEntry], ProviderContext],
+    *,
+    first_event_timeout: float,
+    idle_timeout: float,
+) -> ChatRun:
+    """Try each route until one yields its first event."""
+    failure: errors.G4FError | None = None
+    for attempt, route in enumerate(routes, start=1):
+        entry = route.entry
+        stream: AsyncIterator[ChatEvent] | None = None
+        try:
+            stream = entry.call(
+                "chat",
+                request=request.model_copy(update={"model": route.model}),
+                ctx=make_ctx(entry),
+            )
+            async with asyncio.timeout(first_event_timeout):
+                first = await anext(stream)  # type: ignore[arg-type]
+            return ChatRun(route, attempt, first, stream, idle_timeout)  # type: ignore[arg-type]
+        except StopAsyncIteration:
+            failure = errors.ProviderError(f"Provider '{entry.name}' returned an empty answer")
+        except TimeoutError:
+            failure = errors.ProviderTimeoutError(
+                f"Provider '{entry.name}' did not answer within {first_event_timeout:g}s"
+            )
+        except errors.ProviderError as exc:
+            failure = exc
+        except errors.G4FError:
+            raise  # the request itself is wrong: another provider will not help
+        except Exception as exc:
+            failure = unexpected(entry, exc)
+        if stream is not None and hasattr(stream, "aclose"):
+            await stream.aclose()
+        log.info(
+            "provider_failed",
+            provider=entry.name,
+            attempt=attempt,
+            error=failure.message,
+            status=failure.status,
+        )
+    assert failure is not None, "resolve() never returns an empty route list"
+    failure.headers["X-G4F-Attempts"] = str(len(routes))
+    raise failure

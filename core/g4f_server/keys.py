@@ -1,0 +1,19 @@
+"""Typed keys for what the app holds (aiohttp ``web.AppKey``), all in one place."""
+
+from __future__ import annotations
+
+import aiohttp
+import pluggy
+from aiohttp import web
+
+from g4f_server.config import AppConfig
+from g4f_server.conversations import ConversationStore
+from g4f_server.media import MediaPublisher
+from g4f_server.registry import Registry
+
+CONFIG = web.AppKey("config", AppConfig)
+REGISTRY = web.AppKey("registry", Registry)
+PLUGIN_MANAGER = web.AppKey("plugin_manager", pluggy.PluginManager)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+CONVERSATIONS = web.AppKey("conversations", ConversationStore)
+MEDIA = web.AppKey("media", MediaPublisher)

@@ -1,0 +1,106 @@
+"""The one middleware: request id, API key check, error mapping and the access line.
+
+One middleware instead of four keeps the per-request cost down (every middleware is an
+extra coroutine frame on the hot path).
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+
+from g4f_server import errors
+from g4f_server.jsonio import error_response
+from g4f_server.keys import CONFIG
+from g4f_server.logs import get_logger
+
+log = get_logger("g4f_server.access")
+OPEN_PATHS = frozenset({"/health"})
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def _presented_key(request: web.Request) -> str | None:
+    header = request.headers.get("g4f-api-key")
+    if header:
+        return header.strip()
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        # "Bearer <server key> <provider key>" is accepted: the first word is ours.
+        return auth[7:].strip().split(" ", 1)[0]
+    return None
+
+
+def check_api_key(request: web.Request, expected: str) -> None:
+    presented = _presented_key(request)
+    if not presented:
+        raise errors.AuthenticationError(
+            "Missing API key: send 'Authorization: Bearer <key>' or 'g4f-api-key: <key>'"
+        )
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise errors.AuthenticationError("Invalid API key")
+
+
+def _http_error(exc: web.HTTPException, request: web.Request) -> errors.G4FError:
+    if isinstance(exc, web.HTTPNotFound):
+        return errors.NotFoundError(
+            f"Unknown route: {request.method} {request.path}", code="unknown_route"
+        )
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return errors.MethodNotAllowedError(
+            f"Method {request.method} is not allowed on {request.path}",
+            headers={"Allow": ", ".join(sorted(exc.allowed_methods))},
+        )
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return errors.PayloadTooLargeError(
+            f"Request body too large (limit {request.app[CONFIG].max_body_size} bytes)"
+        )
+    error = errors.G4FError(exc.reason or "HTTP error", code=f"http_{exc.status}")
+    error.status = exc.status  # type: ignore[misc]
+    error.type = "invalid_request_error" if exc.status < 500 else "server_error"  # type: ignore[misc]
+    return error
+
+
+@web.middleware
+async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    client_id = request.headers.get("X-Request-Id", "")
+    request_id = client_id if _CLIENT_ID.match(client_id) else uuid.uuid4().hex
+    request["request_id"] = request_id
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    config = request.app[CONFIG]
+    try:
+        if config.api_key and request.path not in OPEN_PATHS:
+            check_api_key(request, config.api_key)
+        response = await handler(request)
+    except errors.G4FError as exc:
+        response = error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:  # redirects stay redirects
+            raise
+        response = error_response(_http_error(exc, request))
+    except Exception:
+        # A bug. The client gets the request id to quote, never the traceback.
+        log.exception("unhandled_error", method=request.method, path=request.path)
+        response = error_response(
+            errors.InternalError(f"Internal server error (request id {request_id})")
+        )
+    if not response.prepared:
+        response.headers["X-Request-Id"] = request_id
+    if config.access_log:
+        log.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            provider=request.get("provider"),
+            model=request.get("model"),
+            attempts=request.get("attempts"),
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+    structlog.contextvars.unbind_contextvars("request_id")
+    return response

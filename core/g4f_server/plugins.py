@@ -1,0 +1,87 @@
+"""Finding and loading provider plugins.
+
+Plugins come from the entry point group ``g4f_server`` (installed packages) and, for
+tests and embedding, from objects passed in directly. A plugin that fails to import or
+to register is recorded as a ``PluginFailure`` and skipped: one broken package must
+never stop the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+import pluggy
+
+from g4f_server import hookspecs
+from g4f_server.logs import get_logger
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT
+log = get_logger("g4f_server.plugins")
+
+
+@dataclass(slots=True, frozen=True)
+class PluginFailure:
+    name: str
+    reason: str
+
+
+def make_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _selected(name: str, allow: list[str] | None, deny: list[str]) -> bool:
+    key = name.lower()
+    if allow is not None and key not in {a.lower() for a in allow}:
+        return False
+    return key not in {d.lower() for d in deny}
+
+
+def register_plugin(pm: pluggy.PluginManager, plugin: object, name: str) -> PluginFailure | None:
+    """Register one plugin; on a contract violation undo it and report why."""
+    try:
+        pm.register(plugin, name=name)
+    except Exception as exc:  # pluggy raises ValueError / PluginValidationError
+        return PluginFailure(name, f"{type(exc).__name__}: {exc}")
+    try:
+        pm.check_pending()  # a hookimpl with no matching spec is a typo
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(plugin)
+        return PluginFailure(name, f"unknown hook: {exc}")
+    return None
+
+
+def load_plugins(
+    pm: pluggy.PluginManager,
+    *,
+    plugins: list[object] | None = None,
+    load_entrypoints: bool = True,
+    allow: list[str] | None = None,
+    deny: list[str] | None = None,
+) -> list[PluginFailure]:
+    """Register ``plugins`` and every selected entry point; return what failed."""
+    deny = deny or []
+    failures: list[PluginFailure] = []
+    for plugin in plugins or []:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        if _selected(name, allow, deny) and (failure := register_plugin(pm, plugin, name)):
+            failures.append(failure)
+    if not load_entrypoints:
+        return failures
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if not _selected(ep.name, allow, deny) or pm.has_plugin(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            log.warning(
+                "plugin_import_failed", plugin=ep.name, error=f"{type(exc).__name__}: {exc}"
+            )
+            failures.append(PluginFailure(ep.name, f"import failed: {type(exc).__name__}: {exc}"))
+            continue
+        if failure := register_plugin(pm, plugin, ep.name):
+            log.warning("plugin_invalid", plugin=ep.name, error=failure.reason)
+            failures.append(failure)
+    return failures

@@ -1,0 +1,1 @@
+"""Output protocols: each renders the internal event stream (events.py) in one wire format."""

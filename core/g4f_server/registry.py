@@ -1,0 +1,219 @@
+"""The provider registry, built once at start-up from the loaded plugins.
+
+pluggy is only used to discover *who implements what*. Requests are never dispatched
+through ``pm.hook``: the router asks the registry for an ordered list of candidates and
+calls the chosen provider's implementation alone (``ProviderEntry.call``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from g4f_server import errors
+from g4f_server.hookspecs import SERVICE_HOOKS
+from g4f_server.logs import get_logger
+from g4f_server.plugins import PluginFailure
+from g4f_server.provider import ModelInfo, ProviderContext, ProviderInfo
+
+log = get_logger("g4f_server.registry")
+
+# Which capability a hook gives a provider.
+HOOK_CAPABILITY = {
+    "chat": "chat",
+    "generate_images": "image",
+    "create_speech": "speech",
+    "transcribe": "transcription",
+}
+
+
+class StartupError(RuntimeError):
+    """A configuration the server must not start with (e.g. duplicate provider names)."""
+
+
+@dataclass(slots=True)
+class ProviderEntry:
+    info: ProviderInfo
+    plugin_name: str
+    impls: dict[str, pluggy.HookImpl] = field(default_factory=dict)
+    models: list[ModelInfo] = field(default_factory=list)
+    working: bool = True
+    error: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)  # ProviderContext.state
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(HOOK_CAPABILITY[h] for h in self.impls if h in HOOK_CAPABILITY)
+
+    def model(self, model_id: str) -> ModelInfo | None:
+        """A model of this provider by id or alias (case-insensitive)."""
+        key = model_id.lower()
+        for m in self.models:
+            if m.id.lower() == key or key in (a.lower() for a in m.aliases):
+                return m
+        return None
+
+    def default_model_for(self, capability: str) -> str | None:
+        info = self.info
+        explicit = {
+            "chat": info.default_model,
+            "image": info.default_image_model,
+            "speech": info.default_speech_model,
+            "transcription": info.default_transcription_model,
+        }.get(capability)
+        if explicit:
+            return explicit
+        for m in self.models:
+            if capability in m.capabilities:
+                return m.id
+        return None
+
+    def call(self, hook: str, **kwargs: Any) -> Any:
+        """Call this provider's implementation of ``hook`` with the arguments it takes."""
+        impl = self.impls.get(hook)
+        if impl is None:
+            raise errors.UnsupportedCapabilityError(
+                f"Provider '{self.name}' does not support {HOOK_CAPABILITY.get(hook, hook)}"
+            )
+        return impl.function(*[kwargs[arg] for arg in impl.argnames])
+
+
+@dataclass(slots=True)
+class FailedProvider:
+    name: str
+    error: str
+
+
+class Registry:
+    def __init__(
+        self,
+        entries: list[ProviderEntry],
+        failures: list[PluginFailure],
+        priority: list[str] | None = None,
+        ignored: list[str] | None = None,
+    ) -> None:
+        ignored_keys = {name.lower() for name in ignored or []}
+        self.failed = [FailedProvider(f.name, f.reason) for f in failures]
+        self._by_name: dict[str, ProviderEntry] = {}
+        for entry in entries:
+            key = entry.name.lower()
+            if key in ignored_keys:
+                continue
+            if key in self._by_name:
+                other = self._by_name[key].plugin_name
+                raise StartupError(
+                    f"Duplicate provider name '{entry.name}' "
+                    f"(plugins '{other}' and '{entry.plugin_name}')"
+                )
+            self._by_name[key] = entry
+        rank = {name.lower(): i for i, name in enumerate(priority or [])}
+        # Deterministic order: configured priority, then the provider's own, then name.
+        self.ordered: list[ProviderEntry] = sorted(
+            self._by_name.values(),
+            key=lambda e: (rank.get(e.name.lower(), len(rank)), e.info.priority, e.name.lower()),
+        )
+        self._model_index: dict[str, list[tuple[ProviderEntry, str]]] = {}
+        self.reindex()
+
+    @classmethod
+    def from_plugins(
+        cls,
+        pm: pluggy.PluginManager,
+        failures: list[PluginFailure],
+        *,
+        priority: list[str] | None = None,
+        ignored: list[str] | None = None,
+    ) -> Registry:
+        failures = list(failures)
+        entries: list[ProviderEntry] = []
+        for impl in pm.hook.provider_info.get_hookimpls():
+            try:
+                info = impl.function()
+                if not isinstance(info, ProviderInfo):
+                    raise TypeError(f"provider_info returned {type(info).__name__}")
+            except Exception as exc:
+                log.warning("provider_info_failed", plugin=impl.plugin_name, error=repr(exc))
+                failures.append(PluginFailure(impl.plugin_name, f"provider_info failed: {exc!r}"))
+                continue
+            entry = ProviderEntry(info=info, plugin_name=impl.plugin_name)
+            for hook in ("list_models", *SERVICE_HOOKS):
+                for candidate in getattr(pm.hook, hook).get_hookimpls():
+                    if candidate.plugin is impl.plugin:
+                        entry.impls[hook] = candidate
+            entries.append(entry)
+        for plugin_name, _plugin in pm.list_name_plugin():
+            if not any(e.plugin_name == plugin_name for e in entries) and not any(
+                f.name == plugin_name for f in failures
+            ):
+                failures.append(PluginFailure(plugin_name, "plugin has no provider_info hook"))
+        return cls(entries, failures, priority=priority, ignored=ignored)
+
+    # --- models ------------------------------------------------------------------------
+
+    async def refresh_models(
+        self, make_ctx: Callable[[ProviderEntry], ProviderContext], timeout: float
+    ) -> None:
+        """Ask every provider for its models (concurrently, each bounded by ``timeout``)."""
+
+        async def one(entry: ProviderEntry) -> None:
+            if "list_models" not in entry.impls:
+                return
+            try:
+                result = entry.call("list_models", ctx=make_ctx(entry))
+                if inspect.isawaitable(result):
+                    result = await asyncio.wait_for(result, timeout)
+                models = list(result or [])
+                if not all(isinstance(m, ModelInfo) for m in models):
+                    raise TypeError("list_models must return ModelInfo objects")
+            except Exception as exc:
+                # Keep the last good list; a provider with no list at all is not working.
+                log.warning("list_models_failed", provider=entry.name, error=repr(exc))
+                if not entry.models:
+                    entry.working = False
+                    entry.error = f"listing models failed: {type(exc).__name__}: {exc}"
+                return
+            entry.models = models
+            entry.working, entry.error = True, None
+
+        await asyncio.gather(*(one(e) for e in self.ordered))
+        self.reindex()
+
+    def reindex(self) -> None:
+        index: dict[str, list[tuple[ProviderEntry, str]]] = {}
+        for entry in self.ordered:
+            for model in entry.models:
+                for key in {model.id.lower(), *(a.lower() for a in model.aliases)}:
+                    index.setdefault(key, []).append((entry, model.id))
+        self._model_index = index
+
+    # --- lookups -----------------------------------------------------------------------
+
+    def get(self, name: str) -> ProviderEntry | None:
+        return self._by_name.get(name.lower())
+
+    def provider(self, name: str) -> ProviderEntry:
+        entry = self.get(name)
+        if entry is None:
+            failed = next((f for f in self.failed if f.name.lower() == name.lower()), None)
+            if failed:
+                raise errors.ProviderNotWorkingError(
+                    f"Provider '{name}' is not working: {failed.error}"
+                )
+            raise errors.ProviderNotFoundError(f"Provider '{name}' not found", param="provider")
+        return entry
+
+    def serving(self, model: str) -> list[tuple[ProviderEntry, str]]:
+        """(provider, model id) pairs that serve ``model`` (id or alias), in order."""
+        return list(self._model_index.get(model.lower(), ()))
+
+    def with_capability(self, capability: str) -> list[ProviderEntry]:
+        return [e for e in self.ordered if capability in e.capabilities]

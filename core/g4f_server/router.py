@@ -1,0 +1,113 @@
+"""Which provider (and which of its models) serves a request, in the order to try them.
+
+Rules, first match wins:
+1. an explicit provider (``/api/{provider}/...`` route or the ``provider`` field);
+2. ``provider:model`` in the model name, when ``provider`` is a known provider;
+3. a provider name used as the model (its default model);
+4. a model id or alias: every provider serving it, in registry order;
+5. no model: the configured default provider/model, else every capable provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from g4f_server import errors
+from g4f_server.config import AppConfig
+from g4f_server.registry import HOOK_CAPABILITY, ProviderEntry, Registry
+
+
+@dataclass(slots=True, frozen=True)
+class Route:
+    entry: ProviderEntry
+    model: str  # the provider's own model id
+
+
+CAPABILITY_HOOK = {cap: hook for hook, cap in HOOK_CAPABILITY.items()}
+_DEFAULTS = {"chat": ("provider", "model"), "image": ("image_provider", "image_model")}
+
+
+def resolve(
+    registry: Registry,
+    config: AppConfig,
+    *,
+    capability: str,
+    model: str = "",
+    provider: str | None = None,
+    needs: frozenset[str] = frozenset(),
+) -> list[Route]:
+    needs = needs | {capability}
+    model = (model or "").strip()
+    if not provider and ":" in model:
+        head, tail = model.split(":", 1)
+        if registry.get(head):
+            provider, model = head, tail
+    if not provider and model and registry.get(model) and not registry.serving(model):
+        provider, model = model, ""
+    if provider:
+        return [_explicit(registry, registry.provider(provider), model, capability, needs)]
+
+    if not model:
+        provider_field, model_field = _DEFAULTS.get(capability, (None, None))
+        default_provider = getattr(config, provider_field) if provider_field else None
+        default_model = (getattr(config, model_field) if model_field else None) or ""
+        if default_provider:
+            entry = registry.provider(default_provider)
+            return [_explicit(registry, entry, default_model, capability, needs)]
+        if default_model:
+            model = default_model
+        else:
+            routes = []
+            for entry in registry.with_capability(capability):
+                default = entry.default_model_for(capability)
+                info = entry.model(default) if default else None
+                if default and (info is None or needs <= info.capabilities):
+                    routes.append(Route(entry, default))
+            if not routes:
+                raise errors.ModelNotFoundError(
+                    f"No installed provider can serve {capability} requests", param="model"
+                )
+            return routes
+
+    serving = [
+        (entry, model_id)
+        for entry, model_id in registry.serving(model)
+        if capability in entry.capabilities
+    ]
+    routes = [Route(e, m) for e, m in serving if needs <= _capabilities(e, m)]
+    if routes:
+        return routes
+    if serving:
+        missing = needs - _capabilities(*serving[0])
+        raise errors.UnsupportedCapabilityError(
+            f"Model '{model}' does not support {', '.join(sorted(missing))}", param="model"
+        )
+    raise errors.ModelNotFoundError(f"Model '{model}' not found", param="model")
+
+
+def _capabilities(entry: ProviderEntry, model_id: str) -> frozenset[str]:
+    info = entry.model(model_id)
+    return info.capabilities if info else frozenset()
+
+
+def _explicit(
+    registry: Registry, entry: ProviderEntry, model: str, capability: str, needs: frozenset[str]
+) -> Route:
+    if capability not in entry.capabilities:
+        raise errors.UnsupportedCapabilityError(
+            f"Provider '{entry.name}' does not support {capability}", param="provider"
+        )
+    if not model:
+        model = entry.default_model_for(capability) or ""
+    info = entry.model(model) if model else None
+    if info is not None:
+        missing = needs - info.capabilities
+        if missing:
+            raise errors.UnsupportedCapabilityError(
+                f"Model '{info.id}' of provider '{entry.name}' does not support "
+                f"{', '.join(sorted(missing))}",
+                param="model",
+            )
+        model = info.id
+    # An id the provider does not list is passed through: upstream lists lag behind.
+    return Route(entry, model)

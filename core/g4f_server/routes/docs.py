@@ -1,0 +1,53 @@
+"""GET /openapi.json and a self-contained /docs page (no CDN: works offline)."""
+
+from __future__ import annotations
+
+import html
+
+from aiohttp import web
+
+from g4f_server.jsonio import json_response
+from g4f_server.openapi import build_openapi
+
+_SPEC = web.AppKey("openapi_spec", dict)
+
+
+def _spec(app: web.Application) -> dict:
+    if _SPEC not in app:
+        app[_SPEC] = build_openapi(app)
+    return app[_SPEC]
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI document of every route."""
+    return json_response(_spec(request.app))
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    """A readable list of every route with its summary and body schema."""
+    spec = _spec(request.app)
+    rows = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            body = op.get("requestBody", {}).get("content", {})
+            schema = ", ".join(c["schema"]["$ref"].rsplit("/", 1)[-1] for c in body.values())
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                f"<td>{html.escape(op['summary'])}</td><td>{html.escape(schema)}</td></tr>"
+            )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>g4f-server API</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{padding:.3em .8em;"
+        "border-bottom:1px solid #ddd}</style></head><body>"
+        f"<h1>g4f-server {html.escape(spec['info']['version'])}</h1>"
+        "<p>OpenAI-compatible API. Machine-readable: <a href='/openapi.json'>/openapi.json</a>.</p>"
+        "<table><tr><th>Method</th><th>Path</th><th>Summary</th><th>Body</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/docs", docs_page)

@@ -1,0 +1,88 @@
+"""GET /v1/providers and /v1/providers/{provider}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from g4f_server import errors
+from g4f_server.jsonio import json_response
+from g4f_server.keys import REGISTRY
+from g4f_server.registry import FailedProvider, ProviderEntry
+
+
+def _ids(entry: ProviderEntry, capability: str) -> list[str]:
+    return [m.id for m in entry.models if capability in m.capabilities]
+
+
+def provider_entry(entry: ProviderEntry, *, detail: bool = False) -> dict[str, Any]:
+    info = entry.info
+    item: dict[str, Any] = {
+        "id": info.name,
+        "object": "provider",
+        "provider": info.name,
+        "label": info.label or info.name,
+        "url": info.url,
+        "models": _ids(entry, "chat"),
+        "image_models": _ids(entry, "image"),
+        "vision_models": _ids(entry, "vision"),
+        "speech_models": _ids(entry, "speech"),
+        "transcription_models": _ids(entry, "transcription"),
+        "capabilities": sorted(entry.capabilities),
+        "working": entry.working,
+        "error": entry.error,
+        "auth": info.auth != "none",
+        "auth_required": info.auth == "required",
+    }
+    if detail:
+        item.update(
+            description=info.description,
+            auth_hint=info.auth_hint,
+            stream="chat" in entry.capabilities,
+            default_model=entry.default_model_for("chat"),
+            default_image_model=entry.default_model_for("image"),
+            priority=info.priority,
+            plugin=entry.plugin_name,
+        )
+    return item
+
+
+def failed_entry(failed: FailedProvider) -> dict[str, Any]:
+    return {
+        "id": failed.name,
+        "object": "provider",
+        "provider": failed.name,
+        "label": failed.name,
+        "url": "",
+        "models": [],
+        "capabilities": [],
+        "working": False,
+        "error": failed.error,
+    }
+
+
+async def list_providers(request: web.Request) -> web.Response:
+    """List installed providers, including plugins that failed to load (working: false)."""
+    registry = request.app[REGISTRY]
+    data = [provider_entry(e) for e in registry.ordered]
+    data += [failed_entry(f) for f in registry.failed]
+    return json_response({"object": "list", "data": data})
+
+
+async def get_provider(request: web.Request) -> web.Response:
+    """Describe one provider."""
+    name = request.match_info["provider"]
+    registry = request.app[REGISTRY]
+    entry = registry.get(name)
+    if entry is not None:
+        return json_response(provider_entry(entry, detail=True))
+    for failed in registry.failed:
+        if failed.name.lower() == name.lower():
+            return json_response(failed_entry(failed))
+    raise errors.ProviderNotFoundError(f"Provider '{name}' not found", param="provider")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/providers", list_providers)
+    app.router.add_get("/v1/providers/{provider}", get_provider)
