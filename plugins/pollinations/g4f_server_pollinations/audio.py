@@ -1,0 +1,212 @@
+"""Text-to-speech and speech-to-text.
+
+With a key both go to the gateway's OpenAI-style audio endpoints. Anonymous calls use the
+legacy text host: speech through its ``GET /<text>?model=openai-audio`` link (MP3 only),
+transcription through a chat turn with an ``input_audio`` part.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import orjson
+import yarl
+from g4f_server.errors import InvalidRequestError, ProviderError
+from g4f_server.events import TextDelta
+from g4f_server.provider import (
+    ProviderContext,
+    SpeechRequest,
+    SpeechResult,
+    Transcription,
+    TranscriptionRequest,
+)
+from g4f_server.provider import TranscriptSegment as Segment
+
+from g4f_server_pollinations import errors, transport
+from g4f_server_pollinations.chat import AUDIO_MIME, read_completion
+from g4f_server_pollinations.config import api_key, auth_headers, settings
+from g4f_server_pollinations.models import LEGACY_SPEECH_MODEL
+
+# Speech options the gateway documents beyond OpenAI's; taken from the body's extras.
+_SPEECH_EXTRA = ("duration", "instrumental", "seed", "style")
+_PASS_HEADERS = ("x-model-used", "x-tts-voice", "x-usage-characters", "x-usage-total-tokens")
+_TRANSCRIBE_PROMPT = (
+    "Transcribe the audio exactly. Answer with the transcript only, without comments."
+)
+
+
+def _passed_headers(headers: Any) -> dict[str, str]:
+    return {name: headers[name] for name in _PASS_HEADERS if name in headers}
+
+
+def speech_body(request: SpeechRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": request.model,
+        "input": request.input,
+        "voice": request.voice,
+        "response_format": request.response_format,
+        "speed": request.speed,
+    }
+    if request.instructions:
+        body["instruct"] = request.instructions
+    extra = request.model_extra or {}
+    body.update({k: extra[k] for k in _SPEECH_EXTRA if extra.get(k) is not None})
+    return body
+
+
+async def _audio_result(resp: aiohttp.ClientResponse, fmt: str) -> SpeechResult:
+    kind = resp.content_type
+    if kind.startswith("audio/") or kind == "application/octet-stream":
+        mime = kind if kind.startswith("audio/") else AUDIO_MIME.get(fmt, "audio/mpeg")
+        return SpeechResult(
+            mime_type=mime, data=await resp.read(), headers=_passed_headers(resp.headers)
+        )
+    text = (await resp.content.read(64 * 1024)).decode("utf-8", "replace")
+    if errors.is_notice(text):
+        raise errors.notice_error(text)
+    raise ProviderError(
+        f"Pollinations answered {kind!r} instead of audio: {errors.message_of(text)}"
+    )
+
+
+async def create_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechResult:
+    cfg = settings()
+    key = api_key(ctx, cfg)
+    if key is None and request.response_format == "mp3":
+        query = urlencode({"model": LEGACY_SPEECH_MODEL, "voice": request.voice})
+        url = f"{cfg.text_url}/{quote(request.input, safe='')}?{query}"
+        async with (
+            transport.anonymous_slot(ctx, cfg, "text", keyed=False),
+            transport.call(
+                ctx, "GET", yarl.URL(url, encoded=True), keyed=False, what="speech"
+            ) as resp,
+        ):
+            return await _audio_result(resp, "mp3")
+    # Other formats exist on the gateway only; without a key it answers 401, which
+    # becomes an error that says how to get one.
+    async with transport.call(
+        ctx, "POST", f"{cfg.gen_url}/v1/audio/speech", keyed=key is not None, what="speech",
+        data=orjson.dumps(speech_body(request)),
+        headers={"Content-Type": "application/json", **auth_headers(key)},
+    ) as resp:  # fmt: skip
+        return await _audio_result(resp, request.response_format)
+
+
+def _audio_format(request: TranscriptionRequest) -> str | None:
+    name = request.filename.lower()
+    kind = request.content_type.lower()
+    if name.endswith(".wav") or "wav" in kind:
+        return "wav"
+    if name.endswith(".mp3") or "mpeg" in kind or "mp3" in kind:
+        return "mp3"
+    return None
+
+
+def _transcription(data: Any, language: str | None) -> Transcription:
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        raise ProviderError("Pollinations answered a transcription without text")
+    segments = [
+        Segment(start=float(s.get("start", 0)), end=float(s.get("end", 0)), text=str(s["text"]))
+        for s in data.get("segments") or ()
+        if isinstance(s, dict) and isinstance(s.get("text"), str)
+    ]
+    duration = data.get("duration")
+    return Transcription(
+        text=data["text"].strip(),
+        language=data.get("language") or language,
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        segments=segments,
+    )
+
+
+async def _transcribe_keyed(
+    request: TranscriptionRequest, ctx: ProviderContext, url: str, key: str
+) -> Transcription:
+    form = aiohttp.FormData()
+    form.add_field(
+        "file", request.file, filename=request.filename or "audio.wav",
+        content_type=request.content_type or "application/octet-stream",
+    )  # fmt: skip
+    form.add_field("model", request.model)
+    # Segments are needed for srt/vtt/verbose_json, which the kernel renders itself.
+    detailed = request.response_format in ("verbose_json", "srt", "vtt")
+    form.add_field("response_format", "verbose_json" if detailed else "json")
+    for name in ("language", "prompt", "temperature"):
+        if (value := getattr(request, name)) is not None:
+            form.add_field(name, str(value))
+    async with transport.call(
+        ctx, "POST", url, keyed=True, what="transcription", data=form, headers=auth_headers(key)
+    ) as resp:
+        if resp.content_type.startswith("text/plain"):
+            return Transcription(text=(await resp.text()).strip(), language=request.language)
+        try:
+            data = orjson.loads(await resp.read())
+        except orjson.JSONDecodeError:
+            raise ProviderError("Pollinations sent a malformed transcription") from None
+    return _transcription(data, request.language)
+
+
+async def _transcribe_anonymous(
+    request: TranscriptionRequest, ctx: ProviderContext, url: str
+) -> Transcription:
+    fmt = _audio_format(request)
+    if fmt is None:
+        raise InvalidRequestError(
+            "Anonymous Pollinations transcription takes WAV or MP3 only; convert the file, "
+            "or set POLLINATIONS_API_KEY for the other formats",
+            param="file",
+        )
+    instruction = _TRANSCRIBE_PROMPT
+    if request.language:
+        instruction += f" The audio is in {request.language}."
+    user_text = request.prompt or "Transcribe this audio."
+    body = {
+        "model": LEGACY_SPEECH_MODEL,
+        "stream": False,
+        "messages": [
+            {"role": "system", "content": instruction},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": user_text},
+                    {
+                        "type": "input_audio",
+                        "input_audio": {
+                            "data": base64.b64encode(request.file).decode(),
+                            "format": fmt,
+                        },
+                    },
+                ],
+            },
+        ],
+    }
+    cfg = settings()
+    async with (
+        transport.anonymous_slot(ctx, cfg, "text", keyed=False),
+        transport.call(
+            ctx, "POST", url, keyed=False, what="transcription", data=orjson.dumps(body),
+            headers={"Content-Type": "application/json"},
+        ) as resp,
+    ):  # fmt: skip
+        if resp.content_type.startswith("text/plain"):
+            text = await resp.text()
+        else:
+            try:
+                data = orjson.loads(await resp.read())
+            except orjson.JSONDecodeError:
+                raise ProviderError("Pollinations sent malformed JSON") from None
+            text = "".join(e.text for e in read_completion(data, "mp3") if isinstance(e, TextDelta))
+    if errors.is_notice(text):
+        raise errors.notice_error(text)
+    return Transcription(text=text.strip(), language=request.language)
+
+
+async def transcribe(request: TranscriptionRequest, ctx: ProviderContext) -> Transcription:
+    cfg = settings()
+    key = api_key(ctx, cfg)
+    if key:
+        return await _transcribe_keyed(request, ctx, f"{cfg.gen_url}/v1/audio/transcriptions", key)
+    return await _transcribe_anonymous(request, ctx, f"{cfg.text_url}/openai")

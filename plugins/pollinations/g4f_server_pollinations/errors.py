@@ -1,0 +1,139 @@
+"""Turning Pollinations' failures into the gateway's error classes.
+
+The two API generations fail differently: the gateway answers JSON
+(``{"error": {"code", "message"}}`` or ``{"error": "...", "message": "..."}``), the legacy
+hosts plain text or HTML, and the legacy text host sometimes answers a deprecation notice
+*as if it were the model's reply*. Each message says what the operator can do about it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+from g4f_server.errors import (
+    G4FError,
+    InvalidRequestError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderPaymentError,
+    ProviderRateLimitError,
+    ProviderTimeoutError,
+)
+
+from g4f_server_pollinations.config import DASHBOARD_URL
+
+_KEY_HINT = (
+    f"set POLLINATIONS_API_KEY on the server, or pass your own key from {DASHBOARD_URL} "
+    "as api_key (or the X-Provider-Key header)"
+)
+# The legacy text host's notice (sent with 200 or 402 instead of an answer).
+_NOTICE = re.compile(
+    r"IMPORTANT NOTICE|legacy text API is being deprecated|"
+    r"Anonymous requests to text\.pollinations\.ai|Please migrate to our new service",
+    re.IGNORECASE,
+)
+_MAX_ERROR_TEXT = 300
+
+
+def is_notice(text: str) -> bool:
+    return bool(_NOTICE.search(text))
+
+
+def notice_error(text: str) -> ProviderError:
+    return ProviderError(
+        "Pollinations answered with a service notice instead of a reply "
+        f"({_clip(text)!r}); {_KEY_HINT}",
+        code="upstream_notice",
+    )
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 1] + "…"
+
+
+def message_of(body: bytes | str) -> str:
+    """The human part of an upstream error body (JSON in either shape, or text)."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        data: Any = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        if "<html" in text.lower():
+            return "an HTML error page"
+        return _clip(text) or "no details"
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            code, msg = err.get("code"), err.get("message")
+            if code and msg:
+                return _clip(f"{code}: {msg}")
+            return _clip(str(msg or code or err))
+        parts = [str(p) for p in (err, data.get("message")) if p]
+        if parts:
+            return _clip(" - ".join(dict.fromkeys(parts)))
+    return _clip(text)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (delta-seconds or HTTP date), if any."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def for_status(status: int, body: bytes, headers: Any, *, keyed: bool) -> G4FError:
+    """The error for an upstream non-2xx answer."""
+    msg = message_of(body)
+    text = body.decode("utf-8", "replace")
+    where = f"Pollinations answered {status}: {msg}"
+    if status == 400:
+        return InvalidRequestError(where, code="upstream_bad_request")
+    if status == 401:
+        if keyed:
+            return ProviderAuthError(f"{where}. The Pollinations key was rejected; {_KEY_HINT}")
+        return ProviderAuthError(f"{where}. This needs a Pollinations key; {_KEY_HINT}")
+    if status == 402 or (status == 403 and re.search(r"pollen|balance", text, re.I)):
+        if is_notice(text):
+            return ProviderPaymentError(
+                f"Pollinations' legacy API refused the call ({msg}); {_KEY_HINT}"
+            )
+        return ProviderPaymentError(
+            f"{where}. The Pollinations account has no Pollen left: top it up at {DASHBOARD_URL}"
+        )
+    if status == 403:
+        if "cloudflare" in text.lower():
+            return ProviderError(f"{where} (blocked by Cloudflare; try again later or via a proxy)")
+        return ProviderAuthError(
+            f"{where}. The model or option needs a higher Pollinations tier; {_KEY_HINT}"
+        )
+    if status == 429:
+        return ProviderRateLimitError(
+            f"{where}. Pollinations rate-limited this server"
+            + ("" if keyed else f"; anonymous use is limited per IP, {_KEY_HINT}"),
+            retry_after=retry_after(headers.get("Retry-After")),
+        )
+    if status == 504:
+        return ProviderTimeoutError(where)
+    return ProviderError(where)
+
+
+def for_exception(exc: BaseException, what: str) -> G4FError:
+    """The error for a transport failure (no HTTP answer at all)."""
+    if isinstance(exc, TimeoutError):
+        return ProviderTimeoutError(f"Pollinations did not answer in time ({what})")
+    if isinstance(exc, aiohttp.ClientError):
+        return ProviderError(f"Cannot reach Pollinations ({what}): {type(exc).__name__}: {exc}")
+    return ProviderError(f"Pollinations call failed ({what}): {type(exc).__name__}")

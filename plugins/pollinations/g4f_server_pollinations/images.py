@@ -1,0 +1,140 @@
+"""Images (and video): one GET per picture, the prompt in the path, options in the query.
+
+The image host answers every failure it can with a picture too (then it sets
+``x-error-type``), and sometimes text with an image status; both are errors here, never
+images handed to the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import yarl
+from g4f_server.errors import G4FError, InvalidRequestError, ProviderAuthError, ProviderError
+from g4f_server.provider import ImageRequest, MediaItem, ProviderContext
+
+from g4f_server_pollinations import errors, transport
+from g4f_server_pollinations.config import DASHBOARD_URL, api_key, auth_headers, settings
+from g4f_server_pollinations.models import cached_entry
+
+MAX_URL = 4000  # the upstream rejects URLs much longer than 4 KB
+_SEED_MAX = 2**31 - 1
+ASPECT_SIZES = {
+    "1:1": (1024, 1024), "16:9": (1024, 576), "9:16": (576, 1024), "4:3": (1024, 768),
+    "3:4": (768, 1024), "3:2": (1024, 682), "2:3": (682, 1024), "21:9": (1024, 440),
+    "9:21": (440, 1024), "4:5": (832, 1040), "5:4": (1040, 832), "2:1": (1024, 512),
+    "1:2": (512, 1024),
+}  # fmt: skip
+# Upstream switches a client may set as extra body fields, with our defaults. ``private``
+# defaults to true: a gateway must not publish its users' prompts on the public feed.
+FLAGS = {"nologo": True, "private": True, "enhance": False, "safe": False}
+
+
+def _bool(value: Any) -> str:
+    if isinstance(value, str):
+        return "true" if value.strip().lower() in ("1", "true", "yes", "on") else "false"
+    return "true" if value else "false"
+
+
+def _input_images(value: Any) -> str | None:
+    if not value:
+        return None
+    urls = [value] if isinstance(value, str) else list(value)
+    for url in urls:
+        if not isinstance(url, str) or not re.match(r"https?://", url):
+            raise InvalidRequestError(
+                "Pollinations takes input images as http(s) URLs only", param="image"
+            )
+    return ",".join(urls)
+
+
+def build_query(request: ImageRequest, ctx: ProviderContext) -> dict[str, str]:
+    """Query parameters without the seed, in the upstream's documented order."""
+    extra = request.model_extra or {}
+    ratio = extra.get("aspect_ratio") or extra.get("aspectRatio")
+    width, height = request.dimensions or ASPECT_SIZES.get(str(ratio), (1024, 1024))
+    width, height = int(extra.get("width") or width), int(extra.get("height") or height)
+    query: dict[str, str] = {"width": str(width), "height": str(height)}
+    if request.model and request.model != "auto":
+        query["model"] = request.model
+    for flag, default in FLAGS.items():
+        query[flag] = _bool(extra.get(flag, default))
+    if extra.get("transparent") is not None:
+        query["transparent"] = _bool(extra["transparent"])
+    if images := _input_images(extra.get("image") or extra.get("images")):
+        query["image"] = images
+    meta = cached_entry(ctx, "image", request.model) or {}
+    if ratio and "video" in (meta.get("output_modalities") or ()):
+        query["aspectRatio"] = str(ratio)
+    return query
+
+
+def _seeds(request: ImageRequest) -> list[int]:
+    """One distinct seed per image: consecutive from the client's, else random."""
+    if request.seed is not None:
+        return [(request.seed + i) % (_SEED_MAX + 1) for i in range(request.n)]
+    return random.sample(range(_SEED_MAX), request.n)
+
+
+def build_url(base: str, prompt: str, query: dict[str, str]) -> str:
+    """``base/<encoded prompt>?query``, the prompt shortened to keep the URL short."""
+    tail = "?" + urlencode(query)
+    room = MAX_URL - len(base) - len(tail)
+    text = prompt.strip()
+    encoded = quote(text, safe="")
+    while len(encoded) > room and text:
+        text = text[: max(0, min(len(text) - 1, int(len(text) * room / len(encoded))))]
+        encoded = quote(text.rstrip(), safe="")
+    return f"{base}{encoded}{tail}"
+
+
+async def _one(ctx: ProviderContext, url: str, key: str | None, prompt: str) -> MediaItem:
+    async with transport.call(
+        ctx, "GET", yarl.URL(url, encoded=True), keyed=key is not None, what="image",
+        headers=auth_headers(key),
+    ) as resp:  # fmt: skip
+        kind = resp.content_type
+        if error_type := resp.headers.get("x-error-type"):
+            raise ProviderError(
+                f"Pollinations could not make the image ({error_type})", code="upstream_error_image"
+            )
+        if kind.startswith(("image/", "video/")):
+            return MediaItem(data=await resp.read(), mime_type=kind, revised_prompt=prompt)
+        body = await resp.content.read(64 * 1024)
+    text = body.decode("utf-8", "replace")
+    if DASHBOARD_URL.split("//")[1] in text:
+        raise ProviderAuthError(
+            f"Pollinations wants a key for this image request: {errors.message_of(body)}"
+        )
+    raise ProviderError(
+        f"Pollinations answered {kind or 'no content type'} instead of an image: "
+        f"{errors.message_of(body)}"
+    )
+
+
+async def generate_images(request: ImageRequest, ctx: ProviderContext) -> list[MediaItem]:
+    cfg = settings()
+    key = api_key(ctx, cfg)
+    base = f"{cfg.gen_url}/image/" if key else f"{cfg.image_url}/prompt/"
+    query = build_query(request, ctx)
+
+    async def one(seed: int) -> MediaItem:
+        url = build_url(base, request.prompt, {**query, "seed": str(seed)})
+        async with transport.anonymous_slot(ctx, cfg, "image", keyed=key is not None):
+            return await _one(ctx, url, key, request.prompt)
+
+    results = await asyncio.gather(*(one(s) for s in _seeds(request)), return_exceptions=True)
+    items = [r for r in results if isinstance(r, MediaItem)]
+    failures = [r for r in results if isinstance(r, BaseException)]
+    for failure in failures:
+        if not isinstance(failure, G4FError):
+            raise failure  # a bug or a cancellation, not an upstream failure
+    if not items:
+        raise failures[0]
+    if failures:
+        ctx.log.warning("pollinations_images_partial", ok=len(items), failed=len(failures))
+    return items
