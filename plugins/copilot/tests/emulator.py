@@ -1,0 +1,273 @@
+"""An emulator of the Copilot upstream (upstreams.md 1.14) for the plugin's tests.
+
+It checks what the client sends (start body, socket query, handshake, send frames,
+attachment auth) and can be scripted per turn: ``emu.script.append("error:invalid-event")``
+makes the next turn answer with that error. Scenarios:
+
+- ``normal``: the usual event sequence; chainOfThought in mode ``reasoning``, a citation in
+  mode ``search`` or when the prompt says "cite", the image sequence when it says "draw".
+- ``error:<code>``: an ``error`` frame with that errorCode.
+- ``challenge`` / ``challenge:<method>``: a challenge before answering; the send is dropped
+  and must come again after a matching challengeResponse.
+- ``stall``: one appendText, then silence. ``silence``: ``received``, then silence.
+- ``close``: one appendText, then the server closes the socket.
+- ``replace-extend`` / ``replace-rewrite``: replaceText that extends / rewrites the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+ANON_COOKIE = "__Host-copilot-anon"
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
+
+
+@dataclass
+class Conversation:
+    id: str
+    owners: set[str]  # anon cookie values / tokens allowed to use it
+    turns: list[dict[str, Any]] = field(default_factory=list)  # the send frames received
+
+
+@dataclass
+class CopilotEmulator:
+    valid_tokens: set[str] = field(default_factory=lambda: {"good-token"})
+    script: list[str] = field(default_factory=list)  # scenario per next turn, FIFO
+    start_status: int | None = None  # force this HTTP status on /c/api/start
+    start_rejects_bearer: bool = False  # 401 on /c/api/start when Authorization is sent
+    require_handshake: bool = True  # send before setOptions+reportLocalConsents -> invalid-event
+    greet: bool = True  # send "connected" after the upgrade
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+    starts: list[dict[str, Any]] = field(default_factory=list)  # {"body", "headers"}
+    sockets: list[dict[str, Any]] = field(default_factory=list)  # {"query", "headers", "frames"}
+    uploads: list[dict[str, Any]] = field(default_factory=list)
+    open_sockets: int = 0
+    base: str = ""
+    _ids: Any = field(default_factory=itertools.count)
+
+    # --- helpers for tests -------------------------------------------------------------
+    def texts(self, conversation_id: str) -> list[str]:
+        """The text part of every turn the client sent in a conversation."""
+        return [t["content"][-1]["text"] for t in self.conversations[conversation_id].turns]
+
+    @property
+    def last_send(self) -> dict[str, Any]:
+        sends = [f for s in self.sockets for f in s["frames"] if f.get("event") == "send"]
+        return sends[-1]
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/c/api/start", self.start)
+        app.router.add_get("/c/api/chat", self.chat)
+        app.router.add_post("/c/api/attachments", self.attachments)
+        return app
+
+    # --- REST ---------------------------------------------------------------------------
+    async def start(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "invalid json"}, status=400)
+        self.starts.append({"body": body, "headers": dict(request.headers)})
+        if self.start_status:
+            return web.json_response({"error": "forced"}, status=self.start_status)
+        if not isinstance(body, dict) or body.get("startNewConversation") is not True:
+            return web.json_response({"error": "startNewConversation missing"}, status=400)
+        if not isinstance(body.get("timeZone"), str):
+            return web.json_response({"error": "timeZone missing"}, status=400)
+        owners = set()
+        auth = request.headers.get("Authorization", "")
+        if auth:
+            if self.start_rejects_bearer or auth.removeprefix("Bearer ") not in self.valid_tokens:
+                return web.json_response({"error": "Invalid session"}, status=401)
+            owners.add(auth.removeprefix("Bearer "))
+        n = next(self._ids)
+        conversation_id = f"conv-{n}"
+        anon = request.cookies.get(ANON_COOKIE) or f"anon-{n}"
+        owners.add(anon)
+        self.conversations[conversation_id] = Conversation(conversation_id, owners)
+        response = web.json_response({"currentConversationId": conversation_id})
+        response.set_cookie(ANON_COOKIE, anon, path="/", httponly=True)
+        return response
+
+    async def attachments(self, request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization", "")
+        if auth.removeprefix("Bearer ") not in self.valid_tokens:
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        n = next(self._ids)
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            self.uploads.append({"kind": "document", "form": dict(form)})
+            return web.json_response({"id": f"doc-{n}"})
+        data = await request.read()
+        self.uploads.append({"kind": "image", "type": request.content_type, "size": len(data)})
+        return web.json_response({"url": f"{self.base}/attachments/{n}.png"})
+
+    # --- the chat socket ------------------------------------------------------------------
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        query = dict(request.query)
+        if query.get("api-version") != "2":
+            return web.json_response({"error": "api-version"}, status=400)
+        token = query.get("accessToken")
+        if token is not None and token not in self.valid_tokens:
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        record: dict[str, Any] = {"query": query, "headers": dict(request.headers), "frames": []}
+        self.sockets.append(record)
+        identities = {i for i in (token, request.cookies.get(ANON_COOKIE)) if i}
+        self.open_sockets += 1
+        try:
+            await self._serve(ws, record, query, identities)
+        finally:
+            self.open_sockets -= 1
+        return ws
+
+    async def _next(self, ws: web.WebSocketResponse, record: dict[str, Any]) -> dict | None:
+        msg = await ws.receive()
+        if msg.type != WSMsgType.TEXT:
+            return None
+        frame = msg.json()
+        record["frames"].append(frame)
+        return frame
+
+    async def _serve(
+        self, ws: web.WebSocketResponse, record: dict, query: dict, identities: set[str]
+    ) -> None:
+        if self.greet:
+            await ws.send_json({"event": "connected"})
+        handshake: set[str] = set()
+        while True:
+            frame = await self._next(ws, record)
+            if frame is None:
+                return
+            event = frame.get("event")
+            if event in ("setOptions", "reportLocalConsents"):
+                handshake.add(event)
+                continue
+            if event != "send":
+                await ws.send_json({"event": "error", "errorCode": "invalid-event"})
+                continue
+            problem = self._check_send(frame, query, identities, handshake)
+            if problem:
+                await ws.send_json({"event": "error", "errorCode": problem})
+                continue
+            scenario = self.script.pop(0) if self.script else "normal"
+            if scenario.startswith("challenge"):
+                method = scenario.partition(":")[2] or None
+                challenge_id = "0.4242"
+                await ws.send_json(
+                    {"event": "challenge", "method": method, "parameter": None, "id": challenge_id}
+                )
+                answer = await self._next(ws, record)
+                if not answer or answer.get("event") != "challengeResponse":
+                    return
+                ok = answer.get("id") == challenge_id and answer.get("method") == method
+                if not ok or method is not None:
+                    await ws.send_json({"event": "error", "errorCode": "challenge-failed"})
+                    return
+                frame = await self._next(ws, record)  # the held send, repeated
+                if not frame or frame.get("event") != "send":
+                    await ws.send_json({"event": "error", "errorCode": "invalid-event"})
+                    return
+                scenario = "normal"
+            conversation = self.conversations[frame["conversationId"]]
+            conversation.turns.append(frame)
+            await self._answer(ws, frame, conversation, scenario)
+            if scenario in ("stall", "silence"):
+                # Say nothing until the client gives up and closes.
+                while (await ws.receive()).type == WSMsgType.TEXT:
+                    pass
+                return
+            if scenario == "close":
+                await ws.close(code=1011)
+                return
+
+    def _check_send(
+        self, frame: dict, query: dict, identities: set[str], handshake: set[str]
+    ) -> str | None:
+        if not query.get("clientSessionId"):
+            return "invalid-event"
+        if self.require_handshake and handshake != {"setOptions", "reportLocalConsents"}:
+            return "invalid-event"
+        conversation = self.conversations.get(frame.get("conversationId"))
+        if conversation is None:
+            return "conversation-not-found"
+        if not conversation.owners & identities:
+            return "conversation-not-found"
+        content = frame.get("content")
+        if not isinstance(content, list) or not content:
+            return "invalid-event"
+        last = content[-1]
+        if last.get("type") != "text" or not isinstance(last.get("text"), str):
+            return "invalid-event"
+        if frame.get("mode") not in ("chat", "reasoning", "smart", "study", "search"):
+            return "invalid-mode"
+        return None
+
+    async def _answer(
+        self, ws: web.WebSocketResponse, frame: dict, conversation: Conversation, scenario: str
+    ) -> None:
+        text: str = frame["content"][-1]["text"]
+        mode = frame["mode"]
+        turn = len(conversation.turns)
+        send = ws.send_json
+        await send({"event": "received"})
+        if scenario.startswith("error:"):
+            await send({"event": "error", "errorCode": scenario.partition(":")[2]})
+            return
+        if scenario == "silence":
+            return
+        await send({"event": "startMessage", "conversationId": conversation.id, "messageId": "m1"})
+        if scenario in ("stall", "close"):
+            await send({"event": "appendText", "text": "Partial"})
+            return
+        if mode == "reasoning":
+            await send({"event": "chainOfThought", "text": "Let me think. "})
+            await send({"event": "chainOfThought", "text": "Done thinking."})
+        images = [p for p in frame["content"] if p.get("type") == "image"]
+        if scenario == "replace-extend":
+            await send({"event": "appendText", "text": "Hello"})
+            await send({"event": "replaceText", "text": "Hello world"})
+        elif scenario == "replace-rewrite":
+            await send({"event": "appendText", "text": "Helo"})
+            await send({"event": "replaceText", "text": "Hello"})
+        elif "draw" in text.lower():
+            if "forbidden" in text.lower():
+                await send({"event": "appendText", "text": "I can't create that image."})
+            else:
+                prompt = text.split(":", 1)[-1].strip().splitlines()[0]
+                n = next(self._ids)
+                await send({"event": "appendText", "text": "Here is your image."})
+                await send({"event": "generatingImage", "prompt": prompt})
+                preview = base64.b64encode(PNG).decode()
+                await send({"event": "partialImageGenerated", "content": preview})
+                await send(
+                    {
+                        "event": "imageGenerated",
+                        "url": f"{self.base}/images/{n}.png",
+                        "thumbnailUrl": f"{self.base}/images/{n}-thumb.png",
+                    }
+                )
+        else:
+            await send({"event": "appendText", "text": "Hello"})
+            await send({"event": "appendText", "text": " from Copilot"})
+            suffix = f" (turn {turn}, {len(images)} images)." if images else f" (turn {turn})."
+            await send({"event": "appendText", "text": suffix})
+        if mode == "search" or "cite" in text.lower():
+            await send(
+                {"event": "citation", "url": "https://example.org/source", "title": "Source"}
+            )
+        await send({"event": "partCompleted"})
+        await send({"event": "done"})
+        await send({"event": "titleUpdate", "title": "A title"})
+        await send({"event": "suggestedFollowups", "suggestions": ["More?"]})
+        await asyncio.sleep(0)
