@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from g4f_server.keys import CONFIG, HTTP
+from g4f_server.keys import CONFIG, HTTP, REQUEST_ID
 from g4f_server.logs import get_logger
 from g4f_server.provider import ProviderContext
 from g4f_server.registry import ProviderEntry
@@ -28,7 +28,7 @@ def make_context(
     **fields: Any,
 ) -> ProviderContext:
     config = app[CONFIG]
-    request_id = request.get("request_id", "") if request is not None else ""
+    request_id = request.get(REQUEST_ID, "") if request is not None else ""
     fields.setdefault("proxy", config.proxy)
     return ProviderContext(
         http=app[HTTP],

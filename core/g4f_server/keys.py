@@ -17,3 +17,7 @@ PLUGIN_MANAGER = web.AppKey("plugin_manager", pluggy.PluginManager)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 MEDIA = web.AppKey("media", MediaPublisher)
+
+# Per-request values: set by the middleware and the routes, read by the access log.
+REQUEST_ID = web.RequestKey("request_id", str)
+SERVED_BY = web.RequestKey("served_by", tuple)  # (provider, model, attempts)

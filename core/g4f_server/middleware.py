@@ -16,7 +16,7 @@ from aiohttp import web
 
 from g4f_server import errors
 from g4f_server.jsonio import error_response
-from g4f_server.keys import CONFIG
+from g4f_server.keys import CONFIG, REQUEST_ID, SERVED_BY
 from g4f_server.logs import get_logger
 
 log = get_logger("g4f_server.access")
@@ -70,7 +70,7 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     started = time.perf_counter()
     client_id = request.headers.get("X-Request-Id", "")
     request_id = client_id if _CLIENT_ID.match(client_id) else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     config = request.app[CONFIG]
     try:
@@ -92,14 +92,15 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
     if config.access_log:
+        provider, model, attempts = request.get(SERVED_BY, (None, None, None))
         log.info(
             "request",
             method=request.method,
             path=request.path,
             status=response.status,
-            provider=request.get("provider"),
-            model=request.get("model"),
-            attempts=request.get("attempts"),
+            provider=provider,
+            model=model,
+            attempts=attempts,
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
     structlog.contextvars.unbind_contextvars("request_id")

@@ -39,6 +39,17 @@ def _selected(name: str, allow: list[str] | None, deny: list[str]) -> bool:
     return key not in {d.lower() for d in deny}
 
 
+def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
+    """Modules by module name; objects by their ``name`` attribute or class name."""
+    base = getattr(plugin, "__name__", None) or getattr(plugin, "name", None)
+    base = base if isinstance(base, str) else type(plugin).__name__
+    name, n = base, 1
+    while pm.has_plugin(name):
+        n += 1
+        name = f"{base}#{n}"
+    return name
+
+
 def register_plugin(pm: pluggy.PluginManager, plugin: object, name: str) -> PluginFailure | None:
     """Register one plugin; on a contract violation undo it and report why."""
     try:
@@ -65,7 +76,7 @@ def load_plugins(
     deny = deny or []
     failures: list[PluginFailure] = []
     for plugin in plugins or []:
-        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        name = _plugin_name(pm, plugin)
         if _selected(name, allow, deny) and (failure := register_plugin(pm, plugin, name)):
             failures.append(failure)
     if not load_entrypoints:

@@ -12,7 +12,7 @@ from g4f_server import events as ev
 from g4f_server.context import make_context, provider_key
 from g4f_server.dispatch import ChatRun, start_chat
 from g4f_server.jsonio import json_response, parse_model, read_json
-from g4f_server.keys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY
+from g4f_server.keys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY, REQUEST_ID, SERVED_BY
 from g4f_server.logs import get_logger
 from g4f_server.protocols.openai_chat import (
     ChunkRenderer,
@@ -77,15 +77,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         idle_timeout=config.stream_timeout,
     )
     entry = run.route.entry
-    request["provider"], request["model"], request["attempts"] = (
-        entry.name,
-        run.route.model,
-        run.attempts,
-    )
+    request[SERVED_BY] = (entry.name, run.route.model, run.attempts)
     headers = {
         "X-G4F-Provider": entry.name,
         "X-G4F-Attempts": str(run.attempts),
-        "X-Request-Id": request["request_id"],
+        "X-Request-Id": request[REQUEST_ID],
     }
     extra = {"conversation_id": conversation_id} if conversation_id else None
     stream_response: web.StreamResponse | None = None

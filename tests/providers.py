@@ -1,0 +1,135 @@
+"""Providers defined in the tests: plain objects implementing the hooks, no network.
+
+``Scripted`` answers from a script and records every request it saw, so tests can check
+what the router and the kernel handed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from g4f_server import errors, events, hookimpl
+from g4f_server.provider import ModelInfo, ProviderContext, ProviderInfo
+from g4f_server.schemas.chat import ChatRequest
+
+
+@dataclass
+class Seen:
+    model: str
+    messages: list[dict[str, Any]]
+    conversation: dict[str, Any] | None
+    conversation_id: str | None
+    api_key: str | None
+    request_id: str
+
+
+@dataclass
+class Scripted:
+    """A chat provider. ``fail`` makes it raise before its first event, ``fail_after``
+    after that many text chunks; ``usage`` makes it report token counts."""
+
+    name: str = "Echo"
+    models: list[ModelInfo] = field(
+        default_factory=lambda: [
+            ModelInfo("echo-1", frozenset({"chat", "tools", "vision"}), aliases=("gpt-4o-mini",)),
+            ModelInfo("thinker", frozenset({"chat", "reasoning"})),
+            ModelInfo("plain", frozenset({"chat"})),
+        ]
+    )
+    priority: int = 100
+    fail: errors.G4FError | Exception | None = None
+    fail_after: int | None = None
+    usage: bool = False
+    delay: float = 0.0
+    seen: list[Seen] = field(default_factory=list)
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(
+            name=self.name,
+            label=f"{self.name} Labs",
+            url="https://example.invalid",
+            priority=self.priority,
+            default_model=self.models[0].id,
+        )
+
+    @hookimpl
+    async def list_models(self) -> list[ModelInfo]:
+        return self.models
+
+    @hookimpl
+    async def chat(
+        self, request: ChatRequest, ctx: ProviderContext
+    ) -> AsyncIterator[events.ChatEvent]:
+        self.seen.append(
+            Seen(
+                model=request.model,
+                messages=[m.model_dump(exclude_none=True) for m in request.messages],
+                conversation=ctx.conversation,
+                conversation_id=ctx.conversation_id,
+                api_key=ctx.api_key,
+                request_id=ctx.request_id,
+            )
+        )
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail is not None and self.fail_after is None:
+            raise self.fail
+        if request.model == "thinker":
+            yield events.ReasoningDelta("Let me think. ")
+        if request.tools and request.messages[-1].role != "tool":
+            tool = request.tools[0].function
+            assert tool is not None
+            args = json.dumps({"echo": request.messages[-1].text()})
+            yield events.ToolCallDelta(0, id="call_1", name=tool.name, arguments=args[:5])
+            yield events.ToolCallDelta(0, arguments=args[5:])
+            yield events.Finish("tool_calls")
+            return
+        text = request.messages[-1].text()
+        if request.messages[-1].role == "tool":
+            text = f"tool said {text}"
+        if request.response_format and request.response_format.type == "json_object":
+            text = json.dumps({"echo": text})
+        turn = (ctx.conversation or {}).get("turn", 0) + 1
+        words = ["echo:", *text.split(" ")]
+        for i, word in enumerate(words):
+            if self.fail_after is not None and i == self.fail_after:
+                raise self.fail or errors.ProviderError("upstream dropped the connection")
+            yield events.TextDelta(word if i == 0 else " " + word)
+        if self.usage:
+            yield events.Usage(prompt_tokens=11, completion_tokens=len(words))
+        yield events.ConversationState({"turn": turn})
+        yield events.Finish("stop")
+
+
+@dataclass
+class InfoOnly:
+    """A provider with no service hooks at all."""
+
+    name: str = "Empty"
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(name=self.name)
+
+
+class BrokenInfo:
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        raise RuntimeError("cannot describe myself")
+
+
+class Typo:
+    """Implements a hook name that is not in the spec (a typo of list_models)."""
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(name="Typo")
+
+    @hookimpl
+    async def list_model(self) -> list[ModelInfo]:
+        return []

@@ -1,0 +1,424 @@
+"""Chat completions through the whole kernel, with test providers (in-process client)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from g4f_server import errors
+from g4f_server.app import create_app
+from g4f_server.config import AppConfig
+
+from tests.providers import Scripted
+
+USER = [{"role": "user", "content": "hello there"}]
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, tmp_path: Any) -> Any:
+    async def make(*plugins: object, **config: Any) -> TestClient:
+        config.setdefault("data_dir", tmp_path)
+        app = create_app(AppConfig(**config), plugins=list(plugins), load_entrypoints=False)
+        return await aiohttp_client(app)
+
+    return make
+
+
+def sse_events(raw: str) -> list[Any]:
+    out = []
+    for block in raw.split("\n\n"):
+        if not block.strip():
+            continue
+        assert block.startswith("data: "), block
+        data = block[len("data: ") :]
+        out.append(data if data == "[DONE]" else json.loads(data))
+    return out
+
+
+async def test_non_stream_completion_matches_openai_schema(make_client: Any) -> None:
+    client = await make_client(Scripted(usage=True))
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["object"] == "chat.completion"
+    assert body["id"].startswith("chatcmpl-")
+    assert body["provider"] == "Echo"
+    choice = body["choices"][0]
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": "echo: hello there",
+        "refusal": None,
+    }
+    assert choice["logprobs"] is None
+    assert choice["finish_reason"] == "stop"
+    assert body["usage"] == {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
+    assert resp.headers["X-G4F-Provider"] == "Echo"
+    assert resp.headers["X-G4F-Attempts"] == "1"
+    assert len(resp.headers["X-Request-Id"]) == 32
+
+
+async def test_usage_is_estimated_and_marked_when_provider_gives_none(make_client: Any) -> None:
+    client = await make_client(Scripted())
+    body = await (
+        await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    ).json()
+    usage = body["usage"]
+    assert usage["estimated"] is True
+    assert usage["completion_tokens"] > 0 and usage["prompt_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+async def test_stream_has_role_first_one_id_finish_and_separate_usage_chunk(
+    make_client: Any,
+) -> None:
+    client = await make_client(Scripted(usage=True))
+    resp = await client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "echo-1",
+            "messages": USER,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    )
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    chunks = sse_events(await resp.text())
+    assert chunks[-1] == "[DONE]"
+    chunks = chunks[:-1]
+    assert len({c["id"] for c in chunks}) == 1
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == "echo: hello there"
+    finish = chunks[-2]
+    assert finish["choices"][0]["finish_reason"] == "stop"
+    assert "usage" not in finish
+    usage = chunks[-1]
+    assert usage["choices"] == [] and usage["usage"]["total_tokens"] == 14
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+
+
+async def test_stream_without_include_usage_has_no_usage_chunk(make_client: Any) -> None:
+    client = await make_client(Scripted())
+    resp = await client.post(
+        "/v1/chat/completions", json={"model": "echo-1", "messages": USER, "stream": True}
+    )
+    chunks = sse_events(await resp.text())[:-1]
+    assert all("usage" not in c for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_reasoning_is_reported_separately(make_client: Any) -> None:
+    client = await make_client(Scripted())
+    body = await (
+        await client.post("/v1/chat/completions", json={"model": "thinker", "messages": USER})
+    ).json()
+    message = body["choices"][0]["message"]
+    assert message["reasoning_content"] == "Let me think. "
+    assert message["content"] == "echo: hello there"
+
+
+async def test_tool_calls_non_stream_and_stream(make_client: Any) -> None:
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    client = await make_client(Scripted())
+    payload = {"model": "echo-1", "messages": USER, "tools": tools, "tool_choice": "auto"}
+    body = await (await client.post("/v1/chat/completions", json=payload)).json()
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] is None
+    assert choice["message"]["tool_calls"] == [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "lookup", "arguments": '{"echo": "hello there"}'},
+        }
+    ]
+    resp = await client.post("/v1/chat/completions", json={**payload, "stream": True})
+    chunks = sse_events(await resp.text())[:-1]
+    calls = [
+        c["choices"][0]["delta"]["tool_calls"][0]
+        for c in chunks
+        if c["choices"] and "tool_calls" in c["choices"][0]["delta"]
+    ]
+    assert calls[0]["id"] == "call_1" and calls[0]["function"]["name"] == "lookup"
+    assert "".join(c["function"]["arguments"] for c in calls) == '{"echo": "hello there"}'
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+async def test_whole_openai_request_is_accepted(make_client: Any) -> None:
+    provider = Scripted()
+    client = await make_client(provider)
+    payload = {
+        "model": "echo-1",
+        "messages": [
+            {"role": "developer", "content": "be brief"},
+            {"role": "system", "content": [{"type": "text", "text": "sys"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "look"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"},
+                    },
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+        ],
+        "max_completion_tokens": 100,
+        "max_tokens": 50,
+        "stop": "END",
+        "temperature": 0.2,
+        "top_p": 0.5,
+        "seed": 7,
+        "tool_choice": {"type": "function", "function": {"name": "f"}},
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
+        "stream_options": {"include_usage": False},
+        "logit_bias": {"50256": -100},
+        "some_future_field": {"nested": True},
+        "metadata": {"a": "b"},
+        "store": False,
+        "reasoning_effort": "low",
+        "modalities": ["text"],
+    }
+    resp = await client.post("/v1/chat/completions", json=payload)
+    # json_schema is not a capability of echo-1, so this must be refused clearly...
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "unsupported_capability"
+    # ...and accepted once the model supports it.
+    provider.models[0] = provider.models[0].__class__(
+        "echo-1", frozenset({"chat", "tools", "vision", "json_schema"})
+    )
+    client = await make_client(provider)
+    resp = await client.post("/v1/chat/completions", json=payload)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["choices"][0]["message"]["content"] == "echo: tool said 42"
+
+
+@pytest.mark.parametrize(
+    ("payload", "param"),
+    [
+        ({"model": "echo-1", "messages": []}, "messages"),
+        ({"model": "echo-1"}, "messages"),
+        ({"model": "echo-1", "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
+        ({"model": "echo-1", "messages": [{"role": "user"}]}, "messages.0"),
+        ({"model": "echo-1", "messages": USER, "temperature": 3}, "temperature"),
+        ({"model": "echo-1", "messages": USER, "max_tokens": 0}, "max_tokens"),
+        (
+            {"model": "echo-1", "messages": [{"role": "user", "content": [{"text": "no type"}]}]},
+            "messages.0.content",
+        ),
+    ],
+)
+async def test_invalid_requests_get_400_with_param(
+    make_client: Any, payload: Any, param: str
+) -> None:
+    client = await make_client(Scripted())
+    resp = await client.post("/v1/chat/completions", json=payload)
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert error["message"]
+
+
+@pytest.mark.parametrize("body", [b"", b"{not json", b"[1, 2]"])
+async def test_unparseable_bodies_get_400(make_client: Any, body: bytes) -> None:
+    client = await make_client(Scripted())
+    resp = await client.post(
+        "/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    assert (await resp.json())["error"]["type"] == "invalid_request_error"
+
+
+async def test_unknown_model_route_and_method_are_json_404_405(make_client: Any) -> None:
+    client = await make_client(Scripted())
+    resp = await client.post("/v1/chat/completions", json={"model": "nope", "messages": USER})
+    assert resp.status == 404
+    assert (await resp.json())["error"]["code"] == "model_not_found"
+    resp = await client.get("/v1/nothing-here")
+    assert resp.status == 404
+    assert (await resp.json())["error"]["code"] == "unknown_route"
+    resp = await client.get("/v1/chat/completions")
+    assert resp.status == 405
+    assert (await resp.json())["error"]["code"] == "method_not_allowed"
+    assert "POST" in resp.headers["Allow"]
+
+
+async def test_body_too_large_is_413(make_client: Any) -> None:
+    client = await make_client(Scripted(), max_body_size=2048)
+    big = {"model": "echo-1", "messages": [{"role": "user", "content": "x" * 5000}]}
+    resp = await client.post("/v1/chat/completions", json=big)
+    assert resp.status == 413
+    assert (await resp.json())["error"]["code"] == "payload_too_large"
+
+
+async def test_request_proxy_field_is_refused_unless_allowed(make_client: Any) -> None:
+    payload = {"model": "echo-1", "messages": USER, "proxy": "http://169.254.169.254:80"}
+    client = await make_client(Scripted())
+    resp = await client.post("/v1/chat/completions", json=payload)
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "proxy_not_allowed"
+    client = await make_client(Scripted(), allow_request_proxy=True)
+    assert (await client.post("/v1/chat/completions", json=payload)).status == 200
+
+
+# --- routing -----------------------------------------------------------------------------
+
+
+async def test_model_resolution_forms(make_client: Any) -> None:
+    a, b = Scripted(name="Alpha", priority=1), Scripted(name="Beta", priority=2)
+    client = await make_client(a, b)
+
+    async def served_by(**payload: Any) -> tuple[str, str]:
+        resp = await client.post("/v1/chat/completions", json={"messages": USER, **payload})
+        assert resp.status == 200, await resp.text()
+        return resp.headers["X-G4F-Provider"], (await resp.json())["model"]
+
+    assert await served_by(model="echo-1") == ("Alpha", "echo-1")
+    assert await served_by(model="gpt-4o-mini") == ("Alpha", "echo-1")  # alias
+    assert await served_by(model="echo-1", provider="beta") == ("Beta", "echo-1")
+    assert await served_by(model="Beta:thinker") == ("Beta", "thinker")
+    assert await served_by(model="Beta") == ("Beta", "echo-1")  # provider as model
+    assert await served_by(model="") == ("Alpha", "echo-1")
+    resp = await client.post(
+        "/api/Beta/chat/completions", json={"model": "plain", "messages": USER}
+    )
+    assert resp.headers["X-G4F-Provider"] == "Beta"
+    resp = await client.post("/api/Nobody/chat/completions", json={"messages": USER})
+    assert resp.status == 404
+    assert (await resp.json())["error"]["code"] == "provider_not_found"
+
+
+async def test_configured_default_and_priority(make_client: Any) -> None:
+    a, b = Scripted(name="Alpha", priority=1), Scripted(name="Beta", priority=2)
+    client = await make_client(a, b, provider="Beta", model="thinker")
+    resp = await client.post("/v1/chat/completions", json={"messages": USER})
+    assert resp.headers["X-G4F-Provider"] == "Beta"
+    assert b.seen[-1].model == "thinker"
+    client = await make_client(a, b, priority=["Beta"])
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.headers["X-G4F-Provider"] == "Beta"
+
+
+async def test_capability_filter_skips_models_without_tools(make_client: Any) -> None:
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    client = await make_client(Scripted())
+    resp = await client.post(
+        "/v1/chat/completions", json={"model": "plain", "messages": USER, "tools": tools}
+    )
+    assert resp.status == 400
+    assert "tools" in (await resp.json())["error"]["message"]
+
+
+async def test_failover_before_first_byte_moves_to_next_provider(make_client: Any) -> None:
+    broken = Scripted(name="Alpha", priority=1, fail=errors.ProviderError("upstream 500"))
+    good = Scripted(name="Beta", priority=2)
+    client = await make_client(broken, good)
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == 200
+    assert resp.headers["X-G4F-Provider"] == "Beta"
+    assert resp.headers["X-G4F-Attempts"] == "2"
+    assert len(broken.seen) == 1 and len(good.seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (errors.ProviderError("boom"), 502, "provider_error"),
+        (errors.ProviderTimeoutError("slow"), 504, "upstream_timeout"),
+        (errors.ProviderRateLimitError("slow down", retry_after=7), 429, "rate_limit_exceeded"),
+        (errors.ProviderAuthError("needs cookies"), 403, "provider_auth_required"),
+        (KeyError("internal detail"), 502, "provider_error"),
+    ],
+)
+async def test_all_providers_failing_maps_to_status(
+    make_client: Any, failure: Exception, status: int, code: str
+) -> None:
+    client = await make_client(Scripted(fail=failure))
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == status
+    error = (await resp.json())["error"]
+    assert error["code"] == code
+    assert "internal detail" not in error["message"]
+    if status == 429:
+        assert resp.headers["Retry-After"] == "7"
+
+
+async def test_client_errors_from_provider_do_not_fail_over(make_client: Any) -> None:
+    first = Scripted(name="Alpha", priority=1, fail=errors.InvalidRequestError("bad image"))
+    second = Scripted(name="Beta", priority=2)
+    client = await make_client(first, second)
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == 400
+    assert second.seen == []
+
+
+async def test_failure_after_first_byte_ends_stream_with_error_event(make_client: Any) -> None:
+    client = await make_client(Scripted(fail_after=2))
+    resp = await client.post(
+        "/v1/chat/completions", json={"model": "echo-1", "messages": USER, "stream": True}
+    )
+    assert resp.status == 200
+    chunks = sse_events(await resp.text())
+    assert chunks[-1] == "[DONE]"
+    assert chunks[-2]["error"]["code"] == "provider_error"
+    assert not any(
+        c["choices"][0].get("finish_reason")
+        for c in chunks[:-2]
+        if isinstance(c, dict) and c.get("choices")
+    )
+
+
+async def test_failure_mid_answer_non_stream_is_502_not_partial_200(make_client: Any) -> None:
+    client = await make_client(Scripted(fail_after=2))
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == 502
+
+
+async def test_slow_first_event_times_out_as_504(make_client: Any) -> None:
+    client = await make_client(Scripted(delay=2), timeout=0.2)
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == 504
+    assert (await resp.json())["error"]["code"] == "upstream_timeout"
+
+
+async def test_conversation_state_reaches_provider_on_next_turn(make_client: Any) -> None:
+    provider = Scripted()
+    client = await make_client(provider)
+    for _ in range(2):
+        resp = await client.post("/api/Echo/conv-1/chat/completions", json={"messages": USER})
+        assert resp.status == 200
+        assert (await resp.json())["conversation_id"] == "conv-1"
+    assert provider.seen[0].conversation is None
+    assert provider.seen[1].conversation == {"turn": 1}
+    assert provider.seen[1].conversation_id == "conv-1"
+    # The body field works the same way, and other ids stay separate.
+    await client.post("/v1/chat/completions", json={"messages": USER, "conversation_id": "conv-1"})
+    assert provider.seen[2].conversation == {"turn": 2}
+    await client.post("/v1/chat/completions", json={"messages": USER, "conversation_id": "other"})
+    assert provider.seen[3].conversation is None
+
+
+async def test_provider_key_and_request_id_reach_the_provider(make_client: Any) -> None:
+    provider = Scripted()
+    client = await make_client(provider)
+    await client.post(
+        "/v1/chat/completions",
+        json={"messages": USER},
+        headers={"X-Request-Id": "abc-123", "X-Provider-Key": "pk_1"},
+    )
+    await client.post("/v1/chat/completions", json={"messages": USER, "api_key": "sk_body"})
+    assert provider.seen[0].request_id == "abc-123"
+    assert provider.seen[0].api_key == "pk_1"
+    assert provider.seen[1].api_key == "sk_body"
