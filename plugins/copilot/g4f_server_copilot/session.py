@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +136,7 @@ class Session:
                     headers=self.headers(bearer=bearer, json_body=True),
                     proxy=proxy,
                 ) as resp:
+                    forget_jar_cookies(http)
                     text = await resp.text()
                     cookies = {name: morsel.value for name, morsel in resp.cookies.items()}
                     return resp.status, text, resp.headers, cookies
@@ -159,6 +161,7 @@ class Session:
         try:
             async with asyncio.timeout(timeout):
                 async with http.post(url, data=data, headers=headers, proxy=proxy) as resp:
+                    forget_jar_cookies(http)
                     text = await resp.text()
                     if resp.status >= 400:
                         raise from_http_status("image upload", resp.status, text, resp.headers)
@@ -173,6 +176,17 @@ class Session:
         except (ValueError, KeyError, TypeError):
             raise ProviderError(f"Copilot image upload returned no url: {text[:200]}") from None
         return {"type": "image", "url": uploaded}
+
+
+def forget_jar_cookies(http: aiohttp.ClientSession) -> None:
+    """Drop what the upstream just set in the shared jar.
+
+    aiohttp merges jar cookies into every request and lets them override an explicit
+    Cookie header, so one user's anonymous identity would leak into another's request.
+    We keep cookies per conversation ourselves (see the module docstring).
+    """
+    with contextlib.suppress(AttributeError, NotImplementedError):
+        http.cookie_jar.clear_domain(config.host().split(":")[0])
 
 
 def _json(text: str) -> Any:

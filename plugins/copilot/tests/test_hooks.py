@@ -361,3 +361,26 @@ async def test_generate_images_refusal(copilot, provider_context) -> None:
     req = ImageRequest(prompt="something forbidden")
     with pytest.raises(ProviderError, match="without an image: I can't create that image"):
         await plugin.generate_images(request=req, ctx=provider_context())
+
+
+async def test_shared_cookie_jar_does_not_mix_identities(copilot) -> None:
+    """Production's shared session has a real jar; conversations must keep their own identity."""
+    import aiohttp
+    import structlog
+    from g4f_server.provider import ProviderContext
+
+    jar = aiohttp.CookieJar(unsafe=True)  # unsafe: also keep cookies of 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+
+        def ctx(**fields: Any) -> ProviderContext:
+            return ProviderContext(http=http, log=structlog.get_logger("t"), state={}, **fields)
+
+        first = state_of(await collect(request("A1"), ctx()))
+        second = state_of(await collect(request("B1"), ctx()))
+        assert first["conversation_id"] != second["conversation_id"]
+        await collect(request("A2"), ctx(conversation=first))
+        await collect(request("B2"), ctx(conversation=second))
+    # Each anonymous session starts clean: nothing of another user's identity goes along.
+    assert "Cookie" not in copilot.starts[1]["headers"]
+    assert copilot.texts(first["conversation_id"]) == ["A1", "A2"]
+    assert copilot.texts(second["conversation_id"]) == ["B1", "B2"]
