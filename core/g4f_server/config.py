@@ -54,6 +54,13 @@ class AppConfig(BaseModel):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     public_url: str | None = None  # e.g. https://ai.example.com, for /media URLs
+    # Storage bounds (storage/): the media folder, uploads and the conversation store.
+    media_max_age: float = Field(default=7 * 86400.0, gt=0)  # seconds a media file is kept
+    media_max_bytes: int = Field(default=1024**3, ge=1024)  # whole media folder
+    media_max_file_size: int = Field(default=50 * 1024**2, ge=1024)  # one image/audio file
+    max_upload_size: int = Field(default=32 * 1024**2, ge=1024)  # multipart uploads
+    conversation_ttl: float = Field(default=7 * 86400.0, gt=0)  # idle seconds before expiry
+    conversation_max: int = Field(default=10_000, ge=1)  # stored conversation rows
 
     _overrides: ClassVar[dict[str, Any]] = {}
 
