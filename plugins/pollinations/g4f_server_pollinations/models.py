@@ -126,6 +126,15 @@ def _entries(data: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _enrich(entries: list[dict[str, Any]], known: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Bare names (the legacy image host lists only names) borrow what the built-in list
+    knows about the same model, e.g. that kontext takes input images."""
+    by_name = {k["name"]: k for k in known}
+    return [
+        {**by_name[e["name"]], **e} if len(e) == 1 and e["name"] in by_name else e for e in entries
+    ]
+
+
 def _mods(entry: Mapping[str, Any], key: str) -> set[str]:
     value = entry.get(key)
     return {str(v) for v in value} if isinstance(value, list) else set()
@@ -244,12 +253,13 @@ async def _refresh(ctx: ProviderContext, cfg: Settings) -> Catalog:
     )
     previous: Catalog = ctx.state.get("catalog") or fallback_catalog()
     lists = []
+    fallback = fallback_catalog()
     for kind, result in zip(("text", "image", "audio"), results, strict=True):
         if isinstance(result, BaseException):
             ctx.log.warning("pollinations_models_failed", kind=kind, error=str(result))
             lists.append(getattr(previous, kind))
         else:
-            lists.append(result)
+            lists.append(_enrich(result, getattr(fallback, kind)))
     live = not any(isinstance(r, BaseException) for r in results)
     catalog = Catalog(*lists, fetched_at=time.monotonic(), live=live)
     ctx.state["catalog"] = catalog
