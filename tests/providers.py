@@ -27,7 +27,7 @@ class Seen:
     request_id: str
 
 
-@dataclass
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
 class Scripted:
     """A chat provider. ``fail`` makes it raise before its first event, ``fail_after``
     after that many text chunks; ``usage`` makes it report token counts."""
@@ -92,10 +92,10 @@ class Scripted:
         text = request.messages[-1].text()
         if request.messages[-1].role == "tool":
             text = f"tool said {text}"
-        if request.response_format and request.response_format.type == "json_object":
-            text = json.dumps({"echo": text})
-        turn = (ctx.conversation or {}).get("turn", 0) + 1
         words = ["echo:", *text.split(" ")]
+        if request.response_format and request.response_format.type == "json_object":
+            words = json.dumps({"echo": text}).split(" ")
+        turn = (ctx.conversation or {}).get("turn", 0) + 1
         for i, word in enumerate(words):
             if self.fail_after is not None and i == self.fail_after:
                 raise self.fail or errors.ProviderError("upstream dropped the connection")
@@ -106,7 +106,7 @@ class Scripted:
         yield events.Finish("stop")
 
 
-@dataclass
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
 class InfoOnly:
     """A provider with no service hooks at all."""
 
@@ -133,3 +133,14 @@ class Typo:
     @hookimpl
     async def list_model(self) -> list[ModelInfo]:
         return []
+
+
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
+class FailingLister(Scripted):
+    """Its model listing fails (e.g. the upstream is unreachable at start-up)."""
+
+    name: str = "Lister"
+
+    @hookimpl
+    async def list_models(self) -> list[ModelInfo]:
+        raise ConnectionError("upstream unreachable")

@@ -7,6 +7,7 @@ contextvars by the middleware). Message contents, keys and cookies are never log
 from __future__ import annotations
 
 import logging
+import sys
 
 import structlog
 
@@ -27,7 +28,8 @@ def configure_logging(*, debug: bool = False, json_logs: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(),
+        # stderr: stdout stays clean for command output such as `providers --json`.
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     # aiohttp's own access logger is replaced by ours (one line with provider and model).

@@ -9,13 +9,15 @@ from aiohttp import web
 from g4f_server.jsonio import json_response
 from g4f_server.openapi import build_openapi
 
+# Built on first use (every route is registered by then) and kept.
 _SPEC = web.AppKey("openapi_spec", dict)
 
 
 def _spec(app: web.Application) -> dict:
-    if _SPEC not in app:
-        app[_SPEC] = build_openapi(app)
-    return app[_SPEC]
+    cache = app[_SPEC]
+    if not cache:
+        cache.update(build_openapi(app))
+    return cache
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -49,5 +51,6 @@ async def docs_page(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[_SPEC] = {}
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/docs", docs_page)

@@ -1,0 +1,133 @@
+"""The embedded conversation store: one SQLite file in the data folder.
+
+All access runs on one dedicated thread (a single-worker executor), so this process has
+exactly one connection and one writer and the event loop never blocks on disk. WAL mode
+and a busy timeout let several worker processes share the file safely.
+
+Bounds: a row untouched for ``ttl`` seconds is gone (checked on load, purged on save
+and periodically); beyond ``max_rows`` the least recently used rows go first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversation_state (
+    conversation_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    state BLOB NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (conversation_id, provider)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS conversation_state_updated ON conversation_state (updated_at);
+"""
+
+
+class SQLiteConversationStore:
+    def __init__(self, path: Path, *, ttl: float, max_rows: int) -> None:
+        self.path = path
+        self.ttl = ttl
+        self.max_rows = max_rows
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="g4f-sqlite")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps it safe
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    async def load(self, conversation_id: str, provider: str) -> dict[str, Any] | None:
+        def load(db: sqlite3.Connection) -> dict[str, Any] | None:
+            row = db.execute(
+                "SELECT state, updated_at FROM conversation_state "
+                "WHERE conversation_id = ? AND provider = ?",
+                (conversation_id, provider.lower()),
+            ).fetchone()
+            if row is None or time.time() - row[1] > self.ttl:
+                return None
+            return orjson.loads(row[0])
+
+        return await self._run(load)
+
+    async def save(self, conversation_id: str, provider: str, state: dict[str, Any]) -> None:
+        blob = orjson.dumps(state)
+
+        def save(db: sqlite3.Connection) -> None:
+            now = time.time()
+            with _transaction(db):
+                db.execute(
+                    "INSERT INTO conversation_state VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (conversation_id, provider) "
+                    "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                    (conversation_id, provider.lower(), blob, now),
+                )
+                self._purge(db, now)
+
+        await self._run(save)
+
+    def _purge(self, db: sqlite3.Connection, now: float) -> None:
+        db.execute("DELETE FROM conversation_state WHERE updated_at < ?", (now - self.ttl,))
+        (count,) = db.execute("SELECT COUNT(*) FROM conversation_state").fetchone()
+        if count > self.max_rows:
+            db.execute(
+                "DELETE FROM conversation_state WHERE (conversation_id, provider) IN ("
+                "SELECT conversation_id, provider FROM conversation_state "
+                "ORDER BY updated_at LIMIT ?)",
+                (count - self.max_rows,),
+            )
+
+    async def purge(self) -> None:
+        def purge(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                self._purge(db, time.time())
+
+        await self._run(purge)
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def close() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await asyncio.get_running_loop().run_in_executor(executor, close)
+        executor.shutdown(wait=True)
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front, so two processes
+    never both read-then-write and deadlock on the upgrade."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

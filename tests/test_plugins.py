@@ -1,0 +1,82 @@
+"""Plugin loading and the registry: broken plugins are skipped and reported, never fatal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from g4f_server.app import create_app
+from g4f_server.config import AppConfig
+from g4f_server.registry import StartupError
+
+from tests.providers import BrokenInfo, FailingLister, InfoOnly, Scripted, Typo
+
+
+async def providers_of(
+    aiohttp_client: Any, tmp_path: Any, plugins: list[object], **config: Any
+) -> dict[str, Any]:
+    app = create_app(
+        AppConfig(data_dir=tmp_path, **config), plugins=plugins, load_entrypoints=False
+    )
+    client = await aiohttp_client(app)
+    data = (await (await client.get("/v1/providers")).json())["data"]
+    return {p["id"]: p for p in data}
+
+
+async def test_broken_plugins_show_as_not_working(aiohttp_client: Any, tmp_path: Any) -> None:
+    providers = await providers_of(aiohttp_client, tmp_path, [Scripted(), BrokenInfo(), Typo()])
+    assert providers["Echo"]["working"] is True
+    assert providers["BrokenInfo"]["working"] is False
+    assert "cannot describe myself" in providers["BrokenInfo"]["error"]
+    assert providers["Typo"]["working"] is False
+    assert "list_model" in providers["Typo"]["error"]
+
+
+async def test_capabilities_follow_implemented_hooks(aiohttp_client: Any, tmp_path: Any) -> None:
+    providers = await providers_of(aiohttp_client, tmp_path, [Scripted(), InfoOnly()])
+    assert providers["Echo"]["capabilities"] == ["chat"]
+    assert providers["Echo"]["models"] == ["echo-1", "thinker", "plain"]
+    assert providers["Empty"]["capabilities"] == []
+
+
+async def test_allow_and_deny_lists(aiohttp_client: Any, tmp_path: Any) -> None:
+    plugins = [Scripted(name="Alpha"), Scripted(name="Beta")]
+    only = await providers_of(aiohttp_client, tmp_path, plugins, load_plugins=["alpha"])
+    assert set(only) == {"Alpha"}
+    denied = await providers_of(aiohttp_client, tmp_path, plugins, disabled_plugins=["Alpha"])
+    assert set(denied) == {"Beta"}
+    none = await providers_of(aiohttp_client, tmp_path, plugins, load_plugins=[])
+    assert none == {}
+
+
+async def test_ignored_providers_are_not_routed(aiohttp_client: Any, tmp_path: Any) -> None:
+    providers = await providers_of(
+        aiohttp_client,
+        tmp_path,
+        [Scripted(name="Alpha"), Scripted(name="Beta")],
+        ignored_providers=["beta"],
+    )
+    assert set(providers) == {"Alpha"}
+
+
+def test_duplicate_provider_names_fail_loudly(tmp_path: Any) -> None:
+    with pytest.raises(StartupError, match="Duplicate provider name 'Echo'"):
+        create_app(
+            AppConfig(data_dir=tmp_path), plugins=[Scripted(), Scripted()], load_entrypoints=False
+        )
+
+
+async def test_failing_model_listing_marks_provider_not_working(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    providers = await providers_of(aiohttp_client, tmp_path, [FailingLister()])
+    assert providers["Lister"]["working"] is False
+    assert "upstream unreachable" in providers["Lister"]["error"]
+
+
+def test_env_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = AppConfig.load(environ={"G4F_LOAD_PLUGINS": "a, b", "G4F_DISABLED_PLUGINS": "c"})
+    assert config.load_plugins == ["a", "b"]
+    assert config.disabled_plugins == ["c"]
+    assert AppConfig.load(environ={"G4F_LOAD_PLUGINS": ""}).load_plugins == []
+    assert AppConfig.load(environ={}).load_plugins is None
