@@ -1,0 +1,330 @@
+"""Chat against the emulator: hosts, bodies, streaming, tools, limits, errors."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from g4f_server import errors, events
+from g4f_server.schemas.chat import ChatRequest
+
+import g4f_server_pollinations as plugin
+
+
+def req(text: str = "Hi", **fields: Any) -> ChatRequest:
+    fields.setdefault("model", "openai")
+    return ChatRequest(messages=[{"role": "user", "content": text}], **fields)
+
+
+async def collect(request: ChatRequest, context: Any) -> list[Any]:
+    return [e async for e in plugin.chat(request, context)]
+
+
+def text_of(evs: list[Any]) -> str:
+    return "".join(e.text for e in evs if isinstance(e, events.TextDelta))
+
+
+def finish(evs: list[Any]) -> str:
+    assert isinstance(evs[-1], events.Finish)
+    return evs[-1].reason
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anonymous_chat_uses_legacy_host(emulator, ctx, stream: bool) -> None:
+    evs = await collect(req("Hello there", stream=stream, temperature=0.5), ctx())
+    assert text_of(evs) == "Echo: Hello there"
+    assert finish(evs) == "stop"
+    assert events.ModelUsed("openai-emu") in evs
+    usage = next(e for e in evs if isinstance(e, events.Usage))
+    assert usage.total == usage.prompt_tokens + usage.completion_tokens > 0
+    seen = emulator.last("chat")
+    assert (seen.host, seen.path, seen.bearer) == ("legacy-text", "/openai", None)
+    assert seen.json["model"] == "openai" and seen.json["stream"] is stream
+    assert seen.json["temperature"] == 0.5
+    assert seen.json["messages"] == [{"role": "user", "content": "Hello there"}]
+    # gateway-only and gateway fields never reach the legacy host
+    for absent in ("max_tokens", "stop", "stream_options", "provider", "api_key", "n"):
+        assert absent not in seen.json
+
+
+@pytest.mark.parametrize("source", ["env", "ctx"])
+async def test_keyed_chat_uses_gateway_with_bearer(emulator, ctx, monkeypatch, source) -> None:
+    if source == "env":
+        monkeypatch.setenv("POLLINATIONS_API_KEY", "sk_test_key")
+        context = ctx()
+    else:
+        monkeypatch.setenv("POLLINATIONS_API_KEY", "sk_wrong")  # the client's key wins
+        context = ctx(api_key="sk_test_key")
+    evs = await collect(req("Yo", stream=True, max_tokens=50, stop=["zzz"], user="u1"), context)
+    assert text_of(evs) == "Echo: Yo"
+    seen = emulator.last("chat")
+    assert (seen.host, seen.path, seen.bearer) == ("gen", "/v1/chat/completions", "sk_test_key")
+    assert seen.json["max_tokens"] == 50 and seen.json["stop"] == ["zzz"]
+    assert seen.json["user"] == "u1"
+    assert seen.json["stream_options"] == {"include_usage": True}
+
+
+async def test_foreign_g4f_key_counts_as_anonymous(emulator, ctx) -> None:
+    await collect(req(), ctx(api_key="g4f_abc"))
+    assert emulator.last("chat").host == "legacy-text"
+
+
+async def test_extra_fields_forwarded_selectively(emulator, ctx) -> None:
+    request = req(seed=7, reasoning_effort="low", logit_bias={"1": 2}, my_private_flag=True)
+    await collect(request, ctx())
+    body = emulator.last("chat").json
+    assert body["seed"] == 7 and body["reasoning_effort"] == "low"
+    assert body["logit_bias"] == {"1": 2}
+    assert "my_private_flag" not in body
+
+
+async def test_developer_role_sent_as_system(emulator, ctx) -> None:
+    request = ChatRequest(
+        model="openai",
+        messages=[{"role": "developer", "content": "Be brief"}, {"role": "user", "content": "x"}],
+    )
+    await collect(request, ctx())
+    assert emulator.last("chat").json["messages"][0]["role"] == "system"
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_tool_round_trip(emulator, ctx, stream: bool) -> None:
+    request = req("Weather?", tools=[WEATHER_TOOL], tool_choice="auto", seed=1, stream=stream)
+    evs = await collect(request, ctx())
+    calls = [e for e in evs if isinstance(e, events.ToolCallDelta)]
+    assert calls[0].id == "call_emu_1" and calls[0].name == "get_weather"
+    assert "".join(c.arguments for c in calls) == '{"city":"Paris"}'
+    assert {c.index for c in calls} == {0}
+    assert finish(evs) == "tool_calls"
+    body = emulator.last("chat").json
+    assert body["tools"][0]["function"]["name"] == "get_weather"
+    assert body["tool_choice"] == "auto"
+    assert "seed" not in body  # never with tools
+    follow_up = ChatRequest(
+        model="openai",
+        stream=stream,
+        tools=[WEATHER_TOOL],
+        messages=[
+            {"role": "user", "content": "Weather?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_emu_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_emu_1", "content": "Sunny, 25C"},
+        ],
+    )
+    evs = await collect(follow_up, ctx())
+    assert text_of(evs) == "The tool said: Sunny, 25C"
+    sent = emulator.last("chat").json["messages"]
+    assert sent[1]["tool_calls"][0]["id"] == "call_emu_1"
+    assert sent[2] == {"role": "tool", "tool_call_id": "call_emu_1", "content": "Sunny, 25C"}
+
+
+@pytest.mark.parametrize("kind", ["json_object", "json_schema"])
+async def test_response_format_forwarded(emulator, ctx, kind: str) -> None:
+    fmt: dict[str, Any] = {"type": kind}
+    if kind == "json_schema":
+        fmt["json_schema"] = {"name": "a", "schema": {"type": "object"}}
+    evs = await collect(req("json please", response_format=fmt), ctx())
+    assert text_of(evs) == '{"answer": 42}'
+    assert emulator.last("chat").json["response_format"] == fmt
+
+
+async def test_vision_parts_passed_through(emulator, ctx) -> None:
+    data_uri = "data:image/png;base64," + base64.b64encode(b"\x89PNG").decode()
+    request = ChatRequest(
+        model="openai",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                    {"type": "image_url", "image_url": {"url": data_uri}},
+                ],
+            }
+        ],
+    )
+    evs = await collect(request, ctx())
+    assert text_of(evs) == "I see 2 image(s): url, data"
+    parts = emulator.last("chat").json["messages"][0]["content"]
+    assert parts[2]["image_url"]["url"] == data_uri
+
+
+async def test_audio_input_part(emulator, ctx, emu_mod) -> None:
+    audio = base64.b64encode(emu_mod.wav_bytes()).decode()
+    request = ChatRequest(
+        model="openai-audio",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is said?"},
+                    {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}},
+                ],
+            }
+        ],
+    )
+    assert text_of(await collect(request, ctx())) == "hello world"
+    part = emulator.last("chat").json["messages"][0]["content"][1]
+    assert part["input_audio"]["format"] == "wav"
+
+
+async def test_audio_output_becomes_media(emulator, ctx, emu_mod) -> None:
+    request = req("say hi", model="openai-audio", modalities=["text", "audio"], stream=True)
+    evs = await collect(request, ctx())
+    media = next(e for e in evs if isinstance(e, events.Media))
+    assert media.kind == "audio" and media.data == emu_mod.FAKE_MP3
+    assert media.mime_type == "audio/mpeg"
+    assert text_of(evs) == "Spoken: say hi"
+    body = emulator.last("chat").json
+    assert body["stream"] is False  # audio is one blob
+    assert body["audio"] == {"voice": "alloy", "format": "mp3"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_reasoning_events(emulator, ctx, stream: bool) -> None:
+    evs = await collect(req("why", model="deepseek-reasoning", stream=stream), ctx())
+    reasoning = "".join(e.text for e in evs if isinstance(e, events.ReasoningDelta))
+    assert reasoning == "Let me think about it. "
+    assert text_of(evs) == "Echo: why"
+    first_reasoning = next(i for i, e in enumerate(evs) if isinstance(e, events.ReasoningDelta))
+    first_text = next(i for i, e in enumerate(evs) if isinstance(e, events.TextDelta))
+    assert first_reasoning < first_text
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_stop_applied_on_legacy(emulator, ctx, stream: bool) -> None:
+    evs = await collect(req("alpha beta STOP gamma", stop=["STOP", "never"], stream=stream), ctx())
+    assert text_of(evs) == "Echo: alpha beta "
+    assert finish(evs) == "stop"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_max_tokens_applied_on_legacy(emulator, ctx, stream: bool) -> None:
+    long_text = "word " * 100
+    evs = await collect(req(long_text, max_tokens=5, stream=stream), ctx())
+    assert len(text_of(evs)) == 20  # our estimate: 4 characters a token
+    assert finish(evs) == "length"
+
+
+async def test_short_answer_not_cut_by_max_tokens(emulator, ctx) -> None:
+    evs = await collect(req("ok", max_tokens=100, stream=True), ctx())
+    assert text_of(evs) == "Echo: ok" and finish(evs) == "stop"
+
+
+async def test_plain_text_answer(emulator, ctx) -> None:
+    emulator.fail("chat", "text_plain", times=1)
+    assert text_of(await collect(req("plain"), ctx())) == "Echo: plain"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_deprecation_notice_is_an_error_before_any_event(emulator, ctx, stream) -> None:
+    emulator.fail("chat", "notice", times=1)
+    agen = plugin.chat(req("hi", stream=stream), ctx())
+    with pytest.raises(errors.ProviderError, match="service notice") as info:
+        await agen.__anext__()  # raised before the first event: the router can fail over
+    assert "POLLINATIONS_API_KEY" in info.value.message
+
+
+async def test_error_chunk_in_stream(emulator, ctx) -> None:
+    emulator.fail("chat", "error_chunk", times=1)
+    got: list[Any] = []
+    with pytest.raises(errors.ProviderError, match="upstream model crashed"):
+        async for event in plugin.chat(req("x" * 200, stream=True), ctx()):
+            got.append(event)
+    assert got == []  # the first chunk was still held back, so the router may fail over
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "fragment"),
+    [
+        (400, errors.InvalidRequestError, "400"),
+        (401, errors.ProviderAuthError, "POLLINATIONS_API_KEY"),
+        (402, errors.ProviderPaymentError, "enter.pollinations.ai"),
+        (403, errors.ProviderPaymentError, "Pollen"),
+        (500, errors.ProviderError, "500"),
+        (502, errors.ProviderError, "502"),
+        (504, errors.ProviderTimeoutError, "504"),
+    ],
+)
+@pytest.mark.parametrize("keyed", [False, True])
+async def test_status_mapping(emulator, ctx, status, error, fragment, keyed) -> None:
+    emulator.fail("chat", status, times=1)
+    context = ctx(api_key="sk_test_key") if keyed else ctx()
+    with pytest.raises(error) as info:
+        await collect(req(stream=True), context)
+    assert fragment in info.value.message
+    assert type(info.value) is error
+
+
+async def test_rate_limit_passes_retry_after(emulator, ctx) -> None:
+    emulator.fail("chat", 429, times=1, retry_after="17")
+    with pytest.raises(errors.ProviderRateLimitError) as info:
+        await collect(req(), ctx())
+    assert info.value.retry_after == 17
+    assert info.value.headers["Retry-After"] == "17"
+
+
+async def test_403_tier_and_cloudflare(emulator, ctx) -> None:
+    emulator.fail("chat", 403, times=1, message="Model requires flower tier")
+    with pytest.raises(errors.ProviderAuthError, match="tier"):
+        await collect(req(), ctx())
+    emulator.fail("chat", "cloudflare", times=1)
+    with pytest.raises(errors.ProviderError, match="Cloudflare"):
+        await collect(req(), ctx())
+
+
+async def test_bad_key_is_auth_error(emulator, ctx) -> None:
+    with pytest.raises(errors.ProviderAuthError, match="key was rejected"):
+        await collect(req(), ctx(api_key="sk_bad"))
+
+
+async def test_stall_is_timeout(emulator, ctx) -> None:
+    emulator.stall_seconds = 2
+    emulator.fail("chat", "stall", times=1)
+    with pytest.raises(errors.ProviderTimeoutError):
+        await collect(req(), ctx(timeout=0.3))
+
+
+async def test_unreachable_is_provider_error(ctx, monkeypatch) -> None:
+    monkeypatch.setenv("POLLINATIONS_TEXT_URL", "http://127.0.0.1:9")
+    with pytest.raises(errors.ProviderError, match="Cannot reach"):
+        await collect(req(), ctx())
+
+
+async def test_anonymous_concurrency_limit(emulator, ctx, monkeypatch) -> None:
+    import asyncio
+
+    monkeypatch.setenv("POLLINATIONS_QUEUE_TIMEOUT", "0.2")
+    emulator.stall_seconds = 1
+    emulator.fail("chat", "stall", times=1)
+    context = ctx()
+    first = asyncio.create_task(collect(req(), context))
+    await asyncio.sleep(0.05)
+    with pytest.raises(errors.ProviderRateLimitError, match="queued"):
+        await collect(req(), context)  # the only anonymous slot is taken
+    assert text_of(await first) == "Echo: Hi"
+    # keyed calls do not queue behind anonymous ones
+    emulator.fail("chat", "stall", times=1)
+    blocker = asyncio.create_task(collect(req(), context))
+    await asyncio.sleep(0.05)
+    assert text_of(await collect(req(), ctx(api_key="sk_test_key"))) == "Echo: Hi"
+    await blocker
