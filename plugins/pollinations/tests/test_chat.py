@@ -5,11 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import g4f_server_pollinations as plugin
 import pytest
 from g4f_server import errors, events
 from g4f_server.schemas.chat import ChatRequest
-
-import g4f_server_pollinations as plugin
 
 
 def req(text: str = "Hi", **fields: Any) -> ChatRequest:

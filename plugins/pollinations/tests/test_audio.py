@@ -1,0 +1,111 @@
+"""Speech and transcription against the emulator, anonymous and keyed."""
+
+from __future__ import annotations
+
+import g4f_server_pollinations as plugin
+import pytest
+from g4f_server import errors
+from g4f_server.provider import SpeechRequest, TranscriptionRequest
+
+
+async def test_anonymous_speech_uses_legacy_link(emulator, ctx, emu_mod) -> None:
+    result = await plugin.create_speech(
+        SpeechRequest(input="Hello, world & more", model="elevenlabs", voice="nova"), ctx()
+    )
+    assert result.mime_type == "audio/mpeg" and result.data == emu_mod.FAKE_MP3
+    seen = emulator.last("legacy_get")
+    assert seen.host == "legacy-text" and seen.path == "/Hello, world & more"
+    assert seen.query == {"model": "openai-audio", "voice": "nova"}
+
+
+async def test_keyed_speech_uses_gateway(emulator, ctx, emu_mod) -> None:
+    request = SpeechRequest(
+        input="Hi",
+        model="elevenlabs",
+        voice="rachel",
+        response_format="wav",
+        speed=1.5,
+        instructions="cheerful",
+        seed=3,
+    )
+    result = await plugin.create_speech(request, ctx(api_key="sk_test_key"))
+    assert result.mime_type == "audio/wav" and result.data.startswith(b"RIFF")
+    assert result.headers["x-tts-voice"] == "rachel"
+    seen = emulator.last("speech")
+    assert seen.bearer == "sk_test_key"
+    assert seen.json == {
+        "model": "elevenlabs",
+        "input": "Hi",
+        "voice": "rachel",
+        "response_format": "wav",
+        "speed": 1.5,
+        "instruct": "cheerful",
+        "seed": 3,
+    }
+
+
+async def test_anonymous_non_mp3_needs_a_key(emulator, ctx) -> None:
+    with pytest.raises(errors.ProviderAuthError, match="POLLINATIONS_API_KEY"):
+        await plugin.create_speech(SpeechRequest(input="Hi", response_format="flac"), ctx())
+
+
+async def test_speech_notice_is_an_error(emulator, ctx) -> None:
+    emulator.fail("legacy_get", "notice")
+    with pytest.raises(errors.ProviderError, match="service notice"):
+        await plugin.create_speech(SpeechRequest(input="Hi"), ctx())
+
+
+async def test_speech_rate_limited(emulator, ctx) -> None:
+    emulator.fail("speech", 429, retry_after="9")
+    with pytest.raises(errors.ProviderRateLimitError) as info:
+        await plugin.create_speech(SpeechRequest(input="Hi"), ctx(api_key="sk_test_key"))
+    assert info.value.retry_after == 9
+
+
+@pytest.mark.parametrize("fmt", ["json", "verbose_json", "srt"])
+async def test_keyed_transcription(emulator, ctx, emu_mod, fmt: str) -> None:
+    wav = emu_mod.wav_bytes()
+    request = TranscriptionRequest(
+        file=wav,
+        filename="clip.wav",
+        content_type="audio/wav",
+        model="whisper",
+        language="en",
+        response_format=fmt,
+    )
+    result = await plugin.transcribe(request, ctx(api_key="sk_test_key"))
+    assert result.text == "hello world"
+    seen = emulator.last("transcription")
+    assert seen.bearer == "sk_test_key"
+    assert seen.files["file"] == ("clip.wav", wav)
+    assert seen.form["model"] == "whisper" and seen.form["language"] == "en"
+    if fmt == "json":
+        assert seen.form["response_format"] == "json" and result.segments == []
+    else:
+        assert seen.form["response_format"] == "verbose_json"
+        assert result.segments[0].text == "hello world" and result.duration == 0.2
+
+
+async def test_anonymous_transcription_through_chat(emulator, ctx, emu_mod) -> None:
+    request = TranscriptionRequest(file=emu_mod.wav_bytes(), filename="a.wav", model="whisper")
+    result = await plugin.transcribe(request, ctx())
+    assert result.text == "hello world"
+    seen = emulator.last("chat")
+    assert seen.host == "legacy-text" and seen.json["model"] == "openai-audio"
+    part = seen.json["messages"][1]["content"][1]
+    assert part["type"] == "input_audio" and part["input_audio"]["format"] == "wav"
+
+
+async def test_anonymous_transcription_other_formats_rejected(ctx) -> None:
+    request = TranscriptionRequest(file=b"x", filename="a.ogg", content_type="audio/ogg")
+    with pytest.raises(errors.InvalidRequestError, match="WAV or MP3"):
+        await plugin.transcribe(request, ctx())
+
+
+async def test_transcription_errors(emulator, ctx) -> None:
+    emulator.fail("transcription", 402)
+    request = TranscriptionRequest(file=b"x", filename="a.wav")
+    with pytest.raises(errors.ProviderPaymentError):
+        await plugin.transcribe(request, ctx(api_key="sk_test_key"))
+    with pytest.raises(errors.ProviderAuthError, match="rejected"):
+        await plugin.transcribe(request, ctx(api_key="sk_nope"))
