@@ -11,14 +11,13 @@ from aiohttp import web
 
 from g4f_server.config import AppConfig
 from g4f_server.context import make_context
-from g4f_server.conversations import MemoryConversationStore
-from g4f_server.keys import CONFIG, CONVERSATIONS, HTTP, MEDIA, PLUGIN_MANAGER, REGISTRY
+from g4f_server.keys import CONFIG, CONVERSATIONS, HTTP, PLUGIN_MANAGER, REGISTRY
 from g4f_server.logs import get_logger
-from g4f_server.media import InlineMediaPublisher
 from g4f_server.middleware import kernel_middleware
 from g4f_server.plugins import load_plugins, make_plugin_manager
 from g4f_server.registry import Registry
 from g4f_server.routes import setup_routes
+from g4f_server.storage.app import setup_storage, storage_ctx
 
 log = get_logger("g4f_server.app")
 
@@ -47,9 +46,9 @@ def create_app(
     app[CONFIG] = config
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry
-    app[CONVERSATIONS] = MemoryConversationStore()
-    app[MEDIA] = InlineMediaPublisher()
+    setup_storage(app, config)  # app[CONVERSATIONS], app[MEDIA], app[MEDIA_STORE], app[COOKIES]
     app.cleanup_ctx.append(_http_session)
+    app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(_models)
     setup_routes(app)
     return app

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from g4f_server.keys import CONFIG, HTTP, REQUEST_ID
+from g4f_server.keys import CONFIG, COOKIES, HTTP, REQUEST_ID
 from g4f_server.logs import get_logger
 from g4f_server.provider import ProviderContext
 from g4f_server.registry import ProviderEntry
@@ -30,6 +30,9 @@ def make_context(
     config = app[CONFIG]
     request_id = request.get(REQUEST_ID, "") if request is not None else ""
     fields.setdefault("proxy", config.proxy)
+    if COOKIES in app:
+        # Only the domains the provider declared: one provider never reads another's login.
+        fields.setdefault("cookies", app[COOKIES].accessor(entry.info.cookie_domains))
     return ProviderContext(
         http=app[HTTP],
         log=get_logger(f"g4f_server.provider.{entry.name}").bind(provider=entry.name),

@@ -1,14 +1,24 @@
 """Where provider state for a conversation is kept between requests.
 
-``ConversationStore`` is the seam: the embedded default lives in this process; a shared
-backend (SQLite, Redis) implements the same three methods.
+``ConversationStore`` is the seam: the app's default is the SQLite store in the data
+folder (``storage/sqlite.py``); ``MemoryConversationStore`` lives in this process only;
+a shared backend (Redis, Postgres) implements the same three methods.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from g4f_server.schemas.chat import ChatRequest, Message
+
+if TYPE_CHECKING:
+    from g4f_server.protocols.openai_chat import Transcript
 
 
 class ConversationStore(Protocol):
@@ -48,3 +58,85 @@ class MemoryConversationStore:
 
     async def close(self) -> None:
         self._items.clear()
+
+
+# --- scoping and history (used by routes/chat.py) -----------------------------------------
+#
+# Conversation ids are chosen by clients ("conv-1"), so two clients can pick the same one.
+# ``conversation_key`` scopes an id by who is asking: the credentials the client presents
+# (gateway key header, provider key) and the OpenAI ``user`` field. Clients with different
+# credentials or users never share a conversation; clients sharing all of them do (use
+# random ids, e.g. UUIDs, when several people share one key and no ``user``).
+#
+# History: the kernel stores the messages of each turn (the request as answered, plus the
+# assistant's reply) under the reserved provider slot ``HISTORY``, so any backend that
+# implements the three methods stores it too. When a client continues a conversation
+# without resending it (no assistant message in ``messages``), ``with_history`` puts the
+# stored turns in front; a client that sends the full history is left alone. Providers
+# with upstream state (``ctx.conversation``) get the same full history that ordinary
+# OpenAI clients send every time, and only forward the new turn.
+
+HISTORY = "*history"  # "*" cannot appear in a provider name used in URLs
+MAX_HISTORY_MESSAGES = 200
+MAX_HISTORY_BYTES = 2 * 1024 * 1024
+_SYSTEM_ROLES = ("system", "developer")
+
+
+def conversation_key(
+    headers: Mapping[str, str],
+    conversation_id: str,
+    *,
+    provider_key: str | None = None,
+    user: str | None = None,
+) -> str:
+    """The store key of a client's conversation id (see the note above)."""
+    material = orjson.dumps(
+        [
+            headers.get("Authorization", ""),
+            headers.get("g4f-api-key", ""),
+            provider_key or "",
+            user or "",
+        ]
+    )
+    return f"{hashlib.sha256(material).hexdigest()[:24]}:{conversation_id}"
+
+
+async def with_history(store: ConversationStore, key: str, chat: ChatRequest) -> ChatRequest:
+    """``chat`` with the stored turns of conversation ``key`` in front of its messages."""
+    if any(m.role == "assistant" for m in chat.messages):
+        return chat  # the client keeps the history itself
+    stored = await store.load(key, HISTORY)
+    if not stored or not stored.get("messages"):
+        return chat
+    old = [Message.model_validate(m) for m in stored["messages"]]
+    new_system = [m for m in chat.messages if m.role in _SYSTEM_ROLES]
+    system = new_system or [m for m in old if m.role in _SYSTEM_ROLES]
+    messages = [
+        *system,
+        *(m for m in old if m.role not in _SYSTEM_ROLES),
+        *(m for m in chat.messages if m.role not in _SYSTEM_ROLES),
+    ]
+    return chat.model_copy(update={"messages": messages})
+
+
+async def remember_turn(
+    store: ConversationStore, key: str, chat: ChatRequest, transcript: Transcript
+) -> None:
+    """Store the turn just answered: ``chat.messages`` (as returned by ``with_history``)
+    plus the assistant's reply, trimmed to the history bounds (oldest turns go first)."""
+    messages = [m.model_dump(mode="json", exclude_none=True) for m in chat.messages]
+    reply: dict[str, Any] = {"role": "assistant", "content": "".join(transcript.text)}
+    if transcript.tools:
+        reply["tool_calls"] = [transcript.tools[i] for i in sorted(transcript.tools)]
+    messages.append(reply)
+    system = [m for m in messages if m["role"] in _SYSTEM_ROLES]
+    rest = [m for m in messages if m["role"] not in _SYSTEM_ROLES]
+    while rest and (
+        len(system) + len(rest) > MAX_HISTORY_MESSAGES
+        or len(orjson.dumps(system + rest)) > MAX_HISTORY_BYTES
+    ):
+        rest.pop(0)
+        # Never start the kept history with an orphaned tool result or reply.
+        while rest and rest[0]["role"] in ("tool", "assistant"):
+            rest.pop(0)
+    await store.save(key, HISTORY, {"messages": system + rest})

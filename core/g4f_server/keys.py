@@ -10,6 +10,8 @@ from g4f_server.config import AppConfig
 from g4f_server.conversations import ConversationStore
 from g4f_server.media import MediaPublisher
 from g4f_server.registry import Registry
+from g4f_server.storage.cookies import CookieStore
+from g4f_server.storage.media import MediaStore
 
 CONFIG = web.AppKey("config", AppConfig)
 REGISTRY = web.AppKey("registry", Registry)
@@ -17,6 +19,8 @@ PLUGIN_MANAGER = web.AppKey("plugin_manager", pluggy.PluginManager)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 MEDIA = web.AppKey("media", MediaPublisher)
+MEDIA_STORE = web.AppKey("media_store", MediaStore)
+COOKIES = web.AppKey("cookies", CookieStore)
 
 # Per-request values: set by the middleware and the routes, read by the access log.
 REQUEST_ID = web.RequestKey("request_id", str)
