@@ -1,10 +1,12 @@
 """Who we are towards Copilot: anonymous (app flavour) or the user's browser login (web).
 
-Credentials come from the kernel's cookie store (JSON cookie exports or HAR files for the
-Copilot domains). A HAR also yields the Bearer access token; until the kernel exposes it
-separately, it is read from pseudo-cookies the HAR import stores next to the real
-cookies (names in ``TOKEN_KEYS`` / ``IDENTITY_KEYS``). The client's per-request provider
-key (body ``api_key`` or ``X-Provider-Key``) also counts as an access token.
+Credentials come from the kernel's cookie store (JSON cookie exports or HAR files).
+``ctx.cookies("copilot.microsoft.com")`` returns that host's cookies and its parent
+domain's (microsoft.com), like a browser would send. A HAR's Bearer access token and
+``x-useridentitytype`` header arrive as the kernel's pseudo-cookies ``__g4f_access_token``
+and ``__g4f_identity_type``; they are taken out before cookies become a Cookie header.
+The client's per-request provider key (body ``api_key`` or ``X-Provider-Key``) also
+counts as an access token.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import Literal
 
 from g4f_server.provider import ProviderContext
 
-COOKIE_DOMAINS = ("copilot.microsoft.com", ".microsoft.com")
+# Parent-domain cookies (MUID, ...) come along with the host's: no need to ask for more.
+COOKIE_DOMAINS = ("copilot.microsoft.com",)
 ANON_COOKIE = "__Host-copilot-anon"
-TOKEN_KEYS = ("access_token", "accessToken", "__g4f_access_token")
-IDENTITY_KEYS = ("x-useridentitytype", "user_identity_type", "__g4f_identity_type")
+# The kernel's pseudo-cookie names (g4f_server.storage.cookies).
+ACCESS_TOKEN = "__g4f_access_token"
+IDENTITY_TYPE = "__g4f_identity_type"
 
 Flavour = Literal["app", "web"]
 
@@ -41,27 +45,16 @@ class Credentials:
 
 
 def load(ctx: ProviderContext) -> Credentials:
-    cookies: dict[str, str] = {}
-    # Broader domain first so cookies of the exact host win.
-    for domain in reversed(COOKIE_DOMAINS):
-        try:
-            cookies.update(ctx.cookies(domain) or {})
-        except Exception as exc:  # the cookie store is the kernel's; never fail a chat on it
-            ctx.log.warning("copilot.cookies_unreadable", domain=domain, error=str(exc))
-    token = _pop_first(cookies, TOKEN_KEYS)
-    identity = _pop_first(cookies, IDENTITY_KEYS)
+    try:
+        cookies = dict(ctx.cookies(COOKIE_DOMAINS[0]) or {})
+    except Exception as exc:  # the cookie store is the kernel's; never fail a chat on it
+        ctx.log.warning("copilot.cookies_unreadable", error=str(exc))
+        cookies = {}
+    token = cookies.pop(ACCESS_TOKEN, None) or None
+    identity = cookies.pop(IDENTITY_TYPE, None) or None
     if ctx.api_key:
         token = ctx.api_key.removeprefix("Bearer ").strip() or token
     return Credentials(cookies=cookies, access_token=token, identity_type=identity)
-
-
-def _pop_first(cookies: dict[str, str], keys: tuple[str, ...]) -> str | None:
-    found = None
-    for key in keys:
-        value = cookies.pop(key, None)
-        if value and found is None:
-            found = value
-    return found
 
 
 def cookie_header(cookies: dict[str, str]) -> str:

@@ -75,7 +75,7 @@ async def turn(
     finally:
         # Also runs when the consumer stops iterating (client disconnect -> aclose()).
         # Closing is best effort and must never mask the real outcome.
-        with contextlib.suppress(BaseException):
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), timeout=2)
 
 

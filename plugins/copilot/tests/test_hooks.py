@@ -38,9 +38,10 @@ def request(*messages: Any, model: str = "Copilot") -> ChatRequest:
 
 
 def logged_in(domain: str) -> dict[str, str]:
-    return (
-        {"access_token": "good-token", "MUID": "abc"} if domain == "copilot.microsoft.com" else {}
-    )
+    # What the kernel's cookie store gives for an uploaded HAR of a logged-in session.
+    if domain != "copilot.microsoft.com":
+        return {}
+    return {"__g4f_access_token": "good-token", "__g4f_identity_type": "msa", "MUID": "abc"}
 
 
 async def collect(req: ChatRequest, ctx: Any) -> list[Any]:
@@ -219,7 +220,8 @@ async def test_vision_with_login_uploads_the_image(copilot, provider_context) ->
     socket = copilot.sockets[-1]
     assert socket["query"]["accessToken"] == "good-token"
     assert "MUID=abc" in socket["headers"]["Cookie"]
-    assert "access_token" not in socket["headers"]["Cookie"]  # pseudo-cookie not sent
+    assert "__g4f" not in socket["headers"]["Cookie"]  # pseudo-cookies are not sent
+    assert socket["query"]["X-UserIdentityType"] == "msa"
     assert socket["headers"]["User-Agent"].startswith("Mozilla/")
     assert copilot.starts[0]["headers"]["Authorization"] == "Bearer good-token"
 
