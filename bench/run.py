@@ -1,0 +1,768 @@
+"""g4f-server benchmark: the gateway beside a bare aiohttp relay and the fake upstream alone.
+
+    .venv/bin/python bench/run.py                 # full run (~5 min), rewrites docs/performance.md
+    .venv/bin/python bench/run.py --duration 3    # quicker, noisier
+    .venv/bin/python bench/run.py --smoke         # ~1 s per measurement, proves the harness works
+
+Everything runs on 127.0.0.1 as child processes started (and ended) by PID:
+- ``bench/fake_upstream.py``: Pollinations' OpenAI-compatible chat endpoint and model lists;
+- ``bench/relay.py``: the 60-line byte relay (the yardstick);
+- ``g4f-server api --load-plugins pollinations``, with Pollinations pointed at the fake
+  upstream through its environment variables, an API key required, access logging on.
+
+Load comes from wrk (``apt-get install wrk``) with a Lua script for the POST body, or, when
+wrk is missing or ``--loadgen python`` is given, from ``bench/loadgen.py``. Streamed time to
+first byte/token is always measured with ``bench/loadgen.py`` (1 connection, many samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import loadgen
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+HOST = "127.0.0.1"
+CHAT_PATH = "/v1/chat/completions"
+GATEWAY_KEY = "bench-gateway-key"
+START_MARK = "<!-- bench:results:start -->"
+END_MARK = "<!-- bench:results:end -->"
+TARGETS = ("upstream", "relay", "gateway")
+_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def chat_body(stream: bool, model: str = "openai") -> bytes:
+    return json.dumps(
+        {
+            "model": model,
+            "messages": [
+                {"role": "system", "content": "You are a helpful assistant."},
+                {"role": "user", "content": "Say twenty words."},
+            ],
+            "stream": stream,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {GATEWAY_KEY}"}
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    todo = [pid]
+    while todo and len(out) < 256:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                kids = [int(p) for p in task.read_text().split()]
+                out += kids
+                todo += kids
+    return out
+
+
+def _proc_stat(pid: int) -> tuple[float, int]:
+    """(CPU seconds, RSS bytes) of one process; (0, 0) when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        return cpu, rss
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0
+
+
+class Proc:
+    """A child process, its descendants found through /proc, ended by PID."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self.started = time.perf_counter()
+        with log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.pid = self.popen.pid
+
+    def pids(self) -> list[int]:
+        return [self.pid, *_descendants(self.pid)]
+
+    def usage(self) -> tuple[float, int]:
+        """CPU seconds and RSS bytes summed over the process and its descendants."""
+        cpu = rss = 0
+        for pid in self.pids():
+            c, r = _proc_stat(pid)
+            cpu += c
+            rss += r
+        return cpu, rss
+
+    def stop(self) -> None:
+        family = self.pids()
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                self.popen.wait(5)
+        for pid in family[1:]:  # workers the parent did not take down
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def http_get(port: int, path: str, timeout: float = 1.0) -> int:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {GATEWAY_KEY}"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def wait_ready(proc: Proc, port: int, path: str, limit: float = 30.0) -> float:
+    """Seconds from process start to the first 200 on ``path``."""
+    deadline = time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited early; see {proc.log}")
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            if http_get(port, path) == 200:
+                return time.perf_counter() - proc.started
+        time.sleep(0.005)
+    raise RuntimeError(f"{proc.name} not ready on :{port}{path} within {limit}s; see {proc.log}")
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.python = sys.executable
+        self.gateway_bin = str(Path(sys.executable).parent / "g4f-server")
+        self.procs: list[Proc] = []
+        self.env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARS}
+        self.env["NO_PROXY"] = self.env["no_proxy"] = "127.0.0.1,localhost"
+        self.upstream_port = free_port()
+        self.upstream_url = f"http://{HOST}:{self.upstream_port}"
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
+        proc = Proc(name, argv, env or self.env, self.workdir / f"{name}.log")
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: Proc) -> None:
+        proc.stop()
+        with contextlib.suppress(ValueError):
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self.procs)):
+            self.stop(proc)
+
+    def start_upstream(self) -> Proc:
+        argv = [self.python, str(BENCH / "fake_upstream.py"), "--port", str(self.upstream_port)]
+        argv += ["--procs", str(self.args.upstream_procs), "--pace-ms", str(self.args.pace_ms)]
+        proc = self.start("upstream", argv)
+        wait_ready(proc, self.upstream_port, "/health")
+        return proc
+
+    def start_relay(self, port: int) -> Proc:
+        argv = [self.python, str(BENCH / "relay.py"), "--port", str(port)]
+        proc = self.start("relay", [*argv, "--upstream", self.upstream_url])
+        wait_ready(proc, port, "/health")
+        return proc
+
+    def gateway_env(self) -> dict[str, str]:
+        env = dict(self.env)
+        env.update(
+            POLLINATIONS_TEXT_URL=self.upstream_url,
+            POLLINATIONS_IMAGE_URL=self.upstream_url,
+            POLLINATIONS_GEN_URL=self.upstream_url,
+            POLLINATIONS_AUDIO_URL=self.upstream_url,
+            # A key sends chat to the gateway host's /v1/chat/completions (no anonymous
+            # one-at-a-time queue); the fake upstream accepts any key.
+            POLLINATIONS_API_KEY="bench-upstream-key",
+            COPILOT_URL=self.upstream_url,  # never leave 127.0.0.1, even by accident
+            G4F_API_KEY=GATEWAY_KEY,
+            G4F_ACCESS_LOG="true",
+            XDG_DATA_HOME=str(self.workdir / "data"),
+        )
+        return env
+
+    def start_gateway(
+        self, port: int, *, plugins: str | None = "pollinations", workers: int = 1, name: str = ""
+    ) -> tuple[Proc, float]:
+        argv = [self.gateway_bin, "api", "--host", HOST, "--port", str(port)]
+        if plugins:
+            argv += ["--load-plugins", plugins]
+        if workers > 1:
+            argv += ["--workers", str(workers)]
+        proc = self.start(name or "gateway", argv, self.gateway_env())
+        ready = wait_ready(proc, port, "/v1/models")
+        return proc, ready
+
+
+# --------------------------------------------------------------------------- load
+
+
+def wrk_version() -> str | None:
+    path = shutil.which("wrk")
+    if not path:
+        return None
+    out = subprocess.run([path, "-v"], capture_output=True, text=True, timeout=10)
+    match = re.search(r"wrk \S+", out.stdout + out.stderr)
+    return match.group(0) if match else "wrk"
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not match:
+        raise ValueError(f"unparsed wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(out: str) -> dict[str, Any]:
+    requests = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    if not requests:
+        raise RuntimeError(f"wrk output not understood:\n{out}")
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(x) for x in m.groups())
+    pct = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.MULTILINE))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {
+        "requests": int(requests.group(1)),
+        "errors": errors,
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": _ms(pct["50"]),
+        "p99_ms": _ms(pct["99"]),
+    }
+
+
+def lua_script(path: Path, body: bytes) -> Path:
+    lines = ['wrk.method = "POST"', f"wrk.body = [==[{body.decode()}]==]"]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in HEADERS.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class Load:
+    def __init__(self, kind: str, threads: int, workdir: Path) -> None:
+        self.kind = kind
+        self.threads = threads
+        self.scripts = {
+            stream: lua_script(workdir / f"post-{int(stream)}.lua", chat_body(stream))
+            for stream in (False, True)
+        }
+
+    def run(self, port: int, stream: bool, conns: int, seconds: float) -> dict[str, Any]:
+        if self.kind == "wrk":
+            argv = ["wrk", "-t", str(min(self.threads, conns)), "-c", str(conns)]
+            argv += ["-d", f"{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
+            argv += ["-s", str(self.scripts[stream]), f"http://{HOST}:{port}{CHAT_PATH}"]
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+            return parse_wrk(out.stdout)
+        raw = loadgen.build_request(HOST, port, CHAT_PATH, chat_body(stream), HEADERS)
+        result = asyncio.run(loadgen.load(HOST, port, raw, conns, seconds))
+        return result.summary()
+
+
+def measure(bench: Bench, load: Load, proc: Proc, port: int, stream: bool, conns: int) -> dict:
+    args = bench.args
+    if args.warmup > 0:
+        load.run(port, stream, conns, args.warmup)
+    cpu0, _ = proc.usage()
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            peak[0] = max(peak[0], proc.usage()[1])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    result = load.run(port, stream, conns, args.duration)
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    cpu1, rss = proc.usage()
+    result["cpu_pct"] = 100 * (cpu1 - cpu0) / wall
+    result["peak_rss_mb"] = max(peak[0], rss) / 2**20
+    return result
+
+
+def verify(port: int, name: str) -> None:
+    """One plain and one streamed answer through ``name``, checked for content."""
+
+    async def check() -> None:
+        conn = loadgen.Connection(HOST, port)
+        try:
+            plain = await conn.request(
+                loadgen.build_request(HOST, port, CHAT_PATH, chat_body(False), HEADERS)
+            )
+            streamed = await conn.request(
+                loadgen.build_request(HOST, port, CHAT_PATH, chat_body(True), HEADERS)
+            )
+        finally:
+            await conn.close()
+        if plain.status != 200 or b"tok19" not in plain.body:
+            raise RuntimeError(f"{name}: bad plain answer {plain.status}: {plain.body[:300]!r}")
+        tokens = streamed.body.count(b'"content":"tok')
+        if streamed.status != 200 or tokens != 20 or b"data: [DONE]" not in streamed.body:
+            raise RuntimeError(
+                f"{name}: bad stream ({streamed.status}, {tokens} tokens): {streamed.body[:300]!r}"
+            )
+
+    asyncio.run(check())
+
+
+def ttfb(port: int, count: int, model: str) -> dict[str, float]:
+    raw = loadgen.build_request(HOST, port, CHAT_PATH, chat_body(True, model), HEADERS)
+    timings = asyncio.run(loadgen.samples(HOST, port, raw, count))
+    bad = [t.status for t in timings if t.status != 200 or t.first_token is None]
+    if bad:
+        raise RuntimeError(f"time-to-first-byte run on :{port} failed: statuses {bad[:5]}")
+    return {
+        "samples": len(timings),
+        "first_byte_ms": loadgen.median([t.first_byte for t in timings]) * 1000,
+        "first_token_ms": loadgen.median([t.first_token or 0.0 for t in timings]) * 1000,
+        "total_ms": loadgen.median([t.total for t in timings]) * 1000,
+    }
+
+
+# --------------------------------------------------------------------------- start-up
+
+
+def import_time(python: str, module: str, runs: int) -> dict[str, float]:
+    """Wall time of importing ``module`` in a fresh interpreter (minus a bare interpreter),
+    and the sum of ``-X importtime`` self times."""
+
+    def wall(code: str) -> float:
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run([python, "-c", code], check=True, timeout=60)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    base = wall("pass")
+    full = wall(f"import {module}")
+    out = subprocess.run(
+        [python, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    self_us = 0
+    for line in out.stderr.splitlines():
+        if m := re.match(r"import time:\s+(\d+) \|", line):
+            self_us += int(m.group(1))
+    return {"wall_ms": (full - base) * 1000, "importtime_ms": self_us / 1000}
+
+
+def cold_starts(bench: Bench, runs: int) -> dict[str, Any]:
+    """Process start to first 200 on /v1/models (gateway with every plugin; the relay),
+    and the RSS each holds once idle."""
+    out: dict[str, list[float]] = {"gateway": [], "relay": [], "gateway_rss": [], "relay_rss": []}
+    for _ in range(runs):
+        port = free_port()
+        proc, ready = bench.start_gateway(port, plugins=None, name="gateway-cold")
+        out["gateway"].append(ready)
+        time.sleep(0.5)
+        out["gateway_rss"].append(proc.usage()[1] / 2**20)
+        bench.stop(proc)
+        port = free_port()
+        relay = bench.start_relay(port)
+        out["relay"].append(time.perf_counter() - relay.started)
+        time.sleep(0.5)
+        out["relay_rss"].append(relay.usage()[1] / 2**20)
+        bench.stop(relay)
+    return {k: statistics.median(v) for k, v in out.items()} | {"runs": runs}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": str(os.cpu_count()), "cpu": cpu, "python": platform.python_version()}
+
+
+def _f(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "n/a"
+
+
+def _ok(flag: bool) -> str:
+    return "**met**" if flag else "**not met**"
+
+
+def render(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    load = results["load"]
+    lines = [
+        f"Measured {meta['date']} on {meta['nproc']} cores ({meta['cpu']}), Python "
+        f"{meta['python']}, aiohttp {meta['aiohttp']}, event loop {meta['loop']}, load from "
+        f"{meta['loadgen']}; {meta['duration']:g} s per run after {meta['warmup']:g} s warm-up, "
+        f"{meta['rounds']} round(s) (medians).",
+        "",
+        "Command:",
+        "",
+        "```",
+        meta["command"],
+        "```",
+        "",
+        "### Throughput and latency (chat completions, 20 chunks per streamed answer)",
+        "",
+        "| scenario | upstream alone req/s | relay req/s | gateway req/s | gateway / relay "
+        "| gateway / upstream | p50 ms upstream / relay / gateway | p99 ms relay / gateway "
+        "| gateway CPU % | relay CPU % |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |",
+    ]
+    for key, row in load.items():
+        up, rel, gw = row["upstream"], row["relay"], row["gateway"]
+        lines.append(
+            f"| {key} | {_f(up['rps'])} | {_f(rel['rps'])} | {_f(gw['rps'])} "
+            f"| {_ratio(gw['rps'], rel['rps'])} | {_ratio(gw['rps'], up['rps'])} "
+            f"| {up['p50_ms']:.2f} / {rel['p50_ms']:.2f} / {gw['p50_ms']:.2f} "
+            f"| {rel['p99_ms']:.2f} / {gw['p99_ms']:.2f} "
+            f"| {gw['cpu_pct']:.0f} | {rel['cpu_pct']:.0f} |"
+        )
+    total = sum(r[t]["requests"] for r in load.values() for t in TARGETS)
+    errors = sum(r[t]["errors"] for r in load.values() for t in TARGETS)
+    lines += ["", f"Requests measured: {total:,}; failed: {errors}.", ""]
+
+    tt = results["ttfb"]
+    lines += [
+        "### Time to first byte / token (1 connection, medians)",
+        "",
+        "| stream | samples | upstream first token ms | relay first byte / token ms "
+        "| gateway first byte / token ms | gateway - relay, first token | whole answer ms "
+        "relay / gateway |",
+        "| --- | ---: | ---: | --- | --- | ---: | --- |",
+    ]
+    for kind, row in tt.items():
+        up, rel, gw = row["upstream"], row["relay"], row["gateway"]
+        lines.append(
+            f"| {kind} | {gw['samples']} | {up['first_token_ms']:.2f} "
+            f"| {rel['first_byte_ms']:.2f} / {rel['first_token_ms']:.2f} "
+            f"| {gw['first_byte_ms']:.2f} / {gw['first_token_ms']:.2f} "
+            f"| {gw['first_token_ms'] - rel['first_token_ms']:+.2f} "
+            f"| {rel['total_ms']:.2f} / {gw['total_ms']:.2f} |"
+        )
+    res = results["startup"]
+    lines += [
+        "",
+        f"`paced` = the fake upstream waits {meta['pace_ms']:g} ms between chunks; a gateway that "
+        "passes chunk timing through keeps its first token close to the relay's.",
+        "",
+        "### Memory and start-up",
+        "",
+        "| measure | gateway | relay |",
+        "| --- | ---: | ---: |",
+        f"| idle RSS, both plugins loaded (MB) | {res['gateway_rss']:.1f} "
+        f"| {res['relay_rss']:.1f} |",
+        f"| peak RSS under load, pollinations only (MB) | {results['peak_rss_mb']:.1f} "
+        f"| {results['relay_peak_rss_mb']:.1f} |",
+        f"| cold start, process start to first 200 on /v1/models (s, median of {res['runs']}) "
+        f"| {res['gateway']:.3f} | {res['relay']:.3f} |",
+        f"| `import g4f_server.app`: wall ms over a bare interpreter / -X importtime sum "
+        f"| {results['import']['wall_ms']:.0f} / {results['import']['importtime_ms']:.0f} | |",
+        f"| kernel and both plugins imported: wall ms / -X importtime sum "
+        f"| {results['import_all']['wall_ms']:.0f} / {results['import_all']['importtime_ms']:.0f}"
+        " | |",
+    ]
+    if results.get("workers"):
+        w = results["workers"]
+        lines += [
+            "",
+            f"### `--workers {w['n']}` (SO_REUSEPORT) against one process, same run",
+            "",
+            "| scenario | 1 worker req/s | "
+            f"{w['n']} workers req/s | scaling | p50 ms 1 / {w['n']} workers |",
+            "| --- | ---: | ---: | ---: | --- |",
+        ]
+        for key, row in w["load"].items():
+            one = load[key]["gateway"]
+            lines.append(
+                f"| {key} | {_f(one['rps'])} | {_f(row['rps'])} | {_ratio(row['rps'], one['rps'])} "
+                f"| {one['p50_ms']:.2f} / {row['p50_ms']:.2f} |"
+            )
+        lines += [
+            "",
+            f"With {meta['nproc']} cores shared by wrk, the fake upstream and the workers, "
+            "this shows the multi-process path works and has no keep-alive latency floor; "
+            "it cannot show linear scaling.",
+        ]
+    lines += ["", "### Against the targets", ""]
+    for text, value, flag in targets(results):
+        lines.append(f"- {text}: {value} — {_ok(flag)}")
+    return "\n".join(lines) + "\n"
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    load, out = results["load"], []
+    for key in load:
+        if key.endswith("/c32"):
+            ratio = load[key]["gateway"]["rps"] / max(load[key]["relay"]["rps"], 1e-9)
+            out.append((f"{key} throughput >= 50% of the relay", f"{ratio:.0%}", ratio >= 0.5))
+    for key in load:
+        if key.endswith("/c1"):
+            added = load[key]["gateway"]["p50_ms"] - load[key]["relay"]["p50_ms"]
+            out.append((f"{key} p50 within 0.5 ms of the relay", f"{added:+.2f} ms", added <= 0.5))
+    for kind, row in results["ttfb"].items():
+        added = row["gateway"]["first_token_ms"] - row["relay"]["first_token_ms"]
+        out.append(
+            (f"first token ({kind}) within 1 ms of the relay", f"{added:+.2f} ms", added <= 1.0)
+        )
+    rss = results["startup"]["gateway_rss"]
+    out.append(("idle RSS <= 50 MB with both plugins", f"{rss:.1f} MB", rss <= 50))
+    cold = results["startup"]["gateway"]
+    out.append(("cold start <= 0.5 s", f"{cold:.3f} s", cold <= 0.5))
+    return out
+
+
+def write_doc(path: Path, section: str) -> None:
+    block = f"{START_MARK}\n{section}{END_MARK}\n"
+    text = path.read_text() if path.exists() else ""
+    if START_MARK in text and END_MARK in text:
+        head, rest = text.split(START_MARK, 1)
+        tail = rest.split(END_MARK, 1)[1].lstrip("\n")
+        text = head + block + ("\n" + tail if tail else "")
+    else:
+        text = (text.rstrip() + "\n\n" if text else "# Performance\n\n") + block
+    path.write_text(text)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _median_result(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "requests"}
+    out["requests"] = sum(r["requests"] for r in runs)
+    out["errors"] = sum(r["errors"] for r in runs)
+    return out
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    import aiohttp
+
+    wrk = wrk_version()
+    kind = args.loadgen
+    if kind == "auto":
+        kind = "wrk" if wrk else "python"
+    if kind == "wrk" and not wrk:
+        raise SystemExit("wrk not found: apt-get update && apt-get install -y wrk")
+    if not wrk and not args.smoke:
+        print("wrk not found (apt-get update && apt-get install -y wrk); using bench/loadgen.py")
+    load = Load(kind, args.wrk_threads, workdir)
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    bench = Bench(args, workdir)
+    results: dict[str, Any] = {
+        "meta": machine()
+        | {
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "aiohttp": aiohttp.__version__,
+            "loop": loop,
+            "loadgen": (wrk or "wrk") + f" -t{args.wrk_threads}"
+            if kind == "wrk"
+            else "bench/loadgen.py",
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "rounds": args.rounds,
+            "pace_ms": args.pace_ms,
+            "command": args.command,
+        }
+    }
+    try:
+        print(f"work dir {workdir}", flush=True)
+        upstream = bench.start_upstream()
+        relay_port, gw_port = free_port(), free_port()
+        relay = bench.start_relay(relay_port)
+        gateway, _ = bench.start_gateway(gw_port)
+        ports = {"upstream": bench.upstream_port, "relay": relay_port, "gateway": gw_port}
+        procs = {"upstream": upstream, "relay": relay, "gateway": gateway}
+        for name, port in ports.items():
+            verify(port, name)
+
+        scenarios = [(s, c) for s in (False, True) for c in args.conns]
+        raw: dict[str, dict[str, list[dict]]] = {}
+        for round_no in range(args.rounds):
+            for stream, conns in scenarios:
+                key = f"{'stream' if stream else 'json'}/c{conns}"
+                for name in TARGETS:
+                    proc = procs[name]
+                    tag = f"[{round_no + 1}/{args.rounds}] {key:<10} {name:<8}"
+                    print(tag, end=" ", flush=True)
+                    row = measure(bench, load, proc, ports[name], stream, conns)
+                    print(
+                        f"{row['rps']:>9,.0f} req/s  p50 {row['p50_ms']:6.2f} ms  "
+                        f"p99 {row['p99_ms']:7.2f} ms  cpu {row['cpu_pct']:4.0f}%  "
+                        f"errors {row['errors']}",
+                        flush=True,
+                    )
+                    raw.setdefault(key, {}).setdefault(name, []).append(row)
+        results["load"] = {
+            key: {name: _median_result(rows) for name, rows in by.items()}
+            for key, by in raw.items()
+        }
+        results["peak_rss_mb"] = max(r["gateway"]["peak_rss_mb"] for r in results["load"].values())
+        results["relay_peak_rss_mb"] = max(
+            r["relay"]["peak_rss_mb"] for r in results["load"].values()
+        )
+
+        print("time to first byte/token ...", flush=True)
+        results["ttfb"] = {}
+        for kind_name, model, count in (
+            ("unpaced", "openai", args.ttfb_samples),
+            ("paced", "openai-paced", args.paced_samples),
+        ):
+            results["ttfb"][kind_name] = {name: ttfb(ports[name], count, model) for name in TARGETS}
+
+        if args.workers > 1:
+            bench.stop(gateway)
+            print(f"--workers {args.workers} ...", flush=True)
+            port = free_port()
+            multi, _ = bench.start_gateway(port, workers=args.workers, name="gateway-workers")
+            verify(port, "gateway --workers")
+            wl = {}
+            for stream, conns in scenarios:
+                key = f"{'stream' if stream else 'json'}/c{conns}"
+                wl[key] = measure(bench, load, multi, port, stream, conns)
+                print(f"  {key:<10} {wl[key]['rps']:>9,.0f} req/s  p50 {wl[key]['p50_ms']:.2f} ms")
+            results["workers"] = {"n": args.workers, "load": wl}
+            bench.stop(multi)
+        else:
+            bench.stop(gateway)
+
+        print("cold start and idle RSS ...", flush=True)
+        results["startup"] = cold_starts(bench, args.cold_starts)
+        print("import time ...", flush=True)
+        runs = max(1, min(5, args.cold_starts))
+        results["import"] = import_time(bench.python, "g4f_server.app", runs)
+        results["import_all"] = import_time(
+            bench.python, "g4f_server.app, g4f_server_pollinations, g4f_server_copilot", runs
+        )
+        gateway_log = workdir / "gateway.log"
+        results["access_lines"] = sum(
+            1
+            for line in gateway_log.read_text(errors="replace").splitlines()
+            if re.search(r"\] request\s", line)
+        )
+    finally:
+        bench.stop_all()
+    return results
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark g4f-server against a bare relay and the fake upstream.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
+    parser.add_argument("--conns", default="1,32", help="connection counts, comma-separated")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat and report medians")
+    parser.add_argument("--workers", type=int, default=2, help="scaling check; 0 or 1 skips it")
+    parser.add_argument("--ttfb-samples", type=int, default=300)
+    parser.add_argument("--paced-samples", type=int, default=40)
+    parser.add_argument("--pace-ms", type=float, default=2.0, help="chunk gap of the paced model")
+    parser.add_argument("--cold-starts", type=int, default=5)
+    parser.add_argument("--upstream-procs", type=int, default=2)
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument(
+        "--output", default=str(ROOT / "docs" / "performance.md"), help="markdown file; - = none"
+    )
+    parser.add_argument("--json", dest="json_out", help="also write the raw results here")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="1 s runs, 1 connection, no workers, no docs"
+    )
+    args = parser.parse_args(argv)
+    shown = " ".join(argv if argv is not None else sys.argv[1:])
+    args.command = f".venv/bin/python bench/run.py {shown}".strip()
+    args.conns = [int(c) for c in str(args.conns).split(",") if c.strip()]
+    if args.smoke:
+        args.duration, args.warmup, args.conns, args.rounds = 1.0, 0.0, [1], 1
+        args.workers, args.ttfb_samples, args.paced_samples, args.cold_starts = 0, 5, 2, 1
+        if args.output == str(ROOT / "docs" / "performance.md"):
+            args.output = "-"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="g4f-bench-"))
+    try:
+        results = run(args, workdir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    table = render(results)
+    print()
+    print(table)
+    if args.output != "-":
+        write_doc(Path(args.output), table)
+        print(f"written to {args.output}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
