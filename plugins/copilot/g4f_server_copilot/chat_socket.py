@@ -28,7 +28,7 @@ from g4f_server.provider import ProviderContext
 from g4f_server_copilot import config
 from g4f_server_copilot.config import Timeouts
 from g4f_server_copilot.errors import LOGIN_HINT, from_error_frame, from_http_status
-from g4f_server_copilot.session import Session
+from g4f_server_copilot.session import Session, forget_jar_cookies
 
 MAX_CHALLENGES = 3
 MAX_FRAME_BYTES = 32 * 1024 * 1024  # partial image previews arrive as base64 frames
@@ -90,7 +90,7 @@ async def _connect(
             params["X-UserIdentityType"] = session.creds.identity_type
     try:
         async with asyncio.timeout(timeouts.connect):
-            return await ctx.http.ws_connect(
+            ws = await ctx.http.ws_connect(
                 config.ws_url(),
                 params=params,
                 headers=session.headers(),
@@ -99,6 +99,8 @@ async def _connect(
                 max_msg_size=MAX_FRAME_BYTES,
                 autoping=True,
             )
+            forget_jar_cookies(ctx.http)
+            return ws
     except TimeoutError:
         raise ProviderTimeoutError(
             f"Copilot's chat socket did not open within {timeouts.connect:g}s"
