@@ -1,0 +1,244 @@
+"""End to end: the official openai SDK -> a running g4f-server -> this plugin -> the
+emulator. Everything stays on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import g4f_server_pollinations
+import openai
+import pytest
+
+
+def _kernel_has_route(path: str) -> bool:
+    """Whether the kernel's app registers ``path`` (image and audio routes land separately)."""
+    from g4f_server.app import create_app
+    from g4f_server.config import AppConfig
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        app = create_app(AppConfig(data_dir=data_dir), plugins=[], load_entrypoints=False)
+        return any(r.canonical == path for r in app.router.resources())
+
+
+needs_images = pytest.mark.skipif(
+    not _kernel_has_route("/v1/images/generations"), reason="kernel has no image route yet"
+)
+needs_audio = pytest.mark.skipif(
+    not _kernel_has_route("/v1/audio/speech"), reason="kernel has no audio routes yet"
+)
+
+
+@pytest.fixture
+async def client(emulator: Any, start_gateway: Any, tmp_path: Path) -> openai.AsyncOpenAI:
+    base = await start_gateway(plugins=[g4f_server_pollinations], data_dir=str(tmp_path))
+    return openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0)
+
+
+async def test_chat(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    reply = await client.chat.completions.create(
+        model="openai", messages=[{"role": "user", "content": "hi gateway"}]
+    )
+    assert reply.choices[0].message.content == "Echo: hi gateway"
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage is not None and reply.usage.total_tokens > 0
+    assert emulator.last("chat").host == "legacy-text"
+
+
+async def test_default_model_and_alias(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    await client.chat.completions.create(model="", messages=[{"role": "user", "content": "a"}])
+    assert emulator.last("chat").json["model"] == "openai"
+    await client.chat.completions.create(
+        model="gpt-4.1-nano", messages=[{"role": "user", "content": "a"}]
+    )
+    assert emulator.last("chat").json["model"] == "openai-fast"
+
+
+async def test_stream_with_usage(client: openai.AsyncOpenAI) -> None:
+    stream = await client.chat.completions.create(
+        model="openai",
+        messages=[{"role": "user", "content": "stream me please"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, usage, finish = "", None, None
+    async for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+    assert text == "Echo: stream me please"
+    assert finish == "stop"
+    assert usage is not None and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+async def test_tool_round_trip(client: openai.AsyncOpenAI) -> None:
+    tools: list[Any] = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    first = await client.chat.completions.create(model="openai", messages=messages, tools=tools)
+    call = first.choices[0].message.tool_calls[0]
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "Sunny"},
+    ]
+    second = await client.chat.completions.create(model="openai", messages=messages, tools=tools)
+    assert second.choices[0].message.content == "The tool said: Sunny"
+
+
+async def test_json_object(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    reply = await client.chat.completions.create(
+        model="openai",
+        messages=[{"role": "user", "content": "give json"}],
+        response_format={"type": "json_object"},
+    )
+    assert json.loads(reply.choices[0].message.content or "") == {"answer": 42}
+    assert emulator.last("chat").json["response_format"] == {"type": "json_object"}
+
+
+async def test_vision(client: openai.AsyncOpenAI, emu_mod: Any) -> None:
+    data_uri = "data:image/png;base64," + base64.b64encode(emu_mod.png()).decode()
+    reply = await client.chat.completions.create(
+        model="openai",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is it"},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                    {"type": "image_url", "image_url": {"url": data_uri}},
+                ],
+            }
+        ],
+    )
+    assert reply.choices[0].message.content == "I see 2 image(s): url, data"
+
+
+async def test_reasoning_is_not_content(client: openai.AsyncOpenAI) -> None:
+    reply = await client.chat.completions.create(
+        model="deepseek-reasoning", messages=[{"role": "user", "content": "why"}]
+    )
+    assert reply.choices[0].message.content == "Echo: why"
+
+
+async def test_key_from_client_goes_to_gateway(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    await client.chat.completions.create(
+        model="openai",
+        messages=[{"role": "user", "content": "keyed"}],
+        extra_headers={"X-Provider-Key": "sk_test_key"},
+    )
+    seen = emulator.last("chat")
+    assert (seen.host, seen.bearer) == ("gen", "sk_test_key")
+
+
+async def test_models_list(client: openai.AsyncOpenAI) -> None:
+    ids = {m.id async for m in client.models.list()}
+    assert {"openai", "openai-fast", "flux", "whisper", "elevenlabs"} <= ids
+
+
+@pytest.mark.parametrize(
+    ("mode", "status"),
+    [(401, 403), (402, 402), (429, 429), (500, 502), (504, 504), ("notice", 502)],
+)
+async def test_error_mapping(client: openai.AsyncOpenAI, emulator: Any, mode, status) -> None:
+    emulator.fail("chat", mode, retry_after="7")
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.chat.completions.create(
+            model="openai", messages=[{"role": "user", "content": "x"}]
+        )
+    assert info.value.status_code == status
+    if status == 429:
+        assert info.value.response.headers["retry-after"] == "7"
+
+
+async def test_bad_request_maps_to_400(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    emulator.fail("chat", 400)
+    with pytest.raises(openai.BadRequestError):
+        await client.chat.completions.create(
+            model="openai", messages=[{"role": "user", "content": "x"}]
+        )
+
+
+async def test_stream_error_before_output(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    emulator.fail("chat", "notice")
+    with pytest.raises(openai.APIStatusError) as info:
+        stream = await client.chat.completions.create(
+            model="openai", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        async for _ in stream:
+            pass
+    assert info.value.status_code == 502
+
+
+async def test_stall_maps_to_504(
+    emulator: Any, start_gateway: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    base = await start_gateway(
+        plugins=[g4f_server_pollinations], data_dir=str(tmp_path), timeout=0.5
+    )
+    client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0)
+    emulator.stall_seconds = 2
+    emulator.fail("chat", "stall")
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.chat.completions.create(
+            model="openai", messages=[{"role": "user", "content": "x"}]
+        )
+    assert info.value.status_code == 504
+
+
+@needs_images
+@pytest.mark.parametrize("response_format", ["url", "b64_json"])
+async def test_images(client: openai.AsyncOpenAI, emu_mod: Any, emulator: Any, response_format):
+    result = await client.images.generate(
+        model="flux", prompt="a tiny cat", size="256x256", n=2, response_format=response_format
+    )
+    assert len(result.data) == 2
+    for image in result.data:
+        if response_format == "url":
+            async with aiohttp.ClientSession() as http, http.get(image.url) as resp:
+                assert resp.status == 200
+                assert await resp.read() == emu_mod.png()
+        else:
+            assert base64.b64decode(image.b64_json) == emu_mod.png()
+    queries = [r.query for r in emulator.seen("image")]
+    assert {q["width"] for q in queries} == {"256"}
+    assert len({q["seed"] for q in queries}) == 2
+
+
+@needs_images
+async def test_image_error_picture(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    emulator.fail("image", "error_image")
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.images.generate(model="flux", prompt="x")
+    assert info.value.status_code == 502
+
+
+@needs_audio
+async def test_speech_to_file(client: openai.AsyncOpenAI, emu_mod: Any, tmp_path: Path) -> None:
+    out = tmp_path / "speech.mp3"
+    response = await client.audio.speech.create(model="tts-1", voice="alloy", input="Hello there")
+    out.write_bytes(response.content)
+    assert out.read_bytes() == emu_mod.FAKE_MP3
+    assert response.response.headers["content-type"].startswith("audio/mpeg")
+
+
+@needs_audio
+async def test_transcription_of_wav(client: openai.AsyncOpenAI, emu_mod: Any) -> None:
+    result = await client.audio.transcriptions.create(
+        model="whisper-1", file=("clip.wav", emu_mod.wav_bytes(), "audio/wav")
+    )
+    assert result.text == "hello world"
