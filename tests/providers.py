@@ -144,3 +144,24 @@ class FailingLister(Scripted):
     @hookimpl
     async def list_models(self) -> list[ModelInfo]:
         raise ConnectionError("upstream unreachable")
+
+
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
+class Endless(Scripted):
+    """Streams until closed; records that its generator was closed (client hung up)."""
+
+    name: str = "Endless"
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: int = 0
+
+    @hookimpl
+    async def chat(
+        self, request: ChatRequest, ctx: ProviderContext
+    ) -> AsyncIterator[events.ChatEvent]:
+        try:
+            while True:
+                self.sent += 1
+                yield events.TextDelta(f"tick {self.sent} ")
+                await asyncio.sleep(0.01)
+        finally:
+            self.closed.set()

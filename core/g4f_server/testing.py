@@ -71,6 +71,7 @@ async def start_gateway(
 
     async def start(plugins: list[object] | None = None, **config: Any) -> str:
         app = create_app(AppConfig(**config), plugins=plugins or [], load_entrypoints=False)
+        # aiohttp's TestServer cancels handlers on disconnect, as run_api does.
         server = await aiohttp_server(app)
         return str(server.make_url("")).rstrip("/")
 

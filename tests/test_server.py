@@ -1,0 +1,151 @@
+"""Server behaviour around the routes: disconnects, logging, OpenAPI, config, health."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+from structlog.testing import capture_logs
+
+from g4f_server.app import create_app
+from g4f_server.config import AppConfig
+from tests.providers import Endless, Scripted
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, tmp_path: Any) -> Any:
+    async def make(*plugins: object, **config: Any) -> Any:
+        app = create_app(
+            AppConfig(data_dir=tmp_path, **config), plugins=list(plugins), load_entrypoints=False
+        )
+        return await aiohttp_client(app)
+
+    return make
+
+
+async def test_client_disconnect_closes_the_provider_stream(
+    start_gateway: Any, tmp_path: Any
+) -> None:
+    provider = Endless()
+    base = await start_gateway(plugins=[provider], data_dir=str(tmp_path))
+    async with aiohttp.ClientSession() as session:
+        resp = await session.post(
+            base + "/v1/chat/completions",
+            json={
+                "model": "echo-1",
+                "messages": [{"role": "user", "content": "go"}],
+                "stream": True,
+            },
+        )
+        await resp.content.readline()
+        await resp.content.readline()
+        resp.close()  # hang up mid-stream
+    await asyncio.wait_for(provider.closed.wait(), 5)
+    sent = provider.sent
+    await asyncio.sleep(0.1)
+    assert provider.sent == sent  # nothing is produced for a client that is gone
+
+
+async def test_access_log_has_request_id_provider_model_and_no_content(make_client: Any) -> None:
+    client = await make_client(Scripted())
+    with capture_logs() as logs:
+        resp = await client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": "my secret diary"}],
+            },
+            headers={"Authorization": "Bearer sk-user-key"},
+        )
+    assert resp.status == 200
+    access = [entry for entry in logs if entry["event"] == "request"]
+    assert access == [
+        {
+            "event": "request",
+            "log_level": "info",
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "status": 200,
+            "provider": "Echo",
+            "model": "echo-1",
+            "attempts": 1,
+            "ms": access[0]["ms"],
+        }
+    ]
+    assert "secret diary" not in repr(logs) and "sk-user-key" not in repr(logs)
+
+
+async def test_client_request_id_is_kept_and_reaches_the_provider(make_client: Any) -> None:
+    spy = Scripted(name="Spy")
+    client = await make_client(spy)
+    with capture_logs() as logs:
+        resp = await client.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "x"}]},
+            headers={"X-Request-Id": "req-42"},
+        )
+    assert resp.headers["X-Request-Id"] == "req-42"
+    assert spy.seen[0].request_id == "req-42"
+    assert logs  # the access line; request_id is merged in from contextvars by the renderer
+
+
+async def test_invalid_client_request_id_is_replaced(make_client: Any) -> None:
+    client = await make_client(Scripted())
+    resp = await client.get("/health", headers={"X-Request-Id": "bad id\twith spaces"})
+    assert resp.headers["X-Request-Id"] != "bad id\twith spaces"
+    assert len(resp.headers["X-Request-Id"]) == 32
+
+
+async def test_openapi_lists_every_route_and_docs_page_renders(make_client: Any) -> None:
+    client = await make_client(Scripted())
+    spec = await (await client.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.")
+    documented = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
+    for route in client.app.router.routes():
+        if route.method in ("HEAD", "OPTIONS"):
+            continue
+        path = route.resource.canonical.replace("{model:.+}", "{model}")
+        assert (route.method, path) in documented, (route.method, path)
+    chat = spec["paths"]["/v1/chat/completions"]["post"]
+    assert chat["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ChatRequest"
+    )
+    assert "ChatRequest" in spec["components"]["schemas"]
+    page = await (await client.get("/docs")).text()
+    assert "/v1/chat/completions" in page and "<table>" in page
+
+
+async def test_provider_detail_and_models_routes(make_client: Any) -> None:
+    client = await make_client(Scripted())
+    detail = await (await client.get("/v1/providers/echo")).json()
+    assert (
+        detail["id"] == "Echo" and detail["stream"] is True and detail["default_model"] == "echo-1"
+    )
+    missing = await client.get("/v1/providers/nobody")
+    assert missing.status == 404
+    models = await (await client.get("/api/Echo/models")).json()
+    assert [m["id"] for m in models["data"]] == ["echo-1", "thinker", "plain"]
+    assert models["data"][0]["aliases"] == ["gpt-4o-mini"]
+    assert models["data"][0]["capabilities"] == ["chat", "tools", "vision"]
+
+
+def test_config_precedence_flag_over_env_over_default() -> None:
+    env = {"G4F_PORT": "9000", "G4F_API_KEY": "from-env", "G4F_TIMEOUT": "12", "G4F_DEBUG": "true"}
+    config = AppConfig.load(environ=env, port=9100)
+    assert config.port == 9100  # flag wins
+    assert config.api_key == "from-env" and config.timeout == 12 and config.debug is True
+    assert AppConfig.load(environ={}).port == 1337
+    assert config.redacted()["api_key"] == "***"
+    AppConfig.set_config(g4f_api_key="programmatic", model=None)
+    try:
+        assert AppConfig.load(environ=env).api_key == "programmatic"
+        assert AppConfig.load(environ=env, api_key="flag").api_key == "flag"
+    finally:
+        AppConfig._overrides.clear()
+
+
+def test_invalid_config_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        AppConfig.load(environ={"G4F_PORT": "not-a-port"})
