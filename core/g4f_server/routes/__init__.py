@@ -22,7 +22,17 @@ def request_body(
 
 
 def setup_routes(app: web.Application) -> None:
-    from g4f_server.routes import chat, docs, health, models, providers
+    from g4f_server.routes import (
+        audio,
+        chat,
+        cookies,
+        docs,
+        health,
+        images,
+        media_files,
+        models,
+        providers,
+    )
 
-    for module in (health, chat, models, providers, docs):
+    for module in (health, chat, models, providers, images, audio, media_files, cookies, docs):
         module.add_routes(app)

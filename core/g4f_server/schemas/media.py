@@ -68,3 +68,25 @@ class TranscriptionRequest(_Open):
     provider: str | None = None
     api_key: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- multipart forms, as documented in /openapi.json (the routes read the parts) --------
+
+
+class TranscriptionForm(BaseModel):
+    """multipart/form-data of POST /v1/audio/transcriptions."""
+
+    file: bytes
+    model: str = ""
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
+    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
+    provider: str | None = None
+
+
+class CookieUpload(BaseModel):
+    """multipart/form-data of POST /v1/upload_cookies: one or more files (field ``files``),
+    each a browser cookie export (JSON) or a HAR file."""
+
+    files: list[bytes]

@@ -1,0 +1,120 @@
+"""POST /v1/images/generations and /api/{provider}/images/generations."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from g4f_server import errors
+from g4f_server.context import make_context, provider_key
+from g4f_server.jsonio import json_response, parse_model, read_json
+from g4f_server.keys import CONFIG, HTTP, MEDIA_STORE, REGISTRY
+from g4f_server.media import fetch_media, media_url
+from g4f_server.provider import MediaItem
+from g4f_server.router import Route, resolve
+from g4f_server.routes import request_body
+from g4f_server.routes._service import first_success, served_headers
+from g4f_server.schemas.media import ImageRequest
+from g4f_server.storage.files import sniff
+
+_VISUAL = ("image/", "video/")
+
+
+@dataclass(slots=True)
+class Image:
+    data: bytes
+    mime_type: str
+    revised_prompt: str | None
+
+
+@request_body(ImageRequest)
+async def generate_images(request: web.Request) -> web.Response:
+    """Generate images from a prompt (OpenAI-compatible; `url` or `b64_json`)."""
+    app = request.app
+    config = app[CONFIG]
+    body = parse_model(ImageRequest, await read_json(request))
+    routes = resolve(
+        app[REGISTRY],
+        config,
+        capability="image",
+        model=body.model,
+        provider=request.match_info.get("provider") or body.provider,
+    )
+    key = provider_key(request, body.api_key)
+
+    async def attempt(route: Route) -> list[Image]:
+        ctx = make_context(app, route.entry, request, api_key=key)
+        items = await route.entry.call(
+            "generate_images", request=body.model_copy(update={"model": route.model}), ctx=ctx
+        )
+        if not isinstance(items, list) or not items:
+            raise errors.ProviderError(f"Provider '{route.entry.name}' returned no images")
+        # Downloads belong to the attempt: an unreachable image is that provider's failure.
+        return [await _materialize(app, item) for item in items[: body.n]]
+
+    route, attempts, images = await first_success(routes, attempt, timeout=config.timeout)
+    data: list[dict[str, Any]] = []
+    for image in images:
+        item: dict[str, Any]
+        if body.response_format == "b64_json":
+            item = {"b64_json": base64.b64encode(image.data).decode()}
+        else:
+            stored = await app[MEDIA_STORE].save(image.data, image.mime_type)
+            item = {"url": media_url(request, stored, config.public_url)}
+        item["revised_prompt"] = image.revised_prompt or body.prompt
+        data.append(item)
+    return json_response(
+        {
+            "created": int(time.time()),
+            "data": data,
+            "model": route.model,
+            "provider": route.entry.name,
+        },
+        headers=served_headers(request, route, attempts),
+    )
+
+
+async def _materialize(app: web.Application, item: MediaItem) -> Image:
+    """The bytes of one generated image: given, inlined as a data URI, or downloaded."""
+    config = app[CONFIG]
+    if not isinstance(item, MediaItem):
+        raise errors.ProviderError("The provider returned something that is not a MediaItem")
+    data, hint = item.data, item.mime_type
+    if data is None and item.url and item.url.startswith("data:"):
+        data, hint = _data_uri(item.url)
+    elif data is None and item.url:
+        data, hint = await fetch_media(
+            app[HTTP],
+            item.url,
+            headers=dict(item.fetch_headers),
+            max_size=config.media_max_file_size,
+            timeout=config.timeout,
+            proxy=config.proxy,
+            kinds=_VISUAL,
+        )
+    if not data:
+        raise errors.ProviderError("The provider returned an image without data or URL")
+    sniffed = sniff(data)
+    if sniffed is None or not sniffed[0].startswith(_VISUAL):
+        raise errors.ProviderError(f"The provider returned something that is not an image ({hint})")
+    return Image(data, sniffed[0], item.revised_prompt)
+
+
+def _data_uri(url: str) -> tuple[bytes, str | None]:
+    head, _, payload = url.partition(",")
+    if not head.endswith(";base64"):
+        raise errors.ProviderError("The provider returned a data URI that is not base64")
+    try:
+        return base64.b64decode(payload, validate=True), head[5:-7] or None
+    except (binascii.Error, ValueError):
+        raise errors.ProviderError("The provider returned a malformed data URI") from None
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/images/generations", generate_images)
+    app.router.add_post("/api/{provider}/images/generations", generate_images)
