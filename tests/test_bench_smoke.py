@@ -1,0 +1,57 @@
+"""The benchmark harness runs end to end (bench/run.py --smoke): fake upstream, relay and
+gateway start, take load, and get ended. Numbers are checked for presence, never speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "bench" / "run.py"
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the harness reads /proc"
+)
+
+
+def test_harness_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    doc = tmp_path / "performance.md"
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--smoke", "--json", str(out), "--output", str(doc)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+
+    load = results["load"]
+    assert set(load) == {"json/c1", "stream/c1"}
+    for scenario in load.values():
+        for target in ("upstream", "relay", "gateway"):
+            row = scenario[target]
+            assert row["requests"] > 0, (target, row)
+            assert row["errors"] == 0, (target, row)
+            assert row["rps"] > 0 and row["p50_ms"] > 0 and row["p99_ms"] >= row["p50_ms"]
+    assert load["json/c1"]["gateway"]["cpu_pct"] > 0
+    assert results["peak_rss_mb"] > 0
+
+    for kind in ("unpaced", "paced"):
+        for target in ("upstream", "relay", "gateway"):
+            timing = results["ttfb"][kind][target]
+            assert 0 < timing["first_byte_ms"] <= timing["first_token_ms"] <= timing["total_ms"]
+
+    startup = results["startup"]
+    assert startup["gateway"] > 0 and startup["gateway_rss"] > 0 and startup["relay"] > 0
+    assert results["import"]["wall_ms"] > 0 and results["import"]["importtime_ms"] > 0
+    assert results["access_lines"] > 0  # the gateway ran with its access log on
+
+    text = doc.read_text()
+    assert "<!-- bench:results:start -->" in text and "| json/c1 |" in text
+    assert "| json/c1 |" in proc.stdout  # the table is printed too
