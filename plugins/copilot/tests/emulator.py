@@ -49,6 +49,7 @@ class CopilotEmulator:
     starts: list[dict[str, Any]] = field(default_factory=list)  # {"body", "headers"}
     sockets: list[dict[str, Any]] = field(default_factory=list)  # {"query", "headers", "frames"}
     uploads: list[dict[str, Any]] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)  # generated images fetched
     open_sockets: int = 0
     base: str = ""
     _ids: Any = field(default_factory=itertools.count)
@@ -68,7 +69,13 @@ class CopilotEmulator:
         app.router.add_post("/c/api/start", self.start)
         app.router.add_get("/c/api/chat", self.chat)
         app.router.add_post("/c/api/attachments", self.attachments)
+        app.router.add_get("/images/{name}", self.image)
         return app
+
+    async def image(self, request: web.Request) -> web.Response:
+        """The generated images' blob URLs (the gateway downloads them)."""
+        self.downloads.append(request.match_info["name"])
+        return web.Response(body=PNG, content_type="image/png")
 
     # --- REST ---------------------------------------------------------------------------
     async def start(self, request: web.Request) -> web.Response:

@@ -191,7 +191,23 @@ async def test_image_generation(copilot: Any, client: openai.AsyncOpenAI, gatewa
         pytest.skip("kernel /v1/images/generations not available yet")
     result = await client.images.generate(model="Copilot", prompt="a lighthouse", n=1)
     assert result.data[0].url
+    assert result.data[0].revised_prompt == "a lighthouse"
     assert "Draw an image: a lighthouse" in copilot.texts("conv-0")[0]
+    assert copilot.downloads == ["1.png"]  # the gateway fetched the generated image
+    b64 = await client.images.generate(
+        model="Copilot", prompt="a boat", response_format="b64_json", size="1024x1792"
+    )
+    assert base64.b64decode(b64.data[0].b64_json) == PNG
+    assert "portrait" in copilot.last_send["content"][-1]["text"]
+
+
+async def test_image_refusal_is_502(copilot: Any, client: openai.AsyncOpenAI, gateway: str) -> None:
+    status, _ = await call("POST", gateway + "/v1/images/generations", json={})
+    if status in (404, 405):
+        pytest.skip("kernel /v1/images/generations not available yet")
+    with pytest.raises(openai.APIStatusError, match="without an image") as info:
+        await client.images.generate(model="Copilot", prompt="something forbidden")
+    assert info.value.status_code == 502
 
 
 # --- failure modes -----------------------------------------------------------------------------
