@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,12 @@ needs_audio = pytest.mark.skipif(
 
 
 @pytest.fixture
-async def client(emulator: Any, start_gateway: Any, tmp_path: Path) -> openai.AsyncOpenAI:
+async def client(
+    emulator: Any, start_gateway: Any, tmp_path: Path
+) -> AsyncIterator[openai.AsyncOpenAI]:
     base = await start_gateway(plugins=[g4f_server_pollinations], data_dir=str(tmp_path))
-    return openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0)
+    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as sdk:
+        yield sdk
 
 
 async def test_chat(client: openai.AsyncOpenAI, emulator: Any) -> None:
@@ -190,13 +194,13 @@ async def test_stall_maps_to_504(
     base = await start_gateway(
         plugins=[g4f_server_pollinations], data_dir=str(tmp_path), timeout=0.5
     )
-    client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0)
     emulator.stall_seconds = 2
     emulator.fail("chat", "stall")
-    with pytest.raises(openai.APIStatusError) as info:
-        await client.chat.completions.create(
-            model="openai", messages=[{"role": "user", "content": "x"}]
-        )
+    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as client:
+        with pytest.raises(openai.APIStatusError) as info:
+            await client.chat.completions.create(
+                model="openai", messages=[{"role": "user", "content": "x"}]
+            )
     assert info.value.status_code == 504
 
 
