@@ -59,3 +59,23 @@ def load(ctx: ProviderContext) -> Credentials:
 
 def cookie_header(cookies: dict[str, str]) -> str:
     return "; ".join(f"{name}={value}" for name, value in cookies.items())
+
+
+def status(ctx: ProviderContext) -> dict[str, object]:
+    """Login state for /v1/providers/Copilot (no network; values never included).
+
+    Not a hook yet: the kernel has no hookspec for it (see the plugin README).
+    """
+    creds = load(ctx)
+    if creds.logged_in:
+        detail = "logged in: access token present (vision available)"
+    elif creds.cookies:
+        detail = "browser cookies present but no access token: upload a HAR for vision"
+    else:
+        detail = "anonymous (Android-app client); upload a HAR to log in"
+    return {
+        "logged_in": creds.logged_in,
+        "cookies": sorted(creds.cookies),
+        "flavour": creds.flavour,
+        "detail": detail,
+    }

@@ -386,3 +386,12 @@ async def test_shared_cookie_jar_does_not_mix_identities(copilot) -> None:
     assert "Cookie" not in copilot.starts[1]["headers"]
     assert copilot.texts(first["conversation_id"]) == ["A1", "A2"]
     assert copilot.texts(second["conversation_id"]) == ["B1", "B2"]
+
+
+async def test_auth_status(provider_context) -> None:
+    from g4f_server_copilot.auth import status
+
+    assert status(provider_context())["logged_in"] is False
+    logged = status(provider_context(cookies=logged_in))
+    assert logged["logged_in"] is True and logged["cookies"] == ["MUID"]
+    assert "good-token" not in str(logged)
