@@ -68,15 +68,32 @@ async def turn(
     timeouts: Timeouts,
 ) -> AsyncIterator[ChatEvent]:
     """Send one user turn and yield its answer; the socket is closed however this ends."""
-    ws = await _connect(ctx, session, timeouts)
-    try:
-        async for event in _converse(ctx, ws, session, content, mode, timeouts):
-            yield event
-    finally:
-        # Also runs when the consumer stops iterating (client disconnect -> aclose()).
-        # Closing is best effort and must never mask the real outcome.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(), timeout=2)
+    async with _login_slot(ctx, session):
+        ws = await _connect(ctx, session, timeouts)
+        try:
+            async for event in _converse(ctx, ws, session, content, mode, timeouts):
+                yield event
+        finally:
+            # Also runs when the consumer stops iterating (client disconnect -> aclose()).
+            # Closing is best effort and must never mask the real outcome.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), timeout=2)
+
+
+def _login_slot(
+    ctx: ProviderContext, session: Session
+) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Bound concurrent turns of the one uploaded login: the upstream answers 502 when an
+    account runs more than about four at once. Anonymous turns each have their own
+    identity and are not limited."""
+    if session.flavour != "web":
+        return contextlib.nullcontext()
+    limit = config.max_login_turns()
+    key = ("login_turns", limit)
+    semaphore = ctx.state.get(key)
+    if semaphore is None:
+        semaphore = ctx.state[key] = asyncio.Semaphore(limit)
+    return semaphore
 
 
 async def _connect(

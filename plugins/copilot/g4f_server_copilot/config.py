@@ -37,6 +37,11 @@ def host() -> str:
     return base_url().split("://", 1)[-1].split("/", 1)[0]
 
 
+def max_login_turns() -> int:
+    """Concurrent turns allowed on the uploaded login (COPILOT_MAX_LOGIN_TURNS, default 4)."""
+    return max(1, int(_env_float("COPILOT_MAX_LOGIN_TURNS", 4)))
+
+
 def _env_float(name: str, default: float) -> float:
     try:
         return float(os.environ[name])

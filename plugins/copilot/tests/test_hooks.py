@@ -395,3 +395,22 @@ async def test_auth_status(provider_context) -> None:
     logged = status(provider_context(cookies=logged_in))
     assert logged["logged_in"] is True and logged["cookies"] == ["MUID"]
     assert "good-token" not in str(logged)
+
+
+async def test_logged_in_turns_are_limited(copilot, provider_context, monkeypatch) -> None:
+    monkeypatch.setenv("COPILOT_MAX_LOGIN_TURNS", "1")
+    monkeypatch.setenv("COPILOT_IDLE_TIMEOUT", "10")
+    copilot.script.append("stall")
+    first = plugin.chat(request=request("One"), ctx=provider_context(cookies=logged_in))
+    assert await anext(first) == TextDelta("Partial")
+    second = asyncio.create_task(collect(request("Two"), provider_context(cookies=logged_in)))
+    await asyncio.sleep(0.2)
+    assert not second.done() and copilot.open_sockets == 1  # waiting for the slot
+    await first.aclose()
+    assert text_of(await asyncio.wait_for(second, 5)).startswith("Hello")
+    # Anonymous turns are not limited.
+    copilot.script.append("stall")
+    anon = plugin.chat(request=request("Three"), ctx=provider_context())
+    assert await anext(anon) == TextDelta("Partial")
+    assert text_of(await collect(request("Four"), provider_context())).startswith("Hello")
+    await anon.aclose()
