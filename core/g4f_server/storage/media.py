@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,11 @@ class MediaStore:
         if not NAME.match(name):
             return None
         path = self.folder / name
-        return path if path.is_file() else None
+        try:
+            # lstat: a symlink planted in the folder is not one of our files.
+            return path if stat.S_ISREG(path.lstat().st_mode) else None
+        except FileNotFoundError:
+            return None
 
     def prune(self, *, keep: str | None = None, now: float | None = None) -> int:
         """Apply the retention policy; returns how many files were deleted."""
@@ -83,19 +88,19 @@ class MediaStore:
             return 0
         for entry in entries:
             try:
-                stat = entry.stat(follow_symlinks=False)
+                info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # another worker pruned it
             if entry.name.startswith(".tmp-"):
-                if now - stat.st_mtime > _STALE_TEMP:
+                if now - info.st_mtime > _STALE_TEMP:
                     deleted += _unlink(entry.path)
                 continue
             if not NAME.match(entry.name) or not entry.is_file(follow_symlinks=False):
                 continue  # not ours: never delete what we did not create
-            if entry.name != keep and now - stat.st_mtime > self.max_age:
+            if entry.name != keep and now - info.st_mtime > self.max_age:
                 deleted += _unlink(entry.path)
                 continue
-            files.append((stat.st_mtime, stat.st_size, entry.name))
+            files.append((info.st_mtime, info.st_size, entry.name))
         total = sum(size for _, size, _ in files)
         for _, size, name in sorted(files):
             if total <= self.max_bytes:

@@ -1,0 +1,225 @@
+"""Test providers for images, audio, cookies and conversations (no network but 127.0.0.1).
+
+Media is made with the standard library: ``png`` writes a real PNG (zlib + struct),
+``wav`` a real WAV (``wave``), so the kernel's type sniffing sees genuine files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import wave
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from g4f_server import errors, events, hookimpl
+from g4f_server.provider import (
+    ImageRequest,
+    MediaItem,
+    ModelInfo,
+    ProviderContext,
+    ProviderInfo,
+    SpeechRequest,
+    SpeechResult,
+    Transcription,
+    TranscriptionRequest,
+)
+from g4f_server.provider import TranscriptSegment as Segment
+from g4f_server.schemas.chat import ChatRequest
+
+
+def png(width: int = 2, height: int = 2, *, noise: bool = False) -> bytes:
+    """A valid RGB PNG; ``noise`` makes it incompressible (for size-based tests)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = lambda: b"\x00" + (os.urandom(width * 3) if noise else b"\xff\x00\x00" * width)  # noqa: E731
+    raw = b"".join(row() for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A silent mono 16-bit WAV of ``seconds``."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\x00\x00" * int(seconds * rate))
+    return buf.getvalue()
+
+
+def wav_duration(data: bytes) -> float:
+    with wave.open(io.BytesIO(data), "rb") as w:
+        return w.getnframes() / w.getframerate()
+
+
+@dataclass
+class Painter:
+    """Images as bytes (``mode="bytes"``) or URLs on ``upstream`` (``mode="url"``)."""
+
+    name: str = "Painter"
+    mode: str = "bytes"
+    upstream: str = ""
+    path: str = "/img/ok.png"
+    noise: bool = False
+    side: int = 8
+    priority: int = 100
+    fail: errors.G4FError | None = None
+    seen: list[ImageRequest] = field(default_factory=list)
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(name=self.name, priority=self.priority)
+
+    @hookimpl
+    async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
+        return [ModelInfo(f"{self.name.lower()}-img", frozenset({"image"}), aliases=("dall-e-3",))]
+
+    @hookimpl
+    async def generate_images(self, request: ImageRequest, ctx: ProviderContext) -> list[MediaItem]:
+        self.seen.append(request)
+        if self.fail is not None:
+            raise self.fail
+        if self.mode == "url":
+            return [
+                MediaItem(url=f"{self.upstream}{self.path}?i={i}", fetch_headers={"X-Key": "k1"})
+                for i in range(request.n)
+            ]
+        return [
+            MediaItem(
+                data=png(self.side, self.side, noise=self.noise),
+                revised_prompt=f"{request.prompt}!",
+            )
+            for _ in range(request.n)
+        ]
+
+
+@dataclass
+class Speaker:
+    """Speech (whole WAV or streamed MP3-looking chunks) and transcription of WAVs."""
+
+    name: str = "Speaker"
+    stream: bool = False
+    fail: errors.G4FError | None = None
+    seen: list[Any] = field(default_factory=list)
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(name=self.name)
+
+    @hookimpl
+    async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
+        return [
+            ModelInfo("say-1", frozenset({"speech"}), aliases=("tts-1",)),
+            ModelInfo("hear-1", frozenset({"transcription"}), aliases=("whisper-1",)),
+        ]
+
+    @hookimpl
+    async def create_speech(self, request: SpeechRequest, ctx: ProviderContext) -> SpeechResult:
+        self.seen.append(request)
+        if self.fail is not None:
+            raise self.fail
+        if not self.stream:
+            return SpeechResult(mime_type="audio/wav", data=wav(0.25))
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"ID3\x03\x00"
+            for word in request.input.split():
+                yield word.encode()
+
+        return SpeechResult(mime_type="audio/mpeg", chunks=chunks())
+
+    @hookimpl
+    async def transcribe(
+        self, request: TranscriptionRequest, ctx: ProviderContext
+    ) -> Transcription:
+        self.seen.append(request)
+        duration = wav_duration(request.file)
+        return Transcription(
+            text=f"heard {duration:g} seconds",
+            language=request.language or "en",
+            duration=duration,
+            segments=[
+                Segment(0.0, duration / 2, "heard"),
+                Segment(duration / 2, duration, f"{duration:g} seconds"),
+            ],
+        )
+
+
+@dataclass
+class Memo:
+    """A chat provider with upstream state: it counts turns in ``ConversationState`` and
+    answers with what it saw, so tests can check state and history."""
+
+    name: str = "Memo"
+    cookie_domains: tuple[str, ...] = ()
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(name=self.name, cookie_domains=self.cookie_domains)
+
+    @hookimpl
+    async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
+        return [ModelInfo("memo-1", frozenset({"chat"}))]
+
+    @hookimpl
+    async def chat(self, request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Any]:
+        turn = (ctx.conversation or {}).get("turn", 0) + 1
+        self.seen.append({"conversation": ctx.conversation, "messages": request.messages})
+        yield events.TextDelta(f"turn {turn}")
+        yield events.ConversationState({"turn": turn})
+
+
+@dataclass
+class CookieReader:
+    """Answers with the cookies the kernel lets it read for each requested host."""
+
+    name: str = "CookieReader"
+    cookie_domains: tuple[str, ...] = ("example.com",)
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(name=self.name, cookie_domains=self.cookie_domains)
+
+    @hookimpl
+    async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
+        return [ModelInfo("cookie-1", frozenset({"chat"}))]
+
+    @hookimpl
+    async def chat(self, request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Any]:
+        hosts = request.messages[-1].text().split()
+        yield events.TextDelta(json.dumps({h: ctx.cookies(h) for h in hosts}))
+
+
+@dataclass
+class Illustrator:
+    """A chat provider answering with an image as bytes (published by the kernel)."""
+
+    name: str = "Illustrator"
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(name=self.name)
+
+    @hookimpl
+    async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
+        return [ModelInfo("draw-chat", frozenset({"chat"}))]
+
+    @hookimpl
+    async def chat(self, request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Any]:
+        yield events.TextDelta("here:")
+        yield events.Media("image", data=png(), mime_type="image/png", alt="red square")
