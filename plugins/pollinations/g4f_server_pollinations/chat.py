@@ -346,7 +346,7 @@ async def _shape(
             saw_tools = True
         if isinstance(event, TextDelta):
             text, stopped = stop.feed(event.text)
-            if budget is not None and emitted + len(text) >= budget:
+            if budget is not None and emitted + len(text) > budget:
                 text, limited = text[: budget - emitted], True
             emitted += len(text)
             if text:
