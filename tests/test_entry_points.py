@@ -150,3 +150,36 @@ def test_cli_lists_installed_plugin(installed: Path, tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert json.loads(out) == []
+
+
+def test_effective_config_is_printed_with_secrets_redacted(installed: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**_env(installed, tmp_path), "G4F_API_KEY": "top-secret-value"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "g4f_server", "api", "--port", str(port), "--load-plugins", "hello"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first_line = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "starting" in first_line
+    assert "'api_key': '***'" in first_line
+    assert "top-secret-value" not in first_line
+    assert f"'port': {port}" in first_line
+
+
+def test_cli_lists_models(installed: Path, tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "g4f_server", "models", "--load-plugins", "hello"],
+        env=_env(installed, tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.split() == ["Hello", "hello-1", "chat"]

@@ -149,3 +149,23 @@ def test_config_precedence_flag_over_env_over_default() -> None:
 def test_invalid_config_is_rejected() -> None:
     with pytest.raises(ValueError):
         AppConfig.load(environ={"G4F_PORT": "not-a-port"})
+
+
+async def test_a_kernel_bug_is_a_500_with_request_id_and_no_internals(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    app = create_app(AppConfig(data_dir=tmp_path), plugins=[Scripted()], load_entrypoints=False)
+
+    async def buggy(request: Any) -> Any:
+        raise ZeroDivisionError("secret internals")
+
+    app.router.add_get("/buggy", buggy)
+    client = await aiohttp_client(app)
+    with capture_logs() as logs:
+        resp = await client.get("/buggy")
+    assert resp.status == 500
+    error = (await resp.json())["error"]
+    assert error["type"] == "server_error"
+    assert resp.headers["X-Request-Id"] in error["message"]
+    assert "secret internals" not in error["message"]
+    assert any(entry["event"] == "unhandled_error" for entry in logs)
