@@ -5,8 +5,9 @@ WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 COPY core core
 COPY plugins plugins
-RUN pip install --no-cache-dir ./plugins/copilot ./plugins/pollinations . uvloop
+RUN pip install --no-cache-dir . ./plugins/copilot ./plugins/pollinations uvloop
 ENV G4F_HOST=0.0.0.0 G4F_PORT=1337 G4F_DATA_DIR=/data G4F_JSON_LOGS=true
+RUN mkdir -p /data && chown nobody /data
 VOLUME /data
 EXPOSE 1337
 USER nobody
