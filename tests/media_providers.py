@@ -113,6 +113,7 @@ class Speaker:
 
     name: str = "Speaker"
     stream: bool = False
+    break_stream: bool = False  # fail after the first chunk
     fail: errors.G4FError | None = None
     seen: list[Any] = field(default_factory=list)
 
@@ -137,6 +138,8 @@ class Speaker:
 
         async def chunks() -> AsyncIterator[bytes]:
             yield b"ID3\x03\x00"
+            if self.break_stream:
+                raise errors.ProviderError("upstream hung up")
             for word in request.input.split():
                 yield word.encode()
 

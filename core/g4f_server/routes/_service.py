@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import aiohttp
 from aiohttp import web
 
 from g4f_server import errors
@@ -85,7 +86,7 @@ async def read_multipart(
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            if not isinstance(part, web.BodyPartReader) or not part.name:
+            if not isinstance(part, aiohttp.BodyPartReader) or not part.name:
                 raise errors.InvalidRequestError(
                     "Nested or unnamed multipart parts are not allowed"
                 )
