@@ -1,0 +1,236 @@
+"""Cookie upload: JSON exports and HAR files, validation, storage, scoping, list and delete."""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.media_providers import CookieReader
+
+FUTURE = time.time() + 86400
+
+
+def export(domain: str = ".example.com", **cookies: str) -> list[dict[str, Any]]:
+    return [
+        {"domain": domain, "name": n, "value": v, "path": "/", "expirationDate": FUTURE}
+        for n, v in (cookies or {"sid": "s3cret"}).items()
+    ]
+
+
+def har() -> dict[str, Any]:
+    def header(name: str, value: str) -> dict[str, str]:
+        return {"name": name, "value": value}
+
+    return {
+        "log": {
+            "version": "1.2",
+            "entries": [
+                {
+                    "request": {
+                        "method": "GET",
+                        "url": "https://copilot.example.com/c/api/start",
+                        "headers": [header("Authorization", "Bearer tok-123")],
+                        "cookies": [{"name": "anon", "value": "a1"}],
+                    },
+                    "response": {
+                        "status": 200,
+                        "cookies": [
+                            {"name": "fresh", "value": "f1", "domain": ".example.com"},
+                            {"name": "gone", "value": "", "expires": "2000-01-01T00:00:00Z"},
+                        ],
+                    },
+                },
+                {
+                    "request": {
+                        "url": "https://copilot.example.com/c/api/conversations",
+                        "headers": [
+                            header("authorization", "Bearer tok-456"),
+                            header("X-UserIdentityType", "msa"),
+                        ],
+                        "cookies": [{"name": "anon", "value": "a2"}],
+                    }
+                },
+                {"request": {"url": "data:image/png;base64,AAAA"}},
+            ],
+        }
+    }
+
+
+@pytest.fixture
+def gateway(start_gateway: Any, tmp_path: Path) -> Any:
+    async def start(**config: Any) -> str:
+        return await start_gateway(
+            plugins=[CookieReader(cookie_domains=("example.com",))],
+            data_dir=str(tmp_path),
+            **config,
+        )
+
+    return start
+
+
+async def upload(
+    base: str, *files: tuple[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    data = aiohttp.FormData()
+    for name, content in files:
+        raw = content if isinstance(content, bytes) else json.dumps(content).encode()
+        data.add_field("files", raw, filename=name, content_type="application/json")
+    async with (
+        aiohttp.ClientSession(headers=headers) as s,
+        s.post(base + "/v1/upload_cookies", data=data) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+async def seen_by_provider(base: str, hosts: str) -> dict[str, dict[str, str]]:
+    body = {"model": "cookie-1", "messages": [{"role": "user", "content": hosts}]}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(base + "/v1/chat/completions", json=body) as resp,
+    ):
+        return json.loads((await resp.json())["choices"][0]["message"]["content"])
+
+
+async def listing(base: str) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession() as s, s.get(base + "/v1/cookies") as resp:
+        assert resp.status == 200
+        return (await resp.json())["data"]
+
+
+async def test_json_export_is_stored_private_and_scoped(gateway: Any, tmp_path: Path) -> None:
+    base = await gateway()
+    status, body = await upload(
+        base,
+        ("cookies.json", export(sid="s3cret", theme="dark")),
+        ("other.json", {"cookies": export("other.org", token="x")}),
+    )
+    assert status == 200, body
+    assert body["data"][0] == {
+        "filename": "cookies.json",
+        "domains": ["example.com"],
+        "cookies": 2,
+        "access_token": False,
+    }
+    path = tmp_path / "cookies" / "example.com.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    # The provider reads its own domain (and subdomains get the parent's cookies) ...
+    seen = await seen_by_provider(base, "example.com www.example.com other.org")
+    assert seen["example.com"] == {"sid": "s3cret", "theme": "dark"}
+    assert seen["www.example.com"] == {"sid": "s3cret", "theme": "dark"}
+    # ... but never another domain's.
+    assert seen["other.org"] == {}
+    # Listing shows names, never values.
+    rows = await listing(base)
+    assert [(r["domain"], r["names"]) for r in rows] == [
+        ("example.com", ["sid", "theme"]),
+        ("other.org", ["token"]),
+    ]
+    assert "s3cret" not in json.dumps(rows)
+    # Nothing is served back as a file.
+    async with aiohttp.ClientSession() as s, s.get(base + "/cookies/example.com.json") as r:
+        assert r.status == 404
+
+
+async def test_har_cookies_and_access_token(gateway: Any) -> None:
+    base = await gateway()
+    status, body = await upload(base, ("session.har", har()))
+    assert status == 200, body
+    assert body["data"][0]["access_token"] is True
+    assert body["data"][0]["domains"] == ["copilot.example.com", "example.com"]
+    seen = await seen_by_provider(base, "copilot.example.com")
+    assert seen["copilot.example.com"] == {
+        "fresh": "f1",  # from the response's Set-Cookie, on the parent domain
+        "anon": "a2",  # later entries win
+        "__g4f_access_token": "tok-456",
+        "__g4f_identity_type": "msa",
+    }
+
+
+async def test_new_upload_replaces_a_domain(gateway: Any) -> None:
+    base = await gateway()
+    await upload(base, ("a.json", export(old="1", sid="1")))
+    await upload(base, ("b.json", export(sid="2")))
+    seen = await seen_by_provider(base, "example.com")
+    assert seen["example.com"] == {"sid": "2"}
+
+
+BAD_FILES = [
+    (b"{not json", "not valid JSON"),
+    ({"hello": "world"}, "expected a HAR file or a cookie export"),
+    ({"cookies": "nope"}, "'cookies' must be a list"),
+    ([1, 2], "cookie 0 is not an object"),
+    ([{"name": "a", "value": "b"}], "cookie 0 has no 'domain'"),
+    ([{"domain": "example.com", "name": "bad name", "value": "b"}], "invalid cookie name"),
+    ([{"domain": "example.com", "name": "a", "value": "x\r\nSet-Cookie: y"}], "invalid value"),
+    ([{"domain": "../../etc", "name": "a", "value": "b"}], "invalid domain"),
+    ([{"domain": "com", "name": "a", "value": "b"}], "invalid domain"),
+    ([{"domain": "example.com", "name": "a", "value": "b", "expirationDate": 1}], "no unexpired"),
+    ([], "no unexpired cookies"),
+    ({"log": {}}, "HAR file without log.entries"),
+    ({"log": {"entries": [{"response": {}}]}}, "HAR entry 0 has no request.url"),
+    ({"log": {"entries": [{"request": {"url": "https://a.example", "cookies": 5}}]}}, "list"),
+]
+
+
+@pytest.mark.parametrize(("content", "reason"), BAD_FILES)
+async def test_malformed_files_are_rejected_with_a_reason(
+    gateway: Any, tmp_path: Path, content: Any, reason: str
+) -> None:
+    base = await gateway()
+    # A good file next to the bad one: nothing at all is written.
+    status, body = await upload(base, ("good.json", export()), ("bad.json", content))
+    assert status == 400, body
+    assert body["error"]["code"] == "invalid_cookie_file"
+    assert "'bad.json'" in body["error"]["message"] and reason in body["error"]["message"]
+    assert await listing(base) == []
+    assert list((tmp_path / "cookies").iterdir()) == []
+
+
+async def test_upload_limits_and_shape(gateway: Any) -> None:
+    base = await gateway(max_upload_size=2048)
+    status, _ = await upload(base, ("big.json", export(sid="x" * 4000)))
+    assert status == 413
+    async with aiohttp.ClientSession() as s:
+        async with s.post(base + "/v1/upload_cookies", json=export()) as resp:
+            assert resp.status == 400
+        form = aiohttp.FormData(default_to_multipart=True)
+        form.add_field("note", "no files here")
+        async with s.post(base + "/v1/upload_cookies", data=form) as resp:
+            assert resp.status == 400 and (await resp.json())["error"]["param"] == "files"
+
+
+async def test_api_key_is_required_when_set(gateway: Any) -> None:
+    base = await gateway(api_key="k-admin")
+    status, body = await upload(base, ("c.json", export()))
+    assert status == 401 and body["error"]["type"] == "authentication_error"
+    status, _ = await upload(base, ("c.json", export()), headers={"g4f-api-key": "k-admin"})
+    assert status == 200
+    async with aiohttp.ClientSession() as s:
+        async with s.get(base + "/v1/cookies") as resp:
+            assert resp.status == 401
+        async with s.delete(base + "/v1/cookies") as resp:
+            assert resp.status == 401
+
+
+async def test_delete_one_domain_or_all(gateway: Any) -> None:
+    base = await gateway()
+    await upload(base, ("c.json", export() + export("www.example.com", a="1")))
+    async with aiohttp.ClientSession() as s:
+        async with s.delete(base + "/v1/cookies/www.example.com") as resp:
+            assert resp.status == 200 and (await resp.json())["deleted"] == 1
+        async with s.delete(base + "/v1/cookies/www.example.com") as resp:
+            assert resp.status == 404
+        async with s.delete(base + "/v1/cookies/..%2F..%2Fetc") as resp:
+            assert resp.status == 404
+        assert [r["domain"] for r in await listing(base)] == ["example.com"]
+        async with s.delete(base + "/v1/cookies") as resp:
+            assert (await resp.json())["deleted"] == 1
+    assert await listing(base) == []
+    assert (await seen_by_provider(base, "example.com"))["example.com"] == {}
