@@ -227,14 +227,27 @@ class Bench:
         return env
 
     def start_gateway(
-        self, port: int, *, plugins: str | None = "pollinations", workers: int = 1, name: str = ""
+        self,
+        port: int,
+        *,
+        plugins: str | None = "pollinations",
+        workers: int = 1,
+        name: str = "",
+        patches: str | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> tuple[Proc, float]:
-        argv = [self.gateway_bin, "api", "--host", HOST, "--port", str(port)]
+        """``patches``: run through bench/patched_gateway.py with these experiments."""
+        env = self.gateway_env() | (extra_env or {})
+        cmd = [self.gateway_bin]
+        if patches is not None:
+            cmd = [self.python, str(BENCH / "patched_gateway.py")]
+            env["G4F_BENCH_PATCHES"] = patches
+        argv = [*cmd, "api", "--host", HOST, "--port", str(port)]
         if plugins:
             argv += ["--load-plugins", plugins]
         if workers > 1:
             argv += ["--workers", str(workers)]
-        proc = self.start(name or "gateway", argv, self.gateway_env())
+        proc = self.start(name or "gateway", argv, env)
         ready = wait_ready(proc, port, "/v1/models")
         return proc, ready
 
