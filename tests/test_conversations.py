@@ -1,0 +1,221 @@
+"""Conversation state: the SQLite store (restart, TTL, bounds, concurrency), scoping, history."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from g4f_server.app import create_app
+from g4f_server.config import AppConfig
+from g4f_server.conversations import (
+    HISTORY,
+    MAX_HISTORY_MESSAGES,
+    conversation_key,
+    remember_turn,
+    with_history,
+)
+from g4f_server.protocols.openai_chat import Transcript
+from g4f_server.schemas.chat import ChatRequest
+from g4f_server.storage.sqlite import SQLiteConversationStore
+
+from tests.media_providers import Memo
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+async def chat(base: str, path: str = "/v1/chat/completions", **body: Any) -> dict[str, Any]:
+    body.setdefault("messages", HELLO)
+    async with aiohttp.ClientSession() as s, s.post(base + path, json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def test_state_survives_a_restart(aiohttp_server: Any, tmp_path: Path) -> None:
+    async def start(memo: Memo) -> Any:
+        app = create_app(AppConfig(data_dir=tmp_path), plugins=[memo], load_entrypoints=False)
+        return await aiohttp_server(app)
+
+    first = Memo()
+    server = await start(first)
+    base = str(server.make_url("")).rstrip("/")
+    await chat(base, conversation_id="conv-1")
+    await chat(base, "/api/Memo/conv-1/chat/completions")
+    assert [s["conversation"] for s in first.seen] == [None, {"turn": 1}]
+    await server.close()
+
+    second = Memo()
+    server = await start(second)
+    base = str(server.make_url("")).rstrip("/")
+    reply = await chat(base, "/api/Memo/conv-1/chat/completions")
+    assert reply["choices"][0]["message"]["content"] == "turn 3"
+    assert second.seen[0]["conversation"] == {"turn": 2}
+    await chat(base, conversation_id="conv-2")
+    assert second.seen[1]["conversation"] is None  # other ids stay separate
+    await server.close()
+    # The database is a plain SQLite file in the data folder, in WAL mode.
+    db = sqlite3.connect(tmp_path / "conversations.sqlite3")
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db.close()
+
+
+async def test_store_round_trip_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    store = SQLiteConversationStore(path, ttl=3600, max_rows=100)
+    assert await store.load("a", "P") is None
+    await store.save("a", "P", {"upstream": "u-1", "nested": {"n": [1, 2]}})
+    await store.save("a", "P", {"upstream": "u-2"})
+    assert await store.load("a", "p") == {"upstream": "u-2"}  # provider names are case-blind
+    await store.close()
+    await store.close()  # idempotent: the app closes it from two cleanup contexts
+    reopened = SQLiteConversationStore(path, ttl=3600, max_rows=100)
+    assert await reopened.load("a", "P") == {"upstream": "u-2"}
+    await reopened.close()
+
+
+async def test_ttl_and_max_rows(tmp_path: Path) -> None:
+    store = SQLiteConversationStore(tmp_path / "c.sqlite3", ttl=0.2, max_rows=3)
+    await store.save("old", "P", {"n": 0})
+    await asyncio.sleep(0.3)
+    assert await store.load("old", "P") is None  # expired on read
+    for i in range(5):
+        await store.save(f"c{i}", "P", {"n": i})
+    assert [await store.load(f"c{i}", "P") for i in range(5)] == [
+        None,
+        None,
+        {"n": 2},
+        {"n": 3},
+        {"n": 4},
+    ]
+    db = sqlite3.connect(tmp_path / "c.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM conversation_state").fetchone() == (3,)
+    db.close()
+    await store.close()
+
+
+async def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
+    # Two stores on one file stand for two worker processes; each has its own thread.
+    path = tmp_path / "c.sqlite3"
+    a = SQLiteConversationStore(path, ttl=3600, max_rows=10_000)
+    b = SQLiteConversationStore(path, ttl=3600, max_rows=10_000)
+    await asyncio.gather(
+        *(a.save(f"a{i}", "P", {"i": i}) for i in range(100)),
+        *(b.save(f"b{i}", "P", {"i": i}) for i in range(100)),
+        *(b.save("shared", "P", {"i": i}) for i in range(50)),
+    )
+    assert [await b.load(f"a{i}", "P") for i in range(100)] == [{"i": i} for i in range(100)]
+    assert [await a.load(f"b{i}", "P") for i in range(100)] == [{"i": i} for i in range(100)]
+    assert (await a.load("shared", "P") or {}).get("i") in range(50)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+    await a.close()
+    await b.close()
+
+
+def test_conversation_keys_are_scoped_by_client() -> None:
+    alice = {"Authorization": "Bearer key-a"}
+    bob = {"Authorization": "Bearer key-b"}
+    assert conversation_key(alice, "c1") == conversation_key(dict(alice), "c1")
+    assert conversation_key(alice, "c1") != conversation_key(bob, "c1")
+    assert conversation_key(alice, "c1") != conversation_key(alice, "c2")
+    assert conversation_key(alice, "c1", user="u1") != conversation_key(alice, "c1", user="u2")
+    assert conversation_key({}, "c1", provider_key="p1") != conversation_key({}, "c1")
+    assert conversation_key(alice, "c1").endswith(":c1")
+    assert "key-a" not in conversation_key(alice, "c1")
+
+
+def _request(*messages: dict[str, Any]) -> ChatRequest:
+    return ChatRequest.model_validate({"model": "m", "messages": list(messages)})
+
+
+def _reply(text: str) -> Transcript:
+    transcript = Transcript()
+    transcript.text.append(text)
+    return transcript
+
+
+def _roles(chat: ChatRequest) -> list[tuple[str, str]]:
+    return [(m.role, m.text()) for m in chat.messages]
+
+
+async def test_history_is_prepended_and_kept(tmp_path: Path) -> None:
+    store = SQLiteConversationStore(tmp_path / "c.sqlite3", ttl=3600, max_rows=100)
+    key = conversation_key({}, "c1")
+    first = await with_history(
+        store, key, _request({"role": "system", "content": "be brief"}, HELLO[0])
+    )
+    assert _roles(first) == [("system", "be brief"), ("user", "hello")]
+    await remember_turn(store, key, first, _reply("hi!"))
+
+    second = await with_history(store, key, _request({"role": "user", "content": "and now?"}))
+    assert _roles(second) == [
+        ("system", "be brief"),
+        ("user", "hello"),
+        ("assistant", "hi!"),
+        ("user", "and now?"),
+    ]
+    await remember_turn(store, key, second, _reply("still here"))
+
+    # A new system message replaces the stored one; the turns stay.
+    third = await with_history(
+        store,
+        key,
+        _request({"role": "system", "content": "be verbose"}, {"role": "user", "content": "3"}),
+    )
+    assert _roles(third)[0] == ("system", "be verbose")
+    assert _roles(third)[-3:] == [("user", "and now?"), ("assistant", "still here"), ("user", "3")]
+
+    # A client that sends its own history is left alone.
+    own = _request(
+        HELLO[0], {"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}
+    )
+    assert await with_history(store, key, own) is own
+    # Another scope sees nothing.
+    other = _request({"role": "user", "content": "hi"})
+    assert await with_history(store, conversation_key({}, "c2"), other) is other
+    await store.close()
+
+
+async def test_history_keeps_tool_calls_and_is_bounded(tmp_path: Path) -> None:
+    store = SQLiteConversationStore(tmp_path / "c.sqlite3", ttl=3600, max_rows=100)
+    key = "k:tools"
+    transcript = Transcript()
+    transcript.tools[0] = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "weather", "arguments": "{}"},
+    }
+    turn = await with_history(store, key, _request(HELLO[0]))
+    await remember_turn(store, key, turn, transcript)
+    nxt = await with_history(
+        store, key, _request({"role": "tool", "tool_call_id": "call_1", "content": "sunny"})
+    )
+    assert nxt.messages[1].tool_calls and nxt.messages[1].tool_calls[0].id == "call_1"
+    assert nxt.messages[2].role == "tool"
+
+    big = "w" * 100
+    turn = _request({"role": "system", "content": "sys"}, HELLO[0])
+    for i in range(MAX_HISTORY_MESSAGES):
+        await remember_turn(store, "k:long", turn, _reply(f"{big} {i}"))
+        turn = await with_history(store, "k:long", _request({"role": "user", "content": str(i)}))
+    stored = (await store.load("k:long", HISTORY) or {})["messages"]
+    assert len(stored) <= MAX_HISTORY_MESSAGES
+    assert stored[0] == {"role": "system", "content": "sys"}
+    assert stored[1]["role"] == "user"  # trimmed at a turn boundary
+    assert stored[-1]["content"].endswith(f" {MAX_HISTORY_MESSAGES - 1}")
+    await store.close()
+
+
+async def test_expired_rows_are_swept(tmp_path: Path) -> None:
+    store = SQLiteConversationStore(tmp_path / "c.sqlite3", ttl=0.1, max_rows=100)
+    await store.save("a", "P", {})
+    time.sleep(0.2)
+    await store.purge()
+    db = sqlite3.connect(tmp_path / "c.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM conversation_state").fetchone() == (0,)
+    db.close()
+    await store.close()
