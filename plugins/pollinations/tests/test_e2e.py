@@ -246,3 +246,34 @@ async def test_transcription_of_wav(client: openai.AsyncOpenAI, emu_mod: Any) ->
         model="whisper-1", file=("clip.wav", emu_mod.wav_bytes(), "audio/wav")
     )
     assert result.text == "hello world"
+
+
+@needs_images
+async def test_images_with_client_key(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    await client.images.generate(
+        model="flux", prompt="keyed", extra_headers={"X-Provider-Key": "sk_test_key"}
+    )
+    seen = emulator.last("image")
+    assert (seen.host, seen.bearer) == ("gen", "sk_test_key")
+
+
+@needs_audio
+async def test_speech_with_client_key(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    response = await client.audio.speech.create(
+        model="tts-1",
+        voice="rachel",
+        input="Hi",
+        response_format="wav",
+        extra_headers={"X-Provider-Key": "sk_test_key"},
+    )
+    assert response.content.startswith(b"RIFF")
+    seen = emulator.last("speech")
+    assert seen.bearer == "sk_test_key" and seen.json["model"] == "elevenlabs"
+
+
+@needs_audio
+async def test_speech_rate_limit(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    emulator.fail("legacy_get", 429, retry_after="5")
+    with pytest.raises(openai.RateLimitError) as info:
+        await client.audio.speech.create(model="tts-1", voice="alloy", input="Hi")
+    assert info.value.response.headers["retry-after"] == "5"
