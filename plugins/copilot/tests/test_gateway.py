@@ -285,3 +285,21 @@ async def test_client_disconnect_closes_upstream_socket(
             break
         await asyncio.sleep(0.02)
     assert copilot.open_sockets == 0
+
+
+async def test_cookie_export_without_token_uses_web_flavour_but_no_vision(
+    copilot: Any, gateway: str, client: openai.AsyncOpenAI
+) -> None:
+    export = [{"name": "MUID", "value": "abc", "domain": ".microsoft.com"}]
+    form = aiohttp.FormData()
+    form.add_field("files", json.dumps(export).encode(), filename="cookies.json")
+    status, answer = await call("POST", gateway + "/v1/upload_cookies", data=form)
+    if status == 404:
+        pytest.skip("kernel cookie store (/v1/upload_cookies) not available yet")
+    assert status == 200, answer
+    await client.chat.completions.create(model="Copilot", messages=user("Hi"))
+    socket = copilot.sockets[-1]
+    assert "MUID=abc" in socket["headers"]["Cookie"]  # parent-domain cookie came along
+    assert socket["headers"]["User-Agent"].startswith("Mozilla/")
+    with pytest.raises(openai.PermissionDeniedError, match="vision needs cookies"):
+        await client.chat.completions.create(model="Copilot", messages=VISION)
