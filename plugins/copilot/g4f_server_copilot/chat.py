@@ -48,6 +48,8 @@ async def run(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatE
         message = VISION_NEEDS_LOGIN
         if continuing and session.flavour == "app" and auth.load(ctx).logged_in:
             message += " This conversation was started anonymously: start a new one."
+        elif session.creds.cookies:
+            message += " The uploaded cookies carry no access token: upload a HAR file."
         raise ProviderAuthError(message)
     text = prompt.build(request.messages, continuing=continuing)
     if not continuing:

@@ -301,5 +301,5 @@ async def test_cookie_export_without_token_uses_web_flavour_but_no_vision(
     socket = copilot.sockets[-1]
     assert "MUID=abc" in socket["headers"]["Cookie"]  # parent-domain cookie came along
     assert socket["headers"]["User-Agent"].startswith("Mozilla/")
-    with pytest.raises(openai.PermissionDeniedError, match="vision needs cookies"):
+    with pytest.raises(openai.PermissionDeniedError, match="no access token"):
         await client.chat.completions.create(model="Copilot", messages=VISION)
