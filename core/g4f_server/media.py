@@ -56,6 +56,7 @@ class StoredMediaPublisher:
 # Forwarded headers only shape the URL handed back to the same client, but they are
 # still checked so a header cannot inject markup or a second URL into a response.
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
 _PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
 
 
@@ -110,7 +111,9 @@ async def fetch_media(
                         f"Downloading the generated media failed with HTTP {resp.status}"
                     )
                 ctype = resp.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-                if ctype and not ctype.startswith(kinds) and ctype != "application/octet-stream":
+                # Text (an HTML error page, JSON) is never media; anything else is
+                # judged by its bytes afterwards (hosts label files loosely).
+                if ctype.startswith(_TEXT_TYPES) and not ctype.startswith(kinds):
                     raise errors.ProviderError(
                         f"The provider's media URL returned {ctype}, not media"
                     )
