@@ -11,6 +11,10 @@ them: they are measuring tools, not code to ship.
   one socket write (flushed as soon as the handler waits for the upstream).
 - ``fastid``: request and completion ids from ``random.getrandbits`` instead of
   ``uuid4``/``secrets`` (one getrandom syscall less each).
+- ``quietreset``: a client that hung up (ConnectionResetError) is logged as one info line,
+  not as an unhandled error with a traceback.
+- ``plainexc``: console logs render tracebacks with the stdlib formatter instead of rich's
+  (which renders every local of every frame: ~0.5 s of event-loop time per traceback).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import sys
 import types
 from collections.abc import AsyncIterator
 from typing import Any
@@ -118,7 +123,46 @@ def _fastid() -> None:
     )
 
 
-PATCHES = {"notrust": _notrust, "cork": _cork, "fastid": _fastid}
+class _QuietResets:
+    """The middleware's logger, with client hang-ups demoted to an info line."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def exception(self, event: str, **kw: Any) -> Any:
+        if isinstance(sys.exc_info()[1], ConnectionResetError):
+            return self._inner.info("client_disconnected", **kw)
+        return self._inner.exception(event, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _quietreset() -> None:
+    from g4f_server import middleware
+
+    middleware.log = _QuietResets(middleware.log)  # type: ignore[assignment]
+
+
+def _plainexc() -> None:
+    import structlog
+
+    original = structlog.dev.ConsoleRenderer
+
+    def console_renderer(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("exception_formatter", structlog.dev.plain_traceback)
+        return original(*args, **kwargs)
+
+    structlog.dev.ConsoleRenderer = console_renderer  # type: ignore[misc]
+
+
+PATCHES = {
+    "notrust": _notrust,
+    "cork": _cork,
+    "fastid": _fastid,
+    "quietreset": _quietreset,
+    "plainexc": _plainexc,
+}
 
 
 def main() -> None:

@@ -289,8 +289,9 @@ def parse_wrk(out: str) -> dict[str, Any]:
         "requests": int(requests.group(1)),
         "errors": errors,
         "rps": float(rps.group(1)) if rps else 0.0,
-        "p50_ms": _ms(pct["50"]),
-        "p99_ms": _ms(pct["99"]),
+        # No distribution when nothing completed (every request timed out).
+        "p50_ms": _ms(pct["50"]) if "50" in pct else float("nan"),
+        "p99_ms": _ms(pct["99"]) if "99" in pct else float("nan"),
     }
 
 
@@ -322,10 +323,29 @@ class Load:
         return result.summary()
 
 
+def settle(proc: Proc, limit: float = 60.0) -> float:
+    """Wait until ``proc`` is idle (under 10% of a core over 0.25 s); the seconds waited.
+
+    wrk hangs up on its open requests when its time is up; a server that spends long on
+    those hang-ups would otherwise charge that time to the next measurement."""
+    started = time.perf_counter()
+    cpu, _ = proc.usage()
+    while time.perf_counter() - started < limit:
+        time.sleep(0.25)
+        now, _ = proc.usage()
+        if now - cpu < 0.025:
+            break
+        cpu = now
+    return time.perf_counter() - started - 0.25
+
+
 def measure(bench: Bench, load: Load, proc: Proc, port: int, stream: bool, conns: int) -> dict:
     args = bench.args
+    settled = 0.0
     if args.warmup > 0:
+        settled += settle(proc)
         load.run(port, stream, conns, args.warmup)
+    settled += settle(proc)
     cpu0, _ = proc.usage()
     peak = [0]
     done = threading.Event()
@@ -344,6 +364,7 @@ def measure(bench: Bench, load: Load, proc: Proc, port: int, stream: bool, conns
     cpu1, rss = proc.usage()
     result["cpu_pct"] = 100 * (cpu1 - cpu0) / wall
     result["peak_rss_mb"] = max(peak[0], rss) / 2**20
+    result["settle_s"] = settled
     return result
 
 
@@ -492,7 +513,16 @@ def render(results: dict[str, Any]) -> str:
         )
     total = sum(r[t]["requests"] for r in load.values() for t in TARGETS)
     errors = sum(r[t]["errors"] for r in load.values() for t in TARGETS)
-    lines += ["", f"Requests measured: {total:,}; failed: {errors}.", ""]
+    settled = sum(r["gateway"].get("settle_s", 0.0) for r in load.values())
+    lines += [
+        "",
+        f"Requests measured: {total:,}; failed: {errors}. Before each run the harness waits "
+        f"for the server to go idle: the gateway needed {settled:.1f} s in all "
+        f"(the relay {sum(r['relay'].get('settle_s', 0.0) for r in load.values()):.1f} s); "
+        f"its log holds {results.get('unhandled_errors', 0)} `unhandled_error` lines "
+        "(wrk hanging up on streams when its time is up).",
+        "",
+    ]
 
     tt = results["ttfb"]
     lines += [
@@ -713,11 +743,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         modules = "g4f_server.app, g4f_server_pollinations, g4f_server_copilot"
         results["import_all"] = None if args.smoke else import_time(bench.python, modules, runs)
         gateway_log = workdir / "gateway.log"
-        results["access_lines"] = sum(
-            1
-            for line in gateway_log.read_text(errors="replace").splitlines()
-            if re.search(r"\] request\s", line)
-        )
+        log_lines = gateway_log.read_text(errors="replace").splitlines()
+        results["access_lines"] = sum(1 for line in log_lines if re.search(r"\] request\s", line))
+        results["unhandled_errors"] = sum(1 for line in log_lines if "unhandled_error" in line)
     finally:
         bench.stop_all()
     return results
