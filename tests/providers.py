@@ -165,3 +165,29 @@ class Endless(Scripted):
                 await asyncio.sleep(0.01)
         finally:
             self.closed.set()
+
+
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
+class LoginAware(Scripted):
+    """Reports its login state from the cookies the user uploaded."""
+
+    name: str = "Login"
+
+    @hookimpl
+    def auth_status(self, ctx: ProviderContext) -> dict[str, Any]:
+        return {"logged_in": False, "detail": "upload cookies to log in"}
+
+
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
+class CookieProbe(Scripted):
+    """Calls ``url`` through the shared session and answers with the Cookie header it sent."""
+
+    name: str = "Probe"
+    url: str = ""
+
+    @hookimpl
+    async def chat(
+        self, request: ChatRequest, ctx: ProviderContext
+    ) -> AsyncIterator[events.ChatEvent]:
+        async with ctx.http.get(self.url) as resp:
+            yield events.TextDelta(await resp.text())

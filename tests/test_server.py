@@ -169,3 +169,40 @@ async def test_a_kernel_bug_is_a_500_with_request_id_and_no_internals(
     assert resp.headers["X-Request-Id"] in error["message"]
     assert "secret internals" not in error["message"]
     assert any(entry["event"] == "unhandled_error" for entry in logs)
+
+
+async def test_provider_detail_reports_login_state(make_client: Any) -> None:
+    from tests.providers import LoginAware
+
+    client = await make_client(LoginAware(), Scripted())
+    detail = await (await client.get("/v1/providers/Login")).json()
+    assert detail["auth_status"] == {"logged_in": False, "detail": "upload cookies to log in"}
+    assert (await (await client.get("/v1/providers/Echo")).json())["auth_status"] is None
+
+
+async def test_shared_upstream_session_keeps_no_cookies(
+    start_gateway: Any, aiohttp_server: Any, tmp_path: Any
+) -> None:
+    """A cookie one user's upstream call receives must not ride along on the next call."""
+    from aiohttp import web
+
+    from tests.providers import CookieProbe
+
+    async def upstream(request: web.Request) -> web.Response:
+        response = web.Response(text=request.headers.get("Cookie", "<none>"))
+        response.set_cookie("session", "user-a-secret")
+        return response
+
+    upstream_app = web.Application()
+    upstream_app.router.add_get("/", upstream)
+    server = await aiohttp_server(upstream_app)
+    base = await start_gateway(
+        plugins=[CookieProbe(url=f"http://localhost:{server.port}/")], data_dir=str(tmp_path)
+    )
+    async with aiohttp.ClientSession() as session:
+        for _ in range(2):
+            resp = await session.post(
+                base + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]}
+            )
+            body = await resp.json()
+    assert body["choices"][0]["message"]["content"] == "<none>"

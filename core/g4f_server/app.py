@@ -57,7 +57,12 @@ def create_app(
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
     """One shared upstream session: pooled keep-alive connections for every provider."""
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(connector=connector, trust_env=True) as session:
+    # No cookie jar: the session is shared by every user, so a cookie one upstream call
+    # receives must never ride along on another user's request. Providers that need
+    # cookies send them explicitly.
+    async with aiohttp.ClientSession(
+        connector=connector, trust_env=True, cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
         app[HTTP] = session
         yield
 

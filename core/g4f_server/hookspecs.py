@@ -16,7 +16,7 @@ Every hook is documented in docs/plugins.md; tests/test_docs.py fails when one i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -46,6 +46,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def provider_info() -> ProviderInfo:
     """Describe the provider: name, label, url, auth it needs, priority. Required."""
+
+
+@hookspec
+def auth_status(ctx: ProviderContext) -> dict[str, Any]:
+    """Report the provider's login state for /v1/providers/{provider} (``logged_in`` and
+    a human ``detail``). Must not do network I/O; never include secret values."""
 
 
 @hookspec

@@ -145,7 +145,7 @@ class Registry:
                 failures.append(PluginFailure(impl.plugin_name, f"provider_info failed: {exc!r}"))
                 continue
             entry = ProviderEntry(info=info, plugin_name=impl.plugin_name)
-            for hook in ("list_models", *SERVICE_HOOKS):
+            for hook in ("list_models", "auth_status", *SERVICE_HOOKS):
                 for candidate in getattr(pm.hook, hook).get_hookimpls():
                     if candidate.plugin is impl.plugin:
                         entry.impls[hook] = candidate

@@ -7,9 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.context import make_context
 from g4f_server.jsonio import json_response
+from g4f_server.logs import get_logger
 from g4f_server.keys import REGISTRY
 from g4f_server.registry import FailedProvider, ProviderEntry
+
+log = get_logger("g4f_server.providers")
 
 
 def _ids(entry: ProviderEntry, capability: str) -> list[str]:
@@ -70,13 +74,25 @@ async def list_providers(request: web.Request) -> web.Response:
     return json_response({"object": "list", "data": data})
 
 
+def auth_status(request: web.Request, entry: ProviderEntry) -> dict[str, Any] | None:
+    if "auth_status" not in entry.impls:
+        return None
+    try:
+        return dict(entry.call("auth_status", ctx=make_context(request.app, entry, request)))
+    except Exception as exc:  # a status report must not break the listing
+        log.warning("auth_status_failed", provider=entry.name, error=repr(exc))
+        return {"logged_in": None, "detail": "the provider could not report its login state"}
+
+
 async def get_provider(request: web.Request) -> web.Response:
-    """Describe one provider."""
+    """Describe one provider, with its login state when it reports one."""
     name = request.match_info["provider"]
     registry = request.app[REGISTRY]
     entry = registry.get(name)
     if entry is not None:
-        return json_response(provider_entry(entry, detail=True))
+        item = provider_entry(entry, detail=True)
+        item["auth_status"] = auth_status(request, entry)
+        return json_response(item)
     for failed in registry.failed:
         if failed.name.lower() == name.lower():
             return json_response(failed_entry(failed))

@@ -20,6 +20,7 @@ from g4f_server.schemas.chat import ChatRequest
 
 from g4f_server_copilot import chat as _chat
 from g4f_server_copilot import images as _images
+from g4f_server_copilot import auth as _auth
 from g4f_server_copilot.auth import COOKIE_DOMAINS
 from g4f_server_copilot.models import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, model_list
 
@@ -46,6 +47,11 @@ def provider_info() -> ProviderInfo:
         default_image_model=DEFAULT_IMAGE_MODEL,
         cookie_domains=COOKIE_DOMAINS,
     )
+
+
+@hookimpl
+def auth_status(ctx: ProviderContext) -> dict[str, object]:
+    return _auth.status(ctx)
 
 
 @hookimpl

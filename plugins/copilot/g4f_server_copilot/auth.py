@@ -62,10 +62,7 @@ def cookie_header(cookies: dict[str, str]) -> str:
 
 
 def status(ctx: ProviderContext) -> dict[str, object]:
-    """Login state for /v1/providers/Copilot (no network; values never included).
-
-    Not a hook yet: the kernel has no hookspec for it (see the plugin README).
-    """
+    """Login state for /v1/providers/Copilot (no network; values never included)."""
     creds = load(ctx)
     if creds.logged_in:
         detail = "logged in: access token present (vision available)"

@@ -174,21 +174,21 @@ def har(token: str) -> bytes:
 
 
 async def test_vision_with_uploaded_har(copilot: Any, gateway: str, client: Any) -> None:
+    _, before = await call("GET", gateway + "/v1/providers/Copilot")
+    assert before["auth_status"]["logged_in"] is False
     form = aiohttp.FormData()
     form.add_field("files", har("good-token"), filename="copilot.har")
     status, answer = await call("POST", gateway + "/v1/upload_cookies", data=form)
-    if status == 404:
-        pytest.skip("kernel cookie store (/v1/upload_cookies) not available yet")
     assert status == 200, answer
+    _, after = await call("GET", gateway + "/v1/providers/Copilot")
+    assert after["auth_status"]["logged_in"] is True
+    assert "good-token" not in json.dumps(after)
     resp = await client.chat.completions.create(model="Copilot", messages=VISION)
     assert resp.choices[0].message.content == "Hello from Copilot (turn 1, 1 images)."
     assert copilot.sockets[-1]["query"]["accessToken"] == "good-token"
 
 
 async def test_image_generation(copilot: Any, client: openai.AsyncOpenAI, gateway: str) -> None:
-    status, _ = await call("POST", gateway + "/v1/images/generations", json={})
-    if status in (404, 405):
-        pytest.skip("kernel /v1/images/generations not available yet")
     result = await client.images.generate(model="Copilot", prompt="a lighthouse", n=1)
     assert result.data[0].url
     assert result.data[0].revised_prompt == "a lighthouse"
@@ -202,9 +202,6 @@ async def test_image_generation(copilot: Any, client: openai.AsyncOpenAI, gatewa
 
 
 async def test_image_refusal_is_502(copilot: Any, client: openai.AsyncOpenAI, gateway: str) -> None:
-    status, _ = await call("POST", gateway + "/v1/images/generations", json={})
-    if status in (404, 405):
-        pytest.skip("kernel /v1/images/generations not available yet")
     with pytest.raises(openai.APIStatusError, match="without an image") as info:
         await client.images.generate(model="Copilot", prompt="something forbidden")
     assert info.value.status_code == 502
@@ -294,8 +291,6 @@ async def test_cookie_export_without_token_uses_web_flavour_but_no_vision(
     form = aiohttp.FormData()
     form.add_field("files", json.dumps(export).encode(), filename="cookies.json")
     status, answer = await call("POST", gateway + "/v1/upload_cookies", data=form)
-    if status == 404:
-        pytest.skip("kernel cookie store (/v1/upload_cookies) not available yet")
     assert status == 200, answer
     await client.chat.completions.create(model="Copilot", messages=user("Hi"))
     socket = copilot.sockets[-1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,24 +13,6 @@ import aiohttp
 import g4f_server_pollinations
 import openai
 import pytest
-
-
-def _kernel_has_route(path: str) -> bool:
-    """Whether the kernel's app registers ``path`` (image and audio routes land separately)."""
-    from g4f_server.app import create_app
-    from g4f_server.config import AppConfig
-
-    with tempfile.TemporaryDirectory() as data_dir:
-        app = create_app(AppConfig(data_dir=data_dir), plugins=[], load_entrypoints=False)
-        return any(r.canonical == path for r in app.router.resources())
-
-
-needs_images = pytest.mark.skipif(
-    not _kernel_has_route("/v1/images/generations"), reason="kernel has no image route yet"
-)
-needs_audio = pytest.mark.skipif(
-    not _kernel_has_route("/v1/audio/speech"), reason="kernel has no audio routes yet"
-)
 
 
 @pytest.fixture
@@ -204,7 +185,6 @@ async def test_stall_maps_to_504(
     assert info.value.status_code == 504
 
 
-@needs_images
 @pytest.mark.parametrize("response_format", ["url", "b64_json"])
 async def test_images(client: openai.AsyncOpenAI, emu_mod: Any, emulator: Any, response_format):
     result = await client.images.generate(
@@ -223,7 +203,6 @@ async def test_images(client: openai.AsyncOpenAI, emu_mod: Any, emulator: Any, r
     assert len({q["seed"] for q in queries}) == 2
 
 
-@needs_images
 async def test_image_error_picture(client: openai.AsyncOpenAI, emulator: Any) -> None:
     emulator.fail("image", "error_image")
     with pytest.raises(openai.APIStatusError) as info:
@@ -231,7 +210,6 @@ async def test_image_error_picture(client: openai.AsyncOpenAI, emulator: Any) ->
     assert info.value.status_code == 502
 
 
-@needs_audio
 async def test_speech_to_file(client: openai.AsyncOpenAI, emu_mod: Any, tmp_path: Path) -> None:
     out = tmp_path / "speech.mp3"
     response = await client.audio.speech.create(model="tts-1", voice="alloy", input="Hello there")
@@ -240,7 +218,6 @@ async def test_speech_to_file(client: openai.AsyncOpenAI, emu_mod: Any, tmp_path
     assert response.response.headers["content-type"].startswith("audio/mpeg")
 
 
-@needs_audio
 async def test_transcription_of_wav(client: openai.AsyncOpenAI, emu_mod: Any) -> None:
     result = await client.audio.transcriptions.create(
         model="whisper-1", file=("clip.wav", emu_mod.wav_bytes(), "audio/wav")
@@ -248,7 +225,6 @@ async def test_transcription_of_wav(client: openai.AsyncOpenAI, emu_mod: Any) ->
     assert result.text == "hello world"
 
 
-@needs_images
 async def test_images_with_client_key(client: openai.AsyncOpenAI, emulator: Any) -> None:
     await client.images.generate(
         model="flux", prompt="keyed", extra_headers={"X-Provider-Key": "sk_test_key"}
@@ -257,7 +233,6 @@ async def test_images_with_client_key(client: openai.AsyncOpenAI, emulator: Any)
     assert (seen.host, seen.bearer) == ("gen", "sk_test_key")
 
 
-@needs_audio
 async def test_speech_with_client_key(client: openai.AsyncOpenAI, emulator: Any) -> None:
     response = await client.audio.speech.create(
         model="tts-1",
@@ -271,7 +246,6 @@ async def test_speech_with_client_key(client: openai.AsyncOpenAI, emulator: Any)
     assert seen.bearer == "sk_test_key" and seen.json["model"] == "elevenlabs"
 
 
-@needs_audio
 async def test_speech_rate_limit(client: openai.AsyncOpenAI, emulator: Any) -> None:
     emulator.fail("legacy_get", 429, retry_after="5")
     with pytest.raises(openai.RateLimitError) as info:
