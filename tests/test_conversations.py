@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from g4f_server.app import create_app
 from g4f_server.config import AppConfig
 from g4f_server.conversations import (
@@ -27,9 +28,17 @@ from tests.media_providers import Memo
 HELLO = [{"role": "user", "content": "hello"}]
 
 
-async def chat(base: str, path: str = "/v1/chat/completions", **body: Any) -> dict[str, Any]:
+async def chat(
+    base: str,
+    path: str = "/v1/chat/completions",
+    headers: dict[str, str] | None = None,
+    **body: Any,
+) -> dict[str, Any]:
     body.setdefault("messages", HELLO)
-    async with aiohttp.ClientSession() as s, s.post(base + path, json=body) as resp:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(base + path, json=body, headers=headers) as resp,
+    ):
         assert resp.status == 200, await resp.text()
         return await resp.json()
 
@@ -219,3 +228,38 @@ async def test_expired_rows_are_swept(tmp_path: Path) -> None:
     assert db.execute("SELECT COUNT(*) FROM conversation_state").fetchone() == (0,)
     db.close()
     await store.close()
+
+
+def _chat_route_keeps_history() -> bool:
+    import inspect
+
+    from g4f_server.routes import chat as chat_route
+
+    return "with_history" in inspect.getsource(chat_route)
+
+
+@pytest.mark.skipif(
+    not _chat_route_keeps_history(),
+    reason="routes/chat.py does not call with_history/remember_turn yet (see docs/api.md)",
+)
+async def test_chat_route_keeps_history_per_client(start_gateway: Any, tmp_path: Path) -> None:
+    memo = Memo()
+    base = await start_gateway(plugins=[memo], data_dir=str(tmp_path))
+    alice = {"Authorization": "Bearer alice"}
+    await chat(base, conversation_id="same", headers=alice)
+    await chat(
+        base,
+        conversation_id="same",
+        headers=alice,
+        messages=[{"role": "user", "content": "second"}],
+    )
+    assert [(m.role, m.text()) for m in memo.seen[1]["messages"]] == [
+        ("user", "hello"),
+        ("assistant", "turn 1"),
+        ("user", "second"),
+    ]
+    assert memo.seen[1]["conversation"] == {"turn": 1}
+    # Bob uses the same id with other credentials: a conversation of his own.
+    await chat(base, conversation_id="same", headers={"Authorization": "Bearer bob"})
+    assert memo.seen[2]["conversation"] is None
+    assert len(memo.seen[2]["messages"]) == 1

@@ -52,9 +52,21 @@ class SQLiteConversationStore:
         if self._db is None:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            # Switching to WAL needs an exclusive lock and SQLite does not wait for it
+            # when another process is opening the file at the same moment: retry.
+            for attempt in range(100):
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 99:
+                        raise
+                    time.sleep(0.02)
             db.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps it safe
-            db.executescript(_SCHEMA)
+            with _transaction(db):  # the write lock up front: no read-to-write upgrade
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
             self._db = db
         return self._db
 
