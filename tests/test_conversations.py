@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from g4f_server.app import create_app
 from g4f_server.config import AppConfig
 from g4f_server.conversations import (
@@ -230,18 +229,6 @@ async def test_expired_rows_are_swept(tmp_path: Path) -> None:
     await store.close()
 
 
-def _chat_route_keeps_history() -> bool:
-    import inspect
-
-    from g4f_server.routes import chat as chat_route
-
-    return "with_history" in inspect.getsource(chat_route)
-
-
-@pytest.mark.skipif(
-    not _chat_route_keeps_history(),
-    reason="routes/chat.py does not call with_history/remember_turn yet (see docs/api.md)",
-)
 async def test_chat_route_keeps_history_per_client(start_gateway: Any, tmp_path: Path) -> None:
     memo = Memo()
     base = await start_gateway(plugins=[memo], data_dir=str(tmp_path))

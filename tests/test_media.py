@@ -154,3 +154,23 @@ async def test_chat_media_is_published_as_absolute_url(start_gateway: Any, tmp_p
     path = content.split("https://gw.example", 1)[1].split(")", 1)[0]
     status, data = await get(base + path)
     assert status == 200 and data == png()
+
+
+async def test_media_is_open_but_everything_else_needs_the_key(
+    start_gateway: Any, tmp_path: Path
+) -> None:
+    base = await start_gateway(plugins=[Painter()], data_dir=str(tmp_path), api_key="k3y")
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            base + "/v1/images/generations",
+            json={"prompt": "x"},
+            headers={"Authorization": "Bearer k3y"},
+        ) as resp,
+    ):
+        assert resp.status == 200
+        url = (await resp.json())["data"][0]["url"]
+    status, data = await get(url)  # no key: a browser <img> loading a chat answer's image
+    assert status == 200 and data.startswith(b"\x89PNG")
+    assert (await get(base + "/v1/images/generations"))[0] == 401
+    assert (await get(base + "/mediaX/whatever"))[0] == 401

@@ -51,6 +51,8 @@ def api(
     ] = None,
     provider: Annotated[str | None, typer.Option(help="Default provider")] = None,
     model: Annotated[str | None, typer.Option(help="Default model")] = None,
+    image_provider: Annotated[str | None, typer.Option(help="Default image provider")] = None,
+    image_model: Annotated[str | None, typer.Option(help="Default image model")] = None,
     proxy: Annotated[str | None, typer.Option(help="Proxy for upstream calls")] = None,
     allow_request_proxy: Annotated[
         bool | None, typer.Option(help="Honour the 'proxy' field of requests (SSRF risk)")
@@ -88,6 +90,8 @@ def api(
         api_key=g4f_api_key,
         provider=provider,
         model=model,
+        image_provider=image_provider,
+        image_model=image_model,
         proxy=proxy,
         allow_request_proxy=allow_request_proxy,
         timeout=timeout,
@@ -140,9 +144,8 @@ def providers(
         return
     for row in rows:
         state = "ok" if row["working"] else f"NOT WORKING: {row['error']}"
-        typer.echo(
-            f"{row['id']:<20} {len(row['models']):>4} models  {','.join(row['capabilities']):<40} {state}"
-        )
+        capabilities = ",".join(row["capabilities"])
+        typer.echo(f"{row['id']:<20} {len(row['models']):>4} models  {capabilities:<40} {state}")
 
 
 @app.command()

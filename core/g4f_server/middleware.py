@@ -21,6 +21,9 @@ from g4f_server.logs import get_logger
 
 log = get_logger("g4f_server.access")
 OPEN_PATHS = frozenset({"/health"})
+# Generated media is served without the key: chat answers embed it as markdown images that
+# browsers fetch without headers. Its names carry 128 random bits (capability URLs).
+OPEN_PREFIXES = ("/media/",)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -74,7 +77,8 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     structlog.contextvars.bind_contextvars(request_id=request_id)
     config = request.app[CONFIG]
     try:
-        if config.api_key and request.path not in OPEN_PATHS:
+        path = request.path
+        if config.api_key and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             check_api_key(request, config.api_key)
         response = await handler(request)
     except errors.G4FError as exc:

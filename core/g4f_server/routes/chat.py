@@ -10,6 +10,7 @@ from aiohttp import web
 from g4f_server import errors, sse
 from g4f_server import events as ev
 from g4f_server.context import make_context, provider_key
+from g4f_server.conversations import conversation_key, remember_turn, with_history
 from g4f_server.dispatch import ChatRun, start_chat
 from g4f_server.jsonio import json_response, parse_model, read_json
 from g4f_server.keys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY, REQUEST_ID, SERVED_BY
@@ -43,6 +44,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             param="proxy",
             code="proxy_not_allowed",
         )
+    store = app[CONVERSATIONS]
+    key = provider_key(request, chat.api_key)
+    # Scoped store key of the client's id (see conversations.conversation_key).
+    conv_key = None
+    if conversation_id:
+        conv_key = conversation_key(
+            request.headers, conversation_id, provider_key=key, user=chat.user
+        )
+        chat = await with_history(store, conv_key, chat)
     routes = resolve(
         app[REGISTRY],
         config,
@@ -51,12 +61,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         provider=provider,
         needs=chat.needed_capabilities(),
     )
-    store = app[CONVERSATIONS]
     states: dict[str, Any] = {}
-    if conversation_id:
+    if conv_key:
         for route in routes:
-            states[route.entry.name] = await store.load(conversation_id, route.entry.name)
-    key = provider_key(request, chat.api_key)
+            states[route.entry.name] = await store.load(conv_key, route.entry.name)
 
     def ctx_for(entry: ProviderEntry) -> Any:
         return make_context(
@@ -99,8 +107,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 ) from None
     finally:
         await run.close()
-    if transcript is not None and conversation_id and transcript.state is not None:
-        await store.save(conversation_id, entry.name, transcript.state)
+    if transcript is not None and conv_key:
+        if transcript.state is not None:
+            await store.save(conv_key, entry.name, transcript.state)
+        await remember_turn(store, conv_key, chat, transcript)
     if stream_response is not None:
         return stream_response
     body = completion_body(

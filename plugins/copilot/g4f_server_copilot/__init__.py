@@ -18,9 +18,9 @@ from g4f_server.provider import (
 )
 from g4f_server.schemas.chat import ChatRequest
 
+from g4f_server_copilot import auth as _auth
 from g4f_server_copilot import chat as _chat
 from g4f_server_copilot import images as _images
-from g4f_server_copilot import auth as _auth
 from g4f_server_copilot.auth import COOKIE_DOMAINS
 from g4f_server_copilot.models import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, model_list
 
