@@ -107,6 +107,15 @@ def api(
     serve(config)
 
 
+def _registry(load_plugins: list[str] | None, disabled_plugins: list[str] | None) -> Any:
+    """The registry of the installed plugins, models listed, without serving HTTP."""
+    from g4f_server.logs import configure_logging
+
+    configure_logging()
+    config = _config(load_plugins=_list(load_plugins), disabled_plugins=_list(disabled_plugins))
+    return asyncio.run(_inspect(config))
+
+
 async def _inspect(config: Any) -> Any:
     """Start the app without serving HTTP, to read its registry."""
     from aiohttp import web
@@ -130,12 +139,9 @@ def providers(
     disabled_plugins: Disabled = None,
 ) -> None:
     """List installed providers."""
-    from g4f_server.logs import configure_logging
     from g4f_server.routes.providers import failed_entry, provider_entry
 
-    configure_logging()
-    config = _config(load_plugins=_list(load_plugins), disabled_plugins=_list(disabled_plugins))
-    registry = asyncio.run(_inspect(config))
+    registry = _registry(load_plugins, disabled_plugins)
     rows = [provider_entry(e) for e in registry.ordered] + [
         failed_entry(f) for f in registry.failed
     ]
@@ -155,12 +161,9 @@ def models(
     disabled_plugins: Disabled = None,
 ) -> None:
     """List the models of every installed provider."""
-    from g4f_server.logs import configure_logging
     from g4f_server.routes.models import model_entry
 
-    configure_logging()
-    config = _config(load_plugins=_list(load_plugins), disabled_plugins=_list(disabled_plugins))
-    registry = asyncio.run(_inspect(config))
+    registry = _registry(load_plugins, disabled_plugins)
     rows = [model_entry(m, e) for e in registry.ordered for m in e.models]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

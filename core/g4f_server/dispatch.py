@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from g4f_server import errors
 from g4f_server.events import ChatEvent
@@ -15,6 +16,7 @@ from g4f_server.router import Route
 from g4f_server.schemas.chat import ChatRequest
 
 log = get_logger("g4f_server.dispatch")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -55,6 +57,39 @@ def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError
     return errors.ProviderError(f"Provider '{entry.name}' failed unexpectedly")
 
 
+async def first_success(
+    routes: list[Route], attempt: Callable[[Route], Awaitable[T]], *, timeout: float
+) -> tuple[Route, int, T]:
+    """Run ``attempt`` on each route until one succeeds. Only a ``ProviderError`` (or a
+    provider bug, or a timeout) moves on to the next route: any other ``G4FError`` means
+    the request itself is wrong, and another provider will not help."""
+    failure: errors.G4FError | None = None
+    for number, route in enumerate(routes, start=1):
+        try:
+            async with asyncio.timeout(timeout):
+                return route, number, await attempt(route)
+        except TimeoutError:
+            failure = errors.ProviderTimeoutError(
+                f"Provider '{route.entry.name}' did not answer within {timeout:g}s"
+            )
+        except errors.ProviderError as exc:
+            failure = exc
+        except errors.G4FError:
+            raise
+        except Exception as exc:
+            failure = unexpected(route.entry, exc)
+        log.info(
+            "provider_failed",
+            provider=route.entry.name,
+            attempt=number,
+            error=failure.message,
+            status=failure.status,
+        )
+    assert failure is not None, "resolve() never returns an empty route list"
+    failure.headers["X-G4F-Attempts"] = str(len(routes))
+    raise failure
+
+
 async def start_chat(
     routes: list[Route],
     request: ChatRequest,
@@ -64,40 +99,23 @@ async def start_chat(
     idle_timeout: float,
 ) -> ChatRun:
     """Try each route until one yields its first event."""
-    failure: errors.G4FError | None = None
-    for attempt, route in enumerate(routes, start=1):
+
+    async def first_event(route: Route) -> tuple[AsyncIterator[ChatEvent], ChatEvent]:
         entry = route.entry
-        stream: AsyncIterator[ChatEvent] | None = None
-        try:
-            stream = entry.call(
-                "chat",
-                request=request.model_copy(update={"model": route.model}),
-                ctx=make_ctx(entry),
-            )
-            async with asyncio.timeout(first_event_timeout):
-                first = await anext(stream)  # type: ignore[arg-type]
-            return ChatRun(route, attempt, first, stream, idle_timeout)  # type: ignore[arg-type]
-        except StopAsyncIteration:
-            failure = errors.ProviderError(f"Provider '{entry.name}' returned an empty answer")
-        except TimeoutError:
-            failure = errors.ProviderTimeoutError(
-                f"Provider '{entry.name}' did not answer within {first_event_timeout:g}s"
-            )
-        except errors.ProviderError as exc:
-            failure = exc
-        except errors.G4FError:
-            raise  # the request itself is wrong: another provider will not help
-        except Exception as exc:
-            failure = unexpected(entry, exc)
-        if stream is not None and hasattr(stream, "aclose"):
-            await stream.aclose()
-        log.info(
-            "provider_failed",
-            provider=entry.name,
-            attempt=attempt,
-            error=failure.message,
-            status=failure.status,
+        stream = entry.call(
+            "chat", request=request.model_copy(update={"model": route.model}), ctx=make_ctx(entry)
         )
-    assert failure is not None, "resolve() never returns an empty route list"
-    failure.headers["X-G4F-Attempts"] = str(len(routes))
-    raise failure
+        try:
+            return stream, await anext(stream)
+        except StopAsyncIteration:
+            raise errors.ProviderError(
+                f"Provider '{entry.name}' returned an empty answer"
+            ) from None
+        except BaseException:  # failed, timed out or cancelled: release the upstream
+            await stream.aclose()
+            raise
+
+    route, attempts, (stream, first) = await first_success(
+        routes, first_event, timeout=first_event_timeout
+    )
+    return ChatRun(route, attempts, first, stream, idle_timeout)

@@ -93,8 +93,8 @@ class PayloadTooLargeError(G4FError):
     code = "payload_too_large"
 
 
-class RateLimitError(G4FError):
-    """The gateway's own rate limit was hit."""
+class _RetryAfter(G4FError):
+    """A 429 that tells the client when to come back (``Retry-After`` header)."""
 
     status = 429
     type = "rate_limit_error"
@@ -105,6 +105,10 @@ class RateLimitError(G4FError):
         self.retry_after = retry_after
         if retry_after is not None:
             self.headers.setdefault("Retry-After", str(max(1, round(retry_after))))
+
+
+class RateLimitError(_RetryAfter):
+    """The gateway's own rate limit was hit."""
 
 
 # --- raised by providers -------------------------------------------------------------
@@ -132,18 +136,8 @@ class ProviderPaymentError(ProviderError):
     code = "provider_payment_required"
 
 
-class ProviderRateLimitError(ProviderError):
+class ProviderRateLimitError(_RetryAfter, ProviderError):
     """The upstream rate-limited us; ``retry_after`` seconds is passed on to the client."""
-
-    status = 429
-    type = "rate_limit_error"
-    code = "rate_limit_exceeded"
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
-        if retry_after is not None:
-            self.headers.setdefault("Retry-After", str(max(1, round(retry_after))))
 
 
 class ProviderTimeoutError(ProviderError):

@@ -1,9 +1,7 @@
-"""Shared by the image and audio routes: provider failover and multipart uploads."""
+"""Shared by the image, audio and cookie routes: served-by headers and multipart uploads."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -11,45 +9,12 @@ import aiohttp
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.dispatch import unexpected
 from g4f_server.keys import REQUEST_ID, SERVED_BY
 from g4f_server.logs import get_logger
 from g4f_server.router import Route
 
 log = get_logger("g4f_server.service")
 T = TypeVar("T")
-
-
-async def first_success(
-    routes: list[Route], attempt: Callable[[Route], Awaitable[T]], *, timeout: float
-) -> tuple[Route, int, T]:
-    """Run ``attempt`` on each route until one succeeds; like chat failover, only a
-    ``ProviderError`` (or a provider bug) moves on to the next route."""
-    failure: errors.G4FError | None = None
-    for number, route in enumerate(routes, start=1):
-        try:
-            async with asyncio.timeout(timeout):
-                return route, number, await attempt(route)
-        except TimeoutError:
-            failure = errors.ProviderTimeoutError(
-                f"Provider '{route.entry.name}' did not answer within {timeout:g}s"
-            )
-        except errors.ProviderError as exc:
-            failure = exc
-        except errors.G4FError:
-            raise  # the request itself is wrong: another provider will not help
-        except Exception as exc:
-            failure = unexpected(route.entry, exc)
-        log.info(
-            "provider_failed",
-            provider=route.entry.name,
-            attempt=number,
-            error=failure.message,
-            status=failure.status,
-        )
-    assert failure is not None, "resolve() never returns an empty route list"
-    failure.headers["X-G4F-Attempts"] = str(len(routes))
-    raise failure
 
 
 def served_headers(request: web.Request, route: Route, attempts: int) -> dict[str, str]:

@@ -11,13 +11,14 @@ from aiohttp import web
 
 from g4f_server import errors
 from g4f_server.context import make_context, provider_key
+from g4f_server.dispatch import first_success
 from g4f_server.jsonio import json_response, parse_model, read_json
 from g4f_server.keys import CONFIG, REGISTRY
 from g4f_server.logs import get_logger
 from g4f_server.provider import SpeechResult, Transcription
 from g4f_server.router import Route, resolve
 from g4f_server.routes import request_body
-from g4f_server.routes._service import first_success, read_multipart, served_headers
+from g4f_server.routes._service import read_multipart, served_headers
 from g4f_server.schemas.media import SpeechRequest, TranscriptionForm, TranscriptionRequest
 
 log = get_logger("g4f_server.audio")

@@ -12,13 +12,14 @@ from aiohttp import web
 
 from g4f_server import errors
 from g4f_server.context import make_context, provider_key
+from g4f_server.dispatch import first_success
 from g4f_server.jsonio import json_response, parse_model, read_json
 from g4f_server.keys import CONFIG, HTTP, MEDIA_STORE, REGISTRY
 from g4f_server.media import fetch_media, media_url
 from g4f_server.provider import MediaItem
 from g4f_server.router import Route, resolve
 from g4f_server.routes import request_body
-from g4f_server.routes._service import first_success, served_headers
+from g4f_server.routes._service import served_headers
 from g4f_server.schemas.media import ImageRequest
 from g4f_server.storage.files import sniff
 
