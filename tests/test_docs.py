@@ -34,3 +34,14 @@ def test_every_config_field_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text()
     missing = [name for name in AppConfig.model_fields if f"`G4F_{name.upper()}`" not in text]
     assert not missing, f"document these settings in docs/configuration.md: {missing}"
+
+
+def test_every_route_is_in_the_api_reference(tmp_path: Path) -> None:
+    from g4f_server.app import create_app
+    from g4f_server.config import AppConfig
+
+    app = create_app(AppConfig(data_dir=tmp_path), plugins=[], load_entrypoints=False)
+    text = (DOCS / "api.md").read_text()
+    paths = {r.canonical.replace("{model:.+}", "{model}") for r in app.router.resources()}
+    missing = sorted(p for p in paths if f"`{p}`" not in text and f" {p}`" not in text)
+    assert not missing, f"document these routes in docs/api.md: {missing}"
