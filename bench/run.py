@@ -744,8 +744,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         results["import_all"] = None if args.smoke else import_time(bench.python, modules, runs)
         gateway_log = workdir / "gateway.log"
         log_lines = gateway_log.read_text(errors="replace").splitlines()
-        results["access_lines"] = sum(1 for line in log_lines if re.search(r"\] request\s", line))
-        results["unhandled_errors"] = sum(1 for line in log_lines if "unhandled_error" in line)
+        results["access_lines"] = sum(1 for line in log_lines if "event='request'" in line)
+        results["unhandled_errors"] = sum(1 for line in log_lines if "'unhandled_error'" in line)
     finally:
         bench.stop_all()
     return results

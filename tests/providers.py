@@ -191,3 +191,20 @@ class CookieProbe(Scripted):
     ) -> AsyncIterator[events.ChatEvent]:
         async with ctx.http.get(self.url) as resp:
             yield events.TextDelta(await resp.text())
+
+
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
+class Gated(Scripted):
+    """Sends one chunk, then waits for the test to release the rest: proves that a chunk
+    reaches the client before the provider produces the next one (no buffering)."""
+
+    name: str = "Gated"
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @hookimpl
+    async def chat(
+        self, request: ChatRequest, ctx: ProviderContext
+    ) -> AsyncIterator[events.ChatEvent]:
+        yield events.TextDelta("first")
+        await self.release.wait()
+        yield events.TextDelta(" second")

@@ -48,6 +48,64 @@ async def test_client_disconnect_closes_the_provider_stream(
     assert provider.sent == sent  # nothing is produced for a client that is gone
 
 
+async def test_each_chunk_reaches_the_client_before_the_next_exists(
+    start_gateway: Any, tmp_path: Any
+) -> None:
+    from tests.providers import Gated
+
+    provider = Gated()
+    base = await start_gateway(plugins=[provider], data_dir=str(tmp_path))
+    async with aiohttp.ClientSession() as session:
+        resp = await session.post(
+            base + "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "x"}], "stream": True},
+        )
+
+        async def until(text: str) -> None:
+            while text.encode() not in await resp.content.readline():
+                pass
+
+        await asyncio.wait_for(until('"content":"first"'), 5)  # sent while the provider waits
+        provider.release.set()
+        await asyncio.wait_for(until('"content":" second"'), 5)
+        await asyncio.wait_for(until("[DONE]"), 5)
+
+
+async def test_hang_up_seen_as_write_error_is_a_quiet_499(tmp_path: Any) -> None:
+    """Without handler cancellation the hang-up surfaces as ConnectionResetError on write."""
+    from aiohttp import web
+
+    provider = Endless()
+    app = create_app(AppConfig(data_dir=tmp_path), plugins=[provider], load_entrypoints=False)
+    runner = web.AppRunner(app, handler_cancellation=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        with capture_logs() as logs:
+            async with aiohttp.ClientSession() as session:
+                resp = await session.post(
+                    f"http://127.0.0.1:{port}/v1/chat/completions",
+                    json={
+                        "model": "echo-1",
+                        "messages": [{"role": "user", "content": "go"}],
+                        "stream": True,
+                    },
+                )
+                await resp.content.readline()
+                resp.close()
+            await asyncio.wait_for(provider.closed.wait(), 5)
+            for _ in range(50):
+                if any(e["event"] == "request" for e in logs):
+                    break
+                await asyncio.sleep(0.02)
+    finally:
+        await runner.cleanup()
+    assert not [e for e in logs if e["log_level"] == "error"]
+    assert [e["status"] for e in logs if e["event"] == "request"] == [499]
+
+
 async def test_access_log_has_request_id_provider_model_and_no_content(make_client: Any) -> None:
     client = await make_client(Scripted())
     with capture_logs() as logs:

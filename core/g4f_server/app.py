@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -54,14 +55,21 @@ def create_app(
     return app
 
 
+def _proxy_from_env() -> bool:
+    names = {"http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy", "netrc"}
+    return any(key.lower() in names for key in os.environ)
+
+
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
     """One shared upstream session: pooled keep-alive connections for every provider."""
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=300)
+    # trust_env costs two thread-pool round trips per upstream request (~/.netrc, proxy
+    # lookup); only pay for it when the environment actually configures a proxy.
     # No cookie jar: the session is shared by every user, so a cookie one upstream call
     # receives must never ride along on another user's request. Providers that need
     # cookies send them explicitly.
     async with aiohttp.ClientSession(
-        connector=connector, trust_env=True, cookie_jar=aiohttp.DummyCookieJar()
+        connector=connector, trust_env=_proxy_from_env(), cookie_jar=aiohttp.DummyCookieJar()
     ) as session:
         app[HTTP] = session
         yield

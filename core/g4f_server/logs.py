@@ -1,4 +1,4 @@
-"""structlog set-up: readable console lines by default, JSON lines with --json-logs.
+"""structlog set-up: readable key=value lines by default, JSON lines with --json-logs.
 
 Every line logged while a request is handled carries its request id (bound through
 contextvars by the middleware). Message contents, keys and cookies are never logged.
@@ -9,22 +9,27 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
 
 
 def configure_logging(*, debug: bool = False, json_logs: bool = False) -> None:
+    # The access line is written for every request, so rendering must be cheap: plain
+    # key=value (or orjson) lines, and tracebacks by the stdlib formatter (a rich
+    # traceback renders every local of every frame and can stall the loop for ~0.5 s).
     level = logging.DEBUG if debug else logging.INFO
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
-        if json_logs
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    if json_logs:
+        renderer: structlog.typing.Processor = structlog.processors.JSONRenderer(
+            serializer=lambda obj, **_: orjson.dumps(obj, default=str).decode()
+        )
+    else:
+        renderer = _console_renderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info if json_logs else structlog.dev.set_exc_info,
+            structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -34,6 +39,20 @@ def configure_logging(*, debug: bool = False, json_logs: bool = False) -> None:
     )
     # aiohttp's own access logger is replaced by ours (one line with provider and model).
     logging.basicConfig(level=logging.WARNING if not debug else logging.DEBUG)
+
+
+def _console_renderer() -> structlog.typing.Processor:
+    """key=value lines; a traceback, if any, follows on its own lines."""
+    key_value = structlog.processors.KeyValueRenderer(
+        key_order=["timestamp", "level", "event"], drop_missing=True
+    )
+
+    def render(logger: object, name: str, event: structlog.typing.EventDict) -> str:
+        exception = event.pop("exception", None)
+        line = key_value(logger, name, event)
+        return f"{line}\n{exception}" if exception else line
+
+    return render
 
 
 def get_logger(name: str = "g4f_server") -> structlog.typing.FilteringBoundLogger:

@@ -7,9 +7,9 @@ extra coroutine frame on the hot path).
 from __future__ import annotations
 
 import hmac
+import random
 import re
 import time
-import uuid
 
 import structlog
 from aiohttp import web
@@ -72,7 +72,8 @@ def _http_error(exc: web.HTTPException, request: web.Request) -> errors.G4FError
 async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     started = time.perf_counter()
     client_id = request.headers.get("X-Request-Id", "")
-    request_id = client_id if _CLIENT_ID.match(client_id) else uuid.uuid4().hex
+    # Ids need to be unique, not secret: no getrandom syscall per request.
+    request_id = client_id if _CLIENT_ID.match(client_id) else f"{random.getrandbits(128):032x}"
     request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     config = request.app[CONFIG]
@@ -83,6 +84,9 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
         response = await handler(request)
     except errors.G4FError as exc:
         response = error_response(exc)
+    except ConnectionResetError:
+        # The client hung up mid-answer: nothing to send, nothing broken. 499 as nginx does.
+        response = web.Response(status=499)
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects stay redirects
             raise

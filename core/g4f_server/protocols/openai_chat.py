@@ -4,7 +4,7 @@ CreateChatCompletionResponse (non-streaming) or CreateChatCompletionStreamRespon
 
 from __future__ import annotations
 
-import secrets
+import random
 import time
 from typing import Any
 
@@ -13,7 +13,7 @@ from g4f_server.schemas.chat import ChatRequest
 
 
 def new_completion_id() -> str:
-    return "chatcmpl-" + secrets.token_hex(12)
+    return f"chatcmpl-{random.getrandbits(96):024x}"  # unique, not secret
 
 
 def estimate_tokens(text: str) -> int:
