@@ -14,7 +14,8 @@ Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Validators are built on first use, not at import: start-up stays fast.
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class FunctionCall(_Open):

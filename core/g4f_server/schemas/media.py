@@ -11,7 +11,8 @@ _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Validators are built on first use, not at import: start-up stays fast.
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class ImageRequest(_Open):
