@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 import aiohttp
@@ -75,9 +74,8 @@ AUDIO_MIME = {
 }
 # Chars per token for the legacy host's max_tokens, which we must cut ourselves.
 _CHARS_PER_TOKEN = 4
-# How much answer text to hold back before the first event, to recognise the legacy
-# host's deprecation notice while the router can still fail over.
-_NOTICE_WINDOW = 64
+# Events are frozen, so the last one of every answer can be shared.
+_FINISHED = {reason: Finish(reason) for reason in set(_FINISH.values())}  # type: ignore[arg-type]
 
 
 def build_body(request: ChatRequest, *, keyed: bool) -> dict[str, Any]:
@@ -154,64 +152,6 @@ def _raise_if_error(data: Any) -> None:
         )
 
 
-async def _sse_payloads(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """``data:`` payloads of an SSE body, without aiohttp's line-length limit (a chunk
-    can carry a large base64 blob)."""
-    buf = bytearray()
-    async for piece in resp.content.iter_any():
-        buf += piece
-        while (end := buf.find(b"\n")) >= 0:
-            line = bytes(buf[:end]).strip()
-            del buf[: end + 1]
-            if not line.startswith(b"data:"):
-                continue
-            data = line[5:].strip()
-            if data == b"[DONE]":
-                return
-            if data:
-                yield data
-    tail = bytes(buf).strip()
-    if tail.startswith(b"data:") and tail[5:].strip() not in (b"", b"[DONE]"):
-        yield tail[5:].strip()
-
-
-async def _read_stream(resp: aiohttp.ClientResponse) -> AsyncIterator[ChatEvent]:
-    model_seen = False
-    cited: set[str] = set()
-    async for payload in _sse_payloads(resp):
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            raise ProviderError("Pollinations sent a malformed stream chunk") from None
-        _raise_if_error(chunk)
-        if not isinstance(chunk, dict):
-            continue
-        if not model_seen and chunk.get("model"):
-            model_seen = True
-            yield ModelUsed(str(chunk["model"]))
-        for citation in _citations(chunk, cited):
-            yield citation
-        for choice in (chunk.get("choices") or [])[:1]:
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
-                yield ReasoningDelta(reasoning)
-            if isinstance(delta.get("content"), str) and delta["content"]:
-                yield TextDelta(delta["content"])
-            for i, call in enumerate(delta.get("tool_calls") or ()):
-                function = call.get("function") or {}
-                yield ToolCallDelta(
-                    index=int(call.get("index", i)),
-                    id=call.get("id"),
-                    name=function.get("name"),
-                    arguments=function.get("arguments") or "",
-                )
-            if choice.get("finish_reason"):
-                yield Finish(_FINISH.get(choice["finish_reason"], "stop"))  # type: ignore[arg-type]
-        if usage := _usage(chunk.get("usage")):
-            yield usage
-
-
 def read_completion(data: Any, audio_format: str) -> list[ChatEvent]:
     if isinstance(data, list):  # seen from the legacy host: a one-element array
         data = data[0] if data else {}
@@ -253,27 +193,22 @@ def read_completion(data: Any, audio_format: str) -> list[ChatEvent]:
     return events
 
 
-async def _read(resp: aiohttp.ClientResponse, body: dict[str, Any]) -> AsyncIterator[ChatEvent]:
+async def _read_whole(resp: aiohttp.ClientResponse, body: dict[str, Any]) -> list[ChatEvent]:
+    """The events of an answer that is not an SSE stream (read in one piece)."""
     kind = resp.content_type
-    if kind == "text/event-stream":
-        async for event in _read_stream(resp):
-            yield event
-    elif kind == "application/json" or kind.endswith("+json"):
+    if kind == "application/json" or kind.endswith("+json"):
         audio_format = (body.get("audio") or {}).get("format", "mp3")
         try:
             data = orjson.loads(await resp.read())
         except orjson.JSONDecodeError:
             raise ProviderError("Pollinations sent malformed JSON") from None
-        for event in read_completion(data, audio_format):
-            yield event
-    elif kind.startswith("audio/"):
-        yield Media(kind="audio", data=await resp.read(), mime_type=kind)
-    elif kind.startswith("text/"):  # the legacy host answers plain text for some models
+        return read_completion(data, audio_format)
+    if kind.startswith("audio/"):
+        return [Media(kind="audio", data=await resp.read(), mime_type=kind)]
+    if kind.startswith("text/"):  # the legacy host answers plain text for some models
         text = await resp.text()
-        if text:
-            yield TextDelta(text)
-    else:
-        raise ProviderError(f"Pollinations answered an unexpected content type {kind!r}")
+        return [TextDelta(text)] if text else []
+    raise ProviderError(f"Pollinations answered an unexpected content type {kind!r}")
 
 
 class _StopCut:
@@ -302,74 +237,222 @@ class _StopCut:
         return out
 
 
-async def _shape(
-    events: AsyncIterator[ChatEvent], request: ChatRequest, *, keyed: bool
-) -> AsyncIterator[ChatEvent]:
-    """Notice detection, stop sequences and (legacy) max_tokens over the raw events."""
-    # The gateway honours max_tokens and stop itself; the legacy host does neither.
-    stop = _StopCut([] if keyed else list(request.stop or ()))
-    budget = None if keyed or not request.token_limit else request.token_limit * _CHARS_PER_TOKEN
-    held: list[ChatEvent] | None = []  # events held until the notice check passed
-    held_text = ""
-    reason: str | None = None
-    saw_tools = False
-    emitted = 0
+class _Answer:
+    """One answer turned into events, with plain method calls only.
 
-    def release() -> list[ChatEvent]:
-        nonlocal held
-        if errors.is_notice(held_text):
-            raise errors.notice_error(held_text)
-        out, held = held or [], None
+    A streamed answer is fed as it arrives (``feed``), a whole one at once (``whole``),
+    and ``close`` ends it; each returns the events ready to go out (one reused list), so
+    ``chat`` is the only generator between the socket and the kernel. Each network read
+    is parsed completely before its events go out: an error chunk read together with the
+    first text still comes before any output, while the router can fail over.
+
+    On the legacy host it also applies what that host ignores (stop sequences,
+    max_tokens), and holds back the first events while the text may still be the
+    deprecation notice (``errors.notice_verdict``): usually only until the first word.
+    The gateway host never sends the notice, so there nothing is held back.
+    """
+
+    __slots__ = (
+        "budget",
+        "cited",
+        "cut",
+        "done",
+        "emitted",
+        "held",
+        "held_text",
+        "legacy",
+        "model_seen",
+        "out",
+        "partial",
+        "put",
+        "reason",
+        "saw_tools",
+        "stop",
+    )
+
+    def __init__(self, request: ChatRequest, *, keyed: bool) -> None:
+        self.out: list[ChatEvent] = []
+        self.partial = bytearray()  # the start of a line whose end has not arrived yet
+        self.done = False  # [DONE] seen, or the answer was cut: read no further
+        self.cut = False  # cut at a stop sequence or max_tokens (legacy)
+        self.model_seen = False
+        self.cited: set[str] = set()
+        self.reason: str | None = None
+        self.saw_tools = False
+        self.legacy = not keyed
+        # The gateway honours max_tokens and stop itself; the legacy host does neither.
+        self.stop = _StopCut([] if keyed else list(request.stop or ()))
+        limit = None if keyed else request.token_limit
+        self.budget = limit * _CHARS_PER_TOKEN if limit else None
+        self.emitted = 0
+        self.held: list[ChatEvent] | None = [] if self.legacy else None
+        self.held_text = ""
+        self.put = self._hold if self.legacy else self.out.append
+
+    def feed(self, piece: bytes) -> list[ChatEvent]:
+        """The events of the next piece of an SSE body. No limit on the line length:
+        a chunk can carry a large base64 blob."""
+        out = self.out
+        out.clear()
+        partial = self.partial
+        lines: list[bytes] | list[bytearray]
+        if partial:
+            if b"\n" not in piece:
+                partial += piece
+                return out
+            partial += piece
+            lines = partial.split(b"\n")
+            partial.clear()
+        else:
+            lines = piece.split(b"\n")
+        if rest := lines.pop():
+            partial += rest
+        loads = orjson.loads
+        for line in lines:
+            if not line.startswith(b"data:"):
+                line = line.strip()
+                if not line.startswith(b"data:"):
+                    continue  # blank line, comment, event: or id:
+            try:
+                chunk = loads(line[5:])
+            except orjson.JSONDecodeError:
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    self.done = True
+                    break
+                if data:
+                    raise ProviderError("Pollinations sent a malformed stream chunk") from None
+                continue
+            self._chunk(chunk)
+            if self.done:
+                break
         return out
 
-    async def gate(event: ChatEvent) -> AsyncIterator[ChatEvent]:
-        nonlocal held_text
+    def _chunk(self, chunk: Any) -> None:
+        if not isinstance(chunk, dict):
+            return
+        if chunk.get("error"):
+            _raise_if_error(chunk)
+        put = self.put
+        if not self.model_seen and (model := chunk.get("model")):
+            self.model_seen = True
+            put(ModelUsed(str(model)))
+        if chunk.get("citations"):
+            for citation in _citations(chunk, self.cited):
+                put(citation)
+        if choices := chunk.get("choices"):
+            choice = choices[0]
+            if delta := choice.get("delta"):
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning and isinstance(reasoning, str):
+                    put(ReasoningDelta(reasoning))
+                content = delta.get("content")
+                if content and isinstance(content, str):
+                    if self.legacy:
+                        self._text(content)
+                        if self.done:
+                            return
+                    else:
+                        put(TextDelta(content))
+                if calls := delta.get("tool_calls"):
+                    self.saw_tools = True
+                    for i, call in enumerate(calls):
+                        function = call.get("function") or {}
+                        put(
+                            ToolCallDelta(
+                                index=int(call.get("index", i)),
+                                id=call.get("id"),
+                                name=function.get("name"),
+                                arguments=function.get("arguments") or "",
+                            )
+                        )
+            if reason := choice.get("finish_reason"):
+                self.reason = _FINISH.get(reason, "stop")
+        if (usage := chunk.get("usage")) is not None and (usage := _usage(usage)):
+            put(usage)
+
+    def whole(self, events: list[ChatEvent]) -> list[ChatEvent]:
+        """The events of an answer read in one piece (JSON, plain text, audio)."""
+        out = self.out
+        out.clear()
+        for event in events:
+            if self.done:
+                break
+            if isinstance(event, Finish):
+                self.reason = event.reason
+            elif isinstance(event, TextDelta) and self.legacy:
+                self._text(event.text)
+            else:
+                if isinstance(event, ToolCallDelta):
+                    self.saw_tools = True
+                self.put(event)
+        return out
+
+    def close(self) -> list[ChatEvent]:
+        """The last events: what was held back, and the Finish."""
+        out = self.out
+        out.clear()
+        if self.partial and not self.done:  # the body ended without a final newline
+            line = self.partial.strip()
+            data = line[5:].strip() if line.startswith(b"data:") else b""
+            if data and data != b"[DONE]":
+                try:
+                    chunk = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    raise ProviderError("Pollinations sent a malformed stream chunk") from None
+                self._chunk(chunk)
+        if not self.cut and (tail := self.stop.flush()):
+            budget = self.budget
+            if budget is not None and self.emitted + len(tail) > budget:
+                tail, self.reason = tail[: budget - self.emitted], "length"
+            if tail:
+                self._hold(TextDelta(tail))
+        if self.held is not None:
+            if errors.is_notice(self.held_text):
+                raise errors.notice_error(self.held_text)
+            out += self.held
+            self.held = None
+        reason = self.reason
+        if self.saw_tools and reason in (None, "stop"):
+            reason = "tool_calls"
+        out.append(_FINISHED.get(reason or "stop") or Finish(reason))  # type: ignore[arg-type]
+        return out
+
+    def _text(self, text: str) -> None:
+        """Legacy host: answer text through the stop sequences and the max_tokens budget."""
+        text, stopped = self.stop.feed(text)
+        budget = self.budget
+        limited = budget is not None and self.emitted + len(text) > budget
+        if limited:
+            text = text[: budget - self.emitted]  # type: ignore[operator]
+        self.emitted += len(text)
+        if text:
+            self._hold(TextDelta(text))
+        if stopped or limited:
+            self.reason = "length" if limited else "stop"
+            self.done = self.cut = True
+
+    def _hold(self, event: ChatEvent) -> None:
+        """Legacy host: pass ``event`` on, or hold it (and everything after it) while the
+        answer may still be the deprecation notice."""
+        held = self.held
         if held is None:
-            yield event
+            self.out.append(event)
             return
         held.append(event)
         if isinstance(event, TextDelta):
-            held_text += event.text
-            if len(held_text) < _NOTICE_WINDOW:
+            self.held_text += event.text
+            verdict = errors.notice_verdict(self.held_text)
+            if verdict is None:
                 return
         elif isinstance(event, ModelUsed):
             return
-        for ready in release():
-            yield ready
-
-    limited = False
-    async for event in events:
-        if isinstance(event, Finish):
-            reason = event.reason
-            continue
-        if isinstance(event, ToolCallDelta):
-            saw_tools = True
-        if isinstance(event, TextDelta):
-            text, stopped = stop.feed(event.text)
-            if budget is not None and emitted + len(text) > budget:
-                text, limited = text[: budget - emitted], True
-            emitted += len(text)
-            if text:
-                async for out in gate(TextDelta(text)):
-                    yield out
-            if stopped or limited:
-                reason = "length" if limited else "stop"
-                break
-            continue
-        async for out in gate(event):
-            yield out
-    else:
-        if tail := stop.flush():
-            if budget is not None and emitted + len(tail) > budget:
-                tail, reason = tail[: budget - emitted], "length"
-            async for out in gate(TextDelta(tail)):
-                yield out
-    if held is not None:
-        for out in release():
-            yield out
-    if saw_tools and reason in (None, "stop"):
-        reason = "tool_calls"
-    yield Finish(reason or "stop")  # type: ignore[arg-type]
+        else:  # anything but text: the notice would have come first
+            verdict = errors.is_notice(self.held_text)
+        if verdict:
+            raise errors.notice_error(self.held_text)
+        self.out += held
+        self.held = None
 
 
 async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatEvent]:
@@ -379,13 +462,22 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
     url = f"{cfg.gen_url}/v1/chat/completions" if keyed else f"{cfg.text_url}/openai"
     body = build_body(request, keyed=keyed)
     headers = {"Content-Type": "application/json", **auth_headers(key)}
+    answer = _Answer(request, keyed=keyed)
     async with (
         transport.anonymous_slot(ctx, cfg, "text", keyed=keyed),
         transport.call(
             ctx, "POST", url, keyed=keyed, what="chat", data=orjson.dumps(body), headers=headers
         ) as resp,
-        aclosing(_read(resp, body)) as raw,
-        aclosing(_shape(raw, request, keyed=keyed)) as events,
     ):
-        async for event in events:
-            yield event
+        if resp.content_type == "text/event-stream":
+            feed = answer.feed
+            async for piece in resp.content.iter_any():
+                for event in feed(piece):
+                    yield event
+                if answer.done:
+                    break
+        else:
+            for event in answer.whole(await _read_whole(resp, body)):
+                yield event
+    for event in answer.close():
+        yield event

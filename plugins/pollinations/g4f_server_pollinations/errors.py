@@ -40,8 +40,40 @@ _NOTICE = re.compile(
 _MAX_ERROR_TEXT = 300
 
 
+# How much answer text at most is held back while it may still be the notice.
+NOTICE_WINDOW = 64
+# How the notice opens (casefolded), once leading emoji, markdown and spaces are skipped;
+# "⚠️ **IMPORTANT NOTICE** ⚠️" is the one seen. Text that leaves all of these openings
+# cannot be the notice, so it need not wait for the whole window.
+_NOTICE_OPENINGS = (
+    "important notice",
+    "the pollinations legacy text api is being deprecated",
+    "note: the pollinations legacy text api is being deprecated",
+    "legacy text api is being deprecated",
+    "anonymous requests to text.pollinations.ai",
+    "please migrate to our new service",
+)
+
+
 def is_notice(text: str) -> bool:
     return bool(_NOTICE.search(text))
+
+
+def notice_verdict(text: str) -> bool | None:
+    """Whether the start of an answer is the legacy notice: ``True`` it is, ``False`` it
+    cannot be, ``None`` too early to tell (hold it back and look again with more text)."""
+    if _NOTICE.search(text):
+        return True
+    if len(text) >= NOTICE_WINDOW:
+        return False
+    start = next((i for i, char in enumerate(text) if char.isalnum()), None)
+    if start is None:  # nothing but emoji, markdown and spaces so far
+        return None
+    head = text[start:]
+    if "\n" in head:  # a whole first line of text, and no notice in it
+        return False
+    head = head.casefold()
+    return None if any(opening.startswith(head) for opening in _NOTICE_OPENINGS) else False
 
 
 def notice_error(text: str) -> ProviderError:

@@ -181,6 +181,9 @@ class Emulator:
         self.failures: dict[str, Failure] = {}
         self.keys = {"sk_test_key", "pk_test_key"}
         self.stall_seconds = 3.0
+        # "gated" streams wait for this after their first content chunk.
+        self.proceed = asyncio.Event()
+        self.content_chunks_sent = 0  # of the last streamed answer
         self._closing = asyncio.Event()
         self._endpoints: dict[Any, str] = {}
         self.app = self._build()
@@ -204,7 +207,8 @@ class Emulator:
         402: the notice as body), ``error_chunk`` (stream: an error after one chunk),
         ``error_image`` (image with ``x-error-type``), ``non_image`` (text with status 200),
         ``cloudflare`` (403 HTML page), ``text_plain`` (chat answered as text/plain),
-        ``bad_models`` (models: not a list).
+        ``bad_models`` (models: not a list), ``gated`` (stream: after the first content
+        chunk, wait for ``proceed`` to be set, at most ``stall_seconds``).
         """
         self.failures[endpoint] = Failure(str(mode), times, retry_after, message)
 
@@ -483,8 +487,13 @@ class Emulator:
         if answer["reasoning"]:
             await send({"reasoning_content": answer["reasoning"]})
         content = answer["content"] or ""
+        self.content_chunks_sent = 0
         for i in range(0, len(content), 5):
             await send({"content": content[i : i + 5]})
+            self.content_chunks_sent += 1
+            if i == 0 and failure and failure.mode == "gated":
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.proceed.wait(), self.stall_seconds)
             if failure and failure.mode == "error_chunk":
                 err = {"error": {"message": "upstream model crashed", "code": "INTERNAL_ERROR"}}
                 await resp.write(b"data: " + orjson.dumps(err) + b"\n\n")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import sys
+from contextlib import aclosing
 from typing import Any
 
 import g4f_server_pollinations as plugin
+import orjson
 import pytest
 from g4f_server import errors, events
 from g4f_server.schemas.chat import ChatRequest
+from g4f_server_pollinations import errors as plugin_errors
 
 
 def req(text: str = "Hi", **fields: Any) -> ChatRequest:
@@ -327,3 +331,128 @@ async def test_anonymous_concurrency_limit(emulator, ctx, monkeypatch) -> None:
     await asyncio.sleep(0.05)
     assert text_of(await collect(req(), ctx(api_key="sk_test_key"))) == "Echo: Hi"
     await blocker
+
+
+# --- hold-back of the legacy notice, and the stream reader ------------------------------
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+async def test_first_text_not_held_back(emulator, ctx, keyed: bool) -> None:
+    """The first text goes out while the upstream still holds the rest of the answer:
+    the gateway host never sends the notice, and on the legacy host "Echo:" cannot be
+    its opening."""
+    emulator.stall_seconds = 10  # only bounds a failure: then the rest comes unasked
+    emulator.fail("chat", "gated", times=1)
+    context = ctx(api_key="sk_test_key") if keyed else ctx()
+    first: list[Any] = []
+    async with aclosing(plugin.chat(req("Hello there", stream=True), context)) as stream:
+        async for event in stream:
+            first.append(event)
+            if isinstance(event, events.TextDelta):
+                break
+        assert first == [events.ModelUsed("openai-emu"), events.TextDelta("Echo:")]
+        assert emulator.content_chunks_sent == 1  # the second chunk waits for our signal
+        emulator.proceed.set()
+        rest = [event async for event in stream]
+    assert emulator.content_chunks_sent > 1
+    assert text_of(first + rest) == "Echo: Hello there"
+    assert finish(rest) == "stop"
+
+
+chat_module = sys.modules["g4f_server_pollinations.chat"]
+
+
+def sse(content: str, **extra: Any) -> bytes:
+    chunk = {"model": "m", "choices": [{"index": 0, "delta": {"content": content}}], **extra}
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def test_notice_detected_across_reads(emu_mod) -> None:
+    answer = chat_module._Answer(req(stream=True), keyed=False)
+    notice = emu_mod.NOTICE
+    with pytest.raises(errors.ProviderError, match="service notice"):
+        for i in range(0, len(notice), 3):
+            assert answer.feed(sse(notice[i : i + 3])) == []  # nothing out before the verdict
+
+
+@pytest.mark.parametrize(
+    ("pieces", "released_at"),
+    [
+        (["Hello", " world"], 0),
+        (["⚠️", " **", "Hi"], 2),  # decoration only, then a word the notice does not open with
+        (["Im", "port", "ant: read this"], 2),  # like the opening until ":"
+        (["The", " Pollinations", " team"], 2),
+        (["⚠️ **", "\n\n", "ok"], 2),
+        (["*" * 40, "*" * 30], 1),  # the window is full
+    ],
+)
+def test_legacy_text_released_once_it_cannot_be_the_notice(pieces, released_at) -> None:
+    answer = chat_module._Answer(req(stream=True), keyed=False)
+    for i, piece in enumerate(pieces):
+        out = list(answer.feed(sse(piece)))
+        if i < released_at:
+            assert out == [], f"released too early, at {piece!r}"
+        elif i == released_at:
+            assert out[0] == events.ModelUsed("m")
+            assert "".join(e.text for e in out[1:]) == "".join(pieces[: i + 1])
+        else:
+            assert out == [events.TextDelta(piece)]
+    assert list(answer.close()) == [events.Finish("stop")]
+
+
+def test_keyed_answer_is_never_held(emu_mod) -> None:
+    answer = chat_module._Answer(req(stream=True), keyed=True)
+    opening = emu_mod.NOTICE[:5]
+    assert list(answer.feed(sse(opening))) == [events.ModelUsed("m"), events.TextDelta(opening)]
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [
+        ("", None),
+        ("⚠️ **", None),
+        ("⚠️ **IMPORTANT NOT", None),
+        ("⚠️ **IMPORTANT NOTICE**", True),
+        ("Please migrate to our new service at https://enter.pollinations.ai", True),
+        ("NOTE: The Pollinations legacy text API", None),
+        ("I", None),
+        ("I think", False),
+        ("Echo", False),
+        ("```python", False),
+        ("Important\nnotice", False),  # a first line that is not the notice
+        ("-" * 64, False),
+    ],
+)
+def test_notice_verdict(text: str, verdict: bool | None) -> None:
+    assert plugin_errors.notice_verdict(text) is verdict
+
+
+def test_notice_verdict_holds_every_prefix_of_the_notice(emu_mod) -> None:
+    verdicts = [plugin_errors.notice_verdict(emu_mod.NOTICE[:n]) for n in range(1, 65)]
+    assert False not in verdicts
+    assert verdicts[-1] is True
+
+
+async def test_stream_lines_split_anywhere() -> None:
+    body = b": keep-alive\r\n\r\n" + sse("Hello ") + sse("world", usage=None)
+    body += b'data: {"choices":[{"delta":{},"finish_reason":"length"}]}\n\ndata: [DONE]\n\n'
+    for cut in range(1, len(body)):
+        answer = chat_module._Answer(req(stream=True), keyed=True)
+        got = [*answer.feed(body[:cut]), *answer.feed(body[cut:])]
+        assert not answer.partial and answer.done
+        got += answer.close()
+        assert got == [
+            events.ModelUsed("m"),
+            events.TextDelta("Hello "),
+            events.TextDelta("world"),
+            events.Finish("length"),
+        ], cut
+
+
+def test_stream_without_final_newline() -> None:
+    answer = chat_module._Answer(req(stream=True), keyed=True)
+    assert list(answer.feed(sse("a") + sse("b").rstrip())) == [
+        events.ModelUsed("m"),
+        events.TextDelta("a"),
+    ]
+    assert list(answer.close()) == [events.TextDelta("b"), events.Finish("stop")]
