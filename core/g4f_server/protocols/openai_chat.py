@@ -9,6 +9,8 @@ import time
 from typing import Any
 
 from g4f_server import events as ev
+from g4f_server import sse
+from g4f_server.jsonio import dumps
 from g4f_server.schemas.chat import ChatRequest
 
 
@@ -171,15 +173,32 @@ def completion_body(
 
 
 class ChunkRenderer:
-    """Turns events into chat.completion.chunk dicts sharing one id."""
+    """Turns events into chat.completion.chunk SSE lines sharing one id.
 
-    __slots__ = ("created", "id", "model", "provider")
+    Content chunks are the hot path (one per upstream chunk): everything but the delta
+    is the same in each, so it is encoded once and the delta spliced in.
+    """
+
+    __slots__ = ("_head", "created", "id", "model", "provider")
+    _TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
 
     def __init__(self, completion_id: str, model: str, provider: str) -> None:
         self.id = completion_id
         self.created = int(time.time())
-        self.model = model
         self.provider = provider
+        self._set_model(model)
+
+    def _set_model(self, model: str) -> None:
+        self.model = model
+        self._head = (
+            b'data: {"id":' + dumps(self.id)
+            + b',"object":"chat.completion.chunk","created":' + str(self.created).encode()
+            + b',"model":' + dumps(model) + b',"provider":' + dumps(self.provider)
+            + b',"system_fingerprint":null,"choices":[{"index":0,"delta":'
+        )  # fmt: skip
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return self._head + dumps(delta) + self._TAIL
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         return {
@@ -194,16 +213,16 @@ class ChunkRenderer:
             ],
         }
 
-    def role(self) -> dict[str, Any]:
-        return self._chunk({"role": "assistant", "content": ""})
+    def role(self) -> bytes:
+        return self._delta({"role": "assistant", "content": ""})
 
-    def render(self, event: ev.ChatEvent) -> dict[str, Any] | None:
-        """The chunk for one event, or None for events that only affect the end."""
+    def render(self, event: ev.ChatEvent) -> bytes | None:
+        """The SSE line for one event, or None for events that only affect the end."""
         match event:
             case ev.TextDelta(text=text):
-                return self._chunk({"content": text}) if text else None
+                return self._delta({"content": text}) if text else None
             case ev.ReasoningDelta(text=text):
-                return self._chunk({"reasoning_content": text}) if text else None
+                return self._delta({"reasoning_content": text}) if text else None
             case ev.ToolCallDelta():
                 call: dict[str, Any] = {"index": event.index, "type": "function"}
                 if event.id:
@@ -212,35 +231,26 @@ class ChunkRenderer:
                 if event.name:
                     function["name"] = event.name
                 call["function"] = function
-                return self._chunk({"tool_calls": [call]})
+                return self._delta({"tool_calls": [call]})
             case ev.Media():
-                return self._chunk({"content": media_markdown(event)})
+                return self._delta({"content": media_markdown(event)})
             case ev.Citation():
-                return self._chunk(
-                    {
-                        "annotations": [
-                            {
-                                "type": "url_citation",
-                                "url_citation": {
-                                    "url": event.url,
-                                    "title": event.title or event.url,
-                                },
-                            }
-                        ]
-                    }
+                citation = {"url": event.url, "title": event.title or event.url}
+                return self._delta(
+                    {"annotations": [{"type": "url_citation", "url_citation": citation}]}
                 )
             case ev.ModelUsed(name=name):
-                self.model = name
+                self._set_model(name)
         return None
 
-    def finish(self, transcript: Transcript, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def finish(self, transcript: Transcript, extra: dict[str, Any] | None = None) -> bytes:
         chunk = self._chunk({}, transcript.finish_reason)
         if extra:
             chunk.update(extra)
-        return chunk
+        return sse.event(chunk)
 
-    def usage(self, transcript: Transcript, request: ChatRequest) -> dict[str, Any]:
+    def usage(self, transcript: Transcript, request: ChatRequest) -> bytes:
         chunk = self._chunk({})
         chunk["choices"] = []
         chunk["usage"] = transcript.usage_dict(request)
-        return chunk
+        return sse.event(chunk)

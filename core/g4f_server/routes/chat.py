@@ -147,14 +147,14 @@ async def _stream(
     transcript = Transcript()
     response = await sse.open_stream(request, headers)
     write = response.write
-    await write(sse.event(renderer.role()))
+    await write(renderer.role())
     try:
         async for event in run.events():
             event = await _published(request, event)
             transcript.add(event)
-            chunk = renderer.render(event)
-            if chunk is not None:
-                await write(sse.event(chunk))
+            line = renderer.render(event)
+            if line is not None:
+                await write(line)
     except errors.G4FError as exc:
         # Headers are sent: the failure travels in the stream, never as a silent stop.
         log.info("stream_failed", provider=run.route.entry.name, error=exc.message)
@@ -169,9 +169,9 @@ async def _stream(
         await write(sse.event(error.to_dict()))
         await write(sse.DONE)
         return response, None
-    await write(sse.event(renderer.finish(transcript, extra)))
+    await write(renderer.finish(transcript, extra))
     if chat.wants_usage_chunk:
-        await write(sse.event(renderer.usage(transcript, chat)))
+        await write(renderer.usage(transcript, chat))
     await write(sse.DONE)
     return response, transcript
 

@@ -1,0 +1,66 @@
+"""The chunk renderer splices deltas into a pre-encoded frame: it must equal the schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from g4f_server import events as ev
+from g4f_server.protocols.openai_chat import ChunkRenderer
+
+
+def parse(line: bytes | None) -> dict:
+    assert line is not None and line.startswith(b"data: ") and line.endswith(b"\n\n")
+    return json.loads(line[6:])
+
+
+@pytest.mark.parametrize(
+    ("event", "delta"),
+    [
+        (ev.TextDelta('quote " and \\ and ü'), {"content": 'quote " and \\ and ü'}),
+        (ev.ReasoningDelta("hmm"), {"reasoning_content": "hmm"}),
+        (
+            ev.ToolCallDelta(0, id="c1", name="f", arguments="{"),
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "type": "function",
+                        "id": "c1",
+                        "function": {"arguments": "{", "name": "f"},
+                    }
+                ]
+            },
+        ),
+        (
+            ev.Citation("https://a.example", "A"),
+            {
+                "annotations": [
+                    {
+                        "type": "url_citation",
+                        "url_citation": {"url": "https://a.example", "title": "A"},
+                    }
+                ]
+            },
+        ),
+    ],
+)
+def test_rendered_chunk_matches_the_stream_schema(event: ev.ChatEvent, delta: dict) -> None:
+    renderer = ChunkRenderer("chatcmpl-x", 'model "q"', "Prov")
+    assert parse(renderer.render(event)) == {
+        "id": "chatcmpl-x",
+        "object": "chat.completion.chunk",
+        "created": renderer.created,
+        "model": 'model "q"',
+        "provider": "Prov",
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
+    }
+
+
+def test_model_used_changes_later_chunks_and_empty_text_is_skipped() -> None:
+    renderer = ChunkRenderer("chatcmpl-x", "asked", "Prov")
+    assert renderer.render(ev.TextDelta("")) is None
+    assert renderer.render(ev.ModelUsed("actual")) is None
+    assert parse(renderer.render(ev.TextDelta("a")))["model"] == "actual"
