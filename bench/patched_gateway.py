@@ -35,6 +35,7 @@ from aiohttp import web
 
 def _notrust() -> None:
     import aiohttp
+
     from g4f_server import app as app_module
 
     async def http_session(app: web.Application) -> AsyncIterator[None]:

@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
-from g4f_server import errors
 
+from g4f_server import errors
 from tests.media_providers import Speaker, wav
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from g4f_server.app import create_app
 from g4f_server.config import AppConfig
-
 from tests.providers import Scripted
 
 KEY = "s3cret-key"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+
 from g4f_server import errors
 from g4f_server.app import create_app
 from g4f_server.config import AppConfig
-
 from tests.providers import Scripted
 
 USER = [{"role": "user", "content": "hello there"}]
@@ -422,3 +423,29 @@ async def test_provider_key_and_request_id_reach_the_provider(make_client: Any) 
     assert provider.seen[0].request_id == "abc-123"
     assert provider.seen[0].api_key == "pk_1"
     assert provider.seen[1].api_key == "sk_body"
+
+
+async def test_idle_gap_mid_stream_ends_with_timeout_error(make_client: Any) -> None:
+    from tests.providers import Gated
+
+    client = await make_client(Gated(), stream_timeout=0.3)
+    resp = await client.post("/v1/chat/completions", json={"messages": USER, "stream": True})
+    chunks = sse_events(await resp.text())
+    assert chunks[-1] == "[DONE]"
+    assert chunks[-2]["error"]["code"] == "upstream_timeout"
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-2]) == "first"
+    resp = await asyncio.wait_for(client.post("/v1/chat/completions", json={"messages": USER}), 10)
+    assert resp.status == 504
+
+
+async def test_slow_client_writes_do_not_count_as_provider_idle(make_client: Any) -> None:
+    """Only waiting for the provider counts: a stream of steady chunks never times out."""
+    from tests.providers import Endless
+
+    provider = Endless()
+    client = await make_client(provider, stream_timeout=0.05)
+    resp = await client.post("/v1/chat/completions", json={"messages": USER, "stream": True})
+    for _ in range(30):  # ~0.3 s of chunks, 10 ms apart: far past the 50 ms idle limit
+        line = await resp.content.readline()
+        assert b'"error"' not in line
+    resp.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
 from g4f_server.app import create_app
 from g4f_server.config import AppConfig
 from g4f_server.conversations import (
@@ -21,7 +22,6 @@ from g4f_server.conversations import (
 from g4f_server.protocols.openai_chat import Transcript
 from g4f_server.schemas.chat import ChatRequest
 from g4f_server.storage.sqlite import SQLiteConversationStore
-
 from tests.media_providers import Memo
 
 HELLO = [{"role": "user", "content": "hello"}]

@@ -10,8 +10,8 @@ import aiohttp
 import openai
 import pytest
 from aiohttp import web
-from g4f_server import errors
 
+from g4f_server import errors
 from tests.media_providers import Painter, png
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from g4f_server.storage.media import MediaStore
 from yarl import URL
 
+from g4f_server.storage.media import MediaStore
 from tests.media_providers import Illustrator, Painter, png
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import openai
 import pytest
-from g4f_server import errors
 
+from g4f_server import errors
 from tests.providers import Scripted
 
 

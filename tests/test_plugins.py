@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from g4f_server.app import create_app
 from g4f_server.config import AppConfig
 from g4f_server.registry import StartupError
-
 from tests.providers import BrokenInfo, FailingLister, InfoOnly, Scripted, Typo
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from g4f_server.app import create_app
-from g4f_server.config import AppConfig
 from structlog.testing import capture_logs
 
+from g4f_server.app import create_app
+from g4f_server.config import AppConfig
 from tests.providers import Endless, Scripted
 
 

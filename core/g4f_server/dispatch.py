@@ -30,25 +30,76 @@ class ChatRun:
     idle_timeout: float
 
     async def events(self) -> AsyncIterator[ChatEvent]:
-        """All events, the first included; each gap bounded by ``idle_timeout``."""
+        """All events, the first included; each wait for the provider bounded by
+        ``idle_timeout`` (time spent writing to the client does not count)."""
         yield self.first
         stream = self.stream
-        while True:
-            try:
-                async with asyncio.timeout(self.idle_timeout):
+        watchdog = _IdleWatchdog(self.idle_timeout)
+        try:
+            while True:
+                watchdog.waiting()
+                try:
                     event = await anext(stream)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise errors.ProviderTimeoutError(
-                    f"Provider '{self.route.entry.name}' sent nothing for {self.idle_timeout:g}s"
-                ) from None
-            yield event
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if watchdog.fired():
+                        raise errors.ProviderTimeoutError(
+                            f"Provider '{self.route.entry.name}' sent nothing for "
+                            f"{self.idle_timeout:g}s"
+                        ) from None
+                    raise
+                watchdog.idle()
+                yield event
+        finally:
+            watchdog.stop()
 
     async def close(self) -> None:
         aclose = getattr(self.stream, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class _IdleWatchdog:
+    """Cancels the current task when it has waited for the provider too long.
+
+    One timer per stream, re-armed lazily, instead of an ``asyncio.timeout`` (a timer
+    created and cancelled) per chunk: on a streamed answer that was ~13% of the CPU.
+    """
+
+    __slots__ = ("_fired", "_handle", "_loop", "_since", "_task", "_timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._timeout = timeout
+        self._since: float | None = None
+        self._fired = False
+        self._handle = self._loop.call_at(self._loop.time() + timeout, self._check)
+
+    def waiting(self) -> None:
+        self._since = self._loop.time()
+
+    def idle(self) -> None:
+        self._since = None
+
+    def fired(self) -> bool:
+        if self._fired and self._task is not None:
+            self._task.uncancel()  # the cancellation was ours: it becomes a timeout error
+        return self._fired
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if self._since is not None and now - self._since >= self._timeout:
+            self._fired = True
+            if self._task is not None:
+                self._task.cancel()
+            return
+        start = self._since if self._since is not None else now
+        self._handle = self._loop.call_at(start + self._timeout, self._check)
 
 
 def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError:

@@ -17,7 +17,6 @@ from g4f_server.provider import (
     ProviderInfo,
 )
 from g4f_server.schemas.chat import ChatRequest
-
 from g4f_server_copilot import auth as _auth
 from g4f_server_copilot import chat as _chat
 from g4f_server_copilot import images as _images

@@ -9,7 +9,6 @@ from g4f_server.errors import ProviderAuthError
 from g4f_server.events import ChatEvent, ConversationState, Finish
 from g4f_server.provider import ProviderContext
 from g4f_server.schemas.chat import ChatRequest
-
 from g4f_server_copilot import auth, chat_socket, prompt
 from g4f_server_copilot.config import Timeouts
 from g4f_server_copilot.errors import VISION_NEEDS_LOGIN

@@ -21,10 +21,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+
 from g4f_server.errors import ProviderAuthError, ProviderError, ProviderTimeoutError
 from g4f_server.events import ChatEvent, Citation, Media, ReasoningDelta, TextDelta
 from g4f_server.provider import ProviderContext
-
 from g4f_server_copilot import config
 from g4f_server_copilot.config import Timeouts
 from g4f_server_copilot.errors import LOGIN_HINT, from_error_frame, from_http_status

@@ -5,7 +5,6 @@ from __future__ import annotations
 from g4f_server.errors import ProviderError
 from g4f_server.events import Media, TextDelta
 from g4f_server.provider import ImageRequest, MediaItem, ProviderContext
-
 from g4f_server_copilot import auth, chat_socket
 from g4f_server_copilot.config import Timeouts
 from g4f_server_copilot.session import Session

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from g4f_server.errors import InvalidRequestError, ProviderError, ProviderTimeoutError
 
+from g4f_server.errors import InvalidRequestError, ProviderError, ProviderTimeoutError
 from g4f_server_copilot import config
 from g4f_server_copilot.auth import Credentials, Flavour, cookie_header
 from g4f_server_copilot.errors import from_http_status

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import g4f_server_copilot
 import openai
 import pytest
+
+import g4f_server_copilot
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="

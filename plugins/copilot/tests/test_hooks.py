@@ -6,8 +6,9 @@ import asyncio
 import base64
 from typing import Any
 
-import g4f_server_copilot as plugin
 import pytest
+
+import g4f_server_copilot as plugin
 from g4f_server.errors import (
     InvalidRequestError,
     ProviderAuthError,
@@ -369,6 +370,7 @@ async def test_shared_cookie_jar_does_not_mix_identities(copilot) -> None:
     """Production's shared session has a real jar; conversations must keep their own identity."""
     import aiohttp
     import structlog
+
     from g4f_server.provider import ProviderContext
 
     jar = aiohttp.CookieJar(unsafe=True)  # unsafe: also keep cookies of 127.0.0.1

@@ -15,9 +15,10 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-import g4f_server_copilot
 import openai
 import pytest
+
+import g4f_server_copilot
 
 pytestmark = pytest.mark.live
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+
 from g4f_server.errors import InvalidRequestError, ProviderAuthError, ProviderRateLimitError
 from g4f_server.schemas.chat import Message
 from g4f_server_copilot import prompt

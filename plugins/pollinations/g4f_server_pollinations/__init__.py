@@ -23,7 +23,6 @@ from g4f_server.provider import (
     TranscriptionRequest,
 )
 from g4f_server.schemas.chat import ChatRequest
-
 from g4f_server_pollinations import audio, images, models
 from g4f_server_pollinations import chat as _chat
 from g4f_server_pollinations.config import DASHBOARD_URL

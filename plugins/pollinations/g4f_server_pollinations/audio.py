@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 import yarl
+
 from g4f_server.errors import InvalidRequestError, ProviderError
 from g4f_server.events import TextDelta
 from g4f_server.provider import (
@@ -24,7 +25,6 @@ from g4f_server.provider import (
     TranscriptionRequest,
 )
 from g4f_server.provider import TranscriptSegment as Segment
-
 from g4f_server_pollinations import errors, transport
 from g4f_server_pollinations.chat import AUDIO_MIME, read_completion
 from g4f_server_pollinations.config import api_key, auth_headers, settings

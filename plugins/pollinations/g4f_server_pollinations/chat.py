@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+
 from g4f_server.errors import ProviderError
 from g4f_server.events import (
     ChatEvent,
@@ -23,7 +24,6 @@ from g4f_server.events import (
 )
 from g4f_server.provider import ProviderContext
 from g4f_server.schemas.chat import ChatRequest
-
 from g4f_server_pollinations import errors, transport
 from g4f_server_pollinations.config import api_key, auth_headers, settings
 

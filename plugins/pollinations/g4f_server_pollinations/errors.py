@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+
 from g4f_server.errors import (
     G4FError,
     InvalidRequestError,
@@ -24,7 +25,6 @@ from g4f_server.errors import (
     ProviderRateLimitError,
     ProviderTimeoutError,
 )
-
 from g4f_server_pollinations.config import DASHBOARD_URL
 
 _KEY_HINT = (

@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import yarl
+
 from g4f_server.errors import G4FError, InvalidRequestError, ProviderAuthError, ProviderError
 from g4f_server.provider import ImageRequest, MediaItem, ProviderContext
-
 from g4f_server_pollinations import errors, transport
 from g4f_server_pollinations.config import DASHBOARD_URL, api_key, auth_headers, settings
 from g4f_server_pollinations.models import cached_entry

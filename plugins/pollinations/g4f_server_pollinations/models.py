@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from g4f_server.provider import ModelInfo, ProviderContext
-
 from g4f_server_pollinations import transport
 from g4f_server_pollinations.config import Settings, api_key, auth_headers, settings
 

@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+
 from g4f_server.errors import G4FError, ProviderRateLimitError
 from g4f_server.provider import ProviderContext
-
 from g4f_server_pollinations import errors
 from g4f_server_pollinations.config import Settings
 

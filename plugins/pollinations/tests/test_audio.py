@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import g4f_server_pollinations as plugin
 import pytest
+
+import g4f_server_pollinations as plugin
 from g4f_server import errors
 from g4f_server.provider import SpeechRequest, TranscriptionRequest
 

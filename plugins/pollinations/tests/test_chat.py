@@ -7,9 +7,10 @@ import sys
 from contextlib import aclosing
 from typing import Any
 
-import g4f_server_pollinations as plugin
 import orjson
 import pytest
+
+import g4f_server_pollinations as plugin
 from g4f_server import errors, events
 from g4f_server.schemas.chat import ChatRequest
 from g4f_server_pollinations import errors as plugin_errors

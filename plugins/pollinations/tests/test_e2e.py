@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import g4f_server_pollinations
 import openai
 import pytest
+
+import g4f_server_pollinations
 
 
 @pytest.fixture

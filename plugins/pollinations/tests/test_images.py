@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-import g4f_server_pollinations as plugin
 import pytest
+
+import g4f_server_pollinations as plugin
 from g4f_server import errors
 from g4f_server.provider import ImageRequest
 from g4f_server_pollinations import images

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import g4f_server_pollinations as plugin
 import openai
 import pytest
+
+import g4f_server_pollinations as plugin
 from g4f_server import errors
 from g4f_server.schemas.chat import ChatRequest
 
