@@ -63,7 +63,11 @@ def serve(config: AppConfig) -> None:
     configure_logging(debug=config.debug, json_logs=config.json_logs)
     log.info("starting", url=f"http://{config.host}:{config.port}", config=config.redacted())
     if config.workers == 1:
-        _serve_one(config)
+        try:
+            _serve_one(config)
+        except OSError as exc:  # port in use, address not available, no permission
+            log.error("cannot_listen", host=config.host, port=config.port, error=str(exc))
+            raise SystemExit(1) from None
         return
     # Several processes share the port (SO_REUSEPORT); the kernel balances connections.
     ctx = multiprocessing.get_context("spawn")

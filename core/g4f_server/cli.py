@@ -9,7 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="OpenAI-compatible gateway.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="OpenAI-compatible gateway.",
+    pretty_exceptions_enable=False,  # plain tracebacks: readable in logs, fast to render
+)
 
 Plugins = Annotated[
     list[str] | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,12 @@ def provider_key(request: web.Request | None, body_key: str | None) -> str | Non
     return None
 
 
+@functools.cache
+def _provider_logger(name: str) -> Any:
+    # Bound once per provider: the request id comes from contextvars, not from binding.
+    return get_logger(f"g4f_server.provider.{name}").bind(provider=name)
+
+
 def make_context(
     app: web.Application,
     entry: ProviderEntry,
@@ -35,7 +42,7 @@ def make_context(
         fields.setdefault("cookies", app[COOKIES].accessor(entry.info.cookie_domains))
     return ProviderContext(
         http=app[HTTP],
-        log=get_logger(f"g4f_server.provider.{entry.name}").bind(provider=entry.name),
+        log=_provider_logger(entry.name),
         state=entry.state,
         timeout=config.timeout,
         request_id=request_id,
