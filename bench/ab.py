@@ -1,7 +1,7 @@
 """A/B of gateway variants beside the relay, round-robin in one run (noise hits all alike).
 
-    .venv/bin/python bench/ab.py --variants "base=;notrust=notrust;all=notrust,cork,fastid"
     .venv/bin/python bench/ab.py --variants "log=;nolog=@G4F_ACCESS_LOG=false"
+    .venv/bin/python bench/ab.py --variants "base=;mine=mypatch"   # after adding mypatch
 
 A variant is ``name=patch,patch`` (patches of bench/patched_gateway.py; empty = plain
 g4f-server run through the same wrapper) optionally followed by ``@VAR=value`` settings.
@@ -33,7 +33,7 @@ def parse_variants(text: str) -> list[tuple[str, str, dict[str, str]]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", default="base=;notrust=notrust;all=notrust,cork,fastid")
+    parser.add_argument("--variants", default="log=;nolog=@G4F_ACCESS_LOG=false")
     parser.add_argument("--scenarios", default="json/c32,stream/c32,json/c1,stream/c1")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
