@@ -250,3 +250,13 @@ async def test_chat_route_keeps_history_per_client(start_gateway: Any, tmp_path:
     await chat(base, conversation_id="same", headers={"Authorization": "Bearer bob"})
     assert memo.seen[2]["conversation"] is None
     assert len(memo.seen[2]["messages"]) == 1
+
+
+async def test_conversation_database_is_private(start_gateway: Any, tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)  # a data folder the operator made world-readable
+    memo = Memo()
+    base = await start_gateway(plugins=[memo], data_dir=str(tmp_path))
+    await chat(base, conversation_id="private")
+    db = tmp_path / "conversations.sqlite3"
+    assert db.exists()
+    assert db.stat().st_mode & 0o077 == 0

@@ -11,6 +11,7 @@ and periodically); beyond ``max_rows`` the least recently used rows go first.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -52,6 +53,9 @@ class SQLiteConversationStore:
         if self._db is None:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            # It holds conversation history and provider session cookies: owner only
+            # (SQLite gives the -wal and -shm files the database file's mode).
+            os.chmod(self.path, 0o600)
             # Switching to WAL needs an exclusive lock and SQLite does not wait for it
             # when another process is opening the file at the same moment: retry.
             for attempt in range(100):
