@@ -449,3 +449,21 @@ async def test_slow_client_writes_do_not_count_as_provider_idle(make_client: Any
         line = await resp.content.readline()
         assert b'"error"' not in line
     resp.close()
+
+
+async def test_all_providers_failing_names_every_reason(make_client: Any) -> None:
+    first = Scripted(name="Alpha", priority=1, fail=errors.ProviderError("alpha is down"))
+    second = Scripted(name="Beta", priority=2, fail=errors.ProviderTimeoutError("beta is slow"))
+    client = await make_client(first, second)
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == 502  # the reasons disagree (502 and 504): a plain provider error
+    assert resp.headers["X-G4F-Attempts"] == "2"
+    message = (await resp.json())["error"]["message"]
+    assert "2 tried" in message and "Alpha: alpha is down" in message
+    assert "Beta: beta is slow" in message
+    both_slow = Scripted(name="Gamma", priority=3, fail=errors.ProviderTimeoutError("slow too"))
+    client = await make_client(
+        Scripted(name="Delta", fail=errors.ProviderTimeoutError("x")), both_slow
+    )
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == 504

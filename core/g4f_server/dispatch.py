@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -114,8 +115,9 @@ async def first_success(
     """Run ``attempt`` on each route until one succeeds. Only a ``ProviderError`` (or a
     provider bug, or a timeout) moves on to the next route: any other ``G4FError`` means
     the request itself is wrong, and another provider will not help."""
-    failure: errors.G4FError | None = None
+    failures: list[tuple[str, errors.ProviderError]] = []
     for number, route in enumerate(routes, start=1):
+        failure: errors.ProviderError
         try:
             async with asyncio.timeout(timeout):
                 return route, number, await attempt(route)
@@ -136,9 +138,25 @@ async def first_success(
             error=failure.message,
             status=failure.status,
         )
-    assert failure is not None, "resolve() never returns an empty route list"
-    failure.headers["X-G4F-Attempts"] = str(len(routes))
-    raise failure
+        failures.append((route.entry.name, failure))
+    raise _all_failed(failures)
+
+
+def _all_failed(failures: list[tuple[str, errors.ProviderError]]) -> errors.ProviderError:
+    """One error for the client: the failure itself when one provider was tried; with
+    several, every provider's reason, keeping the status only when they all agree."""
+    assert failures, "resolve() never returns an empty route list"
+    error = failures[-1][1]
+    if len(failures) > 1:
+        reasons = "; ".join(f"{name}: {failure.message}" for name, failure in failures)
+        message = f"No provider could answer ({len(failures)} tried). {reasons}"
+        if all(f.status == error.status for _, f in failures):
+            error = copy.copy(error)
+            error.message = message
+        else:
+            error = errors.ProviderError(message)
+    error.headers["X-G4F-Attempts"] = str(len(failures))
+    return error
 
 
 async def start_chat(
