@@ -45,3 +45,17 @@ def test_every_route_is_in_the_api_reference(tmp_path: Path) -> None:
     paths = {r.canonical.replace("{model:.+}", "{model}") for r in app.router.resources()}
     missing = sorted(p for p in paths if f"`{p}`" not in text and f" {p}`" not in text)
     assert not missing, f"document these routes in docs/api.md: {missing}"
+
+
+def test_every_hookspec_is_implemented_by_a_kernel_test_provider() -> None:
+    """Each hook is exercised by a provider defined in the kernel's own tests."""
+    from tests import media_providers, providers
+
+    names = {sig.split("(")[0].split()[-1] for sig in hook_signatures()}
+    implemented = set()
+    for module in (providers, media_providers):
+        for obj in vars(module).values():
+            for name in names:
+                if hasattr(getattr(obj, name, None), f"{hookspecs.PROJECT}_impl"):
+                    implemented.add(name)
+    assert implemented == names, f"no test provider implements: {sorted(names - implemented)}"
