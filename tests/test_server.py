@@ -264,3 +264,17 @@ async def test_shared_upstream_session_keeps_no_cookies(
             )
             body = await resp.json()
     assert body["choices"][0]["message"]["content"] == "<none>"
+
+
+async def test_provider_error_text_is_not_logged(make_client: Any) -> None:
+    from g4f_server import errors
+
+    failing = Scripted(fail=errors.ProviderError("upstream said: my secret diary entry"))
+    client = await make_client(failing)
+    with capture_logs() as logs:
+        resp = await client.post(
+            "/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]}
+        )
+    assert "my secret diary entry" in (await resp.json())["error"]["message"]  # the client's
+    assert "secret diary" not in repr(logs)
+    assert any(e["event"] == "provider_failed" and e["status"] == 502 for e in logs)

@@ -131,11 +131,13 @@ async def first_success(
             raise
         except Exception as exc:
             failure = unexpected(route.entry, exc)
+        # Not the message: it may quote the upstream's answer (content is never logged).
         log.info(
             "provider_failed",
             provider=route.entry.name,
             attempt=number,
-            error=failure.message,
+            error=type(failure).__name__,
+            code=failure.code,
             status=failure.status,
         )
         failures.append((route.entry.name, failure))

@@ -157,7 +157,7 @@ async def _stream(
                 await write(line)
     except errors.G4FError as exc:
         # Headers are sent: the failure travels in the stream, never as a silent stop.
-        log.info("stream_failed", provider=run.route.entry.name, error=exc.message)
+        log.info("stream_failed", provider=run.route.entry.name, code=exc.code, status=exc.status)
         await write(sse.event(exc.to_dict()))
         await write(sse.DONE)
         return response, None
