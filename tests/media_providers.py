@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import struct
 import wave
-import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,35 +27,16 @@ from g4f_server.provider import (
 )
 from g4f_server.provider import TranscriptSegment as Segment
 from g4f_server.schemas.chat import ChatRequest
+from g4f_server.testing import png_bytes, wav_bytes
 
 
 def png(width: int = 2, height: int = 2, *, noise: bool = False) -> bytes:
-    """A valid RGB PNG; ``noise`` makes it incompressible (for size-based tests)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    row = lambda: b"\x00" + (os.urandom(width * 3) if noise else b"\xff\x00\x00" * width)  # noqa: E731
-    raw = b"".join(row() for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    return png_bytes(width, height, noise=noise)
 
 
 def wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
     """A silent mono 16-bit WAV of ``seconds``."""
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"\x00\x00" * int(seconds * rate))
-    return buf.getvalue()
+    return wav_bytes(seconds, rate)
 
 
 def wav_duration(data: bytes) -> float:

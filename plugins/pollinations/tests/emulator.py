@@ -21,16 +21,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import io
-import struct
 import time
-import wave
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from g4f_server.testing import png_bytes, wav_bytes
 
 NOTICE = (
     "⚠️ **IMPORTANT NOTICE** ⚠️\n\nThe Pollinations legacy text API is being deprecated for "
@@ -104,32 +102,9 @@ FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 32
 TRANSCRIPT = "hello world"
 
 
-def png(width: int = 1, height: int = 1) -> bytes:
-    """A valid grey PNG (kept tiny: the size is echoed in headers instead)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
-
-
-def wav_bytes(seconds: float = 0.2, rate: int = 8000) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"\x00\x00" * int(seconds * rate))
-    return out.getvalue()
+def png() -> bytes:
+    """A tiny valid PNG (the requested size is echoed in headers instead)."""
+    return png_bytes(1, 1)
 
 
 AUDIO_BYTES = {

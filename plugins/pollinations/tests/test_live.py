@@ -12,11 +12,7 @@ check shapes, not exact words.
 from __future__ import annotations
 
 import base64
-import io
 import json
-import math
-import struct
-import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,22 +24,13 @@ import pytest
 import g4f_server_pollinations as plugin
 from g4f_server import errors
 from g4f_server.schemas.chat import ChatRequest
+from g4f_server.testing import wav_bytes
 
 pytestmark = pytest.mark.live
 
 
 def tone_wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        frames = (
-            struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-            for i in range(int(seconds * rate))
-        )
-        w.writeframes(b"".join(frames))
-    return out.getvalue()
+    return wav_bytes(seconds, rate, tone_hz=440)
 
 
 @pytest.fixture
