@@ -1,20 +1,60 @@
-"""Shared by the image, audio and cookie routes: served-by headers and multipart uploads."""
+"""Shared by the image, audio and cookie routes: calling a provider with failover, and
+multipart uploads."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.keys import REQUEST_ID, SERVED_BY
+from g4f_server.context import make_context, provider_key
+from g4f_server.dispatch import first_success
+from g4f_server.keys import CONFIG, REGISTRY, REQUEST_ID, SERVED_BY
 from g4f_server.logs import get_logger
-from g4f_server.router import Route
+from g4f_server.router import Route, resolve
 
 log = get_logger("g4f_server.service")
 T = TypeVar("T")
+
+
+async def call_provider(
+    request: web.Request,
+    body: Any,
+    *,
+    capability: str,
+    hook: str,
+    check: Callable[[Route, Any], Awaitable[T]],
+) -> tuple[Route, dict[str, str], T]:
+    """Resolve the providers for ``body`` (its ``model``, ``provider`` and ``api_key``),
+    call ``hook`` on each until one succeeds, and return the served-by headers.
+
+    ``check`` validates (and may complete) a provider's result inside the attempt, so a
+    result that turns out unusable fails over to the next provider like an error does.
+    """
+    app = request.app
+    config = app[CONFIG]
+    routes = resolve(
+        app[REGISTRY],
+        config,
+        capability=capability,
+        model=body.model,
+        provider=request.match_info.get("provider") or body.provider,
+    )
+    key = provider_key(request, body.api_key)
+
+    async def attempt(route: Route) -> T:
+        ctx = make_context(app, route.entry, request, api_key=key)
+        result = await route.entry.call(
+            hook, request=body.model_copy(update={"model": route.model}), ctx=ctx
+        )
+        return await check(route, result)
+
+    route, attempts, result = await first_success(routes, attempt, timeout=config.timeout)
+    return route, served_headers(request, route, attempts), result
 
 
 def served_headers(request: web.Request, route: Route, attempts: int) -> dict[str, str]:

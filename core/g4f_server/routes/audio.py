@@ -10,15 +10,13 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.context import make_context, provider_key
-from g4f_server.dispatch import first_success
 from g4f_server.jsonio import json_response, parse_model, read_json
-from g4f_server.keys import CONFIG, REGISTRY
+from g4f_server.keys import CONFIG
 from g4f_server.logs import get_logger
 from g4f_server.provider import SpeechResult, Transcription
-from g4f_server.router import Route, resolve
+from g4f_server.router import Route
 from g4f_server.routes import request_body
-from g4f_server.routes._service import read_multipart, served_headers
+from g4f_server.routes._service import call_provider, read_multipart
 from g4f_server.schemas.media import SpeechRequest, TranscriptionForm, TranscriptionRequest
 
 log = get_logger("g4f_server.audio")
@@ -39,23 +37,10 @@ _PASSED_HEADERS = ("content-disposition", "x-audio-duration")
 @request_body(SpeechRequest)
 async def create_speech(request: web.Request) -> web.StreamResponse:
     """Turn text into speech; the audio bytes are streamed back (OpenAI-compatible)."""
-    app = request.app
-    config = app[CONFIG]
+    config = request.app[CONFIG]
     body = parse_model(SpeechRequest, await read_json(request))
-    routes = resolve(
-        app[REGISTRY],
-        config,
-        capability="speech",
-        model=body.model,
-        provider=request.match_info.get("provider") or body.provider,
-    )
-    key = provider_key(request, body.api_key)
 
-    async def attempt(route: Route) -> tuple[SpeechResult, bytes]:
-        ctx = make_context(app, route.entry, request, api_key=key)
-        result = await route.entry.call(
-            "create_speech", request=body.model_copy(update={"model": route.model}), ctx=ctx
-        )
+    async def check(route: Route, result: Any) -> tuple[SpeechResult, bytes]:
         if not isinstance(result, SpeechResult):
             raise errors.ProviderError(f"Provider '{route.entry.name}' returned no audio")
         if result.data is not None:
@@ -69,8 +54,9 @@ async def create_speech(request: web.Request) -> web.StreamResponse:
             raise errors.ProviderError(f"Provider '{route.entry.name}' returned empty audio")
         return result, first
 
-    route, attempts, (result, first) = await first_success(routes, attempt, timeout=config.timeout)
-    headers = served_headers(request, route, attempts)
+    _, headers, (result, first) = await call_provider(
+        request, body, capability="speech", hook="create_speech", check=check
+    )
     headers.update({k: v for k, v in result.headers.items() if k.lower() in _PASSED_HEADERS})
     mime = result.mime_type.strip().lower()
     headers["Content-Type"] = mime if _MIME.match(mime) else SPEECH_MIME[body.response_format]
@@ -121,8 +107,7 @@ _KNOWN_FIELDS = ("model", "language", "prompt", "temperature", "response_format"
 @request_body(TranscriptionForm, "multipart/form-data")
 async def create_transcription(request: web.Request) -> web.Response:
     """Transcribe an audio file (multipart `file`; json, text, srt, vtt or verbose_json)."""
-    app = request.app
-    config = app[CONFIG]
+    config = request.app[CONFIG]
     fields, files = await read_multipart(request, config.max_upload_size)
     upload = next((f for f in files if f.field == "file"), None)
     if upload is None or not upload.data:
@@ -143,26 +128,15 @@ async def create_transcription(request: web.Request) -> web.Response:
             "extra": extra,
         },
     )
-    routes = resolve(
-        app[REGISTRY],
-        config,
-        capability="transcription",
-        model=body.model,
-        provider=request.match_info.get("provider") or body.provider,
-    )
-    key = provider_key(request, body.api_key)
 
-    async def attempt(route: Route) -> Transcription:
-        ctx = make_context(app, route.entry, request, api_key=key)
-        result = await route.entry.call(
-            "transcribe", request=body.model_copy(update={"model": route.model}), ctx=ctx
-        )
+    async def check(route: Route, result: Any) -> Transcription:
         if not isinstance(result, Transcription):
             raise errors.ProviderError(f"Provider '{route.entry.name}' returned no transcription")
         return result
 
-    route, attempts, result = await first_success(routes, attempt, timeout=config.timeout)
-    headers = served_headers(request, route, attempts)
+    route, headers, result = await call_provider(
+        request, body, capability="transcription", hook="transcribe", check=check
+    )
     fmt = body.response_format
     if fmt == "text":
         return web.Response(text=result.text, content_type="text/plain", headers=headers)

@@ -11,15 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.context import make_context, provider_key
-from g4f_server.dispatch import first_success
 from g4f_server.jsonio import json_response, parse_model, read_json
-from g4f_server.keys import CONFIG, HTTP, MEDIA_STORE, REGISTRY
+from g4f_server.keys import CONFIG, HTTP, MEDIA_STORE
 from g4f_server.media import fetch_media, media_url
 from g4f_server.provider import MediaItem
-from g4f_server.router import Route, resolve
+from g4f_server.router import Route
 from g4f_server.routes import request_body
-from g4f_server.routes._service import served_headers
+from g4f_server.routes._service import call_provider
 from g4f_server.schemas.media import ImageRequest
 from g4f_server.storage.files import sniff
 
@@ -39,26 +37,16 @@ async def generate_images(request: web.Request) -> web.Response:
     app = request.app
     config = app[CONFIG]
     body = parse_model(ImageRequest, await read_json(request))
-    routes = resolve(
-        app[REGISTRY],
-        config,
-        capability="image",
-        model=body.model,
-        provider=request.match_info.get("provider") or body.provider,
-    )
-    key = provider_key(request, body.api_key)
 
-    async def attempt(route: Route) -> list[Image]:
-        ctx = make_context(app, route.entry, request, api_key=key)
-        items = await route.entry.call(
-            "generate_images", request=body.model_copy(update={"model": route.model}), ctx=ctx
-        )
+    async def check(route: Route, items: Any) -> list[Image]:
         if not isinstance(items, list) or not items:
             raise errors.ProviderError(f"Provider '{route.entry.name}' returned no images")
         # Downloads belong to the attempt: an unreachable image is that provider's failure.
         return [await _materialize(app, item) for item in items[: body.n]]
 
-    route, attempts, images = await first_success(routes, attempt, timeout=config.timeout)
+    route, headers, images = await call_provider(
+        request, body, capability="image", hook="generate_images", check=check
+    )
     data: list[dict[str, Any]] = []
     for image in images:
         item: dict[str, Any]
@@ -76,7 +64,7 @@ async def generate_images(request: web.Request) -> web.Response:
             "model": route.model,
             "provider": route.entry.name,
         },
-        headers=served_headers(request, route, attempts),
+        headers=headers,
     )
 
 
