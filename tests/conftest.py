@@ -1,2 +1,25 @@
 """Kernel test fixtures. The g4f_server.testing pytest plugin adds provider_context,
 start_gateway and --live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from g4f_server.app import create_app
+from g4f_server.config import AppConfig
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, tmp_path: Any) -> Any:
+    """``await make_client(*plugins, **config)``: an in-process client of a fresh app with
+    only these plugins (installed entry points are not loaded)."""
+
+    async def make(*plugins: object, **config: Any) -> TestClient:
+        config.setdefault("data_dir", tmp_path)
+        app = create_app(AppConfig(**config), plugins=list(plugins), load_entrypoints=False)
+        return await aiohttp_client(app)
+
+    return make

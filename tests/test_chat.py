@@ -7,24 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from g4f_server import errors
-from g4f_server.app import create_app
-from g4f_server.config import AppConfig
 from tests.providers import Scripted
 
 USER = [{"role": "user", "content": "hello there"}]
-
-
-@pytest.fixture
-def make_client(aiohttp_client: Any, tmp_path: Any) -> Any:
-    async def make(*plugins: object, **config: Any) -> TestClient:
-        config.setdefault("data_dir", tmp_path)
-        app = create_app(AppConfig(**config), plugins=list(plugins), load_entrypoints=False)
-        return await aiohttp_client(app)
-
-    return make
 
 
 def sse_events(raw: str) -> list[Any]:

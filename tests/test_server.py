@@ -14,17 +14,6 @@ from g4f_server.config import AppConfig
 from tests.providers import Endless, Scripted
 
 
-@pytest.fixture
-def make_client(aiohttp_client: Any, tmp_path: Any) -> Any:
-    async def make(*plugins: object, **config: Any) -> Any:
-        app = create_app(
-            AppConfig(data_dir=tmp_path, **config), plugins=list(plugins), load_entrypoints=False
-        )
-        return await aiohttp_client(app)
-
-    return make
-
-
 async def test_client_disconnect_closes_the_provider_stream(
     start_gateway: Any, tmp_path: Any
 ) -> None:
