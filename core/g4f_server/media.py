@@ -1,14 +1,12 @@
 """Turning media a provider produced into something a client can fetch.
 
 ``MediaPublisher`` is the seam for the media store. ``StoredMediaPublisher`` (the app's
-default) saves bytes in the data folder and returns an absolute ``/media/...`` URL;
-``InlineMediaPublisher`` inlines them as a data URI (no storage at all).
+default) saves bytes in the data folder and returns an absolute ``/media/...`` URL.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 from typing import Protocol
 
@@ -22,15 +20,6 @@ from g4f_server.storage.media import MediaStore, StoredFile
 
 class MediaPublisher(Protocol):
     async def publish(self, media: Media, request: web.Request) -> Media: ...
-
-
-class InlineMediaPublisher:
-    async def publish(self, media: Media, request: web.Request) -> Media:
-        if media.url or media.data is None:
-            return media
-        mime = media.mime_type or "application/octet-stream"
-        url = f"data:{mime};base64,{base64.b64encode(media.data).decode()}"
-        return Media(media.kind, url=url, mime_type=mime, alt=media.alt)
 
 
 class StoredMediaPublisher:
