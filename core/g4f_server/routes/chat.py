@@ -13,7 +13,7 @@ from g4f_server.context import make_context, provider_key
 from g4f_server.conversations import conversation_key, remember_turn, with_history
 from g4f_server.dispatch import ChatRun, start_chat
 from g4f_server.jsonio import json_response, parse_model, read_json
-from g4f_server.keys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY, REQUEST_ID, SERVED_BY
+from g4f_server.keys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY
 from g4f_server.logs import get_logger
 from g4f_server.protocols.openai_chat import (
     ChunkRenderer,
@@ -24,6 +24,7 @@ from g4f_server.protocols.openai_chat import (
 from g4f_server.registry import ProviderEntry
 from g4f_server.router import resolve
 from g4f_server.routes import request_body
+from g4f_server.routes._service import served_headers
 from g4f_server.schemas.chat import ChatRequest
 
 log = get_logger("g4f_server.chat")
@@ -85,12 +86,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         idle_timeout=config.stream_timeout,
     )
     entry = run.route.entry
-    request[SERVED_BY] = (entry.name, run.route.model, run.attempts)
-    headers = {
-        "X-G4F-Provider": entry.name,
-        "X-G4F-Attempts": str(run.attempts),
-        "X-Request-Id": request[REQUEST_ID],
-    }
+    headers = served_headers(request, run.route, run.attempts)
     extra = {"conversation_id": conversation_id} if conversation_id else None
     stream_response: web.StreamResponse | None = None
     try:
