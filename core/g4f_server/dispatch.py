@@ -173,9 +173,11 @@ async def start_chat(
 
     async def first_event(route: Route) -> tuple[AsyncIterator[ChatEvent], ChatEvent]:
         entry = route.entry
-        stream = entry.call(
-            "chat", request=request.model_copy(update={"model": route.model}), ctx=make_ctx(entry)
-        )
+        if request.model != route.model:  # the provider sees its own model id
+            request_for = request.model_copy(update={"model": route.model})
+        else:
+            request_for = request
+        stream = entry.call("chat", request=request_for, ctx=make_ctx(entry))
         try:
             return stream, await anext(stream)
         except StopAsyncIteration:

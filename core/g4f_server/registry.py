@@ -45,6 +45,12 @@ class ProviderEntry:
     working: bool = True
     error: str | None = None
     state: dict[str, Any] = field(default_factory=dict)  # ProviderContext.state
+    # Lookups done on every request, computed once: the capability set (impls are fixed
+    # after start-up) and the models by lower-case id and alias (rebuilt whenever
+    # ``models`` is replaced by a new list).
+    _capabilities: frozenset[str] | None = field(default=None, init=False, repr=False)
+    _by_key: dict[str, ModelInfo] = field(default_factory=dict, init=False, repr=False)
+    _indexed: list[ModelInfo] | None = field(default=None, init=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -52,15 +58,20 @@ class ProviderEntry:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset(HOOK_CAPABILITY[h] for h in self.impls if h in HOOK_CAPABILITY)
+        if self._capabilities is None:
+            self._capabilities = frozenset(
+                HOOK_CAPABILITY[h] for h in self.impls if h in HOOK_CAPABILITY
+            )
+        return self._capabilities
 
     def model(self, model_id: str) -> ModelInfo | None:
         """A model of this provider by id or alias (case-insensitive)."""
-        key = model_id.lower()
-        for m in self.models:
-            if m.id.lower() == key or key in (a.lower() for a in m.aliases):
-                return m
-        return None
+        if self._indexed is not self.models:
+            by_key: dict[str, ModelInfo] = {}
+            for m in reversed(self.models):  # the first model listed wins a shared key
+                by_key.update(dict.fromkeys((m.id.lower(), *(a.lower() for a in m.aliases)), m))
+            self._by_key, self._indexed = by_key, self.models
+        return self._by_key.get(model_id.lower())
 
     def default_model_for(self, capability: str) -> str | None:
         info = self.info

@@ -4,6 +4,7 @@ client-side limit that keeps anonymous bursts under the upstream's per-IP limits
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,8 +19,10 @@ from g4f_server_pollinations.config import Settings
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
+@functools.lru_cache(maxsize=32)
 def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # No total limit: a long stream is fine as long as bytes keep coming.
+    # Immutable, so one per distinct value. No total limit: a long stream is fine as
+    # long as bytes keep coming.
     return aiohttp.ClientTimeout(total=None, sock_connect=min(30.0, seconds), sock_read=seconds)
 
 

@@ -21,6 +21,16 @@ if _NAME not in sys.modules:
 emu_module = sys.modules[_NAME]
 
 
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Any:
+    """The plugin reads its environment once; each test starts (and ends) with a fresh read."""
+    from g4f_server_pollinations.config import settings
+
+    settings.cache_clear()
+    yield
+    settings.cache_clear()
+
+
 @pytest.fixture
 def emu_mod() -> Any:
     """The emulator module (constants such as NOTICE, TEXT_MODELS, png())."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import g4f_server_pollinations as plugin
 from g4f_server_pollinations import models
+from g4f_server_pollinations.config import settings
 
 
 def by_id(items: list[Any]) -> dict[str, Any]:
@@ -86,6 +87,7 @@ async def test_cache_until_ttl(emulator, ctx, monkeypatch) -> None:
     await plugin.list_models(context)
     assert len(emulator.seen("text_models")) == 1
     monkeypatch.setenv("POLLINATIONS_MODELS_TTL", "0")
+    settings.cache_clear()
     await plugin.list_models(context)
     assert len(emulator.seen("text_models")) == 2
 
@@ -94,6 +96,7 @@ async def test_failed_refresh_keeps_last_good_list(emulator, ctx, monkeypatch) -
     context = ctx()
     await plugin.list_models(context)
     monkeypatch.setenv("POLLINATIONS_MODELS_TTL", "0")
+    settings.cache_clear()
     emulator.fail("text_models", 500)
     assert "mistral" in by_id(await plugin.list_models(context))
 
