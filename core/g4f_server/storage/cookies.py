@@ -213,6 +213,7 @@ class CookieStore:
         self._domains: dict[str, DomainCookies] = {}
         self._seen_mtime: int | None = None
         self._lock = asyncio.Lock()
+        self._accessors: dict[tuple[str, ...], Callable[[str], dict[str, str]]] = {}
 
     # reading (synchronous: providers call ctx.cookies(host) inline)
 
@@ -255,7 +256,15 @@ class CookieStore:
         return out
 
     def accessor(self, allowed: Iterable[str]) -> Callable[[str], dict[str, str]]:
-        """``ctx.cookies`` for a provider: hosts outside its ``cookie_domains`` get {}."""
+        """``ctx.cookies`` for a provider: hosts outside its ``cookie_domains`` get {}.
+        One per set of domains (made for every provider call, so kept)."""
+        key = tuple(allowed)
+        cached = self._accessors.get(key)
+        if cached is None:
+            cached = self._accessors[key] = self._make_accessor(key)
+        return cached
+
+    def _make_accessor(self, allowed: tuple[str, ...]) -> Callable[[str], dict[str, str]]:
         allowed_domains = tuple(normalize_domain(d) for d in allowed if normalize_domain(d))
 
         def cookies(host: str) -> dict[str, str]:

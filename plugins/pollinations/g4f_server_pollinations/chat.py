@@ -4,6 +4,7 @@ and the limits we apply ourselves where the legacy host ignores them."""
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -75,6 +76,8 @@ AUDIO_MIME = {
 # Chars per token for the legacy host's max_tokens, which we must cut ourselves.
 _CHARS_PER_TOKEN = 4
 # Events are frozen, so the last one of every answer can be shared.
+# Keyed calls are limited per account upstream: no local slot to wait for.
+_NO_SLOT = contextlib.nullcontext()
 _FINISHED = {reason: Finish(reason) for reason in set(_FINISH.values())}  # type: ignore[arg-type]
 
 
@@ -463,8 +466,9 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
     body = build_body(request, keyed=keyed)
     headers = {"Content-Type": "application/json", **auth_headers(key)}
     answer = _Answer(request, keyed=keyed)
+    slot = _NO_SLOT if keyed else transport.anonymous_slot(ctx, cfg, "text", keyed=False)
     async with (
-        transport.anonymous_slot(ctx, cfg, "text", keyed=keyed),
+        slot,
         transport.call(
             ctx, "POST", url, keyed=keyed, what="chat", data=orjson.dumps(body), headers=headers
         ) as resp,
