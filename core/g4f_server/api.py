@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import multiprocessing
 import signal
@@ -34,11 +35,19 @@ def _event_loop() -> Any:
     return uvloop.new_event_loop()
 
 
-async def _freeze_gc(app: Any) -> None:
-    """Move start-up objects (modules, schemas) out of the collector's sight, so full
-    collections under load stop re-scanning tens of thousands of them."""
+async def _schedule_gc_freeze(app: Any) -> None:
+    # After the listening socket opens (run_app has no hook for that moment, hence the
+    # delay), so the one full collection does not delay the first answer.
+    asyncio.get_running_loop().call_later(1.0, _freeze_gc)
+
+
+def _freeze_gc() -> None:
+    """Collect start-up garbage once, then move the survivors (modules, schemas) out of
+    the collector's sight, so full collections under load stop re-scanning tens of
+    thousands of them; and turn the collector back on (``cli.main`` turns it off)."""
     gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 def _serve_one(config: AppConfig, reuse_port: bool = False) -> None:
@@ -46,7 +55,7 @@ def _serve_one(config: AppConfig, reuse_port: bool = False) -> None:
 
     configure_logging(debug=config.debug, json_logs=config.json_logs)
     app = create_app(config)
-    app.on_startup.append(_freeze_gc)
+    app.on_startup.append(_schedule_gc_freeze)
     web.run_app(
         app,
         host=config.host,

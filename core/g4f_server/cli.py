@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -178,4 +179,8 @@ def models(
 
 
 def main() -> None:
+    # Start-up allocates much and frees little, so collections during the imports are
+    # wasted (~5% of a cold start). `api` turns the collector back on once it is serving
+    # (api.py); the other commands are short-lived.
+    gc.disable()
     app()
