@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
+
+if TYPE_CHECKING:
+    import sqlite3  # imported on first use: ~1 MB that a server without conversations skips
 
 T = TypeVar("T")
 
@@ -51,6 +53,8 @@ class SQLiteConversationStore:
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
+            import sqlite3
+
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             # It holds conversation history and provider session cookies: owner only
@@ -115,6 +119,9 @@ class SQLiteConversationStore:
             )
 
     async def purge(self) -> None:
+        if self._db is None and not self.path.exists():
+            return  # nothing stored yet: no file, thread or connection just to find that out
+
         def purge(db: sqlite3.Connection) -> None:
             with _transaction(db):
                 self._purge(db, time.time())
