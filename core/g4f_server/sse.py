@@ -31,14 +31,24 @@ class CoalescingStreamResponse(web.StreamResponse):
         self._error: BaseException | None = None
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.queue(bytes(data)):
+            await self._flush()
+
+    def queue(self, data: bytes) -> bool:
+        """``write`` without a coroutine per chunk: True when the caller must
+        ``await flush()`` now (the queue is large), else it leaves on its own."""
         if self._error is not None:
             raise self._error
-        self._queued.append(bytes(data))
+        self._queued.append(data)
         self._queued_size += len(data)
         if self._queued_size >= self._FLUSH_NOW:
-            await self._flush()
-        elif self._flusher is None:
+            return True
+        if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+        return False
+
+    async def flush(self) -> None:
+        await self._flush()
 
     def _take(self) -> bytes:
         data = b"".join(self._queued)
@@ -63,7 +73,7 @@ class CoalescingStreamResponse(web.StreamResponse):
         await super().write_eof(self._take() + data)
 
 
-async def open_stream(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
+async def open_stream(request: web.Request, headers: dict[str, str]) -> CoalescingStreamResponse:
     """Start an SSE response. Status and headers are final once this returns."""
     response = CoalescingStreamResponse(
         status=200,

@@ -120,15 +120,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return json_response(body, headers=headers)
 
 
-async def _published(request: web.Request, event: ev.ChatEvent) -> ev.ChatEvent:
-    if isinstance(event, ev.Media) and event.url is None:
-        return await request.app[MEDIA].publish(event, request)
-    return event
-
-
 async def _collect(request: web.Request, run: ChatRun, transcript: Transcript) -> None:
+    add = transcript.add
     async for event in run.events():
-        transcript.add(await _published(request, event))
+        if isinstance(event, ev.Media) and event.url is None:  # inline: no await per event
+            event = await request.app[MEDIA].publish(event, request)
+        add(event)
 
 
 async def _stream(
@@ -145,12 +142,14 @@ async def _stream(
     write = response.write
     await write(renderer.role())
     try:
+        add, render, queue = transcript.add, renderer.render, response.queue
         async for event in run.events():
-            event = await _published(request, event)
-            transcript.add(event)
-            line = renderer.render(event)
-            if line is not None:
-                await write(line)
+            if isinstance(event, ev.Media) and event.url is None:
+                event = await request.app[MEDIA].publish(event, request)
+            add(event)
+            line = render(event)
+            if line is not None and queue(line):
+                await response.flush()
     except errors.G4FError as exc:
         # Headers are sent: the failure travels in the stream, never as a silent stop.
         log.info("stream_failed", provider=run.route.entry.name, code=exc.code, status=exc.status)
