@@ -1,6 +1,6 @@
 """g4f-server benchmark: the gateway beside a bare aiohttp relay and the fake upstream alone.
 
-    .venv/bin/python bench/run.py                 # full run (~5 min), rewrites docs/performance.md
+    .venv/bin/python bench/run.py                 # full run (~7 min), rewrites docs/performance.md
     .venv/bin/python bench/run.py --duration 3    # quicker, noisier
     .venv/bin/python bench/run.py --smoke         # ~1 s per measurement, proves the harness works
 
@@ -770,10 +770,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Benchmark g4f-server against a bare relay and the fake upstream.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
     parser.add_argument("--conns", default="1,32", help="connection counts, comma-separated")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat and report medians")
+    # Three interleaved rounds: this machine's speed drifts by +-20% within a minute, so a
+    # single round can put the relay and the gateway in different weather.
+    parser.add_argument("--rounds", type=int, default=3, help="repeat and report medians")
     parser.add_argument("--workers", type=int, default=2, help="scaling check; 0 or 1 skips it")
     parser.add_argument("--ttfb-samples", type=int, default=300)
     parser.add_argument("--paced-samples", type=int, default=40)

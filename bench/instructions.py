@@ -1,0 +1,127 @@
+"""CPU instructions per request, gateway against the relay, counted by valgrind (callgrind).
+
+    .venv/bin/python bench/instructions.py              # ~4 min; needs valgrind
+    .venv/bin/python bench/instructions.py --requests 100 --modes json
+
+Throughput on a shared 2-core machine moves by +-20% from one minute to the next, which
+hides any change smaller than that. An instruction count does not move: the same code,
+inputs and environment give the same total whatever else the machine is doing. So this
+is the tool for deciding whether a hot-path change pays (run it before and after); the
+req/s of ``bench/run.py`` remain the numbers the targets are stated in.
+
+Each server runs under callgrind against the fake upstream, gets warm-up requests and a
+second for the gateway's post-start-up ``gc.freeze``, then its counters are zeroed, it
+serves ``--requests`` sequential keep-alive requests, and the counters are dumped. The
+count covers everything the process executes for those requests: the interpreter, aiohttp,
+uvloop, pydantic-core and orjson. It does not see cache misses or system-call time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run
+
+
+def _requests(port: int, count: int, stream: bool) -> None:
+    conn = http.client.HTTPConnection(run.HOST, port, timeout=120)
+    headers = run.HEADERS
+    try:
+        for _ in range(count):
+            conn.request("POST", run.CHAT_PATH, run.chat_body(stream), headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200 or b"tok19" not in body:
+                raise RuntimeError(f"bad answer {resp.status}: {body[:200]!r}")
+    finally:
+        conn.close()
+
+
+def _control(pid: int, command: str) -> None:
+    subprocess.run(["callgrind_control", command, str(pid)], check=True, capture_output=True)
+
+
+def count(bench: run.Bench, name: str, stream: bool, requests: int, warmup: int) -> int:
+    """Instructions the server ``name`` executed for ``requests`` chat requests."""
+    port = run.free_port()
+    out = bench.workdir / f"callgrind.{name}.{'stream' if stream else 'json'}"
+    valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p"]
+    if name == "relay":
+        argv = [bench.python, str(run.BENCH / "relay.py"), "--port", str(port)]
+        argv += ["--upstream", bench.upstream_url]
+        proc = bench.start(name, valgrind + argv)
+        run.wait_ready(proc, port, "/health", limit=300)
+    else:
+        argv = [bench.python, "-m", "g4f_server", "api", "--host", run.HOST, "--port", str(port)]
+        argv += ["--load-plugins", "pollinations"]
+        proc = bench.start(name, valgrind + argv, bench.gateway_env())
+        run.wait_ready(proc, port, "/v1/models", limit=300)
+    try:
+        _requests(port, warmup, stream)
+        time.sleep(2.0)  # the gateway's gc.freeze runs 1 s after start-up
+        _control(proc.pid, "-z")
+        _requests(port, requests, stream)
+        _control(proc.pid, "-d")
+    finally:
+        bench.stop(proc)
+    dumps = sorted(out.parent.glob(f"{out.name}.{proc.pid}.*"))
+    if not dumps:
+        raise RuntimeError(f"no callgrind dump for {name}; see {proc.log}")
+    match = re.search(r"^summary:\s+(\d+)", dumps[0].read_text(errors="replace"), re.M)
+    if not match:
+        raise RuntimeError(f"no summary line in {dumps[0]}")
+    return int(match.group(1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=200, help="counted requests per run")
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--modes", default="json,stream")
+    parser.add_argument("--upstream-procs", type=int, default=1)
+    parser.add_argument("--pace-ms", type=float, default=2.0)
+    parser.add_argument("--json", dest="json_out", help="also write the numbers here")
+    args = parser.parse_args(argv)
+    for tool in ("valgrind", "callgrind_control"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found: apt-get install -y valgrind")
+    run.compile_bytecode(sys.executable)
+    workdir = Path(tempfile.mkdtemp(prefix="g4f-instr-"))
+    bench = run.Bench(args, workdir)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        bench.start_upstream()
+        for mode in filter(None, (m.strip() for m in args.modes.split(","))):
+            row = {}
+            for name in ("relay", "gateway"):
+                total = count(bench, name, mode == "stream", args.requests, args.warmup)
+                row[name] = total / args.requests
+                print(f"{mode:<7} {name:<8} {row[name]:>12,.0f} instructions/request", flush=True)
+            results[mode] = row
+    finally:
+        bench.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print("| chat request | relay instructions | gateway instructions | gateway / relay |")
+    print("| --- | ---: | ---: | ---: |")
+    for mode, row in results.items():
+        ratio = row["gateway"] / row["relay"]
+        print(f"| {mode} | {row['relay']:,.0f} | {row['gateway']:,.0f} | {ratio:.2f} |")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
