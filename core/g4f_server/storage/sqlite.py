@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 if TYPE_CHECKING:
-    import sqlite3  # imported on first use: ~1 MB that a server without conversations skips
+    import sqlite3  # imported on first use: a server without conversations never loads it
 
 T = TypeVar("T")
 
