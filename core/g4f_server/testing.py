@@ -9,10 +9,13 @@ Registered as a ``pytest11`` plugin, so any project that installs g4f-server get
 - ``--live``: tests marked ``live`` (real upstreams over the internet) are skipped
   unless pytest runs with ``--live``.
 - ``png_bytes()`` and ``wav_bytes()``: valid media made with the stdlib, for emulators.
+- ``wait_until(condition)``: poll instead of sleeping a fixed time, so a test that waits
+  for a socket to close or a task to start also passes on a slow, loaded CI machine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import os
@@ -122,3 +125,15 @@ def wav_bytes(seconds: float = 0.2, rate: int = 8000, *, tone_hz: float | None =
         w.setframerate(rate)
         w.writeframes(samples)
     return out.getvalue()
+
+
+async def wait_until(
+    condition: Callable[[], bool], *, timeout: float = 5.0, what: str = "condition"
+) -> None:
+    """Return as soon as ``condition()`` is true; fail the test after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() >= deadline:
+            raise AssertionError(f"{what} not reached within {timeout:g}s")
+        await asyncio.sleep(0.01)

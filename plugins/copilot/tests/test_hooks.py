@@ -26,6 +26,7 @@ from g4f_server.events import (
 )
 from g4f_server.provider import ImageRequest
 from g4f_server.schemas.chat import ChatRequest
+from g4f_server.testing import wait_until
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
@@ -89,8 +90,7 @@ async def test_anonymous_chat_uses_app_flavour(copilot, provider_context) -> Non
     assert [f["event"] for f in socket["frames"]] == ["setOptions", "reportLocalConsents", "send"]
     assert copilot.last_send["mode"] == "chat"
     assert copilot.texts("conv-0") == ["Hi"]
-    await asyncio.sleep(0.05)
-    assert copilot.open_sockets == 0
+    await wait_until(lambda: copilot.open_sockets == 0, what="socket closed")
 
 
 async def test_reasoning_model_streams_chain_of_thought(copilot, provider_context) -> None:
@@ -301,16 +301,14 @@ async def test_unsolvable_challenge_is_reported(copilot, provider_context) -> No
     copilot.script.append("challenge:hashcash")
     with pytest.raises(ProviderAuthError, match=r"hashcash.*cannot solve"):
         await collect(request("Hi"), provider_context())
-    await asyncio.sleep(0.05)
-    assert copilot.open_sockets == 0
+    await wait_until(lambda: copilot.open_sockets == 0, what="socket closed")
 
 
 async def test_silence_before_answer_times_out(copilot, provider_context) -> None:
     copilot.script.append("silence")
     with pytest.raises(ProviderTimeoutError, match="before answering"):
         await collect(request("Hi"), provider_context())
-    await asyncio.sleep(0.05)
-    assert copilot.open_sockets == 0
+    await wait_until(lambda: copilot.open_sockets == 0, what="socket closed")
 
 
 async def test_stall_mid_answer_times_out(copilot, provider_context) -> None:

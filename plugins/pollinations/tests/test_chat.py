@@ -13,6 +13,7 @@ import pytest
 import g4f_server_pollinations as plugin
 from g4f_server import errors, events
 from g4f_server.schemas.chat import ChatRequest
+from g4f_server.testing import wait_until
 from g4f_server_pollinations import errors as plugin_errors
 
 
@@ -322,14 +323,14 @@ async def test_anonymous_concurrency_limit(emulator, ctx, monkeypatch) -> None:
     emulator.fail("chat", "stall", times=1)
     context = ctx()
     first = asyncio.create_task(collect(req(), context))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: len(emulator.seen("chat")) == 1, what="first call upstream")
     with pytest.raises(errors.ProviderRateLimitError, match="queued"):
         await collect(req(), context)  # the only anonymous slot is taken
     assert text_of(await first) == "Echo: Hi"
     # keyed calls do not queue behind anonymous ones
     emulator.fail("chat", "stall", times=1)
     blocker = asyncio.create_task(collect(req(), context))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: len(emulator.seen("chat")) == 2, what="blocker upstream")
     assert text_of(await collect(req(), ctx(api_key="sk_test_key"))) == "Echo: Hi"
     await blocker
 
