@@ -80,3 +80,16 @@ def test_env_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.disabled_plugins == ["c"]
     assert AppConfig.load(environ={"G4F_LOAD_PLUGINS": ""}).load_plugins == []
     assert AppConfig.load(environ={}).load_plugins is None
+
+
+def test_model_lookup_follows_a_refreshed_list() -> None:
+    """Lookups are indexed; a new model list (a refresh) must be seen at once."""
+    from g4f_server.provider import ModelInfo, ProviderInfo
+    from g4f_server.registry import ProviderEntry
+
+    entry = ProviderEntry(info=ProviderInfo(name="P"), plugin_name="p")
+    entry.models = [ModelInfo("old-1", aliases=("Fast",)), ModelInfo("shared", aliases=("fast",))]
+    assert entry.model("FAST").id == "old-1"  # case-insensitive; the first listed wins
+    entry.models = [ModelInfo("new-1", aliases=("fast",))]
+    assert entry.model("old-1") is None
+    assert entry.model("Fast").id == "new-1"

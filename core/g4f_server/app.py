@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator
 
@@ -12,9 +10,10 @@ from aiohttp import web
 
 from g4f_server.config import AppConfig
 from g4f_server.context import make_context
-from g4f_server.keys import CONFIG, CONVERSATIONS, HTTP, PLUGIN_MANAGER, REGISTRY
+from g4f_server.keys import CONFIG, HTTP, PLUGIN_MANAGER, REGISTRY
 from g4f_server.logs import get_logger
 from g4f_server.middleware import kernel_middleware
+from g4f_server.periodic import every
 from g4f_server.plugins import load_plugins, make_plugin_manager
 from g4f_server.registry import Registry
 from g4f_server.routes import setup_routes
@@ -89,14 +88,5 @@ async def _models(app: web.Application) -> AsyncIterator[None]:
         failed={f.name: f.error for f in registry.failed},
     )
 
-    async def keep_fresh() -> None:
-        while True:
-            await asyncio.sleep(config.models_ttl)
-            await refresh()
-
-    task = asyncio.create_task(keep_fresh())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await app[CONVERSATIONS].close()
+    async with every(config.models_ttl, refresh):
+        yield

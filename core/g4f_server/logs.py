@@ -82,7 +82,7 @@ def _format_exception(
     logger: object, method: str, event: structlog.typing.EventDict
 ) -> structlog.typing.EventDict:
     # Only lines that carry an exception pay for the formatting step.
-    if "exc_info" in event or "exception" in event:
+    if "exc_info" in event:
         return _format_exc_info(logger, method, event)
     return event
 

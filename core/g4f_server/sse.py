@@ -32,7 +32,7 @@ class CoalescingStreamResponse(web.StreamResponse):
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.queue(bytes(data)):
-            await self._flush()
+            await self.flush()
 
     def queue(self, data: bytes) -> bool:
         """``write`` without a coroutine per chunk: True when the caller must
@@ -47,23 +47,20 @@ class CoalescingStreamResponse(web.StreamResponse):
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
         return False
 
-    async def flush(self) -> None:
-        await self._flush()
-
     def _take(self) -> bytes:
         data = b"".join(self._queued)
         self._queued.clear()
         self._queued_size = 0
         return data
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
         if self._queued:
             await super().write(self._take())
 
     async def _flush_soon(self) -> None:
         self._flusher = None
         try:
-            await self._flush()
+            await self.flush()
         except (ConnectionError, RuntimeError) as exc:
             self._error = ConnectionResetError(str(exc))
 

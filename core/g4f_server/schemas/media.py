@@ -55,35 +55,28 @@ class SpeechRequest(_Open):
     api_key: str | None = None
 
 
-class TranscriptionRequest(_Open):
-    """POST /v1/audio/transcriptions (multipart); ``file`` holds the uploaded bytes."""
+class TranscriptionForm(BaseModel):
+    """multipart/form-data of POST /v1/audio/transcriptions (as /openapi.json shows it)."""
 
     file: bytes
-    filename: str = "audio.wav"
-    content_type: str = "application/octet-stream"
     model: str = ""
     language: str | None = None
     prompt: str | None = None
     temperature: float | None = None
     response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
     provider: str | None = None
+
+
+class TranscriptionRequest(_Open, TranscriptionForm):
+    """The form as providers receive it: ``file`` holds the uploaded bytes."""
+
+    filename: str = "audio.wav"
+    content_type: str = "application/octet-stream"
     api_key: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
 # --- multipart forms, as documented in /openapi.json (the routes read the parts) --------
-
-
-class TranscriptionForm(BaseModel):
-    """multipart/form-data of POST /v1/audio/transcriptions."""
-
-    file: bytes
-    model: str = ""
-    language: str | None = None
-    prompt: str | None = None
-    temperature: float | None = None
-    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
-    provider: str | None = None
 
 
 class CookieUpload(BaseModel):

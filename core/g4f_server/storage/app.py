@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -12,6 +11,7 @@ from g4f_server.config import AppConfig
 from g4f_server.keys import CONFIG, CONVERSATIONS, COOKIES, MEDIA, MEDIA_STORE
 from g4f_server.logs import get_logger
 from g4f_server.media import StoredMediaPublisher
+from g4f_server.periodic import every
 from g4f_server.storage import DataDir
 from g4f_server.storage.cookies import CookieStore
 from g4f_server.storage.media import MediaStore
@@ -52,15 +52,6 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
             log.warning("storage_sweep_failed", error=repr(exc))
 
     await sweep()
-
-    async def keep_sweeping() -> None:
-        while True:
-            await asyncio.sleep(min(SWEEP_INTERVAL, config.media_max_age))
-            await sweep()
-
-    task = asyncio.create_task(keep_sweeping())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with every(min(SWEEP_INTERVAL, config.media_max_age), sweep):
+        yield
     await app[CONVERSATIONS].close()
