@@ -32,7 +32,7 @@ def test_every_config_field_is_documented() -> None:
     from g4f_server.config import AppConfig
 
     text = (DOCS / "configuration.md").read_text()
-    missing = [name for name in AppConfig.model_fields if f"`G4F_{name.upper()}`" not in text]
+    missing = [name for name in AppConfig.field_names() if f"`G4F_{name.upper()}`" not in text]
     assert not missing, f"document these settings in docs/configuration.md: {missing}"
 
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -193,9 +198,48 @@ def test_config_precedence_flag_over_env_over_default() -> None:
         AppConfig._overrides.clear()
 
 
-def test_invalid_config_is_rejected() -> None:
-    with pytest.raises(ValueError):
-        AppConfig.load(environ={"G4F_PORT": "not-a-port"})
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"G4F_PORT": "not-a-port"}, "port (G4F_PORT) must be an integer, got 'not-a-port'"),
+        ({"G4F_PORT": "70000"}, "port (G4F_PORT) must be at most 65535"),
+        ({"G4F_TIMEOUT": "0"}, "timeout (G4F_TIMEOUT) must be greater than 0"),
+        ({"G4F_TIMEOUT": "inf"}, "timeout (G4F_TIMEOUT) must be a number"),
+        ({"G4F_DEBUG": "maybe"}, "debug (G4F_DEBUG) must be true or false"),
+        ({"G4F_API_KEY": ""}, None),  # an empty string is a valid (if odd) value
+    ],
+)
+def test_invalid_config_is_rejected_with_the_setting_named(
+    env: dict[str, str], message: str | None
+) -> None:
+    from g4f_server.config import ConfigError
+
+    if message is None:
+        assert AppConfig.load(environ=env).api_key == ""
+        return
+    with pytest.raises(ConfigError) as caught:
+        AppConfig.load(environ=env)
+    assert str(caught.value).startswith(message)
+
+
+def test_config_values_are_coerced_from_the_environment() -> None:
+    env = {"G4F_DEBUG": "Yes", "G4F_PRIORITY": "A, B,,", "G4F_DATA_DIR": "/srv/g4f"}
+    config = AppConfig.load(environ=env, workers="2")
+    assert config.debug is True and config.priority == ["A", "B"] and config.workers == 2
+    assert config.data_dir == Path("/srv/g4f") and config.redacted()["data_dir"] == "/srv/g4f"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.port = 1  # type: ignore[misc]  # one config per server, never changed
+
+
+def test_cli_reports_a_bad_setting_without_a_traceback() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "g4f_server", "api", "--port", "1"],
+        env={**os.environ, "G4F_TIMEOUT": "soon"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "timeout (G4F_TIMEOUT) must be a number, got 'soon'" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 async def test_a_kernel_bug_is_a_500_with_request_id_and_no_internals(

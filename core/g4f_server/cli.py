@@ -36,9 +36,13 @@ def _list(values: list[str] | None) -> list[str] | None:
 
 
 def _config(**flags: Any) -> Any:
-    from g4f_server.config import AppConfig
+    from g4f_server.config import AppConfig, ConfigError
 
-    return AppConfig.load(**flags)
+    try:
+        return AppConfig.load(**flags)
+    except ConfigError as exc:  # a bad flag or G4F_* variable: say which, no traceback
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

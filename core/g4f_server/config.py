@@ -1,20 +1,33 @@
 """AppConfig: every setting of the server, with one precedence rule.
 
 flag (or ``AppConfig.set_config``) > environment (``G4F_<FIELD>``) > default.
+
+A plain frozen dataclass, not a pydantic model: the config is built at start-up, and the
+first pydantic model class costs ~5 MB and ~0.1 s, which the idle server does not need
+(pydantic loads with the first request that has a body to validate).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import math
 import os
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Fields whose values are never printed or logged.
 SECRET_FIELDS = frozenset({"api_key"})
 # Environment names that differ from G4F_<FIELD> (the seed's names).
 _ENV_ALIASES = {"api_key": ("G4F_API_KEY",)}
+_TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
+_FALSE = frozenset({"0", "false", "no", "off", "f", "n"})
+
+
+class ConfigError(ValueError):
+    """A setting has a value of the wrong type or out of range; the message names it."""
 
 
 def default_data_dir() -> Path:
@@ -22,12 +35,19 @@ def default_data_dir() -> Path:
     return Path(base) / "g4f-server"
 
 
-class AppConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+def _bounded(
+    default: float, *, ge: float | None = None, gt: float | None = None, le: float | None = None
+) -> Any:
+    """A numeric field with bounds (``ge`` at least, ``gt`` above, ``le`` at most),
+    checked when the config is built."""
+    return field(default=default, metadata={"ge": ge, "gt": gt, "le": le})
 
+
+@dataclass(frozen=True, kw_only=True)
+class AppConfig:
     host: str = "127.0.0.1"
-    port: int = Field(default=1337, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
+    port: int = _bounded(1337, ge=1, le=65535)
+    workers: int = _bounded(1, ge=1, le=64)
     debug: bool = False
     json_logs: bool = False
     access_log: bool = True
@@ -37,42 +57,43 @@ class AppConfig(BaseModel):
     model: str | None = None  # default model when a request names none
     image_provider: str | None = None
     image_model: str | None = None
-    ignored_providers: list[str] = Field(default_factory=list)
-    priority: list[str] = Field(default_factory=list)  # providers tried first, in order
+    ignored_providers: list[str] = field(default_factory=list)
+    priority: list[str] = field(default_factory=list)  # providers tried first, in order
     load_plugins: list[str] | None = None  # allow-list of plugin names; None = all
-    disabled_plugins: list[str] = Field(default_factory=list)
+    disabled_plugins: list[str] = field(default_factory=list)
 
     proxy: str | None = None  # outgoing proxy for every upstream call
     # The request body's "proxy" field lets any client make the server connect through
     # a host of its choosing (SSRF); off unless the operator trusts every client.
     allow_request_proxy: bool = False
-    timeout: float = Field(default=300.0, gt=0)  # whole upstream call
-    stream_timeout: float = Field(default=120.0, gt=0)  # gap between streamed chunks
-    startup_timeout: float = Field(default=5.0, gt=0)  # per provider, listing models
-    models_ttl: float = Field(default=3600.0, gt=0)
-    max_body_size: int = Field(default=32 * 1024 * 1024, ge=1024)
+    timeout: float = _bounded(300.0, gt=0)  # whole upstream call
+    stream_timeout: float = _bounded(120.0, gt=0)  # gap between streamed chunks
+    startup_timeout: float = _bounded(5.0, gt=0)  # per provider, listing models
+    models_ttl: float = _bounded(3600.0, gt=0)
+    max_body_size: int = _bounded(32 * 1024 * 1024, ge=1024)
 
-    data_dir: Path = Field(default_factory=default_data_dir)
+    data_dir: Path = field(default_factory=default_data_dir)
     public_url: str | None = None  # e.g. https://ai.example.com, for /media URLs
     # Storage bounds (storage/): the media folder, uploads and the conversation store.
-    media_max_age: float = Field(default=7 * 86400.0, gt=0)  # seconds a media file is kept
-    media_max_bytes: int = Field(default=1024**3, ge=1024)  # whole media folder
-    media_max_file_size: int = Field(default=50 * 1024**2, ge=1024)  # one image/audio file
-    max_upload_size: int = Field(default=32 * 1024**2, ge=1024)  # multipart uploads
-    conversation_ttl: float = Field(default=7 * 86400.0, gt=0)  # idle seconds before expiry
-    conversation_max: int = Field(default=10_000, ge=1)  # stored conversation rows
+    media_max_age: float = _bounded(7 * 86400.0, gt=0)  # seconds a media file is kept
+    media_max_bytes: int = _bounded(1024**3, ge=1024)  # whole media folder
+    media_max_file_size: int = _bounded(50 * 1024**2, ge=1024)  # one image/audio file
+    max_upload_size: int = _bounded(32 * 1024**2, ge=1024)  # multipart uploads
+    conversation_ttl: float = _bounded(7 * 86400.0, gt=0)  # idle seconds before expiry
+    conversation_max: int = _bounded(10_000, ge=1)  # stored conversation rows
 
     _overrides: ClassVar[dict[str, Any]] = {}
 
-    @field_validator("ignored_providers", "priority", "disabled_plugins", mode="before")
-    @classmethod
-    def _split_list(cls, value: Any) -> Any:
-        return _split(value) if isinstance(value, str) else value
+    def __post_init__(self) -> None:
+        hints = _hints()
+        for spec in dataclasses.fields(self):
+            value = _coerce(spec.name, hints[spec.name], getattr(self, spec.name))
+            _check_bounds(spec.name, value, spec.metadata)
+            object.__setattr__(self, spec.name, value)  # frozen: set once, here
 
-    @field_validator("load_plugins", mode="before")
     @classmethod
-    def _split_allow_list(cls, value: Any) -> Any:
-        return _split(value) if isinstance(value, str) else value
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(spec.name for spec in dataclasses.fields(cls))
 
     @classmethod
     def set_config(cls, **values: Any) -> None:
@@ -86,21 +107,97 @@ class AppConfig(BaseModel):
         """Build the effective config: flags > set_config > environment > defaults."""
         environ = dict(os.environ if environ is None else environ)
         values: dict[str, Any] = {}
-        for name in cls.model_fields:
+        for name in cls.field_names():
             for key in _ENV_ALIASES.get(name, (f"G4F_{name.upper()}",)):
                 if key in environ:
                     values[name] = environ[key]
         values.update(cls._overrides)
         values.update({k: v for k, v in flags.items() if v is not None})
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
         return cls(**values)
 
     def redacted(self) -> dict[str, Any]:
-        """The config as shown in logs: secrets replaced."""
-        shown = self.model_dump(mode="json")
+        """The config as shown in logs: JSON values, secrets replaced."""
+        shown: dict[str, Any] = {}
+        for name in self.field_names():
+            value = getattr(self, name)
+            shown[name] = str(value) if isinstance(value, Path) else value
         for name in SECRET_FIELDS:
             if shown.get(name):
                 shown[name] = "***"
         return shown
+
+
+@functools.cache
+def _hints() -> dict[str, Any]:
+    # The annotations are strings (``from __future__ import annotations``): resolve once.
+    return typing.get_type_hints(AppConfig)
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    """``value`` (from a flag, the environment or code) as the field's type."""
+    args = typing.get_args(hint)
+    if type(None) in args:  # X | None
+        if value is None:
+            return None
+        hint = next(arg for arg in args if arg is not type(None))
+    if typing.get_origin(hint) is list:
+        if isinstance(value, str):
+            return _split(value)
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise _error(name, value, "a list of names (or one comma-separated string)")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise _error(name, value, "true or false")
+    if hint is int or hint is float:
+        number = _number(hint, value)
+        if number is None:
+            raise _error(name, value, "an integer" if hint is int else "a number")
+        return number
+    if hint is Path:
+        if isinstance(value, str | os.PathLike) and str(value):
+            return Path(value)
+        raise _error(name, value, "a path")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise _error(name, value, "a string")
+    raise TypeError(f"AppConfig.{name}: unsupported type {hint!r}")  # a bug of ours
+
+
+def _number(kind: type[int] | type[float], value: Any) -> int | float | None:
+    """``value`` as an int or a finite float, parsing strings; None if it is not one."""
+    if isinstance(value, str):
+        try:
+            value = kind(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if kind is int:
+        return value if isinstance(value, int) else None
+    return float(value) if math.isfinite(value) else None
+
+
+def _check_bounds(name: str, value: Any, bounds: Any) -> None:
+    ge, gt, le = bounds.get("ge"), bounds.get("gt"), bounds.get("le")
+    if ge is not None and value < ge:
+        raise _error(name, value, f"at least {ge}")
+    if gt is not None and value <= gt:
+        raise _error(name, value, f"greater than {gt}")
+    if le is not None and value > le:
+        raise _error(name, value, f"at most {le}")
+
+
+def _error(name: str, value: Any, expected: str) -> ConfigError:
+    env = _ENV_ALIASES.get(name, (f"G4F_{name.upper()}",))[0]
+    return ConfigError(f"{name} ({env}) must be {expected}, got {value!r}")
 
 
 def _split(value: str) -> list[str]:
