@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from g4f_server.schemas.chat import ChatRequest, Message
-
 if TYPE_CHECKING:
     from g4f_server.protocols.openai_chat import Transcript
+    from g4f_server.schemas.chat import ChatRequest
 
 
 class ConversationStore(Protocol):
@@ -75,6 +74,8 @@ async def with_history(store: ConversationStore, key: str, chat: ChatRequest) ->
     stored = await store.load(key, HISTORY)
     if not stored or not stored.get("messages"):
         return chat
+    from g4f_server.schemas.chat import Message  # loaded by the chat route already
+
     old = [Message.model_validate(m) for m in stored["messages"]]
     new_system = [m for m in chat.messages if m.role in _SYSTEM_ROLES]
     system = new_system or [m for m in old if m.role in _SYSTEM_ROLES]

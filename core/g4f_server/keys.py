@@ -21,6 +21,7 @@ CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 MEDIA = web.AppKey("media", MediaPublisher)
 MEDIA_STORE = web.AppKey("media_store", MediaStore)
 COOKIES = web.AppKey("cookies", CookieStore)
+OPENAPI_SPEC = web.AppKey("openapi_spec", dict)  # built on first use, then kept
 
 # Per-request values: set by the middleware and the routes, read by the access log.
 REQUEST_ID = web.RequestKey("request_id", str)

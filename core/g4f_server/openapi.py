@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import __version__
+from g4f_server.routes import real_handler
 
 _ERROR_SCHEMA = {
     "type": "object",
@@ -47,7 +48,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         if route.method in ("HEAD", "OPTIONS") or route.resource is None:
             continue
         path, params = _path_and_params(route.resource.canonical)
-        handler = route.handler
+        handler = real_handler(route.handler)
         doc = (handler.__doc__ or "").strip().splitlines()
         operation: dict[str, Any] = {
             "summary": doc[0] if doc else handler.__name__,

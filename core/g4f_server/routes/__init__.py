@@ -1,12 +1,86 @@
-"""HTTP routes, one module per resource. Each module exposes ``add_routes(app)``."""
+"""HTTP routes: every route of the gateway in one table, handlers one module per resource.
+
+A handler's module is imported by the first request the route serves, not at start-up:
+the chat, image, audio and cookie modules bring pydantic and the request schemas (~8 MB
+and ~0.1 s), which an idle server does not need. The first such request pays that once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from pydantic import BaseModel
+
+from g4f_server.keys import OPENAPI_SPEC
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# (method, path, "module:handler" in g4f_server.routes)
+ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/health", "health:health"),
+    ("POST", "/v1/chat/completions", "chat:chat_completions"),
+    ("POST", "/api/{provider}/chat/completions", "chat:chat_completions"),
+    ("POST", "/api/{provider}/{conversation_id}/chat/completions", "chat:chat_completions"),
+    ("GET", "/v1/models", "models:list_models"),
+    ("GET", "/v1/models/{model:.+}", "models:get_model"),
+    ("GET", "/api/{provider}/models", "models:provider_models"),
+    ("GET", "/v1/providers", "providers:list_providers"),
+    ("GET", "/v1/providers/{provider}", "providers:get_provider"),
+    ("POST", "/v1/images/generations", "images:generate_images"),
+    ("POST", "/api/{provider}/images/generations", "images:generate_images"),
+    ("POST", "/v1/audio/speech", "audio:create_speech"),
+    ("POST", "/api/{provider}/audio/speech", "audio:create_speech"),
+    ("POST", "/v1/audio/transcriptions", "audio:create_transcription"),
+    ("POST", "/api/{provider}/audio/transcriptions", "audio:create_transcription"),
+    ("GET", "/media/{filename}", "media_files:get_media"),
+    ("POST", "/v1/upload_cookies", "cookies:upload_cookies"),
+    ("GET", "/v1/cookies", "cookies:list_cookies"),
+    ("DELETE", "/v1/cookies", "cookies:delete_cookies"),
+    ("DELETE", "/v1/cookies/{domain}", "cookies:delete_cookies"),
+    ("GET", "/openapi.json", "docs:openapi_json"),
+    ("GET", "/docs", "docs:docs_page"),
+)
+
+
+def setup_routes(app: web.Application) -> None:
+    app[OPENAPI_SPEC] = {}  # built by the first /openapi.json or /docs request
+    for method, path, target in ROUTES:
+        if method == "GET":  # add_get also answers HEAD (media files, health checks)
+            app.router.add_get(path, lazy_handler(target))
+        else:
+            app.router.add_route(method, path, lazy_handler(target))
+
+
+def lazy_handler(target: str) -> Handler:
+    """A handler that imports ``module:function`` on its first call and then forwards
+    to it. ``.resolve()`` returns the real handler (the OpenAPI builder reads it)."""
+    module_name, _, function = target.partition(":")
+    resolved: Handler | None = None
+
+    def resolve() -> Handler:
+        nonlocal resolved
+        if resolved is None:
+            module = importlib.import_module(f"g4f_server.routes.{module_name}")
+            resolved = getattr(module, function)
+        return resolved
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await (resolved or resolve())(request)
+
+    handle.resolve = resolve  # type: ignore[attr-defined]
+    handle.__name__ = handle.__qualname__ = function
+    return handle
+
+
+def real_handler(handler: Any) -> Any:
+    """The function behind a route handler, importing its module if need be."""
+    resolve = getattr(handler, "resolve", None)
+    return resolve() if resolve is not None else handler
 
 
 def request_body(
@@ -19,20 +93,3 @@ def request_body(
         return handler
 
     return mark
-
-
-def setup_routes(app: web.Application) -> None:
-    from g4f_server.routes import (
-        audio,
-        chat,
-        cookies,
-        docs,
-        health,
-        images,
-        media_files,
-        models,
-        providers,
-    )
-
-    for module in (health, chat, models, providers, images, audio, media_files, cookies, docs):
-        module.add_routes(app)

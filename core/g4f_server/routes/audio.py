@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.jsonio import json_response, parse_model, read_json
+from g4f_server.jsonio import json_response, read_json
 from g4f_server.keys import CONFIG
 from g4f_server.logs import get_logger
 from g4f_server.provider import SpeechResult, Transcription
@@ -18,6 +18,7 @@ from g4f_server.router import Route
 from g4f_server.routes import request_body
 from g4f_server.routes._service import call_provider, read_multipart
 from g4f_server.schemas.media import SpeechRequest, TranscriptionForm, TranscriptionRequest
+from g4f_server.validation import parse_model
 
 log = get_logger("g4f_server.audio")
 
@@ -197,10 +198,3 @@ def to_subtitles(result: Transcription, *, vtt: bool) -> str:
         cue = f"{_timestamp(start, sep)} --> {_timestamp(end, sep)}\n{text.strip()}\n"
         blocks.append(cue if vtt else f"{i}\n{cue}")
     return ("WEBVTT\n\n" if vtt else "") + "\n".join(blocks)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/audio/speech", create_speech)
-    app.router.add_post("/api/{provider}/audio/speech", create_speech)
-    app.router.add_post("/v1/audio/transcriptions", create_transcription)
-    app.router.add_post("/api/{provider}/audio/transcriptions", create_transcription)

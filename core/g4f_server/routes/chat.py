@@ -12,7 +12,7 @@ from g4f_server import events as ev
 from g4f_server.context import make_context, provider_key
 from g4f_server.conversations import conversation_key, remember_turn, with_history
 from g4f_server.dispatch import ChatRun, start_chat
-from g4f_server.jsonio import json_response, parse_model, read_json
+from g4f_server.jsonio import json_response, read_json
 from g4f_server.keys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY
 from g4f_server.logs import get_logger
 from g4f_server.protocols.openai_chat import (
@@ -26,6 +26,7 @@ from g4f_server.router import resolve
 from g4f_server.routes import request_body
 from g4f_server.routes._service import served_headers
 from g4f_server.schemas.chat import ChatRequest
+from g4f_server.validation import parse_model
 
 log = get_logger("g4f_server.chat")
 
@@ -169,9 +170,3 @@ async def _stream(
         await write(renderer.usage(transcript, chat))
     await write(sse.DONE)
     return response, transcript
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/chat/completions", chat_completions)
-    app.router.add_post("/api/{provider}/chat/completions", chat_completions)
-    app.router.add_post("/api/{provider}/{conversation_id}/chat/completions", chat_completions)

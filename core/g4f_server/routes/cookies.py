@@ -71,10 +71,3 @@ async def delete_cookies(request: web.Request) -> web.Response:
     if domain is not None and not deleted:
         raise errors.NotFoundError(f"No cookies stored for '{domain}'", param="domain")
     return json_response({"deleted": deleted, "domain": domain})
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/upload_cookies", upload_cookies)
-    app.router.add_get("/v1/cookies", list_cookies)
-    app.router.add_delete("/v1/cookies", delete_cookies)
-    app.router.add_delete("/v1/cookies/{domain}", delete_cookies)

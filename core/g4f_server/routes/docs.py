@@ -7,14 +7,12 @@ import html
 from aiohttp import web
 
 from g4f_server.jsonio import json_response
+from g4f_server.keys import OPENAPI_SPEC
 from g4f_server.openapi import build_openapi
-
-# Built on first use (every route is registered by then) and kept.
-_SPEC = web.AppKey("openapi_spec", dict)
 
 
 def _spec(app: web.Application) -> dict:
-    cache = app[_SPEC]
+    cache = app[OPENAPI_SPEC]
     if not cache:
         cache.update(build_openapi(app))
     return cache
@@ -48,9 +46,3 @@ async def docs_page(request: web.Request) -> web.Response:
         + "</table></body></html>"
     )
     return web.Response(text=page, content_type="text/html")
-
-
-def add_routes(app: web.Application) -> None:
-    app[_SPEC] = {}
-    app.router.add_get("/openapi.json", openapi_json)
-    app.router.add_get("/docs", docs_page)

@@ -14,7 +14,3 @@ async def health(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     working = sum(1 for e in registry.ordered if e.working)
     return json_response({"status": "ok", "version": __version__, "providers_working": working})
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/health", health)

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.jsonio import json_response, parse_model, read_json
+from g4f_server.jsonio import json_response, read_json
 from g4f_server.keys import CONFIG, HTTP, MEDIA_STORE
 from g4f_server.media import fetch_media, media_url
 from g4f_server.provider import MediaItem
@@ -20,6 +20,7 @@ from g4f_server.routes import request_body
 from g4f_server.routes._service import call_provider
 from g4f_server.schemas.media import ImageRequest
 from g4f_server.storage.files import sniff
+from g4f_server.validation import parse_model
 
 _VISUAL = ("image/", "video/")
 
@@ -102,8 +103,3 @@ def _data_uri(url: str) -> tuple[bytes, str | None]:
         return base64.b64decode(payload, validate=True), head[5:-7] or None
     except (binascii.Error, ValueError):
         raise errors.ProviderError("The provider returned a malformed data URI") from None
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/images/generations", generate_images)
-    app.router.add_post("/api/{provider}/images/generations", generate_images)

@@ -30,7 +30,3 @@ async def get_media(request: web.Request) -> web.StreamResponse:
             "Content-Security-Policy": "default-src 'none'; sandbox",
         },
     )
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/media/{filename}", get_media)

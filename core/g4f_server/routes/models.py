@@ -89,9 +89,3 @@ async def provider_models(request: web.Request) -> web.Response:
         del item["providers"], item["provider"]
         data.append(item)
     return json_response({"object": "list", "data": data})
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/models", list_models)
-    app.router.add_get("/v1/models/{model:.+}", get_model)
-    app.router.add_get("/api/{provider}/models", provider_models)

@@ -97,8 +97,3 @@ async def get_provider(request: web.Request) -> web.Response:
         if failed.name.lower() == name.lower():
             return json_response(failed_entry(failed))
     raise errors.ProviderNotFoundError(f"Provider '{name}' not found", param="provider")
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/providers", list_providers)
-    app.router.add_get("/v1/providers/{provider}", get_provider)

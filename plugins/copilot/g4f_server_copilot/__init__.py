@@ -6,22 +6,19 @@ Importing this module does no network work; everything happens inside the hooks.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from g4f_server import hookimpl
 from g4f_server.events import ChatEvent
-from g4f_server.provider import (
-    ImageRequest,
-    MediaItem,
-    ModelInfo,
-    ProviderContext,
-    ProviderInfo,
-)
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.provider import MediaItem, ModelInfo, ProviderContext, ProviderInfo
 from g4f_server_copilot import auth as _auth
 from g4f_server_copilot import chat as _chat
 from g4f_server_copilot import images as _images
 from g4f_server_copilot.auth import COOKIE_DOMAINS
 from g4f_server_copilot.models import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, model_list
+
+if TYPE_CHECKING:  # pydantic models: imported by the kernel with the first request
+    from g4f_server.provider import ChatRequest, ImageRequest
 
 __version__ = "0.1.0"
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from g4f_server.errors import ProviderAuthError
 from g4f_server.events import ChatEvent, ConversationState, Finish
 from g4f_server.provider import ProviderContext
-from g4f_server.schemas.chat import ChatRequest
 from g4f_server_copilot import auth, chat_socket, prompt
 from g4f_server_copilot.config import Timeouts
 from g4f_server_copilot.errors import VISION_NEEDS_LOGIN
 from g4f_server_copilot.models import DEFAULT_MODEL, mode_for
 from g4f_server_copilot.session import Session
+
+if TYPE_CHECKING:
+    from g4f_server.provider import ChatRequest
 
 
 def open_session(ctx: ProviderContext) -> Session:

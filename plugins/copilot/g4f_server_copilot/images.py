@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from g4f_server.errors import ProviderError
 from g4f_server.events import Media, TextDelta
-from g4f_server.provider import ImageRequest, MediaItem, ProviderContext
+from g4f_server.provider import MediaItem, ProviderContext
 from g4f_server_copilot import auth, chat_socket
 from g4f_server_copilot.config import Timeouts
 from g4f_server_copilot.session import Session
+
+if TYPE_CHECKING:
+    from g4f_server.provider import ImageRequest
 
 
 def image_prompt(request: ImageRequest) -> str:

@@ -8,8 +8,12 @@ folded into that one text, newest turns kept when it gets too long.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from g4f_server.errors import InvalidRequestError
-from g4f_server.schemas.chat import Message
+
+if TYPE_CHECKING:
+    from g4f_server.schemas.chat import Message
 
 # Copilot rejects very long inputs; keep the folded history well under its limit.
 MAX_PROMPT_CHARS = 10_000

@@ -8,24 +8,29 @@ This module holds the hook implementations only; importing it does no I/O.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from g4f_server import hookimpl
 from g4f_server.events import ChatEvent
 from g4f_server.provider import (
-    ImageRequest,
     MediaItem,
     ModelInfo,
     ProviderContext,
     ProviderInfo,
-    SpeechRequest,
     SpeechResult,
     Transcription,
-    TranscriptionRequest,
 )
-from g4f_server.schemas.chat import ChatRequest
 from g4f_server_pollinations import audio, images, models
 from g4f_server_pollinations import chat as _chat
 from g4f_server_pollinations.config import DASHBOARD_URL
+
+if TYPE_CHECKING:  # pydantic models: imported by the kernel with the first request
+    from g4f_server.provider import (
+        ChatRequest,
+        ImageRequest,
+        SpeechRequest,
+        TranscriptionRequest,
+    )
 
 __version__ = "0.1.0"
 NAME = "Pollinations"

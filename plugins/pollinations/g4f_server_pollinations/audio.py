@@ -8,7 +8,7 @@ transcription through a chat turn with an ``input_audio`` part.
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -17,18 +17,15 @@ import yarl
 
 from g4f_server.errors import InvalidRequestError, ProviderError
 from g4f_server.events import TextDelta
-from g4f_server.provider import (
-    ProviderContext,
-    SpeechRequest,
-    SpeechResult,
-    Transcription,
-    TranscriptionRequest,
-)
+from g4f_server.provider import ProviderContext, SpeechResult, Transcription
 from g4f_server.provider import TranscriptSegment as Segment
 from g4f_server_pollinations import errors, transport
 from g4f_server_pollinations.chat import AUDIO_MIME, read_completion
 from g4f_server_pollinations.config import api_key, auth_headers, settings
 from g4f_server_pollinations.models import LEGACY_SPEECH_MODEL
+
+if TYPE_CHECKING:
+    from g4f_server.provider import SpeechRequest, TranscriptionRequest
 
 # Speech options the gateway documents beyond OpenAI's; taken from the body's extras.
 _SPEECH_EXTRA = ("duration", "instrumental", "seed", "style")

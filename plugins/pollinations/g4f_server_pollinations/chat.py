@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -24,9 +24,11 @@ from g4f_server.events import (
     Usage,
 )
 from g4f_server.provider import ProviderContext
-from g4f_server.schemas.chat import ChatRequest
 from g4f_server_pollinations import errors, transport
 from g4f_server_pollinations.config import api_key, auth_headers, settings
+
+if TYPE_CHECKING:
+    from g4f_server.provider import ChatRequest
 
 # OpenAI fields forwarded when the client set them (both hosts accept these).
 _FORWARD = (

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import yarl
 
 from g4f_server.errors import G4FError, InvalidRequestError, ProviderAuthError, ProviderError
-from g4f_server.provider import ImageRequest, MediaItem, ProviderContext
+from g4f_server.provider import MediaItem, ProviderContext
 from g4f_server_pollinations import errors, transport
 from g4f_server_pollinations.config import DASHBOARD_URL, api_key, auth_headers, settings
 from g4f_server_pollinations.models import cached_entry
+
+if TYPE_CHECKING:
+    from g4f_server.provider import ImageRequest
 
 MAX_URL = 4000  # the upstream rejects URLs much longer than 4 KB
 _SEED_MAX = 2**31 - 1
