@@ -107,6 +107,36 @@ class Scripted:
 
 
 @dataclass(eq=False)  # identity, as pluggy compares plugins with ==
+class Batched:
+    """Answers with ``items`` as given: lists of events (what arrived together) or single
+    events. Before an item that is the string ``"wait"`` it waits for ``gate``; an
+    exception item is raised there."""
+
+    items: list[Any]
+    name: str = "Batcher"
+    priority: int = 100
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(name=self.name, priority=self.priority, default_model="batch-1")
+
+    @hookimpl
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo("batch-1")]
+
+    @hookimpl
+    async def chat(self, request: ChatRequest) -> AsyncIterator[events.ChatItem]:
+        for item in self.items:
+            if item == "wait":
+                await self.gate.wait()
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+
+
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
 class InfoOnly:
     """A provider with no service hooks at all."""
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from g4f_server import errors
-from tests.providers import Scripted
+from g4f_server import errors, events
+from tests.providers import Batched, Scripted
 
 USER = [{"role": "user", "content": "hello there"}]
 
@@ -455,3 +455,37 @@ async def test_all_providers_failing_names_every_reason(make_client: Any) -> Non
     )
     resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
     assert resp.status == 504
+
+
+async def test_a_batch_goes_out_whole_without_waiting_for_the_next(make_client: Any) -> None:
+    """A provider's list is written as soon as it is yielded (no buffering), in order,
+    the role chunk with it; an empty list is skipped."""
+    first = [events.ModelUsed("batch-1b"), events.TextDelta("a"), events.TextDelta("b")]
+    provider = Batched(items=[[], first, "wait", [events.TextDelta("c"), events.Finish("stop")]])
+    client = await make_client(provider)
+    body = {"model": "batch-1", "messages": USER, "stream": True}
+    resp = await client.post("/v1/chat/completions", json=body)
+    assert resp.status == 200
+    seen = b""
+    while b'"content":"b"' not in seen:  # the provider is still waiting for the gate
+        seen += await asyncio.wait_for(resp.content.readany(), 5)
+    provider.gate.set()
+    chunks = sse_events((seen + await resp.content.read()).decode())
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    contents = [c["choices"][0]["delta"].get("content") for c in chunks[1:-1]]
+    assert contents == ["a", "b", "c", None]
+    assert chunks[1]["model"] == "batch-1b"  # ModelUsed applies from its batch on
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop" and chunks[-1] == "[DONE]"
+
+    provider.items = [first, [events.TextDelta("c")], events.TextDelta("d")]
+    resp = await client.post("/v1/chat/completions", json={**body, "stream": False})
+    assert (await resp.json())["choices"][0]["message"]["content"] == "abcd"
+
+
+async def test_empty_first_batch_then_failure_still_fails_over(make_client: Any) -> None:
+    broken = Batched(items=[[], errors.ProviderError("upstream 500")], name="A", priority=1)
+    good = Batched(items=[[events.TextDelta("fine")]], name="B", priority=2)
+    client = await make_client(broken, good)
+    resp = await client.post("/v1/chat/completions", json={"model": "batch-1", "messages": USER})
+    assert resp.status == 200 and resp.headers["X-G4F-Provider"] == "B"
+    assert (await resp.json())["choices"][0]["message"]["content"] == "fine"

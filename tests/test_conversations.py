@@ -260,3 +260,42 @@ async def test_conversation_database_is_private(start_gateway: Any, tmp_path: Pa
     db = tmp_path / "conversations.sqlite3"
     assert db.exists()
     assert db.stat().st_mode & 0o077 == 0
+
+
+class SlowSaves:
+    """The app's store, with every save taking a while (a busy disk, a remote Redis)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def load(self, conversation_id: str, provider: str) -> dict[str, Any] | None:
+        return await self.inner.load(conversation_id, provider)
+
+    async def save(self, conversation_id: str, provider: str, state: dict[str, Any]) -> None:
+        await asyncio.sleep(0.2)
+        await self.inner.save(conversation_id, provider, state)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_a_streamed_turn_is_stored_before_the_client_sees_its_end(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    """A client that sends its next turn the moment [DONE] arrives (on a new connection)
+    must find the previous turn stored."""
+    from g4f_server.keys import CONVERSATIONS
+
+    memo = Memo()
+    app = create_app(AppConfig(data_dir=tmp_path), plugins=[memo], load_entrypoints=False)
+    app[CONVERSATIONS] = SlowSaves(app[CONVERSATIONS])
+    server = await aiohttp_server(app)
+    url = str(server.make_url("/v1/chat/completions"))
+    body = {"messages": HELLO, "conversation_id": "quick", "stream": True}
+    async with aiohttp.ClientSession() as s, s.post(url, json=body) as resp:
+        seen = b""
+        while not seen.endswith(b"data: [DONE]\n\n"):  # as SDKs do: stop at [DONE]
+            seen += await asyncio.wait_for(resp.content.readany(), 5)
+        reply = await chat(str(server.make_url("")).rstrip("/"), conversation_id="quick")
+    assert memo.seen[1]["conversation"] == {"turn": 1}
+    assert reply["choices"][0]["message"]["content"] == "turn 2"

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from g4f_server import errors
-from g4f_server.events import ChatEvent
+from g4f_server.events import ChatEvent, ChatItem
 from g4f_server.logs import get_logger
 from g4f_server.provider import ProviderContext
 from g4f_server.registry import ProviderEntry
 from g4f_server.router import Route
-from g4f_server.schemas.chat import ChatRequest
+
+if TYPE_CHECKING:
+    from g4f_server.schemas.chat import ChatRequest
 
 log = get_logger("g4f_server.dispatch")
 T = TypeVar("T")
@@ -26,13 +28,14 @@ class ChatRun:
 
     route: Route
     attempts: int
-    first: ChatEvent
-    stream: AsyncIterator[ChatEvent]
+    first: Sequence[ChatEvent]  # the first batch: never empty
+    stream: AsyncIterator[ChatItem]
     idle_timeout: float
 
-    async def events(self) -> AsyncIterator[ChatEvent]:
-        """All events, the first included; each wait for the provider bounded by
-        ``idle_timeout`` (time spent writing to the client does not count)."""
+    async def batches(self) -> AsyncIterator[Sequence[ChatEvent]]:
+        """The answer as the provider yielded it, a single event as a batch of one, the
+        first batch included; each wait for the provider bounded by ``idle_timeout``
+        (time spent writing to the client does not count)."""
         yield self.first
         stream = self.stream
         watchdog = _IdleWatchdog(self.idle_timeout)
@@ -40,7 +43,7 @@ class ChatRun:
             while True:
                 watchdog.waiting()
                 try:
-                    event = await anext(stream)
+                    item = await anext(stream)
                 except StopAsyncIteration:
                     return
                 except asyncio.CancelledError:
@@ -51,7 +54,7 @@ class ChatRun:
                         ) from None
                     raise
                 watchdog.idle()
-                yield event
+                yield item if isinstance(item, list) else (item,)
         finally:
             watchdog.stop()
 
@@ -169,9 +172,9 @@ async def start_chat(
     first_event_timeout: float,
     idle_timeout: float,
 ) -> ChatRun:
-    """Try each route until one yields its first event."""
+    """Try each route until one yields its first event (or first non-empty batch)."""
 
-    async def first_event(route: Route) -> tuple[AsyncIterator[ChatEvent], ChatEvent]:
+    async def first_event(route: Route) -> tuple[AsyncIterator[ChatItem], Sequence[ChatEvent]]:
         entry = route.entry
         if request.model != route.model:  # the provider sees its own model id
             request_for = request.model_copy(update={"model": route.model})
@@ -179,7 +182,10 @@ async def start_chat(
             request_for = request
         stream = entry.call("chat", request=request_for, ctx=make_ctx(entry))
         try:
-            return stream, await anext(stream)
+            item = await anext(stream)
+            while isinstance(item, list) and not item:  # failover lasts until a real event
+                item = await anext(stream)
+            return stream, item if isinstance(item, list) else (item,)
         except StopAsyncIteration:
             raise errors.ProviderError(
                 f"Provider '{entry.name}' returned an empty answer"

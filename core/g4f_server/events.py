@@ -108,3 +108,7 @@ ChatEvent = (
     | ConversationState
     | Finish
 )
+# What ``chat`` yields: one event, or a list of the events that arrived together (one
+# upstream read). The gateway sends each item to the client in one write, so a provider
+# that parses several events per read should yield them as a list.
+ChatItem = ChatEvent | list[ChatEvent]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from g4f_server.events import ChatEvent
+    from g4f_server.events import ChatItem
     from g4f_server.provider import (
         ImageRequest,
         MediaItem,
@@ -64,8 +64,12 @@ async def list_models(ctx: ProviderContext) -> list[ModelInfo]:
 
 
 @hookspec
-def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatEvent]:
+def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatItem]:
     """Answer a chat request as an async iterator of events (see ``g4f_server.events``).
+
+    Each item is one event, or a list of the events that arrived together (one upstream
+    read): the gateway sends each item to the client in one write, so a provider that
+    parses several events per read should yield them as a list.
 
     ``request.model`` is already resolved to this provider's own model id. Raise a
     ``g4f_server.errors`` exception before the first event to let the router try the

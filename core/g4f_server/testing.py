@@ -11,6 +11,8 @@ Registered as a ``pytest11`` plugin, so any project that installs g4f-server get
 - ``png_bytes()`` and ``wav_bytes()``: valid media made with the stdlib, for emulators.
 - ``wait_until(condition)``: poll instead of sleeping a fixed time, so a test that waits
   for a socket to close or a task to start also passes on a slow, loaded CI machine.
+- ``chat_events(plugin.chat(...))``: the events of a ``chat`` hook one by one, the lists
+  it yields (events that arrived together) flattened.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import os
 import struct
 import wave
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
 import structlog
 
+from g4f_server.events import ChatEvent, ChatItem
 from g4f_server.provider import ProviderContext
 
 
@@ -137,3 +140,13 @@ async def wait_until(
         if loop.time() >= deadline:
             raise AssertionError(f"{what} not reached within {timeout:g}s")
         await asyncio.sleep(0.01)
+
+
+async def chat_events(items: AsyncIterable[ChatItem]) -> AsyncIterator[ChatEvent]:
+    """The events a ``chat`` hook yields, one by one: its lists flattened, in order."""
+    async for item in items:
+        if isinstance(item, list):
+            for event in item:
+                yield event
+        else:
+            yield item

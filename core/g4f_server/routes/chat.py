@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -89,27 +90,29 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     entry = run.route.entry
     headers = served_headers(request, run.route, run.attempts)
     extra = {"conversation_id": conversation_id} if conversation_id else None
-    stream_response: web.StreamResponse | None = None
+
+    async def remember(transcript: Transcript) -> None:
+        """Store the turn before the client sees the end of the answer, so that its next
+        request (on any connection) finds it."""
+        if conv_key:
+            if transcript.state is not None:
+                await store.save(conv_key, entry.name, transcript.state)
+            await remember_turn(store, conv_key, chat, transcript)
+
     try:
         if chat.stream:
-            stream_response, transcript = await _stream(request, chat, run, headers, extra)
-        else:
-            transcript = Transcript()
-            try:
-                async with asyncio.timeout(config.timeout):
-                    await _collect(request, run, transcript)
-            except TimeoutError:
-                raise errors.ProviderTimeoutError(
-                    f"Provider '{entry.name}' did not finish within {config.timeout:g}s"
-                ) from None
+            return await _stream(request, chat, run, headers, extra, remember)
+        transcript = Transcript()
+        try:
+            async with asyncio.timeout(config.timeout):
+                await _collect(request, run, transcript)
+        except TimeoutError:
+            raise errors.ProviderTimeoutError(
+                f"Provider '{entry.name}' did not finish within {config.timeout:g}s"
+            ) from None
     finally:
         await run.close()
-    if transcript is not None and conv_key:
-        if transcript.state is not None:
-            await store.save(conv_key, entry.name, transcript.state)
-        await remember_turn(store, conv_key, chat, transcript)
-    if stream_response is not None:
-        return stream_response
+    await remember(transcript)
     body = completion_body(
         transcript,
         chat,
@@ -123,10 +126,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def _collect(request: web.Request, run: ChatRun, transcript: Transcript) -> None:
     add = transcript.add
-    async for event in run.events():
-        if isinstance(event, ev.Media) and event.url is None:  # inline: no await per event
-            event = await request.app[MEDIA].publish(event, request)
-        add(event)
+    async for batch in run.batches():
+        for event in batch:
+            if isinstance(event, ev.Media) and event.url is None:  # inline: no await per event
+                event = await request.app[MEDIA].publish(event, request)
+            add(event)
 
 
 async def _stream(
@@ -135,38 +139,41 @@ async def _stream(
     run: ChatRun,
     headers: dict[str, str],
     extra: dict[str, Any] | None,
-) -> tuple[web.StreamResponse, Transcript | None]:
-    """Stream the answer; the transcript is None when it ended in an error."""
+    remember: Callable[[Transcript], Awaitable[None]],
+) -> web.StreamResponse:
+    """Stream the answer: one write per batch the provider yielded, the role chunk with
+    the first. A failure after the headers travels in the stream, never as a silent stop."""
     renderer = ChunkRenderer(new_completion_id(), run.route.model, run.route.entry.name)
     transcript = Transcript()
     response = await sse.open_stream(request, headers)
-    write = response.write
-    await write(renderer.role())
+    lines = [renderer.role()]
     try:
-        add, render, queue = transcript.add, renderer.render, response.queue
-        async for event in run.events():
-            if isinstance(event, ev.Media) and event.url is None:
-                event = await request.app[MEDIA].publish(event, request)
-            add(event)
-            line = render(event)
-            if line is not None and queue(line):
-                await response.flush()
+        add, render, write = transcript.add, renderer.render, response.write
+        async for batch in run.batches():
+            for event in batch:
+                if isinstance(event, ev.Media) and event.url is None:
+                    event = await request.app[MEDIA].publish(event, request)
+                add(event)
+                if (line := render(event)) is not None:
+                    lines.append(line)
+            if lines:
+                await write(b"".join(lines))
+                lines.clear()
     except errors.G4FError as exc:
-        # Headers are sent: the failure travels in the stream, never as a silent stop.
         log.info("stream_failed", provider=run.route.entry.name, code=exc.code, status=exc.status)
-        await write(sse.event(exc.to_dict()))
-        await write(sse.DONE)
-        return response, None
+        await response.write_eof(b"".join([*lines, sse.event(exc.to_dict()), sse.DONE]))
+        return response
     except (ConnectionResetError, asyncio.CancelledError):
         raise
     except Exception as exc:
         error = errors.ProviderError(f"Provider '{run.route.entry.name}' failed unexpectedly")
         log.error("provider_crashed", provider=run.route.entry.name, exc_info=exc)
-        await write(sse.event(error.to_dict()))
-        await write(sse.DONE)
-        return response, None
-    await write(renderer.finish(transcript, extra))
+        await response.write_eof(b"".join([*lines, sse.event(error.to_dict()), sse.DONE]))
+        return response
+    await remember(transcript)
+    lines.append(renderer.finish(transcript, extra))
     if chat.wants_usage_chunk:
-        await write(renderer.usage(transcript, chat))
-    await write(sse.DONE)
-    return response, transcript
+        lines.append(renderer.usage(transcript, chat))
+    lines.append(sse.DONE)
+    await response.write_eof(b"".join(lines))  # the last chunks and the end in one write
+    return response

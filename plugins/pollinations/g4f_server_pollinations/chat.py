@@ -294,11 +294,17 @@ class _Answer:
         self.held_text = ""
         self.put = self._hold if self.legacy else self.out.append
 
+    def _new_batch(self) -> list[ChatEvent]:
+        """A fresh list for the next events: each list returned is the caller's to keep."""
+        self.out = out = []
+        if not self.legacy:
+            self.put = out.append
+        return out
+
     def feed(self, piece: bytes) -> list[ChatEvent]:
         """The events of the next piece of an SSE body. No limit on the line length:
         a chunk can carry a large base64 blob."""
-        out = self.out
-        out.clear()
+        out = self._new_batch()
         partial = self.partial
         lines: list[bytes] | list[bytearray]
         if partial:
@@ -378,8 +384,7 @@ class _Answer:
 
     def whole(self, events: list[ChatEvent]) -> list[ChatEvent]:
         """The events of an answer read in one piece (JSON, plain text, audio)."""
-        out = self.out
-        out.clear()
+        out = self._new_batch()
         for event in events:
             if self.done:
                 break
@@ -395,8 +400,7 @@ class _Answer:
 
     def close(self) -> list[ChatEvent]:
         """The last events: what was held back, and the Finish."""
-        out = self.out
-        out.clear()
+        out = self._new_batch()
         if self.partial and not self.done:  # the body ended without a final newline
             line = self.partial.strip()
             data = line[5:].strip() if line.startswith(b"data:") else b""
@@ -475,15 +479,14 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
             ctx, "POST", url, keyed=keyed, what="chat", data=orjson.dumps(body), headers=headers
         ) as resp,
     ):
+        # One list per network read: the gateway writes it to the client in one piece.
         if resp.content_type == "text/event-stream":
             feed = answer.feed
             async for piece in resp.content.iter_any():
-                for event in feed(piece):
-                    yield event
+                if events := feed(piece):
+                    yield events
                 if answer.done:
                     break
-        else:
-            for event in answer.whole(await _read_whole(resp, body)):
-                yield event
-    for event in answer.close():
-        yield event
+        elif events := answer.whole(await _read_whole(resp, body)):
+            yield events
+    yield answer.close()

@@ -159,6 +159,7 @@ class Emulator:
         # "gated" streams wait for this after their first content chunk.
         self.proceed = asyncio.Event()
         self.content_chunks_sent = 0  # of the last streamed answer
+        self.one_write = False  # send a whole streamed answer in one write (one TCP read)
         self._closing = asyncio.Event()
         self._endpoints: dict[Any, str] = {}
         self.app = self._build()
@@ -445,6 +446,13 @@ class Emulator:
             return web.json_response(completion, headers={"x-model-used": model})
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
+        held: list[bytes] = []
+
+        async def write(data: bytes) -> None:
+            if self.one_write:
+                held.append(data)
+            else:
+                await resp.write(data)
 
         async def send(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any):
             chunk = {
@@ -455,9 +463,9 @@ class Emulator:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
                 **extra,
             }
-            await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            await write(b"data: " + orjson.dumps(chunk) + b"\n\n")
 
-        await resp.write(b": keep-alive\n\ndata:\n\n")  # comments and blank data lines occur
+        await write(b": keep-alive\n\ndata:\n\n")  # comments and blank data lines occur
         await send({"role": "assistant", "content": ""})
         if answer["reasoning"]:
             await send({"reasoning_content": answer["reasoning"]})
@@ -471,7 +479,8 @@ class Emulator:
                     await asyncio.wait_for(self.proceed.wait(), self.stall_seconds)
             if failure and failure.mode == "error_chunk":
                 err = {"error": {"message": "upstream model crashed", "code": "INTERNAL_ERROR"}}
-                await resp.write(b"data: " + orjson.dumps(err) + b"\n\n")
+                await write(b"data: " + orjson.dumps(err) + b"\n\n")
+                await resp.write(b"".join(held))
                 return resp
         for i, call in enumerate(answer["tool_calls"] or []):
             head = {"index": i, "id": call["id"], "type": "function"}
@@ -484,8 +493,9 @@ class Emulator:
         await send({}, finish)
         usage_chunk = {"id": "chatcmpl-emu", "object": "chat.completion.chunk", "model": model}
         usage_chunk |= {"choices": [], "usage": usage}
-        await resp.write(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
-        await resp.write(b"data: [DONE]\n\n")
+        await write(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
+        await write(b"data: [DONE]\n\n")
+        await resp.write(b"".join(held))
         return resp
 
     # --- images --------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 import g4f_server_pollinations as plugin
 from g4f_server import errors, events
 from g4f_server.schemas.chat import ChatRequest
-from g4f_server.testing import wait_until
+from g4f_server.testing import chat_events, wait_until
 from g4f_server_pollinations import errors as plugin_errors
 
 
@@ -23,7 +23,7 @@ def req(text: str = "Hi", **fields: Any) -> ChatRequest:
 
 
 async def collect(request: ChatRequest, context: Any) -> list[Any]:
-    return [e async for e in plugin.chat(request, context)]
+    return [e async for e in chat_events(plugin.chat(request, context))]
 
 
 def text_of(evs: list[Any]) -> str:
@@ -253,7 +253,7 @@ async def test_error_chunk_in_stream(emulator, ctx) -> None:
     emulator.fail("chat", "error_chunk", times=1)
     got: list[Any] = []
     with pytest.raises(errors.ProviderError, match="upstream model crashed"):
-        async for event in plugin.chat(req("x" * 200, stream=True), ctx()):
+        async for event in chat_events(plugin.chat(req("x" * 200, stream=True), ctx())):
             got.append(event)
     assert got == []  # the first chunk was still held back, so the router may fail over
 
@@ -348,14 +348,15 @@ async def test_first_text_not_held_back(emulator, ctx, keyed: bool) -> None:
     context = ctx(api_key="sk_test_key") if keyed else ctx()
     first: list[Any] = []
     async with aclosing(plugin.chat(req("Hello there", stream=True), context)) as stream:
-        async for event in stream:
+        answer = chat_events(stream)
+        async for event in answer:
             first.append(event)
             if isinstance(event, events.TextDelta):
                 break
         assert first == [events.ModelUsed("openai-emu"), events.TextDelta("Echo:")]
         assert emulator.content_chunks_sent == 1  # the second chunk waits for our signal
         emulator.proceed.set()
-        rest = [event async for event in stream]
+        rest = [event async for event in answer]
     assert emulator.content_chunks_sent > 1
     assert text_of(first + rest) == "Echo: Hello there"
     assert finish(rest) == "stop"
@@ -458,3 +459,17 @@ def test_stream_without_final_newline() -> None:
         events.TextDelta("a"),
     ]
     assert list(answer.close()) == [events.TextDelta("b"), events.Finish("stop")]
+
+
+async def test_events_of_one_read_come_as_one_list(emulator, ctx) -> None:
+    """What one network read held is yielded as one list: the gateway writes it to the
+    client in one piece instead of one write per chunk."""
+    emulator.one_write = True
+    request = req("one two three four five six", stream=True)
+    items = [item async for item in plugin.chat(request, ctx(api_key="sk_test_key"))]
+    assert all(isinstance(item, list) and item for item in items)
+    texts = [sum(isinstance(e, events.TextDelta) for e in item) for item in items]
+    assert max(texts) >= 5  # the content chunks of the answer, parsed from one read
+    flat = [event for item in items for event in item]
+    assert text_of(flat) == "Echo: one two three four five six"
+    assert finish(flat) == "stop"
