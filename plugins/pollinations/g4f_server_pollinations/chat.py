@@ -320,10 +320,15 @@ class _Answer:
             partial += rest
         loads = orjson.loads
         for line in lines:
+            if not line:
+                continue  # the blank line that ends each event
             if not line.startswith(b"data:"):
                 line = line.strip()
                 if not line.startswith(b"data:"):
-                    continue  # blank line, comment, event: or id:
+                    continue  # CR, comment, event: or id:
+            if line == b"data: [DONE]":  # before parsing: a failed parse costs ~2 us
+                self.done = True
+                break
             try:
                 chunk = loads(line[5:])
             except orjson.JSONDecodeError:
