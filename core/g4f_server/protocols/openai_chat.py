@@ -62,6 +62,9 @@ class Transcript:
         self.state: dict[str, Any] | None = None
 
     def add(self, event: ev.ChatEvent) -> None:
+        if type(event) is ev.TextDelta:  # most events: skip the match below
+            self.text.append(event.text)
+            return
         match event:
             case ev.TextDelta(text=text):
                 self.text.append(text)
@@ -179,8 +182,9 @@ class ChunkRenderer:
     is the same in each, so it is encoded once and the delta spliced in.
     """
 
-    __slots__ = ("_head", "created", "id", "model", "provider")
+    __slots__ = ("_head", "_text_head", "created", "id", "model", "provider")
     _TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
+    _TEXT_TAIL = b"}" + _TAIL
 
     def __init__(self, completion_id: str, model: str, provider: str) -> None:
         self.id = completion_id
@@ -196,6 +200,7 @@ class ChunkRenderer:
             + b',"model":' + dumps(model) + b',"provider":' + dumps(self.provider)
             + b',"system_fingerprint":null,"choices":[{"index":0,"delta":'
         )  # fmt: skip
+        self._text_head = self._head + b'{"content":'
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         return self._head + dumps(delta) + self._TAIL
@@ -218,9 +223,10 @@ class ChunkRenderer:
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         """The SSE line for one event, or None for events that only affect the end."""
+        if type(event) is ev.TextDelta:  # most chunks: no match, no dict to build and encode
+            text = event.text
+            return self._text_head + dumps(text) + self._TEXT_TAIL if text else None
         match event:
-            case ev.TextDelta(text=text):
-                return self._delta({"content": text}) if text else None
             case ev.ReasoningDelta(text=text):
                 return self._delta({"reasoning_content": text}) if text else None
             case ev.ToolCallDelta():

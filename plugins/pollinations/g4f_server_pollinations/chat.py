@@ -358,7 +358,14 @@ class _Answer:
                 put(citation)
         if choices := chunk.get("choices"):
             choice = choices[0]
-            if delta := choice.get("delta"):
+            delta = choice.get("delta")
+            # Most chunks carry only text: the lookups for everything else are skipped.
+            if delta and len(delta) == 1 and not self.legacy:
+                content = delta.get("content")
+                if content and isinstance(content, str):
+                    put(TextDelta(content))
+                    delta = None
+            if delta:
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 if reasoning and isinstance(reasoning, str):
                     put(ReasoningDelta(reasoning))
