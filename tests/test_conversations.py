@@ -299,3 +299,32 @@ async def test_a_streamed_turn_is_stored_before_the_client_sees_its_end(
         reply = await chat(str(server.make_url("")).rstrip("/"), conversation_id="quick")
     assert memo.seen[1]["conversation"] == {"turn": 1}
     assert reply["choices"][0]["message"]["content"] == "turn 2"
+
+
+class BrokenSaves(SlowSaves):
+    async def save(self, conversation_id: str, provider: str, state: dict[str, Any]) -> None:
+        raise OSError("disk full")
+
+
+async def test_a_failing_store_does_not_cost_the_client_its_answer(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    from structlog.testing import capture_logs
+
+    from g4f_server.keys import CONVERSATIONS
+
+    app = create_app(AppConfig(data_dir=tmp_path), plugins=[Memo()], load_entrypoints=False)
+    app[CONVERSATIONS] = BrokenSaves(app[CONVERSATIONS])
+    server = await aiohttp_server(app)
+    url = str(server.make_url("/v1/chat/completions"))
+    with capture_logs() as logs:
+        async with aiohttp.ClientSession() as s:
+            body = {"messages": HELLO, "conversation_id": "c", "stream": True}
+            async with s.post(url, json=body) as resp:
+                assert resp.status == 200
+                assert (await resp.read()).endswith(b"data: [DONE]\n\n")
+            async with s.post(url, json={**body, "stream": False}) as resp:
+                assert resp.status == 200
+                assert (await resp.json())["choices"][0]["message"]["content"] == "turn 1"
+    failures = [e for e in logs if e["event"] == "conversation_not_saved"]
+    assert len(failures) == 2 and all(f["log_level"] == "error" for f in failures)

@@ -94,10 +94,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     async def remember(transcript: Transcript) -> None:
         """Store the turn before the client sees the end of the answer, so that its next
         request (on any connection) finds it."""
-        if conv_key:
+        if not conv_key:
+            return
+        try:
             if transcript.state is not None:
                 await store.save(conv_key, entry.name, transcript.state)
             await remember_turn(store, conv_key, chat, transcript)
+        except Exception as exc:  # the answer is complete: deliver it, report the store
+            log.error("conversation_not_saved", provider=entry.name, exc_info=exc)
 
     try:
         if chat.stream:
