@@ -75,3 +75,15 @@ def test_idle_server_has_no_pydantic_until_a_request_body_arrives(tmp_path: Path
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_request_models_are_still_importable_from_the_provider_module() -> None:
+    from g4f_server import provider
+    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.schemas.media import ImageRequest, SpeechRequest, TranscriptionRequest
+
+    assert provider.ChatRequest is ChatRequest
+    assert provider.ImageRequest is ImageRequest and provider.SpeechRequest is SpeechRequest
+    assert provider.TranscriptionRequest is TranscriptionRequest
+    with pytest.raises(AttributeError, match="no attribute 'ChatReqest'"):
+        provider.ChatReqest  # noqa: B018  # a typo still fails loudly
