@@ -1,8 +1,10 @@
-"""The idle server stays small: pydantic and the request schemas load with the first
-request that has a body, not at start-up (issue #6: idle RSS and cold start).
+"""Start-up as users run it, on the real process.
 
-Checked on the real process, as users start it, through what it has mapped into memory
-(/proc/PID/maps): pydantic's compiled core is a shared library, mapped once imported.
+- The idle server stays small: pydantic and the request schemas load with the first
+  request that has a body, not at start-up (issue #6: idle RSS and cold start). Checked
+  through what the process has mapped (/proc/PID/maps): pydantic's compiled core is a
+  shared library, mapped once imported.
+- ``--workers N`` starts N serving processes that stop with their parent.
 """
 
 from __future__ import annotations
@@ -87,3 +89,48 @@ def test_request_models_are_still_importable_from_the_provider_module() -> None:
     assert provider.TranscriptionRequest is TranscriptionRequest
     with pytest.raises(AttributeError, match="no attribute 'ChatReqest'"):
         provider.ChatReqest  # noqa: B018  # a typo still fails loudly
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def test_workers_serve_and_stop_with_their_parent(tmp_path: Path) -> None:
+    """``--workers 2`` starts two serving processes on one port; stopping the parent
+    stops them too (no orphans holding the port)."""
+    port = _free_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "G4F_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "g4f_server", "api", "--port", str(port), "--workers", "2",
+         "--load-plugins", "none"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/health"))
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "did not start"
+                time.sleep(0.05)
+        assert health["status"] == "ok"
+        workers = _children(proc.pid)  # the two workers and multiprocessing's tracker
+        spawned = [w for w in workers if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()]
+        assert len(spawned) == 2
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    for worker in workers:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{worker}").exists() and "Z" not in _state(worker):
+            assert time.monotonic() < deadline, f"worker {worker} outlived its parent"
+            time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "Z"
