@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from g4f_server import hookimpl
-from g4f_server.events import ChatEvent
+from g4f_server.events import ChatItem
 from g4f_server.provider import (
     MediaItem,
     ModelInfo,
@@ -62,7 +62,7 @@ async def list_models(ctx: ProviderContext) -> list[ModelInfo]:
 
 
 @hookimpl
-def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatEvent]:
+def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatItem]:
     return _chat.chat(request, ctx)
 
 

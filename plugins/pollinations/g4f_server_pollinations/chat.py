@@ -14,6 +14,7 @@ import orjson
 from g4f_server.errors import ProviderError
 from g4f_server.events import (
     ChatEvent,
+    ChatItem,
     Citation,
     Finish,
     Media,
@@ -476,7 +477,7 @@ class _Answer:
         self.held = None
 
 
-async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatEvent]:
+async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatItem]:
     cfg = settings()
     key = api_key(ctx, cfg)
     keyed = key is not None
