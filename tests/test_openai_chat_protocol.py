@@ -64,3 +64,40 @@ def test_model_used_changes_later_chunks_and_empty_text_is_skipped() -> None:
     assert renderer.render(ev.TextDelta("")) is None
     assert renderer.render(ev.ModelUsed("actual")) is None
     assert parse(renderer.render(ev.TextDelta("a")))["model"] == "actual"
+
+
+def test_message_dicts_are_the_messages_as_an_upstream_takes_them() -> None:
+    from g4f_server.schemas.chat import ChatRequest
+
+    request = ChatRequest.model_validate(
+        {
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "be brief", "x_vendor": {"a": 1}},
+                {
+                    "role": "user",
+                    "name": "bob",
+                    "content": [
+                        {"type": "text", "text": "hi"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
+                    ],
+                },
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "c1", "function": {"name": "f"}, "x_tc": True}],
+                },
+                {"role": "tool", "content": "42", "tool_call_id": "c1"},
+            ],
+        }
+    )
+    dicts = request.message_dicts()
+    assert dicts == [m.model_dump(exclude_none=True, mode="json") for m in request.messages]
+    assert dicts[0] == {"role": "system", "content": "be brief", "x_vendor": {"a": 1}}
+    assert "content" not in dicts[2]  # None left out
+    assert dicts[2]["tool_calls"][0] == {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "f", "arguments": ""},
+        "x_tc": True,
+    }

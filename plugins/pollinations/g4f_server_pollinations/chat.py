@@ -86,12 +86,10 @@ _FINISHED = {reason: Finish(reason) for reason in set(_FINISH.values())}  # type
 
 def build_body(request: ChatRequest, *, keyed: bool) -> dict[str, Any]:
     """The upstream request body: what the client set and the upstream accepts."""
-    messages = []
-    for message in request.messages:
-        item = message.model_dump(exclude_none=True, mode="json")
+    messages = request.message_dicts()
+    for item in messages:
         if item["role"] == "developer":  # not every upstream model knows this role
             item["role"] = "system"
-        messages.append(item)
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     for name in _FORWARD:
         value = getattr(request, name)
