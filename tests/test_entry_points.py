@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+
+from tests.server_process import free_port, server_process
 
 PLUGIN_CODE = """
 from g4f_server import events, hookimpl
@@ -80,12 +80,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(site: Path, tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
@@ -95,28 +89,8 @@ def _env(site: Path, tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def server(installed: Path, tmp_path: Path) -> Any:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "g4f_server", "api", "--port", str(port), "--load-plugins", "hello"],
-        env=_env(installed, tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(base + "/health", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.05)
+    with server_process("--load-plugins", "hello", env=_env(installed, tmp_path)) as (_, base):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_running_server_discovers_installed_plugin(server: str) -> None:
@@ -153,7 +127,7 @@ def test_cli_lists_installed_plugin(installed: Path, tmp_path: Path) -> None:
 
 
 def test_effective_config_is_printed_with_secrets_redacted(installed: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**_env(installed, tmp_path), "G4F_API_KEY": "top-secret-value"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "g4f_server", "api", "--port", str(port), "--load-plugins", "hello"],

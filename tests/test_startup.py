@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -20,13 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.server_process import free_port, server_process
+
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/PID/maps")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pydantic_loaded(pid: int) -> bool:
@@ -34,8 +28,7 @@ def _pydantic_loaded(pid: int) -> bool:
 
 
 def test_idle_server_has_no_pydantic_until_a_request_body_arrives(tmp_path: Path) -> None:
-    port, closed = _free_port(), _free_port()
-    upstream = f"http://127.0.0.1:{closed}"  # nothing listens: no traffic leaves the host
+    upstream = f"http://127.0.0.1:{free_port()}"  # nothing listens: no traffic leaves the host
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
@@ -44,20 +37,7 @@ def test_idle_server_has_no_pydantic_until_a_request_body_arrives(tmp_path: Path
         "COPILOT_URL": upstream,
         **{f"POLLINATIONS_{n}_URL": upstream for n in ("TEXT", "IMAGE", "GEN", "AUDIO")},
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "g4f_server", "api", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/health", timeout=1).read()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "did not start"
-                time.sleep(0.05)
+    with server_process(env=env) as (proc, base):
         providers = json.load(urllib.request.urlopen(base + "/v1/providers"))["data"]
         assert {p["id"] for p in providers} >= {"Copilot", "Pollinations"}
         urllib.request.urlopen(base + "/v1/models").read()
@@ -74,9 +54,6 @@ def test_idle_server_has_no_pydantic_until_a_request_body_arrives(tmp_path: Path
         error = json.load(caught.value)["error"]
         assert error["param"] == "messages" and error["type"] == "invalid_request_error"
         assert _pydantic_loaded(proc.pid)  # the check above could have failed
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_request_models_are_still_importable_from_the_provider_module() -> None:
@@ -99,29 +76,12 @@ def _children(pid: int) -> list[int]:
 def test_workers_serve_and_stop_with_their_parent(tmp_path: Path) -> None:
     """``--workers 2`` starts two serving processes on one port; stopping the parent
     stops them too (no orphans holding the port)."""
-    port = _free_port()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "G4F_DATA_DIR": str(tmp_path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "g4f_server", "api", "--port", str(port), "--workers", "2",
-         "--load-plugins", "none"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/health"))
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "did not start"
-                time.sleep(0.05)
-        assert health["status"] == "ok"
+    with server_process("--workers", "2", "--load-plugins", "none", env=env) as (proc, base):
+        assert json.load(urllib.request.urlopen(base + "/health"))["status"] == "ok"
         workers = _children(proc.pid)  # the two workers and multiprocessing's tracker
         spawned = [w for w in workers if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()]
         assert len(spawned) == 2
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
     for worker in workers:
         deadline = time.monotonic() + 10
         while Path(f"/proc/{worker}").exists() and "Z" not in _state(worker):

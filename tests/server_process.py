@@ -1,0 +1,46 @@
+"""A real ``python -m g4f_server api`` process, as users start it, for the tests that need
+the whole program (CLI, entry points, workers, memory): started on a free port, waited for
+until ``/health`` answers, and terminated afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server_process(
+    *args: str, env: dict[str, str], timeout: float = 30
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``g4f-server api --port <free> *args``; yields the process and its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "g4f_server", "api", "--port", str(port), *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(base + "/health", timeout=1).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.05)
+        yield proc, base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
