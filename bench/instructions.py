@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="counted requests per run")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--modes", default="json,stream")
+    parser.add_argument("--servers", default="relay,gateway", help="which to count")
     parser.add_argument("--upstream-procs", type=int, default=1)
     parser.add_argument("--pace-ms", type=float, default=2.0)
     parser.add_argument("--json", dest="json_out", help="also write the numbers here")
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.start_upstream()
         for mode in filter(None, (m.strip() for m in args.modes.split(","))):
             row = {}
-            for name in ("relay", "gateway"):
+            for name in filter(None, (s.strip() for s in args.servers.split(","))):
                 total = count(bench, name, mode == "stream", args.requests, args.warmup)
                 row[name] = total / args.requests
                 print(f"{mode:<7} {name:<8} {row[name]:>12,.0f} instructions/request", flush=True)
@@ -116,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| chat request | relay instructions | gateway instructions | gateway / relay |")
     print("| --- | ---: | ---: | ---: |")
     for mode, row in results.items():
-        ratio = row["gateway"] / row["relay"]
-        print(f"| {mode} | {row['relay']:,.0f} | {row['gateway']:,.0f} | {ratio:.2f} |")
+        if {"relay", "gateway"} <= row.keys():
+            ratio = row["gateway"] / row["relay"]
+            print(f"| {mode} | {row['relay']:,.0f} | {row['gateway']:,.0f} | {ratio:.2f} |")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
     return 0

@@ -124,6 +124,7 @@ async def test_access_log_has_request_id_provider_model_and_no_content(make_clie
             "model": "echo-1",
             "attempts": 1,
             "ms": access[0]["ms"],
+            "request_id": resp.headers["X-Request-Id"],
         }
     ]
     assert "secret diary" not in repr(logs) and "sk-user-key" not in repr(logs)
@@ -140,7 +141,7 @@ async def test_client_request_id_is_kept_and_reaches_the_provider(make_client: A
         )
     assert resp.headers["X-Request-Id"] == "req-42"
     assert spy.seen[0].request_id == "req-42"
-    assert logs  # the access line; request_id is merged in from contextvars by the renderer
+    assert [e["request_id"] for e in logs if e["event"] == "request"] == ["req-42"]
 
 
 async def test_invalid_client_request_id_is_replaced(make_client: Any) -> None:

@@ -11,15 +11,14 @@ import random
 import re
 import time
 
-import structlog
 from aiohttp import web
 
 from g4f_server import errors
 from g4f_server.jsonio import error_response
 from g4f_server.keys import CONFIG, REQUEST_ID, SERVED_BY
-from g4f_server.logs import get_logger
+from g4f_server.logs import access_line, bind_request_id, get_logger
 
-log = get_logger("g4f_server.access")
+log = get_logger("g4f_server.middleware")
 OPEN_PATHS = frozenset({"/health"})
 # Generated media is served without the key: chat answers embed it as markdown images that
 # browsers fetch without headers. Its names carry 128 random bits (capability URLs).
@@ -75,7 +74,7 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     # Ids need to be unique, not secret: no getrandom syscall per request.
     request_id = client_id if _CLIENT_ID.match(client_id) else f"{random.getrandbits(128):032x}"
     request[REQUEST_ID] = request_id
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    bind_request_id(request_id)
     config = request.app[CONFIG]
     try:
         path = request.path
@@ -101,15 +100,14 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
         response.headers["X-Request-Id"] = request_id
     if config.access_log:
         provider, model, attempts = request.get(SERVED_BY, (None, None, None))
-        log.info(
-            "request",
-            method=request.method,
-            path=request.path,
-            status=response.status,
-            provider=provider,
-            model=model,
-            attempts=attempts,
-            ms=round((time.perf_counter() - started) * 1000, 2),
+        access_line(
+            request_id,
+            request.method,
+            request.path,
+            response.status,
+            provider,
+            model,
+            attempts,
+            round((time.perf_counter() - started) * 1000, 2),
         )
-    structlog.contextvars.unbind_contextvars("request_id")
     return response
