@@ -425,6 +425,23 @@ async def test_idle_gap_mid_stream_ends_with_timeout_error(make_client: Any) -> 
     assert resp.status == 504
 
 
+async def test_non_stream_answer_that_never_ends_times_out_as_504(make_client: Any) -> None:
+    """Steady chunks keep the idle limit happy; the whole answer still has to arrive
+    within the timeout, and the provider's stream is closed."""
+    from tests.providers import Endless
+
+    provider = Endless()
+    client = await make_client(provider, timeout=0.3, stream_timeout=5)
+    started = asyncio.get_running_loop().time()
+    resp = await client.post("/v1/chat/completions", json={"messages": USER})
+    assert resp.status == 504
+    error = (await resp.json())["error"]
+    assert error["code"] == "upstream_timeout"
+    assert error["message"] == "Provider 'Endless' did not finish within 0.3s"
+    assert asyncio.get_running_loop().time() - started < 3
+    await asyncio.wait_for(provider.closed.wait(), 5)
+
+
 async def test_slow_client_writes_do_not_count_as_provider_idle(make_client: Any) -> None:
     """Only waiting for the provider counts: a stream of steady chunks never times out."""
     from tests.providers import Endless

@@ -32,31 +32,43 @@ class ChatRun:
     stream: AsyncIterator[ChatItem]
     idle_timeout: float
 
-    async def batches(self) -> AsyncIterator[Sequence[ChatEvent]]:
+    async def batches(self, within: float | None = None) -> AsyncIterator[Sequence[ChatEvent]]:
         """The answer as the provider yielded it, a single event as a batch of one, the
-        first batch included; each wait for the provider bounded by ``idle_timeout``
-        (time spent writing to the client does not count)."""
+        first batch included. Each wait for the provider is bounded by ``idle_timeout``
+        (time spent writing to the client does not count) and, if given, the whole rest
+        of the answer by ``within`` seconds."""
+        deadline = None if within is None else asyncio.get_running_loop().time() + within
         yield self.first
         stream = self.stream
-        watchdog = _IdleWatchdog(self.idle_timeout)
+        watchdog = _Watchdog(self.idle_timeout, deadline)
         try:
             while True:
-                watchdog.waiting()
+                if not watchdog.may_wait():
+                    raise self._timeout_error(watchdog, within)
                 try:
                     item = await anext(stream)
                 except StopAsyncIteration:
                     return
                 except asyncio.CancelledError:
                     if watchdog.fired():
-                        raise errors.ProviderTimeoutError(
-                            f"Provider '{self.route.entry.name}' sent nothing for "
-                            f"{self.idle_timeout:g}s"
-                        ) from None
+                        raise self._timeout_error(watchdog, within) from None
                     raise
                 watchdog.idle()
                 yield item if isinstance(item, list) else (item,)
         finally:
             watchdog.stop()
+
+    def _timeout_error(
+        self, watchdog: _Watchdog, within: float | None
+    ) -> errors.ProviderTimeoutError:
+        name = self.route.entry.name
+        if watchdog.past_deadline:
+            return errors.ProviderTimeoutError(
+                f"Provider '{name}' did not finish within {within:g}s"
+            )
+        return errors.ProviderTimeoutError(
+            f"Provider '{name}' sent nothing for {self.idle_timeout:g}s"
+        )
 
     async def close(self) -> None:
         aclose = getattr(self.stream, "aclose", None)
@@ -64,25 +76,33 @@ class ChatRun:
             await aclose()
 
 
-class _IdleWatchdog:
-    """Cancels the current task when it has waited for the provider too long.
+class _Watchdog:
+    """Cancels the current task when it has waited for the provider too long, or when
+    the deadline has passed.
 
-    One timer per stream, re-armed lazily, instead of an ``asyncio.timeout`` (a timer
+    One timer per answer, re-armed lazily, instead of an ``asyncio.timeout`` (a timer
     created and cancelled) per chunk: on a streamed answer that was ~13% of the CPU.
     """
 
-    __slots__ = ("_fired", "_handle", "_loop", "_since", "_task", "_timeout")
+    __slots__ = ("_deadline", "_fired", "_handle", "_loop", "_since", "_task", "_timeout")
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, deadline: float | None) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._timeout = timeout
+        self._deadline = deadline
         self._since: float | None = None
         self._fired = False
-        self._handle = self._loop.call_at(self._loop.time() + timeout, self._check)
+        self._handle = self._loop.call_at(self._next_check(self._loop.time()), self._check)
 
-    def waiting(self) -> None:
-        self._since = self._loop.time()
+    @property
+    def past_deadline(self) -> bool:
+        return self._deadline is not None and self._loop.time() >= self._deadline
+
+    def may_wait(self) -> bool:
+        """Start a wait for the provider; False (and no wait) once the deadline is past."""
+        self._since = now = self._loop.time()
+        return self._deadline is None or now < self._deadline
 
     def idle(self) -> None:
         self._since = None
@@ -95,15 +115,24 @@ class _IdleWatchdog:
     def stop(self) -> None:
         self._handle.cancel()
 
+    def _next_check(self, now: float) -> float:
+        at = (self._since if self._since is not None else now) + self._timeout
+        deadline = self._deadline
+        return deadline if deadline is not None and now < deadline < at else at
+
     def _check(self) -> None:
+        # Fires only while the task waits for the provider: never mid-write to the client
+        # (a deadline that passes then is caught by the next may_wait).
         now = self._loop.time()
-        if self._since is not None and now - self._since >= self._timeout:
+        if self._since is not None and (
+            now - self._since >= self._timeout
+            or (self._deadline is not None and now >= self._deadline)
+        ):
             self._fired = True
             if self._task is not None:
                 self._task.cancel()
             return
-        start = self._since if self._since is not None else now
-        self._handle = self._loop.call_at(start + self._timeout, self._check)
+        self._handle = self._loop.call_at(self._next_check(now), self._check)
 
 
 def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError:

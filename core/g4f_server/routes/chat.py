@@ -107,13 +107,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if chat.stream:
             return await _stream(request, chat, run, headers, extra, remember)
         transcript = Transcript()
-        try:
-            async with asyncio.timeout(config.timeout):
-                await _collect(request, run, transcript)
-        except TimeoutError:
-            raise errors.ProviderTimeoutError(
-                f"Provider '{entry.name}' did not finish within {config.timeout:g}s"
-            ) from None
+        await _collect(request, run, transcript, config.timeout)
     finally:
         await run.close()
     await remember(transcript)
@@ -128,9 +122,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return json_response(body, headers=headers)
 
 
-async def _collect(request: web.Request, run: ChatRun, transcript: Transcript) -> None:
+async def _collect(
+    request: web.Request, run: ChatRun, transcript: Transcript, within: float
+) -> None:
+    """The whole answer, read within ``within`` seconds (on the stream's own watchdog:
+    one timer for both limits)."""
     add = transcript.add
-    async for batch in run.batches():
+    async for batch in run.batches(within):
         for event in batch:
             if isinstance(event, ev.Media) and event.url is None:  # inline: no await per event
                 event = await request.app[MEDIA].publish(event, request)
