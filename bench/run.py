@@ -1,7 +1,7 @@
 """g4f-server benchmark: the gateway beside a bare aiohttp relay and the fake upstream alone.
 
     .venv/bin/python bench/run.py                 # full run (~7 min), rewrites docs/performance.md
-    .venv/bin/python bench/run.py --duration 3    # quicker, noisier
+    .venv/bin/python bench/run.py --rounds 5      # quicker, noisier
     .venv/bin/python bench/run.py --smoke         # ~1 s per measurement, proves the harness works
 
 Everything runs on 127.0.0.1 as child processes started (and ended) by PID:
@@ -339,10 +339,12 @@ def settle(proc: Proc, limit: float = 60.0) -> float:
     return time.perf_counter() - started - 0.25
 
 
-def measure(bench: Bench, load: Load, proc: Proc, port: int, stream: bool, conns: int) -> dict:
+def measure(
+    bench: Bench, load: Load, proc: Proc, port: int, stream: bool, conns: int, warmup: bool = True
+) -> dict:
     args = bench.args
     settled = 0.0
-    if args.warmup > 0:
+    if warmup and args.warmup > 0:
         settled += settle(proc)
         load.run(port, stream, conns, args.warmup)
     settled += settle(proc)
@@ -486,9 +488,10 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         f"Measured {meta['date']} on {meta['nproc']} cores ({meta['cpu']}), Python "
         f"{meta['python']}, aiohttp {meta['aiohttp']}, event loop {meta['loop']}, load from "
-        f"{meta['loadgen']}; {meta['duration']:g} s per run after {meta['warmup']:g} s warm-up, "
-        f"{meta['rounds']} round(s) (medians). Sources and venv compiled to bytecode first, "
-        "as `pip install` does.",
+        f"{meta['loadgen']}; {meta['rounds']} interleaved rounds of {meta['duration']:g} s runs "
+        f"after one {meta['warmup']:g} s warm-up per server and scenario; relay and gateway "
+        "back to back in alternating order, ratios taken per pair, medians reported. "
+        "Sources and venv compiled to bytecode first, as `pip install` does.",
         "",
         "Command:",
         "",
@@ -498,17 +501,22 @@ def render(results: dict[str, Any]) -> str:
         "",
         "### Throughput and latency (chat completions, 20 chunks per streamed answer)",
         "",
-        "| scenario | upstream alone req/s | relay req/s | gateway req/s | gateway / relay "
-        "| gateway / upstream | p50 ms upstream / relay / gateway | p99 ms relay / gateway "
-        "| gateway CPU % | relay CPU % |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |",
+        "| scenario | upstream alone req/s | relay req/s | gateway req/s "
+        "| gateway / relay, per pair: median (quartiles) | gateway / upstream "
+        "| p50 ms upstream / relay / gateway | p50 added per pair, median (quartiles) "
+        "| p99 ms relay / gateway | gateway CPU % | relay CPU % |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |",
     ]
     for key, row in load.items():
         up, rel, gw = row["upstream"], row["relay"], row["gateway"]
+        pair = results["pairs"][key]
         lines.append(
             f"| {key} | {_f(up['rps'])} | {_f(rel['rps'])} | {_f(gw['rps'])} "
-            f"| {_ratio(gw['rps'], rel['rps'])} | {_ratio(gw['rps'], up['rps'])} "
+            f"| **{pair['ratio']:.2f}** ({pair['ratio_q1']:.2f}-{pair['ratio_q3']:.2f}) "
+            f"| {_ratio(gw['rps'], up['rps'])} "
             f"| {up['p50_ms']:.2f} / {rel['p50_ms']:.2f} / {gw['p50_ms']:.2f} "
+            f"| **{pair['p50_added_ms']:+.2f}** ({pair['p50_added_q1']:+.2f} to "
+            f"{pair['p50_added_q3']:+.2f}) "
             f"| {rel['p99_ms']:.2f} / {gw['p99_ms']:.2f} "
             f"| {gw['cpu_pct']:.0f} | {rel['cpu_pct']:.0f} |"
         )
@@ -597,14 +605,14 @@ def render(results: dict[str, Any]) -> str:
 
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    load, out = results["load"], []
-    for key in load:
+    pairs, out = results["pairs"], []
+    for key, pair in pairs.items():
         if key.endswith("/c32"):
-            ratio = load[key]["gateway"]["rps"] / max(load[key]["relay"]["rps"], 1e-9)
+            ratio = pair["ratio"]
             out.append((f"{key} throughput >= 50% of the relay", f"{ratio:.0%}", ratio >= 0.5))
-    for key in load:
+    for key, pair in pairs.items():
         if key.endswith("/c1"):
-            added = load[key]["gateway"]["p50_ms"] - load[key]["relay"]["p50_ms"]
+            added = pair["p50_added_ms"]
             out.append((f"{key} p50 within 0.5 ms of the relay", f"{added:+.2f} ms", added <= 0.5))
     for kind, row in results["ttfb"].items():
         added = row["gateway"]["first_token_ms"] - row["relay"]["first_token_ms"]
@@ -638,6 +646,28 @@ def _median_result(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["requests"] = sum(r["requests"] for r in runs)
     out["errors"] = sum(r["errors"] for r in runs)
     return out
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def _pair_summary(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Median and quartiles of the per-pair gateway/relay ratios and added p50s."""
+    r1, r2, r3 = _quartiles([r["ratio"] for r in rows])
+    a1, a2, a3 = _quartiles([r["p50_added_ms"] for r in rows])
+    return {
+        "pairs": len(rows),
+        "ratio": r2,
+        "ratio_q1": r1,
+        "ratio_q3": r3,
+        "p50_added_ms": a2,
+        "p50_added_q1": a1,
+        "p50_added_q3": a3,
+    }
 
 
 def compile_bytecode(python: str) -> None:
@@ -701,14 +731,23 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
         scenarios = [(s, c) for s in (False, True) for c in args.conns]
         raw: dict[str, dict[str, list[dict]]] = {}
+        pairs: dict[str, list[dict[str, float]]] = {}
+        warmed: set[str] = set()
         for round_no in range(args.rounds):
             for stream, conns in scenarios:
                 key = f"{'stream' if stream else 'json'}/c{conns}"
-                for name in TARGETS:
+                # Relay and gateway back to back, in alternating order: the machine's speed
+                # drifts within seconds, so each pair shares its weather and the ratio is
+                # taken per pair (the median of the pairs is reported).
+                order = TARGETS if round_no % 2 == 0 else ("upstream", "gateway", "relay")
+                rows = {}
+                for name in order:
                     proc = procs[name]
                     tag = f"[{round_no + 1}/{args.rounds}] {key:<10} {name:<8}"
                     print(tag, end=" ", flush=True)
-                    row = measure(bench, load, proc, ports[name], stream, conns)
+                    row = measure(
+                        bench, load, proc, ports[name], stream, conns, warmup=key not in warmed
+                    )
                     print(
                         f"{row['rps']:>9,.0f} req/s  p50 {row['p50_ms']:6.2f} ms  "
                         f"p99 {row['p99_ms']:7.2f} ms  cpu {row['cpu_pct']:4.0f}%  "
@@ -716,10 +755,20 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                         flush=True,
                     )
                     raw.setdefault(key, {}).setdefault(name, []).append(row)
+                    rows[name] = row
+                warmed.add(key)
+                gw, rel = rows["gateway"], rows["relay"]
+                pairs.setdefault(key, []).append(
+                    {
+                        "ratio": gw["rps"] / max(rel["rps"], 1e-9),
+                        "p50_added_ms": gw["p50_ms"] - rel["p50_ms"],
+                    }
+                )
         results["load"] = {
             key: {name: _median_result(rows) for name, rows in by.items()}
             for key, by in raw.items()
         }
+        results["pairs"] = {key: _pair_summary(rows) for key, rows in pairs.items()}
         results["peak_rss_mb"] = max(r["gateway"]["peak_rss_mb"] for r in results["load"].values())
         results["relay_peak_rss_mb"] = max(
             r["relay"]["peak_rss_mb"] for r in results["load"].values()
@@ -770,12 +819,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Benchmark g4f-server against a bare relay and the fake upstream.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
+    # Many short rounds rather than a few long ones: this machine's speed drifts by up to
+    # 1.7x within seconds (the relay alone: 268-445 us of CPU per request in one minute),
+    # so only back-to-back pairs share their weather, and only many pairs give a median.
+    parser.add_argument("--duration", type=float, default=1.0, help="seconds per measured run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up s per server, scenario")
     parser.add_argument("--conns", default="1,32", help="connection counts, comma-separated")
-    # Three interleaved rounds: this machine's speed drifts by +-20% within a minute, so a
-    # single round can put the relay and the gateway in different weather.
-    parser.add_argument("--rounds", type=int, default=3, help="repeat and report medians")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (pairs)")
     parser.add_argument("--workers", type=int, default=2, help="scaling check; 0 or 1 skips it")
     parser.add_argument("--ttfb-samples", type=int, default=300)
     parser.add_argument("--paced-samples", type=int, default=40)

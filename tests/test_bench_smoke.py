@@ -39,6 +39,10 @@ def test_harness_smoke(tmp_path: Path) -> None:
             assert row["requests"] > 0, (target, row)
             assert row["errors"] == 0, (target, row)
             assert row["rps"] > 0 and row["p50_ms"] > 0 and row["p99_ms"] >= row["p50_ms"]
+    for key, pair in results["pairs"].items():  # one round: one relay/gateway pair
+        row = load[key]
+        assert pair["pairs"] == 1
+        assert pair["ratio"] == pytest.approx(row["gateway"]["rps"] / row["relay"]["rps"])
     assert load["json/c1"]["gateway"]["cpu_pct"] > 0
     assert results["peak_rss_mb"] > 0
 

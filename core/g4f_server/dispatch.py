@@ -31,38 +31,37 @@ class ChatRun:
     first: Sequence[ChatEvent]  # the first batch: never empty
     stream: AsyncIterator[ChatItem]
     idle_timeout: float
+    watchdog: Watchdog  # the one that watched for the first event goes on watching
 
     async def batches(self, within: float | None = None) -> AsyncIterator[Sequence[ChatEvent]]:
         """The answer as the provider yielded it, a single event as a batch of one, the
         first batch included. Each wait for the provider is bounded by ``idle_timeout``
         (time spent writing to the client does not count) and, if given, the whole rest
         of the answer by ``within`` seconds."""
-        deadline = None if within is None else asyncio.get_running_loop().time() + within
+        watchdog = self.watchdog
+        watchdog.set_deadline(within)
         yield self.first
-        stream = self.stream
-        watchdog = _Watchdog(self.idle_timeout, deadline)
+        stream, idle_timeout = self.stream, self.idle_timeout
         try:
             while True:
-                if not watchdog.may_wait():
-                    raise self._timeout_error(watchdog, within)
+                if not watchdog.start_wait(idle_timeout):
+                    raise self._timeout_error(within)
                 try:
                     item = await anext(stream)
                 except StopAsyncIteration:
                     return
                 except asyncio.CancelledError:
                     if watchdog.fired():
-                        raise self._timeout_error(watchdog, within) from None
+                        raise self._timeout_error(within) from None
                     raise
-                watchdog.idle()
+                watchdog.end_wait()
                 yield item if isinstance(item, list) else (item,)
         finally:
             watchdog.stop()
 
-    def _timeout_error(
-        self, watchdog: _Watchdog, within: float | None
-    ) -> errors.ProviderTimeoutError:
+    def _timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
         name = self.route.entry.name
-        if watchdog.past_deadline:
+        if self.watchdog.past_deadline:
             return errors.ProviderTimeoutError(
                 f"Provider '{name}' did not finish within {within:g}s"
             )
@@ -71,68 +70,100 @@ class ChatRun:
         )
 
     async def close(self) -> None:
+        self.watchdog.stop()
         aclose = getattr(self.stream, "aclose", None)
         if aclose is not None:
             await aclose()
 
 
-class _Watchdog:
-    """Cancels the current task when it has waited for the provider too long, or when
-    the deadline has passed.
+class Watchdog:
+    """Cancels the task it was made in when a wait for the provider runs over its limit,
+    or when the deadline has passed; ``fired()`` then tells that cancellation from any
+    other. Waits are marked with ``start_wait``/``end_wait``, so time spent writing to
+    the client never counts.
 
-    One timer per answer, re-armed lazily, instead of an ``asyncio.timeout`` (a timer
-    created and cancelled) per chunk: on a streamed answer that was ~13% of the CPU.
+    One timer for a whole request (first event, failover, every chunk), re-armed lazily,
+    instead of an ``asyncio.timeout`` per wait: creating and cancelling the timer is most
+    of a timeout's cost, and per chunk that was ~13% of a streamed answer's CPU.
     """
 
-    __slots__ = ("_deadline", "_fired", "_handle", "_loop", "_since", "_task", "_timeout")
+    __slots__ = (
+        "_cancelling",
+        "_deadline",
+        "_fired",
+        "_handle",
+        "_limit",
+        "_loop",
+        "_period",
+        "_since",
+        "_task",
+    )
 
-    def __init__(self, timeout: float, deadline: float | None) -> None:
+    def __init__(self, period: float) -> None:
+        """``period``: the shortest limit it will be given (it looks at least that often)."""
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
-        self._timeout = timeout
-        self._deadline = deadline
+        self._task = asyncio.current_task(self._loop)
+        self._cancelling = self._task.cancelling() if self._task is not None else 0
+        self._period = self._limit = period
+        self._deadline: float | None = None
         self._since: float | None = None
         self._fired = False
-        self._handle = self._loop.call_at(self._next_check(self._loop.time()), self._check)
+        self._handle = self._loop.call_at(self._loop.time() + period, self._check)
+
+    def set_deadline(self, within: float | None) -> None:
+        if within is None:
+            self._deadline = None
+            return
+        self._deadline = deadline = self._loop.time() + within
+        if deadline < self._handle.when():  # sooner than the next look: look then
+            self._handle.cancel()
+            self._handle = self._loop.call_at(deadline, self._check)
 
     @property
     def past_deadline(self) -> bool:
         return self._deadline is not None and self._loop.time() >= self._deadline
 
-    def may_wait(self) -> bool:
-        """Start a wait for the provider; False (and no wait) once the deadline is past."""
+    def start_wait(self, limit: float) -> bool:
+        """A wait of at most ``limit`` seconds begins; False (and no wait) once the
+        deadline is past."""
+        self._limit = limit
         self._since = now = self._loop.time()
         return self._deadline is None or now < self._deadline
 
-    def idle(self) -> None:
+    def end_wait(self) -> None:
         self._since = None
 
     def fired(self) -> bool:
-        if self._fired and self._task is not None:
-            self._task.uncancel()  # the cancellation was ours: it becomes a timeout error
-        return self._fired
+        """Whether the cancellation being handled is this watchdog's. If so it is taken
+        back (the caller raises a timeout error instead) and watching goes on."""
+        if not self._fired:
+            return False
+        self._fired = False
+        self._since = None
+        self._handle = self._loop.call_at(self._loop.time() + self._period, self._check)
+        task = self._task
+        # Someone else cancelled the task too (the client left): that one goes on.
+        return task is None or task.uncancel() <= self._cancelling
 
     def stop(self) -> None:
         self._handle.cancel()
 
-    def _next_check(self, now: float) -> float:
-        at = (self._since if self._since is not None else now) + self._timeout
-        deadline = self._deadline
-        return deadline if deadline is not None and now < deadline < at else at
-
     def _check(self) -> None:
-        # Fires only while the task waits for the provider: never mid-write to the client
-        # (a deadline that passes then is caught by the next may_wait).
         now = self._loop.time()
-        if self._since is not None and (
-            now - self._since >= self._timeout
-            or (self._deadline is not None and now >= self._deadline)
+        since, deadline = self._since, self._deadline
+        if since is not None and (
+            now - since >= self._limit or (deadline is not None and now >= deadline)
         ):
             self._fired = True
             if self._task is not None:
                 self._task.cancel()
             return
-        self._handle = self._loop.call_at(self._next_check(now), self._check)
+        # Not waiting, or not yet over: look again when the wait would run over (or after
+        # a period when there is no wait; a deadline passed meanwhile stops the next one).
+        at = now + self._period if since is None else since + self._limit
+        if deadline is not None and now < deadline < at:
+            at = deadline
+        self._handle = self._loop.call_at(at, self._check)
 
 
 def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError:
@@ -142,18 +173,36 @@ def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError
 
 
 async def first_success(
-    routes: list[Route], attempt: Callable[[Route], Awaitable[T]], *, timeout: float
+    routes: list[Route],
+    attempt: Callable[[Route], Awaitable[T]],
+    *,
+    timeout: float,
+    watchdog: Watchdog | None = None,
 ) -> tuple[Route, int, T]:
-    """Run ``attempt`` on each route until one succeeds. Only a ``ProviderError`` (or a
-    provider bug, or a timeout) moves on to the next route: any other ``G4FError`` means
-    the request itself is wrong, and another provider will not help."""
+    """Run ``attempt`` on each route, each within ``timeout``, until one succeeds. Only a
+    ``ProviderError`` (or a provider bug, or a timeout) moves on to the next route: any
+    other ``G4FError`` means the request itself is wrong, and another provider will not
+    help. A ``watchdog`` passed in is left running for the caller."""
+    if watchdog is None:
+        watchdog = Watchdog(timeout)
+        try:
+            return await first_success(routes, attempt, timeout=timeout, watchdog=watchdog)
+        finally:
+            watchdog.stop()
     failures: list[tuple[str, errors.ProviderError]] = []
     for number, route in enumerate(routes, start=1):
         failure: errors.ProviderError
         try:
-            async with asyncio.timeout(timeout):
+            watchdog.start_wait(timeout)
+            try:
                 return route, number, await attempt(route)
-        except TimeoutError:
+            except asyncio.CancelledError:
+                if not watchdog.fired():
+                    raise
+                raise TimeoutError from None
+            finally:
+                watchdog.end_wait()
+        except TimeoutError:  # ours, or the provider's own
             failure = errors.ProviderTimeoutError(
                 f"Provider '{route.entry.name}' did not answer within {timeout:g}s"
             )
@@ -223,7 +272,12 @@ async def start_chat(
             await stream.aclose()
             raise
 
-    route, attempts, (stream, first) = await first_success(
-        routes, first_event, timeout=first_event_timeout
-    )
-    return ChatRun(route, attempts, first, stream, idle_timeout)
+    watchdog = Watchdog(min(first_event_timeout, idle_timeout))
+    try:
+        route, attempts, (stream, first) = await first_success(
+            routes, first_event, timeout=first_event_timeout, watchdog=watchdog
+        )
+    except BaseException:
+        watchdog.stop()
+        raise
+    return ChatRun(route, attempts, first, stream, idle_timeout, watchdog)
