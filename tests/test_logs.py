@@ -11,7 +11,7 @@ import orjson
 import pytest
 import structlog
 
-from g4f_server import logs
+from g4f_server import context, logs
 from tests.providers import Scripted
 
 ACCESS = ("req-1", "POST", "/v1/chat/completions", 200, "Echo", "echo-1", 1, 1.25)
@@ -24,6 +24,8 @@ def restore_logging() -> Iterator[None]:
     yield
     structlog.configure(**saved)
     logs._pipeline, logs._renderer, logs._sink = state
+    # Provider loggers are bound (and cached) on first use: none may keep this set-up.
+    context._provider_logger.cache_clear()
 
 
 def _configure(**kwargs: Any) -> None:

@@ -161,7 +161,7 @@ class ChatRequest(_Open):
         needs = {"chat"}
         if self.tools:
             needs.add("tools")
-        if any(m.image_urls() for m in self.messages):
+        if any(isinstance(m.content, list) and m.image_urls() for m in self.messages):
             needs.add("vision")
         if self.response_format and self.response_format.type == "json_schema":
             needs.add("json_schema")

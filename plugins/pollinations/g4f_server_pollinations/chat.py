@@ -241,6 +241,10 @@ class _StopCut:
         return out
 
 
+# Without stop sequences a _StopCut passes text through and never changes: one is shared.
+_NO_STOPS = _StopCut([])
+
+
 class _Answer:
     """One answer turned into events, with plain method calls only.
 
@@ -285,7 +289,7 @@ class _Answer:
         self.saw_tools = False
         self.legacy = not keyed
         # The gateway honours max_tokens and stop itself; the legacy host does neither.
-        self.stop = _StopCut([] if keyed else list(request.stop or ()))
+        self.stop = _StopCut(list(request.stop)) if request.stop and not keyed else _NO_STOPS
         limit = None if keyed else request.token_limit
         self.budget = limit * _CHARS_PER_TOKEN if limit else None
         self.emitted = 0

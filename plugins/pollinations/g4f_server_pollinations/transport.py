@@ -26,36 +26,60 @@ def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, sock_connect=min(30.0, seconds), sock_read=seconds)
 
 
-@asynccontextmanager
-async def call(
-    ctx: ProviderContext,
-    method: str,
-    url: Any,
-    *,
-    keyed: bool,
-    what: str,
-    timeout: float | None = None,
-    **kwargs: Any,
-) -> AsyncIterator[aiohttp.ClientResponse]:
+class call:  # lower case: used like the function it replaced, `async with call(...) as resp`
     """An upstream response with a 2xx status; any failure (also while the caller reads
-    the body inside the ``async with``) becomes a ``g4f_server.errors`` exception."""
-    try:
-        async with ctx.http.request(
-            method,
-            url,
-            timeout=client_timeout(timeout or ctx.timeout),
+    the body inside the ``async with``) becomes a ``g4f_server.errors`` exception.
+
+    A class rather than an ``@asynccontextmanager``: it is on every request's path, and
+    the generator version costs a generator, a wrapper and a ``StopAsyncIteration`` per
+    call.
+    """
+
+    __slots__ = ("_ctx", "_keyed", "_kwargs", "_method", "_request", "_timeout", "_url", "_what")
+
+    def __init__(
+        self,
+        ctx: ProviderContext,
+        method: str,
+        url: Any,
+        *,
+        keyed: bool,
+        what: str,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._ctx, self._method, self._url = ctx, method, url
+        self._keyed, self._what, self._timeout, self._kwargs = keyed, what, timeout, kwargs
+        self._request: Any = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        ctx = self._ctx
+        self._request = ctx.http.request(
+            self._method,
+            self._url,
+            timeout=client_timeout(self._timeout or ctx.timeout),
             proxy=ctx.proxy,
-            **kwargs,
-        ) as resp:
-            if resp.status >= 300:
-                body = await resp.content.read(_ERROR_BODY_LIMIT)
-                ctx.log.info("pollinations_upstream_error", what=what, status=resp.status)
-                raise errors.for_status(resp.status, body, resp.headers, keyed=keyed)
-            yield resp
-    except G4FError:
-        raise
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise errors.for_exception(exc, what) from exc
+            **self._kwargs,
+        )
+        try:
+            resp: aiohttp.ClientResponse = await self._request.__aenter__()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise errors.for_exception(exc, self._what) from exc
+        if resp.status < 300:
+            return resp
+        try:
+            body = await resp.content.read(_ERROR_BODY_LIMIT)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise errors.for_exception(exc, self._what) from exc
+        finally:
+            await self._request.__aexit__(None, None, None)
+        ctx.log.info("pollinations_upstream_error", what=self._what, status=resp.status)
+        raise errors.for_status(resp.status, body, resp.headers, keyed=self._keyed)
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        await self._request.__aexit__(exc_type, exc, tb)  # the connection goes back
+        if isinstance(exc, (TimeoutError, aiohttp.ClientError)) and not isinstance(exc, G4FError):
+            raise errors.for_exception(exc, self._what) from exc
 
 
 @asynccontextmanager
