@@ -33,13 +33,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run
 
+# mode -> (stream?, model). "stream" arrives in as many reads as the timing allows (the
+# count moves by ~1-2% between runs); "paced" in one read per chunk (the fake upstream
+# waits --pace-ms between them), the same every run.
+MODES = {"json": (False, "openai"), "stream": (True, "openai"), "paced": (True, "openai-paced")}
 
-def _requests(port: int, count: int, stream: bool) -> None:
+
+def _requests(port: int, count: int, mode: str) -> None:
     conn = http.client.HTTPConnection(run.HOST, port, timeout=120)
     headers = run.HEADERS
+    stream, model = MODES[mode]
     try:
         for _ in range(count):
-            conn.request("POST", run.CHAT_PATH, run.chat_body(stream), headers)
+            conn.request("POST", run.CHAT_PATH, run.chat_body(stream, model), headers)
             resp = conn.getresponse()
             body = resp.read()
             if resp.status != 200 or b"tok19" not in body:
@@ -52,10 +58,10 @@ def _control(pid: int, command: str) -> None:
     subprocess.run(["callgrind_control", command, str(pid)], check=True, capture_output=True)
 
 
-def count(bench: run.Bench, name: str, stream: bool, requests: int, warmup: int) -> int:
+def count(bench: run.Bench, name: str, mode: str, requests: int, warmup: int) -> int:
     """Instructions the server ``name`` executed for ``requests`` chat requests."""
     port = run.free_port()
-    out = bench.workdir / f"callgrind.{name}.{'stream' if stream else 'json'}"
+    out = bench.workdir / f"callgrind.{name}.{mode}"
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p"]
     if name == "relay":
         argv = [bench.python, str(run.BENCH / "relay.py"), "--port", str(port)]
@@ -68,10 +74,10 @@ def count(bench: run.Bench, name: str, stream: bool, requests: int, warmup: int)
         proc = bench.start(name, valgrind + argv, bench.gateway_env())
         run.wait_ready(proc, port, "/v1/models", limit=300)
     try:
-        _requests(port, warmup, stream)
+        _requests(port, warmup, mode)
         time.sleep(2.0)  # the gateway's gc.freeze runs 1 s after start-up
         _control(proc.pid, "-z")
-        _requests(port, requests, stream)
+        _requests(port, requests, mode)
         _control(proc.pid, "-d")
     finally:
         bench.stop(proc)
@@ -88,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="counted requests per run")
     parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--modes", default="json,stream")
+    parser.add_argument("--modes", default="json,stream", help="json, stream, paced")
     parser.add_argument("--servers", default="relay,gateway", help="which to count")
     parser.add_argument("--upstream-procs", type=int, default=1)
-    parser.add_argument("--pace-ms", type=float, default=2.0)
+    parser.add_argument("--pace-ms", type=float, default=20.0, help="chunk gap for paced")
     parser.add_argument("--json", dest="json_out", help="also write the numbers here")
     args = parser.parse_args(argv)
     for tool in ("valgrind", "callgrind_control"):
@@ -106,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in filter(None, (m.strip() for m in args.modes.split(","))):
             row = {}
             for name in filter(None, (s.strip() for s in args.servers.split(","))):
-                total = count(bench, name, mode == "stream", args.requests, args.warmup)
+                total = count(bench, name, mode, args.requests, args.warmup)
                 row[name] = total / args.requests
                 print(f"{mode:<7} {name:<8} {row[name]:>12,.0f} instructions/request", flush=True)
             results[mode] = row

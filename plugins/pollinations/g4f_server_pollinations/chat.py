@@ -494,6 +494,7 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
             ctx, "POST", url, keyed=keyed, what="chat", data=orjson.dumps(body), headers=headers
         ) as resp,
     ):
+        transport.stop_read_timer(resp)
         # One list per network read: the gateway writes it to the client in one piece.
         if resp.content_type == "text/event-stream":
             feed = answer.feed

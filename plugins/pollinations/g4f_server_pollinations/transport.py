@@ -26,6 +26,20 @@ def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, sock_connect=min(30.0, seconds), sock_read=seconds)
 
 
+def stop_read_timer(resp: aiohttp.ClientResponse) -> None:
+    """No per-read socket timer for the rest of this body: from here on, waits are the
+    kernel's to bound (its first-event, idle and whole-answer limits).
+
+    aiohttp re-arms ``sock_read`` on every network read (~5 k instructions each, 22 on a
+    paced streamed answer), and it would cut a pause between chunks at ``ctx.timeout``
+    where the operator allowed ``G4F_STREAM_TIMEOUT``. Until the headers arrive the timer
+    stays: an upstream that never answers is caught by the plugin itself."""
+    protocol = resp.connection.protocol if resp.connection is not None else None
+    if protocol is not None and hasattr(protocol, "read_timeout"):
+        protocol.read_timeout = None
+        protocol.start_timeout()  # re-evaluated: the timer armed by the last read goes
+
+
 class call:  # lower case: used like the function it replaced, `async with call(...) as resp`
     """An upstream response with a 2xx status; any failure (also while the caller reads
     the body inside the ``async with``) becomes a ``g4f_server.errors`` exception.

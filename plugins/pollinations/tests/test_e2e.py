@@ -186,6 +186,27 @@ async def test_stall_maps_to_504(
     assert info.value.status_code == 504
 
 
+async def test_mid_stream_pause_is_judged_by_the_stream_timeout(
+    emulator: Any, start_gateway: Any, tmp_path: Path
+) -> None:
+    """A gap between chunks longer than G4F_TIMEOUT but within G4F_STREAM_TIMEOUT is fine:
+    mid-answer, only the kernel's idle limit applies (not the plugin's socket timer)."""
+    base = await start_gateway(
+        plugins=[g4f_server_pollinations],
+        data_dir=str(tmp_path),
+        timeout=0.4,
+        stream_timeout=5,
+    )
+    emulator.stall_seconds = 1.0  # the pause after the first chunk
+    emulator.fail("chat", "gated")
+    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as client:
+        stream = await client.chat.completions.create(
+            model="openai", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert emulator.content_chunks_sent > 1 and len(text) > 5
+
+
 @pytest.mark.parametrize("response_format", ["url", "b64_json"])
 async def test_images(client: openai.AsyncOpenAI, emu_mod: Any, emulator: Any, response_format):
     result = await client.images.generate(
