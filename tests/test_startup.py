@@ -1,9 +1,10 @@
 """Start-up as users run it, on the real process.
 
 - The idle server stays small: pydantic and the request schemas load with the first
-  request that has a body, not at start-up (issue #6: idle RSS and cold start). Checked
-  through what the process has mapped (/proc/PID/maps): pydantic's compiled core is a
-  shared library, mapped once imported.
+  request that has a body, not at start-up (issue #6: idle RSS and cold start), and
+  msgspec (Pollinations' streamed-chunk reader) with the first streamed answer. Checked
+  through what the process has mapped (/proc/PID/maps): both compiled cores are shared
+  libraries, mapped once imported.
 - ``--workers N`` starts N serving processes that stop with their parent.
 """
 
@@ -27,6 +28,10 @@ def _pydantic_loaded(pid: int) -> bool:
     return "_pydantic_core" in Path(f"/proc/{pid}/maps").read_text()
 
 
+def _msgspec_loaded(pid: int) -> bool:
+    return "msgspec/_core" in Path(f"/proc/{pid}/maps").read_text()
+
+
 def test_idle_server_has_no_pydantic_until_a_request_body_arrives(tmp_path: Path) -> None:
     upstream = f"http://127.0.0.1:{free_port()}"  # nothing listens: no traffic leaves the host
     env = {
@@ -42,6 +47,7 @@ def test_idle_server_has_no_pydantic_until_a_request_body_arrives(tmp_path: Path
         assert {p["id"] for p in providers} >= {"Copilot", "Pollinations"}
         urllib.request.urlopen(base + "/v1/models").read()
         assert not _pydantic_loaded(proc.pid)
+        assert not _msgspec_loaded(proc.pid)
 
         bad = urllib.request.Request(
             base + "/v1/chat/completions",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -30,6 +32,7 @@ from g4f_server_pollinations.config import api_key, auth_headers, settings
 
 if TYPE_CHECKING:
     from g4f_server.provider import ChatRequest
+    from g4f_server_pollinations.chunks import TextChunk
 
 # OpenAI fields forwarded when the client set them (both hosts accept these).
 _FORWARD = (
@@ -82,6 +85,15 @@ _CHARS_PER_TOKEN = 4
 # Keyed calls are limited per account upstream: no local slot to wait for.
 _NO_SLOT = contextlib.nullcontext()
 _FINISHED = {reason: Finish(reason) for reason in set(_FINISH.values())}  # type: ignore[arg-type]
+
+
+@functools.cache
+def _chunks() -> ModuleType:
+    """The typed chunk reader, imported with the first streamed answer (msgspec is not
+    needed by an idle server)."""
+    from g4f_server_pollinations import chunks
+
+    return chunks
 
 
 def build_body(request: ChatRequest, *, keyed: bool) -> dict[str, Any]:
@@ -321,7 +333,7 @@ class _Answer:
             lines = piece.split(b"\n")
         if rest := lines.pop():
             partial += rest
-        loads = orjson.loads
+        loads, typed = orjson.loads, None if self.legacy else _chunks()
         for line in lines:
             if not line:
                 continue  # the blank line that ends each event
@@ -332,6 +344,12 @@ class _Answer:
             if line == b"data: [DONE]":  # before parsing: a failed parse costs ~2 us
                 self.done = True
                 break
+            if typed is not None:  # most chunks: text only, read from the typed form
+                try:
+                    if self._text_chunk(typed.decode(line[5:])):
+                        continue
+                except typed.ShapeError:  # another shape, or not JSON: see below
+                    pass
             try:
                 chunk = loads(line[5:])
             except orjson.JSONDecodeError:
@@ -347,6 +365,29 @@ class _Answer:
                 break
         return out
 
+    def _text_chunk(self, chunk: TextChunk) -> bool:
+        """A chunk with nothing but text, a model name and a finish reason; False, with
+        nothing done, for anything more (``_chunk`` then reads it, with the same result)."""
+        if chunk.error is not None or chunk.citations is not None or chunk.usage is not None:
+            return False
+        choices = chunk.choices
+        delta = choices[0].delta if choices else None
+        if delta is not None and (
+            delta.reasoning_content is not None
+            or delta.reasoning is not None
+            or delta.tool_calls is not None
+        ):
+            return False
+        if not self.model_seen and chunk.model:
+            self.model_seen = True
+            self.put(ModelUsed(chunk.model))
+        if choices:
+            if delta is not None and delta.content:
+                self.put(TextDelta(delta.content))
+            if reason := choices[0].finish_reason:
+                self.reason = _FINISH.get(reason, "stop")
+        return True
+
     def _chunk(self, chunk: Any) -> None:
         if not isinstance(chunk, dict):
             return
@@ -359,9 +400,12 @@ class _Answer:
         if chunk.get("citations"):
             for citation in _citations(chunk, self.cited):
                 put(citation)
-        if choices := chunk.get("choices"):
+        choices = chunk.get("choices")
+        if choices and isinstance(choices, list) and isinstance(choices[0], dict):
             choice = choices[0]
             delta = choice.get("delta")
+            if not isinstance(delta, dict):  # a shape we do not know: no delta to read
+                delta = None
             # Most chunks carry only text: the lookups for everything else are skipped.
             if delta and len(delta) == 1 and not self.legacy:
                 content = delta.get("content")

@@ -1,0 +1,112 @@
+"""The streamed-chunk reader: the typed fast path gives exactly what the full walk gives,
+for the usual chunk and for every shape it hands over to the walk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from g4f_server.schemas.chat import ChatRequest
+from g4f_server_pollinations.chat import _Answer
+from g4f_server_pollinations.chunks import decode
+
+REQUEST = ChatRequest(model="openai", messages=[{"role": "user", "content": "Hi"}], stream=True)
+BASE = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "openai"}
+
+
+def _choice(delta: Any, finish: Any = None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+
+CHUNKS = {
+    "text": {**BASE, "choices": [_choice({"content": "Hello"})]},
+    "role and text": {**BASE, "choices": [_choice({"role": "assistant", "content": "Hi"})]},
+    "empty text": {**BASE, "choices": [_choice({"content": ""})]},
+    "null text": {**BASE, "choices": [_choice({"content": None})]},
+    "finish": {**BASE, "choices": [_choice({}, "stop")]},
+    "finish by length": {**BASE, "choices": [_choice({"content": "x"}, "length")]},
+    "unknown finish": {**BASE, "choices": [_choice({}, "weird")]},
+    "no choices": {**BASE, "choices": []},
+    "no model": {"choices": [_choice({"content": "a"})]},
+    "filter results": {
+        **BASE,
+        "choices": [
+            {**_choice({"content": "b"}), "content_filter_results": {"hate": {"filtered": False}}}
+        ],
+        "usage": None,
+        "system_fingerprint": "fp_1",
+    },
+    "usage": {**BASE, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}},
+    "reasoning": {**BASE, "choices": [_choice({"reasoning_content": "hmm", "content": "c"})]},
+    "reasoning (other name)": {**BASE, "choices": [_choice({"reasoning": "hmm"})]},
+    "tool call": {
+        **BASE,
+        "choices": [
+            _choice(
+                {
+                    "tool_calls": [
+                        {"index": 0, "id": "c1", "function": {"name": "f", "arguments": "{}"}}
+                    ]
+                }
+            )
+        ],
+    },
+    "citations": {
+        **BASE,
+        "citations": ["https://a.example"],
+        "choices": [_choice({"content": "d"})],
+    },
+    "content parts": {**BASE, "choices": [_choice({"content": [{"type": "text", "text": "e"}]})]},
+    "numeric model": {**BASE, "model": 4, "choices": [_choice({"content": "f"})]},
+    "delta not an object": {**BASE, "choices": [_choice("g")]},
+    "choice not an object": {**BASE, "choices": ["j"]},
+    "choices not a list": {**BASE, "choices": {"0": _choice({"content": "k"})}},
+    "not an object": ["h"],
+    "error false": {**BASE, "error": False, "choices": [_choice({"content": "i"})]},
+}
+TYPED = {"text", "role and text", "empty text", "null text", "finish", "finish by length"}
+TYPED |= {"unknown finish", "no choices", "no model", "filter results"}
+
+
+def _state(answer: _Answer, out: list[Any]) -> tuple[Any, ...]:
+    return out, answer.reason, answer.model_seen, answer.saw_tools
+
+
+@pytest.mark.parametrize("name", sorted(CHUNKS))
+def test_fast_path_and_full_walk_agree(name: str) -> None:
+    data = orjson.dumps(CHUNKS[name])
+    fed = _Answer(REQUEST, keyed=True)
+    out = fed.feed(b"data: " + data + b"\n\n")
+    walked = _Answer(REQUEST, keyed=True)
+    walk_out = walked._new_batch()
+    walked._chunk(orjson.loads(data))
+    assert _state(fed, out) == _state(walked, walk_out)
+
+
+@pytest.mark.parametrize("name", sorted(CHUNKS))
+def test_fast_path_takes_only_text_chunks(name: str) -> None:
+    """The chunks the fast path keeps are those of text only; it hands over the rest."""
+    answer = _Answer(REQUEST, keyed=True)
+    answer._new_batch()
+    try:
+        kept = answer._text_chunk(decode(orjson.dumps(CHUNKS[name])))
+    except Exception:  # msgspec rejects the shape
+        kept = False
+    assert kept == (name in TYPED)
+
+
+def test_an_error_chunk_still_raises() -> None:
+    from g4f_server.errors import ProviderError
+
+    chunk = orjson.dumps({"error": {"message": "model crashed"}})
+    with pytest.raises(ProviderError, match="model crashed"):
+        _Answer(REQUEST, keyed=True).feed(b"data: " + chunk + b"\n\n")
+
+
+def test_malformed_chunk_is_a_provider_error() -> None:
+    from g4f_server.errors import ProviderError
+
+    with pytest.raises(ProviderError, match="malformed"):
+        _Answer(REQUEST, keyed=True).feed(b'data: {"choices": [\n\n')
