@@ -59,6 +59,35 @@ def test_rendered_chunk_matches_the_stream_schema(event: ev.ChatEvent, delta: di
     }
 
 
+@pytest.mark.parametrize("extra", [None, {"conversation_id": "c-1"}])
+@pytest.mark.parametrize("reason", ["stop", "length", "tool_calls"])
+def test_role_and_finish_chunks_match_the_stream_schema(reason: str, extra: dict | None) -> None:
+    from g4f_server.protocols.openai_chat import Transcript
+
+    renderer = ChunkRenderer("chatcmpl-x", 'model "q"', "Prov")
+    frame = {
+        "id": "chatcmpl-x",
+        "object": "chat.completion.chunk",
+        "created": renderer.created,
+        "model": 'model "q"',
+        "provider": "Prov",
+        "system_fingerprint": None,
+    }
+    role = {"index": 0, "delta": {"role": "assistant", "content": ""}}
+    assert parse(renderer.role()) == {
+        **frame,
+        "choices": [{**role, "logprobs": None, "finish_reason": None}],
+    }
+    transcript = Transcript()
+    transcript.add(ev.Finish(reason))  # type: ignore[arg-type]
+    last = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}
+    assert parse(renderer.finish(transcript, extra)) == {
+        **frame,
+        "choices": [last],
+        **(extra or {}),
+    }
+
+
 def test_model_used_changes_later_chunks_and_empty_text_is_skipped() -> None:
     renderer = ChunkRenderer("chatcmpl-x", "asked", "Prov")
     assert renderer.render(ev.TextDelta("")) is None

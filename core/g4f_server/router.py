@@ -36,7 +36,8 @@ def resolve(
     provider: str | None = None,
     needs: frozenset[str] = frozenset(),
 ) -> list[Route]:
-    needs = needs | {capability}
+    if capability not in needs:
+        needs = needs | {capability}
     model = (model or "").strip()
     if not provider and ":" in model:
         head, tail = model.split(":", 1)

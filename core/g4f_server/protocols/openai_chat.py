@@ -219,7 +219,7 @@ class ChunkRenderer:
         }
 
     def role(self) -> bytes:
-        return self._delta({"role": "assistant", "content": ""})
+        return self._head + b'{"role":"assistant","content":""}' + self._TAIL
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         """The SSE line for one event, or None for events that only affect the end."""
@@ -250,9 +250,11 @@ class ChunkRenderer:
         return None
 
     def finish(self, transcript: Transcript, extra: dict[str, Any] | None = None) -> bytes:
-        chunk = self._chunk({}, transcript.finish_reason)
-        if extra:
-            chunk.update(extra)
+        reason = transcript.finish_reason
+        if not extra:  # the usual end: spliced like a content chunk
+            return self._head + b'{},"logprobs":null,"finish_reason":' + dumps(reason) + b"}]}\n\n"
+        chunk = self._chunk({}, reason)
+        chunk.update(extra)
         return sse.event(chunk)
 
     def usage(self, transcript: Transcript, request: ChatRequest) -> bytes:

@@ -106,6 +106,9 @@ class StreamOptions(_Open):
     include_usage: bool = False
 
 
+_CHAT = frozenset({"chat"})
+
+
 class ChatRequest(_Open):
     """POST /v1/chat/completions. ``model`` is resolved by the router before providers
     see it; ``provider``, ``api_key``, ``conversation_id`` and ``proxy`` are gateway fields."""
@@ -158,14 +161,16 @@ class ChatRequest(_Open):
 
     def needed_capabilities(self) -> frozenset[str]:
         """What a model must support to answer this request."""
-        needs = {"chat"}
+        more = []
         if self.tools:
-            needs.add("tools")
-        if any(isinstance(m.content, list) and m.image_urls() for m in self.messages):
-            needs.add("vision")
+            more.append("tools")
+        for message in self.messages:
+            if isinstance(message.content, list) and message.image_urls():
+                more.append("vision")
+                break
         if self.response_format and self.response_format.type == "json_schema":
-            needs.add("json_schema")
-        return frozenset(needs)
+            more.append("json_schema")
+        return _CHAT.union(more) if more else _CHAT
 
 
 @functools.cache

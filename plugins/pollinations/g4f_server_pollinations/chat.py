@@ -46,6 +46,7 @@ _FORWARD = (
     "parallel_tool_calls",
     "seed",
 )
+_FORWARD_SET = frozenset(_FORWARD)
 # Extra (non-schema) fields the upstream documents; anything else stays with us.
 _FORWARD_EXTRA = (
     "reasoning_effort",
@@ -103,22 +104,25 @@ def build_body(request: ChatRequest, *, keyed: bool) -> dict[str, Any]:
         if item["role"] == "developer":  # not every upstream model knows this role
             item["role"] = "system"
     body: dict[str, Any] = {"model": request.model, "messages": messages}
-    for name in _FORWARD:
-        value = getattr(request, name)
-        if value is not None:
-            body[name] = (
-                value.model_dump(exclude_none=True, mode="json")
-                if hasattr(value, "model_dump")
-                else [t.model_dump(exclude_none=True, mode="json") for t in value]
-                if name == "tools"
-                else value
-            )
-    if "tools" in body:
-        body.pop("seed", None)  # the upstream caches by seed; tool answers must not repeat
-    extra = request.model_extra or {}
-    for name in _FORWARD_EXTRA + (_GATEWAY_EXTRA if keyed else ()):
-        if extra.get(name) is not None:
-            body[name] = extra[name]
+    # Only what the client set can be forwarded (each of these defaults to None); most
+    # requests set none of them, and skip both loops.
+    if not _FORWARD_SET.isdisjoint(request.model_fields_set):
+        for name in _FORWARD:
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = (
+                    value.model_dump(exclude_none=True, mode="json")
+                    if hasattr(value, "model_dump")
+                    else [t.model_dump(exclude_none=True, mode="json") for t in value]
+                    if name == "tools"
+                    else value
+                )
+        if "tools" in body:
+            body.pop("seed", None)  # the upstream caches by seed; tool answers must not repeat
+    if extra := request.model_extra:
+        for name in _FORWARD_EXTRA + (_GATEWAY_EXTRA if keyed else ()):
+            if extra.get(name) is not None:
+                body[name] = extra[name]
     if keyed:
         if request.token_limit:
             body["max_tokens"] = request.token_limit
