@@ -154,7 +154,8 @@ def access_line(
 
     With the set-up of ``configure_logging`` in place, the line is rendered and written
     here, the same text the pipeline would give at a third of its cost (it is written for
-    every request). With any other set-up (an embedding application's, or a test's
+    every request); context variables a plugin binds through structlog are not merged into
+    it. With any other set-up (an embedding application's, or a test's
     ``structlog.testing.capture_logs``, which swaps the processors) it goes through
     structlog like every other line."""
     pipeline = _pipeline

@@ -22,7 +22,7 @@ _ERROR_BODY_LIMIT = 64 * 1024
 @functools.lru_cache(maxsize=32)
 def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
     # Immutable, so one per distinct value. No total limit: a long stream is fine as
-    # long as bytes keep coming.
+    # long as bytes keep coming (chat hands even that to the kernel: stop_read_timer).
     return aiohttp.ClientTimeout(total=None, sock_connect=min(30.0, seconds), sock_read=seconds)
 
 
@@ -91,7 +91,10 @@ class call:  # lower case: used like the function it replaced, `async with call(
         raise errors.for_status(resp.status, body, resp.headers, keyed=self._keyed)
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        await self._request.__aexit__(exc_type, exc, tb)  # the connection goes back
+        try:
+            await self._request.__aexit__(exc_type, exc, tb)  # the connection goes back
+        except (TimeoutError, aiohttp.ClientError) as release_error:
+            exc = exc or release_error  # the request body failed to send, say
         if isinstance(exc, (TimeoutError, aiohttp.ClientError)) and not isinstance(exc, G4FError):
             raise errors.for_exception(exc, self._what) from exc
 
