@@ -15,6 +15,18 @@ def parse(line: bytes | None) -> dict:
     return json.loads(line[6:])
 
 
+def _frame(renderer: ChunkRenderer) -> dict:
+    """What every chunk of ``ChunkRenderer("chatcmpl-x", 'model "q"', "Prov")`` carries."""
+    return {
+        "id": "chatcmpl-x",
+        "object": "chat.completion.chunk",
+        "created": renderer.created,
+        "model": 'model "q"',
+        "provider": "Prov",
+        "system_fingerprint": None,
+    }
+
+
 @pytest.mark.parametrize(
     ("event", "delta"),
     [
@@ -49,12 +61,7 @@ def parse(line: bytes | None) -> dict:
 def test_rendered_chunk_matches_the_stream_schema(event: ev.ChatEvent, delta: dict) -> None:
     renderer = ChunkRenderer("chatcmpl-x", 'model "q"', "Prov")
     assert parse(renderer.render(event)) == {
-        "id": "chatcmpl-x",
-        "object": "chat.completion.chunk",
-        "created": renderer.created,
-        "model": 'model "q"',
-        "provider": "Prov",
-        "system_fingerprint": None,
+        **_frame(renderer),
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
     }
 
@@ -65,14 +72,7 @@ def test_role_and_finish_chunks_match_the_stream_schema(reason: str, extra: dict
     from g4f_server.protocols.openai_chat import Transcript
 
     renderer = ChunkRenderer("chatcmpl-x", 'model "q"', "Prov")
-    frame = {
-        "id": "chatcmpl-x",
-        "object": "chat.completion.chunk",
-        "created": renderer.created,
-        "model": 'model "q"',
-        "provider": "Prov",
-        "system_fingerprint": None,
-    }
+    frame = _frame(renderer)
     role = {"index": 0, "delta": {"role": "assistant", "content": ""}}
     assert parse(renderer.role()) == {
         **frame,

@@ -183,12 +183,21 @@ async def first_success(
     ``ProviderError`` (or a provider bug, or a timeout) moves on to the next route: any
     other ``G4FError`` means the request itself is wrong, and another provider will not
     help. A ``watchdog`` passed in is left running for the caller."""
-    if watchdog is None:
-        watchdog = Watchdog(timeout)
-        try:
-            return await first_success(routes, attempt, timeout=timeout, watchdog=watchdog)
-        finally:
-            watchdog.stop()
+    if watchdog is not None:
+        return await _in_turn(routes, attempt, timeout, watchdog)
+    own = Watchdog(timeout)
+    try:
+        return await _in_turn(routes, attempt, timeout, own)
+    finally:
+        own.stop()
+
+
+async def _in_turn(
+    routes: list[Route],
+    attempt: Callable[[Route], Awaitable[T]],
+    timeout: float,
+    watchdog: Watchdog,
+) -> tuple[Route, int, T]:
     failures: list[tuple[str, errors.ProviderError]] = []
     for number, route in enumerate(routes, start=1):
         failure: errors.ProviderError

@@ -159,36 +159,27 @@ def access_line(
     ``structlog.testing.capture_logs``, which swaps the processors) it goes through
     structlog like every other line."""
     pipeline = _pipeline
-    if pipeline is None or pipeline[-1] is not _renderer or _sink is None:
-        _access.info(
-            "request",
-            method=method,
-            path=path,
-            status=status,
-            provider=provider,
-            model=model,
-            attempts=attempts,
-            ms=ms,
-            request_id=request_id,
-        )
-    elif _renderer is _render_key_value:
-        _sink.msg(
+    ours = pipeline is not None and pipeline[-1] is _renderer and _sink is not None
+    if ours and _renderer is _render_key_value:  # the default: one f-string
+        _sink.msg(  # type: ignore[union-attr]
             f"timestamp={_utc_now()!r} level='info' event='request' method={method!r} "
             f"path={path!r} status={status!r} provider={provider!r} model={model!r} "
             f"attempts={attempts!r} ms={ms!r} request_id={request_id!r}"
         )
-    else:
-        event = {
-            "method": method,
-            "path": path,
-            "status": status,
-            "provider": provider,
-            "model": model,
-            "attempts": attempts,
-            "ms": ms,
-            "event": "request",
-            "request_id": request_id,
-            "level": "info",
-            "timestamp": _utc_now(),
-        }
-        _sink.msg(_render_json(None, "info", event))
+        return
+    fields = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "provider": provider,
+        "model": model,
+        "attempts": attempts,
+        "ms": ms,
+    }
+    if not ours:
+        _access.info("request", **fields, request_id=request_id)
+        return
+    # In the pipeline's order: the call's fields, the event, then the processors' keys.
+    event = {**fields, "event": "request", "request_id": request_id}
+    event |= {"level": "info", "timestamp": _utc_now()}
+    _sink.msg(_render_json(None, "info", event))  # type: ignore[union-attr]

@@ -62,12 +62,10 @@ class Transcript:
         self.state: dict[str, Any] | None = None
 
     def add(self, event: ev.ChatEvent) -> None:
-        if type(event) is ev.TextDelta:  # most events: skip the match below
+        if isinstance(event, ev.TextDelta):  # most events: skip the match below
             self.text.append(event.text)
             return
         match event:
-            case ev.TextDelta(text=text):
-                self.text.append(text)
             case ev.ReasoningDelta(text=text):
                 self.reasoning.append(text)
             case ev.ToolCallDelta():
@@ -223,7 +221,7 @@ class ChunkRenderer:
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         """The SSE line for one event, or None for events that only affect the end."""
-        if type(event) is ev.TextDelta:  # most chunks: no match, no dict to build and encode
+        if isinstance(event, ev.TextDelta):  # most chunks: no match, no dict to build
             text = event.text
             return self._text_head + dumps(text) + self._TEXT_TAIL if text else None
         match event:
