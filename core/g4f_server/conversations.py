@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 if TYPE_CHECKING:
-    from g4f_server.protocols.openai_chat import Transcript
     from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.transcript import Transcript
 
 
 class ConversationStore(Protocol):
@@ -95,7 +95,7 @@ async def remember_turn(
     messages = [m.model_dump(mode="json", exclude_none=True) for m in chat.messages]
     reply: dict[str, Any] = {"role": "assistant", "content": "".join(transcript.text)}
     if transcript.tools:
-        reply["tool_calls"] = [transcript.tools[i] for i in sorted(transcript.tools)]
+        reply["tool_calls"] = transcript.tool_calls()
     messages.append(reply)
     system = [m for m in messages if m["role"] in _SYSTEM_ROLES]
     rest = [m for m in messages if m["role"] not in _SYSTEM_ROLES]

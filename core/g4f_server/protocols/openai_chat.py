@@ -8,126 +8,24 @@ import random
 import time
 from typing import Any
 
+from g4f_server import errors, sse
 from g4f_server import events as ev
-from g4f_server import sse
 from g4f_server.jsonio import dumps
 from g4f_server.schemas.chat import ChatRequest
+from g4f_server.transcript import Transcript, media_markdown
+
+__all__ = ["ChunkRenderer", "Transcript", "completion_body", "new_completion_id"]
 
 
 def new_completion_id() -> str:
     return f"chatcmpl-{random.getrandbits(96):024x}"  # unique, not secret
 
 
-def estimate_tokens(text: str) -> int:
-    """Rough count (UTF-8 bytes / 4) used when the upstream reports no usage."""
-    return (len(text.encode()) + 3) // 4
-
-
-def estimate_prompt_tokens(request: ChatRequest) -> int:
-    return 3 + sum(estimate_tokens(m.text()) + 4 for m in request.messages)
-
-
-def media_markdown(media: ev.Media) -> str:
-    """Media has no field of its own in chat completions: it travels as markdown."""
-    alt = (media.alt or media.kind).replace("]", " ").replace("\n", " ")
-    if media.kind == "image":
-        if media.thumbnail_url:
-            return f"\n[![{alt}]({media.thumbnail_url})]({media.url})\n"
-        return f"\n![{alt}]({media.url})\n"
-    return f"\n[{alt}]({media.url})\n"
-
-
-class Transcript:
-    """Everything a chat answer consisted of, accumulated event by event."""
-
-    __slots__ = (
-        "citations",
-        "finish",
-        "model_used",
-        "reasoning",
-        "state",
-        "text",
-        "tools",
-        "usage",
-    )
-
-    def __init__(self) -> None:
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
-        self.tools: dict[int, dict[str, Any]] = {}
-        self.citations: list[ev.Citation] = []
-        self.usage: ev.Usage | None = None
-        self.finish: str | None = None
-        self.model_used: str | None = None
-        self.state: dict[str, Any] | None = None
-
-    def add(self, event: ev.ChatEvent) -> None:
-        if isinstance(event, ev.TextDelta):  # most events: skip the match below
-            self.text.append(event.text)
-            return
-        match event:
-            case ev.ReasoningDelta(text=text):
-                self.reasoning.append(text)
-            case ev.ToolCallDelta():
-                call = self.tools.setdefault(
-                    event.index,
-                    {
-                        "id": event.id or "",
-                        "type": "function",
-                        "function": {"name": "", "arguments": ""},
-                    },
-                )
-                if event.id:
-                    call["id"] = event.id
-                if event.name:
-                    call["function"]["name"] = event.name
-                call["function"]["arguments"] += event.arguments
-            case ev.Citation():
-                self.citations.append(event)
-            case ev.Usage():
-                self.usage = event
-            case ev.Finish(reason=reason):
-                self.finish = reason
-            case ev.ModelUsed(name=name):
-                self.model_used = name
-            case ev.ConversationState(data=data):
-                self.state = data
-            case ev.Media():
-                self.text.append(media_markdown(event))
-
-    @property
-    def finish_reason(self) -> str:
-        if self.tools and self.finish in (None, "stop"):
-            return "tool_calls"
-        return self.finish or "stop"
-
-    def usage_dict(self, request: ChatRequest) -> dict[str, Any]:
-        if self.usage is not None:
-            out: dict[str, Any] = {
-                "prompt_tokens": self.usage.prompt_tokens,
-                "completion_tokens": self.usage.completion_tokens,
-                "total_tokens": self.usage.total,
-            }
-            out.update(self.usage.details)
-            if self.usage.estimated:
-                out["estimated"] = True
-            return out
-        prompt = estimate_prompt_tokens(request)
-        completion = estimate_tokens("".join(self.text) + "".join(self.reasoning))
-        for call in self.tools.values():
-            completion += estimate_tokens(call["function"]["name"] + call["function"]["arguments"])
-        return {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-            "estimated": True,
-        }
-
-    def annotations(self) -> list[dict[str, Any]]:
-        return [
-            {"type": "url_citation", "url_citation": {"url": c.url, "title": c.title or c.url}}
-            for c in self.citations
-        ]
+def annotations(transcript: Transcript) -> list[dict[str, Any]]:
+    return [
+        {"type": "url_citation", "url_citation": {"url": c.url, "title": c.title or c.url}}
+        for c in transcript.citations
+    ]
 
 
 def completion_body(
@@ -146,11 +44,11 @@ def completion_body(
         "refusal": None,
     }
     if transcript.tools:
-        message["tool_calls"] = [transcript.tools[i] for i in sorted(transcript.tools)]
+        message["tool_calls"] = transcript.tool_calls()
     if transcript.reasoning:
         message["reasoning_content"] = "".join(transcript.reasoning)
     if transcript.citations:
-        message["annotations"] = transcript.annotations()
+        message["annotations"] = annotations(transcript)
     body = {
         "id": completion_id,
         "object": "chat.completion",
@@ -180,14 +78,33 @@ class ChunkRenderer:
     is the same in each, so it is encoded once and the delta spliced in.
     """
 
-    __slots__ = ("_head", "_text_head", "created", "id", "model", "provider")
+    __slots__ = (
+        "_head",
+        "_text_head",
+        "created",
+        "extra",
+        "id",
+        "model",
+        "provider",
+        "request",
+    )
     _TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
     _TEXT_TAIL = b"}" + _TAIL
 
-    def __init__(self, completion_id: str, model: str, provider: str) -> None:
+    def __init__(
+        self,
+        completion_id: str,
+        model: str,
+        provider: str,
+        *,
+        request: ChatRequest | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.id = completion_id
         self.created = int(time.time())
         self.provider = provider
+        self.request = request  # for the usage chunk (stream_options.include_usage)
+        self.extra = extra  # gateway fields of the last chunk (conversation_id)
         self._set_model(model)
 
     def _set_model(self, model: str) -> None:
@@ -218,6 +135,19 @@ class ChunkRenderer:
 
     def role(self) -> bytes:
         return self._head + b'{"role":"assistant","content":""}' + self._TAIL
+
+    start = role  # pipeline.StreamRenderer: the role chunk opens the stream
+
+    def end(self, transcript: Transcript) -> bytes:
+        """The finish chunk, the usage chunk if asked for, and [DONE]."""
+        tail = self.finish(transcript, self.extra)
+        request = self.request
+        if request is not None and request.wants_usage_chunk:
+            tail += self.usage(transcript, request)
+        return tail + sse.DONE
+
+    def failure(self, error: errors.G4FError) -> bytes:
+        return sse.event(error.to_dict()) + sse.DONE
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         """The SSE line for one event, or None for events that only affect the end."""

@@ -1,0 +1,209 @@
+"""The chat pipeline every wire protocol shares.
+
+    parse (the protocol) -> ``start_turn``: conversation history, resolve, ``start_chat``
+    failover -> ``collect`` or ``stream``: batches of events into a ``Transcript`` ->
+    ``ChatTurn.complete``: the transcript is stored -> the protocol renders the body.
+
+A protocol module (``protocols/``) turns its wire request into a ``ChatRequest`` and
+renders the events, the final body and errors in its own shape; everything else is here,
+once. Two seams: ``start_turn`` is where every chat request enters, ``ChatTurn.complete``
+where every finished answer is stored (conversation state and history, plus what the
+protocol keeps, e.g. a stored Responses object).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from g4f_server import errors, sse
+from g4f_server import events as ev
+from g4f_server.context import make_context, provider_key
+from g4f_server.conversations import (
+    ConversationStore,
+    conversation_key,
+    remember_turn,
+    with_history,
+)
+from g4f_server.dispatch import ChatRun, start_chat
+from g4f_server.keys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY
+from g4f_server.logs import get_logger
+from g4f_server.registry import ProviderEntry
+from g4f_server.router import resolve
+from g4f_server.routes._service import served_headers
+from g4f_server.schemas.chat import ChatRequest
+from g4f_server.transcript import Transcript
+
+log = get_logger("g4f_server.chat")
+
+Keep = Callable[[Transcript], Awaitable[None]]
+
+
+class StreamRenderer(Protocol):
+    """A protocol's streamed grammar: bytes to write for the start, each event, the end
+    and a failure after the first byte (each already framed, e.g. as SSE)."""
+
+    def start(self) -> bytes: ...
+
+    def render(self, event: ev.ChatEvent) -> bytes | None: ...
+
+    def end(self, transcript: Transcript) -> bytes: ...
+
+    def failure(self, error: errors.G4FError) -> bytes: ...
+
+
+@dataclass(slots=True)
+class ChatTurn:
+    """A chat request a provider has started answering."""
+
+    request: web.Request
+    chat: ChatRequest  # as the provider received it (stored history in front)
+    run: ChatRun
+    headers: dict[str, str]  # served-by headers for the response
+    conversation_id: str | None
+    store: ConversationStore
+    conv_key: str | None
+    keep: Keep | None  # what the protocol stores besides the conversation
+
+    @property
+    def provider(self) -> str:
+        return self.run.route.entry.name
+
+    @property
+    def model(self) -> str:
+        return self.run.route.model
+
+    async def complete(self, transcript: Transcript) -> None:
+        """Store the finished answer before the client sees its end, so that the client's
+        next request (on any connection) finds it. A store failure is logged: the answer
+        itself is complete and is delivered."""
+        try:
+            if self.conv_key:
+                if transcript.state is not None:
+                    await self.store.save(self.conv_key, self.provider, transcript.state)
+                await remember_turn(self.store, self.conv_key, self.chat, transcript)
+            if self.keep is not None:
+                await self.keep(transcript)
+        except Exception as exc:
+            log.error("conversation_not_saved", provider=self.provider, exc_info=exc)
+
+
+async def start_turn(
+    request: web.Request, chat: ChatRequest, *, keep: Keep | None = None
+) -> ChatTurn:
+    """Where every chat request enters: conversation history, provider resolution and
+    failover until a provider yields its first event."""
+    app = request.app
+    config = app[CONFIG]
+    provider = request.match_info.get("provider") or chat.provider
+    conversation_id = request.match_info.get("conversation_id") or chat.conversation_id
+    if chat.proxy and not config.allow_request_proxy:
+        raise errors.InvalidRequestError(
+            "The 'proxy' field is disabled on this server; the operator can enable it "
+            "with --allow-request-proxy",
+            param="proxy",
+            code="proxy_not_allowed",
+        )
+    store = app[CONVERSATIONS]
+    key = provider_key(request, chat.api_key)
+    # Scoped store key of the client's id (see conversations.conversation_key).
+    conv_key = None
+    if conversation_id:
+        conv_key = conversation_key(
+            request.headers, conversation_id, provider_key=key, user=chat.user
+        )
+        chat = await with_history(store, conv_key, chat)
+    routes = resolve(
+        app[REGISTRY],
+        config,
+        capability="chat",
+        model=chat.model,
+        provider=provider,
+        needs=chat.needed_capabilities(),
+    )
+    states: dict[str, Any] = {}
+    if conv_key:
+        for route in routes:
+            states[route.entry.name] = await store.load(conv_key, route.entry.name)
+
+    def ctx_for(entry: ProviderEntry) -> Any:
+        return make_context(
+            app,
+            entry,
+            request,
+            api_key=key,
+            proxy=chat.proxy or config.proxy,
+            conversation_id=conversation_id,
+            conversation=states.get(entry.name),
+        )
+
+    run = await start_chat(
+        routes,
+        chat,
+        ctx_for,
+        first_event_timeout=config.timeout,
+        idle_timeout=config.stream_timeout,
+    )
+    headers = served_headers(request, run.route, run.attempts)
+    return ChatTurn(request, chat, run, headers, conversation_id, store, conv_key, keep)
+
+
+async def collect(turn: ChatTurn) -> Transcript:
+    """The whole answer (non-streamed), read within the server's timeout on the stream's
+    own watchdog (one timer for both limits), then stored."""
+    transcript = Transcript()
+    add, request = transcript.add, turn.request
+    try:
+        async for batch in turn.run.batches(request.app[CONFIG].timeout):
+            for event in batch:
+                if isinstance(event, ev.Media) and event.url is None:  # inline: no await per event
+                    event = await request.app[MEDIA].publish(event, request)
+                add(event)
+    finally:
+        await turn.run.close()
+    await turn.complete(transcript)
+    return transcript
+
+
+async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
+    """Stream the answer: one write per batch the provider yielded, the renderer's start
+    with the first. A failure after the headers travels in the stream in the protocol's
+    own shape, never as a silent stop."""
+    request, run = turn.request, turn.run
+    transcript = Transcript()
+    try:
+        response = await sse.open_stream(request, turn.headers)
+        lines = [renderer.start()]
+        try:
+            add, render, write = transcript.add, renderer.render, response.write
+            async for batch in run.batches():
+                for event in batch:
+                    if isinstance(event, ev.Media) and event.url is None:
+                        event = await request.app[MEDIA].publish(event, request)
+                    add(event)
+                    if (line := render(event)) is not None:
+                        lines.append(line)
+                if lines:
+                    await write(b"".join(lines))
+                    lines.clear()
+        except errors.G4FError as exc:
+            log.info("stream_failed", provider=turn.provider, code=exc.code, status=exc.status)
+            await response.write_eof(b"".join([*lines, renderer.failure(exc)]))
+            return response
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            error = errors.ProviderError(f"Provider '{turn.provider}' failed unexpectedly")
+            log.error("provider_crashed", provider=turn.provider, exc_info=exc)
+            await response.write_eof(b"".join([*lines, renderer.failure(error)]))
+            return response
+    finally:
+        await run.close()
+    await turn.complete(transcript)
+    lines.append(renderer.end(transcript))
+    await response.write_eof(b"".join(lines))  # the last chunks and the end in one write
+    return response

@@ -1,0 +1,129 @@
+"""What a chat answer consisted of, accumulated event by event: the one record every
+protocol renders its final body from and the pipeline stores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from g4f_server import events as ev
+
+if TYPE_CHECKING:
+    from g4f_server.schemas.chat import ChatRequest
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough count (UTF-8 bytes / 4) used when the upstream reports no usage."""
+    return (len(text.encode()) + 3) // 4
+
+
+def estimate_prompt_tokens(request: ChatRequest) -> int:
+    return 3 + sum(estimate_tokens(m.text()) + 4 for m in request.messages)
+
+
+def media_markdown(media: ev.Media) -> str:
+    """Media has no field of its own in the text protocols: it travels as markdown."""
+    alt = (media.alt or media.kind).replace("]", " ").replace("\n", " ")
+    if media.kind == "image":
+        if media.thumbnail_url:
+            return f"\n[![{alt}]({media.thumbnail_url})]({media.url})\n"
+        return f"\n![{alt}]({media.url})\n"
+    return f"\n[{alt}]({media.url})\n"
+
+
+class Transcript:
+    """Everything a chat answer consisted of, accumulated event by event."""
+
+    __slots__ = (
+        "citations",
+        "finish",
+        "model_used",
+        "reasoning",
+        "state",
+        "text",
+        "tools",
+        "usage",
+    )
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.tools: dict[int, dict[str, Any]] = {}
+        self.citations: list[ev.Citation] = []
+        self.usage: ev.Usage | None = None
+        self.finish: str | None = None
+        self.model_used: str | None = None
+        self.state: dict[str, Any] | None = None
+
+    def add(self, event: ev.ChatEvent) -> None:
+        if isinstance(event, ev.TextDelta):  # most events: skip the match below
+            self.text.append(event.text)
+            return
+        match event:
+            case ev.ReasoningDelta(text=text):
+                self.reasoning.append(text)
+            case ev.ToolCallDelta():
+                call = self.tools.setdefault(
+                    event.index,
+                    {
+                        "id": event.id or "",
+                        "type": "function",
+                        "function": {"name": "", "arguments": ""},
+                    },
+                )
+                if event.id:
+                    call["id"] = event.id
+                if event.name:
+                    call["function"]["name"] = event.name
+                call["function"]["arguments"] += event.arguments
+            case ev.Citation():
+                self.citations.append(event)
+            case ev.Usage():
+                self.usage = event
+            case ev.Finish(reason=reason):
+                self.finish = reason
+            case ev.ModelUsed(name=name):
+                self.model_used = name
+            case ev.ConversationState(data=data):
+                self.state = data
+            case ev.Media():
+                self.text.append(media_markdown(event))
+
+    @property
+    def finish_reason(self) -> str:
+        if self.tools and self.finish in (None, "stop"):
+            return "tool_calls"
+        return self.finish or "stop"
+
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The tool calls in OpenAI chat form, in index order."""
+        return [self.tools[i] for i in sorted(self.tools)]
+
+    def token_counts(self, request: ChatRequest) -> tuple[int, int, bool]:
+        """(prompt tokens, completion tokens, estimated): the upstream's, else a guess."""
+        if self.usage is not None:
+            return self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.estimated
+        prompt = estimate_prompt_tokens(request)
+        completion = estimate_tokens("".join(self.text) + "".join(self.reasoning))
+        for call in self.tools.values():
+            completion += estimate_tokens(call["function"]["name"] + call["function"]["arguments"])
+        return prompt, completion, True
+
+    def usage_dict(self, request: ChatRequest) -> dict[str, Any]:
+        """Usage in OpenAI chat form (prompt/completion/total tokens)."""
+        if self.usage is not None:
+            out: dict[str, Any] = {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "total_tokens": self.usage.total,
+            }
+            out.update(self.usage.details)
+            if self.usage.estimated:
+                out["estimated"] = True
+            return out
+        prompt, completion, _ = self.token_counts(request)
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "estimated": True,
+        }
