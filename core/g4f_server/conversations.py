@@ -1,8 +1,10 @@
-"""Where provider state for a conversation is kept between requests.
+"""Where provider state for a conversation, and stored Responses API objects, are kept
+between requests.
 
-``ConversationStore`` is the seam: the app's default is the SQLite store in the data
-folder (``storage/sqlite.py``); a shared backend (Redis, Postgres) implements the same
-three methods.
+``ConversationStore`` and ``ResponseStore`` are the seams: the app's default for both is
+the SQLite store in the data folder (``storage/sqlite.py``, one object implementing
+both); a shared backend (Redis, Postgres) implements the same few methods, under the same
+bounds (entries idle for ``conversation_ttl`` expire, at most ``conversation_max`` kept).
 """
 
 from __future__ import annotations
@@ -22,6 +24,21 @@ class ConversationStore(Protocol):
     async def load(self, conversation_id: str, provider: str) -> dict[str, Any] | None: ...
 
     async def save(self, conversation_id: str, provider: str, state: dict[str, Any]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ResponseStore(Protocol):
+    """Stored responses (``store: true`` on POST /v1/responses), one JSON record per
+    ``key`` (an id scoped by ``owner_key``). ``close`` is the app's last call."""
+
+    async def load_response(self, key: str) -> dict[str, Any] | None: ...
+
+    async def save_response(self, key: str, record: dict[str, Any]) -> None: ...
+
+    async def delete_response(self, key: str) -> bool:
+        """True if there was such a record."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -56,15 +73,30 @@ def conversation_key(
     user: str | None = None,
 ) -> str:
     """The store key of a client's conversation id (see the note above)."""
+    parts = [
+        headers.get("Authorization", ""),
+        headers.get("g4f-api-key", ""),
+        provider_key or "",
+        user or "",
+    ]
+    if headers.get("x-api-key"):  # only when sent: keys of existing conversations stay
+        parts.append(headers["x-api-key"])
+    material = orjson.dumps(parts)
+    return f"{hashlib.sha256(material).hexdigest()[:24]}:{conversation_id}"
+
+
+def owner_key(headers: Mapping[str, str], response_id: str) -> str:
+    """The store key of a stored response: scoped by the credential headers only (GET and
+    DELETE have no body, so a body ``api_key`` or ``user`` cannot take part)."""
     material = orjson.dumps(
         [
             headers.get("Authorization", ""),
             headers.get("g4f-api-key", ""),
-            provider_key or "",
-            user or "",
+            headers.get("x-api-key", ""),
+            headers.get("X-Provider-Key", ""),
         ]
     )
-    return f"{hashlib.sha256(material).hexdigest()[:24]}:{conversation_id}"
+    return f"{hashlib.sha256(material).hexdigest()[:24]}:{response_id}"
 
 
 async def with_history(store: ConversationStore, key: str, chat: ChatRequest) -> ChatRequest:
@@ -93,10 +125,21 @@ async def remember_turn(
     """Store the turn just answered: ``chat.messages`` (as returned by ``with_history``)
     plus the assistant's reply, trimmed to the history bounds (oldest turns go first)."""
     messages = [m.model_dump(mode="json", exclude_none=True) for m in chat.messages]
+    messages.append(reply_message(transcript))
+    await store.save(key, HISTORY, {"messages": trim_history(messages)})
+
+
+def reply_message(transcript: Transcript) -> dict[str, Any]:
+    """The assistant's answer as a chat message, for the next turn's history."""
     reply: dict[str, Any] = {"role": "assistant", "content": "".join(transcript.text)}
     if transcript.tools:
         reply["tool_calls"] = transcript.tool_calls()
-    messages.append(reply)
+    return reply
+
+
+def trim_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat message dicts within the history bounds: system messages kept, the oldest
+    turns dropped first."""
     system = [m for m in messages if m["role"] in _SYSTEM_ROLES]
     rest = [m for m in messages if m["role"] not in _SYSTEM_ROLES]
     while rest and (
@@ -107,4 +150,4 @@ async def remember_turn(
         # Never start the kept history with an orphaned tool result or reply.
         while rest and rest[0]["role"] in ("tool", "assistant"):
             rest.pop(0)
-    await store.save(key, HISTORY, {"messages": system + rest})
+    return system + rest

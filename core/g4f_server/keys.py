@@ -7,7 +7,7 @@ import pluggy
 from aiohttp import web
 
 from g4f_server.config import AppConfig
-from g4f_server.conversations import ConversationStore
+from g4f_server.conversations import ConversationStore, ResponseStore
 from g4f_server.media import MediaPublisher
 from g4f_server.registry import Registry
 from g4f_server.storage.cookies import CookieStore
@@ -18,6 +18,7 @@ REGISTRY = web.AppKey("registry", Registry)
 PLUGIN_MANAGER = web.AppKey("plugin_manager", pluggy.PluginManager)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
+RESPONSES = web.AppKey("responses", ResponseStore)  # stored Responses API objects
 MEDIA = web.AppKey("media", MediaPublisher)
 MEDIA_STORE = web.AppKey("media_store", MediaStore)
 COOKIES = web.AppKey("cookies", CookieStore)

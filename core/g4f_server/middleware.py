@@ -27,8 +27,8 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 def _presented_key(request: web.Request) -> str | None:
-    header = request.headers.get("g4f-api-key")
-    if header:
+    header = request.headers.get("g4f-api-key") or request.headers.get("x-api-key")
+    if header:  # x-api-key: what the anthropic SDKs and Claude Code send
         return header.strip()
     auth = request.headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
@@ -41,7 +41,8 @@ def check_api_key(request: web.Request, expected: str) -> None:
     presented = _presented_key(request)
     if not presented:
         raise errors.AuthenticationError(
-            "Missing API key: send 'Authorization: Bearer <key>' or 'g4f-api-key: <key>'"
+            "Missing API key: send 'Authorization: Bearer <key>', 'x-api-key: <key>' "
+            "or 'g4f-api-key: <key>'"
         )
     if not hmac.compare_digest(presented.encode(), expected.encode()):
         raise errors.AuthenticationError("Invalid API key")

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from g4f_server.config import AppConfig
-from g4f_server.keys import CONFIG, CONVERSATIONS, COOKIES, MEDIA, MEDIA_STORE
+from g4f_server.keys import CONFIG, CONVERSATIONS, COOKIES, MEDIA, MEDIA_STORE, RESPONSES
 from g4f_server.logs import get_logger
 from g4f_server.media import StoredMediaPublisher
 from g4f_server.periodic import every
@@ -33,7 +33,7 @@ def setup_storage(app: web.Application, config: AppConfig) -> None:
     app[MEDIA_STORE] = media
     app[MEDIA] = StoredMediaPublisher(media, config.public_url)
     app[COOKIES] = CookieStore(data.cookies)
-    app[CONVERSATIONS] = SQLiteConversationStore(
+    app[CONVERSATIONS] = app[RESPONSES] = SQLiteConversationStore(
         data.conversations_db, ttl=config.conversation_ttl, max_rows=config.conversation_max
     )
 
@@ -55,3 +55,5 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     async with every(min(SWEEP_INTERVAL, config.media_max_age), sweep):
         yield
     await app[CONVERSATIONS].close()
+    if app[RESPONSES] is not app[CONVERSATIONS]:  # a backend of its own
+        await app[RESPONSES].close()

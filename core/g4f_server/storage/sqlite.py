@@ -1,11 +1,12 @@
-"""The embedded conversation store: one SQLite file in the data folder.
+"""The embedded conversation and response store: one SQLite file in the data folder
+(``ConversationStore`` and ``ResponseStore`` in one object, a table each).
 
 All access runs on one dedicated thread (a single-worker executor), so this process has
 exactly one connection and one writer and the event loop never blocks on disk. WAL mode
 and a busy timeout let several worker processes share the file safely.
 
-Bounds: a row untouched for ``ttl`` seconds is gone (checked on load, purged on save
-and periodically); beyond ``max_rows`` the least recently used rows go first.
+Bounds, per table: a row untouched for ``ttl`` seconds is gone (checked on load, purged on
+save and periodically); beyond ``max_rows`` the least recently used rows go first.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ CREATE TABLE IF NOT EXISTS conversation_state (
     PRIMARY KEY (conversation_id, provider)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS conversation_state_updated ON conversation_state (updated_at);
+CREATE TABLE IF NOT EXISTS stored_response (
+    key TEXT PRIMARY KEY,
+    record BLOB NOT NULL,
+    updated_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS stored_response_updated ON stored_response (updated_at);
 """
 
 
@@ -107,16 +114,56 @@ class SQLiteConversationStore:
 
         await self._run(save)
 
+    async def load_response(self, key: str) -> dict[str, Any] | None:
+        def load(db: sqlite3.Connection) -> dict[str, Any] | None:
+            row = db.execute(
+                "SELECT record, updated_at FROM stored_response WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None or time.time() - row[1] > self.ttl:
+                return None
+            return orjson.loads(row[0])
+
+        return await self._run(load)
+
+    async def save_response(self, key: str, record: dict[str, Any]) -> None:
+        blob = orjson.dumps(record)
+
+        def save(db: sqlite3.Connection) -> None:
+            now = time.time()
+            with _transaction(db):
+                db.execute(
+                    "INSERT INTO stored_response VALUES (?, ?, ?) ON CONFLICT (key) "
+                    "DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
+                    (key, blob, now),
+                )
+                self._purge(db, now)
+
+        await self._run(save)
+
+    async def delete_response(self, key: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            with _transaction(db):
+                cursor = db.execute(
+                    "DELETE FROM stored_response WHERE key = ? AND updated_at >= ?",
+                    (key, time.time() - self.ttl),
+                )
+            return cursor.rowcount > 0
+
+        return await self._run(delete)
+
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
-        db.execute("DELETE FROM conversation_state WHERE updated_at < ?", (now - self.ttl,))
-        (count,) = db.execute("SELECT COUNT(*) FROM conversation_state").fetchone()
-        if count > self.max_rows:
-            db.execute(
-                "DELETE FROM conversation_state WHERE (conversation_id, provider) IN ("
-                "SELECT conversation_id, provider FROM conversation_state "
-                "ORDER BY updated_at LIMIT ?)",
-                (count - self.max_rows,),
-            )
+        for table, key, columns in (
+            ("conversation_state", "(conversation_id, provider)", "conversation_id, provider"),
+            ("stored_response", "key", "key"),
+        ):
+            db.execute(f"DELETE FROM {table} WHERE updated_at < ?", (now - self.ttl,))
+            (count,) = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+            if count > self.max_rows:
+                db.execute(
+                    f"DELETE FROM {table} WHERE {key} IN ("
+                    f"SELECT {columns} FROM {table} ORDER BY updated_at LIMIT ?)",
+                    (count - self.max_rows,),
+                )
 
     async def purge(self) -> None:
         if self._db is None and not self.path.exists():
