@@ -8,7 +8,11 @@ Event mapping decisions:
   like gpt4free does, and the rewrite is logged.
 - ``chainOfThought`` -> ReasoningDelta; ``citation`` -> Citation (the kernel renders them
   as annotations); ``imageGenerated`` -> Media with the ``generatingImage`` prompt as alt.
-- ``done`` ends the turn at once (no wait for title/follow-ups: they are not needed).
+- ``done`` ends the turn at once (no wait for title/follow-ups: they are not needed). A
+  turn that ends with no text, reasoning or image is an upstream error, not an empty
+  success; events before the first real piece of answer are held back so that the error
+  still comes before the reply starts.
+- Fields of the wrong type are ignored (numbers become text), see ``fields``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import aiohttp
 from g4f_server.errors import ProviderAuthError, ProviderError, ProviderTimeoutError
 from g4f_server.events import ChatEvent, Citation, Media, ReasoningDelta, TextDelta
 from g4f_server.provider import ProviderContext
-from g4f_server_copilot import config
+from g4f_server_copilot import config, fields
 from g4f_server_copilot.config import Timeouts
 from g4f_server_copilot.errors import LOGIN_HINT, from_error_frame, from_http_status
 from g4f_server_copilot.session import Session, forget_jar_cookies
@@ -181,8 +185,8 @@ async def _converse(
 
     answering = False
     challenges = 0
-    part_text = ""
-    image_prompt: str | None = None
+    answer = _Answer(ctx, session)
+    held: list[ChatEvent] = []  # events before the first real piece of answer
     while True:
         if pending:
             frame = pending.pop(0)
@@ -193,72 +197,127 @@ async def _converse(
         event = frame.get("event")
         if event in _ANSWER_EVENTS:
             answering = True
+        if event != "connected":
+            answer.seen(str(event))
         match event:
-            case "appendText":
-                text = str(frame.get("text") or "")
-                part_text += text
-                if text:
-                    yield TextDelta(text)
-            case "replaceText":
-                text = str(frame.get("text") or "")
-                if text.startswith(part_text):
-                    new = text[len(part_text) :]
-                else:
-                    ctx.log.info("copilot.replace_text_rewrite", streamed=len(part_text))
-                    new = text
-                part_text = text if text.startswith(part_text) else part_text + text
-                if new:
-                    yield TextDelta(new)
-            case "partCompleted" | "startMessage":
-                part_text = ""
-                if event == "startMessage" and isinstance(frame.get("conversationId"), str):
-                    session.conversation_id = frame["conversationId"]
-            case "chainOfThought":
-                text = str(frame.get("text") or "")
-                if text:
-                    yield ReasoningDelta(text)
-            case "citation":
-                url = frame.get("url")
-                if isinstance(url, str) and url:
-                    title = frame.get("title") or frame.get("name")
-                    yield Citation(url=url, title=str(title) if title else None)
-            case "generatingImage":
-                image_prompt = frame.get("prompt") or image_prompt
-            case "imageGenerated":
-                url = frame.get("url")
-                if isinstance(url, str) and url:
-                    yield Media(
-                        kind="image",
-                        url=url,
-                        thumbnail_url=frame.get("thumbnailUrl") or None,
-                        alt=image_prompt or frame.get("prompt") or None,
-                    )
-            case "titleUpdate":
-                session.title = frame.get("title") or session.title
             case "done":
+                if not answer.substantive:
+                    # Nothing to show for the turn; the kernel then tries another provider.
+                    raise ProviderError(
+                        f"Copilot ended the turn without an answer (it sent: {answer.trace()})",
+                        code="copilot_empty_answer",
+                    )
                 return
             case "error":
                 raise from_error_frame(frame)
             case "challenge":
                 challenges += 1
-                method = frame.get("method")
-                if method not in (None, "") or challenges > MAX_CHALLENGES:
-                    raise ProviderAuthError(
-                        f"Copilot asked for an anti-bot challenge ({method or 'repeated'}) "
-                        f"that this gateway cannot solve; {LOGIN_HINT} "
-                        "from a browser that passed the check"
-                    )
-                # A method-less challenge is a liveness check: acknowledge it with an empty
-                # token and repeat the held send, which the server dropped.
-                await ws.send_json(
-                    {
-                        "event": "challengeResponse",
-                        "token": "",
-                        "method": method,
-                        "id": frame.get("id"),
-                    }
-                )
+                await _answer_challenge(ws, session, frame, challenges)
                 await ws.send_json(send_frame)
             case _:
-                # connected, received, partialImageGenerated, suggestedFollowups, cards...
+                out = answer.event_for(frame)
+                if out is None:
+                    continue
+                held.append(out)
+                if answer.substantive:
+                    # Held back until now so that an answer of only blanks or sources
+                    # never starts a reply the kernel could no longer fail over from.
+                    for item in held:
+                        yield item
+                    held.clear()
+
+
+async def _answer_challenge(
+    ws: aiohttp.ClientWebSocketResponse, session: Session, frame: dict[str, Any], count: int
+) -> None:
+    """Reply to a ``challenge`` frame (upstreams.md 1.6, 1.13), or raise when we cannot."""
+    method = frame.get("method")
+    if method not in (None, "") or count > MAX_CHALLENGES:
+        raise ProviderAuthError(
+            f"Copilot asked for an anti-bot challenge ({method or 'repeated'}) "
+            f"that this gateway cannot solve; {LOGIN_HINT} "
+            "from a browser that passed the check"
+        )
+    # A method-less challenge is a liveness check: acknowledge it with an empty token;
+    # the caller repeats the held send, which the server dropped.
+    await ws.send_json(
+        {"event": "challengeResponse", "token": "", "method": method, "id": frame.get("id")}
+    )
+
+
+class _Answer:
+    """Turns answer frames into chat events, keeping what later frames refer to."""
+
+    def __init__(self, ctx: ProviderContext, session: Session) -> None:
+        self._ctx = ctx
+        self._session = session
+        self._part_text = ""  # what was streamed of the current message part
+        self._image_prompt: str | None = None
+        self._events: list[str] = []
+        self.substantive = False  # any non-blank text, reasoning or image so far
+
+    def seen(self, event: str) -> None:
+        if len(self._events) < 12 and (not self._events or self._events[-1] != event):
+            self._events.append(event)
+
+    def trace(self) -> str:
+        return ", ".join(self._events)
+
+    def event_for(self, frame: dict[str, Any]) -> ChatEvent | None:
+        match frame.get("event"):
+            case "appendText":
+                text = fields.text(frame, "text")
+                self._part_text += text
+                return self._text(text)
+            case "replaceText":
+                text = fields.text(frame, "text")
+                if not text:
+                    return None
+                if text.startswith(self._part_text):
+                    new = text[len(self._part_text) :]
+                    self._part_text = text
+                else:
+                    self._ctx.log.info(
+                        "copilot.replace_text_rewrite", streamed=len(self._part_text)
+                    )
+                    new = text
+                    self._part_text += text
+                return self._text(new)
+            case "partCompleted" | "startMessage" as event:
+                self._part_text = ""
+                if event == "startMessage" and fields.string(frame, "conversationId"):
+                    self._session.conversation_id = frame["conversationId"]
+            case "chainOfThought":
+                text = fields.text(frame, "text")
+                if text:
+                    self.substantive = self.substantive or bool(text.strip())
+                    return ReasoningDelta(text)
+            case "citation":
+                url = fields.string(frame, "url")
+                if url:
+                    title = fields.text(frame, "title") or fields.text(frame, "name")
+                    return Citation(url=url, title=title or None)
+            case "generatingImage":
+                self._image_prompt = fields.text(frame, "prompt") or self._image_prompt
+            case "imageGenerated":
+                url = fields.string(frame, "url")
+                if url:
+                    self.substantive = True
+                    return Media(
+                        kind="image",
+                        url=url,
+                        thumbnail_url=fields.string(frame, "thumbnailUrl"),
+                        alt=self._image_prompt or fields.text(frame, "prompt") or None,
+                    )
+            case "titleUpdate":
+                self._session.title = fields.text(frame, "title") or self._session.title
+            case _:
+                # received, partialImageGenerated, suggestedFollowups, cards...
                 pass
+        return None
+
+    def _text(self, text: str) -> TextDelta | None:
+        if not text:
+            return None
+        self.substantive = self.substantive or bool(text.strip())
+        return TextDelta(text)

@@ -9,6 +9,7 @@ from g4f_server.errors import (
     ProviderError,
     ProviderRateLimitError,
 )
+from g4f_server_copilot import fields
 
 LOGIN_HINT = (
     "upload your copilot.microsoft.com browser cookies or a HAR file "
@@ -52,6 +53,7 @@ _CODES: dict[str, str] = {
         "Copilot chat is not available to anonymous users from this server's region; "
         "log in (" + LOGIN_HINT + ") or route through a proxy in a supported region"
     ),
+    # Only a guess when the upstream gives no reason: its message, when present, wins.
     "invalid-event": (
         "Copilot rejected the request (invalid-event); this usually means the server's IP "
         "needs bot clearance: " + LOGIN_HINT + " (including cf_clearance), or use a proxy"
@@ -61,14 +63,24 @@ _CODES: dict[str, str] = {
 
 def from_error_frame(frame: dict[str, Any]) -> ProviderError:
     """An error for an ``error`` event on the chat socket."""
-    code = str(frame.get("errorCode") or frame.get("code") or "")
-    detail = frame.get("message") or frame.get("text") or ""
+    code = fields.text(frame, "errorCode") or fields.text(frame, "code")
+    detail = fields.text(frame, "message") or fields.text(frame, "text")
+    error_code = f"copilot_{code.replace('-', '_')}" if code in _CODES else None
+    if code in _CODES and not detail:
+        return ProviderError(_CODES[code] + ".", code=error_code)
+    if code == "invalid-event":
+        return ProviderError(
+            f"Copilot rejected the request (invalid-event: {detail}).", code=error_code
+        )
     if code in _CODES:
-        return ProviderError(_CODES[code] + ".", code=f"copilot_{code.replace('-', '_')}")
+        return ProviderError(f"{_CODES[code]} ({detail}).", code=error_code)
     lowered = code.lower()
     if "rate" in lowered or "throttl" in lowered or "too-many" in lowered:
         return ProviderRateLimitError(f"Copilot is rate-limiting this server ({code}).")
     if "auth" in lowered or "token" in lowered or "login" in lowered:
         return ProviderAuthError(f"Copilot needs a valid login ({code}); {LOGIN_HINT}.")
-    shown = code or ", ".join(f"{k}={v}" for k, v in frame.items() if k != "event")[:200]
-    return ProviderError(f"Copilot reported an error: {shown}" + (f" ({detail})" if detail else ""))
+    if not code:
+        return ProviderError(
+            "Copilot reported an error" + (f": {detail}" if detail else " without a reason")
+        )
+    return ProviderError(f"Copilot reported an error: {code}" + (f" ({detail})" if detail else ""))

@@ -6,7 +6,11 @@ makes the next turn answer with that error. Scenarios:
 
 - ``normal``: the usual event sequence; chainOfThought in mode ``reasoning``, a citation in
   mode ``search`` or when the prompt says "cite", the image sequence when it says "draw".
-- ``error:<code>``: an ``error`` frame with that errorCode.
+- ``error:<code>`` / ``error:<code>:<message>``: an ``error`` frame with that errorCode
+  (and message).
+- ``empty``: ``received`` and ``done`` with no answer in between.
+- ``odd-types``: fields of the wrong type (lists, objects, numbers) among normal ones;
+  ``odd-error``: an ``error`` frame whose errorCode is a list and message an object.
 - ``challenge`` / ``challenge:<method>``: a challenge before answering; the send is dropped
   and must come again after a matching challengeResponse.
 - ``stall``: one appendText, then silence. ``silence``: ``received``, then silence.
@@ -229,7 +233,17 @@ class CopilotEmulator:
         send = ws.send_json
         await send({"event": "received"})
         if scenario.startswith("error:"):
-            await send({"event": "error", "errorCode": scenario.partition(":")[2]})
+            code, _, message = scenario.partition(":")[2].partition(":")
+            error: dict[str, Any] = {"event": "error", "errorCode": code}
+            if message:
+                error["message"] = message
+            await send(error)
+            return
+        if scenario == "odd-error":
+            await send({"event": "error", "errorCode": ["a", "b"], "message": {"x": 1}})
+            return
+        if scenario == "empty":
+            await send({"event": "done"})
             return
         if scenario == "silence":
             return
@@ -244,6 +258,23 @@ class CopilotEmulator:
         if scenario == "replace-extend":
             await send({"event": "appendText", "text": "Hello"})
             await send({"event": "replaceText", "text": "Hello world"})
+        elif scenario == "odd-types":
+            await send({"event": "startMessage", "conversationId": 7})
+            await send({"event": "appendText", "text": ["a", "b"]})
+            await send({"event": "appendText", "text": {"x": 1}})
+            await send({"event": "appendText", "text": "Hello "})
+            await send({"event": "appendText", "text": 42})
+            await send({"event": "replaceText", "text": ["Hello 42"]})
+            await send({"event": "chainOfThought", "text": {"step": 1}})
+            await send({"event": "citation", "url": ["https://example.org"], "title": "x"})
+            await send({"event": "citation", "url": "https://example.org/a", "title": {"x": 1}})
+            await send({"event": "generatingImage", "prompt": ["a", "fox"]})
+            await send({"event": "imageGenerated", "url": {"href": "x"}, "thumbnailUrl": 1})
+            n = next(self._ids)
+            await send(
+                {"event": "imageGenerated", "url": f"{self.base}/images/{n}.png", "thumbnailUrl": 5}
+            )
+            await send({"event": "titleUpdate", "title": {"x": 1}})
         elif scenario == "replace-rewrite":
             await send({"event": "appendText", "text": "Helo"})
             await send({"event": "replaceText", "text": "Hello"})

@@ -232,6 +232,8 @@ async def test_session_start_failure(copilot: Any, client: Any, status: int, exc
     [
         ("error:chat-service-unavailable", 502, "region"),
         ("error:invalid-event", 502, "invalid-event"),
+        ("error:invalid-event:a reason", 502, "invalid-event: a reason"),
+        ("empty", 502, "without an answer"),
         ("error:rate-limited", 429, "rate"),
         ("challenge:cloudflare", 403, "cannot solve"),
         ("silence", 504, "silent"),

@@ -414,3 +414,45 @@ async def test_logged_in_turns_are_limited(copilot, provider_context, monkeypatc
     assert await anext(anon) == TextDelta("Partial")
     assert text_of(await collect(request("Four"), provider_context())).startswith("Hello")
     await anon.aclose()
+
+
+# --- issue 15: fidelity to the documented upstream -------------------------------------------
+
+
+async def test_turn_without_text_is_an_upstream_error(copilot, provider_context) -> None:
+    # Item 17: "received" then "done" and nothing else is not a successful empty answer.
+    copilot.script.append("empty")
+    with pytest.raises(ProviderError, match=r"without an answer.*received, done") as info:
+        await collect(request("Hi"), provider_context())
+    assert info.value.code == "copilot_empty_answer"
+
+
+async def test_fields_of_the_wrong_type_are_ignored(copilot, provider_context) -> None:
+    # Item 20: lists and objects are not rendered as Python reprs; numbers become text.
+    copilot.script.append("odd-types")
+    events = await collect(request("Hi"), provider_context())
+    assert text_of(events) == "Hello 42"
+    assert not any(isinstance(e, ReasoningDelta) for e in events)
+    assert [e for e in events if isinstance(e, Citation)] == [
+        Citation(url="https://example.org/a", title=None)
+    ]
+    media = [e for e in events if isinstance(e, Media)]
+    assert len(media) == 1 and media[0].url.endswith(".png")
+    assert media[0].thumbnail_url is None and media[0].alt is None
+    state = state_of(events)
+    assert state["conversation_id"] == "conv-0" and "title" not in state
+
+
+async def test_error_frame_of_the_wrong_type_is_not_a_repr(copilot, provider_context) -> None:
+    copilot.script.append("odd-error")
+    with pytest.raises(ProviderError) as info:
+        await collect(request("Hi"), provider_context())
+    assert "['" not in info.value.message and "{'" not in info.value.message
+
+
+async def test_invalid_event_keeps_the_upstream_message(copilot, provider_context) -> None:
+    # Item 18: the upstream's message is the reason, not the generic bot-clearance guess.
+    copilot.script.append("error:invalid-event:unknown conversationId")
+    with pytest.raises(ProviderError, match="unknown conversationId") as info:
+        await collect(request("Hi"), provider_context())
+    assert "bot clearance" not in info.value.message
