@@ -225,6 +225,8 @@ async def _read_whole(resp: aiohttp.ClientResponse, body: dict[str, Any]) -> lis
         return read_completion(data, audio_format)
     if kind.startswith("audio/"):
         return [Media(kind="audio", data=await resp.read(), mime_type=kind)]
+    if kind in ("text/html", "application/xhtml+xml"):  # a CDN's or proxy's page, not a reply
+        raise errors.html_error(kind, await resp.content.read(64 * 1024))
     if kind.startswith("text/"):  # the legacy host answers plain text for some models
         text = await resp.text()
         return [TextDelta(text)] if text else []
@@ -278,12 +280,14 @@ class _Answer:
 
     __slots__ = (
         "budget",
+        "chunks",
         "cited",
         "cut",
         "done",
         "emitted",
         "held",
         "held_text",
+        "lead",
         "legacy",
         "model_seen",
         "out",
@@ -300,6 +304,10 @@ class _Answer:
         self.done = False  # [DONE] seen, or the answer was cut: read no further
         self.cut = False  # cut at a stop sequence or max_tokens (legacy)
         self.model_seen = False
+        self.chunks = 0  # SSE data events read (an event stream with none is no answer)
+        # Blank lines before the first text are dropped (None once text went out); held
+        # here while the answer so far is only whitespace.
+        self.lead: str | None = ""
         self.cited: set[str] = set()
         self.reason: str | None = None
         self.saw_tools = False
@@ -348,6 +356,7 @@ class _Answer:
             if line == b"data: [DONE]":  # before parsing: a failed parse costs ~2 us
                 self.done = True
                 break
+            self.chunks += 1
             if typed is not None:  # most chunks: text only, read from the typed form
                 try:
                     if self._text_chunk(typed.decode(line[5:])):
@@ -363,6 +372,7 @@ class _Answer:
                     break
                 if data:
                     raise ProviderError("Pollinations sent a malformed stream chunk") from None
+                self.chunks -= 1  # a blank data line is no event
                 continue
             self._chunk(chunk)
             if self.done:
@@ -386,8 +396,11 @@ class _Answer:
             self.model_seen = True
             self.put(ModelUsed(chunk.model))
         if choices:
-            if delta is not None and delta.content:
-                self.put(TextDelta(delta.content))
+            if delta is not None and (content := delta.content):
+                if self.lead is not None:
+                    content = self._lead(content)
+                if content:
+                    self.put(TextDelta(content))
             if reason := choices[0].finish_reason:
                 self.reason = _FINISH.get(reason, "stop")
         return True
@@ -411,7 +424,7 @@ class _Answer:
             if not isinstance(delta, dict):  # a shape we do not know: no delta to read
                 delta = None
             # Most chunks carry only text: the lookups for everything else are skipped.
-            if delta and len(delta) == 1 and not self.legacy:
+            if delta and len(delta) == 1 and not self.legacy and self.lead is None:
                 content = delta.get("content")
                 if content and isinstance(content, str):
                     put(TextDelta(content))
@@ -421,6 +434,8 @@ class _Answer:
                 if reasoning and isinstance(reasoning, str):
                     put(ReasoningDelta(reasoning))
                 content = delta.get("content")
+                if content and isinstance(content, str) and self.lead is not None:
+                    content = self._lead(content)
                 if content and isinstance(content, str):
                     if self.legacy:
                         self._text(content)
@@ -453,15 +468,19 @@ class _Answer:
                 break
             if isinstance(event, Finish):
                 self.reason = event.reason
-            elif isinstance(event, TextDelta) and self.legacy:
-                self._text(event.text)
+            elif isinstance(event, TextDelta) and (self.legacy or self.lead is not None):
+                text = self._lead(event.text) if self.lead is not None else event.text
+                if text and self.legacy:
+                    self._text(text)
+                elif text:
+                    self.put(TextDelta(text))
             else:
                 if isinstance(event, ToolCallDelta):
                     self.saw_tools = True
                 self.put(event)
         return out
 
-    def close(self) -> list[ChatEvent]:
+    def close(self, *, streamed: bool = False) -> list[ChatEvent]:
         """The last events: what was held back, and the Finish."""
         out = self._new_batch()
         if self.partial and not self.done:  # the body ended without a final newline
@@ -472,7 +491,14 @@ class _Answer:
                     chunk = orjson.loads(data)
                 except orjson.JSONDecodeError:
                     raise ProviderError("Pollinations sent a malformed stream chunk") from None
+                self.chunks += 1
                 self._chunk(chunk)
+        if streamed and not self.chunks:
+            raise ProviderError(
+                "Pollinations answered an event stream with no events (no data chunk before "
+                "its end)",
+                code="upstream_empty_stream",
+            )
         if not self.cut and (tail := self.stop.flush()):
             budget = self.budget
             if budget is not None and self.emitted + len(tail) > budget:
@@ -489,6 +515,17 @@ class _Answer:
             reason = "tool_calls"
         out.append(_FINISHED.get(reason or "stop") or Finish(reason))  # type: ignore[arg-type]
         return out
+
+    def _lead(self, text: str) -> str:
+        """``text`` without the blank lines that open the answer ("" while the answer is
+        still only whitespace); the indentation of the first line with text stays."""
+        lead = self.lead + text  # type: ignore[operator]
+        body = lead.lstrip()
+        if not body:
+            self.lead = lead
+            return ""
+        self.lead = None
+        return lead[lead.rfind("\n", 0, len(lead) - len(body)) + 1 :]
 
     def _text(self, text: str) -> None:
         """Legacy host: answer text through the stop sequences and the max_tokens budget."""
@@ -536,6 +573,7 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
     headers = {"Content-Type": "application/json", **auth_headers(key)}
     answer = _Answer(request, keyed=keyed)
     slot = _NO_SLOT if keyed else transport.anonymous_slot(ctx, cfg, "text", keyed=False)
+    streamed = False
     async with (
         slot,
         transport.call(
@@ -545,6 +583,7 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
         transport.stop_read_timer(resp)
         # One list per network read: the gateway writes it to the client in one piece.
         if resp.content_type == "text/event-stream":
+            streamed = True
             feed = answer.feed
             async for piece in resp.content.iter_any():
                 if events := feed(piece):
@@ -553,4 +592,4 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
                     break
         elif events := answer.whole(await _read_whole(resp, body)):
             yield events
-    yield answer.close()
+    yield answer.close(streamed=streamed)

@@ -96,7 +96,8 @@ def message_of(body: bytes | str) -> str:
         data: Any = orjson.loads(text)
     except orjson.JSONDecodeError:
         if "<html" in text.lower():
-            return "an HTML error page"
+            title = html_title(text)
+            return f"an HTML page ({title!r})" if title else "an HTML error page"
         return _clip(text) or "no details"
     if isinstance(data, dict):
         err = data.get("error")
@@ -126,8 +127,39 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def html_title(text: str) -> str | None:
+    match = re.search(r"<title[^>]*>([^<]*)</title>", text, re.IGNORECASE)
+    return _clip(match[1]) if match and match[1].strip() else None
+
+
+def html_error(kind: str, body: bytes) -> ProviderError:
+    """A web page (a CDN's or proxy's) where an answer should be: the upstream failed."""
+    text = body.decode("utf-8", "replace")
+    title = html_title(text)
+    return ProviderError(
+        f"Pollinations answered a web page ({kind}) instead of a reply"
+        + (f": {title!r}" if title else ""),
+        code="upstream_html",
+    )
+
+
+def cloudflare_challenge(status: int, headers: Any) -> ProviderError | None:
+    """Cloudflare's bot check (``cf-mitigated: challenge``): the page says nothing useful
+    and no key helps; only time, another IP or a proxy does."""
+    if str(headers.get("cf-mitigated", "")).lower() != "challenge":
+        return None
+    return ProviderError(
+        f"Pollinations answered {status} with a Cloudflare challenge (cf-mitigated: challenge): "
+        "Cloudflare wants this server's IP to prove it is a browser, which a server cannot do; "
+        "try again later, or route the calls through another IP with a proxy (G4F_PROXY)",
+        code="upstream_cloudflare_challenge",
+    )
+
+
 def for_status(status: int, body: bytes, headers: Any, *, keyed: bool) -> G4FError:
     """The error for an upstream non-2xx answer."""
+    if challenge := cloudflare_challenge(status, headers):
+        return challenge
     msg = message_of(body)
     text = body.decode("utf-8", "replace")
     where = f"Pollinations answered {status}: {msg}"
@@ -142,11 +174,16 @@ def for_status(status: int, body: bytes, headers: Any, *, keyed: bool) -> G4FErr
             return ProviderPaymentError(
                 f"Pollinations' legacy API refused the call ({msg}); {_KEY_HINT}"
             )
+        if not keyed:  # no key, so no account: the model or option is not free
+            return ProviderPaymentError(
+                f"{where}. Pollinations wants payment for this anonymous call (the model or "
+                f"option is not free): use a free model, or {_KEY_HINT}"
+            )
         return ProviderPaymentError(
             f"{where}. The Pollinations account has no Pollen left: top it up at {DASHBOARD_URL}"
         )
     if status == 403:
-        if "cloudflare" in text.lower():
+        if "cloudflare" in text.lower() or "cloudflare" in str(headers.get("server", "")).lower():
             return ProviderError(f"{where} (blocked by Cloudflare; try again later or via a proxy)")
         return ProviderAuthError(
             f"{where}. The model or option needs a higher Pollinations tier; {_KEY_HINT}"

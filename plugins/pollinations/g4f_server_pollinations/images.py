@@ -70,6 +70,8 @@ def build_query(request: ImageRequest, ctx: ProviderContext) -> dict[str, str]:
         query["transparent"] = _bool(extra["transparent"])
     if images := _input_images(extra.get("image") or extra.get("images")):
         query["image"] = images
+    if request.negative_prompt:
+        query["negative_prompt"] = request.negative_prompt
     meta = cached_entry(ctx, "image", request.model) or {}
     if ratio and "video" in (meta.get("output_modalities") or ()):
         query["aspectRatio"] = str(ratio)

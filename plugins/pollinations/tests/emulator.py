@@ -100,6 +100,7 @@ VIDEO_MODELS = {m["name"] for m in IMAGE_MODELS if "video" in m["output_modaliti
 FAKE_MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64
 FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 32
 TRANSCRIPT = "hello world"
+HTML_PAGE = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>"
 
 
 def png() -> bytes:
@@ -182,9 +183,14 @@ class Emulator:
         for ``stall_seconds``), ``notice`` (chat: the deprecation notice as content; legacy
         402: the notice as body), ``error_chunk`` (stream: an error after one chunk),
         ``error_image`` (image with ``x-error-type``), ``non_image`` (text with status 200),
-        ``cloudflare`` (403 HTML page), ``text_plain`` (chat answered as text/plain),
-        ``bad_models`` (models: not a list), ``gated`` (stream: after the first content
-        chunk, wait for ``proceed`` to be set, at most ``stall_seconds``).
+        ``cloudflare`` (403 HTML page), ``cf_challenge`` (403 "Just a moment..." page with
+        ``server: cloudflare`` and ``cf-mitigated: challenge``), ``text_plain`` (chat
+        answered as text/plain), ``html`` (chat: a 200 text/html page), ``no_events``
+        (stream: comments and blank ``data:`` lines only), ``only_done`` (stream: just
+        ``data: [DONE]``), ``leading_blank`` (chat: the answer starts with blank lines),
+        ``html_audio`` (speech: an HTML page labelled ``audio/mpeg``), ``bad_models``
+        (models: not a list), ``gated`` (stream: after the first content chunk, wait for
+        ``proceed`` to be set, at most ``stall_seconds``).
         """
         self.failures[endpoint] = Failure(str(mode), times, retry_after, message)
 
@@ -276,7 +282,7 @@ class Emulator:
             if failure.mode == "stall":
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), self.stall_seconds)
-            elif failure.mode.isdigit() or failure.mode == "cloudflare":
+            elif failure.mode.isdigit() or failure.mode in ("cloudflare", "cf_challenge"):
                 return self._error(host, failure)
         return await handler(request)
 
@@ -310,6 +316,10 @@ class Emulator:
         if failure.mode == "cloudflare":
             page = "<html><title>Attention Required! | Cloudflare</title></html>"
             return web.Response(status=403, text=page, content_type="text/html")
+        if failure.mode == "cf_challenge":  # the managed challenge: nothing in the page says so
+            page = "<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>"
+            headers = {"server": "cloudflare", "cf-mitigated": "challenge"}
+            return web.Response(status=403, text=page, content_type="text/html", headers=headers)
         status = int(failure.mode)
         headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
         if status == 403:
@@ -373,6 +383,8 @@ class Emulator:
         tools = body.get("tools") or []
         if failure and failure.mode == "notice":
             answer["content"] = NOTICE
+        elif failure and failure.mode == "leading_blank":
+            answer["content"] = f"\n\n \n  Echo: {text}"
         elif "audio" in (body.get("modalities") or []):
             answer["audio"] = {
                 "data": base64.b64encode(FAKE_MP3).decode(),
@@ -426,6 +438,9 @@ class Emulator:
         usage = self._usage(body, answer)
         if failure and failure.mode == "text_plain":
             return web.Response(text=answer["content"] or "", content_type="text/plain")
+        if failure and failure.mode == "html":  # e.g. a proxy's or CDN's page, with 200
+            page = "<html><head><title>Service Unavailable</title></head><body>Down</body></html>"
+            return web.Response(text=page, content_type="text/html")
         if not body.get("stream"):
             message = {"role": "assistant", "content": answer["content"]}
             if answer["reasoning"]:
@@ -466,6 +481,10 @@ class Emulator:
             await write(b"data: " + orjson.dumps(chunk) + b"\n\n")
 
         await write(b": keep-alive\n\ndata:\n\n")  # comments and blank data lines occur
+        if failure and failure.mode in ("no_events", "only_done"):
+            done = b"data: [DONE]\n\n" if failure.mode == "only_done" else b""
+            await resp.write(b"".join(held) + done)
+            return resp
         await send({"role": "assistant", "content": ""})
         if answer["reasoning"]:
             await send({"reasoning_content": answer["reasoning"]})
@@ -527,12 +546,17 @@ class Emulator:
         failure: Failure | None = request.get(FAILURE)
         if failure and failure.mode == "notice":
             return web.Response(text=NOTICE, content_type="text/plain")
+        if failure and failure.mode == "html_audio":
+            return web.Response(body=HTML_PAGE, content_type="audio/mpeg")
         if seen.query.get("model") == "openai-audio" or seen.endpoint == "audio_get":
             return web.Response(body=FAKE_MP3, content_type="audio/mpeg")
         return web.Response(text=f"Echo: {request.match_info['prompt']}")
 
     async def speech(self, request: web.Request) -> web.Response:
         body = request[SEEN].json
+        failure: Failure | None = request.get(FAILURE)
+        if failure and failure.mode == "html_audio":
+            return web.Response(body=HTML_PAGE, content_type="audio/mpeg")
         if not isinstance(body, dict) or not body.get("input"):
             return self._gateway_error(400, "input is required")
         fmt = body.get("response_format", "mp3")

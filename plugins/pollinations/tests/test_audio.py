@@ -110,3 +110,19 @@ async def test_transcription_errors(emulator, ctx) -> None:
         await plugin.transcribe(request, ctx(api_key="sk_test_key"))
     with pytest.raises(errors.ProviderAuthError, match="rejected"):
         await plugin.transcribe(request, ctx(api_key="sk_nope"))
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+async def test_speech_that_is_not_audio_is_an_error(emulator, ctx, keyed: bool) -> None:
+    emulator.fail("speech" if keyed else "legacy_get", "html_audio", times=1)
+    context = ctx(api_key="sk_test_key") if keyed else ctx()
+    with pytest.raises(errors.ProviderError, match="not audio") as info:
+        await plugin.create_speech(SpeechRequest(input="Hi"), context)
+    assert info.value.status == 502 and "502 Bad Gateway" in info.value.message
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "wav", "opus", "aac", "flac", "pcm"])
+async def test_every_real_audio_format_passes_the_sniff(emulator, ctx, fmt: str) -> None:
+    request = SpeechRequest(input="Hi", response_format=fmt)
+    result = await plugin.create_speech(request, ctx(api_key="sk_test_key"))
+    assert result.data

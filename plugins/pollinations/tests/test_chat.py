@@ -473,3 +473,50 @@ async def test_events_of_one_read_come_as_one_list(emulator, ctx) -> None:
     flat = [event for item in items for event in item]
     assert text_of(flat) == "Echo: one two three four five six"
     assert finish(flat) == "stop"
+
+
+@pytest.mark.parametrize("mode", ["no_events", "only_done"])
+@pytest.mark.parametrize("keyed", [False, True])
+async def test_event_stream_without_events_is_an_upstream_error(
+    emulator, ctx, mode: str, keyed: bool
+) -> None:
+    emulator.fail("chat", mode, times=1)
+    context = ctx(api_key="sk_test_key") if keyed else ctx()
+    with pytest.raises(errors.ProviderError, match="no events") as info:
+        await collect(req(stream=True), context)
+    assert info.value.status == 502
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_html_page_with_200_is_an_upstream_error(emulator, ctx, stream: bool) -> None:
+    emulator.fail("chat", "html", times=1)
+    with pytest.raises(errors.ProviderError, match="web page") as info:
+        await collect(req(stream=stream), ctx())
+    assert info.value.status == 502 and "Service Unavailable" in info.value.message
+
+
+async def test_cloudflare_challenge_is_named_from_the_headers(emulator, ctx) -> None:
+    for context in (ctx(), ctx(api_key="sk_test_key")):
+        emulator.fail("chat", "cf_challenge", times=1)
+        with pytest.raises(errors.ProviderError, match="Cloudflare challenge") as info:
+            await collect(req(), context)
+        assert type(info.value) is errors.ProviderError  # not an auth error: a key won't help
+        assert "tier" not in info.value.message
+
+
+async def test_anonymous_402_does_not_talk_of_an_account(emulator, ctx) -> None:
+    emulator.fail("chat", 402, times=1, message="Payment Required")
+    with pytest.raises(errors.ProviderPaymentError) as info:
+        await collect(req(), ctx())
+    assert "account" not in info.value.message and "anonymous" in info.value.message
+    emulator.fail("chat", 402, times=1)
+    with pytest.raises(errors.ProviderPaymentError, match="no Pollen left"):
+        await collect(req(), ctx(api_key="sk_test_key"))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("keyed", [False, True])
+async def test_leading_blank_lines_are_trimmed(emulator, ctx, stream: bool, keyed: bool) -> None:
+    emulator.fail("chat", "leading_blank", times=1)
+    context = ctx(api_key="sk_test_key") if keyed else ctx()
+    assert text_of(await collect(req("Hi", stream=stream), context)) == "  Echo: Hi"

@@ -145,3 +145,10 @@ async def test_image_stall_is_timeout(emulator, ctx) -> None:
     emulator.fail("image", "stall")
     with pytest.raises(errors.ProviderTimeoutError):
         await plugin.generate_images(ImageRequest(prompt="x"), ctx(timeout=0.3))
+
+
+async def test_negative_prompt_is_sent(emulator, ctx) -> None:
+    await plugin.generate_images(ImageRequest(prompt="x", negative_prompt="blurry, text"), ctx())
+    assert emulator.last("image").query["negative_prompt"] == "blurry, text"
+    await plugin.generate_images(ImageRequest(prompt="x"), ctx())
+    assert "negative_prompt" not in emulator.last("image").query
