@@ -166,6 +166,16 @@ async def test_openapi_lists_every_route_and_docs_page_renders(make_client: Any)
         "/ChatRequest"
     )
     assert "ChatRequest" in spec["components"]["schemas"]
+    for path, schema in [
+        ("/v1/responses", "ResponsesRequest"),
+        ("/v1/messages", "MessagesRequest"),
+        ("/v1/messages/count_tokens", "CountTokensRequest"),
+        ("/v1/completions", "CompletionRequest"),
+    ]:
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        assert body["schema"]["$ref"].endswith("/" + schema), path
+        assert schema in spec["components"]["schemas"]
+    assert {"get", "delete"} <= spec["paths"]["/v1/responses/{response_id}"].keys()
     page = await (await client.get("/docs")).text()
     assert "/v1/chat/completions" in page and "<table>" in page
 

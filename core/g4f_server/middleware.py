@@ -14,7 +14,7 @@ import time
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.jsonio import error_response
+from g4f_server.jsonio import error_response, json_response
 from g4f_server.keys import CONFIG, REQUEST_ID, SERVED_BY
 from g4f_server.logs import access_line, bind_request_id, get_logger
 
@@ -23,6 +23,8 @@ OPEN_PATHS = frozenset({"/health"})
 # Generated media is served without the key: chat answers embed it as markdown images that
 # browsers fetch without headers. Its names carry 128 random bits (capability URLs).
 OPEN_PREFIXES = ("/media/",)
+# Routes that answer errors in Anthropic's shape (routes/messages.py).
+ANTHROPIC_PATHS = ("/messages", "/messages/count_tokens")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -68,6 +70,15 @@ def _http_error(exc: web.HTTPException, request: web.Request) -> errors.G4FError
     return error
 
 
+def _error_response(error: errors.G4FError, path: str) -> web.Response:
+    """OpenAI's error shape, or Anthropic's on the Anthropic routes (same status)."""
+    if path.endswith(ANTHROPIC_PATHS):
+        from g4f_server.protocols.anthropic import error_body  # not needed at start-up
+
+        return json_response(error_body(error), status=error.status, headers=error.headers)
+    return error_response(error)
+
+
 @web.middleware
 async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -77,25 +88,25 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     request[REQUEST_ID] = request_id
     bind_request_id(request_id)
     config = request.app[CONFIG]
+    path = request.path
     try:
-        path = request.path
         if config.api_key and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             check_api_key(request, config.api_key)
         response = await handler(request)
     except errors.G4FError as exc:
-        response = error_response(exc)
+        response = _error_response(exc, path)
     except ConnectionResetError:
         # The client hung up mid-answer: nothing to send, nothing broken. 499 as nginx does.
         response = web.Response(status=499)
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects stay redirects
             raise
-        response = error_response(_http_error(exc, request))
+        response = _error_response(_http_error(exc, request), path)
     except Exception:
         # A bug. The client gets the request id to quote, never the traceback.
         log.exception("unhandled_error", method=request.method, path=request.path)
-        response = error_response(
-            errors.InternalError(f"Internal server error (request id {request_id})")
+        response = _error_response(
+            errors.InternalError(f"Internal server error (request id {request_id})"), path
         )
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
