@@ -104,9 +104,9 @@ async def _connect(
     ctx: ProviderContext, session: Session, timeouts: Timeouts
 ) -> aiohttp.ClientWebSocketResponse:
     params = {"api-version": "2", "clientSessionId": str(uuid.uuid4())}
-    if session.creds.access_token and session.flavour == "web":
+    if session.token and session.flavour == "web":
         # The socket carries the signed-in identity in its query string.
-        params["accessToken"] = session.creds.access_token
+        params["accessToken"] = session.token
         if session.creds.identity_type:
             params["X-UserIdentityType"] = session.creds.identity_type
     try:
@@ -232,14 +232,25 @@ async def _answer_challenge(
 ) -> None:
     """Reply to a ``challenge`` frame (upstreams.md 1.6, 1.13), or raise when we cannot."""
     method = frame.get("method")
-    if method not in (None, "") or count > MAX_CHALLENGES:
+    if count > MAX_CHALLENGES:
         raise ProviderAuthError(
-            f"Copilot asked for an anti-bot challenge ({method or 'repeated'}) "
-            f"that this gateway cannot solve; {LOGIN_HINT} "
+            f"Copilot kept asking for anti-bot challenges ({count}); {LOGIN_HINT} "
             "from a browser that passed the check"
         )
-    # A method-less challenge is a liveness check: acknowledge it with an empty token;
-    # the caller repeats the held send, which the server dropped.
+    if method == "cloudflare" and "cf_clearance" not in session.cookies():
+        raise ProviderAuthError(
+            "Copilot asked for a Cloudflare check, which only a browser can pass: upload the "
+            "cf_clearance cookie of a browser that passed it on copilot.microsoft.com "
+            "(POST /v1/upload_cookies), from the same IP as this server"
+        )
+    if method not in (None, "", "cloudflare"):
+        raise ProviderAuthError(
+            f"Copilot asked for an anti-bot challenge ({method}) that this gateway cannot "
+            f"solve; {LOGIN_HINT} from a browser that passed the check"
+        )
+    # A method-less challenge is a liveness check, and a cloudflare one is passed by the
+    # cf_clearance cookie the socket's upgrade already carried: both are acknowledged with
+    # an empty token. The caller repeats the held send, which the server dropped.
     await ws.send_json(
         {"event": "challengeResponse", "token": "", "method": method, "id": frame.get("id")}
     )

@@ -20,6 +20,12 @@ VISION_NEEDS_LOGIN = (
     "an endpoint that only accepts signed-in users. To use it, " + LOGIN_HINT + "."
 )
 
+TOKEN_REFUSED = (
+    "Copilot refused the access token on its REST calls (401), so this conversation was "
+    "started with the cookies alone, as an identity that cannot upload images. Upload a "
+    "fresh HAR file of a logged-in browser to use vision."
+)
+
 
 def from_http_status(what: str, status: int, body: str, headers: Any = None) -> ProviderError:
     """An error for a non-2xx answer of a REST call (session start, attachment upload)."""
@@ -74,6 +80,12 @@ def from_error_frame(frame: dict[str, Any]) -> ProviderError:
         )
     if code in _CODES:
         return ProviderError(f"{_CODES[code]} ({detail}).", code=error_code)
+    if code == "challenge-failed":
+        return ProviderAuthError(
+            "Copilot did not accept the answer to its anti-bot challenge (challenge-failed); "
+            "an uploaded cf_clearance may have expired or come from another IP or browser: "
+            "upload a fresh one (POST /v1/upload_cookies)"
+        )
     lowered = code.lower()
     if "rate" in lowered or "throttl" in lowered or "too-many" in lowered:
         return ProviderRateLimitError(f"Copilot is rate-limiting this server ({code}).")

@@ -35,6 +35,14 @@ class Session:
     # Cookies the upstream set for this conversation's identity (e.g. __Host-copilot-anon).
     session_cookies: dict[str, str] = field(default_factory=dict)
     title: str | None = None
+    # False once REST refused the Bearer token and the conversation was started with
+    # cookies alone: that made it another identity's, so the token stays out of the
+    # whole conversation (socket and uploads), or the upstream refuses it.
+    use_token: bool = True
+
+    @property
+    def token(self) -> str | None:
+        return self.creds.access_token if self.use_token else None
 
     def cookies(self) -> dict[str, str]:
         return {**self.creds.cookies, **self.session_cookies}
@@ -68,8 +76,8 @@ class Session:
         cookies = self.cookies()
         if cookies:
             headers["Cookie"] = cookie_header(cookies)
-        if bearer and self.creds.access_token:
-            headers["Authorization"] = f"Bearer {self.creds.access_token}"
+        if bearer and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
             if self.creds.identity_type:
                 headers["X-UserIdentityType"] = self.creds.identity_type
         return headers
@@ -81,6 +89,8 @@ class Session:
             data["session_cookies"] = dict(self.session_cookies)
         if self.title:
             data["title"] = self.title
+        if not self.use_token:
+            data["use_token"] = False
         return data
 
     async def start(self, http: aiohttp.ClientSession, timeout: float, proxy: str | None) -> None:
@@ -95,8 +105,9 @@ class Session:
         if self.flavour == "web":
             body["performUserMerge"] = True
         # Reports disagree on whether REST calls accept a Bearer header (upstreams.md 4.2):
-        # try with it, and once more with cookies only if that is refused.
-        attempts = [True, False] if self.creds.access_token else [False]
+        # try with it, and once more with cookies only if that is refused. Without cookies
+        # that second start would just be anonymous: then the 401 means a bad token.
+        attempts = [True, False] if self.token and self.creds.cookies else [bool(self.token)]
         for bearer in attempts:
             status, text, headers, cookies = await self._post_start(
                 http, body, bearer=bearer, timeout=timeout, proxy=proxy
@@ -104,6 +115,8 @@ class Session:
             if status == 401 and bearer and len(attempts) > 1:
                 continue
             break
+        if status < 400 and len(attempts) > 1 and not bearer:
+            self.use_token = False
         if status >= 400:
             raise from_http_status("session start", status, text, headers)
         try:

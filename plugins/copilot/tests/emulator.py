@@ -12,7 +12,9 @@ makes the next turn answer with that error. Scenarios:
 - ``odd-types``: fields of the wrong type (lists, objects, numbers) among normal ones;
   ``odd-error``: an ``error`` frame whose errorCode is a list and message an object.
 - ``challenge`` / ``challenge:<method>``: a challenge before answering; the send is dropped
-  and must come again after a matching challengeResponse.
+  and must come again after a matching challengeResponse. Method-less challenges pass with
+  any token; ``cloudflare`` passes when the upgrade carried ``cf_clearance=cleared``; others
+  fail (``challenge-failed``).
 - ``stall``: one appendText, then silence. ``silence``: ``received``, then silence.
 - ``close``: one appendText, then the server closes the socket.
 - ``replace-extend`` / ``replace-rewrite``: replaceText that extends / rewrites the text.
@@ -46,7 +48,9 @@ class CopilotEmulator:
     valid_tokens: set[str] = field(default_factory=lambda: {"good-token"})
     script: list[str] = field(default_factory=list)  # scenario per next turn, FIFO
     start_status: int | None = None  # force this HTTP status on /c/api/start
-    start_rejects_bearer: bool = False  # 401 on /c/api/start when Authorization is sent
+    # A login whose REST calls accept cookies only: 401 on /c/api/start and
+    # /c/api/attachments when Authorization is sent (upstreams.md 1.3, 4.2).
+    rest_rejects_bearer: bool = False
     require_handshake: bool = True  # send before setOptions+reportLocalConsents -> invalid-event
     greet: bool = True  # send "connected" after the upgrade
     conversations: dict[str, Conversation] = field(default_factory=dict)
@@ -97,7 +101,7 @@ class CopilotEmulator:
         owners = set()
         auth = request.headers.get("Authorization", "")
         if auth:
-            if self.start_rejects_bearer or auth.removeprefix("Bearer ") not in self.valid_tokens:
+            if self.rest_rejects_bearer or auth.removeprefix("Bearer ") not in self.valid_tokens:
                 return web.json_response({"error": "Invalid session"}, status=401)
             owners.add(auth.removeprefix("Bearer "))
         n = next(self._ids)
@@ -111,7 +115,7 @@ class CopilotEmulator:
 
     async def attachments(self, request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")
-        if auth.removeprefix("Bearer ") not in self.valid_tokens:
+        if self.rest_rejects_bearer or auth.removeprefix("Bearer ") not in self.valid_tokens:
             return web.json_response({"error": "Unauthorized"}, status=401)
         n = next(self._ids)
         if request.content_type.startswith("multipart/"):
@@ -134,7 +138,10 @@ class CopilotEmulator:
         await ws.prepare(request)
         record: dict[str, Any] = {"query": query, "headers": dict(request.headers), "frames": []}
         self.sockets.append(record)
-        identities = {i for i in (token, request.cookies.get(ANON_COOKIE)) if i}
+        # A socket speaks for one identity: the signed-in user when it carries a token,
+        # else whoever the anonymous cookie names.
+        identities = {token} if token else {i for i in (request.cookies.get(ANON_COOKIE),) if i}
+        record["cookies"] = dict(request.cookies)
         self.open_sockets += 1
         try:
             await self._serve(ws, record, query, identities)
@@ -169,7 +176,9 @@ class CopilotEmulator:
                 continue
             problem = self._check_send(frame, query, identities, handshake)
             if problem:
-                await ws.send_json({"event": "error", "errorCode": problem})
+                code, _, message = problem.partition(":")
+                error = {"event": "error", "errorCode": code}
+                await ws.send_json(error | ({"message": message} if message else {}))
                 continue
             scenario = self.script.pop(0) if self.script else "normal"
             if scenario.startswith("challenge"):
@@ -182,7 +191,11 @@ class CopilotEmulator:
                 if not answer or answer.get("event") != "challengeResponse":
                     return
                 ok = answer.get("id") == challenge_id and answer.get("method") == method
-                if not ok or method is not None:
+                # A cloudflare challenge is passed by the clearance cookie on the upgrade.
+                cleared = method is None or (
+                    method == "cloudflare" and record["cookies"].get("cf_clearance") == "cleared"
+                )
+                if not ok or not cleared:
                     await ws.send_json({"event": "error", "errorCode": "challenge-failed"})
                     return
                 frame = await self._next(ws, record)  # the held send, repeated
@@ -209,11 +222,10 @@ class CopilotEmulator:
             return "invalid-event"
         if self.require_handshake and handshake != {"setOptions", "reportLocalConsents"}:
             return "invalid-event"
+        # Unknown, forgotten and other identities' conversations look the same.
         conversation = self.conversations.get(frame.get("conversationId"))
-        if conversation is None:
-            return "conversation-not-found"
-        if not conversation.owners & identities:
-            return "conversation-not-found"
+        if conversation is None or not conversation.owners & identities:
+            return "invalid-event:unknown conversationId"
         content = frame.get("content")
         if not isinstance(content, list) or not content:
             return "invalid-event"

@@ -235,7 +235,8 @@ async def test_session_start_failure(copilot: Any, client: Any, status: int, exc
         ("error:invalid-event:a reason", 502, "invalid-event: a reason"),
         ("empty", 502, "without an answer"),
         ("error:rate-limited", 429, "rate"),
-        ("challenge:cloudflare", 403, "cannot solve"),
+        ("challenge:cloudflare", 403, "cf_clearance"),
+        ("challenge:hashcash", 403, "cannot solve"),
         ("silence", 504, "silent"),
         ("close", 502, "closed the chat socket"),
     ],
@@ -301,3 +302,17 @@ async def test_cookie_export_without_token_uses_web_flavour_but_no_vision(
     assert socket["headers"]["User-Agent"].startswith("Mozilla/")
     with pytest.raises(openai.PermissionDeniedError, match="no access token"):
         await client.chat.completions.create(model="Copilot", messages=VISION)
+
+
+async def test_uploaded_cf_clearance_answers_cloudflare_challenge(
+    copilot: Any, gateway: str, client: openai.AsyncOpenAI
+) -> None:
+    export = [{"name": "cf_clearance", "value": "cleared", "domain": ".copilot.microsoft.com"}]
+    form = aiohttp.FormData()
+    form.add_field("files", json.dumps(export).encode(), filename="cookies.json")
+    status, answer = await call("POST", gateway + "/v1/upload_cookies", data=form)
+    assert status == 200, answer
+    copilot.script.append("challenge:cloudflare")
+    resp = await client.chat.completions.create(model="Copilot", messages=user("Hi"))
+    assert resp.choices[0].message.content == "Hello from Copilot (turn 1)."
+    assert copilot.sockets[-1]["cookies"]["cf_clearance"] == "cleared"

@@ -234,11 +234,28 @@ async def test_vision_with_remote_url_is_passed_through(copilot, provider_contex
     assert copilot.last_send["content"][0] == {"type": "image", "url": url}
 
 
-async def test_start_retries_without_bearer_when_refused(copilot, provider_context) -> None:
-    copilot.start_rejects_bearer = True
+async def test_cookie_only_rest_login_keeps_one_identity(copilot, provider_context) -> None:
+    # Item 15: REST refuses the Bearer header, the start is redone with cookies alone and
+    # thereby as another (anonymous) identity: the socket must present that identity too.
+    copilot.rest_rejects_bearer = True
     events = await collect(request("Hi"), provider_context(cookies=logged_in))
-    assert text_of(events).startswith("Hello")
+    assert text_of(events) == "Hello from Copilot (turn 1)."
     assert ["Authorization" in s["headers"] for s in copilot.starts] == [True, False]
+    socket = copilot.sockets[-1]
+    assert "accessToken" not in socket["query"]
+    assert socket["cookies"]["__Host-copilot-anon"] == "anon-0"
+    state = state_of(events)
+    again = provider_context(cookies=logged_in, conversation=state)
+    assert text_of(await collect(request("Again"), again)) == "Hello from Copilot (turn 2)."
+    assert "accessToken" not in copilot.sockets[-1]["query"]
+    assert copilot.texts("conv-0") == ["Hi", "Again"] and len(copilot.starts) == 2
+
+
+async def test_cookie_only_rest_login_cannot_upload_images(copilot, provider_context) -> None:
+    copilot.rest_rejects_bearer = True
+    with pytest.raises(ProviderAuthError, match="refused the access token"):
+        await collect(vision_request(), provider_context(cookies=logged_in))
+    assert copilot.sockets == [] and copilot.uploads == []
 
 
 async def test_invalid_token_is_an_auth_error(copilot, provider_context) -> None:
@@ -295,6 +312,40 @@ async def test_challenge_without_method_is_answered(copilot, provider_context) -
     assert frames[-3:] == ["send", "challengeResponse", "send"]
     response = copilot.sockets[0]["frames"][-2]
     assert response == {"event": "challengeResponse", "token": "", "method": None, "id": "0.4242"}
+
+
+def clearance(value: str):
+    def cookies(domain: str) -> dict[str, str]:
+        return {"cf_clearance": value} if domain == "copilot.microsoft.com" else {}
+
+    return cookies
+
+
+async def test_cloudflare_challenge_with_clearance_is_answered(copilot, provider_context) -> None:
+    # Item 16: the socket already carries cf_clearance, so the challenge is answered.
+    copilot.script.append("challenge:cloudflare")
+    events = await collect(request("Hi"), provider_context(cookies=clearance("cleared")))
+    assert text_of(events) == "Hello from Copilot (turn 1)."
+    frames = copilot.sockets[0]["frames"]
+    assert [f["event"] for f in frames][-3:] == ["send", "challengeResponse", "send"]
+    assert frames[-2] == {
+        "event": "challengeResponse",
+        "token": "",
+        "method": "cloudflare",
+        "id": "0.4242",
+    }
+
+
+async def test_cloudflare_challenge_without_clearance(copilot, provider_context) -> None:
+    copilot.script.append("challenge:cloudflare")
+    with pytest.raises(ProviderAuthError, match="cf_clearance"):
+        await collect(request("Hi"), provider_context())
+
+
+async def test_cloudflare_clearance_not_accepted(copilot, provider_context) -> None:
+    copilot.script.append("challenge:cloudflare")
+    with pytest.raises(ProviderAuthError, match="did not accept"):
+        await collect(request("Hi"), provider_context(cookies=clearance("stale")))
 
 
 async def test_unsolvable_challenge_is_reported(copilot, provider_context) -> None:
