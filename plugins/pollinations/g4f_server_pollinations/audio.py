@@ -8,6 +8,8 @@ transcription through a chat turn with an ``input_audio`` part.
 from __future__ import annotations
 
 import base64
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -20,9 +22,9 @@ from g4f_server.events import TextDelta
 from g4f_server.provider import ProviderContext, SpeechResult, Transcription
 from g4f_server.provider import TranscriptSegment as Segment
 from g4f_server.storage.files import sniff
-from g4f_server_pollinations import errors, transport
+from g4f_server_pollinations import errors, media_info, transport
 from g4f_server_pollinations.chat import AUDIO_MIME, read_completion
-from g4f_server_pollinations.config import api_key, auth_headers, settings
+from g4f_server_pollinations.config import MAX_URL, api_key, auth_headers, settings
 from g4f_server_pollinations.models import LEGACY_SPEECH_MODEL
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 # Speech options the gateway documents beyond OpenAI's; taken from the body's extras.
 _SPEECH_EXTRA = ("duration", "instrumental", "seed", "style")
 _PASS_HEADERS = ("x-model-used", "x-tts-voice", "x-usage-characters", "x-usage-total-tokens")
+_SENTENCE_END = re.compile(r"(?<=[.!?;:…])\s+")
 _TRANSCRIBE_PROMPT = (
     "Transcribe the audio exactly. Answer with the transcript only, without comments."
 )
@@ -83,19 +86,69 @@ async def _audio_result(resp: aiohttp.ClientResponse, fmt: str) -> SpeechResult:
     )
 
 
-async def create_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechResult:
+def text_pieces(text: str, room: int) -> list[str]:
+    """``text`` cut into pieces whose URL encoding fits in ``room`` characters: whole
+    sentences where they fit, else whole words, else characters."""
+    out: list[str] = []
+
+    def fits(piece: str) -> bool:
+        return len(quote(piece, safe="")) <= room
+
+    def pack(units: list[str], sep: str, finer: Callable[[str], None] | None) -> None:
+        current = ""
+        for unit in units:
+            joined = f"{current}{sep}{unit}" if current else unit
+            if fits(joined):
+                current = joined
+                continue
+            if current:
+                out.append(current)
+            current = ""
+            if fits(unit) or finer is None:
+                current = unit
+            else:
+                finer(unit)
+        if current:
+            out.append(current)
+
+    def chars(unit: str) -> None:
+        pack(list(unit), "", None)
+
+    def words(unit: str) -> None:
+        pack(unit.split(), " ", chars)
+
+    pack(_SENTENCE_END.split(text.strip()), " ", words)
+    return out
+
+
+async def _legacy_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechResult:
+    """The legacy read-aloud link, one GET per piece of a text too long for one URL (the
+    host answers 414 above ~4 KB; an accented character takes 6 bytes encoded), the MP3
+    pieces joined."""
     cfg = settings()
-    key = api_key(ctx, cfg)
-    if key is None and request.response_format == "mp3":
-        query = urlencode({"model": LEGACY_SPEECH_MODEL, "voice": request.voice})
-        url = f"{cfg.text_url}/{quote(request.input, safe='')}?{query}"
+    query = "?" + urlencode({"model": LEGACY_SPEECH_MODEL, "voice": request.voice})
+    room = MAX_URL - len(cfg.text_url) - 1 - len(query)
+    results = []
+    for piece in text_pieces(request.input, room):
+        url = f"{cfg.text_url}/{quote(piece, safe='')}{query}"
         async with (
             transport.anonymous_slot(ctx, cfg, "text", keyed=False),
             transport.call(
                 ctx, "GET", yarl.URL(url, encoded=True), keyed=False, what="speech"
             ) as resp,
         ):
-            return await _audio_result(resp, "mp3")
+            results.append(await _audio_result(resp, "mp3"))
+    if len(results) == 1:
+        return results[0]
+    data = media_info.join_mp3([r.data or b"" for r in results])
+    return SpeechResult(mime_type=results[0].mime_type, data=data, headers=results[0].headers)
+
+
+async def create_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechResult:
+    cfg = settings()
+    key = api_key(ctx, cfg)
+    if key is None and request.response_format == "mp3":
+        return await _legacy_speech(request, ctx)
     # Other formats exist on the gateway only; without a key it answers 401, which
     # becomes an error that says how to get one.
     async with transport.call(
@@ -219,5 +272,10 @@ async def transcribe(request: TranscriptionRequest, ctx: ProviderContext) -> Tra
     cfg = settings()
     key = api_key(ctx, cfg)
     if key:
-        return await _transcribe_keyed(request, ctx, f"{cfg.gen_url}/v1/audio/transcriptions", key)
-    return await _transcribe_anonymous(request, ctx, f"{cfg.text_url}/openai")
+        url = f"{cfg.gen_url}/v1/audio/transcriptions"
+        result = await _transcribe_keyed(request, ctx, url, key)
+    else:
+        result = await _transcribe_anonymous(request, ctx, f"{cfg.text_url}/openai")
+    if result.duration is None:  # the chat path never says; srt and verbose_json need it
+        result.duration = media_info.duration(request.file, _audio_format(request))
+    return result

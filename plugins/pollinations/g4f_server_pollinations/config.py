@@ -13,6 +13,8 @@ LEGACY_TEXT_URL = "https://text.pollinations.ai"
 LEGACY_IMAGE_URL = "https://image.pollinations.ai"
 GEN_URL = "https://gen.pollinations.ai"
 DASHBOARD_URL = "https://enter.pollinations.ai"
+# Longest URL we send (prompt or text in the path): the hosts answer 414 above about 4 KB.
+MAX_URL = 4000
 
 # Keys minted by gpt4free's own proxy, not by Pollinations: sending them to the gateway
 # can only fail, so they count as "no key".
@@ -21,7 +23,7 @@ _FOREIGN_KEY_PREFIXES = ("g4f_", "gfs_")
 
 def _env_float(name: str, default: float) -> float:
     try:
-        return float(os.environ[name])
+        return max(0.0, float(os.environ[name]))
     except (KeyError, ValueError):
         return default
 
@@ -43,12 +45,16 @@ class Settings:
     models_timeout: float
     anon_text_concurrency: int
     anon_image_concurrency: int
+    # Seconds between the starts of two anonymous calls to one legacy host (2.7: text one
+    # per 3 s, images one per 5 s per IP); quicker calls get an upstream 429.
+    anon_text_interval: float
+    anon_image_interval: float
     queue_timeout: float  # how long a request may wait for a free anonymous slot
 
 
 @functools.cache
 def settings() -> Settings:
-    """Cached: reading nine variables cost ~15 us, a few per cent of a proxied request.
+    """Cached: reading eleven variables cost ~15 us, a few per cent of a proxied request.
     Tests that change the environment call ``settings.cache_clear()``."""
     return Settings(
         text_url=os.environ.get("POLLINATIONS_TEXT_URL", LEGACY_TEXT_URL).rstrip("/"),
@@ -59,6 +65,8 @@ def settings() -> Settings:
         models_timeout=_env_float("POLLINATIONS_MODELS_TIMEOUT", 4.0),
         anon_text_concurrency=_env_int("POLLINATIONS_ANON_TEXT_CONCURRENCY", 1),
         anon_image_concurrency=_env_int("POLLINATIONS_ANON_IMAGE_CONCURRENCY", 1),
+        anon_text_interval=_env_float("POLLINATIONS_ANON_TEXT_INTERVAL", 3.0),
+        anon_image_interval=_env_float("POLLINATIONS_ANON_IMAGE_INTERVAL", 5.0),
         queue_timeout=_env_float("POLLINATIONS_QUEUE_TIMEOUT", 60.0),
     )
 

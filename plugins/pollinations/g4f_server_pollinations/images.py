@@ -15,16 +15,27 @@ from urllib.parse import quote, urlencode
 
 import yarl
 
-from g4f_server.errors import G4FError, InvalidRequestError, ProviderAuthError, ProviderError
+from g4f_server.errors import (
+    G4FError,
+    InvalidRequestError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderPaymentError,
+)
 from g4f_server.provider import MediaItem, ProviderContext
 from g4f_server_pollinations import errors, transport
-from g4f_server_pollinations.config import DASHBOARD_URL, api_key, auth_headers, settings
+from g4f_server_pollinations.config import (
+    DASHBOARD_URL,
+    MAX_URL,
+    api_key,
+    auth_headers,
+    settings,
+)
 from g4f_server_pollinations.models import cached_entry
 
 if TYPE_CHECKING:
     from g4f_server.provider import ImageRequest
 
-MAX_URL = 4000  # the upstream rejects URLs much longer than 4 KB
 _SEED_MAX = 2**31 - 1
 ASPECT_SIZES = {
     "1:1": (1024, 1024), "16:9": (1024, 576), "9:16": (576, 1024), "4:3": (1024, 768),
@@ -35,6 +46,11 @@ ASPECT_SIZES = {
 # Upstream switches a client may set as extra body fields, with our defaults. ``private``
 # defaults to true: a gateway must not publish its users' prompts on the public feed.
 FLAGS = {"nologo": True, "private": True, "enhance": False, "safe": False}
+
+
+# Failures a second try cannot mend (ProviderAuthError and ProviderPaymentError are
+# ProviderErrors, so they are named before the retry below catches those).
+_NO_RETRY = (InvalidRequestError, ProviderAuthError, ProviderPaymentError)
 
 
 def _bool(value: Any) -> str:
@@ -129,8 +145,17 @@ async def generate_images(request: ImageRequest, ctx: ProviderContext) -> list[M
 
     async def one(seed: int) -> MediaItem:
         url = build_url(base, request.prompt, {**query, "seed": str(seed)})
-        async with transport.anonymous_slot(ctx, cfg, "image", keyed=key is not None):
-            return await _one(ctx, url, key, request.prompt)
+        for retry in (False, True):
+            try:
+                async with transport.anonymous_slot(ctx, cfg, "image", keyed=key is not None):
+                    return await _one(ctx, url, key, request.prompt)
+            except _NO_RETRY:
+                raise  # the request or the credentials: a second try gets the same answer
+            except ProviderError as exc:
+                if retry:
+                    raise
+                ctx.log.info("pollinations_image_retry", error=exc.code)
+        raise AssertionError("unreachable")
 
     results = await asyncio.gather(*(one(s) for s in _seeds(request)), return_exceptions=True)
     items = [r for r in results if isinstance(r, MediaItem)]
@@ -138,8 +163,15 @@ async def generate_images(request: ImageRequest, ctx: ProviderContext) -> list[M
     for failure in failures:
         if not isinstance(failure, G4FError):
             raise failure  # a bug or a cancellation, not an upstream failure
-    if not items:
-        raise failures[0]
-    if failures:
-        ctx.log.warning("pollinations_images_partial", ok=len(items), failed=len(failures))
-    return items
+    if not failures:
+        return items
+    first = failures[0]
+    if not items or not isinstance(first, ProviderError):
+        raise first
+    # Fewer images than asked is no success: the client would not know one is missing.
+    ctx.log.warning("pollinations_images_partial", ok=len(items), failed=len(failures))
+    raise ProviderError(
+        f"Pollinations made {len(items)} of {request.n} images, even after a retry: "
+        f"{first.message}",
+        code="upstream_partial_images",
+    )

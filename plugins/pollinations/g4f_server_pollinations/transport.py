@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -103,12 +104,14 @@ class call:  # lower case: used like the function it replaced, `async with call(
 async def anonymous_slot(
     ctx: ProviderContext, cfg: Settings, kind: str, *, keyed: bool
 ) -> AsyncIterator[None]:
-    """Hold one of the few concurrent slots the legacy hosts allow per IP (keyed calls are
-    limited per account upstream, so they pass straight through)."""
+    """Hold one of the few concurrent slots the legacy hosts allow per IP, and start no
+    sooner than the host's interval after the previous start (keyed calls are limited per
+    account upstream, so they pass straight through)."""
     if keyed:
         yield
         return
-    limit = cfg.anon_text_concurrency if kind == "text" else cfg.anon_image_concurrency
+    text = kind == "text"
+    limit = cfg.anon_text_concurrency if text else cfg.anon_image_concurrency
     slots: dict[tuple[str, int], asyncio.Semaphore] = ctx.state.setdefault("anon_slots", {})
     sem = slots.setdefault((kind, limit), asyncio.Semaphore(limit))
     try:
@@ -120,6 +123,16 @@ async def anonymous_slot(
             retry_after=cfg.queue_timeout,
         ) from None
     try:
+        interval = cfg.anon_text_interval if text else cfg.anon_image_interval
+        if interval:
+            # Reserved without an await between read and write: with several slots each
+            # call still gets its own start time.
+            starts: dict[str, float] = ctx.state.setdefault("anon_next_start", {})
+            now = time.monotonic()
+            start = max(now, starts.get(kind, now))
+            starts[kind] = start + interval
+            if start > now:
+                await asyncio.sleep(start - now)
         yield
     finally:
         sem.release()

@@ -48,6 +48,9 @@ async def emulator(aiohttp_server: Callable[..., Any], monkeypatch: pytest.Monke
     monkeypatch.setenv("POLLINATIONS_GEN_URL", f"{base}/gen")
     monkeypatch.delenv("POLLINATIONS_API_KEY", raising=False)
     monkeypatch.setenv("POLLINATIONS_MODELS_TIMEOUT", "3")
+    # The emulator does not space anonymous calls unless a test asks it to (min_gap).
+    monkeypatch.setenv("POLLINATIONS_ANON_TEXT_INTERVAL", "0")
+    monkeypatch.setenv("POLLINATIONS_ANON_IMAGE_INTERVAL", "0")
     return emu
 
 

@@ -162,6 +162,13 @@ class Emulator:
         self.content_chunks_sent = 0  # of the last streamed answer
         self.one_write = False  # send a whole streamed answer in one write (one TCP read)
         self._closing = asyncio.Event()
+        # The legacy hosts' per-IP limit (2.7), off by default: one request at a time, and a
+        # new one only this many seconds after the previous one started; else 429.
+        self.min_gap = {"legacy-text": 0.0, "legacy-image": 0.0}
+        self.rate_limited: list[Seen] = []  # requests that got the 429 for it
+        self._last_start: dict[str, float] = {}
+        self._in_flight: dict[str, int] = {}
+        self.max_url = 4096  # longer request URLs get a 414, as from the real hosts
         self._endpoints: dict[Any, str] = {}
         self.app = self._build()
         self.app.on_shutdown.append(self._on_shutdown)
@@ -274,6 +281,10 @@ class Emulator:
                     seen.form[name] = str(value)
         self.requests.append(seen)
         request[SEEN] = seen
+        if len(str(request.rel_url)) > self.max_url:
+            return web.Response(status=414, text="URI Too Long")
+        if self.min_gap.get(host) and endpoint in ("chat", "legacy_get", "image"):
+            return await self._spaced(host, seen, request, handler)
         if host == "gen" and (response := self._check_key(seen)):
             return response
         failure = self._take(endpoint)
@@ -285,6 +296,27 @@ class Emulator:
             elif failure.mode.isdigit() or failure.mode in ("cloudflare", "cf_challenge"):
                 return self._error(host, failure)
         return await handler(request)
+
+    async def _spaced(
+        self, host: str, seen: Seen, request: web.Request, handler: Any
+    ) -> web.StreamResponse:
+        now = time.monotonic()
+        last = self._last_start.get(host)
+        if self._in_flight.get(host) or (last is not None and now - last < self.min_gap[host]):
+            self.rate_limited.append(seen)
+            body = {"error": "Too many requests", "message": "Queue full for IP: 127.0.0.1"}
+            return web.json_response(body, status=429)
+        self._last_start[host] = now
+        self._in_flight[host] = self._in_flight.get(host, 0) + 1
+        try:
+            failure = self._take(seen.endpoint)
+            if failure is not None:
+                request[FAILURE] = failure
+                if failure.mode.isdigit():
+                    return self._error(host, failure)
+            return await handler(request)
+        finally:
+            self._in_flight[host] -= 1
 
     def _check_key(self, seen: Seen) -> web.Response | None:
         needs_key = seen.endpoint in ("chat", "speech", "transcription")

@@ -126,3 +126,47 @@ async def test_every_real_audio_format_passes_the_sniff(emulator, ctx, fmt: str)
     request = SpeechRequest(input="Hi", response_format=fmt)
     result = await plugin.create_speech(request, ctx(api_key="sk_test_key"))
     assert result.data
+
+
+async def test_long_anonymous_speech_is_read_in_pieces(emulator, ctx, emu_mod) -> None:
+    text = " ".join(["Émile était là, déjà à l'été."] * 50)  # 1,500 characters
+    assert len(text) == 1499
+    result = await plugin.create_speech(SpeechRequest(input=text), ctx())
+    pieces = emulator.seen("legacy_get")
+    assert len(pieces) > 1 and all(len(p.raw_path) < 4096 for p in pieces)
+    assert " ".join(p.path[1:] for p in pieces) == text
+    frames = emu_mod.FAKE_MP3[10:]  # one ID3 header, then every piece's frames
+    assert result.data == emu_mod.FAKE_MP3 + frames * (len(pieces) - 1)
+
+
+def mp3_frames(count: int) -> bytes:
+    """MPEG-1 layer III frames at 128 kbit/s, 44.1 kHz: 417 bytes, 1152 samples each."""
+    return b"ID3\x04\x00\x00\x00\x00\x00\x00" + (b"\xff\xfb\x90\x00" + bytes(413)) * count
+
+
+@pytest.mark.parametrize("kind", ["wav", "mp3"])
+@pytest.mark.parametrize("keyed", [False, True])
+async def test_transcription_duration_is_read_from_the_file(
+    emulator, ctx, emu_mod, kind: str, keyed: bool
+) -> None:
+    data = emu_mod.wav_bytes(1.5) if kind == "wav" else mp3_frames(100)
+    expected = 1.5 if kind == "wav" else 100 * 1152 / 44100
+    request = TranscriptionRequest(file=data, filename=f"a.{kind}", response_format="srt")
+    result = await plugin.transcribe(request, ctx(api_key="sk_test_key") if keyed else ctx())
+    if keyed:  # the upstream said 0.2 in its verbose_json: its word stands
+        assert result.duration == 0.2
+    else:
+        assert result.duration == pytest.approx(expected)
+
+
+def test_text_pieces_cut_sentences_then_words_then_characters() -> None:
+    from urllib.parse import quote
+
+    from g4f_server_pollinations.audio import text_pieces
+
+    assert text_pieces("One. Two three.", 100) == ["One. Two three."]
+    assert text_pieces("One. Two three.", 12) == ["One.", "Two three."]
+    assert text_pieces("aaaa bbbb", 4) == ["aaaa", "bbbb"]
+    cjk = "语" * 40  # no spaces, 9 encoded bytes a character
+    pieces = text_pieces(cjk, 100)
+    assert "".join(pieces) == cjk and all(len(quote(p, safe="")) <= 100 for p in pieces)

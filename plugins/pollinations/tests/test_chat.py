@@ -520,3 +520,13 @@ async def test_leading_blank_lines_are_trimmed(emulator, ctx, stream: bool, keye
     emulator.fail("chat", "leading_blank", times=1)
     context = ctx(api_key="sk_test_key") if keyed else ctx()
     assert text_of(await collect(req("Hi", stream=stream), context)) == "  Echo: Hi"
+
+
+async def test_anonymous_chats_are_spaced_for_the_host_limit(emulator, ctx, monkeypatch) -> None:
+    emulator.min_gap["legacy-text"] = 0.2
+    monkeypatch.setenv("POLLINATIONS_ANON_TEXT_INTERVAL", "0.5")
+    context = ctx()
+    for text in ("one", "two"):
+        assert text_of(await collect(req(text), context)) == f"Echo: {text}"
+    assert emulator.rate_limited == []
+    await collect(req("keyed"), ctx(api_key="sk_test_key"))  # the gateway: not spaced

@@ -117,10 +117,36 @@ async def test_non_image_is_an_error(emulator, ctx) -> None:
         await plugin.generate_images(ImageRequest(prompt="x"), ctx())
 
 
-async def test_partial_success_returns_the_good_ones(emulator, ctx) -> None:
+@pytest.mark.parametrize("keyed", [False, True])
+async def test_a_failed_image_is_retried_once(emulator, ctx, keyed: bool) -> None:
     emulator.fail("image", 500, times=1)
-    items = await plugin.generate_images(ImageRequest(prompt="x", n=2), ctx())
-    assert len(items) == 1
+    context = ctx(api_key="sk_test_key") if keyed else ctx()
+    items = await plugin.generate_images(ImageRequest(prompt="x", n=2), context)
+    assert len(items) == 2 and len(emulator.seen("image")) == 3
+
+
+async def test_fewer_images_than_asked_is_an_error(emulator, ctx) -> None:
+    emulator.fail("image", 500, times=3)  # one of the two fails again on its retry
+    with pytest.raises(errors.ProviderError, match="1 of 2 images") as info:
+        await plugin.generate_images(ImageRequest(prompt="x", n=2), ctx(api_key="sk_test_key"))
+    assert info.value.status == 502
+
+
+async def test_no_retry_for_what_a_retry_cannot_mend(emulator, ctx) -> None:
+    emulator.fail("image", 402, times=1)
+    with pytest.raises(errors.ProviderPaymentError):
+        await plugin.generate_images(ImageRequest(prompt="x"), ctx())
+    assert len(emulator.seen("image")) == 1
+
+
+async def test_anonymous_images_are_spaced_for_the_host_limit(emulator, ctx, monkeypatch) -> None:
+    # The host allows one request per min_gap; the plugin waits a little longer (the
+    # margin covers a first request that is slower to arrive than the next).
+    emulator.min_gap["legacy-image"] = 0.2
+    monkeypatch.setenv("POLLINATIONS_ANON_IMAGE_INTERVAL", "0.5")
+    items = await plugin.generate_images(ImageRequest(prompt="x", n=3), ctx())
+    assert len(items) == 3
+    assert emulator.rate_limited == [] and len(emulator.seen("image")) == 3
 
 
 @pytest.mark.parametrize(
