@@ -4,6 +4,7 @@ the kernel's test providers."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -21,12 +22,17 @@ WEATHER = {
 
 
 @pytest.fixture
-async def sdk(start_gateway: Any, tmp_path: Any) -> Any:
+async def sdk(start_gateway: Any, tmp_path: Any) -> AsyncIterator[Any]:
+    made: list[Any] = []
+
     async def make(*plugins: object, sdk_key: str = "unused", **config: Any) -> Any:
         base = await start_gateway(plugins=list(plugins), data_dir=str(tmp_path), **config)
-        return anthropic.AsyncAnthropic(base_url=base, api_key=sdk_key, max_retries=0)
+        made.append(anthropic.AsyncAnthropic(base_url=base, api_key=sdk_key, max_retries=0))
+        return made[-1]
 
-    return make
+    yield make
+    for client in made:
+        await client.close()
 
 
 async def raw_events(client: Any, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

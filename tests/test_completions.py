@@ -3,6 +3,7 @@ the kernel's test providers."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -14,12 +15,17 @@ from tests.providers import Scripted
 
 
 @pytest.fixture
-async def sdk(start_gateway: Any, tmp_path: Any) -> Any:
+async def sdk(start_gateway: Any, tmp_path: Any) -> AsyncIterator[Any]:
+    made: list[Any] = []
+
     async def make(*plugins: object, **config: Any) -> openai.AsyncOpenAI:
         base = await start_gateway(plugins=list(plugins), data_dir=str(tmp_path), **config)
-        return openai.AsyncOpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
+        made.append(openai.AsyncOpenAI(base_url=base + "/v1", api_key="unused", max_retries=0))
+        return made[-1]
 
-    return make
+    yield make
+    for client in made:
+        await client.close()
 
 
 async def test_completion(sdk: Any) -> None:

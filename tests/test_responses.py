@@ -4,6 +4,7 @@ running gateway, with the kernel's test providers."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -24,12 +25,17 @@ WEATHER = {
 
 
 @pytest.fixture
-async def sdk(start_gateway: Any, tmp_path: Any) -> Any:
+async def sdk(start_gateway: Any, tmp_path: Any) -> AsyncIterator[Any]:
+    made: list[Any] = []
+
     async def make(*plugins: object, sdk_key: str = "unused", **config: Any) -> openai.AsyncOpenAI:
         base = await start_gateway(plugins=list(plugins), data_dir=str(tmp_path), **config)
-        return openai.AsyncOpenAI(base_url=base + "/v1", api_key=sdk_key, max_retries=0)
+        made.append(openai.AsyncOpenAI(base_url=base + "/v1", api_key=sdk_key, max_retries=0))
+        return made[-1]
 
-    return make
+    yield make
+    for client in made:
+        await client.close()
 
 
 async def raw_events(client: openai.AsyncOpenAI, body: dict[str, Any]) -> list[dict[str, Any]]:
