@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from g4f_server.errors import ProviderAuthError
 from g4f_server.events import ChatEvent, ConversationState, Finish
 from g4f_server.provider import ProviderContext
-from g4f_server_copilot import auth, chat_socket, prompt
+from g4f_server_copilot import auth, chat_socket, config, prompt
 from g4f_server_copilot.config import Timeouts
-from g4f_server_copilot.errors import TOKEN_REFUSED, VISION_NEEDS_LOGIN
+from g4f_server_copilot.errors import TOKEN_REFUSED, VISION_NEEDS_LOGIN, ConversationLost
 from g4f_server_copilot.models import DEFAULT_MODEL, mode_for
 from g4f_server_copilot.session import Session
 
@@ -44,27 +44,62 @@ async def run(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatE
     timeouts = Timeouts.load(ctx.timeout)
     session = open_session(ctx)
     continuing = session.conversation_id is not None
-    _, trailing = prompt.split_trailing_user(request.messages)
-    images = prompt.trailing_images(trailing)
-    if images and not (session.creds.logged_in and session.use_token):
-        message = VISION_NEEDS_LOGIN
-        if continuing and session.flavour == "app" and auth.load(ctx).logged_in:
-            message += " This conversation was started anonymously: start a new one."
-        elif not session.use_token:
-            message = TOKEN_REFUSED
-        elif session.creds.cookies:
-            message += " The uploaded cookies carry no access token: upload a HAR file."
-        raise ProviderAuthError(message)
-    text = prompt.build(request.messages, continuing=continuing)
+    answered = False
+    try:
+        async for event in _turn(request, ctx, session, timeouts, continuing=continuing):
+            answered = True
+            yield event
+    except ConversationLost:
+        if not continuing or answered:
+            raise
+        # The upstream forgot the conversation (expired, or dropped on its side): every
+        # later turn of it would fail the same way. Start a new one, with the same
+        # identity, from the history the request carries (the kernel puts it in).
+        ctx.log.info("copilot.conversation_lost", flavour=session.flavour)
+        session = session.fresh()
+        async for event in _turn(request, ctx, session, timeouts, continuing=False):
+            yield event
+    yield ConversationState(session.state())
+    yield Finish("stop")
+
+
+async def _turn(
+    request: ChatRequest,
+    ctx: ProviderContext,
+    session: Session,
+    timeouts: Timeouts,
+    *,
+    continuing: bool,
+) -> AsyncIterator[ChatEvent]:
+    built = prompt.build(
+        request.messages, continuing=continuing, max_chars=config.max_message_chars()
+    )
+    if built.images:
+        _check_vision(ctx, session, continuing)
     if not continuing:
         await session.start(ctx.http, timeouts.start, ctx.proxy)
-        if images and not session.use_token:
+        if built.images and not session.use_token:
             raise ProviderAuthError(TOKEN_REFUSED)
-    content = [await session.upload_image(ctx.http, i, timeouts.start, ctx.proxy) for i in images]
-    content.append({"type": "text", "text": text})
+    content = [
+        await session.upload_image(ctx.http, image, timeouts.start, ctx.proxy)
+        for image in built.images
+    ]
+    content.append({"type": "text", "text": built.text})
     mode = mode_for(request.model or DEFAULT_MODEL)
     ctx.log.debug("copilot.turn", mode=mode, flavour=session.flavour, continuing=continuing)
     async for event in chat_socket.turn(ctx, session, content, mode, timeouts):
         yield event
-    yield ConversationState(session.state())
-    yield Finish("stop")
+
+
+def _check_vision(ctx: ProviderContext, session: Session, continuing: bool) -> None:
+    """Images need a login's upload endpoint: refuse before any network call without one."""
+    if session.creds.logged_in and session.use_token:
+        return
+    message = VISION_NEEDS_LOGIN
+    if continuing and session.flavour == "app" and auth.load(ctx).logged_in:
+        message += " This conversation was started anonymously: start a new one."
+    elif not session.use_token:
+        message = TOKEN_REFUSED
+    elif session.creds.cookies:
+        message += " The uploaded cookies carry no access token: upload a HAR file."
+    raise ProviderAuthError(message)

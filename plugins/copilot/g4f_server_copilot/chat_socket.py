@@ -157,6 +157,17 @@ async def _receive(ws: aiohttp.ClientWebSocketResponse, wait: float, phase: str)
     )
 
 
+async def _send(ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
+    try:
+        await ws.send_json(frame)
+    except (ConnectionError, aiohttp.ClientError) as exc:
+        # The server may close the socket under us (e.g. a frame it finds too big).
+        raise ProviderError(
+            f"Copilot's chat socket failed while sending (close code {ws.close_code}): "
+            f"{exc or type(exc).__name__}"
+        ) from None
+
+
 async def _converse(
     ctx: ProviderContext,
     ws: aiohttp.ClientWebSocketResponse,
@@ -179,9 +190,9 @@ async def _converse(
     except ProviderTimeoutError:
         greeting = None
     pending = [] if greeting is None else [greeting]
-    await ws.send_json(SET_OPTIONS)
-    await ws.send_json(CONSENTS)
-    await ws.send_json(send_frame)
+    await _send(ws, SET_OPTIONS)
+    await _send(ws, CONSENTS)
+    await _send(ws, send_frame)
 
     answering = False
     challenges = 0
@@ -213,7 +224,7 @@ async def _converse(
             case "challenge":
                 challenges += 1
                 await _answer_challenge(ws, session, frame, challenges)
-                await ws.send_json(send_frame)
+                await _send(ws, send_frame)
             case _:
                 out = answer.event_for(frame)
                 if out is None:
@@ -251,8 +262,8 @@ async def _answer_challenge(
     # A method-less challenge is a liveness check, and a cloudflare one is passed by the
     # cf_clearance cookie the socket's upgrade already carried: both are acknowledged with
     # an empty token. The caller repeats the held send, which the server dropped.
-    await ws.send_json(
-        {"event": "challengeResponse", "token": "", "method": method, "id": frame.get("id")}
+    await _send(
+        ws, {"event": "challengeResponse", "token": "", "method": method, "id": frame.get("id")}
     )
 
 

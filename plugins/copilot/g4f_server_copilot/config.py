@@ -42,6 +42,12 @@ def max_login_turns() -> int:
     return max(1, int(_env_float("COPILOT_MAX_LOGIN_TURNS", 4)))
 
 
+def max_message_chars() -> int:
+    """Characters per message (COPILOT_MAX_MESSAGE_CHARS, default 10,240: the limit of
+    Copilot's web composer; longer texts fail upstream)."""
+    return max(1, int(_env_float("COPILOT_MAX_MESSAGE_CHARS", 10_240)))
+
+
 def _env_float(name: str, default: float) -> float:
     try:
         return float(os.environ[name])

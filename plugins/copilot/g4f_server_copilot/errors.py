@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from g4f_server.errors import (
@@ -24,6 +25,16 @@ TOKEN_REFUSED = (
     "Copilot refused the access token on its REST calls (401), so this conversation was "
     "started with the cookies alone, as an identity that cannot upload images. Upload a "
     "fresh HAR file of a logged-in browser to use vision."
+)
+
+
+class ConversationLost(ProviderError):
+    """The upstream no longer knows the conversation id we sent ("unknown conversationId")."""
+
+
+_LOST = re.compile(
+    r"(unknown|invalid|expired)\s+conversation|conversation\s*id\s+(is\s+)?(unknown|not found)",
+    re.IGNORECASE,
 )
 
 
@@ -74,6 +85,11 @@ def from_error_frame(frame: dict[str, Any]) -> ProviderError:
     error_code = f"copilot_{code.replace('-', '_')}" if code in _CODES else None
     if code in _CODES and not detail:
         return ProviderError(_CODES[code] + ".", code=error_code)
+    if code == "invalid-event" and _LOST.search(detail):
+        return ConversationLost(
+            f"Copilot no longer knows this conversation (invalid-event: {detail}).",
+            code="copilot_conversation_lost",
+        )
     if code == "invalid-event":
         return ProviderError(
             f"Copilot rejected the request (invalid-event: {detail}).", code=error_code

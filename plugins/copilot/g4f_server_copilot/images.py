@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from g4f_server.errors import ProviderError
+from g4f_server.errors import InvalidRequestError, ProviderError
 from g4f_server.events import Media, TextDelta
 from g4f_server.provider import MediaItem, ProviderContext
-from g4f_server_copilot import auth, chat_socket
+from g4f_server_copilot import auth, chat_socket, config
 from g4f_server_copilot.config import Timeouts
 from g4f_server_copilot.session import Session
 
@@ -33,12 +33,20 @@ async def generate(request: ImageRequest, ctx: ProviderContext) -> list[MediaIte
     Turns run one after another: the upstream fails under a few concurrent turns.
     """
     timeouts = Timeouts.load(ctx.timeout)
+    text = image_prompt(request)
+    limit = config.max_message_chars()
+    if len(text) > limit:
+        raise InvalidRequestError(
+            f"Copilot takes at most {limit:,} characters per message; this image prompt "
+            f"makes {len(text):,}",
+            param="prompt",
+        )
     items: list[MediaItem] = []
     for _ in range(request.n):
         creds = auth.load(ctx)
         session = Session(flavour=creds.flavour, creds=creds)
         await session.start(ctx.http, timeouts.start, ctx.proxy)
-        content = [{"type": "text", "text": image_prompt(request)}]
+        content = [{"type": "text", "text": text}]
         said: list[str] = []
         async for event in chat_socket.turn(ctx, session, content, "chat", timeouts):
             if isinstance(event, Media) and event.kind == "image" and event.url:

@@ -1,13 +1,18 @@
-"""What text goes into a ``send`` frame.
+"""What goes into a ``send`` frame: one text and the images to attach.
 
 Copilot keeps a conversation's history server-side and takes one user text per turn.
 Continuing a known conversation, we send only the trailing user message(s). Starting a
 new one, the request must stand on its own, so system instructions and earlier turns are
-folded into that one text, newest turns kept when it gets too long.
+folded into that one text, newest turns kept when it gets too long; images of the kept
+turns are attached too, in order, and the text refers to them as "[image N]".
+
+Copilot's composer takes at most ``max_message_chars`` characters; a text over it, or an
+empty one, is refused here with a 400 rather than sent to fail upstream.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from g4f_server.errors import InvalidRequestError
@@ -15,10 +20,18 @@ from g4f_server.errors import InvalidRequestError
 if TYPE_CHECKING:
     from g4f_server.schemas.chat import Message
 
-# Copilot rejects very long inputs; keep the folded history well under its limit.
-MAX_PROMPT_CHARS = 10_000
-
 _LABELS = {"user": "User", "assistant": "Assistant", "tool": "Tool result", "function": "Tool"}
+_SYSTEM_ROLES = ("system", "developer")
+# Room for the section headings and separators of a folded text.
+_OVERHEAD = 100
+# Room for the number in each "[image N]".
+_PER_IMAGE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    text: str
+    images: list[str]  # http(s) URLs or data URIs, in the order they are attached
 
 
 def split_trailing_user(messages: list[Message]) -> tuple[list[Message], list[Message]]:
@@ -43,41 +56,70 @@ def trailing_images(trailing: list[Message]) -> list[str]:
     return [url for m in trailing for url in m.image_urls()]
 
 
-def build(messages: list[Message], *, continuing: bool) -> str:
+def build(messages: list[Message], *, continuing: bool, max_chars: int) -> Prompt:
     earlier, trailing = split_trailing_user(messages)
     question = trailing_text(trailing)
+    question_images = trailing_images(trailing)
+    if not question.strip() and not question_images:
+        raise InvalidRequestError(
+            "Copilot needs something to answer: the last user message is empty",
+            param="messages",
+        )
     if continuing:
-        return question
-    system = "\n".join(m.text() for m in earlier if m.role in ("system", "developer"))
-    turns = [_render(m) for m in earlier if m.role not in ("system", "developer")]
-    turns = [t for t in turns if t]
-    if not system and not turns:
-        return question
-    budget = MAX_PROMPT_CHARS - len(system) - len(question)
-    kept: list[str] = []
-    for turn in reversed(turns):  # newest first: older turns are the ones to drop
-        budget -= len(turn) + 1
+        return _checked(Prompt(question, question_images), max_chars)
+    system = "\n".join(m.text() for m in earlier if m.role in _SYSTEM_ROLES)
+    history = [m for m in earlier if m.role not in _SYSTEM_ROLES and _has_content(m)]
+    if not system and not history:
+        return _checked(Prompt(question, question_images), max_chars)
+    budget = max_chars - _OVERHEAD - len(system) - len(question)
+    kept: list[Message] = []
+    for message in reversed(history):  # newest first: older turns are the ones to drop
+        budget -= len(_render(message, 0)) + _PER_IMAGE * len(message.image_urls()) + 1
         if budget < 0:
             break
-        kept.append(turn)
+        kept.append(message)
     kept.reverse()
+    images: list[str] = []
+    lines = []
+    for message in kept:
+        lines.append(_render(message, len(images)))
+        images.extend(message.image_urls())
     parts = []
     if system:
         parts.append(f"Instructions:\n{system}")
-    if kept:
-        parts.append("Conversation so far:\n" + "\n".join(kept))
-    if kept or system:
-        parts.append(f"Reply to this new message:\n{question}")
-    return "\n\n".join(parts)
+    if lines:
+        parts.append("Conversation so far:\n" + "\n".join(lines))
+    if images and question_images:  # say which attachments are the new message's
+        first = len(images) + 1
+        refs = " ".join(f"[image {n}]" for n in range(first, first + len(question_images)))
+        question = f"{question} {refs}".strip()
+    parts.append(f"Reply to this new message:\n{question}")
+    return _checked(Prompt("\n\n".join(parts), images + question_images), max_chars)
 
 
-def _render(message: Message) -> str:
+def _checked(built: Prompt, max_chars: int) -> Prompt:
+    if len(built.text) > max_chars:
+        raise InvalidRequestError(
+            f"Copilot takes at most {max_chars:,} characters per message; this one has "
+            f"{len(built.text):,} (the last user message(s), plus the system instructions "
+            "when no conversation is continued)",
+            param="messages",
+        )
+    return built
+
+
+def _has_content(message: Message) -> bool:
+    return bool(message.text() or message.image_urls() or message.tool_calls)
+
+
+def _render(message: Message, images_before: int) -> str:
+    """One earlier turn as a line; its images are numbered after ``images_before``."""
     text = message.text()
-    if message.image_urls():
-        text = (text + " [image]").strip()
+    count = len(message.image_urls())
+    if count:
+        refs = " ".join(f"[image {images_before + i}]" for i in range(1, count + 1))
+        text = f"{text} {refs}".strip()
     if message.tool_calls:
         calls = ", ".join(f"{c.function.name}({c.function.arguments})" for c in message.tool_calls)
         text = (text + f" [called {calls}]").strip()
-    if not text:
-        return ""
     return f"{_LABELS.get(message.role, message.role)}: {text}"

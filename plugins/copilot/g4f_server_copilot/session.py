@@ -44,6 +44,15 @@ class Session:
     def token(self) -> str | None:
         return self.creds.access_token if self.use_token else None
 
+    def fresh(self) -> Session:
+        """The same identity, without a conversation yet."""
+        return Session(
+            flavour=self.flavour,
+            creds=self.creds,
+            session_cookies=dict(self.session_cookies),
+            use_token=self.use_token,
+        )
+
     def cookies(self) -> dict[str, str]:
         return {**self.creds.cookies, **self.session_cookies}
 

@@ -31,6 +31,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 ANON_COOKIE = "__Host-copilot-anon"
+MAX_TEXT_CHARS = 10_240  # what Copilot's composer takes; longer texts are refused
+MAX_FRAME_BYTES = 4 * 1024 * 1024  # a bigger frame makes the server close the socket (1009)
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 )
@@ -63,6 +65,10 @@ class CopilotEmulator:
     _ids: Any = field(default_factory=itertools.count)
 
     # --- helpers for tests -------------------------------------------------------------
+    def forget(self, conversation_id: str) -> None:
+        """The upstream drops a conversation (expiry): later sends of it are refused."""
+        del self.conversations[conversation_id]
+
     def texts(self, conversation_id: str) -> list[str]:
         """The text part of every turn the client sent in a conversation."""
         return [t["content"][-1]["text"] for t in self.conversations[conversation_id].turns]
@@ -134,7 +140,7 @@ class CopilotEmulator:
         token = query.get("accessToken")
         if token is not None and token not in self.valid_tokens:
             return web.json_response({"error": "Unauthorized"}, status=401)
-        ws = web.WebSocketResponse()
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES)
         await ws.prepare(request)
         record: dict[str, Any] = {"query": query, "headers": dict(request.headers), "frames": []}
         self.sockets.append(record)
@@ -231,6 +237,11 @@ class CopilotEmulator:
             return "invalid-event"
         last = content[-1]
         if last.get("type") != "text" or not isinstance(last.get("text"), str):
+            return "invalid-event"
+        # An empty message or an over-long one: refused without a reason.
+        if not last["text"].strip() and len(content) == 1:
+            return "invalid-event"
+        if len(last["text"]) > MAX_TEXT_CHARS:
             return "invalid-event"
         if frame.get("mode") not in ("chat", "reasoning", "smart", "study", "search"):
             return "invalid-mode"

@@ -316,3 +316,41 @@ async def test_uploaded_cf_clearance_answers_cloudflare_challenge(
     resp = await client.chat.completions.create(model="Copilot", messages=user("Hi"))
     assert resp.choices[0].message.content == "Hello from Copilot (turn 1)."
     assert copilot.sockets[-1]["cookies"]["cf_clearance"] == "cleared"
+
+
+async def test_forgotten_conversation_goes_on_from_the_stored_history(
+    copilot: Any, client: openai.AsyncOpenAI
+) -> None:
+    # The client sends only the new message; the kernel adds the stored turns.
+    body = {"conversation_id": "c9"}
+    await client.chat.completions.create(
+        model="Copilot", messages=user("My name is Ada."), extra_body=body
+    )
+    copilot.forget("conv-0")
+    resp = await client.chat.completions.create(
+        model="Copilot", messages=user("What is my name?"), extra_body=body
+    )
+    assert resp.choices[0].message.content == "Hello from Copilot (turn 1)."
+    sent = copilot.texts("conv-1")[0]
+    assert "User: My name is Ada." in sent and sent.endswith("What is my name?")
+    again = await client.chat.completions.create(
+        model="Copilot", messages=user("Sure?"), extra_body=body
+    )
+    assert again.choices[0].message.content == "Hello from Copilot (turn 2)."
+
+
+@pytest.mark.parametrize("text", ["", "x" * 20_000])
+async def test_empty_or_oversized_message_is_400(
+    copilot: Any, client: openai.AsyncOpenAI, text: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.chat.completions.create(model="Copilot", messages=user(text))
+    assert copilot.starts == [] and copilot.sockets == []
+    if text:
+        assert "10,240" in str(info.value)
+
+
+async def test_earlier_image_without_login_is_403(copilot: Any, client: openai.AsyncOpenAI) -> None:
+    messages = [*VISION, {"role": "assistant", "content": "A pixel."}, *user("Its colour?")]
+    with pytest.raises(openai.PermissionDeniedError, match="vision needs cookies"):
+        await client.chat.completions.create(model="Copilot", messages=messages)

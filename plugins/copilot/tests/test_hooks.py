@@ -507,3 +507,99 @@ async def test_invalid_event_keeps_the_upstream_message(copilot, provider_contex
     with pytest.raises(ProviderError, match="unknown conversationId") as info:
         await collect(request("Hi"), provider_context())
     assert "bot clearance" not in info.value.message
+
+
+async def test_forgotten_conversation_starts_again_with_the_history(
+    copilot, provider_context
+) -> None:
+    # Item 18: "unknown conversationId" on a continued conversation is not a 502 for ever.
+    first = await collect(request("My name is Ada."), provider_context(conversation_id="c1"))
+    state = state_of(first)
+    copilot.forget(state["conversation_id"])
+    history = ["My name is Ada.", {"role": "assistant", "content": text_of(first)}]
+    ctx = provider_context(conversation_id="c1", conversation=state)
+    second = await collect(request(*history, "What is my name?"), ctx)
+    assert text_of(second) == "Hello from Copilot (turn 1)."
+    renewed = state_of(second)
+    assert renewed["conversation_id"] != state["conversation_id"]
+    assert renewed["session_cookies"] == state["session_cookies"]  # the same identity
+    sent = copilot.texts(renewed["conversation_id"])[0]
+    assert "User: My name is Ada." in sent and sent.endswith("What is my name?")
+    # The new upstream conversation is the one that goes on.
+    ctx = provider_context(conversation_id="c1", conversation=renewed)
+    reply = {"role": "assistant", "content": text_of(second)}
+    third = await collect(request(*history, "What is my name?", reply, "Sure?"), ctx)
+    assert text_of(third) == "Hello from Copilot (turn 2)."
+    assert copilot.texts(renewed["conversation_id"])[1] == "Sure?"
+
+
+def earlier_image_request() -> ChatRequest:
+    return request(
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": DATA_URI}},
+            ],
+        },
+        {"role": "assistant", "content": "A single pixel."},
+        "Which colour is it?",
+    )
+
+
+async def test_image_in_an_earlier_message_is_attached(copilot, provider_context) -> None:
+    # Item 19: a self-contained request's earlier image goes along, not as "[image]".
+    events = await collect(earlier_image_request(), provider_context(cookies=logged_in))
+    assert text_of(events) == "Hello from Copilot (turn 1, 1 images)."
+    assert copilot.uploads == [{"kind": "image", "type": "image/png", "size": len(PNG)}]
+    content = copilot.last_send["content"]
+    assert [p["type"] for p in content] == ["image", "text"]
+    assert "User: What is this? [image 1]" in content[-1]["text"]
+
+
+async def test_image_in_an_earlier_message_needs_a_login(copilot, provider_context) -> None:
+    with pytest.raises(ProviderAuthError, match="vision needs cookies"):
+        await collect(earlier_image_request(), provider_context())
+    assert copilot.starts == []
+
+
+@pytest.mark.parametrize("text", ["", "  \n "])
+async def test_empty_message_is_refused(copilot, provider_context, text: str) -> None:
+    # Item 21: refused up front (400), not sent to fail upstream.
+    with pytest.raises(InvalidRequestError, match="empty"):
+        await collect(request(text), provider_context())
+    assert copilot.starts == []
+
+
+async def test_huge_message_is_refused(copilot, provider_context) -> None:
+    with pytest.raises(InvalidRequestError, match=r"at most 10,240 characters") as info:
+        await collect(request("x" * (32 * 1024 * 1024)), provider_context())
+    assert info.value.status == 400 and info.value.param == "messages"
+    assert copilot.starts == []
+
+
+async def test_message_limit_is_exact_and_configurable(
+    copilot, provider_context, monkeypatch
+) -> None:
+    assert text_of(await collect(request("x" * 10_240), provider_context())).startswith("Hello")
+    with pytest.raises(InvalidRequestError, match="10,241"):
+        await collect(request("x" * 10_241), provider_context())
+    monkeypatch.setenv("COPILOT_MAX_MESSAGE_CHARS", "50")
+    with pytest.raises(InvalidRequestError, match="at most 50 characters"):
+        await collect(request("x" * 51), provider_context())
+
+
+async def test_frame_too_big_for_the_server_is_an_upstream_error(
+    copilot, provider_context, monkeypatch
+) -> None:
+    # With the limit raised past what the server takes, its closing is mapped, not raw.
+    monkeypatch.setenv("COPILOT_MAX_MESSAGE_CHARS", str(10**9))
+    with pytest.raises(ProviderError, match="chat socket"):
+        await collect(request("x" * (5 * 1024 * 1024)), provider_context())
+
+
+async def test_oversized_image_prompt_is_refused(copilot, provider_context) -> None:
+    req = ImageRequest(prompt="x" * 20_000)
+    with pytest.raises(InvalidRequestError, match="10,240"):
+        await plugin.generate_images(request=req, ctx=provider_context())
+    assert copilot.starts == []

@@ -18,20 +18,23 @@ def msgs(*pairs: tuple[str, str]) -> list[Message]:
     return [Message(role=role, content=content) for role, content in pairs]  # type: ignore[arg-type]
 
 
+LIMIT = 10_240
+
+
 def test_single_message_is_sent_as_is() -> None:
-    assert prompt.build(msgs(("user", "Hi")), continuing=False) == "Hi"
+    assert prompt.build(msgs(("user", "Hi")), continuing=False, max_chars=LIMIT).text == "Hi"
 
 
 def test_trailing_user_messages_are_joined() -> None:
     history = msgs(("user", "a"), ("assistant", "b"), ("user", "c"), ("user", "d"))
-    assert prompt.build(history, continuing=True) == "c\nd"
+    assert prompt.build(history, continuing=True, max_chars=LIMIT).text == "c\nd"
 
 
 def test_long_history_keeps_the_newest_turns() -> None:
     turns = [("user", f"old {i} " + "x" * 1000) for i in range(30)]
     history = msgs(("system", "Rules."), *turns, ("assistant", "latest answer"), ("user", "Q?"))
-    text = prompt.build(history, continuing=False)
-    assert len(text) <= prompt.MAX_PROMPT_CHARS + 200
+    text = prompt.build(history, continuing=False, max_chars=LIMIT).text
+    assert len(text) <= LIMIT
     assert "Rules." in text and "latest answer" in text and text.endswith("Q?")
     assert "old 0 " not in text and "old 29 " in text
 
