@@ -25,7 +25,12 @@ from g4f_server.storage.files import sniff
 from g4f_server_pollinations import errors, media_info, transport
 from g4f_server_pollinations.chat import AUDIO_MIME, read_completion
 from g4f_server_pollinations.config import MAX_URL, api_key, auth_headers, settings
-from g4f_server_pollinations.models import LEGACY_SPEECH_MODEL
+from g4f_server_pollinations.models import (
+    DEFAULT_SPEECH,
+    LEGACY_SPEECH_MODEL,
+    OPENAI_VOICES,
+    voice_model,
+)
 
 if TYPE_CHECKING:
     from g4f_server.provider import SpeechRequest, TranscriptionRequest
@@ -45,7 +50,7 @@ def _passed_headers(headers: Any) -> dict[str, str]:
 
 def speech_body(request: SpeechRequest) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "model": request.model,
+        "model": request.model or DEFAULT_SPEECH,
         "input": request.input,
         "voice": request.voice,
         "response_format": request.response_format,
@@ -147,10 +152,13 @@ async def _legacy_speech(request: SpeechRequest, ctx: ProviderContext) -> Speech
 async def create_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechResult:
     cfg = settings()
     key = api_key(ctx, cfg)
-    if key is None and request.response_format == "mp3":
+    if voice := voice_model(ctx, request.model):
+        request = request.model_copy(update={"model": DEFAULT_SPEECH, "voice": voice})
+    # The legacy link reads MP3 with openai-audio's voices only (another voice quietly
+    # becomes alloy there); the rest needs the gateway, which without a key answers 401,
+    # and that becomes an error that says how to get one.
+    if key is None and request.response_format == "mp3" and request.voice in OPENAI_VOICES:
         return await _legacy_speech(request, ctx)
-    # Other formats exist on the gateway only; without a key it answers 401, which
-    # becomes an error that says how to get one.
     async with transport.call(
         ctx, "POST", f"{cfg.gen_url}/v1/audio/speech", keyed=key is not None, what="speech",
         data=orjson.dumps(speech_body(request)),

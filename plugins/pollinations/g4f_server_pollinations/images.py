@@ -8,6 +8,7 @@ images handed to the client.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,8 @@ FLAGS = {"nologo": True, "private": True, "enhance": False, "safe": False}
 # Failures a second try cannot mend (ProviderAuthError and ProviderPaymentError are
 # ProviderErrors, so they are named before the retry below catches those).
 _NO_RETRY = (InvalidRequestError, ProviderAuthError, ProviderPaymentError)
+# Models that get the aspect ratio in the prompt instead of width/height in the query.
+_RATIO_IN_PROMPT = frozenset({"gptimage"})
 
 
 def _bool(value: Any) -> str:
@@ -71,13 +74,32 @@ def _input_images(value: Any) -> str | None:
     return ",".join(urls)
 
 
+def _ratio(request: ImageRequest) -> str | None:
+    """The aspect ratio asked for: named, or that of the size (1024x1536 -> 2:3)."""
+    extra = request.model_extra or {}
+    if ratio := extra.get("aspect_ratio") or extra.get("aspectRatio"):
+        return str(ratio)
+    if size := request.dimensions:
+        divisor = math.gcd(*size)
+        return f"{size[0] // divisor}:{size[1] // divisor}"
+    return None
+
+
+def prompt_for(request: ImageRequest) -> str:
+    """The prompt as sent: gptimage takes its shape from the text (2.4), not the query."""
+    ratio = _ratio(request) if request.model in _RATIO_IN_PROMPT else None
+    return f"{request.prompt.strip()} aspect-ratio: {ratio}" if ratio else request.prompt
+
+
 def build_query(request: ImageRequest, ctx: ProviderContext) -> dict[str, str]:
     """Query parameters without the seed, in the upstream's documented order."""
     extra = request.model_extra or {}
     ratio = extra.get("aspect_ratio") or extra.get("aspectRatio")
-    width, height = request.dimensions or ASPECT_SIZES.get(str(ratio), (1024, 1024))
-    width, height = int(extra.get("width") or width), int(extra.get("height") or height)
-    query: dict[str, str] = {"width": str(width), "height": str(height)}
+    query: dict[str, str] = {}
+    if request.model not in _RATIO_IN_PROMPT:
+        width, height = request.dimensions or ASPECT_SIZES.get(str(ratio), (1024, 1024))
+        width, height = int(extra.get("width") or width), int(extra.get("height") or height)
+        query |= {"width": str(width), "height": str(height)}
     if request.model and request.model != "auto":
         query["model"] = request.model
     for flag, default in FLAGS.items():
@@ -142,9 +164,10 @@ async def generate_images(request: ImageRequest, ctx: ProviderContext) -> list[M
     key = api_key(ctx, cfg)
     base = f"{cfg.gen_url}/image/" if key else f"{cfg.image_url}/prompt/"
     query = build_query(request, ctx)
+    prompt = prompt_for(request)
 
     async def one(seed: int) -> MediaItem:
-        url = build_url(base, request.prompt, {**query, "seed": str(seed)})
+        url = build_url(base, prompt, {**query, "seed": str(seed)})
         for retry in (False, True):
             try:
                 async with transport.anonymous_slot(ctx, cfg, "image", keyed=key is not None):

@@ -73,8 +73,18 @@ FALLBACK_IMAGE: list[dict[str, Any]] = [
 OPENAI_VOICES = (
     "alloy", "echo", "fable", "onyx", "nova", "shimmer", "ash", "ballad", "coral", "sage", "verse",
 )  # fmt: skip
+# ElevenLabs voices of the speech model (2.5), for when the live list cannot be read.
+ELEVENLABS_VOICES = (
+    "rachel", "domi", "bella", "elli", "charlotte", "dorothy", "sarah", "emily", "lily",
+    "matilda", "adam", "antoni", "arnold", "josh", "sam", "daniel", "charlie", "james", "fin",
+    "callum", "liam", "george", "brian", "bill",
+)  # fmt: skip
 FALLBACK_AUDIO: list[dict[str, Any]] = [
-    {"name": "elevenlabs", "output_modalities": ["audio"], "voices": list(OPENAI_VOICES)},
+    {
+        "name": "elevenlabs",
+        "output_modalities": ["audio"],
+        "voices": [*OPENAI_VOICES, *ELEVENLABS_VOICES],
+    },
     {"name": "openai-audio", "output_modalities": ["audio", "text"], "voices": list(OPENAI_VOICES)},
     {"name": "whisper", "input_modalities": ["audio"], "output_modalities": ["text"]},
     {"name": "scribe", "input_modalities": ["audio"], "output_modalities": ["text"]},
@@ -166,7 +176,9 @@ def _text_caps(entry: Mapping[str, Any]) -> set[str]:
 
 def _image_caps(entry: Mapping[str, Any]) -> set[str]:
     outs = _mods(entry, "output_modalities")
-    caps = {"video"} if "video" in outs else {"image"}
+    # Video models come through the images route (no other route makes media from a
+    # prompt): "image" makes them reachable there, "video" says what they make.
+    caps = {"image", "video"} if "video" in outs else {"image"}
     if "image" in _mods(entry, "input_modalities"):
         caps.add("vision")  # image-to-image: accepts input pictures
     return caps
@@ -206,6 +218,7 @@ def build_models(
             slot["description"] = slot["description"] or str(entry.get("description") or "")
             slot["extra"].update(_extra(entry))
     _add_openai_aliases(merged)
+    _add_voice_models(merged)
     taken = set(merged)
     return [
         ModelInfo(
@@ -218,6 +231,33 @@ def build_models(
         )
         for name, slot in merged.items()
     ]
+
+
+def _add_voice_models(merged: dict[str, dict[str, Any]]) -> None:
+    """Each voice of the ElevenLabs model as a speech model of its own (2.5: a voice name
+    sent as the model means that voice on that model), so ``"model": "rachel"`` routes
+    here and reaches ``create_speech`` as "rachel"."""
+    speech = merged.get(DEFAULT_SPEECH)
+    if speech is None or "speech" not in speech["caps"]:
+        return
+    claimed = {a for s in merged.values() for a in s["aliases"]}
+    for voice in speech["extra"].get("voices") or ():
+        if isinstance(voice, str) and voice and voice not in merged and voice not in claimed:
+            merged[voice] = {
+                "caps": {"speech"},
+                "aliases": [],
+                "description": f"Voice {voice!r} of the {DEFAULT_SPEECH} speech model",
+                "extra": {"voice": voice, "model": DEFAULT_SPEECH},
+            }
+
+
+def voice_model(ctx: ProviderContext, model: str) -> str | None:
+    """The voice a speech "model" names, if it is a voice rather than a model."""
+    if cached_entry(ctx, "audio", model) is not None:
+        return None
+    entry = cached_entry(ctx, "audio", DEFAULT_SPEECH) or {}
+    voices = entry.get("voices") or (*OPENAI_VOICES, *ELEVENLABS_VOICES)
+    return model if model in voices else None
 
 
 def _add_openai_aliases(merged: dict[str, dict[str, Any]]) -> None:

@@ -87,9 +87,12 @@ IMAGE_MODELS: list[dict[str, Any]] = [
     {"name": "flux", "input_modalities": ["text"], "output_modalities": ["image"]},
     {"name": "turbo", "input_modalities": ["text"], "output_modalities": ["image"]},
     {"name": "kontext", "input_modalities": ["text", "image"], "output_modalities": ["image"]},
+    {"name": "gptimage", "input_modalities": ["text", "image"], "output_modalities": ["image"]},
     {"name": "seedance", "input_modalities": ["text", "image"], "output_modalities": ["video"]},
+    {"name": "veo", "input_modalities": ["text"], "output_modalities": ["video"]},
 ]
-LEGACY_IMAGE_MODELS = ["flux", "turbo", "kontext"]
+LEGACY_IMAGE_MODELS = ["flux", "turbo", "kontext", "gptimage"]
+SPEECH_MODELS = {"elevenlabs", "openai-audio", "tts-1"}
 AUDIO_MODELS: list[dict[str, Any]] = [
     {"name": "elevenlabs", "output_modalities": ["audio"], "voices": ["alloy", "rachel"]},
     {"name": "openai-audio", "voices": ["alloy", "echo"], "output_modalities": ["audio", "text"]},
@@ -563,6 +566,9 @@ class Emulator:
         if failure and failure.mode == "error_image":
             headers = {"x-error-type": "Content moderation", **echo}
             return web.Response(body=png(), content_type="image/png", headers=headers)
+        if model == "gptimage" and ("width" in seen.query or "height" in seen.query):
+            # The emulator's stand-in for 2.4: gptimage takes its shape from the prompt.
+            return self._gateway_error(400, "gptimage takes no width/height: name the ratio")
         if failure and failure.mode == "non_image":
             return web.Response(
                 text=failure.message or "Something went wrong", content_type="text/plain"
@@ -592,6 +598,8 @@ class Emulator:
         if not isinstance(body, dict) or not body.get("input"):
             return self._gateway_error(400, "input is required")
         fmt = body.get("response_format", "mp3")
+        if body.get("model") and body["model"] not in SPEECH_MODELS:  # none: tts-1
+            return self._gateway_error(400, f"Unknown model: {body.get('model')}")
         if fmt not in AUDIO_BYTES:
             return self._gateway_error(400, f"unknown response_format {fmt}")
         data, mime = AUDIO_BYTES[fmt]

@@ -170,3 +170,24 @@ def test_text_pieces_cut_sentences_then_words_then_characters() -> None:
     cjk = "语" * 40  # no spaces, 9 encoded bytes a character
     pieces = text_pieces(cjk, 100)
     assert "".join(pieces) == cjk and all(len(quote(p, safe="")) <= 100 for p in pieces)
+
+
+async def test_a_voice_given_as_the_model_is_that_elevenlabs_voice(emulator, ctx) -> None:
+    context = ctx(api_key="sk_test_key")
+    await plugin.list_models(context)
+    result = await plugin.create_speech(SpeechRequest(input="Hi", model="rachel"), context)
+    assert result.data
+    sent = emulator.last("speech").json
+    assert (sent["model"], sent["voice"]) == ("elevenlabs", "rachel")
+
+
+async def test_anonymous_elevenlabs_voice_needs_a_key(emulator, ctx) -> None:
+    """The legacy link reads with openai-audio voices only: an ElevenLabs voice would
+    silently become alloy there."""
+    for request in (
+        SpeechRequest(input="Hi", model="rachel"),
+        SpeechRequest(input="Hi", model="elevenlabs", voice="rachel"),
+    ):
+        with pytest.raises(errors.ProviderAuthError, match="POLLINATIONS_API_KEY"):
+            await plugin.create_speech(request, ctx())
+    assert emulator.seen("legacy_get") == []

@@ -273,3 +273,24 @@ async def test_speech_rate_limit(client: openai.AsyncOpenAI, emulator: Any) -> N
     with pytest.raises(openai.RateLimitError) as info:
         await client.audio.speech.create(model="tts-1", voice="alloy", input="Hi")
     assert info.value.response.headers["retry-after"] == "5"
+
+
+async def test_video_model_through_the_images_route(
+    emulator: Any, start_gateway: Any, tmp_path: Path, monkeypatch: Any, emu_mod: Any
+) -> None:
+    monkeypatch.setenv("POLLINATIONS_API_KEY", "sk_test_key")  # video models are listed keyed
+    base = await start_gateway(plugins=[g4f_server_pollinations], data_dir=str(tmp_path))
+    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as sdk:
+        result = await sdk.images.generate(model="veo", prompt="waves")
+    assert result.data[0].url and "/media/" in result.data[0].url
+    async with aiohttp.ClientSession() as http, http.get(result.data[0].url) as resp:
+        assert resp.content_type == "video/mp4" and await resp.read() == emu_mod.FAKE_MP4
+
+
+async def test_voice_name_as_speech_model(client: openai.AsyncOpenAI, emulator: Any) -> None:
+    response = await client.audio.speech.create(
+        model="rachel", voice="alloy", input="Hi", extra_headers={"X-Provider-Key": "sk_test_key"}
+    )
+    assert response.content
+    sent = emulator.last("speech").json
+    assert (sent["model"], sent["voice"]) == ("elevenlabs", "rachel")

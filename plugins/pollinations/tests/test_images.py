@@ -178,3 +178,17 @@ async def test_negative_prompt_is_sent(emulator, ctx) -> None:
     assert emulator.last("image").query["negative_prompt"] == "blurry, text"
     await plugin.generate_images(ImageRequest(prompt="x"), ctx())
     assert "negative_prompt" not in emulator.last("image").query
+
+
+@pytest.mark.parametrize(
+    ("fields", "ratio"),
+    [({"aspect_ratio": "16:9"}, "16:9"), ({"size": "1024x1536"}, "2:3"), ({}, None)],
+)
+async def test_gptimage_takes_the_ratio_in_the_prompt(emulator, ctx, fields, ratio) -> None:
+    items = await plugin.generate_images(
+        ImageRequest(prompt="a logo", model="gptimage", **fields), ctx()
+    )
+    seen = emulator.last("image")
+    assert "width" not in seen.query and "height" not in seen.query
+    assert seen.path == "/prompt/a logo" + (f" aspect-ratio: {ratio}" if ratio else "")
+    assert items[0].revised_prompt == "a logo"

@@ -49,7 +49,9 @@ async def test_keyed_listing_uses_gateway_with_bearer(emulator, ctx) -> None:
     image = emulator.last("image_models")
     assert image.host == "gen" and image.bearer == "sk_test_key"
     found = by_id(await plugin.list_models(ctx(api_key="sk_test_key")))
-    assert found["seedance"].capabilities == {"video", "vision"}
+    # video models serve the images route (the video comes back as a /media URL)
+    assert found["seedance"].capabilities == {"image", "video", "vision"}
+    assert found["veo"].capabilities == {"image", "video"}
     assert emulator.last("text_models").bearer is None  # public list, no key sent
 
 
@@ -112,3 +114,16 @@ def test_provider_info() -> None:
 def test_legacy_string_lists_and_openai_shape() -> None:
     assert models._entries(["flux", "turbo"]) == [{"name": "flux"}, {"name": "turbo"}]
     assert models._entries({"data": [{"id": "x"}]})[0]["name"] == "x"
+
+
+async def test_voices_are_speech_models(emulator, ctx) -> None:
+    found = by_id(await plugin.list_models(ctx()))
+    assert found["rachel"].capabilities == {"speech"}
+    assert found["rachel"].extra == {"voice": "rachel", "model": "elevenlabs"}
+    assert "alloy" in found  # any voice of the ElevenLabs model
+
+
+async def test_fallback_voices_include_elevenlabs_names() -> None:
+    catalog = models.fallback_catalog()
+    names = {m.id for m in catalog.models()}
+    assert {"rachel", "adam", "bella"} <= names
