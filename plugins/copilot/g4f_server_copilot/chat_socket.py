@@ -146,7 +146,7 @@ async def _receive(ws: aiohttp.ClientWebSocketResponse, wait: float, phase: str)
                 f"Copilot sent a frame that is not JSON: {msg.data!r:.200}"
             ) from None
         if not isinstance(frame, dict):
-            raise ProviderError(f"Copilot sent an unexpected frame: {repr(frame)[:200]}")
+            raise ProviderError(f"Copilot sent a frame that is no JSON object: {msg.data[:200]}")
         return frame
     if msg.type == aiohttp.WSMsgType.ERROR:
         raise ProviderError(f"Copilot's chat socket failed {phase}: {ws.exception()}")
@@ -205,11 +205,11 @@ async def _converse(
             frame = await _receive(ws, timeouts.idle, "mid-answer")
         else:
             frame = await _receive(ws, timeouts.first_event, "before answering")
-        event = frame.get("event")
+        event = fields.text(frame, "event")
         if event in _ANSWER_EVENTS:
             answering = True
         if event != "connected":
-            answer.seen(str(event))
+            answer.seen(event or "(unnamed)")
         match event:
             case "done":
                 if not answer.substantive:
@@ -255,8 +255,9 @@ async def _answer_challenge(
             "(POST /v1/upload_cookies), from the same IP as this server"
         )
     if method not in (None, "", "cloudflare"):
+        name = fields.text(frame, "method") or "of an unknown kind"
         raise ProviderAuthError(
-            f"Copilot asked for an anti-bot challenge ({method}) that this gateway cannot "
+            f"Copilot asked for an anti-bot challenge ({name}) that this gateway cannot "
             f"solve; {LOGIN_HINT} from a browser that passed the check"
         )
     # A method-less challenge is a liveness check, and a cloudflare one is passed by the

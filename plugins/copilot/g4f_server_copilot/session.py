@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from g4f_server.errors import InvalidRequestError, ProviderError, ProviderTimeoutError
-from g4f_server_copilot import config
+from g4f_server_copilot import config, fields
 from g4f_server_copilot.auth import Credentials, Flavour, cookie_header
 from g4f_server_copilot.errors import from_http_status
 
@@ -194,9 +194,12 @@ class Session:
         except aiohttp.ClientError as exc:
             raise ProviderError(f"Copilot is unreachable: {exc}") from None
         try:
-            uploaded = _json(text)["url"]
-        except (ValueError, KeyError, TypeError):
-            raise ProviderError(f"Copilot image upload returned no url: {text[:200]}") from None
+            answer = _json(text)
+        except ValueError:
+            answer = None
+        uploaded = fields.string(answer, "url") if isinstance(answer, dict) else None
+        if uploaded is None:
+            raise ProviderError(f"Copilot image upload returned no url: {text[:200]}")
         return {"type": "image", "url": uploaded}
 
 

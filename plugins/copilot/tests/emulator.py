@@ -53,6 +53,7 @@ class CopilotEmulator:
     # A login whose REST calls accept cookies only: 401 on /c/api/start and
     # /c/api/attachments when Authorization is sent (upstreams.md 1.3, 4.2).
     rest_rejects_bearer: bool = False
+    odd_upload: bool = False  # /c/api/attachments answers a url that is not a string
     require_handshake: bool = True  # send before setOptions+reportLocalConsents -> invalid-event
     greet: bool = True  # send "connected" after the upgrade
     conversations: dict[str, Conversation] = field(default_factory=dict)
@@ -130,6 +131,8 @@ class CopilotEmulator:
             return web.json_response({"id": f"doc-{n}"})
         data = await request.read()
         self.uploads.append({"kind": "image", "type": request.content_type, "size": len(data)})
+        if self.odd_upload:
+            return web.json_response({"url": [f"{self.base}/attachments/{n}.png"]})
         return web.json_response({"url": f"{self.base}/attachments/{n}.png"})
 
     # --- the chat socket ------------------------------------------------------------------
@@ -298,6 +301,7 @@ class CopilotEmulator:
                 {"event": "imageGenerated", "url": f"{self.base}/images/{n}.png", "thumbnailUrl": 5}
             )
             await send({"event": "titleUpdate", "title": {"x": 1}})
+            await send({"event": ["appendText"], "text": "never shown"})
         elif scenario == "replace-rewrite":
             await send({"event": "appendText", "text": "Helo"})
             await send({"event": "replaceText", "text": "Hello"})

@@ -603,3 +603,12 @@ async def test_oversized_image_prompt_is_refused(copilot, provider_context) -> N
     with pytest.raises(InvalidRequestError, match="10,240"):
         await plugin.generate_images(request=req, ctx=provider_context())
     assert copilot.starts == []
+
+
+async def test_upload_answer_of_the_wrong_type_is_an_upstream_error(
+    copilot, provider_context
+) -> None:
+    copilot.odd_upload = True
+    with pytest.raises(ProviderError, match="returned no url"):
+        await collect(vision_request(), provider_context(cookies=logged_in))
+    assert copilot.sockets == []  # the list never reached a send frame
