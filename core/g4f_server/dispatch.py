@@ -1,4 +1,4 @@
-"""Calling the chosen provider: failover before the first event, timeouts after it."""
+"""Calling the chosen provider: failover until a part of the answer arrives, timeouts after it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from g4f_server import errors
-from g4f_server.events import ChatEvent, ChatItem
+from g4f_server.events import ChatEvent, ChatItem, Media, ReasoningDelta, TextDelta, ToolCallDelta
 from g4f_server.logs import get_logger
 from g4f_server.provider import ProviderContext
 from g4f_server.registry import ProviderEntry
@@ -28,7 +28,7 @@ class ChatRun:
 
     route: Route
     attempts: int
-    first: Sequence[ChatEvent]  # the first batch: never empty
+    first: Sequence[ChatEvent]  # up to the first batch with a part of the answer in it
     stream: AsyncIterator[ChatItem]
     idle_timeout: float
     watchdog: Watchdog  # the one that watched for the first event goes on watching
@@ -251,6 +251,23 @@ def _all_failed(failures: list[tuple[str, errors.ProviderError]]) -> errors.Prov
     return error
 
 
+def answers(event: ChatEvent) -> bool:
+    """Whether an event is part of the answer itself: text or reasoning that is not only
+    blanks, a tool call or media. Usage, the model used, state, citations and the finish
+    are not: an answer made only of those (and blanks) is empty."""
+    if isinstance(event, (TextDelta, ReasoningDelta)):
+        return event.text != "" and not event.text.isspace()
+    return isinstance(event, (ToolCallDelta, Media))
+
+
+def empty_answer(entry: ProviderEntry) -> errors.ProviderError:
+    return errors.ProviderError(
+        f"Provider '{entry.name}' returned an empty answer (no text, tool call, media "
+        "or reasoning)",
+        code="empty_answer",
+    )
+
+
 async def start_chat(
     routes: list[Route],
     request: ChatRequest,
@@ -259,7 +276,12 @@ async def start_chat(
     first_event_timeout: float,
     idle_timeout: float,
 ) -> ChatRun:
-    """Try each route until one yields its first event (or first non-empty batch)."""
+    """Try each route until one yields a part of the answer (see ``answers``). Events
+    before it are held back with it, so nothing reaches the client before the answer
+    is known not to be empty: an answer that ends without one is an ``empty_answer``
+    provider error, and the next route is tried. The client's first byte therefore
+    always comes with a part of the answer, and an answer cannot turn out empty after
+    the headers."""
 
     async def first_event(route: Route) -> tuple[AsyncIterator[ChatItem], Sequence[ChatEvent]]:
         entry = route.entry
@@ -268,15 +290,19 @@ async def start_chat(
         else:
             request_for = request
         stream = entry.call("chat", request=request_for, ctx=make_ctx(entry))
+        held: list[ChatEvent] = []
         try:
-            item = await anext(stream)
-            while isinstance(item, list) and not item:  # failover lasts until a real event
+            while True:
                 item = await anext(stream)
-            return stream, item if isinstance(item, list) else (item,)
+                batch = item if isinstance(item, list) else (item,)
+                if any(map(answers, batch)):
+                    if held:
+                        held.extend(batch)
+                        return stream, held
+                    return stream, batch
+                held.extend(batch)
         except StopAsyncIteration:
-            raise errors.ProviderError(
-                f"Provider '{entry.name}' returned an empty answer"
-            ) from None
+            raise empty_answer(entry) from None
         except BaseException:  # failed, timed out or cancelled: release the upstream
             await stream.aclose()
             raise

@@ -251,6 +251,20 @@ async def test_upstream_failures(
     assert text in str(info.value)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_an_answer_without_text_is_a_502_empty_answer(
+    copilot: Any, gateway: str, streamed: bool
+) -> None:
+    """A turn that ends without text is no success, streamed or not (nothing has been sent
+    yet, so it is a plain 502). The plugin says so itself (``copilot_empty_answer``, with
+    what Copilot sent); the kernel's ``empty_answer`` rule is the backstop."""
+    copilot.script.append("empty")
+    body = {"model": "Copilot", "messages": user("Hi"), "stream": streamed}
+    status, answer = await call("POST", gateway + "/v1/chat/completions", json=body)
+    assert status == 502
+    assert answer["error"]["code"].endswith("empty_answer")
+
+
 async def test_method_less_challenge_is_transparent(copilot: Any, client: Any) -> None:
     copilot.script.append("challenge")
     resp = await client.chat.completions.create(model="Copilot", messages=user("Hi"))

@@ -200,7 +200,8 @@ class Emulator:
         ``data: [DONE]``), ``leading_blank`` (chat: the answer starts with blank lines),
         ``html_audio`` (speech: an HTML page labelled ``audio/mpeg``), ``bad_models``
         (models: not a list), ``gated`` (stream: after the first content chunk, wait for
-        ``proceed`` to be set, at most ``stall_seconds``).
+        ``proceed`` to be set, at most ``stall_seconds``), ``empty`` (chat: 200 with
+        ``content: ""``, streamed as role, finish and usage chunks).
         """
         self.failures[endpoint] = Failure(str(mode), times, retry_after, message)
 
@@ -416,7 +417,9 @@ class Emulator:
         if "reasoning" in model:
             answer["reasoning"] = "Let me think about it. "
         tools = body.get("tools") or []
-        if failure and failure.mode == "notice":
+        if failure and failure.mode == "empty":
+            answer["content"] = ""
+        elif failure and failure.mode == "notice":
             answer["content"] = NOTICE
         elif failure and failure.mode == "leading_blank":
             answer["content"] = f"\n\n \n  Echo: {text}"

@@ -35,6 +35,21 @@ async def test_chat(client: openai.AsyncOpenAI, emulator: Any) -> None:
     assert emulator.last("chat").host == "legacy-text"
 
 
+# A stream of no events or only [DONE] is already the plugin's own 502 (test_chat.py).
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_an_answer_without_text_is_a_502_empty_answer(
+    client: openai.AsyncOpenAI, emulator: Any, streamed: bool
+) -> None:
+    """A 200 with no text is no success, streamed or not."""
+    emulator.fail("chat", "empty", times=1)
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.chat.completions.create(
+            model="openai", messages=[{"role": "user", "content": "hi"}], stream=streamed
+        )
+    assert info.value.status_code == 502
+    assert info.value.code == "empty_answer"
+
+
 async def test_default_model_and_alias(client: openai.AsyncOpenAI, emulator: Any) -> None:
     await client.chat.completions.create(model="", messages=[{"role": "user", "content": "a"}])
     assert emulator.last("chat").json["model"] == "openai"
