@@ -84,6 +84,9 @@ def api(
     public_url: Annotated[
         str | None, typer.Option(help="External base URL for /media links")
     ] = None,
+    gui: Annotated[
+        bool | None, typer.Option("--gui", help="Serve the chat page at / (env G4F_GUI)")
+    ] = None,
 ) -> None:
     """Run the OpenAI-compatible API server."""
     from g4f_server.api import serve
@@ -113,6 +116,7 @@ def api(
         workers=workers,
         data_dir=data_dir,
         public_url=public_url,
+        gui=gui,
     )
     serve(config)
 

@@ -51,6 +51,7 @@ class AppConfig:
     debug: bool = False
     json_logs: bool = False
     access_log: bool = True
+    gui: bool = False  # the chat page at / and /chat/
 
     api_key: str | None = None
     provider: str | None = None  # default provider when a request names none

@@ -19,10 +19,12 @@ from g4f_server.keys import CONFIG, REQUEST_ID, SERVED_BY
 from g4f_server.logs import access_line, bind_request_id, get_logger
 
 log = get_logger("g4f_server.middleware")
-OPEN_PATHS = frozenset({"/health"})
+# The chat page and its files are open too: the page asks for the key and sends it with
+# its API calls (they are static and public anyway).
+OPEN_PATHS = frozenset({"/health", "/", "/chat", "/chat/"})
 # Generated media is served without the key: chat answers embed it as markdown images that
 # browsers fetch without headers. Its names carry 128 random bits (capability URLs).
-OPEN_PREFIXES = ("/media/",)
+OPEN_PREFIXES = ("/media/", "/gui/")
 # Routes that answer errors in Anthropic's shape (routes/messages.py).
 ANTHROPIC_PATHS = ("/messages", "/messages/count_tokens")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")

@@ -41,6 +41,14 @@ def _path_and_params(canonical: str) -> tuple[str, list[dict[str, Any]]]:
     return path, params
 
 
+def _tag(path: str) -> str:
+    """/v1/models -> models; other paths by their first part (/gui/..., /media/...)."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "v1" and len(parts) > 1:
+        return parts[1]
+    return parts[0] or "server"
+
+
 def build_openapi(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
@@ -53,7 +61,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         operation: dict[str, Any] = {
             "summary": doc[0] if doc else handler.__name__,
             "operationId": f"{handler.__name__}_{route.method.lower()}_{len(paths)}",
-            "tags": [path.strip("/").split("/")[1] if path.count("/") > 1 else "server"],
+            "tags": [_tag(path)],
             "responses": {
                 "200": {"description": "OK"},
                 "default": {

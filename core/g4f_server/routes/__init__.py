@@ -54,6 +54,10 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("DELETE", "/v1/cookies/{domain}", "cookies:delete_cookies"),
     ("GET", "/openapi.json", "docs:openapi_json"),
     ("GET", "/docs", "docs:docs_page"),
+    ("GET", "/", "gui:index"),
+    ("GET", "/chat", "gui:chat_redirect"),
+    ("GET", "/chat/", "gui:chat_page"),
+    ("GET", "/gui/{version}/{path:.+}", "gui:asset"),
 )
 
 
