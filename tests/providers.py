@@ -116,6 +116,7 @@ class Batched:
     name: str = "Batcher"
     priority: int = 100
     gate: asyncio.Event = field(default_factory=asyncio.Event)
+    headers: dict[str, str] = field(default_factory=dict)  # set as ctx.response_headers
 
     @hookimpl
     def provider_info(self) -> ProviderInfo:
@@ -126,7 +127,10 @@ class Batched:
         return [ModelInfo("batch-1")]
 
     @hookimpl
-    async def chat(self, request: ChatRequest) -> AsyncIterator[events.ChatItem]:
+    async def chat(
+        self, request: ChatRequest, ctx: ProviderContext
+    ) -> AsyncIterator[events.ChatItem]:
+        ctx.response_headers.update(self.headers)
         for item in self.items:
             if item == "wait":
                 await self.gate.wait()

@@ -491,7 +491,8 @@ async def test_a_batch_goes_out_whole_without_waiting_for_the_next(make_client: 
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     contents = [c["choices"][0]["delta"].get("content") for c in chunks[1:-1]]
     assert contents == ["a", "b", "c", None]
-    assert chunks[1]["model"] == "batch-1b"  # ModelUsed applies from its batch on
+    # named with the first events, the model is the whole stream's, the role chunk's too
+    assert {c["model"] for c in chunks[:-1]} == {"batch-1b"}
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop" and chunks[-1] == "[DONE]"
 
     provider.items = [first, [events.TextDelta("c")], events.TextDelta("d")]
@@ -506,3 +507,17 @@ async def test_empty_first_batch_then_failure_still_fails_over(make_client: Any)
     resp = await client.post("/v1/chat/completions", json={"model": "batch-1", "messages": USER})
     assert resp.status == 200 and resp.headers["X-G4F-Provider"] == "B"
     assert (await resp.json())["choices"][0]["message"]["content"] == "fine"
+
+
+async def test_upstream_headers_a_provider_passes_on(make_client: Any) -> None:
+    """ctx.response_headers: the x- ones reach the client, never over the gateway's own."""
+    headers = {"x-usage-total-tokens": "7", "X-G4F-Provider": "spoof", "Server": "upstream"}
+    provider = Batched(items=[[events.TextDelta("a")]], headers=headers)
+    client = await make_client(provider)
+    for stream in (False, True):
+        body = {"model": "batch-1", "messages": USER, "stream": stream}
+        resp = await client.post("/v1/chat/completions", json=body)
+        await resp.read()
+        assert resp.headers["x-usage-total-tokens"] == "7"
+        assert resp.headers["X-G4F-Provider"] == "Batcher"
+        assert resp.headers.get("Server") != "upstream"

@@ -130,8 +130,10 @@ async def start_turn(
         for route in routes:
             states[route.entry.name] = await store.load(conv_key, route.entry.name)
 
+    made: list[Any] = []  # providers are tried in turn: the last context is the winner's
+
     def ctx_for(entry: ProviderEntry) -> Any:
-        return make_context(
+        ctx = make_context(
             app,
             entry,
             request,
@@ -140,6 +142,8 @@ async def start_turn(
             conversation_id=conversation_id,
             conversation=states.get(entry.name),
         )
+        made.append(ctx)
+        return ctx
 
     run = await start_chat(
         routes,
@@ -148,7 +152,7 @@ async def start_turn(
         first_event_timeout=config.timeout,
         idle_timeout=config.stream_timeout,
     )
-    headers = served_headers(request, run.route, run.attempts)
+    headers = served_headers(request, run.route, run.attempts, made[-1])
     return ChatTurn(request, chat, run, headers, conversation_id, store, conv_key, keep)
 
 
@@ -177,6 +181,9 @@ async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse
     transcript = Transcript()
     try:
         response = await sse.open_stream(request, turn.headers)
+        for event in run.first:  # a model named with the first events names the whole stream
+            if isinstance(event, ev.ModelUsed):
+                renderer.render(event)
         lines = [renderer.start()]
         try:
             add, render, write = transcript.add, renderer.render, response.write

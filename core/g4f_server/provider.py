@@ -167,3 +167,7 @@ class ProviderContext:
     conversation: dict[str, Any] | None = None
     # Cookies uploaded by the user for a domain (only the provider's cookie_domains).
     cookies: Callable[[str], dict[str, str]] = _no_cookies
+    # Upstream response headers to pass on to the client (usage, the model used...): set
+    # before the first event (chat) or before returning. Only ``x-`` names reach the
+    # client, never over the gateway's own (X-G4F-*, X-Request-Id).
+    response_headers: dict[str, str] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from g4f_server.context import make_context, provider_key
 from g4f_server.dispatch import first_success
 from g4f_server.keys import CONFIG, REGISTRY, REQUEST_ID, SERVED_BY
 from g4f_server.logs import get_logger
+from g4f_server.provider import ProviderContext
 from g4f_server.router import Route, resolve
 
 log = get_logger("g4f_server.service")
@@ -45,21 +46,35 @@ async def call_provider(
         provider=request.match_info.get("provider") or body.provider,
     )
     key = provider_key(request, body.api_key)
+    made: list[ProviderContext] = []  # attempts run in turn: the last one is the winner's
 
     async def attempt(route: Route) -> T:
         ctx = make_context(app, route.entry, request, api_key=key)
+        made.append(ctx)
         result = await route.entry.call(
             hook, request=body.model_copy(update={"model": route.model}), ctx=ctx
         )
         return await check(route, result)
 
     route, attempts, result = await first_success(routes, attempt, timeout=config.timeout)
-    return route, served_headers(request, route, attempts), result
+    return route, served_headers(request, route, attempts, made[-1]), result
 
 
-def served_headers(request: web.Request, route: Route, attempts: int) -> dict[str, str]:
+_OWN_HEADERS = ("x-g4f-", "x-request-id")
+
+
+def served_headers(
+    request: web.Request, route: Route, attempts: int, ctx: ProviderContext | None = None
+) -> dict[str, str]:
+    """Who served the request, after the ``x-`` headers the provider passed on (ctx)."""
     request[SERVED_BY] = (route.entry.name, route.model, attempts)
+    passed = {}
+    for name, value in (ctx.response_headers if ctx else {}).items():
+        low = name.lower()
+        if low.startswith("x-") and not low.startswith(_OWN_HEADERS) and value.isprintable():
+            passed[name] = value
     return {
+        **passed,
         "X-G4F-Provider": route.entry.name,
         "X-G4F-Attempts": str(attempts),
         "X-Request-Id": request[REQUEST_ID],

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 # Speech options the gateway documents beyond OpenAI's; taken from the body's extras.
 _SPEECH_EXTRA = ("duration", "instrumental", "seed", "style")
-_PASS_HEADERS = ("x-model-used", "x-tts-voice", "x-usage-characters", "x-usage-total-tokens")
+# Passed on to the client as they are (x-usage-characters, x-usage-total-tokens...).
+_PASS_HEADERS = ("x-model-used", "x-tts-voice", "x-usage-")
 _SENTENCE_END = re.compile(r"(?<=[.!?;:…])\s+")
 _TRANSCRIBE_PROMPT = (
     "Transcribe the audio exactly. Answer with the transcript only, without comments."
@@ -45,7 +46,7 @@ _TRANSCRIBE_PROMPT = (
 
 
 def _passed_headers(headers: Any) -> dict[str, str]:
-    return {name: headers[name] for name in _PASS_HEADERS if name in headers}
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith(_PASS_HEADERS)}
 
 
 def speech_body(request: SpeechRequest) -> dict[str, Any]:
@@ -146,7 +147,12 @@ async def _legacy_speech(request: SpeechRequest, ctx: ProviderContext) -> Speech
     if len(results) == 1:
         return results[0]
     data = media_info.join_mp3([r.data or b"" for r in results])
-    return SpeechResult(mime_type=results[0].mime_type, data=data, headers=results[0].headers)
+    headers = dict(results[0].headers)
+    for name in headers:  # counts of the whole text: the pieces' summed
+        values = [r.headers.get(name, "") for r in results]
+        if name.startswith("x-usage-") and all(v.isdigit() for v in values):
+            headers[name] = str(sum(map(int, values)))
+    return SpeechResult(mime_type=results[0].mime_type, data=data, headers=headers)
 
 
 async def create_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechResult:
@@ -158,13 +164,17 @@ async def create_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechR
     # becomes alloy there); the rest needs the gateway, which without a key answers 401,
     # and that becomes an error that says how to get one.
     if key is None and request.response_format == "mp3" and request.voice in OPENAI_VOICES:
-        return await _legacy_speech(request, ctx)
+        result = await _legacy_speech(request, ctx)
+        ctx.response_headers.update(result.headers)
+        return result
     async with transport.call(
         ctx, "POST", f"{cfg.gen_url}/v1/audio/speech", keyed=key is not None, what="speech",
         data=orjson.dumps(speech_body(request)),
         headers={"Content-Type": "application/json", **auth_headers(key)},
     ) as resp:  # fmt: skip
-        return await _audio_result(resp, request.response_format)
+        result = await _audio_result(resp, request.response_format)
+    ctx.response_headers.update(result.headers)  # passed on to the client as they are
+    return result
 
 
 def _audio_format(request: TranscriptionRequest) -> str | None:

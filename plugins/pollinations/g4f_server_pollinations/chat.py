@@ -86,6 +86,8 @@ _CHARS_PER_TOKEN = 4
 # Keyed calls are limited per account upstream: no local slot to wait for.
 _NO_SLOT = contextlib.nullcontext()
 _FINISHED = {reason: Finish(reason) for reason in set(_FINISH.values())}  # type: ignore[arg-type]
+# Upstream response headers passed on to the client, as they are (docs: README).
+_PASSED = ("x-model-used", "x-usage-")
 
 
 @functools.cache
@@ -138,6 +140,24 @@ def build_body(request: ChatRequest, *, keyed: bool) -> dict[str, Any]:
     if body["stream"] and keyed:
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def usage_of_headers(headers: dict[str, str]) -> Usage | None:
+    """Usage from ``x-usage-prompt-*-tokens`` / ``x-usage-completion-*-tokens`` (per kind:
+    text, cached, audio, image) and ``x-usage-total-tokens``."""
+    prompt = completion = 0
+    seen = False
+    for name, value in headers.items():
+        if not value.isdigit() or not name.endswith("-tokens"):
+            continue
+        if name.startswith("x-usage-prompt-"):
+            prompt, seen = prompt + int(value), True
+        elif name.startswith("x-usage-completion-"):
+            completion, seen = completion + int(value), True
+    if not seen:
+        return None
+    total = headers.get("x-usage-total-tokens", "")
+    return Usage(prompt, completion, total_tokens=int(total) if total.isdigit() else None)
 
 
 def _usage(data: Any) -> Usage | None:
@@ -280,11 +300,13 @@ class _Answer:
 
     __slots__ = (
         "budget",
+        "carry",
         "chunks",
         "cited",
         "cut",
         "done",
         "emitted",
+        "header_usage",
         "held",
         "held_text",
         "lead",
@@ -295,6 +317,7 @@ class _Answer:
         "put",
         "reason",
         "saw_tools",
+        "saw_usage",
         "stop",
     )
 
@@ -311,6 +334,9 @@ class _Answer:
         self.cited: set[str] = set()
         self.reason: str | None = None
         self.saw_tools = False
+        self.saw_usage = False
+        self.header_usage: Usage | None = None  # from x-usage-*: used if the body has none
+        self.carry: ModelUsed | None = None  # from x-model-used: goes with the first events
         self.legacy = not keyed
         # The gateway honours max_tokens and stop itself; the legacy host does neither.
         self.stop = _StopCut(list(request.stop)) if request.stop and not keyed else _NO_STOPS
@@ -321,11 +347,26 @@ class _Answer:
         self.held_text = ""
         self.put = self._hold if self.legacy else self.out.append
 
+    def upstream_headers(self, headers: Any, ctx: ProviderContext) -> None:
+        """x-model-used and x-usage-*: passed on to the client, and read as the events they
+        mean (the model named here is the answer's: chunks may not name it again)."""
+        passed = {k.lower(): v for k, v in headers.items() if k.lower().startswith(_PASSED)}
+        if not passed:
+            return
+        ctx.response_headers.update(passed)
+        if model := passed.get("x-model-used"):
+            self.model_seen = True
+            self.carry = ModelUsed(model)
+        self.header_usage = usage_of_headers(passed)
+
     def _new_batch(self) -> list[ChatEvent]:
         """A fresh list for the next events: each list returned is the caller's to keep."""
         self.out = out = []
         if not self.legacy:
             self.put = out.append
+        if self.carry is not None:
+            self.put(self.carry)
+            self.carry = None
         return out
 
     def feed(self, piece: bytes) -> list[ChatEvent]:
@@ -458,6 +499,7 @@ class _Answer:
             if reason := choice.get("finish_reason"):
                 self.reason = _FINISH.get(reason, "stop")
         if (usage := chunk.get("usage")) is not None and (usage := _usage(usage)):
+            self.saw_usage = True
             put(usage)
 
     def whole(self, events: list[ChatEvent]) -> list[ChatEvent]:
@@ -468,6 +510,11 @@ class _Answer:
                 break
             if isinstance(event, Finish):
                 self.reason = event.reason
+            elif isinstance(event, Usage):
+                self.saw_usage = True
+                self.put(event)
+            elif isinstance(event, ModelUsed) and self.model_seen:
+                continue  # named by the headers already
             elif isinstance(event, TextDelta) and (self.legacy or self.lead is not None):
                 text = self._lead(event.text) if self.lead is not None else event.text
                 if text and self.legacy:
@@ -510,6 +557,8 @@ class _Answer:
                 raise errors.notice_error(self.held_text)
             out += self.held
             self.held = None
+        if self.header_usage is not None and not self.saw_usage:
+            out.append(self.header_usage)
         reason = self.reason
         if self.saw_tools and reason in (None, "stop"):
             reason = "tool_calls"
@@ -581,6 +630,7 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
         ) as resp,
     ):
         transport.stop_read_timer(resp)
+        answer.upstream_headers(resp.headers, ctx)
         # One list per network read: the gateway writes it to the client in one piece.
         if resp.content_type == "text/event-stream":
             streamed = True
@@ -588,6 +638,7 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
             async for piece in resp.content.iter_any():
                 if events := feed(piece):
                     yield events
+                    answer.model_seen = True  # one model per stream: the first one named
                 if answer.done:
                     break
         elif events := answer.whole(await _read_whole(resp, body)):

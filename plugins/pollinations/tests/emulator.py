@@ -474,8 +474,17 @@ class Emulator:
         model = f"{body['model']}-emu"
         finish = "tool_calls" if answer["tool_calls"] else "stop"
         usage = self._usage(body, answer)
+        # What the real hosts send (streams carry the usage as HTTP trailers instead).
+        headers = {"x-model-used": model}
+        if not body.get("stream"):
+            headers |= {
+                "x-usage-prompt-text-tokens": str(usage["prompt_tokens"]),
+                "x-usage-completion-text-tokens": str(usage["completion_tokens"]),
+                "x-usage-total-tokens": str(usage["total_tokens"]),
+            }
         if failure and failure.mode == "text_plain":
-            return web.Response(text=answer["content"] or "", content_type="text/plain")
+            text = answer["content"] or ""
+            return web.Response(text=text, content_type="text/plain", headers=headers)
         if failure and failure.mode == "html":  # e.g. a proxy's or CDN's page, with 200
             page = "<html><head><title>Service Unavailable</title></head><body>Down</body></html>"
             return web.Response(text=page, content_type="text/html")
@@ -496,8 +505,8 @@ class Emulator:
                 "usage": usage,
                 "citations": ["https://example.com/source"] if "cite" in model else [],
             }
-            return web.json_response(completion, headers={"x-model-used": model})
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            return web.json_response(completion, headers=headers)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
         await resp.prepare(request)
         held: list[bytes] = []
 

@@ -530,3 +530,23 @@ async def test_anonymous_chats_are_spaced_for_the_host_limit(emulator, ctx, monk
         assert text_of(await collect(req(text), context)) == f"Echo: {text}"
     assert emulator.rate_limited == []
     await collect(req("keyed"), ctx(api_key="sk_test_key"))  # the gateway: not spaced
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_upstream_model_and_usage_headers_are_passed_on(emulator, ctx, stream) -> None:
+    context = ctx()
+    await collect(req(stream=stream), context)
+    headers = context.response_headers
+    assert headers["x-model-used"] == "openai-emu"
+    if not stream:
+        assert headers["x-usage-total-tokens"] == "4"
+        assert headers["x-usage-prompt-text-tokens"] == "1"
+
+
+async def test_usage_from_the_headers_when_the_body_has_none(emulator, ctx) -> None:
+    emulator.fail("chat", "text_plain", times=1)
+    evs = await collect(req("Hello there"), ctx())
+    assert text_of(evs) == "Echo: Hello there"
+    usage = next(e for e in evs if isinstance(e, events.Usage))
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total) == (2, 4, 6)
+    assert events.ModelUsed("openai-emu") in evs

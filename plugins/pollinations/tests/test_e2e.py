@@ -309,3 +309,26 @@ async def test_voice_name_as_speech_model(client: openai.AsyncOpenAI, emulator: 
     assert response.content
     sent = emulator.last("speech").json
     assert (sent["model"], sent["voice"]) == ("elevenlabs", "rachel")
+
+
+async def test_upstream_headers_reach_the_client(client: openai.AsyncOpenAI) -> None:
+    raw = await client.chat.completions.with_raw_response.create(
+        model="openai", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.headers["x-model-used"] == "openai-emu"
+    assert int(raw.headers["x-usage-total-tokens"]) > 0
+    speech = await client.audio.speech.with_raw_response.create(
+        model="elevenlabs", voice="rachel", input="Hi", response_format="wav",
+        extra_headers={"X-Provider-Key": "sk_test_key"},
+    )  # fmt: skip
+    assert speech.headers["x-tts-voice"] == "rachel"
+    assert speech.headers["x-usage-characters"] == "2"
+    assert speech.headers["x-model-used"] == "elevenlabs"
+
+
+async def test_one_model_per_stream(client: openai.AsyncOpenAI) -> None:
+    stream = await client.chat.completions.create(
+        model="openai", messages=[{"role": "user", "content": "a longer answer"}], stream=True
+    )
+    models = {chunk.model async for chunk in stream}
+    assert models == {"openai-emu"}
