@@ -37,19 +37,25 @@ import run
 # count moves by ~1-2% between runs); "paced" in one read per chunk (the fake upstream
 # waits --pace-ms between them), the same every run.
 MODES = {"json": (False, "openai"), "stream": (True, "openai"), "paced": (True, "openai-paced")}
+# Streamed answers in the other protocols (run.PROTOCOLS; the gateway only): --modes responses
+PROTOCOL_MODES = ("responses", "messages")
 
 
 def _requests(port: int, count: int, mode: str) -> None:
     conn = http.client.HTTPConnection(run.HOST, port, timeout=120)
     headers = run.HEADERS
-    stream, model = MODES[mode]
+    if mode in PROTOCOL_MODES:
+        path, body = run.PROTOCOLS[mode][:2]
+    else:
+        stream, model = MODES[mode]
+        path, body = run.CHAT_PATH, run.chat_body(stream, model)
     try:
         for _ in range(count):
-            conn.request("POST", run.CHAT_PATH, run.chat_body(stream, model), headers)
+            conn.request("POST", path, body, headers)
             resp = conn.getresponse()
-            body = resp.read()
-            if resp.status != 200 or b"tok19" not in body:
-                raise RuntimeError(f"bad answer {resp.status}: {body[:200]!r}")
+            answer = resp.read()
+            if resp.status != 200 or b"tok19" not in answer:
+                raise RuntimeError(f"bad answer {resp.status}: {answer[:200]!r}")
     finally:
         conn.close()
 
@@ -94,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="counted requests per run")
     parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--modes", default="json,stream", help="json, stream, paced")
+    parser.add_argument(
+        "--modes", default="json,stream", help="json, stream, paced, responses, messages"
+    )
     parser.add_argument("--servers", default="relay,gateway", help="which to count")
     parser.add_argument("--upstream-procs", type=int, default=1)
     parser.add_argument("--pace-ms", type=float, default=20.0, help="chunk gap for paced")

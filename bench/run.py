@@ -71,6 +71,37 @@ def chat_body(stream: bool, model: str = "openai") -> bytes:
 HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {GATEWAY_KEY}"}
 
 
+def responses_body() -> bytes:
+    body = {
+        "model": "openai",
+        "instructions": "You are a helpful assistant.",
+        "input": "Say twenty words.",
+        "stream": True,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def messages_body() -> bytes:
+    body = {
+        "model": "openai",
+        "max_tokens": 1024,
+        "system": "You are a helpful assistant.",
+        "messages": [{"role": "user", "content": "Say twenty words."}],
+        "stream": True,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+# The protocol scenarios (gateway only: the relay speaks no protocol): the same streamed
+# answer as chat completions, as Responses and as Anthropic Messages events.
+# name -> (path, body, a marker counted once per text delta, the stream's last event)
+PROTOCOLS = {
+    "chat": (CHAT_PATH, chat_body(True), b'"content":"tok', b"data: [DONE]"),
+    "responses": ("/v1/responses", responses_body(), b'"delta":"tok', b"response.completed"),
+    "messages": ("/v1/messages", messages_body(), b'"text":"tok', b"event: message_stop"),
+}
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -306,19 +337,25 @@ class Load:
     def __init__(self, kind: str, threads: int, workdir: Path) -> None:
         self.kind = kind
         self.threads = threads
-        self.scripts = {
+        self.scripts: dict[bool | str, Path] = {
             stream: lua_script(workdir / f"post-{int(stream)}.lua", chat_body(stream))
             for stream in (False, True)
         }
+        for name, (_, body, _, _) in PROTOCOLS.items():
+            self.scripts[name] = lua_script(workdir / f"post-{name}.lua", body)
 
-    def run(self, port: int, stream: bool, conns: int, seconds: float) -> dict[str, Any]:
+    def run(
+        self, port: int, stream: bool, conns: int, seconds: float, protocol: str | None = None
+    ) -> dict[str, Any]:
+        path, body = (PROTOCOLS[protocol][:2]) if protocol else (CHAT_PATH, chat_body(stream))
         if self.kind == "wrk":
             argv = ["wrk", "-t", str(min(self.threads, conns)), "-c", str(conns)]
             argv += ["-d", f"{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
-            argv += ["-s", str(self.scripts[stream]), f"http://{HOST}:{port}{CHAT_PATH}"]
+            script = self.scripts[protocol or stream]
+            argv += ["-s", str(script), f"http://{HOST}:{port}{path}"]
             out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
             return parse_wrk(out.stdout)
-        raw = loadgen.build_request(HOST, port, CHAT_PATH, chat_body(stream), HEADERS)
+        raw = loadgen.build_request(HOST, port, path, body, HEADERS)
         result = asyncio.run(loadgen.load(HOST, port, raw, conns, seconds))
         return result.summary()
 
@@ -340,13 +377,20 @@ def settle(proc: Proc, limit: float = 60.0) -> float:
 
 
 def measure(
-    bench: Bench, load: Load, proc: Proc, port: int, stream: bool, conns: int, warmup: bool = True
+    bench: Bench,
+    load: Load,
+    proc: Proc,
+    port: int,
+    stream: bool,
+    conns: int,
+    warmup: bool = True,
+    protocol: str | None = None,
 ) -> dict:
     args = bench.args
     settled = 0.0
     if warmup and args.warmup > 0:
         settled += settle(proc)
-        load.run(port, stream, conns, args.warmup)
+        load.run(port, stream, conns, args.warmup, protocol)
     settled += settle(proc)
     cpu0, _ = proc.usage()
     peak = [0]
@@ -359,7 +403,7 @@ def measure(
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     started = time.perf_counter()
-    result = load.run(port, stream, conns, args.duration)
+    result = load.run(port, stream, conns, args.duration, protocol)
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
@@ -393,6 +437,91 @@ def verify(port: int, name: str) -> None:
             )
 
     asyncio.run(check())
+
+
+def verify_protocols(port: int) -> None:
+    """One streamed answer per protocol through the gateway, checked for its 20 deltas."""
+
+    async def check() -> None:
+        conn = loadgen.Connection(HOST, port)
+        try:
+            for name, (path, body, marker, last) in PROTOCOLS.items():
+                answer = await conn.request(loadgen.build_request(HOST, port, path, body, HEADERS))
+                deltas = answer.body.count(marker)
+                if answer.status != 200 or deltas != 20 or last not in answer.body:
+                    raise RuntimeError(
+                        f"gateway {name}: bad stream ({answer.status}, {deltas} deltas): "
+                        f"{answer.body[:300]!r}"
+                    )
+        finally:
+            await conn.close()
+
+    asyncio.run(check())
+
+
+def protocol_rounds(
+    bench: Bench, load: Load, proc: Proc, port: int, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Streamed chat completions, Responses and Messages through the gateway, back to back
+    in rotating order each round; each protocol's req/s as a ratio to chat's, per round."""
+    verify_protocols(port)
+    names = list(PROTOCOLS)
+    out: dict[str, dict[str, Any]] = {}
+    for conns in bench.args.conns:
+        runs: dict[str, list[dict]] = {name: [] for name in names}
+        ratios: dict[str, list[float]] = {name: [] for name in names if name != "chat"}
+        for round_no in range(rounds):
+            order = names[round_no % 3 :] + names[: round_no % 3]
+            rows = {}
+            for name in order:
+                print(f"[{round_no + 1}/{rounds}] protocol {name:<9} c{conns:<3}", end=" ")
+                rows[name] = measure(
+                    bench, load, proc, port, True, conns, warmup=round_no == 0, protocol=name
+                )
+                runs[name].append(rows[name])
+                print(f"{rows[name]['rps']:>9,.0f} req/s  p50 {rows[name]['p50_ms']:6.2f} ms")
+            for name in ratios:
+                ratios[name].append(rows[name]["rps"] / max(rows["chat"]["rps"], 1e-9))
+        out[f"stream/c{conns}"] = {
+            "load": {name: _median_result(rows) for name, rows in runs.items()},
+            "ratio": {name: _quartiles(values) for name, values in ratios.items()},
+        }
+    return out
+
+
+def render_protocols(protocols: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "### Protocols (gateway only, the same streamed answer in each grammar)",
+        "",
+        "| scenario | chat completions req/s | Responses req/s | Messages req/s "
+        "| Responses / chat, per round: median (quartiles) | Messages / chat | p50 ms chat / "
+        "Responses / Messages |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for key, row in protocols.items():
+        load, ratio = row["load"], row["ratio"]
+        cells = [
+            f"**{ratio[n][1]:.2f}** ({ratio[n][0]:.2f}-{ratio[n][2]:.2f})"
+            for n in ("responses", "messages")
+        ]
+        p50 = " / ".join(f"{load[n]['p50_ms']:.2f}" for n in PROTOCOLS)
+        lines.append(
+            f"| {key} | {_f(load['chat']['rps'])} | {_f(load['responses']['rps'])} "
+            f"| {_f(load['messages']['rps'])} | {cells[0]} | {cells[1]} | {p50} |"
+        )
+    return lines
+
+
+def protocol_targets(protocols: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    out = []
+    for key, row in protocols.items():
+        for name in ("responses", "messages"):
+            ratio = row["ratio"][name][1]
+            out.append(
+                (f"{key} {name} within 10% of chat completions", f"{ratio:.0%}", ratio >= 0.9)
+            )
+    return out
 
 
 def ttfb(port: int, count: int, model: str) -> dict[str, float]:
@@ -598,8 +727,10 @@ def render(results: dict[str, Any]) -> str:
             "this shows the multi-process path works and has no keep-alive latency floor; "
             "it cannot show linear scaling.",
         ]
+    if "protocols" in results:
+        lines += render_protocols(results["protocols"])
     lines += ["", "### Against the targets", ""]
-    for text, value, flag in targets(results):
+    for text, value, flag in targets(results) + protocol_targets(results.get("protocols", {})):
         lines.append(f"- {text}: {value} — {_ok(flag)}")
     return "\n".join(lines) + "\n"
 
@@ -773,6 +904,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         results["relay_peak_rss_mb"] = max(
             r["relay"]["peak_rss_mb"] for r in results["load"].values()
         )
+        print("protocols ...", flush=True)
+        results["protocols"] = protocol_rounds(bench, load, gateway, gw_port, args.rounds)
 
         print("time to first byte/token ...", flush=True)
         results["ttfb"] = {}
@@ -842,10 +975,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--smoke", action="store_true", help="1 s runs, 1 connection, no workers, no docs"
     )
+    parser.add_argument(
+        "--only",
+        choices=("protocols",),
+        help="only the protocol scenarios (streamed chat, Responses, Messages; no docs)",
+    )
     args = parser.parse_args(argv)
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     args.command = f".venv/bin/python bench/run.py {shown}".strip()
     args.conns = [int(c) for c in str(args.conns).split(",") if c.strip()]
+    if args.only and args.output == str(ROOT / "docs" / "performance.md"):
+        args.output = "-"
     if args.smoke:
         args.duration, args.warmup, args.conns, args.rounds = 1.0, 0.0, [1], 1
         args.workers, args.ttfb_samples, args.paced_samples, args.cold_starts = 0, 5, 2, 1
@@ -854,14 +994,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def run_protocols(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """``--only protocols``: the fake upstream and the gateway, nothing else."""
+    compile_bytecode(sys.executable)
+    kind = args.loadgen if args.loadgen != "auto" else ("wrk" if wrk_version() else "python")
+    bench = Bench(args, workdir)
+    try:
+        bench.start_upstream()
+        port = free_port()
+        gateway, _ = bench.start_gateway(port)
+        load = Load(kind, args.wrk_threads, workdir)
+        return protocol_rounds(bench, load, gateway, port, args.rounds)
+    finally:
+        bench.stop_all()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="g4f-bench-"))
     try:
-        results = run(args, workdir)
+        if args.only == "protocols":
+            protocols = run_protocols(args, workdir)
+        else:
+            results = run(args, workdir)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    if args.only == "protocols":
+        print("\n".join([*render_protocols(protocols), ""]))
+        for text, value, flag in protocol_targets(protocols):
+            print(f"- {text}: {value} — {_ok(flag)}")
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(protocols, indent=2))
+        return 0
     table = render(results)
     print()
     print(table)

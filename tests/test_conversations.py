@@ -328,3 +328,45 @@ async def test_a_failing_store_does_not_cost_the_client_its_answer(
                 assert (await resp.json())["choices"][0]["message"]["content"] == "turn 1"
     failures = [e for e in logs if e["event"] == "conversation_not_saved"]
     assert len(failures) == 2 and all(f["log_level"] == "error" for f in failures)
+
+
+async def test_stored_responses_share_the_bounds(tmp_path: Path) -> None:
+    store = SQLiteConversationStore(tmp_path / "c.sqlite3", ttl=0.2, max_rows=2)
+    await store.save_response("old", {"n": 0})
+    await asyncio.sleep(0.3)
+    assert await store.load_response("old") is None  # expired
+    assert await store.delete_response("old") is False
+    for i in range(3):
+        await store.save_response(f"r{i}", {"n": i})
+        await store.save(f"c{i}", "P", {"n": i})  # the tables are bounded each on its own
+    assert [await store.load_response(f"r{i}") for i in range(3)] == [None, {"n": 1}, {"n": 2}]
+    assert [await store.load(f"c{i}", "P") for i in range(3)] == [None, {"n": 1}, {"n": 2}]
+    assert await store.delete_response("r1") is True
+    assert await store.load_response("r1") is None
+    await store.close()
+
+
+async def test_a_database_made_before_the_row_counts_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE conversation_state (conversation_id TEXT NOT NULL, provider TEXT NOT NULL, "
+        "state BLOB NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (conversation_id, provider)) "
+        "WITHOUT ROWID"
+    )
+    now = time.time()
+    db.executemany(
+        "INSERT INTO conversation_state VALUES (?, 'p', '{}', ?)",
+        [(f"old{i}", now - 10 + i) for i in range(5)],
+    )
+    db.commit()
+    db.close()
+    store = SQLiteConversationStore(path, ttl=3600, max_rows=3)
+    await store.save("new", "P", {"n": 1})
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT COUNT(*) FROM conversation_state").fetchone() == (3,)
+    assert db.execute("SELECT n FROM row_count WHERE name = 'conversation_state'").fetchone() == (
+        3,
+    )
+    db.close()
+    await store.close()

@@ -43,7 +43,7 @@ def error_body(error: errors.G4FError) -> dict[str, Any]:
 
 
 def new_message_id() -> str:
-    return f"msg_{random.getrandbits(192):048x}"  # unique, not secret
+    return f"msg_{random.getrandbits(96):024x}"  # unique, not secret
 
 
 def stop_reason(transcript: Transcript) -> str:

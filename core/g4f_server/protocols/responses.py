@@ -18,7 +18,7 @@ from g4f_server.transcript import Transcript, media_markdown
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{random.getrandbits(192):048x}"  # unique, not secret
+    return f"{prefix}_{random.getrandbits(96):024x}"  # unique, not secret
 
 
 def response_frame(
@@ -175,9 +175,12 @@ class ResponseStream:
         self._seq = 0
         self._open: str | None = None  # "message", "reasoning" or "call"
         self._item: dict[str, Any] = {}  # the open message / reasoning item
+        self._index = 0  # its output_index
         self._parts: list[str] = []  # its text so far
         self._annotations: list[dict[str, Any]] = []
-        self._calls: dict[int, dict[str, Any]] = {}  # event index -> function_call item
+        self._calls: dict[
+            int, tuple[int, dict[str, Any]]
+        ] = {}  # event index -> (output_index, item)
         self._open_call: int | None = None
         self._text_head = b""
         self._final: dict[str, Any] | None = None
@@ -191,19 +194,19 @@ class ResponseStream:
         return _sse(kind, dumps({"type": kind, "sequence_number": seq, **fields}))
 
     def _position(self) -> dict[str, Any]:
-        return {"item_id": self._item["id"], "output_index": self._item["_index"]}
+        return {"item_id": self._item["id"], "output_index": self._index}
 
     # --- opening and closing items
 
     def _add_item(self, item: dict[str, Any]) -> bytes:
-        item["_index"] = len(self.output)
+        index = len(self.output)
         self.output.append(item)
-        shown = {k: v for k, v in item.items() if k != "_index"}
-        return self._event("response.output_item.added", output_index=item["_index"], item=shown)
+        return self._event("response.output_item.added", output_index=index, item=item)
 
     def _open_message(self) -> bytes:
         out = self._close()
         self._open = "message"
+        self._index = len(self.output)
         self._item = {"id": new_id("msg"), "type": "message", "status": "in_progress"}
         self._item.update(role="assistant", content=[])
         self._parts, self._annotations = [], []
@@ -217,7 +220,7 @@ class ResponseStream:
         self._text_head = (
             b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
             b'"item_id":' + dumps(self._item["id"])
-            + b',"output_index":' + str(self._item["_index"]).encode()
+            + b',"output_index":' + str(self._index).encode()
             + b',"content_index":0,"logprobs":[],"sequence_number":'
         )  # fmt: skip
         return out
@@ -225,6 +228,7 @@ class ResponseStream:
     def _open_reasoning(self) -> bytes:
         out = self._close()
         self._open = "reasoning"
+        self._index = len(self.output)
         self._item = {"id": new_id("rs"), "type": "reasoning", "summary": []}
         self._parts = []
         out += self._add_item(self._item)
@@ -241,11 +245,10 @@ class ResponseStream:
         if kind is None:
             return b""
         if kind == "call":
-            call = self._calls[self._open_call]  # type: ignore[index]
+            index, call = self._calls[self._open_call]  # type: ignore[index]
             self._open_call = None
-            return self._close_call(call)
-        item, text = self._item, "".join(self._parts)
-        index = item["_index"]
+            return self._close_call(index, call)
+        item, text, index = self._item, "".join(self._parts), self._index
         position = self._position()
         if kind == "message":
             done = _message(item["id"], text, self._annotations)
@@ -260,30 +263,32 @@ class ResponseStream:
                               summary_index=0, text=text)  # fmt: skip
             out += self._event("response.reasoning_summary_part.done", **position,
                                summary_index=0, part=done["summary"][0])  # fmt: skip
-        done["_index"] = index
         self.output[index] = done
-        return out + self._item_done(done)
+        return out + self._event("response.output_item.done", output_index=index, item=done)
 
-    def _close_call(self, call: dict[str, Any]) -> bytes:
+    def _close_call(self, index: int, call: dict[str, Any]) -> bytes:
         call["status"] = "completed"
         out = self._event(
             "response.function_call_arguments.done",
             item_id=call["id"],
-            output_index=call["_index"],
+            output_index=index,
             name=call["name"],
             arguments=call["arguments"],
         )
-        return out + self._item_done(call)
-
-    def _item_done(self, item: dict[str, Any]) -> bytes:
-        shown = {k: v for k, v in item.items() if k != "_index"}
-        return self._event("response.output_item.done", output_index=item["_index"], item=shown)
+        return out + self._event("response.output_item.done", output_index=index, item=call)
 
     # --- pipeline.StreamRenderer
 
     def start(self) -> bytes:
-        created = self._event("response.created", response=self.frame)
-        return created + self._event("response.in_progress", response=self.frame)
+        # The frame is the same in both events: encoded once.
+        response = dumps(self.frame)
+        self._seq = 2
+        return (
+            b'event: response.created\ndata: {"type":"response.created","sequence_number":0,'
+            b'"response":' + response + b"}\n\n"
+            b'event: response.in_progress\ndata: {"type":"response.in_progress",'
+            b'"sequence_number":1,"response":' + response + b"}\n\n"
+        )
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         if isinstance(event, ev.TextDelta):  # most events: no match
@@ -318,7 +323,7 @@ class ResponseStream:
         return None
 
     def _text(self, text: str) -> bytes:
-        out = self._open_message() if self._open != "message" else b""
+        out = b"" if self._open == "message" else self._open_message()
         self._parts.append(text)
         seq = self._seq
         self._seq = seq + 1
@@ -326,23 +331,26 @@ class ResponseStream:
 
     def _tool_call(self, event: ev.ToolCallDelta) -> bytes:
         out = b""
-        call = self._calls.get(event.index)
-        if call is None:
+        known = self._calls.get(event.index)
+        if known is None:
             out = self._close()
             call = _call(new_id("fc"), event.id or new_id("call"), event.name or "", "",
                          "in_progress")  # fmt: skip
-            self._calls[event.index] = call
+            index = len(self.output)
+            self._calls[event.index] = (index, call)
             self._open, self._open_call = "call", event.index
             out += self._add_item(call)
-        elif event.name and not call["name"]:
-            call["name"] = event.name
+        else:
+            index, call = known
+            if event.name and not call["name"]:
+                call["name"] = event.name
         if not event.arguments:
             return out
         call["arguments"] += event.arguments
         return out + self._event(
             "response.function_call_arguments.delta",
             item_id=call["id"],
-            output_index=call["_index"],
+            output_index=index,
             delta=event.arguments,
         )
 
@@ -350,8 +358,7 @@ class ResponseStream:
         """The final response object (computed once: stored, then sent)."""
         if self._final is None:
             self._closing = self._close()
-            output = [{k: v for k, v in item.items() if k != "_index"} for item in self.output]
-            self._final = finished(self.frame, output, transcript, self.chat)
+            self._final = finished(self.frame, list(self.output), transcript, self.chat)
         return self._final
 
     def end(self, transcript: Transcript) -> bytes:
@@ -360,5 +367,4 @@ class ResponseStream:
         return self._closing + self._event(kind, response=body)
 
     def failure(self, error: errors.G4FError) -> bytes:
-        output = [{k: v for k, v in item.items() if k != "_index"} for item in self.output]
-        return self._event("response.failed", response=failed(self.frame, output, error))
+        return self._event("response.failed", response=failed(self.frame, self.output, error))

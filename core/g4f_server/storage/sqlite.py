@@ -41,7 +41,23 @@ CREATE TABLE IF NOT EXISTS stored_response (
     updated_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stored_response_updated ON stored_response (updated_at);
+CREATE TABLE IF NOT EXISTS row_count (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 """
+_TABLES = ("conversation_state", "stored_response")
+# Each table's row count is kept by triggers, so that enforcing ``max_rows`` on every save
+# costs a lookup instead of a COUNT(*) over the whole table (O(rows): ~0.5 ms at 10k).
+# A database made before the triggers gets its count taken once, when they are created.
+_COUNTED = tuple(
+    statement
+    for table in _TABLES
+    for statement in (
+        f"CREATE TRIGGER IF NOT EXISTS {table}_added AFTER INSERT ON {table} "
+        f"BEGIN UPDATE row_count SET n = n + 1 WHERE name = '{table}'; END",
+        f"CREATE TRIGGER IF NOT EXISTS {table}_removed AFTER DELETE ON {table} "
+        f"BEGIN UPDATE row_count SET n = n - 1 WHERE name = '{table}'; END",
+        f"INSERT OR IGNORE INTO row_count SELECT '{table}', COUNT(*) FROM {table}",
+    )
+)
 
 
 class SQLiteConversationStore:
@@ -51,6 +67,8 @@ class SQLiteConversationStore:
         self.max_rows = max_rows
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
+        self._queued: list[tuple[Callable[[sqlite3.Connection, float], None], asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._executor is None:
@@ -82,6 +100,8 @@ class SQLiteConversationStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
+                for statement in _COUNTED:
+                    db.execute(statement)
             self._db = db
         return self._db
 
@@ -99,20 +119,50 @@ class SQLiteConversationStore:
         return await self._run(load)
 
     async def save(self, conversation_id: str, provider: str, state: dict[str, Any]) -> None:
-        blob = orjson.dumps(state)
+        row = (conversation_id, provider.lower(), orjson.dumps(state))
+        await self._write(
+            lambda db, now: db.execute(
+                "INSERT INTO conversation_state VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (conversation_id, provider) "
+                "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                (*row, now),
+            )
+        )
 
-        def save(db: sqlite3.Connection) -> None:
-            now = time.time()
-            with _transaction(db):
-                db.execute(
-                    "INSERT INTO conversation_state VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (conversation_id, provider) "
-                    "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                    (conversation_id, provider.lower(), blob, now),
-                )
-                self._purge(db, now)
+    async def _write(self, write: Callable[[sqlite3.Connection, float], Any]) -> None:
+        """Run ``write`` in one transaction with the writes queued meanwhile, then purge:
+        under load many saves share one thread hop and one commit (a commit per save cost
+        ~0.1 ms of CPU). Returns once committed, so the next request finds the row."""
+        future = asyncio.get_running_loop().create_future()
+        self._queued.append((write, future))
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write_queued())
+        await asyncio.shield(future)  # a caller that leaves does not undo the others' commit
 
-        await self._run(save)
+    async def _write_queued(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+
+                def run(db: sqlite3.Connection, batch: list = batch) -> None:
+                    now = time.time()
+                    with _transaction(db):
+                        for write, _ in batch:
+                            write(db, now)
+                        self._purge(db, now)
+
+                try:
+                    await self._run(run)
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._writer = None
 
     async def load_response(self, key: str) -> dict[str, Any] | None:
         def load(db: sqlite3.Connection) -> dict[str, Any] | None:
@@ -127,18 +177,13 @@ class SQLiteConversationStore:
 
     async def save_response(self, key: str, record: dict[str, Any]) -> None:
         blob = orjson.dumps(record)
-
-        def save(db: sqlite3.Connection) -> None:
-            now = time.time()
-            with _transaction(db):
-                db.execute(
-                    "INSERT INTO stored_response VALUES (?, ?, ?) ON CONFLICT (key) "
-                    "DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
-                    (key, blob, now),
-                )
-                self._purge(db, now)
-
-        await self._run(save)
+        await self._write(
+            lambda db, now: db.execute(
+                "INSERT INTO stored_response VALUES (?, ?, ?) ON CONFLICT (key) "
+                "DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
+                (key, blob, now),
+            )
+        )
 
     async def delete_response(self, key: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
@@ -157,7 +202,7 @@ class SQLiteConversationStore:
             ("stored_response", "key", "key"),
         ):
             db.execute(f"DELETE FROM {table} WHERE updated_at < ?", (now - self.ttl,))
-            (count,) = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+            (count,) = db.execute("SELECT n FROM row_count WHERE name = ?", (table,)).fetchone()
             if count > self.max_rows:
                 db.execute(
                     f"DELETE FROM {table} WHERE {key} IN ("
@@ -176,6 +221,8 @@ class SQLiteConversationStore:
         await self._run(purge)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer  # the queued writes are committed first
         executor, self._executor = self._executor, None
         if executor is None:
             return
