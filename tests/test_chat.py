@@ -98,6 +98,20 @@ async def test_stream_without_include_usage_has_no_usage_chunk(make_client: Any)
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_no_null_system_fingerprint(make_client: Any, streamed: bool) -> None:
+    """The official schema types ``system_fingerprint`` as a string: ``null`` fails strict
+    validators on every response and chunk, so it is left out."""
+    client = await make_client(Scripted())
+    body = {"model": "echo-1", "messages": USER, "stream": streamed}
+    if streamed:
+        body["stream_options"] = {"include_usage": True}
+    resp = await client.post("/v1/chat/completions", json=body)
+    assert resp.status == 200
+    bodies = sse_events(await resp.text())[:-1] if streamed else [await resp.json()]
+    assert bodies and all("system_fingerprint" not in b for b in bodies)
+
+
 async def test_reasoning_is_reported_separately(make_client: Any) -> None:
     client = await make_client(Scripted())
     body = await (

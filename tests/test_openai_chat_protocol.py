@@ -23,7 +23,6 @@ def _frame(renderer: ChunkRenderer) -> dict:
         "created": renderer.created,
         "model": 'model "q"',
         "provider": "Prov",
-        "system_fingerprint": None,
     }
 
 

@@ -55,7 +55,6 @@ def completion_body(
         "created": created or int(time.time()),
         "model": transcript.model_used or model,
         "provider": provider,
-        "system_fingerprint": None,
         "choices": [
             {
                 "index": 0,
@@ -113,7 +112,7 @@ class ChunkRenderer:
             b'data: {"id":' + dumps(self.id)
             + b',"object":"chat.completion.chunk","created":' + str(self.created).encode()
             + b',"model":' + dumps(model) + b',"provider":' + dumps(self.provider)
-            + b',"system_fingerprint":null,"choices":[{"index":0,"delta":'
+            + b',"choices":[{"index":0,"delta":'
         )  # fmt: skip
         self._text_head = self._head + b'{"content":'
 
@@ -127,7 +126,6 @@ class ChunkRenderer:
             "created": self.created,
             "model": self.model,
             "provider": self.provider,
-            "system_fingerprint": None,
             "choices": [
                 {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             ],
