@@ -21,7 +21,6 @@ from g4f_server.errors import InvalidRequestError, ProviderError
 from g4f_server.events import TextDelta
 from g4f_server.provider import ProviderContext, SpeechResult, Transcription
 from g4f_server.provider import TranscriptSegment as Segment
-from g4f_server.storage.files import sniff
 from g4f_server_pollinations import errors, media_info, transport
 from g4f_server_pollinations.chat import AUDIO_MIME, read_completion
 from g4f_server_pollinations.config import MAX_URL, api_key, auth_headers, settings
@@ -64,24 +63,11 @@ def speech_body(request: SpeechRequest) -> dict[str, Any]:
     return body
 
 
-def is_audio(data: bytes, fmt: str) -> bool:
-    """Whether ``data`` is audio, from its first bytes (the label can lie: an error page
-    sent as ``audio/mpeg``). Raw PCM has no signature: anything but text passes."""
-    sniffed = sniff(data)
-    if sniffed is not None:
-        return sniffed[0].startswith("audio/")
-    return fmt == "pcm" and bool(data) and data.lstrip()[:1] not in (b"<", b"{", b"[")
-
-
 async def _audio_result(resp: aiohttp.ClientResponse, fmt: str) -> SpeechResult:
     kind = resp.content_type
     if kind.startswith("audio/") or kind == "application/octet-stream":
         data = await resp.read()
-        if not is_audio(data, fmt):
-            raise ProviderError(
-                f"Pollinations answered {kind!r} that is not audio: {errors.message_of(data)}",
-                code="upstream_not_audio",
-            )
+        media_info.check_audio(data, fmt, kind)
         mime = kind if kind.startswith("audio/") else AUDIO_MIME.get(fmt, "audio/mpeg")
         return SpeechResult(mime_type=mime, data=data, headers=_passed_headers(resp.headers))
     text = (await resp.content.read(64 * 1024)).decode("utf-8", "replace")

@@ -27,7 +27,7 @@ from g4f_server.events import (
     Usage,
 )
 from g4f_server.provider import ProviderContext
-from g4f_server_pollinations import errors, transport
+from g4f_server_pollinations import errors, media_info, transport
 from g4f_server_pollinations.config import api_key, auth_headers, settings
 
 if TYPE_CHECKING:
@@ -225,7 +225,9 @@ def read_completion(data: Any, audio_format: str) -> list[ChatEvent]:
         )
     if audio and isinstance(audio.get("data"), str):
         mime = AUDIO_MIME.get(audio_format, "audio/mpeg")
-        events.append(Media(kind="audio", data=base64.b64decode(audio["data"]), mime_type=mime))
+        sound = base64.b64decode(audio["data"])
+        media_info.check_audio(sound, audio_format, "message.audio")
+        events.append(Media(kind="audio", data=sound, mime_type=mime))
     if usage := _usage(data.get("usage")):
         events.append(usage)
     if choice.get("finish_reason"):
@@ -244,7 +246,9 @@ async def _read_whole(resp: aiohttp.ClientResponse, body: dict[str, Any]) -> lis
             raise ProviderError("Pollinations sent malformed JSON") from None
         return read_completion(data, audio_format)
     if kind.startswith("audio/"):
-        return [Media(kind="audio", data=await resp.read(), mime_type=kind)]
+        data = await resp.read()
+        media_info.check_audio(data, (body.get("audio") or {}).get("format", "mp3"), kind)
+        return [Media(kind="audio", data=data, mime_type=kind)]
     if kind in ("text/html", "application/xhtml+xml"):  # a CDN's or proxy's page, not a reply
         raise errors.html_error(kind, await resp.content.read(64 * 1024))
     if kind.startswith("text/"):  # the legacy host answers plain text for some models

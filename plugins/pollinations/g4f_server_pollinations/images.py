@@ -166,19 +166,19 @@ async def generate_images(request: ImageRequest, ctx: ProviderContext) -> list[M
     query = build_query(request, ctx)
     prompt = prompt_for(request)
 
+    async def fetch(url: str) -> MediaItem:
+        async with transport.anonymous_slot(ctx, cfg, "image", keyed=key is not None):
+            return await _one(ctx, url, key, request.prompt)
+
     async def one(seed: int) -> MediaItem:
         url = build_url(base, prompt, {**query, "seed": str(seed)})
-        for retry in (False, True):
-            try:
-                async with transport.anonymous_slot(ctx, cfg, "image", keyed=key is not None):
-                    return await _one(ctx, url, key, request.prompt)
-            except _NO_RETRY:
-                raise  # the request or the credentials: a second try gets the same answer
-            except ProviderError as exc:
-                if retry:
-                    raise
-                ctx.log.info("pollinations_image_retry", error=exc.code)
-        raise AssertionError("unreachable")
+        try:
+            return await fetch(url)
+        except _NO_RETRY:
+            raise  # the request or the credentials: a second try gets the same answer
+        except ProviderError as exc:
+            ctx.log.info("pollinations_image_retry", error=exc.code)
+        return await fetch(url)  # once more (spaced like any anonymous call)
 
     results = await asyncio.gather(*(one(s) for s in _seeds(request)), return_exceptions=True)
     items = [r for r in results if isinstance(r, MediaItem)]

@@ -1,12 +1,17 @@
-"""What the plugin reads from audio bytes itself: the length of a WAV or MP3 file (the
-anonymous transcription path gets none from the upstream), and MP3 pieces joined into one
-file (anonymous speech of a long text is read in pieces)."""
+"""What the plugin reads from audio bytes itself: whether they are audio at all (the label
+can lie), the length of a WAV or MP3 file (the anonymous transcription path gets none from
+the upstream), and MP3 pieces joined into one file (anonymous speech of a long text is read
+in pieces)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import wave
+
+from g4f_server.errors import ProviderError
+from g4f_server.storage.files import sniff
+from g4f_server_pollinations.errors import message_of
 
 # MPEG audio frame header tables (ISO 11172-3 / 13818-3), in kbit/s and Hz.
 _BITRATES = {
@@ -18,6 +23,24 @@ _BITRATES = {
 }
 _BITRATES[(2, 3)] = _BITRATES[(2, 2)]
 _RATES = {1: (44100, 48000, 32000), 2: (22050, 24000, 16000), 25: (11025, 12000, 8000)}
+
+
+def is_audio(data: bytes, fmt: str) -> bool:
+    """Whether ``data`` is audio, from its first bytes (the label can lie: an error page
+    sent as ``audio/mpeg``). Raw PCM has no signature: anything but text passes."""
+    sniffed = sniff(data)
+    if sniffed is not None:
+        return sniffed[0].startswith("audio/")
+    return fmt.startswith("pcm") and bool(data) and data.lstrip()[:1] not in (b"<", b"{", b"[")
+
+
+def check_audio(data: bytes, fmt: str, label: str) -> None:
+    """Raise unless ``data`` is audio (``label``: what the upstream called it)."""
+    if not is_audio(data, fmt):
+        raise ProviderError(
+            f"Pollinations answered {label!r} that is not audio: {message_of(data)}",
+            code="upstream_not_audio",
+        )
 
 
 def id3v2_length(data: bytes) -> int:

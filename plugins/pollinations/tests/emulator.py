@@ -425,7 +425,9 @@ class Emulator:
             answer["content"] = f"\n\n \n  Echo: {text}"
         elif "audio" in (body.get("modalities") or []):
             answer["audio"] = {
-                "data": base64.b64encode(FAKE_MP3).decode(),
+                "data": base64.b64encode(
+                    HTML_PAGE if failure and failure.mode == "html_audio" else FAKE_MP3
+                ).decode(),
                 "transcript": f"Spoken: {text}",
                 "id": "audio_emu",
             }

@@ -550,3 +550,10 @@ async def test_usage_from_the_headers_when_the_body_has_none(emulator, ctx) -> N
     usage = next(e for e in evs if isinstance(e, events.Usage))
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total) == (2, 4, 6)
     assert events.ModelUsed("openai-emu") in evs
+
+
+async def test_audio_answer_that_is_not_audio_is_an_error(emulator, ctx) -> None:
+    emulator.fail("chat", "html_audio", times=1)
+    request = req("say hi", model="openai-audio", modalities=["text", "audio"])
+    with pytest.raises(errors.ProviderError, match="not audio"):
+        await collect(request, ctx())
