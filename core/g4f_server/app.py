@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from g4f_server import controls
 from g4f_server.config import AppConfig
 from g4f_server.context import make_context
 from g4f_server.keys import CONFIG, HTTP, PLUGIN_MANAGER, REGISTRY
@@ -42,8 +43,10 @@ def create_app(
     registry = Registry.from_plugins(
         pm, failures, priority=config.priority, ignored=config.ignored_providers
     )
-    app = web.Application(middlewares=[kernel_middleware], client_max_size=config.max_body_size)
+    middlewares = [kernel_middleware, *controls.middlewares(config)]
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_size)
     app[CONFIG] = config
+    controls.setup(app, config)  # keys, limits (controls.py)
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry
     setup_storage(app, config)  # app[CONVERSATIONS], app[MEDIA], app[MEDIA_STORE], app[COOKIES]

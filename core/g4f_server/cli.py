@@ -37,9 +37,12 @@ def _list(values: list[str] | None) -> list[str] | None:
 
 def _config(**flags: Any) -> Any:
     from g4f_server.config import AppConfig, ConfigError
+    from g4f_server.controls import check
 
     try:
-        return AppConfig.load(**flags)
+        config = AppConfig.load(**flags)
+        check(config)
+        return config
     except ConfigError as exc:  # a bad flag or G4F_* variable: say which, no traceback
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -87,6 +90,14 @@ def api(
     gui: Annotated[
         bool | None, typer.Option("--gui", help="Serve the chat page at / (env G4F_GUI)")
     ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML config file: models, keys, limits (env G4F_CONFIG)"),
+    ] = None,
+    trusted_proxies: Annotated[
+        list[str] | None,
+        typer.Option(help="Proxies (IPs/CIDRs) whose X-Forwarded-For is believed"),
+    ] = None,
 ) -> None:
     """Run the OpenAI-compatible API server."""
     from g4f_server.api import serve
@@ -117,6 +128,8 @@ def api(
         data_dir=data_dir,
         public_url=public_url,
         gui=gui,
+        config=config_file,
+        trusted_proxies=_list(trusted_proxies),
     )
     serve(config)
 
@@ -184,6 +197,26 @@ def models(
         return
     for row in rows:
         typer.echo(f"{row['providers'][0]:<16} {row['id']:<32} {','.join(row['capabilities'])}")
+
+
+keys_app = typer.Typer(help="API keys for the config file's [keys] table.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(name: Annotated[str, typer.Argument(help="The key's name (logs, limits)")]) -> None:
+    """Print a fresh random key and the lines to paste into the config file."""
+    from g4f_server.apikeys import key_hash, new_key
+
+    if not name.replace("-", "").replace("_", "").isalnum():
+        typer.echo("Error: NAME may hold letters, digits, '-' and '_' only", err=True)
+        raise typer.Exit(2)
+    key = new_key()
+    typer.echo(f"Key (shown once; give it to the client): {key}\n")
+    typer.echo("Paste into the config file:\n")
+    typer.echo(f'[keys.{name}]\nsha256 = "{key_hash(key)}"')
+    typer.echo('# models = ["gpt-4o*"]   # optional: the models this key may use')
+    typer.echo("# rpm = 60   # optional: requests per minute, tpm, concurrency")
 
 
 def main() -> None:

@@ -13,7 +13,9 @@ import dataclasses
 import functools
 import math
 import os
+import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -83,6 +85,15 @@ class AppConfig:
     conversation_ttl: float = _bounded(7 * 86400.0, gt=0)  # idle seconds before expiry
     conversation_max: int = _bounded(10_000, ge=1)  # stored conversation rows
 
+    # The operator's controls (docs/configuration.md). The tables come from the config
+    # file (``--config`` / G4F_CONFIG, TOML) or from code.
+    config: Path | None = None
+    models: dict[str, Any] = field(default_factory=dict)  # [models]: public name -> targets
+    keys: dict[str, Any] = field(default_factory=dict)  # [keys.NAME]: sha256, models, limits
+    limits: dict[str, Any] = field(default_factory=dict)  # [limits]: per_key/client/models
+    trusted_proxies: list[str] = field(default_factory=list)  # may set X-Forwarded-For
+    cors_origins: list[str] | None = None  # None: the safe default (cors.py)
+
     _overrides: ClassVar[dict[str, Any]] = {}
 
     def __post_init__(self) -> None:
@@ -105,9 +116,11 @@ class AppConfig:
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, **flags: Any) -> AppConfig:
-        """Build the effective config: flags > set_config > environment > defaults."""
+        """Build the effective config: flags > set_config > environment > config file >
+        defaults."""
         environ = dict(os.environ if environ is None else environ)
-        values: dict[str, Any] = {}
+        path = flags.get("config") or cls._overrides.get("config") or environ.get("G4F_CONFIG")
+        values: dict[str, Any] = read_config_file(Path(path)) if path else {}
         for name in cls.field_names():
             for key in _ENV_ALIASES.get(name, (f"G4F_{name.upper()}",)):
                 if key in environ:
@@ -161,6 +174,10 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
         if number is None:
             raise _error(name, value, "an integer" if hint is int else "a number")
         return number
+    if typing.get_origin(hint) is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise _error(name, value, "a table (set it in the config file)")
     if hint is Path:
         if isinstance(value, str | os.PathLike) and str(value):
             return Path(value)
@@ -203,3 +220,19 @@ def _error(name: str, value: Any, expected: str) -> ConfigError:
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings of a TOML config file: top-level keys are AppConfig fields (as the
+    flags, without dashes), ``[models]``, ``[keys.NAME]`` and ``[limits]`` its tables."""
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    unknown = sorted(set(data) - set(AppConfig.field_names()))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting(s): {', '.join(unknown)}")
+    return {"config": path, **data}

@@ -6,6 +6,7 @@ import aiohttp
 import pluggy
 from aiohttp import web
 
+from g4f_server.apikeys import KeyRing
 from g4f_server.config import AppConfig
 from g4f_server.conversations import ConversationStore, ResponseStore
 from g4f_server.media import MediaPublisher
@@ -22,8 +23,10 @@ RESPONSES = web.AppKey("responses", ResponseStore)  # stored Responses API objec
 MEDIA = web.AppKey("media", MediaPublisher)
 MEDIA_STORE = web.AppKey("media_store", MediaStore)
 COOKIES = web.AppKey("cookies", CookieStore)
+KEYRING = web.AppKey("keyring", KeyRing)  # absent when the server needs no key
 OPENAPI_SPEC = web.AppKey("openapi_spec", dict)  # built on first use, then kept
 
 # Per-request values: set by the middleware and the routes, read by the access log.
 REQUEST_ID = web.RequestKey("request_id", str)
 SERVED_BY = web.RequestKey("served_by", tuple)  # (provider, model, attempts)
+KEY_NAME = web.RequestKey("key_name", str)  # the name of the key the request carried

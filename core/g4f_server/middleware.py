@@ -6,7 +6,6 @@ extra coroutine frame on the hot path).
 
 from __future__ import annotations
 
-import hmac
 import random
 import re
 import time
@@ -15,7 +14,7 @@ from aiohttp import web
 
 from g4f_server import errors
 from g4f_server.jsonio import error_response, json_response
-from g4f_server.keys import CONFIG, REQUEST_ID, SERVED_BY
+from g4f_server.keys import CONFIG, KEY_NAME, KEYRING, REQUEST_ID, SERVED_BY
 from g4f_server.logs import access_line, bind_request_id, get_logger
 
 log = get_logger("g4f_server.middleware")
@@ -28,28 +27,6 @@ OPEN_PREFIXES = ("/media/", "/gui/")
 # Routes that answer errors in Anthropic's shape (routes/messages.py).
 ANTHROPIC_PATHS = ("/messages", "/messages/count_tokens")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-
-
-def _presented_key(request: web.Request) -> str | None:
-    header = request.headers.get("g4f-api-key") or request.headers.get("x-api-key")
-    if header:  # x-api-key: what the anthropic SDKs and Claude Code send
-        return header.strip()
-    auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() == "bearer ":
-        # "Bearer <server key> <provider key>" is accepted: the first word is ours.
-        return auth[7:].strip().split(" ", 1)[0]
-    return None
-
-
-def check_api_key(request: web.Request, expected: str) -> None:
-    presented = _presented_key(request)
-    if not presented:
-        raise errors.AuthenticationError(
-            "Missing API key: send 'Authorization: Bearer <key>', 'x-api-key: <key>' "
-            "or 'g4f-api-key: <key>'"
-        )
-    if not hmac.compare_digest(presented.encode(), expected.encode()):
-        raise errors.AuthenticationError("Invalid API key")
 
 
 def _http_error(exc: web.HTTPException, request: web.Request) -> errors.G4FError:
@@ -89,11 +66,12 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     request_id = client_id if _CLIENT_ID.match(client_id) else f"{random.getrandbits(128):032x}"
     request[REQUEST_ID] = request_id
     bind_request_id(request_id)
-    config = request.app[CONFIG]
+    app = request.app
+    config, keyring = app[CONFIG], app.get(KEYRING)
     path = request.path
     try:
-        if config.api_key and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
-            check_api_key(request, config.api_key)
+        if keyring is not None and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
+            request[KEY_NAME] = keyring.identify(request)
         response = await handler(request)
     except errors.G4FError as exc:
         response = _error_response(exc, path)

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from g4f_server import errors, sse
+from g4f_server import controls, errors, sse
 from g4f_server import events as ev
 from g4f_server.context import make_context, provider_key
 from g4f_server.conversations import (
@@ -90,6 +90,7 @@ class ChatTurn:
                 await self.keep(transcript)
         except Exception as exc:
             log.error("conversation_not_saved", provider=self.provider, exc_info=exc)
+        await controls.finished(self.request, transcript, self.chat)
 
 
 async def start_turn(
@@ -108,6 +109,7 @@ async def start_turn(
             param="proxy",
             code="proxy_not_allowed",
         )
+    await controls.admit_model(request, chat.model)
     store = app[CONVERSATIONS]
     key = provider_key(request, chat.api_key)
     # Scoped store key of the client's id (see conversations.conversation_key).

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
-from g4f_server import errors
+from g4f_server import controls, errors
 from g4f_server.context import make_context, provider_key
 from g4f_server.dispatch import first_success
 from g4f_server.keys import CONFIG, REGISTRY, REQUEST_ID, SERVED_BY
@@ -38,6 +38,7 @@ async def call_provider(
     """
     app = request.app
     config = app[CONFIG]
+    await controls.admit_model(request, body.model or "")
     routes = resolve(
         app[REGISTRY],
         config,

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from g4f_server import __version__, errors
 from g4f_server.gui.assets import Asset, bundle, index_page, page
-from g4f_server.keys import CONFIG
+from g4f_server.keys import CONFIG, KEYRING
 
 CSP = "; ".join(
     (
@@ -48,9 +48,8 @@ def _send(request: web.Request, asset: Asset, cache: str) -> web.Response:
 
 
 def _chat(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
     # no-cache: revalidated on every load (cheap, ETag), so a new release is picked up.
-    return _send(request, page(demo=False, key_required=bool(config.api_key)), "no-cache")
+    return _send(request, page(demo=False, key_required=KEYRING in request.app), "no-cache")
 
 
 async def index(request: web.Request) -> web.Response:

@@ -1,0 +1,108 @@
+"""The gateway's API keys: the single ``--g4f-api-key`` and the named keys of the config
+file (``[keys.NAME]`` with the key's SHA-256, so the file never holds a usable key).
+
+A request is identified by the key's *name*; logs and metrics carry the name, never the
+value.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from g4f_server import errors
+
+DEFAULT_NAME = "default"  # the name of --g4f-api-key in logs and limits
+_KEY_FIELDS = frozenset({"sha256", "models", "rpm", "tpm", "concurrency"})
+
+
+def presented_key(request: web.Request) -> str | None:
+    header = request.headers.get("g4f-api-key") or request.headers.get("x-api-key")
+    if header:  # x-api-key: what the anthropic SDKs and Claude Code send
+        return header.strip()
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        # "Bearer <server key> <provider key>" is accepted: the first word is ours.
+        return auth[7:].strip().split(" ", 1)[0]
+    return None
+
+
+def new_key() -> str:
+    return "sk-g4f-" + secrets.token_urlsafe(32)
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(slots=True, frozen=True)
+class KeyRing:
+    single: str | None  # --g4f-api-key, compared in constant time
+    by_hash: Mapping[str, str]  # sha256 hex -> key name
+    allowed: Mapping[str, tuple[str, ...]]  # key name -> model globs (absent: any model)
+
+    @classmethod
+    def build(cls, api_key: str | None, keys: Mapping[str, Any]) -> KeyRing | None:
+        """None when no key is configured (the server is open)."""
+        by_hash: dict[str, str] = {}
+        allowed: dict[str, tuple[str, ...]] = {}
+        for name, table in keys.items():
+            if not isinstance(table, Mapping):
+                raise ValueError(f"keys.{name} must be a table")
+            unknown = sorted(set(table) - _KEY_FIELDS)
+            if unknown:
+                raise ValueError(f"keys.{name}: unknown field(s) {', '.join(unknown)}")
+            digest = str(table.get("sha256", "")).strip().lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError(
+                    f"keys.{name}.sha256 must be the key's SHA-256 in hex "
+                    "(`g4f-server keys new NAME` prints it)"
+                )
+            by_hash[digest] = name
+            models = table.get("models")
+            if models is not None:
+                if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+                    raise ValueError(f"keys.{name}.models must be a list of model names")
+                allowed[name] = tuple(m.lower() for m in models)
+        if not api_key and not by_hash:
+            return None
+        return cls(api_key or None, by_hash, allowed)
+
+    def identify(self, request: web.Request) -> str:
+        """The name of the key the request carries; 401 when it carries none or a wrong one."""
+        presented = presented_key(request)
+        if not presented:
+            raise errors.AuthenticationError(
+                "Missing API key: send 'Authorization: Bearer <key>', 'x-api-key: <key>' "
+                "or 'g4f-api-key: <key>'"
+            )
+        if self.single is not None and hmac.compare_digest(
+            presented.encode(), self.single.encode()
+        ):
+            return DEFAULT_NAME
+        if self.by_hash:
+            # A dict lookup by the hash: the hash of a guess says nothing about the key.
+            name = self.by_hash.get(key_hash(presented))
+            if name is not None:
+                return name
+        raise errors.AuthenticationError("Invalid API key")
+
+    def check_model(self, key_name: str | None, model: str) -> None:
+        """403 when the key may only use other models."""
+        globs = self.allowed.get(key_name or "")
+        if globs is None:
+            return
+        name = model.lower()
+        if not any(fnmatch.fnmatchcase(name, glob) for glob in globs):
+            raise errors.PermissionDeniedError(
+                f"The key '{key_name}' may not use model '{model}'",
+                param="model",
+                code="model_not_allowed",
+            )

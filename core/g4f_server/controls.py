@@ -1,0 +1,82 @@
+"""The operator's controls wired into the app: keys, rate limits (and, in their own
+modules, CORS, the cache, metrics). Each is installed only when configured, so a server
+without them pays nothing for them on the hot path."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from g4f_server import limits
+from g4f_server.apikeys import KeyRing
+from g4f_server.config import AppConfig, ConfigError
+from g4f_server.keys import KEY_NAME, KEYRING
+
+if TYPE_CHECKING:
+    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.transcript import Transcript
+
+
+def check(config: AppConfig) -> None:
+    """Raise ConfigError for a config-file table that does not make sense (the CLI
+    shows the message instead of a traceback)."""
+    _keyring(config)
+    _limits(config)
+
+
+def _keyring(config: AppConfig) -> KeyRing | None:
+    try:
+        return KeyRing.build(config.api_key, config.keys)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def make_limiter(config: AppConfig) -> limits.Limiter:
+    """The counters' backend: in this process (a shared backend plugs in here)."""
+    return limits.MemoryLimiter()
+
+
+def _limits(config: AppConfig) -> limits.RateLimits | None:
+    try:
+        return limits.parse_limits(
+            make_limiter(config), config.limits, config.keys, config.trusted_proxies
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def middlewares(config: AppConfig) -> list[Any]:
+    """The middlewares after the kernel's (which checks the key and maps errors)."""
+    out: list[Any] = []
+    if _limits(config) is not None:
+        out.append(limits.limits_middleware)
+    return out
+
+
+def setup(app: web.Application, config: AppConfig) -> None:
+    keyring = _keyring(config)
+    if keyring is not None:
+        app[KEYRING] = keyring
+    rate_limits = _limits(config)
+    if rate_limits is not None:
+        app[limits.LIMITS] = rate_limits
+        app.on_response_prepare.append(limits.rate_headers)
+
+
+async def admit_model(request: web.Request, model: str) -> None:
+    """Once the body names the public model: may this key use it, and the model's limits."""
+    keyring = request.app.get(KEYRING)
+    if keyring is not None and keyring.allowed:
+        keyring.check_model(request.get(KEY_NAME), model)
+    if limits.LIMITS in request.app:
+        await limits.admit_model(request, model)
+
+
+async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
+    """An answer is done: its tokens (the upstream's count, else an estimate) count
+    against the tokens-per-minute limits."""
+    ticket = request.get(limits.TICKET)
+    if ticket is not None and ticket.token_keys:
+        prompt, completion, _ = transcript.token_counts(chat)
+        await ticket.charge_tokens(prompt + completion)

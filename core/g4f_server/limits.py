@@ -1,0 +1,335 @@
+"""Rate limits: requests and tokens per minute, concurrent requests.
+
+Two layers:
+
+- ``Limiter``: the storage interface, three atomic operations on named counters. The
+  in-memory backend here serves one process; a shared backend (Redis) implements the
+  same three calls, so every worker sees the same counts.
+- ``RateLimits``: the operator's rules (``[limits]`` and ``[keys.NAME]`` of the config
+  file) applied to one request: who it is (key name or client address), which public
+  model, what is left. Over a limit: 429 ``rate_limit_exceeded`` with ``Retry-After`` and
+  OpenAI's ``x-ratelimit-*`` headers.
+
+Windows are fixed (aligned to multiples of the window length): one counter per key and
+window, so a check is one atomic increment in any backend, and the count at which a
+client gets its 429 is exact.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from g4f_server import errors
+from g4f_server.keys import KEY_NAME
+
+WINDOW = 60.0  # rpm and tpm are per minute
+LIMIT_KINDS = ("rpm", "tpm", "concurrency")
+
+
+@dataclass(slots=True, frozen=True)
+class Decision:
+    """The outcome of one ``hit``: allowed or not, and what the headers report."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: float  # seconds until the window ends (the count starts again)
+
+
+class Limiter(Protocol):
+    """Atomic counters. Every call is one round trip to the backend."""
+
+    async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        """Add ``cost`` to ``key``'s count in the current window unless that would go
+        over ``limit`` (a ``cost`` of 0 asks whether anything is left: denied once the
+        count has reached the limit). A denied hit adds nothing."""
+        ...
+
+    async def charge(self, key: str, cost: int, window: float) -> None:
+        """Add ``cost`` unconditionally (tokens, known only once the answer is done)."""
+        ...
+
+    async def acquire(self, key: str, limit: int) -> Decision:
+        """Take one of ``limit`` concurrent slots; ``release`` gives it back."""
+        ...
+
+    async def release(self, key: str) -> None: ...
+
+
+@dataclass(slots=True)
+class MemoryLimiter:
+    """The in-process backend: a dict of (window start, count); stale windows are
+    dropped as the dict grows, so memory stays bounded by the active keys."""
+
+    clock: Any = time.monotonic
+    _windows: dict[str, list[float]] = field(default_factory=dict)
+    _slots: dict[str, int] = field(default_factory=dict)
+    _prune_at: int = 1024
+
+    def _count(self, key: str, window: float) -> tuple[list[float], float]:
+        now = self.clock()
+        start = math.floor(now / window) * window
+        slot = self._windows.get(key)
+        if slot is None or slot[0] != start:
+            if len(self._windows) >= self._prune_at:
+                self._prune(now)
+            slot = self._windows[key] = [start, 0.0]
+        return slot, start + window - now
+
+    def _prune(self, now: float) -> None:
+        # A window older than the longest we use (a minute) can be dropped.
+        self._windows = {k: v for k, v in self._windows.items() if v[0] > now - 2 * WINDOW}
+        self._prune_at = max(1024, 2 * len(self._windows))
+
+    async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        slot, reset = self._count(key, window)
+        used = slot[1]
+        if used >= limit or used + cost > limit:
+            return Decision(False, limit, max(0, int(limit - used)), reset)
+        slot[1] = used + cost
+        return Decision(True, limit, int(limit - slot[1]), reset)
+
+    async def charge(self, key: str, cost: int, window: float) -> None:
+        slot, _ = self._count(key, window)
+        slot[1] += cost
+
+    async def acquire(self, key: str, limit: int) -> Decision:
+        used = self._slots.get(key, 0)
+        if used >= limit:
+            return Decision(False, limit, 0, 1.0)
+        self._slots[key] = used + 1
+        return Decision(True, limit, limit - used - 1, 0.0)
+
+    async def release(self, key: str) -> None:
+        used = self._slots.get(key, 0) - 1
+        if used > 0:
+            self._slots[key] = used
+        else:
+            self._slots.pop(key, None)
+
+
+@dataclass(slots=True, frozen=True)
+class Rule:
+    """Limits of one subject (a key, a client address, a public model); None = none."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrency: int | None = None
+
+    @classmethod
+    def parse(cls, where: str, table: Mapping[str, Any]) -> Rule:
+        values: dict[str, int] = {}
+        for kind in LIMIT_KINDS:
+            value = table.get(kind)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{where}.{kind} must be a whole number of at least 1")
+            values[kind] = value
+        return cls(**values)
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, kind) is not None for kind in LIMIT_KINDS)
+
+
+def _rate_limited(kind: str, subject: str, decision: Decision) -> errors.RateLimitError:
+    what = {"rpm": "requests per minute", "tpm": "tokens per minute"}.get(
+        kind, "concurrent requests"
+    )
+    error = errors.RateLimitError(
+        f"Rate limit reached for {subject}: {decision.limit} {what}. "
+        f"Try again in {max(1, math.ceil(decision.reset))}s.",
+        retry_after=max(1.0, math.ceil(decision.reset)),
+    )
+    error.headers.update(_headers(kind, decision))
+    return error
+
+
+def _headers(kind: str, decision: Decision) -> dict[str, str]:
+    if kind == "concurrency":
+        return {}
+    unit = "requests" if kind == "rpm" else "tokens"
+    return {
+        f"x-ratelimit-limit-{unit}": str(decision.limit),
+        f"x-ratelimit-remaining-{unit}": str(decision.remaining),
+        f"x-ratelimit-reset-{unit}": f"{max(0.0, decision.reset):.3f}s",
+    }
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What one admitted request holds: the concurrency slots to give back, the token
+    counters to charge when the answer is done, and the headers to send."""
+
+    limiter: Limiter
+    slots: list[str] = field(default_factory=list)
+    token_keys: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    async def charge_tokens(self, tokens: int) -> None:
+        for key in self.token_keys:
+            await self.limiter.charge(key, tokens, WINDOW)
+        self.token_keys = []
+
+    async def release(self) -> None:
+        slots, self.slots = self.slots, []
+        for key in slots:
+            await self.limiter.release(key)
+
+
+@dataclass(slots=True)
+class RateLimits:
+    """The operator's rules applied through a ``Limiter``."""
+
+    limiter: Limiter
+    per_key: Rule = Rule()  # every key without limits of its own
+    per_client: Rule = Rule()  # requests without a key, by client address
+    keys: Mapping[str, Rule] = field(default_factory=dict)
+    models: Mapping[str, Rule] = field(default_factory=dict)  # public model glob -> rule
+    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+
+    def model_rule(self, model: str) -> tuple[str, Rule] | None:
+        """The rule of a public model name: the exact name, else the first glob."""
+        name = model.lower()
+        rule = self.models.get(name)
+        if rule is not None:
+            return name, rule
+        for glob, rule in self.models.items():
+            if fnmatch.fnmatchcase(name, glob):
+                return glob, rule
+        return None
+
+    def subject_rule(self, key_name: str | None) -> Rule:
+        if key_name is None:
+            return self.per_client
+        return self.keys.get(key_name) or self.per_key
+
+    async def admit(self, ticket: Ticket, subject: str, rule: Rule) -> None:
+        """Count one request of ``subject`` against ``rule``; raise the 429 when over.
+        Concurrency first: a request refused for it has not used a request of the
+        minute. Slots taken before a refusal are given back by ``ticket.release``."""
+        limiter = self.limiter
+        if rule.concurrency is not None:
+            key = f"c:{subject}"
+            decision = await limiter.acquire(key, rule.concurrency)
+            if not decision.allowed:
+                raise _rate_limited("concurrency", subject, decision)
+            ticket.slots.append(key)
+        if rule.tpm is not None:
+            key = f"t:{subject}"
+            decision = await limiter.hit(key, 0, rule.tpm, WINDOW)
+            if not decision.allowed:
+                raise _rate_limited("tpm", subject, decision)
+            ticket.token_keys.append(key)
+            ticket.headers.update(_headers("tpm", decision))
+        if rule.rpm is not None:
+            decision = await limiter.hit(f"r:{subject}", 1, rule.rpm, WINDOW)
+            if not decision.allowed:
+                raise _rate_limited("rpm", subject, decision)
+            ticket.headers.update(_headers("rpm", decision))
+
+
+def parse_limits(
+    limiter: Limiter,
+    limits: Mapping[str, Any],
+    keys: Mapping[str, Mapping[str, Any]],
+    trusted_proxies: Sequence[str] = (),
+) -> RateLimits | None:
+    """The ``[limits]`` table and the limits of ``[keys.NAME]``; None when nothing is
+    limited (the middleware then skips the limiter entirely)."""
+    per_key = Rule.parse("limits.per_key", limits.get("per_key") or {})
+    per_client = Rule.parse("limits.per_client", limits.get("per_client") or {})
+    unknown = sorted(set(limits) - {"per_key", "per_client", "models"})
+    if unknown:
+        raise ValueError(f"limits: unknown table(s) {', '.join(unknown)}")
+    models = {
+        name.lower(): Rule.parse(f"limits.models.{name}", table)
+        for name, table in (limits.get("models") or {}).items()
+    }
+    key_rules = {name: Rule.parse(f"keys.{name}", table) for name, table in keys.items()}
+    key_rules = {name: rule for name, rule in key_rules.items() if rule}
+    if not (per_key or per_client or key_rules or any(models.values())):
+        return None
+    trusted = [ipaddress.ip_network(net, strict=False) for net in trusted_proxies]
+    return RateLimits(limiter, per_key, per_client, key_rules, models, trusted)
+
+
+def client_address(request: web.Request, trusted: Sequence[Any]) -> str:
+    """The client's address: the peer's, or, when the peer is a trusted proxy, the last
+    ``X-Forwarded-For`` hop that is not one (a client can prepend anything it likes)."""
+    peer = request.remote or ""
+    if not trusted or not _trusted(peer, trusted):
+        return peer
+    hops: list[str] = []
+    for value in request.headers.getall("X-Forwarded-For", ()):
+        hops += [hop.strip() for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):  # the nearest hop first: our proxy appended it
+        if not _trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _trusted(address: str, trusted: Sequence[Any]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+# --- wiring: the middleware (who, how many) and the per-model gate (which model) ------
+
+LIMITS = web.AppKey("limits", RateLimits)
+TICKET = web.RequestKey("rate_ticket", Ticket)
+
+
+def subject_of(request: web.Request, limits: RateLimits) -> tuple[str, str | None]:
+    key_name = request.get(KEY_NAME)
+    if key_name:
+        return f"key:{key_name}", key_name
+    return f"ip:{client_address(request, limits.trusted)}", None
+
+
+@web.middleware
+async def limits_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Counts every request that passed the key check (open paths are not counted)."""
+    from g4f_server.middleware import OPEN_PATHS, OPEN_PREFIXES
+
+    path = request.path
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
+        return await handler(request)
+    limits = request.app[LIMITS]
+    subject, key_name = subject_of(request, limits)
+    ticket = request[TICKET] = Ticket(limits.limiter)
+    try:
+        await limits.admit(ticket, subject, limits.subject_rule(key_name))
+        return await handler(request)
+    finally:
+        await ticket.release()
+
+
+async def rate_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: what is left, on every answer (streamed ones too)."""
+    ticket = request.get(TICKET)
+    if ticket is not None and ticket.headers:
+        response.headers.update(ticket.headers)
+
+
+async def admit_model(request: web.Request, model: str) -> None:
+    """The public model's own limits (``[limits.models]``), once the body is read."""
+    limits = request.app.get(LIMITS)
+    ticket = request.get(TICKET)
+    if limits is None or ticket is None or not limits.models:
+        return
+    found = limits.model_rule(model)
+    if found is not None:
+        glob, rule = found
+        await limits.admit(ticket, f"model:{glob}", rule)
