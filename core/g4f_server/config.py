@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import os
 import tomllib
@@ -92,7 +93,6 @@ class AppConfig:
     keys: dict[str, Any] = field(default_factory=dict)  # [keys.NAME]: sha256, models, limits
     limits: dict[str, Any] = field(default_factory=dict)  # [limits]: per_key/client/models
     trusted_proxies: list[str] = field(default_factory=list)  # may set X-Forwarded-For
-    cors_origins: list[str] | None = None  # None: the safe default (cors.py)
 
     _overrides: ClassVar[dict[str, Any]] = {}
 
@@ -175,9 +175,14 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             raise _error(name, value, "an integer" if hint is int else "a number")
         return number
     if typing.get_origin(hint) is dict:
+        if isinstance(value, str):  # from the environment: a JSON object
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
         if isinstance(value, Mapping):
             return dict(value)
-        raise _error(name, value, "a table (set it in the config file)")
+        raise _error(name, value, "a table (in the config file) or a JSON object")
     if hint is Path:
         if isinstance(value, str | os.PathLike) and str(value):
             return Path(value)
