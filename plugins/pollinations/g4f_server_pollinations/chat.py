@@ -87,7 +87,7 @@ _CHARS_PER_TOKEN = 4
 _NO_SLOT = contextlib.nullcontext()
 _FINISHED = {reason: Finish(reason) for reason in set(_FINISH.values())}  # type: ignore[arg-type]
 # Upstream response headers passed on to the client, as they are (docs: README).
-_PASSED = ("x-model-used", "x-usage-")
+_PASSED = (b"x-model-used", b"x-usage-")
 
 
 @functools.cache
@@ -351,10 +351,14 @@ class _Answer:
         self.held_text = ""
         self.put = self._hold if self.legacy else self.out.append
 
-    def upstream_headers(self, headers: Any, ctx: ProviderContext) -> None:
+    def upstream_headers(self, raw: tuple[tuple[bytes, bytes], ...], ctx: ProviderContext) -> None:
         """x-model-used and x-usage-*: passed on to the client, and read as the events they
-        mean (the model named here is the answer's: chunks may not name it again)."""
-        passed = {k.lower(): v for k, v in headers.items() if k.lower().startswith(_PASSED)}
+        mean (the model named here is the answer's: chunks may not name it again). Read
+        from the raw pairs: most headers are skipped on their first two bytes."""
+        passed: dict[str, str] = {}
+        for name, value in raw:
+            if name[:2] in (b"x-", b"X-") and (low := name.lower()).startswith(_PASSED):
+                passed[low.decode("latin-1")] = value.decode("latin-1")
         if not passed:
             return
         ctx.response_headers.update(passed)
@@ -634,7 +638,7 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
         ) as resp,
     ):
         transport.stop_read_timer(resp)
-        answer.upstream_headers(resp.headers, ctx)
+        answer.upstream_headers(resp.raw_headers, ctx)
         # One list per network read: the gateway writes it to the client in one piece.
         if resp.content_type == "text/event-stream":
             streamed = True
