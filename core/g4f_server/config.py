@@ -9,6 +9,7 @@ first pydantic model class costs ~5 MB and ~0.1 s, which the idle server does no
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -176,10 +177,8 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
         return number
     if typing.get_origin(hint) is dict:
         if isinstance(value, str):  # from the environment: a JSON object
-            try:
+            with contextlib.suppress(ValueError):
                 value = json.loads(value)
-            except ValueError:
-                pass
         if isinstance(value, Mapping):
             return dict(value)
         raise _error(name, value, "a table (in the config file) or a JSON object")
