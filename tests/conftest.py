@@ -23,3 +23,13 @@ def make_client(aiohttp_client: Any, tmp_path: Any) -> Any:
         return await aiohttp_client(app)
 
     return make
+
+
+@pytest.fixture
+def redis_server(tmp_path: Any) -> Any:
+    """A real redis-server on a free loopback port (tests/redis_server.py)."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()

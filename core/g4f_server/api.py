@@ -70,6 +70,13 @@ def _serve_one(config: AppConfig, reuse_port: bool = False) -> None:
 def serve(config: AppConfig) -> None:
     configure_logging(debug=config.debug, json_logs=config.json_logs)
     log.info("starting", url=f"http://{config.host}:{config.port}", config=config.redacted())
+    if config.state_url:  # every worker would fail the same way: say it once, exit 1
+        from g4f_server.storage.redis_state import preflight
+
+        problem = preflight(config)
+        if problem:
+            log.error("state_unreachable", error=problem)
+            raise SystemExit(1)
     if config.workers == 1:
         try:
             _serve_one(config)

@@ -87,6 +87,10 @@ def api(
     public_url: Annotated[
         str | None, typer.Option(help="External base URL for /media links")
     ] = None,
+    state_url: Annotated[
+        str | None,
+        typer.Option(help="Shared state on Redis, redis:// or rediss:// (env G4F_STATE_URL)"),
+    ] = None,
     gui: Annotated[
         bool | None, typer.Option("--gui", help="Serve the chat page at / (env G4F_GUI)")
     ] = None,
@@ -127,6 +131,7 @@ def api(
         workers=workers,
         data_dir=data_dir,
         public_url=public_url,
+        state_url=state_url,
         gui=gui,
         config=config_file,
         trusted_proxies=_list(trusted_proxies),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 # Fields whose values are never printed or logged.
-SECRET_FIELDS = frozenset({"api_key"})
+SECRET_FIELDS = frozenset({"api_key", "state_password"})
 # Environment names that differ from G4F_<FIELD> (the seed's names).
 _ENV_ALIASES = {"api_key": ("G4F_API_KEY",)}
 _TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
@@ -86,6 +86,10 @@ class AppConfig:
     max_upload_size: int = _bounded(32 * 1024**2, ge=1024)  # multipart uploads
     conversation_ttl: float = _bounded(7 * 86400.0, gt=0)  # idle seconds before expiry
     conversation_max: int = _bounded(10_000, ge=1)  # stored conversation rows
+    # Shared state (storage/redis_state.py): unset keeps everything in data_dir.
+    state_url: str | None = None  # redis://host:6379/0 or rediss:// (TLS)
+    state_password: str | None = None  # instead of a password in the URL
+    state_prefix: str = "g4f:"  # every key the server writes starts with it
 
     # The operator's controls (docs/configuration.md). The tables come from the config
     # file (``--config`` / G4F_CONFIG, TOML) or from code.
@@ -142,7 +146,24 @@ class AppConfig:
         for name in SECRET_FIELDS:
             if shown.get(name):
                 shown[name] = "***"
+        if self.state_url:
+            shown["state_url"] = redact_url(self.state_url)
         return shown
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 @functools.cache

@@ -111,6 +111,15 @@ class RateLimitError(_RetryAfter):
     """The gateway's own rate limit was hit."""
 
 
+class StateUnavailableError(G4FError):
+    """The shared state store (Redis, ``--state-url``) cannot be reached; the request
+    needs it (a conversation, a stored response, media, a cookie upload)."""
+
+    status = 503
+    type = "server_error"
+    code = "state_unavailable"
+
+
 # --- raised by providers -------------------------------------------------------------
 
 

@@ -80,7 +80,9 @@ class ChatTurn:
     async def complete(self, transcript: Transcript) -> None:
         """Store the finished answer before the client sees its end, so that the client's
         next request (on any connection) finds it. A store failure is logged: the answer
-        itself is complete and is delivered."""
+        itself is complete and is delivered; but when the shared state store is away
+        (``StateUnavailableError``) the answer fails instead, so that no turn a client
+        saw completed is missing from the store."""
         try:
             if self.conv_key:
                 if transcript.state is not None:
@@ -88,6 +90,8 @@ class ChatTurn:
                 await remember_turn(self.store, self.conv_key, self.chat, transcript)
             if self.keep is not None:
                 await self.keep(transcript)
+        except errors.StateUnavailableError:
+            raise
         except Exception as exc:
             log.error("conversation_not_saved", provider=self.provider, exc_info=exc)
         await controls.finished(self.request, transcript, self.chat)
@@ -212,7 +216,11 @@ async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse
             return response
     finally:
         await run.close()
-    await turn.complete(transcript)
+    try:
+        await turn.complete(transcript)
+    except errors.StateUnavailableError as exc:
+        await response.write_eof(b"".join([*lines, renderer.failure(exc)]))
+        return response
     lines.append(renderer.end(transcript))
     await response.write_eof(b"".join(lines))  # the last chunks and the end in one write
     return response

@@ -23,6 +23,9 @@ SWEEP_INTERVAL = 600.0  # seconds between retention sweeps (media age/size, expi
 
 def setup_storage(app: web.Application, config: AppConfig) -> None:
     """Create the stores (no I/O yet: folders are made when the app starts)."""
+    if config.state_url:
+        _setup_shared(app, config)
+        return
     data = DataDir(config.data_dir.expanduser())
     media = MediaStore(
         data.media,
@@ -38,8 +41,34 @@ def setup_storage(app: web.Application, config: AppConfig) -> None:
     )
 
 
+def _setup_shared(app: web.Application, config: AppConfig) -> None:
+    """Every store on Redis (``--state-url``); imported only then."""
+    from g4f_server.storage import redis_state
+
+    state = redis_state.RedisState(config)
+    media = redis_state.RedisMediaStore(
+        state,
+        max_age=config.media_max_age,
+        max_bytes=config.media_max_bytes,
+        max_file_size=config.media_max_file_size,
+    )
+    app[MEDIA_STORE] = media  # type: ignore[assignment]  # the same save/load contract
+    app[MEDIA] = StoredMediaPublisher(media, config.public_url)  # type: ignore[arg-type]
+    app[COOKIES] = redis_state.RedisCookieStore(state)
+    app[CONVERSATIONS] = app[RESPONSES] = redis_state.RedisConversationStore(
+        state, ttl=config.conversation_ttl, max_rows=config.conversation_max
+    )
+
+
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    if config.state_url:
+        from g4f_server.storage.redis_state import shared_state_ctx
+
+        cookies = app[COOKIES]
+        async with shared_state_ctx(cookies.state, cookies):  # type: ignore[attr-defined]
+            yield
+        return
     await asyncio.to_thread(DataDir(config.data_dir.expanduser()).ensure)
 
     async def sweep() -> None:

@@ -199,6 +199,29 @@ class DomainCookies:
     updated_at: float
     sources: list[str] = field(default_factory=list)
 
+    @staticmethod
+    def doc(domain: str, cookies: dict[str, Cookie], sources: list[str], now: float) -> bytes:
+        """The stored form of one domain's cookies (a file, or a Redis hash field)."""
+        return orjson.dumps(
+            {
+                "domain": domain,
+                "updated_at": now,
+                "sources": sources,
+                "cookies": {
+                    n: {"value": c.value, "expires": c.expires} for n, c in cookies.items()
+                },
+            }
+        )
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> DomainCookies:
+        """Raises ValueError, KeyError, TypeError or AttributeError on a broken doc."""
+        return cls(
+            {n: Cookie(c["value"], c.get("expires")) for n, c in doc["cookies"].items()},
+            float(doc.get("updated_at", 0)),
+            list(doc.get("sources", [])),
+        )
+
 
 class CookieStore:
     """One ``<domain>.json`` file (mode 0600) per domain, cached in memory.
@@ -231,12 +254,7 @@ class CookieStore:
             if not valid_domain(domain):
                 continue
             try:
-                doc = orjson.loads(path.read_bytes())
-                domains[domain] = DomainCookies(
-                    {n: Cookie(c["value"], c.get("expires")) for n, c in doc["cookies"].items()},
-                    float(doc.get("updated_at", 0)),
-                    list(doc.get("sources", [])),
-                )
+                domains[domain] = DomainCookies.from_doc(orjson.loads(path.read_bytes()))
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 log.warning("cookie_file_unreadable", file=path.name, error=repr(exc))
         self._domains, self._seen_mtime = domains, mtime
@@ -299,15 +317,8 @@ class CookieStore:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         now = time.time()
         for domain, cookies in jar.items():
-            doc = {
-                "domain": domain,
-                "updated_at": now,
-                "sources": sources,
-                "cookies": {
-                    n: {"value": c.value, "expires": c.expires} for n, c in cookies.items()
-                },
-            }
-            atomic_write(self.folder / f"{domain}.json", orjson.dumps(doc), mode=0o600)
+            doc = DomainCookies.doc(domain, cookies, sources, now)
+            atomic_write(self.folder / f"{domain}.json", doc, mode=0o600)
         self._seen_mtime = None
 
     async def delete(self, domain: str | None = None) -> int:

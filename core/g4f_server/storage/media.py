@@ -34,6 +34,26 @@ class StoredFile:
     size: int
 
 
+def new_file(data: bytes, mime_hint: str | None, max_file_size: int) -> StoredFile:
+    """A fresh name and the type of media bytes about to be stored (every media store's
+    rule): the type comes from the bytes, not the hint, unless the bytes are of no type
+    we know (then the hint, if we know it)."""
+    if not data:
+        raise errors.ProviderError("The provider returned an empty media file")
+    if len(data) > max_file_size:
+        raise errors.ProviderError(
+            f"Media file of {len(data)} bytes exceeds the limit of {max_file_size}"
+        )
+    sniffed = sniff(data)
+    if sniffed is not None:
+        mime, ext = sniffed
+    else:
+        hint = (mime_hint or "").split(";", 1)[0].strip().lower()
+        ext = _MIME_TO_EXT.get(hint, "bin")
+        mime = MIME_BY_EXT[ext]
+    return StoredFile(f"{int(time.time())}-{secrets.token_hex(16)}.{ext}", mime, len(data))
+
+
 class MediaStore:
     def __init__(self, folder: Path, *, max_age: float, max_bytes: int, max_file_size: int):
         self.folder = folder
@@ -42,24 +62,10 @@ class MediaStore:
         self.max_file_size = max_file_size
 
     async def save(self, data: bytes, mime_hint: str | None = None) -> StoredFile:
-        """Store bytes under a fresh name; the type comes from the bytes, not the hint,
-        unless the bytes are of no type we know (then the hint, if we know it)."""
-        if not data:
-            raise errors.ProviderError("The provider returned an empty media file")
-        if len(data) > self.max_file_size:
-            raise errors.ProviderError(
-                f"Media file of {len(data)} bytes exceeds the limit of {self.max_file_size}"
-            )
-        sniffed = sniff(data)
-        if sniffed is not None:
-            mime, ext = sniffed
-        else:
-            hint = (mime_hint or "").split(";", 1)[0].strip().lower()
-            ext = _MIME_TO_EXT.get(hint, "bin")
-            mime = MIME_BY_EXT[ext]
-        name = f"{int(time.time())}-{secrets.token_hex(16)}.{ext}"
-        await asyncio.to_thread(self._write, name, data)
-        return StoredFile(name, mime, len(data))
+        """Store bytes under a fresh name (see ``new_file``)."""
+        stored = new_file(data, mime_hint, self.max_file_size)
+        await asyncio.to_thread(self._write, stored.name, data)
+        return stored
 
     def _write(self, name: str, data: bytes) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
