@@ -65,7 +65,7 @@ async def chat(client: TestClient, status: int = 200, **body: Any) -> dict[str, 
 
 
 async def test_a_conversation_started_on_a_continues_on_b(pair: Any, tmp_path: Path) -> None:
-    a, b, echo_a, echo_b = await pair()
+    a, b, _, echo_b = await pair()
     await chat(a, conversation_id="c1")
     await chat(b, conversation_id="c1", messages=[{"role": "user", "content": "And now?"}])
     seen = echo_b.seen[-1]
@@ -84,7 +84,7 @@ async def test_a_stored_response_from_a_is_found_on_b(pair: Any) -> None:
     body = {"model": "echo-1", "input": "What was it?", "previous_response_id": first["id"]}
     resp = await b.post("/v1/responses", json=body)
     assert resp.status == 200, await resp.text()
-    assert [m["content"] for m in echo_b.seen[-1].messages][0] == "Remember 42"
+    assert echo_b.seen[-1].messages[0]["content"] == "Remember 42"
     assert (await b.delete(f"/v1/responses/{first['id']}")).status == 200
     assert (await a.get(f"/v1/responses/{first['id']}")).status == 404
 
