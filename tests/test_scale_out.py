@@ -124,7 +124,8 @@ async def test_two_instances_share_their_state(cluster: Cluster) -> None:
         if listed["data"]:
             break
         await asyncio.sleep(0.02)
-    await call("POST", b + "/v1/chat/completions", json={"model": "Copilot", "messages": user("Hi")})
+    body = {"model": "Copilot", "messages": user("Hi")}
+    await call("POST", b + "/v1/chat/completions", json=body)
     assert "MUID=abc" in cluster.copilot.sockets[-1]["headers"]["Cookie"]
 
 
