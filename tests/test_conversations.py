@@ -14,6 +14,7 @@ from g4f_server.app import create_app
 from g4f_server.config import AppConfig
 from g4f_server.conversations import (
     HISTORY,
+    MAX_HISTORY_BYTES,
     MAX_HISTORY_MESSAGES,
     conversation_key,
     remember_turn,
@@ -215,6 +216,37 @@ async def test_history_keeps_tool_calls_and_is_bounded(tmp_path: Path) -> None:
     assert stored[0] == {"role": "system", "content": "sys"}
     assert stored[1]["role"] == "user"  # trimmed at a turn boundary
     assert stored[-1]["content"].endswith(f" {MAX_HISTORY_MESSAGES - 1}")
+    await store.close()
+
+
+async def test_history_trim_keeps_the_newest_turns_within_the_byte_bound(
+    tmp_path: Path,
+) -> None:
+    """One request with a history far over both bounds (issue 17: trimming it popped the
+    oldest message one at a time, re-serializing the rest each time)."""
+    store = SQLiteConversationStore(tmp_path / "c.sqlite3", ttl=3600, max_rows=100)
+    big = "b" * (MAX_HISTORY_BYTES // 50)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "sys"}]
+    for i in range(60):  # 60 x ~42 KiB, ~2.5 MiB: over the byte bound, under the count
+        messages += [
+            {"role": "user", "content": f"{i} {big}"},
+            {"role": "assistant", "content": "ok"},
+        ]
+    messages.append({"role": "user", "content": "last"})
+    await remember_turn(store, "k:big", _request(*messages), _reply("done"))
+    stored = (await store.load("k:big", HISTORY) or {})["messages"]
+    import orjson
+
+    assert len(orjson.dumps(stored)) <= MAX_HISTORY_BYTES
+    assert stored[0] == {"role": "system", "content": "sys"}
+    assert stored[1]["role"] == "user"  # never an orphaned reply first
+    assert stored[-2:] == [
+        {"role": "user", "content": "last"},
+        {"role": "assistant", "content": "done"},
+    ]
+    kept = [m for m in stored if m["role"] == "user" and m["content"] != "last"]
+    assert 40 < len(kept) < 50  # as many of the newest turns as fit
+    assert kept[-1]["content"].startswith("59 ")
     await store.close()
 
 

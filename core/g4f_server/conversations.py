@@ -142,12 +142,22 @@ def trim_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     turns dropped first."""
     system = [m for m in messages if m["role"] in _SYSTEM_ROLES]
     rest = [m for m in messages if m["role"] not in _SYSTEM_ROLES]
-    while rest and (
-        len(system) + len(rest) > MAX_HISTORY_MESSAGES
-        or len(orjson.dumps(system + rest)) > MAX_HISTORY_BYTES
-    ):
-        rest.pop(0)
-        # Never start the kept history with an orphaned tool result or reply.
-        while rest and rest[0]["role"] in ("tool", "assistant"):
-            rest.pop(0)
-    return system + rest
+    return system + _newest_that_fit(system, rest)
+
+
+def _newest_that_fit(system: list[dict[str, Any]], rest: list[dict[str, Any]]) -> list[dict]:
+    """The longest tail of ``rest`` that fits the history bounds beside ``system``, not
+    starting with an orphaned tool result or reply. One pass from the newest message
+    (each serialized once): linear in the history's length, whatever its size."""
+    room_messages = MAX_HISTORY_MESSAGES - len(system)
+    room_bytes = MAX_HISTORY_BYTES - len(orjson.dumps(system)) - len(rest)  # commas
+    start = len(rest)
+    while start > 0 and len(rest) - start < room_messages:
+        size = len(orjson.dumps(rest[start - 1]))
+        if size > room_bytes:
+            break
+        room_bytes -= size
+        start -= 1
+    while start < len(rest) and rest[start]["role"] in ("tool", "assistant"):
+        start += 1
+    return rest[start:]

@@ -49,6 +49,13 @@ def _tag(path: str) -> str:
     return parts[0] or "server"
 
 
+def _operation_id(method: str, path: str) -> str:
+    """Unique by construction: one operation per (method, path), e.g.
+    ``delete_v1_cookies_domain``."""
+    words = re.findall(r"[A-Za-z0-9]+", path)
+    return "_".join([method.lower(), *words]) if words else method.lower()
+
+
 def build_openapi(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
@@ -60,7 +67,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         doc = (handler.__doc__ or "").strip().splitlines()
         operation: dict[str, Any] = {
             "summary": doc[0] if doc else handler.__name__,
-            "operationId": f"{handler.__name__}_{route.method.lower()}_{len(paths)}",
+            "operationId": _operation_id(route.method, path),
             "tags": [_tag(path)],
             "responses": {
                 "200": {"description": "OK"},

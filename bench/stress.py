@@ -1,0 +1,284 @@
+"""Hostile-but-fair load on one gateway: does ``/health`` stay fast and memory bounded?
+
+    .venv/bin/python bench/stress.py                   # every scenario (~2 min)
+    .venv/bin/python bench/stress.py messages parts    # some of them
+
+Each scenario starts its own ``g4f-server api`` (Pollinations pointed at
+``bench/fake_upstream.py``) on 127.0.0.1, sends the hostile request(s) while a probe asks
+``GET /health`` every 10 ms on its own connection, and prints the answer statuses, how long
+they took, the probe's p50/p99/max and the gateway's peak RSS (``VmHWM``). The processes are
+ended by PID. Every loop here is bounded (fixed counts and deadlines); traffic stays on
+127.0.0.1. Targets (issue 17): /health p99 under 250 ms while the worst request is in flight;
+peak RSS under the in-flight budget plus the idle footprint.
+
+Scenarios (the first five are the issue's reproductions):
+- ``messages``: 600,000 one-word messages with a ``conversation_id`` (19.5 MiB)
+- ``parts``: one message with 600,000 content parts
+- ``multipart``: 50,000 empty file parts to /v1/upload_cookies
+- ``memory``: 8 concurrent 30 MiB chat bodies
+- ``slowloris``: 300 connections that announce a 1 MB body, send 10 bytes and go silent
+- ``allowed``: the worst request the default limits allow (2,048 messages, 30 MiB) with a
+  ``conversation_id``, 4 at once
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import GATEWAY_KEY, HOST, Proc, free_port, wait_ready  # process helpers
+
+BENCH = Path(__file__).resolve().parent
+KEY = GATEWAY_KEY  # what run.wait_ready presents
+MIB = 1024 * 1024
+
+
+def chat(messages: list[dict], **extra: object) -> bytes:
+    return json.dumps({"model": "openai", "messages": messages, **extra}).encode()
+
+
+def multipart(parts: int) -> tuple[bytes, str]:
+    boundary = "stressboundary"
+    one = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="c.json"'
+        "\r\nContent-Type: application/json\r\n\r\n\r\n"
+    ).encode()
+    return one * parts + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+async def request(
+    port: int, method: str, path: str, body: bytes = b"", ctype: str = "application/json"
+) -> tuple[int, float]:
+    """One request on a fresh connection: (status, seconds); status 0 if the connection
+    failed or nothing came back within 400 s."""
+    started = time.perf_counter()
+    try:
+        reader, writer = await asyncio.open_connection(HOST, port)
+    except OSError:
+        return 0, time.perf_counter() - started
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    try:
+        writer.write(head.encode() + body)
+        line = await asyncio.wait_for(reader.readline(), 400)
+        await asyncio.wait_for(reader.read(), 60)
+        status = int(line.split()[1]) if line else 0
+    except (OSError, TimeoutError, ValueError, IndexError):
+        status = 0
+    finally:
+        writer.close()
+    return status, time.perf_counter() - started
+
+
+async def probe(port: int, stop: asyncio.Event, samples: list[float]) -> None:
+    """GET /health every 10 ms on one keep-alive connection until ``stop`` (at most 60,000
+    probes); each sample is the latency in seconds (a failure counts as 5 s)."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    for _ in range(60_000):
+        if stop.is_set():
+            break
+        started = time.perf_counter()
+        try:
+            writer.write(f"GET /health HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 120)
+            length = next(
+                int(h.split(b":")[1])
+                for h in head.split(b"\r\n")
+                if h.lower().startswith(b"content-length")
+            )
+            await reader.readexactly(length)
+            samples.append(time.perf_counter() - started)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, StopIteration):
+            samples.append(5.0)
+            writer.close()
+            reader, writer = await asyncio.open_connection(HOST, port)
+        await asyncio.sleep(0.01)
+    writer.close()
+
+
+async def slowloris(port: int, count: int, hold: float) -> tuple[str, float]:
+    """``count`` connections send headers announcing 1 MB and 10 bytes, then wait up to
+    ``hold`` s. Reports how many the server answered (and how), and how many it kept open."""
+    conns = []
+    refused = 0
+    for _ in range(count):
+        try:
+            reader, writer = await asyncio.open_connection(HOST, port)
+        except OSError:
+            refused += 1
+            continue
+        writer.write(
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {KEY}"
+            "\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n".encode()
+            + b'{"model":'
+        )
+        conns.append((reader, writer))
+    started = time.perf_counter()
+    fresh = await request(port, "GET", "/health")  # a new client while they hang on
+
+    async def outcome(reader: asyncio.StreamReader) -> str:
+        try:
+            line = await asyncio.wait_for(
+                reader.readline(), max(0.1, hold - (time.perf_counter() - started))
+            )
+        except (TimeoutError, OSError):
+            return "open"
+        return line.split()[1].decode() if line.startswith(b"HTTP/") else "closed"
+
+    results = await asyncio.gather(*(outcome(r) for r, _ in conns))
+    for _, writer in conns:
+        writer.close()
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r] = counts.get(r, 0) + 1
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    return (
+        f"{summary}; refused: {refused}; a new /health meanwhile: {fresh[0]} in {fresh[1]:.2f} s",
+        fresh[1],
+    )
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def start_gateway(workdir: Path, upstream: str, extra_env: dict[str, str]) -> tuple[Proc, int]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.update(
+        POLLINATIONS_TEXT_URL=upstream, POLLINATIONS_IMAGE_URL=upstream,
+        POLLINATIONS_GEN_URL=upstream, POLLINATIONS_AUDIO_URL=upstream,
+        POLLINATIONS_API_KEY="stress-upstream-key", COPILOT_URL=upstream,
+        G4F_API_KEY=KEY, G4F_ACCESS_LOG="false", XDG_DATA_HOME=str(workdir / "data"),
+        NO_PROXY="127.0.0.1", **extra_env,
+    )  # fmt: skip
+    gateway = str(Path(sys.executable).parent / "g4f-server")
+    argv = [gateway, "api", "--host", HOST, "--port", str(port), "--load-plugins", "pollinations"]
+    proc = Proc("gateway", argv, env, workdir / "gateway.log")
+    wait_ready(proc, port, "/v1/models")
+    return proc, port
+
+
+async def measure(port: int, load: Callable[[], Awaitable[str]]) -> tuple[str, list[float]]:
+    samples: list[float] = []
+    stop = asyncio.Event()
+    prober = asyncio.create_task(probe(port, stop, samples))
+    await asyncio.sleep(0.3)  # a few idle samples first
+    outcome = await load()
+    stop.set()
+    await prober
+    return outcome, samples
+
+
+def scenarios(port: int) -> dict[str, Callable[[], Awaitable[str]]]:
+    word = {"role": "user", "content": "hi"}
+
+    async def one(
+        body: bytes, path: str = "/v1/chat/completions", ctype: str = "application/json"
+    ) -> str:
+        status, took = await request(port, "POST", path, body, ctype)
+        return f"{len(body) / MIB:.1f} MiB -> {status} in {took:.2f} s"
+
+    async def many(bodies: list[bytes]) -> str:
+        results = await asyncio.gather(
+            *(request(port, "POST", "/v1/chat/completions", b) for b in bodies)
+        )
+        statuses = sorted({s for s, _ in results})
+        slowest = max(t for _, t in results)
+        return (
+            f"{len(bodies)} x {len(bodies[0]) / MIB:.1f} MiB -> {statuses}, slowest {slowest:.2f} s"
+        )
+
+    def big_messages(count: int, total: int) -> list[dict]:
+        size = total // count - 40
+        return [{"role": "user", "content": "x" * size} for _ in range(count)]
+
+    return {
+        "messages": lambda: one(chat([word] * 600_000, conversation_id="x")),
+        "parts": lambda: one(
+            chat([{"role": "user", "content": [{"type": "text", "text": "a"}] * 600_000}])
+        ),
+        "multipart": lambda: one(*_upload(50_000)),
+        "memory": lambda: many([chat(big_messages(1, 30 * MIB))] * 8),
+        "slowloris": lambda: _slow(port),
+        "allowed": lambda: many([chat(big_messages(2048, 30 * MIB), conversation_id="y")] * 4),
+    }
+
+
+def _upload(parts: int) -> tuple[bytes, str, str]:
+    body, ctype = multipart(parts)
+    return body, "/v1/upload_cookies", ctype
+
+
+async def _slow(port: int) -> str:
+    summary, _ = await slowloris(port, 300, 15)
+    return summary
+
+
+def report(name: str, outcome: str, samples: list[float], rss: int, idle_rss: int) -> None:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    print(
+        f"{name:10} {outcome}\n{'':10} /health n={len(samples)} "
+        f"p50={statistics.median(samples) * 1000:.1f} ms "
+        f"p99={p99 * 1000:.1f} ms max={ordered[-1] * 1000:.1f} ms; peak RSS {rss / MIB:.0f} MiB "
+        f"(idle {idle_rss / MIB:.0f} MiB)",
+        flush=True,
+    )
+
+
+async def run_one(name: str, workdir: Path, upstream: str, env: dict[str, str]) -> None:
+    gateway, port = start_gateway(workdir, upstream, env)
+    try:
+        await request(
+            port, "POST", "/v1/chat/completions", chat([{"role": "user", "content": "warm"}])
+        )
+        idle = peak_rss(gateway.pid)
+        outcome, samples = await measure(port, scenarios(port)[name])
+        report(name, outcome, samples, peak_rss(gateway.pid), idle)
+    finally:
+        gateway.stop()
+
+
+def main() -> None:
+    names = list(scenarios(0))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("scenario", nargs="*", choices=names, default=[])
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE",
+        help="extra environment for the gateway, e.g. G4F_BODY_TIMEOUT=5",
+    )  # fmt: skip
+    args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
+    with tempfile.TemporaryDirectory(prefix="g4f-stress-") as tmp:
+        workdir = Path(tmp)
+        up_port = free_port()
+        argv = [sys.executable, str(BENCH / "fake_upstream.py"), "--port", str(up_port)]
+        upstream = Proc("upstream", argv, dict(os.environ), workdir / "upstream.log")
+        try:
+            wait_ready(upstream, up_port, "/health")
+            for name in args.scenario or names:
+                asyncio.run(run_one(name, workdir, f"http://{HOST}:{up_port}", env))
+        finally:
+            upstream.stop()
+
+
+if __name__ == "__main__":
+    main()
