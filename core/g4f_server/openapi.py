@@ -50,10 +50,12 @@ def _tag(path: str) -> str:
 
 
 def _operation_id(method: str, path: str) -> str:
-    """Unique by construction: one operation per (method, path), e.g.
-    ``delete_v1_cookies_domain``."""
+    """From the method and the path, e.g. ``delete_v1_cookies_domain``; a trailing slash
+    is a word (``/chat`` and ``/chat/`` are two routes), so the id is unique per operation."""
     words = re.findall(r"[A-Za-z0-9]+", path)
-    return "_".join([method.lower(), *words]) if words else method.lower()
+    if path.endswith("/"):
+        words.append("index")
+    return "_".join([method.lower(), *words])
 
 
 def build_openapi(app: web.Application) -> dict[str, Any]:
