@@ -72,6 +72,8 @@ async def cluster(
                 "COPILOT_URL": copilot.base,
                 "COPILOT_FIRST_EVENT_TIMEOUT": "2",
                 "COPILOT_IDLE_TIMEOUT": "2",
+                # One model limited, so the other tests are not: 3 a minute, shared.
+                "G4F_LIMITS": json.dumps({"models": {"openai-fast": {"rpm": 3}}}),
             }
             server = server_process(env=env)
             _, base = await asyncio.to_thread(server.__enter__)
@@ -127,6 +129,19 @@ async def test_two_instances_share_their_state(cluster: Cluster) -> None:
     body = {"model": "Copilot", "messages": user("Hi")}
     await call("POST", b + "/v1/chat/completions", json=body)
     assert "MUID=abc" in cluster.copilot.sockets[-1]["headers"]["Cookie"]
+
+
+async def test_a_model_limit_is_shared_exactly(cluster: Cluster) -> None:
+    seconds, _ = cluster.redis.client().time()
+    if seconds % 60 > 50:  # the count is per minute on Redis's clock
+        await asyncio.sleep(61 - seconds % 60)
+    a, b = cluster.bases
+    body = {"model": "openai-fast", "messages": user("count me")}
+    for base in (a, b, a):
+        await call("POST", base + "/v1/chat/completions", json=body)
+    error = await call("POST", b + "/v1/chat/completions", 429, json=body)
+    assert error["error"]["code"] == "rate_limit_exceeded"
+    await call("POST", b + "/v1/chat/completions", json={**body, "model": "openai"})
 
 
 async def test_redis_killed_mid_run_and_restarted(cluster: Cluster) -> None:

@@ -9,9 +9,11 @@ without restart. Unreachable at start: a clear error without the password.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +40,19 @@ def pair(aiohttp_client: Any, tmp_path: Path, redis_server: RedisServer) -> Any:
     """``await pair(**config)`` -> (A, B, A's provider, B's provider)."""
 
     async def make(
-        painter: dict[str, Any] | None = None, **config: Any
+        painter: dict[str, Any] | None = None, echo: dict[str, Any] | None = None, **config: Any
     ) -> tuple[TestClient, TestClient, Scripted, Scripted]:
         config.setdefault("state_url", redis_server.url)
         clients, echoes = [], []
         for name in ("a", "b"):
-            echo = Scripted()
+            provider = Scripted(**(echo or {}))
             app = create_app(
                 AppConfig(data_dir=tmp_path / name, **config),
-                plugins=[echo, Painter(**(painter or {}))],
+                plugins=[provider, Painter(**(painter or {}))],
                 load_entrypoints=False,
             )
             clients.append(await aiohttp_client(app))
-            echoes.append(echo)
+            echoes.append(provider)
         return clients[0], clients[1], echoes[0], echoes[1]
 
     return make
@@ -177,6 +179,62 @@ async def test_redis_lost_while_serving(pair: Any, redis_server: RedisServer) ->
     redis_server.start()  # same port, empty (no persistence): the server reconnects itself
     await chat(b, conversation_id="c2")
     await chat(a, conversation_id="c2", messages=[{"role": "user", "content": "again"}])
+
+
+def _clear_of_a_window_edge(redis_server: RedisServer) -> None:
+    """Counts are per minute on Redis's clock: start a counting test well inside one."""
+    seconds, _ = redis_server.client().time()
+    if seconds % 60 > 55:
+        time.sleep(61 - seconds % 60)
+
+
+async def test_a_limit_of_n_requests_is_shared_exactly(
+    pair: Any, redis_server: RedisServer
+) -> None:
+    a, b, _, _ = await pair(limits={"per_client": {"rpm": 5}})
+    _clear_of_a_window_edge(redis_server)
+
+    async def status(client: TestClient) -> int:
+        resp = await client.post(
+            "/v1/chat/completions", json={"model": "echo-1", "messages": HELLO}
+        )
+        return resp.status
+
+    # Eight at once, alternating instances: the check and the count are one script.
+    statuses = await asyncio.gather(*(status(c) for c in [a, b] * 4))
+    assert sorted(statuses) == [200] * 5 + [429] * 3
+    resp = await b.post("/v1/chat/completions", json={"model": "echo-1", "messages": HELLO})
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
+    assert (await resp.json())["error"]["code"] == "rate_limit_exceeded"
+    keys = redis_server.client().keys("g4f:limit:*")
+    assert keys and all(redis_server.client().ttl(k) > 0 for k in keys)
+
+
+async def test_a_concurrency_limit_is_shared(pair: Any, redis_server: RedisServer) -> None:
+    a, b, _, _ = await pair(echo={"delay": 0.5}, limits={"per_client": {"concurrency": 1}})
+    body = {"model": "echo-1", "messages": HELLO}
+    slow = asyncio.create_task(a.post("/v1/chat/completions", json=body))
+    await wait_until(lambda: redis_server.client().zcard("g4f:slots:c:ip:127.0.0.1") == 1)
+    refused = await b.post("/v1/chat/completions", json=body)
+    assert refused.status == 429
+    assert (await slow).status == 200
+    assert redis_server.client().zcard("g4f:slots:c:ip:127.0.0.1") == 0  # given back
+    assert (await b.post("/v1/chat/completions", json=body)).status == 200
+
+
+@pytest.mark.parametrize("fail_closed", [False, True])
+async def test_limits_while_redis_is_away(
+    pair: Any, redis_server: RedisServer, fail_closed: bool
+) -> None:
+    a, _, _, _ = await pair(limits={"per_client": {"rpm": 100}}, limits_fail_closed=fail_closed)
+    await chat(a)
+    redis_server.stop()
+    if fail_closed:
+        assert (await chat(a, 503))["error"]["code"] == "state_unavailable"
+    else:  # the default: admitted uncounted
+        await chat(a)
+    redis_server.start()
+    await chat(a)
 
 
 async def test_unreachable_redis_at_start_is_a_clear_error(tmp_path: Path) -> None:

@@ -90,6 +90,8 @@ class AppConfig:
     state_url: str | None = None  # redis://host:6379/0 or rediss:// (TLS)
     state_password: str | None = None  # instead of a password in the URL
     state_prefix: str = "g4f:"  # every key the server writes starts with it
+    # Rate limits while the state store is away: admit uncounted (False) or answer 503.
+    limits_fail_closed: bool = False
 
     # The operator's controls (docs/configuration.md). The tables come from the config
     # file (``--config`` / G4F_CONFIG, TOML) or from code.

@@ -33,7 +33,11 @@ def _keyring(config: AppConfig) -> KeyRing | None:
 
 
 def make_limiter(config: AppConfig) -> limits.Limiter:
-    """The counters' backend: in this process (a shared backend plugs in here)."""
+    """The counters' backend: in this process, or on Redis with a state URL."""
+    if config.state_url:
+        from g4f_server.storage.redis_limits import RedisLimiter
+
+        return RedisLimiter(config)
     return limits.MemoryLimiter()
 
 
@@ -62,6 +66,9 @@ def setup(app: web.Application, config: AppConfig) -> None:
     if rate_limits is not None:
         app[limits.LIMITS] = rate_limits
         app.on_response_prepare.append(limits.rate_headers)
+        close = getattr(rate_limits.limiter, "close", None)
+        if close is not None:  # a shared backend's client (Redis)
+            app.on_cleanup.append(lambda _: close())
 
 
 async def admit_model(request: web.Request, model: str) -> None:
