@@ -977,8 +977,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("protocols",),
-        help="only the protocol scenarios (streamed chat, Responses, Messages; no docs)",
+        choices=("protocols", "scale"),
+        help="only the protocol scenarios (streamed chat, Responses, Messages), or only "
+        "the shared-state ones (a conversation turn: embedded vs Redis, 1 vs 2 instances "
+        "behind nginx, bench/scale.py); no docs",
     )
     args = parser.parse_args(argv)
     shown = " ".join(argv if argv is not None else sys.argv[1:])
@@ -1015,11 +1017,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.only == "protocols":
             protocols = run_protocols(args, workdir)
+        elif args.only == "scale":
+            import scale
+
+            compile_bytecode(sys.executable)
+            scaled = scale.run_scale(Bench(args, workdir), args, workdir, HEADERS)
         else:
             results = run(args, workdir)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    if args.only == "scale":
+        print("\n".join(scale.render_scale(scaled)))
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(scaled, indent=2))
+        return 0
     if args.only == "protocols":
         print("\n".join([*render_protocols(protocols), ""]))
         for text, value, flag in protocol_targets(protocols):
