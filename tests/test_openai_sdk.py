@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from g4f_server import errors
+from g4f_server.provider import ModelInfo
 from tests.providers import Scripted
 
 
@@ -74,7 +75,8 @@ async def test_tool_call_round_trip(sdk: Any) -> None:
 
 
 async def test_json_object_mode(sdk: Any) -> None:
-    client = await sdk(Scripted())
+    json_model = ModelInfo("echo-1", frozenset({"chat", "json_schema"}))
+    client = await sdk(Scripted(models=[json_model]))
     reply = await client.chat.completions.create(
         model="echo-1",
         messages=[{"role": "user", "content": "data"}],
@@ -87,8 +89,8 @@ async def test_models_list_and_retrieve(sdk: Any) -> None:
     client = await sdk(Scripted())
     ids = [m.id async for m in client.models.list()]
     assert {"echo-1", "thinker", "plain", "Echo"} <= set(ids)
-    model = await client.models.retrieve("gpt-4o-mini")  # an alias
-    assert model.id == "echo-1"
+    model = await client.models.retrieve("gpt-4o-mini")  # a public name, echoed
+    assert model.id == "gpt-4o-mini"
     assert model.owned_by == "Echo Labs"
 
 

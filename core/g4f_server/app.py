@@ -13,6 +13,7 @@ from g4f_server.config import AppConfig
 from g4f_server.context import make_context
 from g4f_server.keys import CONFIG, HTTP, PLUGIN_MANAGER, REGISTRY
 from g4f_server.logs import get_logger
+from g4f_server.model_table import ModelTable
 from g4f_server.middleware import kernel_middleware
 from g4f_server.periodic import every
 from g4f_server.plugins import load_plugins, make_plugin_manager
@@ -43,6 +44,7 @@ def create_app(
     registry = Registry.from_plugins(
         pm, failures, priority=config.priority, ignored=config.ignored_providers
     )
+    registry.table = ModelTable.build(config.models)
     middlewares = [kernel_middleware, *controls.middlewares(config)]
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_size)
     app[CONFIG] = config

@@ -12,6 +12,7 @@ from g4f_server import limits
 from g4f_server.apikeys import KeyRing
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.keys import KEY_NAME, KEYRING
+from g4f_server.model_table import ModelTable
 
 if TYPE_CHECKING:
     from g4f_server.schemas.chat import ChatRequest
@@ -23,6 +24,10 @@ def check(config: AppConfig) -> None:
     shows the message instead of a traceback)."""
     _keyring(config)
     _limits(config)
+    try:
+        ModelTable.build(config.models)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _keyring(config: AppConfig) -> KeyRing | None:

@@ -82,6 +82,7 @@ class ProviderInfo:
     default_speech_model: str | None = None
     default_transcription_model: str | None = None
     cookie_domains: tuple[str, ...] = ()  # domains whose uploaded cookies it reads
+    aliases: tuple[str, ...] = ()  # other names it answers to, e.g. "PollinationsAI"
 
 
 @dataclass(slots=True, frozen=True)

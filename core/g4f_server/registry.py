@@ -18,6 +18,7 @@ import pluggy
 from g4f_server import errors
 from g4f_server.hookspecs import SERVICE_HOOKS
 from g4f_server.logs import get_logger
+from g4f_server.model_table import ModelTable
 from g4f_server.plugins import PluginFailure
 from g4f_server.provider import ModelInfo, ProviderContext, ProviderInfo
 
@@ -126,6 +127,12 @@ class Registry:
                     f"(plugins '{other}' and '{entry.plugin_name}')"
                 )
             self._by_name[key] = entry
+        # Aliases (e.g. gpt4free's class names) answer like the name; a real name wins.
+        self._by_alias: dict[str, ProviderEntry] = {}
+        for entry in self._by_name.values():
+            for alias in entry.info.aliases:
+                if alias.lower() not in self._by_name:
+                    self._by_alias.setdefault(alias.lower(), entry)
         rank = {name.lower(): i for i, name in enumerate(priority or [])}
         # Deterministic order: configured priority, then the provider's own, then name.
         self.ordered: list[ProviderEntry] = sorted(
@@ -133,6 +140,7 @@ class Registry:
             key=lambda e: (rank.get(e.name.lower(), len(rank)), e.info.priority, e.name.lower()),
         )
         self._model_index: dict[str, list[tuple[ProviderEntry, str]]] = {}
+        self.table: ModelTable | None = None  # the routing table (set by create_app)
         self.reindex()
 
     @classmethod
@@ -209,7 +217,9 @@ class Registry:
     # --- lookups -----------------------------------------------------------------------
 
     def get(self, name: str) -> ProviderEntry | None:
-        return self._by_name.get(name.lower())
+        """A provider by name or alias (case-insensitive)."""
+        key = name.lower()
+        return self._by_name.get(key) or self._by_alias.get(key)
 
     def provider(self, name: str) -> ProviderEntry:
         entry = self.get(name)

@@ -4,8 +4,11 @@ Rules, first match wins:
 1. an explicit provider (``/api/{provider}/...`` route or the ``provider`` field);
 2. ``provider:model`` in the model name, when ``provider`` is a known provider;
 3. a provider name used as the model (its default model);
-4. a model id or alias: every provider serving it, in registry order;
-5. no model: the configured default provider/model, else every capable provider.
+4. a model id a provider lists: every provider listing it, in registry order (a listed
+   id is never shadowed by the table);
+5. a public name of the routing table (``model_table.py``): its targets, in order;
+6. a model alias: every provider serving it, in registry order;
+7. no model: the configured default provider/model, else every capable provider.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 from g4f_server import errors
 from g4f_server.config import AppConfig
+from g4f_server.model_table import Target
 from g4f_server.registry import HOOK_CAPABILITY, ProviderEntry, Registry
 
 
@@ -75,6 +79,11 @@ def resolve(
         for entry, model_id in registry.serving(model)
         if capability in entry.capabilities
     ]
+    targets = registry.table.lookup(model) if registry.table is not None else None
+    if targets is not None and not any(m.lower() == model.lower() for _, m in serving):
+        candidates = table_routes(registry, targets, model, capability)
+        if candidates:
+            return _capable(candidates, model, capability, needs)
     routes = [Route(e, m) for e, m in serving if needs <= _capabilities(e, m)]
     if routes:
         return routes
@@ -84,6 +93,59 @@ def resolve(
             f"Model '{model}' does not support {', '.join(sorted(missing))}", param="model"
         )
     raise errors.ModelNotFoundError(f"Model '{model}' not found", param="model")
+
+
+def table_routes(
+    registry: Registry, targets: tuple[Target, ...], name: str, capability: str
+) -> list[Route]:
+    """The routes of a public name's targets that can serve ``capability``, in order,
+    each provider's own model for the name when it lists one."""
+    routes: list[Route] = []
+    seen: set[tuple[str, str]] = set()
+    for target in targets:
+        if target.provider is None:
+            entries = registry.with_capability(capability)
+        else:
+            entry = registry.get(target.provider)
+            entries = [entry] if entry is not None and capability in entry.capabilities else []
+        for entry in entries:
+            if target.model:
+                info = entry.model(target.model)
+                model_id = info.id if info else target.model
+            else:
+                info = entry.model(name)
+                if info is None or capability not in info.capabilities:
+                    model_id = entry.default_model_for(capability) or ""
+                else:
+                    model_id = info.id
+            if model_id and (entry.name, model_id) not in seen:
+                seen.add((entry.name, model_id))
+                routes.append(Route(entry, model_id))
+    return routes
+
+
+def _capable(
+    candidates: list[Route], name: str, capability: str, needs: frozenset[str]
+) -> list[Route]:
+    """The candidates able to answer; none: a 400 naming what each one lacks."""
+    lacking = []
+    routes = []
+    for route in candidates:
+        info = route.entry.model(route.model)
+        # A model the provider does not list: only what the request's kind needs is assumed.
+        caps = info.capabilities if info else frozenset({capability})
+        missing = needs - caps
+        if missing:
+            lacking.append(f"{route.entry.name}:{route.model} lacks {', '.join(sorted(missing))}")
+        else:
+            routes.append(route)
+    if routes:
+        return routes
+    wanted = ", ".join(sorted(needs - {capability}))
+    raise errors.UnsupportedCapabilityError(
+        f"No provider of model '{name}' supports {wanted} ({'; '.join(lacking)})",
+        param="model",
+    )
 
 
 def _capabilities(entry: ProviderEntry, model_id: str) -> frozenset[str]:

@@ -27,6 +27,7 @@ def provider_entry(entry: ProviderEntry, *, detail: bool = False) -> dict[str, A
         "object": "provider",
         "provider": info.name,
         "label": info.label or info.name,
+        "aliases": list(info.aliases),
         "url": info.url,
         "models": _ids(entry, "chat"),
         "image_models": _ids(entry, "image"),

@@ -165,10 +165,15 @@ class ChatRequest(_Open):
         if self.tools:
             more.append("tools")
         for message in self.messages:
-            if isinstance(message.content, list) and message.image_urls():
-                more.append("vision")
-                break
-        if self.response_format and self.response_format.type == "json_schema":
+            if isinstance(message.content, list):
+                kinds = {part.get("type") for part in message.content}
+                if "image_url" in kinds:
+                    more.append("vision")
+                if "input_audio" in kinds:
+                    more.append("audio_input")
+        # JSON mode too: a model that ignores response_format answers prose (a 200 that
+        # breaks the client's json.loads), so only models that honour it are asked.
+        if self.response_format and self.response_format.type != "text":
             more.append("json_schema")
         return _CHAT.union(more) if more else _CHAT
 

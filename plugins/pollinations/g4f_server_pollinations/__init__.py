@@ -53,6 +53,7 @@ def provider_info() -> ProviderInfo:
         default_image_model=models.DEFAULT_IMAGE,
         default_speech_model=models.DEFAULT_SPEECH,
         default_transcription_model=models.DEFAULT_TRANSCRIPTION,
+        aliases=("PollinationsAI",),  # gpt4free's name, used in the seed's examples
     )
 
 
