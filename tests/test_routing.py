@@ -259,7 +259,7 @@ def test_table_parsing() -> None:
     assert table.lookup("b-1") == (Target(None),)
     assert table.lookup("c") is None
     assert ModelTable.build({}).lookup("gpt-4o") == (Target(None),)
-    with pytest.raises(ValueError, match="models.x"):
+    with pytest.raises(ValueError, match=r"models\.x"):
         ModelTable.build({"x": []})
     with pytest.raises(ValueError, match="provider name"):
         ModelTable.build({"x": [":m"]})

@@ -13,8 +13,8 @@ from g4f_server.config import AppConfig
 from g4f_server.context import make_context
 from g4f_server.keys import CONFIG, HTTP, PLUGIN_MANAGER, REGISTRY
 from g4f_server.logs import get_logger
-from g4f_server.model_table import ModelTable
 from g4f_server.middleware import kernel_middleware
+from g4f_server.model_table import ModelTable
 from g4f_server.periodic import every
 from g4f_server.plugins import load_plugins, make_plugin_manager
 from g4f_server.registry import Registry
