@@ -416,12 +416,12 @@ class _Answer:
                 chunk = loads(line[5:])
             except orjson.JSONDecodeError:
                 data = line[5:].strip()
+                self.chunks -= 1  # "[DONE]" or a blank data line: no event
                 if data == b"[DONE]":
                     self.done = True
                     break
                 if data:
                     raise ProviderError("Pollinations sent a malformed stream chunk") from None
-                self.chunks -= 1  # a blank data line is no event
                 continue
             self._chunk(chunk)
             if self.done:

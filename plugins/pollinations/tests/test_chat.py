@@ -557,3 +557,12 @@ async def test_audio_answer_that_is_not_audio_is_an_error(emulator, ctx) -> None
     request = req("say hi", model="openai-audio", modalities=["text", "audio"])
     with pytest.raises(errors.ProviderError, match="not audio"):
         await collect(request, ctx())
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+@pytest.mark.parametrize("body", [b"data:[DONE]\n\n", b"data:\n\n: ping\n\n", b"data: [DONE]"])
+def test_done_or_blank_lines_alone_are_no_events(keyed: bool, body: bytes) -> None:
+    answer = chat_module._Answer(req(stream=True), keyed=keyed)
+    assert answer.feed(body) == []
+    with pytest.raises(errors.ProviderError, match="no events"):
+        answer.close(streamed=True)
