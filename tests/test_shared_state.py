@@ -181,6 +181,26 @@ async def test_redis_lost_while_serving(pair: Any, redis_server: RedisServer) ->
     await chat(a, conversation_id="c2", messages=[{"role": "user", "content": "again"}])
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_turn_that_cannot_be_stored_is_not_completed(
+    pair: Any, redis_server: RedisServer, stream: bool
+) -> None:
+    """Redis goes away while the provider answers: the client never sees the turn as
+    completed (the non-streamed answer is a 503, the stream ends with the error)."""
+    a, _, echo, _ = await pair(echo={"delay": 0.3})
+    body = {"model": "echo-1", "messages": HELLO, "conversation_id": "c1", "stream": stream}
+    pending = asyncio.create_task(a.post("/v1/chat/completions", json=body))
+    await wait_until(lambda: bool(echo.seen))  # history loaded, the provider is answering
+    redis_server.stop()
+    resp = await pending
+    text = await resp.text()
+    assert "state_unavailable" in text
+    if stream:
+        assert resp.status == 200 and '"finish_reason":"stop"' not in text.replace(" ", "")
+    else:
+        assert resp.status == 503
+
+
 def _clear_of_a_window_edge(redis_server: RedisServer) -> None:
     """Counts are per minute on Redis's clock: start a counting test well inside one."""
     seconds, _ = redis_server.client().time()
