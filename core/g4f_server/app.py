@@ -45,7 +45,11 @@ def create_app(
         pm, failures, priority=config.priority, ignored=config.ignored_providers
     )
     registry.table = ModelTable.build(config.models)
-    middlewares = [kernel_middleware, *controls.middlewares(config)]
+    middlewares = [
+        *controls.outer_middlewares(config),
+        kernel_middleware,
+        *controls.middlewares(config),
+    ]
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_size)
     app[CONFIG] = config
     controls.setup(app, config)  # keys, limits (controls.py)

@@ -102,6 +102,10 @@ def api(
         list[str] | None,
         typer.Option(help="Proxies (IPs/CIDRs) whose X-Forwarded-For is believed"),
     ] = None,
+    cors_origins: Annotated[
+        list[str] | None,
+        typer.Option(help="Origins browsers may call from ('*': any); default: docs"),
+    ] = None,
 ) -> None:
     """Run the OpenAI-compatible API server."""
     from g4f_server.api import serve
@@ -135,6 +139,7 @@ def api(
         gui=gui,
         config=config_file,
         trusted_proxies=_list(trusted_proxies),
+        cors_origins=_list(cors_origins),
     )
     serve(config)
 

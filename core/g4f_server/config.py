@@ -100,6 +100,7 @@ class AppConfig:
     keys: dict[str, Any] = field(default_factory=dict)  # [keys.NAME]: sha256, models, limits
     limits: dict[str, Any] = field(default_factory=dict)  # [limits]: per_key/client/models
     trusted_proxies: list[str] = field(default_factory=list)  # may set X-Forwarded-For
+    cors_origins: list[str] | None = None  # None: the safe default (cors.py)
 
     _overrides: ClassVar[dict[str, Any]] = {}
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from g4f_server import limits
+from g4f_server import cors, limits
 from g4f_server.apikeys import KeyRing
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.keys import KEY_NAME, KEYRING
@@ -55,6 +55,11 @@ def _limits(config: AppConfig) -> limits.RateLimits | None:
         raise ConfigError(str(exc)) from None
 
 
+def outer_middlewares(config: AppConfig) -> list[Any]:
+    """The middlewares before the kernel's: CORS answers preflights before the key check."""
+    return [cors.cors_middleware]
+
+
 def middlewares(config: AppConfig) -> list[Any]:
     """The middlewares after the kernel's (which checks the key and maps errors)."""
     out: list[Any] = []
@@ -67,6 +72,10 @@ def setup(app: web.Application, config: AppConfig) -> None:
     keyring = _keyring(config)
     if keyring is not None:
         app[KEYRING] = keyring
+    app[cors.CORS] = cors.CorsPolicy.build(
+        config.cors_origins, has_key=keyring is not None, bind=config.host
+    )
+    app.on_response_prepare.append(cors.cors_headers)
     rate_limits = _limits(config)
     if rate_limits is not None:
         app[limits.LIMITS] = rate_limits
