@@ -8,8 +8,9 @@ not the request from being made (a "simple" POST needs no preflight). So:
 - With an API key configured, any origin is allowed: the key protects the server, and a
   page can only use it if the user gave the page the key.
 - Without a key, only loopback origins (``http://localhost:*``, ``127.0.0.1``, ``[::1]``)
-  and the server's own origin (its chat page) are allowed, and a request that carries another ``Origin`` is refused outright (403),
-  so a foreign page can neither read nor drive the gateway.
+  and the server's own origin (its chat page) are allowed, and a request that carries
+  another ``Origin`` is refused outright (403), so a foreign page can neither read nor
+  drive the gateway.
 - Without a key and bound to loopback, a request whose ``Host`` is not a loopback name is
   refused (DNS rebinding: a page whose own host name is re-pointed at 127.0.0.1 would
   otherwise be same-origin with the gateway, and send no foreign ``Origin`` at all).
@@ -100,13 +101,12 @@ async def cors_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     """Outermost: the Host guard, foreign origins and preflights, before the key check."""
     policy = request.app[CORS]
     headers = request.headers
-    if policy.guard_host:
-        if not _loopback_name(_origin_host("//" + request.host)):
-            return _refuse(
-                f"Host '{request.host}' is not this server's: without an API key it only "
-                "answers to loopback names (localhost, 127.0.0.1)",
-                "host_not_allowed",
-            )
+    if policy.guard_host and not _loopback_name(_origin_host("//" + request.host)):
+        return _refuse(
+            f"Host '{request.host}' is not this server's: without an API key it only "
+            "answers to loopback names (localhost, 127.0.0.1)",
+            "host_not_allowed",
+        )
     origin = headers.get("Origin")
     if origin is None:
         return await handler(request)
