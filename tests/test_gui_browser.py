@@ -492,3 +492,25 @@ def test_first_paint(watched: Watched) -> None:
     assert dict(paint).get("first-contentful-paint") is not None
     assert page.is_visible("#prompt")
     assert page.evaluate("document.activeElement.id") == "prompt"
+
+
+def test_demo_banner_and_limit_message(browser: Any, providers: Providers, tmp_path: Path) -> None:
+    # Two requests a minute: the model list of the page load, then one question.
+    with LiveGateway([providers.echo], demo=True, demo_rpm=2, data_dir=tmp_path) as live:
+        context = browser.new_context()
+        watched = Watched(context.new_page(), live.url)
+        watched.allowed.append(r"status of 429")  # Chromium logs the refused request
+        try:
+            page = watched.open()
+            assert page.is_visible("#demo-banner")
+            assert "Public demo" in page.inner_text("#demo-banner")
+            send(page, "first")
+            wait_done(page)
+            assert last_answer(page).locator(".content").inner_text() == "echo: first"
+            send(page, "second")
+            wait_done(page)
+            message = last_answer(page).locator(".error").inner_text()
+            assert message.startswith("Rate limit reached for ip:127.0.0.1: 2 requests per minute.")
+            watched.check()
+        finally:
+            context.close()

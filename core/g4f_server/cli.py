@@ -106,6 +106,14 @@ def api(
         list[str] | None,
         typer.Option(help="Origins browsers may call from ('*': any); default: docs"),
     ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo",
+            help="Public demo: the chat page; cookie routes, per-request provider keys and "
+            "proxy refused; a per-client request limit (env G4F_DEMO; docs/gui.md)",
+        ),
+    ] = None,
 ) -> None:
     """Run the OpenAI-compatible API server."""
     from g4f_server.api import serve
@@ -140,6 +148,7 @@ def api(
         config=config_file,
         trusted_proxies=_list(trusted_proxies),
         cors_origins=_list(cors_origins),
+        demo=demo,
     )
     serve(config)
 

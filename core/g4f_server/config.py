@@ -56,6 +56,8 @@ class AppConfig:
     json_logs: bool = False
     access_log: bool = True
     gui: bool = False  # the chat page at / and /chat/
+    demo: bool = False  # public demo: the chat page on, risky features off (demo.py)
+    demo_rpm: int = _bounded(20, ge=1)  # per client, unless [limits] sets per_client
 
     api_key: str | None = None
     provider: str | None = None  # default provider when a request names none
@@ -110,6 +112,12 @@ class AppConfig:
             value = _coerce(spec.name, hints[spec.name], getattr(self, spec.name))
             _check_bounds(spec.name, value, spec.metadata)
             object.__setattr__(self, spec.name, value)  # frozen: set once, here
+        if self.demo:  # the chat page for the public: never a proxy of a visitor's choosing
+            object.__setattr__(self, "gui", True)
+            object.__setattr__(self, "allow_request_proxy", False)
+            if not self.limits.get("per_client"):  # counted by the kernel's limits.py
+                limits = {**self.limits, "per_client": {"rpm": self.demo_rpm}}
+                object.__setattr__(self, "limits", limits)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:

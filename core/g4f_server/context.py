@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from g4f_server import demo
 from g4f_server.keys import CONFIG, COOKIES, HTTP, REQUEST_ID
 from g4f_server.logs import get_logger
 from g4f_server.provider import ProviderContext
@@ -16,6 +17,8 @@ from g4f_server.registry import ProviderEntry
 def provider_key(request: web.Request | None, body_key: str | None) -> str | None:
     """A key the client passed for the provider (never the gateway's own key)."""
     if body_key:
+        if request is not None and request.app[CONFIG].demo:
+            raise demo.refused("Per-request provider keys")
         return body_key
     if request is not None:
         return request.headers.get("X-Provider-Key") or None

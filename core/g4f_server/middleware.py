@@ -12,7 +12,7 @@ import time
 
 from aiohttp import web
 
-from g4f_server import errors
+from g4f_server import demo, errors
 from g4f_server.jsonio import error_response, json_response
 from g4f_server.keys import CONFIG, KEY_NAME, KEYRING, REQUEST_ID, SERVED_BY
 from g4f_server.logs import access_line, bind_request_id, get_logger
@@ -72,6 +72,8 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     try:
         if keyring is not None and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             request[KEY_NAME] = keyring.identify(request)
+        if config.demo:
+            demo.check_request(request)
         response = await handler(request)
     except errors.G4FError as exc:
         response = _error_response(exc, path)

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from g4f_server import controls, errors, sse
+from g4f_server import controls, demo, errors, sse
 from g4f_server import events as ev
 from g4f_server.context import make_context, provider_key
 from g4f_server.conversations import (
@@ -106,6 +106,8 @@ async def start_turn(
     config = app[CONFIG]
     provider = request.match_info.get("provider") or chat.provider
     conversation_id = request.match_info.get("conversation_id") or chat.conversation_id
+    if chat.proxy and config.demo:
+        raise demo.refused("The 'proxy' field")
     if chat.proxy and not config.allow_request_proxy:
         raise errors.InvalidRequestError(
             "The 'proxy' field is disabled on this server; the operator can enable it "

@@ -49,7 +49,8 @@ def _send(request: web.Request, asset: Asset, cache: str) -> web.Response:
 
 def _chat(request: web.Request) -> web.Response:
     # no-cache: revalidated on every load (cheap, ETag), so a new release is picked up.
-    return _send(request, page(demo=False, key_required=KEYRING in request.app), "no-cache")
+    demo = request.app[CONFIG].demo
+    return _send(request, page(demo=demo, key_required=KEYRING in request.app), "no-cache")
 
 
 async def index(request: web.Request) -> web.Response:

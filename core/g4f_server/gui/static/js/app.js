@@ -125,7 +125,7 @@ async function refreshList() {
 
 function listItem(conversation) {
   const current = conversation.id === state.conversation?.id;
-  const title = button(conversation.title, () => openConversation(conversation.id), { className: "title" });
+  const title = button(conversation.title, () => openConversation(conversation), { className: "title" });
   const item = el("li", { "aria-current": String(current) }, title);
   const rename = () => {
     const input = el("input", { value: conversation.title, "aria-label": "Conversation title" });
@@ -160,16 +160,20 @@ function listItem(conversation) {
   return item;
 }
 
-async function openConversation(id) {
-  const found = (await store.listConversations()).find((c) => c.id === id);
-  await startConversation(found ?? store.newConversation());
+// Synchronous up to the first await: a message sent right after the click goes to the
+// conversation just opened.
+async function openConversation(conversation) {
   ui.sidebar.classList.remove("open");
   ui.toggle.setAttribute("aria-expanded", "false");
+  await startConversation(conversation ?? store.newConversation());
 }
 
 async function startConversation(conversation) {
   stopRequest();
   state.conversation = conversation;
+  for (const m of conversation.messages) {
+    if (m.pending) Object.assign(m, { pending: false, stopped: true }); // the page closed mid-answer
+  }
   store.setLastConversation(conversation.id);
   ui.messages.replaceChildren(...conversation.messages.map(messageView));
   ui.messages.scrollTop = ui.messages.scrollHeight;
@@ -319,6 +323,7 @@ async function run(view, work) {
   const conversation = state.conversation; // the user may switch away meanwhile
   const controller = new AbortController();
   setBusy(controller);
+  persist(conversation); // the question is kept even if the page closes mid-answer
   try {
     await withKey(() => work(controller.signal));
   } catch (err) {
@@ -455,8 +460,7 @@ async function submit() {
   const images = state.attachments.splice(0);
   ui.attachments.replaceChildren();
   append({ role: "user", content: text, images });
-  await persist();
-  await answer();
+  await answer(); // synchronous until the request starts: Send turns into Stop at once
 }
 
 // --- image attachments ---------------------------------------------------------------
