@@ -38,7 +38,7 @@ import run
 # waits --pace-ms between them), the same every run.
 MODES = {"json": (False, "openai"), "stream": (True, "openai"), "paced": (True, "openai-paced")}
 # Streamed answers in the other protocols (run.PROTOCOLS; the gateway only): --modes responses
-PROTOCOL_MODES = ("responses", "messages")
+PROTOCOL_MODES = ("responses", "stored", "messages")
 
 
 def _requests(port: int, count: int, mode: str) -> None:
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="counted requests per run")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument(
-        "--modes", default="json,stream", help="json, stream, paced, responses, messages"
+        "--modes", default="json,stream", help="json, stream, paced, responses, stored, messages"
     )
     parser.add_argument("--servers", default="relay,gateway", help="which to count")
     parser.add_argument("--upstream-procs", type=int, default=1)

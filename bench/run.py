@@ -71,12 +71,13 @@ def chat_body(stream: bool, model: str = "openai") -> bytes:
 HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {GATEWAY_KEY}"}
 
 
-def responses_body() -> bytes:
+def responses_body(store: bool = False) -> bytes:
     body = {
         "model": "openai",
         "instructions": "You are a helpful assistant.",
         "input": "Say twenty words.",
         "stream": True,
+        "store": store,
     }
     return json.dumps(body, separators=(",", ":")).encode()
 
@@ -93,11 +94,14 @@ def messages_body() -> bytes:
 
 
 # The protocol scenarios (gateway only: the relay speaks no protocol): the same streamed
-# answer as chat completions, as Responses and as Anthropic Messages events.
+# answer as chat completions, as Responses and as Anthropic Messages events. "responses"
+# keeps nothing, like chat completions without a conversation_id (store: false, as Codex
+# CLI sends); "stored" is the API's default (store: true: one stored response per answer).
 # name -> (path, body, a marker counted once per text delta, the stream's last event)
 PROTOCOLS = {
     "chat": (CHAT_PATH, chat_body(True), b'"content":"tok', b"data: [DONE]"),
     "responses": ("/v1/responses", responses_body(), b'"delta":"tok', b"response.completed"),
+    "stored": ("/v1/responses", responses_body(True), b'"delta":"tok', b"response.completed"),
     "messages": ("/v1/messages", messages_body(), b'"text":"tok', b"event: message_stop"),
 }
 
@@ -471,7 +475,8 @@ def protocol_rounds(
         runs: dict[str, list[dict]] = {name: [] for name in names}
         ratios: dict[str, list[float]] = {name: [] for name in names if name != "chat"}
         for round_no in range(rounds):
-            order = names[round_no % 3 :] + names[: round_no % 3]
+            turn = round_no % len(names)
+            order = names[turn:] + names[:turn]
             rows = {}
             for name in order:
                 print(f"[{round_no + 1}/{rounds}] protocol {name:<9} c{conns:<3}", end=" ")
@@ -494,29 +499,31 @@ def render_protocols(protocols: dict[str, dict[str, Any]]) -> list[str]:
         "",
         "### Protocols (gateway only, the same streamed answer in each grammar)",
         "",
-        "| scenario | chat completions req/s | Responses req/s | Messages req/s "
-        "| Responses / chat, per round: median (quartiles) | Messages / chat | p50 ms chat / "
-        "Responses / Messages |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| scenario | protocol | req/s | p50 ms | req/s / chat's, per round: median (quartiles) |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
+    labels = {
+        "chat": "chat completions",
+        "responses": "Responses (store: false)",
+        "stored": "Responses (store: true)",
+        "messages": "Anthropic Messages",
+    }
     for key, row in protocols.items():
         load, ratio = row["load"], row["ratio"]
-        cells = [
-            f"**{ratio[n][1]:.2f}** ({ratio[n][0]:.2f}-{ratio[n][2]:.2f})"
-            for n in ("responses", "messages")
-        ]
-        p50 = " / ".join(f"{load[n]['p50_ms']:.2f}" for n in PROTOCOLS)
-        lines.append(
-            f"| {key} | {_f(load['chat']['rps'])} | {_f(load['responses']['rps'])} "
-            f"| {_f(load['messages']['rps'])} | {cells[0]} | {cells[1]} | {p50} |"
-        )
+        for name in PROTOCOLS:
+            q = ratio.get(name)
+            cell = f"**{q[1]:.2f}** ({q[0]:.2f}-{q[2]:.2f})" if q else "1"
+            lines.append(
+                f"| {key} | {labels[name]} | {_f(load[name]['rps'])} "
+                f"| {load[name]['p50_ms']:.2f} | {cell} |"
+            )
     return lines
 
 
 def protocol_targets(protocols: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool]]:
     out = []
     for key, row in protocols.items():
-        for name in ("responses", "messages"):
+        for name in ("responses", "stored", "messages"):
             ratio = row["ratio"][name][1]
             out.append(
                 (f"{key} {name} within 10% of chat completions", f"{ratio:.0%}", ratio >= 0.9)

@@ -182,7 +182,7 @@ class ResponseStream:
             int, tuple[int, dict[str, Any]]
         ] = {}  # event index -> (output_index, item)
         self._open_call: int | None = None
-        self._text_head = b""
+        self._text_line = b""
         self._final: dict[str, Any] | None = None
         self._closing = b""
 
@@ -217,11 +217,13 @@ class ResponseStream:
             content_index=0,
             part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
         )
-        self._text_head = (
+        # The delta event of this item, to be %-formatted with its sequence number and text
+        # (the item id is hex: no "%" in it).
+        self._text_line = (
             b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
             b'"item_id":' + dumps(self._item["id"])
             + b',"output_index":' + str(self._index).encode()
-            + b',"content_index":0,"logprobs":[],"sequence_number":'
+            + b',"content_index":0,"logprobs":[],"sequence_number":%d,"delta":%b}\n\n'
         )  # fmt: skip
         return out
 
@@ -291,8 +293,14 @@ class ResponseStream:
         )
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
-        if isinstance(event, ev.TextDelta):  # most events: no match
-            return self._text(event.text) if event.text else None
+        if isinstance(event, ev.TextDelta):  # most events: no match, no call
+            text = event.text
+            if self._open != "message" or not text:
+                return self._text(text) if text else None
+            self._parts.append(text)
+            seq = self._seq
+            self._seq = seq + 1
+            return self._text_line % (seq, dumps(text))
         match event:
             case ev.ReasoningDelta(text=text) if text:
                 out = self._open_reasoning() if self._open != "reasoning" else b""
@@ -327,7 +335,7 @@ class ResponseStream:
         self._parts.append(text)
         seq = self._seq
         self._seq = seq + 1
-        return out + self._text_head + str(seq).encode() + b',"delta":' + dumps(text) + b"}\n\n"
+        return out + self._text_line % (seq, dumps(text))
 
     def _tool_call(self, event: ev.ToolCallDelta) -> bytes:
         out = b""

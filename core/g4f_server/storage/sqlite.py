@@ -5,8 +5,9 @@ All access runs on one dedicated thread (a single-worker executor), so this proc
 exactly one connection and one writer and the event loop never blocks on disk. WAL mode
 and a busy timeout let several worker processes share the file safely.
 
-Bounds, per table: a row untouched for ``ttl`` seconds is gone (checked on load, purged on
-save and periodically); beyond ``max_rows`` the least recently used rows go first.
+Bounds, per table: a row untouched for ``ttl`` seconds is gone (checked on load, deleted
+by the periodic ``purge``); beyond ``max_rows`` the least recently used rows go first
+(held on every save).
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ CREATE INDEX IF NOT EXISTS stored_response_updated ON stored_response (updated_a
 CREATE TABLE IF NOT EXISTS row_count (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 """
 _TABLES = ("conversation_state", "stored_response")
+_KEYS = {  # table -> (its key as an expression, its key columns)
+    "conversation_state": ("(conversation_id, provider)", "conversation_id, provider"),
+    "stored_response": ("key", "key"),
+}
+_SAVE_STATE = (
+    "INSERT INTO conversation_state VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, provider) "
+    "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+)
+_SAVE_RESPONSE = (
+    "INSERT INTO stored_response VALUES (?, ?, ?) ON CONFLICT (key) "
+    "DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at"
+)
 # Each table's row count is kept by triggers, so that enforcing ``max_rows`` on every save
 # costs a lookup instead of a COUNT(*) over the whole table (O(rows): ~0.5 ms at 10k).
 # A database made before the triggers gets its count taken once, when they are created.
@@ -67,7 +80,8 @@ class SQLiteConversationStore:
         self.max_rows = max_rows
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
-        self._queued: list[tuple[Callable[[sqlite3.Connection, float], None], asyncio.Future]] = []
+        # Writes waiting for the writer: (SQL, its parameters but the time, the caller's future).
+        self._queued: list[tuple[str, tuple[Any, ...], asyncio.Future[None]]] = []
         self._writer: asyncio.Task | None = None
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -120,21 +134,16 @@ class SQLiteConversationStore:
 
     async def save(self, conversation_id: str, provider: str, state: dict[str, Any]) -> None:
         row = (conversation_id, provider.lower(), orjson.dumps(state))
-        await self._write(
-            lambda db, now: db.execute(
-                "INSERT INTO conversation_state VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (conversation_id, provider) "
-                "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                (*row, now),
-            )
-        )
+        await self._write(_SAVE_STATE, row)
 
-    async def _write(self, write: Callable[[sqlite3.Connection, float], Any]) -> None:
-        """Run ``write`` in one transaction with the writes queued meanwhile, then purge:
-        under load many saves share one thread hop and one commit (a commit per save cost
-        ~0.1 ms of CPU). Returns once committed, so the next request finds the row."""
-        future = asyncio.get_running_loop().create_future()
-        self._queued.append((write, future))
+    async def _write(self, sql: str, row: tuple[Any, ...]) -> None:
+        """Run ``sql`` (with ``row`` and the time) in one transaction with the writes queued
+        meanwhile, then hold the row caps: under load many saves share one thread hop and
+        one commit (a commit per save cost ~0.1 ms of CPU, and each SQLite call a GIL
+        hand-over with the busy event loop). Returns once committed, so the next request
+        (on any connection or worker) finds the row. Expired rows go in ``purge``."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((sql, row, future))
         if self._writer is None:
             self._writer = asyncio.ensure_future(self._write_queued())
         await asyncio.shield(future)  # a caller that leaves does not undo the others' commit
@@ -147,18 +156,18 @@ class SQLiteConversationStore:
                 def run(db: sqlite3.Connection, batch: list = batch) -> None:
                     now = time.time()
                     with _transaction(db):
-                        for write, _ in batch:
-                            write(db, now)
-                        self._purge(db, now)
+                        for sql, row, _ in batch:
+                            db.execute(sql, (*row, now))
+                        self._cap(db)
 
                 try:
                     await self._run(run)
                 except Exception as exc:
-                    for _, future in batch:
+                    for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                 else:
-                    for _, future in batch:
+                    for _, _, future in batch:
                         if not future.done():
                             future.set_result(None)
         finally:
@@ -176,14 +185,7 @@ class SQLiteConversationStore:
         return await self._run(load)
 
     async def save_response(self, key: str, record: dict[str, Any]) -> None:
-        blob = orjson.dumps(record)
-        await self._write(
-            lambda db, now: db.execute(
-                "INSERT INTO stored_response VALUES (?, ?, ?) ON CONFLICT (key) "
-                "DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
-                (key, blob, now),
-            )
-        )
+        await self._write(_SAVE_RESPONSE, (key, orjson.dumps(record)))
 
     async def delete_response(self, key: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
@@ -196,19 +198,21 @@ class SQLiteConversationStore:
 
         return await self._run(delete)
 
-    def _purge(self, db: sqlite3.Connection, now: float) -> None:
-        for table, key, columns in (
-            ("conversation_state", "(conversation_id, provider)", "conversation_id, provider"),
-            ("stored_response", "key", "key"),
-        ):
-            db.execute(f"DELETE FROM {table} WHERE updated_at < ?", (now - self.ttl,))
-            (count,) = db.execute("SELECT n FROM row_count WHERE name = ?", (table,)).fetchone()
+    def _cap(self, db: sqlite3.Connection) -> None:
+        """Beyond ``max_rows`` in a table, its least recently used rows go."""
+        for table, count in db.execute("SELECT name, n FROM row_count").fetchall():
             if count > self.max_rows:
+                key, columns = _KEYS[table]
                 db.execute(
                     f"DELETE FROM {table} WHERE {key} IN ("
                     f"SELECT {columns} FROM {table} ORDER BY updated_at LIMIT ?)",
                     (count - self.max_rows,),
                 )
+
+    def _purge(self, db: sqlite3.Connection, now: float) -> None:
+        for table in _TABLES:
+            db.execute(f"DELETE FROM {table} WHERE updated_at < ?", (now - self.ttl,))
+        self._cap(db)
 
     async def purge(self) -> None:
         if self._db is None and not self.path.exists():
