@@ -46,6 +46,27 @@ class Cluster:
         self.redis, self.pollinations, self.copilot = redis, pollinations, copilot
         self.bases: list[str] = []
 
+    def env(self, data: Path) -> dict[str, str]:
+        """A gateway's environment: its own data folder (only Redis is shared)."""
+        polli = self.pollinations.base
+        return {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(data.parent),
+            "G4F_DATA_DIR": str(data),
+            "G4F_STATE_URL": self.redis.url,
+            "G4F_STARTUP_TIMEOUT": "5",
+            "POLLINATIONS_TEXT_URL": f"{polli}/legacy-text",
+            "POLLINATIONS_IMAGE_URL": f"{polli}/legacy-image",
+            "POLLINATIONS_GEN_URL": f"{polli}/gen",
+            "POLLINATIONS_ANON_TEXT_INTERVAL": "0",
+            "POLLINATIONS_ANON_IMAGE_INTERVAL": "0",
+            "COPILOT_URL": self.copilot.base,
+            "COPILOT_FIRST_EVENT_TIMEOUT": "2",
+            "COPILOT_IDLE_TIMEOUT": "2",
+            # One model limited, so the other tests are not: 3 a minute, shared.
+            "G4F_LIMITS": json.dumps({"models": {"openai-fast": {"rpm": 3}}}),
+        }
+
 
 @pytest.fixture
 async def cluster(
@@ -58,23 +79,7 @@ async def cluster(
     cluster = Cluster(redis_server, polli, copilot)
     async with contextlib.AsyncExitStack() as stack:
         for name in ("a", "b"):
-            env = {
-                "PATH": "/usr/bin:/bin",
-                "HOME": str(tmp_path),
-                "G4F_DATA_DIR": str(tmp_path / name),  # separate: only Redis is shared
-                "G4F_STATE_URL": redis_server.url,
-                "G4F_STARTUP_TIMEOUT": "5",
-                "POLLINATIONS_TEXT_URL": f"{polli.base}/legacy-text",
-                "POLLINATIONS_IMAGE_URL": f"{polli.base}/legacy-image",
-                "POLLINATIONS_GEN_URL": f"{polli.base}/gen",
-                "POLLINATIONS_ANON_TEXT_INTERVAL": "0",
-                "POLLINATIONS_ANON_IMAGE_INTERVAL": "0",
-                "COPILOT_URL": copilot.base,
-                "COPILOT_FIRST_EVENT_TIMEOUT": "2",
-                "COPILOT_IDLE_TIMEOUT": "2",
-                # One model limited, so the other tests are not: 3 a minute, shared.
-                "G4F_LIMITS": json.dumps({"models": {"openai-fast": {"rpm": 3}}}),
-            }
+            env = cluster.env(tmp_path / name)
             server = server_process(env=env)
             _, base = await asyncio.to_thread(server.__enter__)
             stack.push_async_callback(asyncio.to_thread, server.__exit__, None, None, None)
@@ -160,6 +165,27 @@ async def test_redis_killed_mid_run_and_restarted(cluster: Cluster) -> None:
     await call("POST", a + "/v1/chat/completions", json=body)
     sent = [m["content"] for m in cluster.pollinations.last("chat").json["messages"]]
     assert sent == ["one", "Echo: one", "two"]
+
+
+async def test_workers_share_the_state(cluster: Cluster, tmp_path: Path) -> None:
+    """``--workers 2`` on Redis: each request on a new connection (the kernel spreads
+    them over both workers); the conversation goes on whichever worker answers."""
+    server = server_process("--workers", "2", env=cluster.env(tmp_path / "w"))
+    _, base = await asyncio.to_thread(server.__enter__)
+    try:
+        body: dict[str, Any] = {"model": "openai", "conversation_id": "w1"}
+        for n in range(6):
+            body["messages"] = user(f"turn {n}")
+            fresh = aiohttp.TCPConnector(force_close=True)
+            async with (
+                aiohttp.ClientSession(connector=fresh) as http,
+                http.post(base + "/v1/chat/completions", json=body) as resp,
+            ):
+                assert resp.status == 200, await resp.text()
+        sent = [m["content"] for m in cluster.pollinations.last("chat").json["messages"]]
+        assert sent[::2] == [f"turn {n}" for n in range(6)]
+    finally:
+        await asyncio.to_thread(server.__exit__, None, None, None)
 
 
 def _nginx_conf(folder: Path, port: int, upstreams: list[str]) -> Path:
