@@ -17,6 +17,8 @@ import pytest
 import g4f_server_copilot
 import g4f_server_pollinations
 from g4f_server import errors
+from g4f_server.health import ProviderHealth
+from g4f_server.keys import REGISTRY
 from g4f_server.model_table import ModelTable, Target
 from tests.providers import Scripted
 
@@ -263,3 +265,52 @@ def test_table_parsing() -> None:
         ModelTable.build({"x": []})
     with pytest.raises(ValueError, match="provider name"):
         ModelTable.build({"x": [":m"]})
+
+
+async def test_cooldown_then_one_probe(make_client: Any) -> None:
+    flaky = Scripted(name="Flaky", priority=1, fail=errors.ProviderError("upstream down"))
+    steady = Scripted(name="Steady", priority=2)
+    client = await make_client(flaky, steady)
+    health = client.server.app[REGISTRY].get("Flaky").health
+    body = {"model": "plain", "messages": [{"role": "user", "content": "hi"}]}
+    for _ in range(3):
+        resp = await client.post("/v1/chat/completions", json=body)
+        assert resp.status == 200 and resp.headers["X-G4F-Attempts"] == "2"
+    info = await (await client.get("/v1/providers/Flaky")).json()
+    assert info["health"]["state"] == "open"
+    assert info["health"]["failures"] == {"provider_error": 3}
+    assert 0 < info["health"]["retry_in"] <= 30
+    tried = len(flaky.seen)
+    resp = await client.post("/v1/chat/completions", json=body)
+    assert resp.headers["X-G4F-Provider"] == "Steady" and resp.headers["X-G4F-Attempts"] == "1"
+    assert len(flaky.seen) == tried  # skipped while cooling down
+    # A provider named explicitly is tried anyway (the client asked for it).
+    resp = await client.post("/v1/chat/completions", json={**body, "provider": "Flaky"})
+    assert resp.status == 502
+    health.open_until = health.clock() - 1  # the cooldown is over: half-open
+    assert (await (await client.get("/v1/providers/Flaky")).json())["health"][
+        "state"
+    ] == "half_open"
+    flaky.fail = None  # it has recovered: the one probe succeeds and closes the circuit
+    resp = await client.post("/v1/chat/completions", json=body)
+    assert resp.headers["X-G4F-Provider"] == "Flaky"
+    assert (await (await client.get("/v1/providers/Flaky")).json())["health"]["state"] == "closed"
+
+
+def test_failed_probe_opens_again_and_auth_errors_do_not_count() -> None:
+    now = [0.0]
+    health = ProviderHealth(clock=lambda: now[0])
+    for _ in range(3):
+        health.failed(errors.ProviderAuthError("log in"))
+    assert health.state() == "closed"
+    for _ in range(3):
+        health.failed(errors.ProviderError("down"))
+    assert health.state() == "open" and not health.available()
+    now[0] = 31.0
+    assert health.available() and not health.available()  # one probe at a time
+    health.failed(errors.ProviderError("still down"))
+    assert health.state() == "open"
+    now[0] = 62.0
+    assert health.available()
+    health.succeeded()
+    assert health.state() == "closed" and health.available()

@@ -102,6 +102,12 @@ def api(
         list[str] | None,
         typer.Option(help="Proxies (IPs/CIDRs) whose X-Forwarded-For is believed"),
     ] = None,
+    metrics: Annotated[
+        bool | None, typer.Option("--metrics", help="Serve GET /metrics (env G4F_METRICS)")
+    ] = None,
+    metrics_public: Annotated[
+        bool | None, typer.Option("--metrics-public", help="/metrics without the API key")
+    ] = None,
     cors_origins: Annotated[
         list[str] | None,
         typer.Option(help="Origins browsers may call from ('*': any); default: docs"),
@@ -149,6 +155,8 @@ def api(
         trusted_proxies=_list(trusted_proxies),
         cors_origins=_list(cors_origins),
         demo=demo,
+        metrics=metrics,
+        metrics_public=metrics_public,
     )
     serve(config)
 

@@ -103,6 +103,8 @@ class AppConfig:
     limits: dict[str, Any] = field(default_factory=dict)  # [limits]: per_key/client/models
     trusted_proxies: list[str] = field(default_factory=list)  # may set X-Forwarded-For
     cors_origins: list[str] | None = None  # None: the safe default (cors.py)
+    metrics: bool = False  # GET /metrics (metrics.py)
+    metrics_public: bool = False  # /metrics without the key (for a scraper on a private net)
 
     _overrides: ClassVar[dict[str, Any]] = {}
 

@@ -11,12 +11,16 @@ from aiohttp import web
 from g4f_server import cors, limits
 from g4f_server.apikeys import KeyRing
 from g4f_server.config import AppConfig, ConfigError
-from g4f_server.keys import KEY_NAME, KEYRING
+from g4f_server.keys import KEY_NAME, KEYRING, PUBLIC_MODEL, SERVED_BY
 from g4f_server.model_table import ModelTable
 
 if TYPE_CHECKING:
     from g4f_server.schemas.chat import ChatRequest
     from g4f_server.transcript import Transcript
+
+
+# Set when metrics are on; a plain key so that checking it needs no prometheus import.
+_METRICS_ON = web.AppKey("metrics_on", bool)
 
 
 def check(config: AppConfig) -> None:
@@ -56,8 +60,15 @@ def _limits(config: AppConfig) -> limits.RateLimits | None:
 
 
 def outer_middlewares(config: AppConfig) -> list[Any]:
-    """The middlewares before the kernel's: CORS answers preflights before the key check."""
-    return [cors.cors_middleware]
+    """The middlewares before the kernel's: metrics (outermost: it times everything),
+    then CORS, which answers preflights before the key check."""
+    out: list[Any] = []
+    if config.metrics:
+        from g4f_server.metrics import metrics_middleware
+
+        out.append(metrics_middleware)
+    out.append(cors.cors_middleware)
+    return out
 
 
 def middlewares(config: AppConfig) -> list[Any]:
@@ -76,6 +87,12 @@ def setup(app: web.Application, config: AppConfig) -> None:
         config.cors_origins, has_key=keyring is not None, bind=config.host
     )
     app.on_response_prepare.append(cors.cors_headers)
+    if config.metrics:
+        from g4f_server import metrics
+
+        app[metrics.METRICS] = metrics.Metrics(app, public=config.metrics_public)
+        app[_METRICS_ON] = True
+        app.on_response_prepare.append(metrics.on_prepare)
     rate_limits = _limits(config)
     if rate_limits is not None:
         app[limits.LIMITS] = rate_limits
@@ -87,7 +104,10 @@ def setup(app: web.Application, config: AppConfig) -> None:
 
 async def admit_model(request: web.Request, model: str) -> None:
     """Once the body names the public model: may this key use it, and the model's limits."""
-    keyring = request.app.get(KEYRING)
+    app = request.app
+    if _METRICS_ON in app:
+        request[PUBLIC_MODEL] = model
+    keyring = app.get(KEYRING)
     if keyring is not None and keyring.allowed:
         keyring.check_model(request.get(KEY_NAME), model)
     if limits.LIMITS in request.app:
@@ -98,6 +118,21 @@ async def finished(request: web.Request, transcript: Transcript, chat: ChatReque
     """An answer is done: its tokens (the upstream's count, else an estimate) count
     against the tokens-per-minute limits."""
     ticket = request.get(limits.TICKET)
-    if ticket is not None and ticket.token_keys:
+    counting = _METRICS_ON in request.app
+    if counting or (ticket is not None and ticket.token_keys):
         prompt, completion, _ = transcript.token_counts(chat)
-        await ticket.charge_tokens(prompt + completion)
+        if ticket is not None and ticket.token_keys:
+            await ticket.charge_tokens(prompt + completion)
+        if counting:
+            from g4f_server import metrics
+
+            provider = request.get(SERVED_BY, ("",))[0]
+            metrics.tokens(request, provider, prompt, completion)
+
+
+def first_token(request: web.Request, provider: str) -> None:
+    """The provider's first part of the answer arrived (time to first token)."""
+    if _METRICS_ON in request.app:
+        from g4f_server import metrics
+
+        metrics.first_token(request, provider)

@@ -204,7 +204,9 @@ async def _in_turn(
         try:
             watchdog.start_wait(timeout)
             try:
-                return route, number, await attempt(route)
+                result = route, number, await attempt(route)
+                route.entry.health.succeeded()
+                return result
             except asyncio.CancelledError:
                 if not watchdog.fired():
                     raise
@@ -230,6 +232,7 @@ async def _in_turn(
             code=failure.code,
             status=failure.status,
         )
+        route.entry.health.failed(failure)  # cooldown after repeated failures (health.py)
         failures.append((route.entry.name, failure))
     raise _all_failed(failures)
 

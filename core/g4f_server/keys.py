@@ -30,3 +30,5 @@ OPENAPI_SPEC = web.AppKey("openapi_spec", dict)  # built on first use, then kept
 REQUEST_ID = web.RequestKey("request_id", str)
 SERVED_BY = web.RequestKey("served_by", tuple)  # (provider, model, attempts)
 KEY_NAME = web.RequestKey("key_name", str)  # the name of the key the request carried
+RATE_LIMITED = web.RequestKey("rate_limited", str)  # the limit kind that refused it
+PUBLIC_MODEL = web.RequestKey("public_model", str)  # the model name the client asked for

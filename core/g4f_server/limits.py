@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.keys import KEY_NAME
+from g4f_server.keys import KEY_NAME, RATE_LIMITED
 
 WINDOW = 60.0  # rpm and tpm are per minute
 LIMIT_KINDS = ("rpm", "tpm", "concurrency")
@@ -145,11 +145,12 @@ def _rate_limited(kind: str, subject: str, decision: Decision) -> errors.RateLim
         kind, "concurrent requests"
     )
     error = errors.RateLimitError(
-        f"Rate limit reached for {subject}: {decision.limit} {what}. "
+        f"Rate limit reached for {subject.split(':', 1)[-1]}: {decision.limit} {what}. "
         f"Try again in {max(1, math.ceil(decision.reset))}s.",
         retry_after=max(1.0, math.ceil(decision.reset)),
     )
     error.headers.update(_headers(kind, decision))
+    error.kind = kind  # type: ignore[attr-defined]  # read by the middleware (metrics)
     return error
 
 
@@ -312,6 +313,9 @@ async def limits_middleware(request: web.Request, handler: Any) -> web.StreamRes
     try:
         await limits.admit(ticket, subject, limits.subject_rule(key_name))
         return await handler(request)
+    except errors.RateLimitError as exc:
+        request[RATE_LIMITED] = getattr(exc, "kind", "requests")
+        raise
     finally:
         await ticket.release()
 

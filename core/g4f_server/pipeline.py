@@ -160,6 +160,7 @@ async def start_turn(
         first_event_timeout=config.timeout,
         idle_timeout=config.stream_timeout,
     )
+    controls.first_token(request, run.route.entry.name)
     headers = served_headers(request, run.route, run.attempts, made[-1])
     return ChatTurn(request, chat, run, headers, conversation_id, store, conv_key, keep)
 

@@ -16,6 +16,7 @@ from typing import Any
 import pluggy
 
 from g4f_server import errors
+from g4f_server.health import ProviderHealth
 from g4f_server.hookspecs import SERVICE_HOOKS
 from g4f_server.logs import get_logger
 from g4f_server.model_table import ModelTable
@@ -46,6 +47,7 @@ class ProviderEntry:
     working: bool = True
     error: str | None = None
     state: dict[str, Any] = field(default_factory=dict)  # ProviderContext.state
+    health: ProviderHealth = field(default_factory=ProviderHealth)  # cooldown (health.py)
     # Lookups done on every request, computed once: the capability set (impls are fixed
     # after start-up) and the models by lower-case id and alias (rebuilt whenever
     # ``models`` is replaced by a new list).

@@ -40,6 +40,26 @@ def resolve(
     provider: str | None = None,
     needs: frozenset[str] = frozenset(),
 ) -> list[Route]:
+    routes = _resolve(
+        registry, config, capability=capability, model=model, provider=provider, needs=needs
+    )
+    if len(routes) > 1:
+        # Providers cooling down are skipped (one probe each once the cooldown is over);
+        # if every one is, they are all tried: an answer late is better than none.
+        healthy = [r for r in routes if r.entry.health.available()]
+        return healthy or routes
+    return routes
+
+
+def _resolve(
+    registry: Registry,
+    config: AppConfig,
+    *,
+    capability: str,
+    model: str = "",
+    provider: str | None = None,
+    needs: frozenset[str] = frozenset(),
+) -> list[Route]:
     if capability not in needs:
         needs = needs | {capability}
     model = (model or "").strip()

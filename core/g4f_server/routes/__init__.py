@@ -52,6 +52,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/v1/cookies", "cookies:list_cookies"),
     ("DELETE", "/v1/cookies", "cookies:delete_cookies"),
     ("DELETE", "/v1/cookies/{domain}", "cookies:delete_cookies"),
+    ("GET", "/metrics", "metrics:metrics_page"),
     ("GET", "/openapi.json", "docs:openapi_json"),
     ("GET", "/docs", "docs:docs_page"),
     ("GET", "/", "gui:index"),

@@ -49,6 +49,7 @@ def provider_entry(entry: ProviderEntry, *, detail: bool = False) -> dict[str, A
             default_image_model=entry.default_model_for("image"),
             priority=info.priority,
             plugin=entry.plugin_name,
+            health=entry.health.report(),  # cooldown state (health.py)
         )
     return item
 
