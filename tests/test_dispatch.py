@@ -88,6 +88,7 @@ async def test_watchdog_does_not_count_time_outside_waits() -> None:
 
 
 def _route(name: str) -> Any:
+    from g4f_server.health import ProviderHealth
     from g4f_server.router import Route
 
     class Entry:
@@ -95,4 +96,5 @@ def _route(name: str) -> Any:
 
     entry = Entry()
     entry.name = name  # type: ignore[attr-defined]
+    entry.health = ProviderHealth()  # type: ignore[attr-defined]
     return Route(entry, "m")  # type: ignore[arg-type]

@@ -510,7 +510,7 @@ def test_demo_banner_and_limit_message(browser: Any, providers: Providers, tmp_p
             send(page, "second")
             wait_done(page)
             message = last_answer(page).locator(".error").inner_text()
-            assert message.startswith("Rate limit reached for ip:127.0.0.1: 2 requests per minute.")
+            assert message.startswith("Rate limit reached for 127.0.0.1: 2 requests per minute.")
             watched.check()
         finally:
             context.close()
