@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import Iterator
@@ -12,7 +13,8 @@ import pytest
 import structlog
 
 from g4f_server import context, logs
-from tests.providers import Scripted
+from g4f_server.testing import wait_until
+from tests.providers import Endless, Scripted
 
 ACCESS = ("req-1", "POST", "/v1/chat/completions", 200, "Echo", "echo-1", 1, 1.25)
 
@@ -97,3 +99,47 @@ async def test_every_line_of_a_request_carries_its_id(
     assert len(access) == 2
     assert "request_id='req-77'" in access[0] and "status=502" in access[0]
     assert "request_id='req-77'" not in access[1] and "status=400" in access[1]
+
+
+def _access_lines(out: io.StringIO) -> list[str]:
+    return [line for line in out.getvalue().splitlines() if "event='request'" in line]
+
+
+async def test_a_failed_request_names_every_provider_tried(
+    restore_logging: None, make_client: Any
+) -> None:
+    from g4f_server import errors
+
+    out = io.StringIO()
+    _configure(stream=out)
+    first = Scripted(name="A", priority=1, fail=errors.ProviderError("down"))
+    second = Scripted(name="B", priority=2, fail=errors.ProviderError("down too"))
+    client = await make_client(first, second)
+    body = {"model": "echo-1", "messages": [{"role": "user", "content": "x"}]}
+    resp = await client.post("/v1/chat/completions", json=body)
+    assert resp.status == 502
+    [line] = _access_lines(out)
+    assert "status=502 provider='A,B' model='echo-1' attempts=2" in line
+
+
+@pytest.mark.parametrize("when", ["mid-stream", "during failover"])
+async def test_a_client_hang_up_has_an_access_line_with_the_provider(
+    restore_logging: None, make_client: Any, when: str
+) -> None:
+    out = io.StringIO()
+    _configure(stream=out)
+    provider = Endless() if when == "mid-stream" else Scripted(name="Slow", delay=30)
+    client = await make_client(provider)
+    body = {"model": "echo-1", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    request = asyncio.ensure_future(client.post("/v1/chat/completions", json=body))
+    if when == "mid-stream":
+        resp = await request
+        await resp.content.readany()  # the answer is flowing
+        resp.close()  # the client hangs up
+    else:
+        await wait_until(lambda: bool(provider.seen), what="the provider was called")
+        request.cancel()  # the client gives up before the first byte
+    await wait_until(lambda: bool(_access_lines(out)), what="an access line")
+    [line] = _access_lines(out)
+    name = "Endless" if when == "mid-stream" else "Slow"
+    assert f"status=499 provider='{name}' model='echo-1' attempts=1" in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
 
 log = get_logger("g4f_server.dispatch")
 T = TypeVar("T")
+# The routes tried for the request being handled, for its access line when no provider
+# served it (all failed, or the client left meanwhile). The middleware gives each request
+# a list of its own; aiohttp runs each request in a task (and context) of its own.
+attempted: ContextVar[list[Route] | None] = ContextVar("g4f_attempted", default=None)
 
 
 @dataclass(slots=True)
@@ -199,7 +204,10 @@ async def _in_turn(
     watchdog: Watchdog,
 ) -> tuple[Route, int, T]:
     failures: list[tuple[str, errors.ProviderError]] = []
+    tried = attempted.get()
     for number, route in enumerate(routes, start=1):
+        if tried is not None:
+            tried.append(route)
         failure: errors.ProviderError
         try:
             watchdog.start_wait(timeout)

@@ -6,6 +6,7 @@ extra coroutine frame on the hot path).
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import time
@@ -13,9 +14,11 @@ import time
 from aiohttp import web
 
 from g4f_server import demo, errors
+from g4f_server.dispatch import attempted
 from g4f_server.jsonio import error_response, json_response
 from g4f_server.keys import CONFIG, KEY_NAME, KEYRING, REQUEST_ID, SERVED_BY
 from g4f_server.logs import access_line, bind_request_id, get_logger
+from g4f_server.router import Route
 
 log = get_logger("g4f_server.middleware")
 # The chat page and its files are open too: the page asks for the key and sends it with
@@ -68,6 +71,8 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     bind_request_id(request_id)
     app = request.app
     config, keyring = app[CONFIG], app.get(KEYRING)
+    tried: list[Route] = []
+    attempted.set(tried)
     path = request.path
     try:
         if keyring is not None and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
@@ -80,6 +85,11 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     except ConnectionResetError:
         # The client hung up mid-answer: nothing to send, nothing broken. 499 as nginx does.
         response = web.Response(status=499)
+    except asyncio.CancelledError:
+        # aiohttp cancels the handler when the client hangs up: logged as 499 too.
+        if config.access_log:
+            _access(request, 499, tried, started)
+        raise
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects stay redirects
             raise
@@ -93,15 +103,28 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
     if config.access_log:
-        provider, model, attempts = request.get(SERVED_BY, (None, None, None))
-        access_line(
-            request_id,
-            request.method,
-            request.path,
-            response.status,
-            provider,
-            model,
-            attempts,
-            round((time.perf_counter() - started) * 1000, 2),
-        )
+        _access(request, response.status, tried, started)
     return response
+
+
+def _access(request: web.Request, status: int, tried: list[Route], started: float) -> None:
+    """The access line: who served the request, else every provider tried (``A,B``)."""
+    served = request.get(SERVED_BY)
+    if served is not None:
+        provider, model, attempts = served
+    elif tried:
+        provider = ",".join(route.entry.name for route in tried)
+        model = ",".join(dict.fromkeys(route.model for route in tried))
+        attempts = len(tried)
+    else:
+        provider = model = attempts = None
+    access_line(
+        request[REQUEST_ID],
+        request.method,
+        request.path,
+        status,
+        provider,
+        model,
+        attempts,
+        round((time.perf_counter() - started) * 1000, 2),
+    )
