@@ -984,10 +984,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("protocols", "scale"),
+        choices=("protocols", "scale", "controls"),
         help="only the protocol scenarios (streamed chat, Responses, Messages), or only "
         "the shared-state ones (a conversation turn: embedded vs Redis, 1 vs 2 instances "
-        "behind nginx, bench/scale.py); no docs",
+        "behind nginx, bench/scale.py), or only key + limits + metrics against a plain "
+        "gateway (bench/controls.py); no docs",
     )
     args = parser.parse_args(argv)
     shown = " ".join(argv if argv is not None else sys.argv[1:])
@@ -1029,11 +1030,21 @@ def main(argv: list[str] | None = None) -> int:
 
             compile_bytecode(sys.executable)
             scaled = scale.run_scale(Bench(args, workdir), args, workdir, HEADERS)
+        elif args.only == "controls":
+            import controls
+
+            compile_bytecode(sys.executable)
+            controlled = controls.run_controls(Bench(args, workdir), args, workdir)
         else:
             results = run(args, workdir)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    if args.only == "controls":
+        print("\n".join(controls.render_controls(controlled)))
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(controlled, indent=2))
+        return 0
     if args.only == "scale":
         print("\n".join(scale.render_scale(scaled)))
         if args.json_out:
