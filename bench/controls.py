@@ -41,9 +41,7 @@ def run_controls(bench: Any, args: Any, workdir: Path) -> dict[str, Any]:
     bench.start_upstream()
     plain_port, controls_port = run.free_port(), run.free_port()
     plain, _ = bench.start_gateway(plain_port, name="plain", extra_env={"G4F_API_KEY": ""})
-    controlled, _ = bench.start_gateway(
-        controls_port, name="controls", extra_env=controls_env()
-    )
+    controlled, _ = bench.start_gateway(controls_port, name="controls", extra_env=controls_env())
     servers = {"plain": (plain, plain_port), "controls": (controlled, controls_port)}
     for name, (_, port) in servers.items():
         run.verify(port, name)

@@ -102,6 +102,9 @@ def api(
         list[str] | None,
         typer.Option(help="Proxies (IPs/CIDRs) whose X-Forwarded-For is believed"),
     ] = None,
+    cache_ttl: Annotated[
+        float | None, typer.Option(help="Response cache: seconds an answer is kept [0: off]")
+    ] = None,
     metrics: Annotated[
         bool | None, typer.Option("--metrics", help="Serve GET /metrics (env G4F_METRICS)")
     ] = None,
@@ -157,6 +160,7 @@ def api(
         demo=demo,
         metrics=metrics,
         metrics_public=metrics_public,
+        cache_ttl=cache_ttl,
     )
     serve(config)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from g4f_server import cors, limits
+from g4f_server import cache, cors, limits
 from g4f_server.apikeys import KeyRing
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.keys import KEY_NAME, KEYRING, PUBLIC_MODEL, SERVED_BY
@@ -87,6 +87,9 @@ def setup(app: web.Application, config: AppConfig) -> None:
         config.cors_origins, has_key=keyring is not None, bind=config.host
     )
     app.on_response_prepare.append(cors.cors_headers)
+    if config.cache_ttl > 0:
+        backend = cache.MemoryCache(config.cache_max_bytes)
+        app[cache.CACHE] = cache.CacheSettings(backend, config.cache_ttl)
     if config.metrics:
         from g4f_server import metrics
 
@@ -136,3 +139,19 @@ def first_token(request: web.Request, provider: str) -> None:
         from g4f_server import metrics
 
         metrics.first_token(request, provider)
+
+
+async def cache_lookup(request: web.Request, chat: ChatRequest) -> Any:
+    """The response cache's verdict on a chat request (cache.py); None when it is off."""
+    if cache.CACHE not in request.app:
+        return None
+    found = await cache.lookup(request, chat, request.get(KEY_NAME, ""))
+    if _METRICS_ON in request.app:
+        from g4f_server.metrics import METRICS
+
+        request.app[METRICS].cache.labels(found.state).inc()
+    return found
+
+
+async def cache_store(turn: Any, transcript: Transcript) -> None:
+    await cache.store(turn.request, turn.cache_key, turn.provider, turn.model, transcript)

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from g4f_server import controls, demo, errors, sse
 from g4f_server import events as ev
+from g4f_server.cache import HEADER as CACHE_HEADER
 from g4f_server.context import make_context, provider_key
 from g4f_server.conversations import (
     ConversationStore,
@@ -68,6 +69,7 @@ class ChatTurn:
     store: ConversationStore
     conv_key: str | None
     keep: Keep | None  # what the protocol stores besides the conversation
+    cache_key: str | None = None  # where the finished answer goes in the response cache
 
     @property
     def provider(self) -> str:
@@ -95,6 +97,8 @@ class ChatTurn:
         except Exception as exc:
             log.error("conversation_not_saved", provider=self.provider, exc_info=exc)
         await controls.finished(self.request, transcript, self.chat)
+        if self.cache_key is not None:
+            await controls.cache_store(self, transcript)
 
 
 async def start_turn(
@@ -153,6 +157,11 @@ async def start_turn(
         made.append(ctx)
         return ctx
 
+    cached = await controls.cache_lookup(request, chat)  # None: the cache is off
+    if cached is not None and cached.run is not None:  # a hit, replayed as the answer
+        headers = served_headers(request, cached.run.route, 0)
+        headers[CACHE_HEADER] = "hit"
+        return ChatTurn(request, chat, cached.run, headers, conversation_id, store, None, keep)
     run = await start_chat(
         routes,
         chat,
@@ -162,7 +171,11 @@ async def start_turn(
     )
     controls.first_token(request, run.route.entry.name)
     headers = served_headers(request, run.route, run.attempts, made[-1])
-    return ChatTurn(request, chat, run, headers, conversation_id, store, conv_key, keep)
+    turn = ChatTurn(request, chat, run, headers, conversation_id, store, conv_key, keep)
+    if cached is not None:
+        headers[CACHE_HEADER] = cached.state
+        turn.cache_key = cached.key
+    return turn
 
 
 async def collect(turn: ChatTurn) -> Transcript:
