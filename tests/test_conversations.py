@@ -24,6 +24,7 @@ from g4f_server.protocols.openai_chat import Transcript
 from g4f_server.schemas.chat import ChatRequest
 from g4f_server.storage.sqlite import SQLiteConversationStore
 from tests.media_providers import Memo
+from tests.providers import Scripted
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -402,3 +403,14 @@ async def test_a_database_made_before_the_row_counts_is_bounded(tmp_path: Path) 
     )
     db.close()
     await store.close()
+
+
+async def test_a_conversation_id_in_the_path_is_held_to_the_body_limit(make_client: Any) -> None:
+    client = await make_client(Scripted())
+    body = {"model": "echo-1", "messages": [{"role": "user", "content": "x"}]}
+    resp = await client.post(f"/api/Echo/{'c' * 201}/chat/completions", json=body)
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error["param"] == "conversation_id" and "200" in error["message"]
+    resp = await client.post(f"/api/Echo/{'c' * 200}/chat/completions", json=body)
+    assert resp.status == 200

@@ -17,6 +17,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,  # plain tracebacks: readable in logs, fast to render
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from g4f_server import __version__
+
+        typer.echo(f"g4f-server {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """OpenAI-compatible gateway."""
+
+
 Plugins = Annotated[
     list[str] | None,
     typer.Option(
@@ -256,3 +277,7 @@ def main() -> None:
     # (api.py); the other commands are short-lived.
     gc.disable()
     app()
+
+
+if __name__ == "__main__":  # `python -m g4f_server.cli api`, as the contract's Docker line
+    main()

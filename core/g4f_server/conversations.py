@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from g4f_server.schemas.chat import ChatRequest
     from g4f_server.transcript import Transcript
 
+CONVERSATION_ID_MAX = 200  # characters, in the body field and the URL path alike
+
 
 class ConversationStore(Protocol):
     async def load(self, conversation_id: str, provider: str) -> dict[str, Any] | None: ...

@@ -25,6 +25,7 @@ from g4f_server import events as ev
 from g4f_server.cache import HEADER as CACHE_HEADER
 from g4f_server.context import make_context, provider_key
 from g4f_server.conversations import (
+    CONVERSATION_ID_MAX,
     ConversationStore,
     conversation_key,
     remember_turn,
@@ -110,6 +111,12 @@ async def start_turn(
     config = app[CONFIG]
     provider = request.match_info.get("provider") or chat.provider
     conversation_id = request.match_info.get("conversation_id") or chat.conversation_id
+    if conversation_id and len(conversation_id) > CONVERSATION_ID_MAX:  # the path's is unchecked
+        raise errors.InvalidRequestError(
+            f"conversation_id is longer than {CONVERSATION_ID_MAX} characters",
+            param="conversation_id",
+            code="conversation_id_too_long",
+        )
     if chat.proxy and config.demo:
         raise demo.refused("The 'proxy' field")
     if chat.proxy and not config.allow_request_proxy:

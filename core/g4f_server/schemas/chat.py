@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from g4f_server.conversations import CONVERSATION_ID_MAX
+
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
@@ -134,7 +136,7 @@ class ChatRequest(_Open):
     # Gateway fields (not OpenAI's).
     provider: str | None = None
     api_key: str | None = None
-    conversation_id: str | None = Field(default=None, max_length=200)
+    conversation_id: str | None = Field(default=None, max_length=CONVERSATION_ID_MAX)
     proxy: str | None = None
 
     @field_validator("stop")
