@@ -177,7 +177,6 @@ class Lookup:
 
 
 async def lookup(request: web.Request, chat: ChatRequest, scope: str) -> Lookup:
-    from g4f_server.dispatch import ChatRun, Watchdog
     from g4f_server.keys import CONFIG, REGISTRY
     from g4f_server.router import Route
 
@@ -190,15 +189,7 @@ async def lookup(request: web.Request, chat: ChatRequest, scope: str) -> Lookup:
         provider, model, events = decode(data)
         entry = request.app[REGISTRY].get(provider)
         if entry is not None:  # (a provider uninstalled since: a miss)
-            config = request.app[CONFIG]
-            run = ChatRun(
-                Route(entry, model),
-                0,
-                events,
-                nothing_more(),
-                config.stream_timeout,
-                Watchdog(min(config.timeout, config.stream_timeout)),
-            )
+            run = replay(Route(entry, model), 0, events, request.app[CONFIG])
             return Lookup(None, "hit", run)
     return Lookup(key, "miss")
 
@@ -208,3 +199,11 @@ async def store(request: web.Request, key: str, provider: str, model: str, trans
     if data is not None:
         settings = request.app[CACHE]
         await settings.backend.put(key, data, settings.ttl)
+
+
+def replay(route: Any, attempts: int, events: list[ev.ChatEvent], config: Any) -> Any:
+    """A ChatRun whose whole answer is ``events`` (a cache hit, an emulated answer)."""
+    from g4f_server.dispatch import ChatRun, Watchdog
+
+    watchdog = Watchdog(min(config.timeout, config.stream_timeout))
+    return ChatRun(route, attempts, events, nothing_more(), config.stream_timeout, watchdog)

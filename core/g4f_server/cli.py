@@ -123,6 +123,10 @@ def api(
         list[str] | None,
         typer.Option(help="Proxies (IPs/CIDRs) whose X-Forwarded-For is believed"),
     ] = None,
+    emulate: Annotated[
+        list[str] | None,
+        typer.Option(help="Emulate for models without them: tools, json (env G4F_EMULATE)"),
+    ] = None,
     cache_ttl: Annotated[
         float | None, typer.Option(help="Response cache: seconds an answer is kept [0: off]")
     ] = None,
@@ -182,6 +186,7 @@ def api(
         metrics=metrics,
         metrics_public=metrics_public,
         cache_ttl=cache_ttl,
+        emulate=_list(emulate),
     )
     serve(config)
 

@@ -104,6 +104,7 @@ class AppConfig:
     trusted_proxies: list[str] = field(default_factory=list)  # may set X-Forwarded-For
     cors_origins: list[str] | None = None  # None: the safe default (cors.py)
     metrics: bool = False  # GET /metrics (metrics.py)
+    emulate: list[str] = field(default_factory=list)  # "tools", "json" (emulation.py)
     cache_ttl: float = _bounded(0.0, ge=0)  # response cache (cache.py); 0 = off
     cache_max_bytes: int = _bounded(64 * 1024**2, ge=1024)  # the cache's memory bound
     metrics_public: bool = False  # /metrics without the key (for a scraper on a private net)

@@ -28,6 +28,9 @@ def check(config: AppConfig) -> None:
     shows the message instead of a traceback)."""
     _keyring(config)
     _limits(config)
+    unknown = sorted(set(config.emulate) - {"tools", "json"})
+    if unknown:
+        raise ConfigError(f"emulate (G4F_EMULATE) knows tools and json, not {', '.join(unknown)}")
     try:
         ModelTable.build(config.models)
     except ValueError as exc:

@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from g4f_server import controls, demo, errors, sse
+from g4f_server import controls, demo, emulation, errors, sse
 from g4f_server import events as ev
 from g4f_server.cache import HEADER as CACHE_HEADER
+from g4f_server.cache import replay
 from g4f_server.context import make_context, provider_key
 from g4f_server.conversations import (
     CONVERSATION_ID_MAX,
@@ -136,14 +137,30 @@ async def start_turn(
             request.headers, conversation_id, provider_key=key, user=chat.user
         )
         chat = await with_history(store, conv_key, chat)
-    routes = resolve(
-        app[REGISTRY],
-        config,
-        capability="chat",
-        model=chat.model,
-        provider=provider,
-        needs=chat.needed_capabilities(),
-    )
+    try:
+        routes = resolve(
+            app[REGISTRY],
+            config,
+            capability="chat",
+            model=chat.model,
+            provider=provider,
+            needs=chat.needed_capabilities(),
+        )
+        emulating = None
+    except errors.UnsupportedCapabilityError:
+        # No target can do it natively: emulate what is allowed (emulation.py), if anything.
+        emulating = emulation.plan(emulation.wanted(config.emulate, chat), chat)
+        if emulating is None:
+            raise
+        chat = emulating.request
+        routes = resolve(
+            app[REGISTRY],
+            config,
+            capability="chat",
+            model=chat.model,
+            provider=provider,
+            needs=chat.needed_capabilities(),
+        )
     states: dict[str, Any] = {}
     if conv_key:
         for route in routes:
@@ -177,7 +194,19 @@ async def start_turn(
         idle_timeout=config.stream_timeout,
     )
     controls.first_token(request, run.route.entry.name)
+    if emulating is not None:
+
+        async def retry(again: ChatRequest) -> ChatRun:
+            return await start_chat(
+                [run.route], again, ctx_for,
+                first_event_timeout=config.timeout, idle_timeout=config.stream_timeout,
+            )  # fmt: skip
+
+        events = await emulation.answer(emulating, run, retry, config.timeout)
+        run = replay(run.route, run.attempts, events, config)
     headers = served_headers(request, run.route, run.attempts, made[-1])
+    if emulating is not None:
+        headers[emulation.HEADER] = ",".join(emulating.kinds)
     turn = ChatTurn(request, chat, run, headers, conversation_id, store, conv_key, keep)
     if cached is not None:
         headers[CACHE_HEADER] = cached.state
