@@ -402,6 +402,20 @@ def test_image_upload_to_a_vision_model(
         base64.b64encode(png_bytes(2, 2)).decode(),
     )
     page.wait_for_function("() => document.querySelectorAll('#attachments img').length === 2")
+    # And pasted into the message box: a third.
+    page.evaluate(
+        """async (b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const data = new DataTransfer();
+            data.items.add(new File([bytes], 'pasted.png', {type: 'image/png'}));
+            document.getElementById('prompt').dispatchEvent(
+                new ClipboardEvent('paste', {clipboardData: data, cancelable: true}));
+        }""",
+        base64.b64encode(png_bytes(4, 4)).decode(),
+    )
+    page.wait_for_function("() => document.querySelectorAll('#attachments img').length === 3")
+    # One is removed again before sending.
+    page.get_by_role("button", name="Remove pasted.png").click()
     send(page, "what is this")
     wait_done(page)
     assert page.locator("article.user .thumbs img").count() == 2
