@@ -1,5 +1,5 @@
 """Kernel test fixtures. The g4f_server.testing pytest plugin adds provider_context,
-start_gateway and --live."""
+start_gateway and --g4f-live."""
 
 from __future__ import annotations
 

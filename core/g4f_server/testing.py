@@ -6,8 +6,9 @@ Registered as a ``pytest11`` plugin, so any project that installs g4f-server get
   ``aiohttp.ClientSession``, for calling a plugin's hooks directly.
 - ``start_gateway``: starts the whole gateway on 127.0.0.1 with the plugins you give it
   (installed entry points are not loaded) and returns its base URL.
-- ``--live``: tests marked ``live`` (real upstreams over the internet) are skipped
-  unless pytest runs with ``--live``.
+- ``--g4f-live``: tests marked ``live`` (real upstreams over the internet) are skipped
+  unless pytest runs with ``--g4f-live``. Namespaced: a project of its own ``--live``
+  option can still install g4f-server (``./dev test --live`` passes ours).
 - ``png_bytes()`` and ``wav_bytes()``: valid media made with the stdlib, for emulators.
 - ``wait_until(condition)``: poll instead of sleeping a fixed time, so a test that waits
   for a socket to close or a task to start also passes on a slow, loaded CI machine.
@@ -37,7 +38,7 @@ from g4f_server.provider import ProviderContext
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--live",
+        "--g4f-live",
         action="store_true",
         default=False,
         help="also run tests marked 'live' that talk to real upstreams",
@@ -49,9 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--live"):
+    if config.getoption("--g4f-live"):
         return
-    skip = pytest.mark.skip(reason="live test: run with --live (needs internet)")
+    skip = pytest.mark.skip(reason="live test: run with --g4f-live (needs internet)")
     for item in items:
         if "live" in item.keywords:
             item.add_marker(skip)

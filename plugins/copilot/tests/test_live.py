@@ -1,8 +1,8 @@
 """The gateway scenarios against the real copilot.microsoft.com.
 
-Skipped unless pytest runs with ``--live`` (needs internet):
+Skipped unless pytest runs with ``--g4f-live`` (``./dev test --live``; needs internet):
 
-    .venv/bin/python -m pytest plugins/copilot -m live --live
+    .venv/bin/python -m pytest plugins/copilot -m live --g4f-live
 
 Vision needs a login: set ``COPILOT_ACCESS_TOKEN`` (the Bearer token from a HAR of a
 logged-in copilot.microsoft.com session), otherwise that test is skipped.

@@ -1,8 +1,8 @@
 """The same scenarios against the real Pollinations.AI (needs internet).
 
-Skipped unless pytest runs with ``--live``::
+Skipped unless pytest runs with ``--g4f-live`` (``./dev test --live``)::
 
-    .venv/bin/python -m pytest plugins/pollinations --live -m live
+    .venv/bin/python -m pytest plugins/pollinations --g4f-live -m live
 
 Anonymous by default; set POLLINATIONS_API_KEY to run them on the gateway instead.
 The upstream is slow and rate-limited per IP, so the tests run one call at a time and
