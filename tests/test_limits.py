@@ -229,3 +229,13 @@ async def test_keys_new_prints_a_working_key(make_client: Any, tmp_path: Path) -
     client = await make_client(Scripted(), keys=config.keys)
     assert (await client.post(CHAT, json=body(), headers=bearer(key))).status == 200
     assert (await client.post(CHAT, json=body(), headers=bearer(key + "x"))).status == 401
+
+
+async def test_logs_name_the_key_never_its_value(
+    make_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = await make_client(Scripted(), keys={"ci-bot": {"sha256": sha("v4lue-xyz")}})
+    assert (await client.post(CHAT, json=body(), headers=bearer("v4lue-xyz"))).status == 200
+    out = capsys.readouterr()
+    logged = out.out + out.err
+    assert "key=ci-bot" in logged.replace("'", "") and "v4lue-xyz" not in logged

@@ -149,8 +149,10 @@ def access_line(
     model: str | None,
     attempts: int | None,
     ms: float,
+    key: str | None = None,
 ) -> None:
-    """The one line logged per request (no content, keys or cookies).
+    """The one line logged per request (no content, keys or cookies; ``key`` is the
+    *name* of the API key the request carried, never its value).
 
     With the set-up of ``configure_logging`` in place, the line is rendered and written
     here, the same text the pipeline would give at a third of its cost (it is written for
@@ -164,7 +166,8 @@ def access_line(
         _sink.msg(  # type: ignore[union-attr]
             f"timestamp={_utc_now()!r} level='info' event='request' method={method!r} "
             f"path={path!r} status={status!r} provider={provider!r} model={model!r} "
-            f"attempts={attempts!r} ms={ms!r} request_id={request_id!r}"
+            f"attempts={attempts!r} ms={ms!r}{f' key={key!r}' if key else ''} "
+            f"request_id={request_id!r}"
         )
         return
     fields = {
@@ -176,6 +179,8 @@ def access_line(
         "attempts": attempts,
         "ms": ms,
     }
+    if key:
+        fields["key"] = key
     if not ours:
         _access.info("request", **fields, request_id=request_id)
         return

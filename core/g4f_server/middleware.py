@@ -127,4 +127,5 @@ def _access(request: web.Request, status: int, tried: list[Route], started: floa
         model,
         attempts,
         round((time.perf_counter() - started) * 1000, 2),
+        request.get(KEY_NAME),
     )
