@@ -260,12 +260,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("scenario", nargs="*", choices=names, default=[])
+    parser.add_argument("scenario", nargs="*", help=f"some of: {', '.join(names)}")
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE",
         help="extra environment for the gateway, e.g. G4F_BODY_TIMEOUT=5",
     )  # fmt: skip
     args = parser.parse_args()
+    if unknown := set(args.scenario) - set(names):
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     env = dict(item.split("=", 1) for item in args.env)
     with tempfile.TemporaryDirectory(prefix="g4f-stress-") as tmp:
         workdir = Path(tmp)

@@ -50,21 +50,13 @@ def _freeze_gc() -> None:
 
 
 def _serve_one(config: AppConfig, reuse_port: bool = False) -> None:
-    from aiohttp import web
+    from g4f_server import admission
 
     configure_logging(debug=config.debug, json_logs=config.json_logs)
     app = create_app(config)
     app.on_startup.append(_schedule_gc_freeze)
-    web.run_app(
-        app,
-        host=config.host,
-        port=config.port,
-        reuse_port=reuse_port or None,
-        handler_cancellation=True,  # a client that hangs up cancels the upstream call
-        access_log=None,  # our middleware writes one access line with provider and model
-        print=None,
-        loop=_event_loop(),
-    )
+    # As web.run_app, with the connection cap in the runner (admission.py).
+    admission.serve(app, config, reuse_port=reuse_port, loop=_event_loop())
 
 
 def serve(config: AppConfig) -> None:

@@ -39,7 +39,13 @@ def new_key() -> str:
 
 
 def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(_raw(key)).hexdigest()
+
+
+def _raw(text: str) -> bytes:
+    """A header's bytes as sent: aiohttp keeps bytes that are not UTF-8 as surrogates,
+    which plain ``encode()`` refuses (a 500 for a client's garbage)."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 @dataclass(slots=True, frozen=True)
@@ -83,9 +89,7 @@ class KeyRing:
                 "Missing API key: send 'Authorization: Bearer <key>', 'x-api-key: <key>' "
                 "or 'g4f-api-key: <key>'"
             )
-        if self.single is not None and hmac.compare_digest(
-            presented.encode(), self.single.encode()
-        ):
+        if self.single is not None and hmac.compare_digest(_raw(presented), _raw(self.single)):
             return DEFAULT_NAME
         if self.by_hash:
             # A dict lookup by the hash: the hash of a guess says nothing about the key.

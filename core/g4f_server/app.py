@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from g4f_server import controls
+from g4f_server.admission import in_flight_middleware
 from g4f_server.config import AppConfig
 from g4f_server.context import make_context
 from g4f_server.keys import CONFIG, HTTP, PLUGIN_MANAGER, REGISTRY
@@ -48,6 +49,7 @@ def create_app(
     middlewares = [
         *controls.outer_middlewares(config),
         kernel_middleware,
+        in_flight_middleware(config),  # after the kernel's: its 503 gets the error JSON
         *controls.middlewares(config),
     ]
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_size)

@@ -78,6 +78,17 @@ class AppConfig:
     startup_timeout: float = _bounded(5.0, gt=0)  # per provider, listing models
     models_ttl: float = _bounded(3600.0, gt=0)
     max_body_size: int = _bounded(32 * 1024 * 1024, ge=1024)
+    # Request limits (body_limits.py, admission.py): no single request, and no crowd of
+    # them, may stall the event loop or exhaust memory or file descriptors.
+    body_timeout: float = _bounded(60.0, gt=0)  # seconds to receive a whole body (408)
+    max_json_depth: int = _bounded(64, ge=2, le=200)  # le: history stays storable (orjson)
+    max_json_items: int = _bounded(200_000, ge=100)  # values in one JSON body
+    max_messages: int = _bounded(2048, ge=1)  # messages in one chat request
+    max_content_parts: int = _bounded(2048, ge=1)  # content parts, all messages together
+    max_multipart_parts: int = _bounded(100, ge=1)  # parts of one multipart body
+    max_connections: int = _bounded(1000, ge=1)  # open client connections
+    max_in_flight: int = _bounded(256, ge=1)  # requests being handled (503 above)
+    in_flight_body_budget: int = _bounded(128 * 1024**2, ge=1024)  # their bodies' bytes
 
     data_dir: Path = field(default_factory=default_data_dir)
     public_url: str | None = None  # e.g. https://ai.example.com, for /media URLs

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from g4f_server import demo
+from g4f_server import demo, errors
 from g4f_server.keys import CONFIG, COOKIES, HTTP, REQUEST_ID
 from g4f_server.logs import get_logger
 from g4f_server.provider import ProviderContext
@@ -20,8 +20,16 @@ def provider_key(request: web.Request | None, body_key: str | None) -> str | Non
         if request is not None and request.app[CONFIG].demo:
             raise demo.refused("Per-request provider keys")
         return body_key
-    if request is not None:
-        return request.headers.get("X-Provider-Key") or None
+    if request is not None and (header := request.headers.get("X-Provider-Key")):
+        # Imported here: only request handlers get this far, pydantic is loaded by then.
+        from g4f_server.schemas.fields import header_safe
+
+        try:
+            return header_safe(header)
+        except ValueError as exc:
+            raise errors.InvalidRequestError(
+                f"Invalid X-Provider-Key header: {exc}", param="X-Provider-Key"
+            ) from None
     return None
 
 

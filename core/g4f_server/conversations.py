@@ -83,7 +83,11 @@ def conversation_key(
     ]
     if headers.get("x-api-key"):  # only when sent: keys of existing conversations stay
         parts.append(headers["x-api-key"])
-    material = orjson.dumps(parts)
+    try:
+        material = orjson.dumps(parts)
+    except TypeError:  # a header with bytes that are not UTF-8: hash the bytes as sent
+        raw = [p.encode("utf-8", "surrogateescape").decode("latin-1") for p in parts]
+        material = orjson.dumps(["raw", *raw])  # never the material of valid text
     return f"{hashlib.sha256(material).hexdigest()[:24]}:{conversation_id}"
 
 

@@ -93,6 +93,14 @@ class PayloadTooLargeError(G4FError):
     code = "payload_too_large"
 
 
+class RequestTimeoutError(G4FError):
+    """The client did not send its whole body within ``body_timeout``."""
+
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
 class _RetryAfter(G4FError):
     """A 429 that tells the client when to come back (``Retry-After`` header)."""
 
@@ -109,6 +117,14 @@ class _RetryAfter(G4FError):
 
 class RateLimitError(_RetryAfter):
     """The gateway's own rate limit was hit."""
+
+
+class OverloadedError(_RetryAfter):
+    """The gateway is at its connection or in-flight cap (``admission.py``)."""
+
+    status = 503
+    type = "server_error"
+    code = "server_overloaded"
 
 
 class StateUnavailableError(G4FError):

@@ -8,6 +8,8 @@ import orjson
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.body_limits import check_json_shape, precheck_json_size, read_body
+from g4f_server.keys import CONFIG
 
 
 def dumps(obj: Any) -> bytes:
@@ -23,17 +25,30 @@ def json_response(
 
 
 def error_response(error: errors.G4FError) -> web.Response:
-    return json_response(error.to_dict(), status=error.status, headers=error.headers)
+    body = error.to_dict()
+    try:
+        encoded = orjson.dumps(body)
+    except TypeError:  # a message quoting client bytes that are not UTF-8 (a filename)
+        body["error"]["message"] = body["error"]["message"].encode(errors="replace").decode()
+        encoded = orjson.dumps(body)
+    return web.Response(
+        body=encoded, status=error.status, headers=error.headers, content_type="application/json"
+    )
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    body = await request.read()
-    if not body.strip():
+    """The body as a JSON object, within the body limits (``body_limits.py``)."""
+    body = await read_body(request)
+    if not body or body.isspace():
         raise errors.InvalidRequestError("The request body is empty; send a JSON object")
+    config = request.app[CONFIG]
+    precheck_json_size(body, config.max_json_items)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    del body  # the parsed objects are the one copy from here on
     if not isinstance(data, dict):
         raise errors.InvalidRequestError("The request body must be a JSON object")
+    check_json_shape(data, config.max_json_depth, config.max_json_items)
     return data

@@ -3,12 +3,14 @@ multipart uploads."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from g4f_server import controls, errors
 from g4f_server.context import make_context, provider_key
@@ -93,7 +95,8 @@ class Upload:
 async def read_multipart(
     request: web.Request, max_size: int
 ) -> tuple[dict[str, list[str]], list[Upload]]:
-    """Form fields and files of a multipart body, at most ``max_size`` bytes in all
+    """Form fields and files of a multipart body: at most ``max_size`` bytes in all, part
+    headers included, at most ``max_multipart_parts`` parts, within ``body_timeout``
     (counted while reading, so an oversized upload is never held in memory)."""
     if not request.content_type.startswith("multipart/"):
         raise errors.InvalidRequestError(
@@ -101,36 +104,72 @@ async def read_multipart(
         )
     if request.content_length is not None and request.content_length > max_size:
         raise _too_large(max_size)
+    config = request.app[CONFIG]
+    try:
+        async with asyncio.timeout(config.body_timeout):
+            return await _read_parts(request, max_size, config.max_multipart_parts)
+    except TimeoutError:
+        raise errors.RequestTimeoutError(
+            f"The request body did not arrive within {config.body_timeout:g} s (body_timeout)"
+        ) from None
+    except (ValueError, AssertionError, HttpProcessingError) as exc:
+        # aiohttp's malformed-multipart errors (a header line over 8,190 bytes among them)
+        reason = exc.message if isinstance(exc, HttpProcessingError) else exc
+        raise errors.InvalidRequestError(f"Malformed multipart body: {reason}") from None
+
+
+async def _read_parts(
+    request: web.Request, max_size: int, max_parts: int
+) -> tuple[dict[str, list[str]], list[Upload]]:
     fields: dict[str, list[str]] = {}
     files: list[Upload] = []
-    total = 0
-    try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, aiohttp.BodyPartReader) or not part.name:
+    total = count = 0
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        count += 1
+        if count > max_parts:
+            raise errors.PayloadTooLargeError(
+                f"Too many multipart parts (limit {max_parts}, max_multipart_parts)"
+            )
+        if not isinstance(part, aiohttp.BodyPartReader) or not part.name:
+            raise errors.InvalidRequestError("Nested or unnamed multipart parts are not allowed")
+        # Headers count too: 50,000 empty parts were all header and no data.
+        total += sum(len(k) + len(v) + 4 for k, v in part.headers.items())
+        name, filename = _text(part.name, "name"), part.filename
+        if filename is not None:
+            filename = _text(filename, "filename")
+        data = bytearray()
+        while chunk := await part.read_chunk(64 * 1024):
+            total += len(chunk)
+            if total > max_size:
+                raise _too_large(max_size)
+            data += chunk
+        if total > max_size:
+            raise _too_large(max_size)
+        if filename is not None:
+            ctype = part.headers.get("Content-Type", "application/octet-stream")
+            files.append(Upload(name, filename, ctype, bytes(data)))
+        else:
+            try:
+                fields.setdefault(name, []).append(data.decode())
+            except UnicodeDecodeError:
                 raise errors.InvalidRequestError(
-                    "Nested or unnamed multipart parts are not allowed"
-                )
-            data = bytearray()
-            while chunk := await part.read_chunk(64 * 1024):
-                total += len(chunk)
-                if total > max_size:
-                    raise _too_large(max_size)
-                data += chunk
-            if part.filename is not None:
-                ctype = part.headers.get("Content-Type", "application/octet-stream")
-                files.append(Upload(part.name, part.filename, ctype, bytes(data)))
-            else:
-                try:
-                    fields.setdefault(part.name, []).append(data.decode())
-                except UnicodeDecodeError:
-                    raise errors.InvalidRequestError(
-                        f"Form field '{part.name}' is not UTF-8 text", param=part.name
-                    ) from None
-    except (ValueError, AssertionError) as exc:  # aiohttp's malformed-multipart errors
-        raise errors.InvalidRequestError(f"Malformed multipart body: {exc}") from None
+                    f"Form field '{name}' is not UTF-8 text", param=name
+                ) from None
     return fields, files
 
 
+def _text(value: str, what: str) -> str:
+    """A part's name or filename, which must be UTF-8 (aiohttp keeps other bytes as
+    surrogates, which no JSON answer or file system call can carry)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise errors.InvalidRequestError(
+            f"A multipart {what} is not UTF-8 text", param=what, code="invalid_multipart"
+        ) from None
+    return value
+
+
 def _too_large(limit: int) -> errors.PayloadTooLargeError:
-    return errors.PayloadTooLargeError(f"Upload too large (limit {limit} bytes)")
+    return errors.PayloadTooLargeError(f"Upload too large (limit {limit} bytes, max_upload_size)")

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from g4f_server import errors
 from g4f_server.schemas.chat import ChatRequest, _Open
+from g4f_server.schemas.fields import ApiKey
 from g4f_server.validation import parse_model
 
 # Thinking budgets (tokens) mapped to the OpenAI reasoning effort providers understand.
@@ -39,7 +40,7 @@ class MessagesRequest(_Open):
     stream: bool = False
     # Gateway fields (not Anthropic's).
     provider: str | None = None
-    api_key: str | None = None
+    api_key: ApiKey | None = None
     proxy: str | None = None
 
     def to_chat(self) -> ChatRequest:

@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from g4f_server.body_limits import chat_limits
 from g4f_server.conversations import CONVERSATION_ID_MAX
+from g4f_server.schemas.fields import CHAT_OPTIONS, ApiKey, typed_extras
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -135,9 +137,37 @@ class ChatRequest(_Open):
     user: str | None = None
     # Gateway fields (not OpenAI's).
     provider: str | None = None
-    api_key: str | None = None
+    api_key: ApiKey | None = None
     conversation_id: str | None = Field(default=None, max_length=CONVERSATION_ID_MAX)
     proxy: str | None = None
+
+    _options = model_validator(mode="before")(
+        classmethod(lambda cls, data: typed_extras(data, CHAT_OPTIONS))
+    )
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _within_limits(cls, value: Any) -> Any:
+        """Counted before the messages are validated one by one: 600,000 of them took
+        seconds of event loop (max_messages, max_content_parts)."""
+        if not isinstance(value, list):
+            return value
+        max_messages, max_parts = chat_limits()
+        if len(value) > max_messages:
+            raise ValueError(f"at most {max_messages} messages are allowed (max_messages)")
+        parts = 0
+        for message in value:
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(message, Message):
+                content = message.content
+            if isinstance(content, list):
+                parts += len(content)
+        if parts > max_parts:
+            raise ValueError(
+                f"at most {max_parts} content parts are allowed in all messages together "
+                "(max_content_parts)"
+            )
+        return value
 
     @field_validator("stop")
     @classmethod

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from g4f_server import errors
 from g4f_server.schemas.chat import ChatRequest, StreamOptions, _Open
+from g4f_server.schemas.fields import ApiKey
 from g4f_server.validation import parse_model
 
 
@@ -32,7 +33,7 @@ class CompletionRequest(_Open):
     user: str | None = None
     # Gateway fields (not OpenAI's).
     provider: str | None = None
-    api_key: str | None = None
+    api_key: ApiKey | None = None
     proxy: str | None = None
 
     @property

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from g4f_server.schemas.fields import IMAGE_OPTIONS, ApiKey, typed_extras
 
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 
@@ -27,7 +29,13 @@ class ImageRequest(_Open):
     seed: int | None = None
     negative_prompt: str | None = None
     provider: str | None = None
-    api_key: str | None = None
+    api_key: ApiKey | None = None
+
+    # Common provider options stay extra fields (providers read them from model_extra);
+    # their types are checked here, so a wrong one is a 400, not a provider crash.
+    _options = model_validator(mode="before")(
+        classmethod(lambda cls, data: typed_extras(data, IMAGE_OPTIONS))
+    )
 
     @field_validator("size")
     @classmethod
@@ -52,7 +60,7 @@ class SpeechRequest(_Open):
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     instructions: str | None = None
     provider: str | None = None
-    api_key: str | None = None
+    api_key: ApiKey | None = None
 
 
 class TranscriptionForm(BaseModel):
@@ -72,7 +80,7 @@ class TranscriptionRequest(_Open, TranscriptionForm):
 
     filename: str = "audio.wav"
     content_type: str = "application/octet-stream"
-    api_key: str | None = None
+    api_key: ApiKey | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from g4f_server import errors
 from g4f_server.schemas.chat import ChatRequest, _Open
+from g4f_server.schemas.fields import ApiKey
 from g4f_server.validation import parse_model
 
 # Input item types that carry nothing for the upstream: accepted, not forwarded.
@@ -37,7 +38,7 @@ class ResponsesRequest(_Open):
     previous_response_id: str | None = None
     # Gateway fields (not OpenAI's).
     provider: str | None = None
-    api_key: str | None = None
+    api_key: ApiKey | None = None
     proxy: str | None = None
 
     def input_items(self) -> list[dict[str, Any]]:

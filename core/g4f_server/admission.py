@@ -1,0 +1,240 @@
+"""Caps on how much the server takes on at once, and quiet logs when clients misbehave.
+
+- ``max_connections``: a connection over the cap is answered 503 with ``Retry-After`` and
+  closed at once, so idle or slow clients cannot exhaust the file descriptors (issue 17:
+  20,000 half-sent requests did, and new clients timed out);
+- ``max_in_flight`` and ``in_flight_body_budget``: a request over either cap is answered
+  503 with ``Retry-After`` before its body is read, which bounds the memory that bodies
+  being handled can take (a JSON body costs a few times its size once parsed);
+- accept() failures and malformed HTTP are logged as one line at most every 10 seconds
+  with a count, never one traceback per bad request (172,000 tracebacks in 45 s before).
+
+``serve`` runs the app as ``web.run_app`` would, with the connection cap in its runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from g4f_server import errors
+from g4f_server.config import AppConfig
+from g4f_server.logs import get_logger
+
+log = get_logger("g4f_server.admission")
+RETRY_AFTER = 1  # seconds: caps are hit in bursts, a second later there is room again
+_EXEMPT = frozenset({"/health"})  # liveness must answer even when the server is full
+
+
+# --- requests in flight ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _InFlight:
+    requests: int = 0
+    body_bytes: int = 0
+
+
+def in_flight_middleware(config: AppConfig) -> Any:
+    """A middleware that admits a request only under both in-flight caps. A body's cost is
+    its Content-Length, or ``max_body_size`` when it is chunked (its size is unknown)."""
+    now = _InFlight()
+    max_requests, budget = config.max_in_flight, config.in_flight_body_budget
+
+    @web.middleware
+    async def in_flight(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path in _EXEMPT:
+            return await handler(request)
+        cost = request.content_length
+        if cost is None:
+            cost = config.max_body_size if request.body_exists else 0
+        # Alone, any body the size limit allows is admitted: the budget never starves one.
+        if now.requests >= max_requests or (now.body_bytes and now.body_bytes + cost > budget):
+            raise errors.OverloadedError(
+                "The server is handling as many requests as it takes "
+                "(max_in_flight / in_flight_body_budget); retry shortly",
+                retry_after=RETRY_AFTER,
+            )
+        now.requests += 1
+        now.body_bytes += cost
+        try:
+            return await handler(request)
+        finally:
+            now.requests -= 1
+            now.body_bytes -= cost
+
+    return in_flight
+
+
+# --- connections ------------------------------------------------------------------------
+
+_OVERLOADED = (
+    b'{"error":{"message":"Too many open connections (max_connections); retry shortly",'
+    b'"type":"server_error","code":"server_overloaded","param":null}}'
+)
+_REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    + f"Retry-After: {RETRY_AFTER}\r\nContent-Length: {len(_OVERLOADED)}\r\n".encode()
+    + b"Connection: close\r\n\r\n"
+    + _OVERLOADED
+)
+
+
+class _Refusal(asyncio.Protocol):
+    """A connection over the cap: answered at once, then closed when the client is done
+    or after a second. (Closing with its request unread would reset the connection, and
+    the client might never see the answer.)"""
+
+    def connection_made(self, transport: Any) -> None:  # uvloop's are not asyncio's class
+        transport.write(_REFUSAL)
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._closer = asyncio.get_running_loop().call_later(1.0, transport.close)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        pass  # the request is not read: it is refused
+
+    def eof_received(self) -> bool:
+        self._transport.close()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closer.cancel()
+
+
+class _CappedServer:
+    """aiohttp's ``web.Server`` (the protocol factory) with a connection cap."""
+
+    def __init__(self, server: web.Server, limit: int) -> None:
+        self._server = server
+        self._limit = limit
+        self._refused = _Throttled("connection_refused")
+
+    def __call__(self) -> asyncio.Protocol:
+        if len(self._server.connections) >= self._limit:
+            self._refused.note(limit=self._limit)
+            return _Refusal()
+        return self._server()
+
+    def __getattr__(self, name: str) -> Any:  # shutdown, pre_shutdown, connections...
+        return getattr(self._server, name)
+
+
+class _CappedRunner(web.AppRunner):
+    def __init__(self, app: web.Application, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._max_connections = max_connections
+
+    async def _make_server(self) -> Any:
+        return _CappedServer(await super()._make_server(), self._max_connections)
+
+
+def serve(
+    app: web.Application,
+    config: AppConfig,
+    *,
+    reuse_port: bool = False,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM, as ``web.run_app`` does, with the caps."""
+    loop = loop or asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.set_exception_handler(_loop_exception)
+    quiet_malformed_http()
+    main = loop.create_task(_serve(app, config, reuse_port))
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        main.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(main)
+        rest = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in rest:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+async def _serve(app: web.Application, config: AppConfig, reuse_port: bool) -> None:
+    runner = _CappedRunner(
+        app,
+        config.max_connections,
+        handle_signals=True,
+        handler_cancellation=True,  # a client that hangs up cancels the upstream call
+        access_log=None,  # our middleware writes one access line with provider and model
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port, reuse_port=reuse_port or None)
+        await site.start()
+        await asyncio.Event().wait()  # until a signal raises GracefulExit
+    finally:
+        await runner.cleanup()
+
+
+# --- quiet logs -------------------------------------------------------------------------
+
+
+class _Throttled:
+    """One log line per ``every`` seconds for a recurring event, with how many were not
+    logged meanwhile."""
+
+    def __init__(self, event: str, every: float = 10.0) -> None:
+        self.event, self.every = event, every
+        self.last = -every
+        self.skipped = 0
+
+    def note(self, **fields: Any) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            self.skipped += 1
+            return
+        log.warning(self.event, suppressed=self.skipped, **fields)
+        self.last, self.skipped = now, 0
+
+
+_accept_errors = _Throttled("accept_failed")
+
+
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """accept() failing (out of file descriptors) is logged as a throttled line; anything
+    else goes to asyncio's default handler."""
+    exc = context.get("exception")
+    if isinstance(exc, OSError) and "accept" in str(context.get("message", "")):
+        _accept_errors.note(error=str(exc))
+        return
+    loop.default_exception_handler(context)
+
+
+class _MalformedHttp(logging.Filter):
+    """aiohttp logs every malformed request with a traceback ("Error handling request");
+    we log them throttled, one line each, and let other records through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.throttle = _Throttled("malformed_http")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Error handling request"):
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        text = f"{type(exc).__name__}: {exc}" if exc else record.getMessage()
+        self.throttle.note(error=" ".join(text.split()))  # one line
+        return False
+
+
+def quiet_malformed_http() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _MalformedHttp) for f in server_log.filters):
+        server_log.addFilter(_MalformedHttp())

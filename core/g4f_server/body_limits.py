@@ -1,0 +1,112 @@
+"""What one request body may be: read once, within a time limit, and of a bounded shape.
+
+Every JSON route reads its body through ``jsonio.read_json``, which uses these, so a new
+protocol inherits the limits by reading its body the same way. The limits are settings
+(``docs/configuration.md``); each refusal is a 400, 408 or 413 naming its setting.
+
+Why each exists (issue 17): the work a body causes must stay in proportion to what the
+server allows, or one request freezes the event loop for everyone:
+- ``body_timeout``: a client that announces a body and then goes silent held its
+  connection forever;
+- ``max_json_depth``, ``max_json_items``: deeply nested or huge-count JSON parses fast in
+  C but costs seconds in every later pass (validation, copies, serializing history), and
+  orjson cannot serialize more than 255 levels, so deeper history could not be stored;
+- ``max_messages``, ``max_content_parts``: checked by the chat schema before it validates
+  the messages one by one (``chat_limits``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from g4f_server import errors
+from g4f_server.keys import CONFIG
+
+# (max_messages, max_content_parts) of the request being handled: set when its body is
+# read, read by the chat schema's validators (which have no access to the app).
+_CHAT_LIMITS: ContextVar[tuple[int, int]] = ContextVar("chat_limits", default=(2048, 2048))
+
+
+def chat_limits() -> tuple[int, int]:
+    """(max_messages, max_content_parts) in force for the current request."""
+    return _CHAT_LIMITS.get()
+
+
+def too_large(limit: int, setting: str = "max_body_size") -> errors.PayloadTooLargeError:
+    return errors.PayloadTooLargeError(f"Request body too large (limit {limit} bytes, {setting})")
+
+
+async def read_body(request: web.Request) -> bytearray:
+    """The whole body in one buffer (no second copy), within ``max_body_size`` bytes and
+    ``body_timeout`` seconds."""
+    config = request.app[CONFIG]
+    _CHAT_LIMITS.set((config.max_messages, config.max_content_parts))
+    limit = config.max_body_size
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise too_large(limit)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(config.body_timeout):
+            while chunk := await request.content.readany():
+                if len(body) + len(chunk) > limit:
+                    raise too_large(limit)
+                body += chunk
+    except TimeoutError:
+        raise errors.RequestTimeoutError(
+            f"The request body did not arrive within {config.body_timeout:g} s (body_timeout)"
+        ) from None
+    except HttpProcessingError as exc:  # a malformed chunked encoding, a short body
+        raise errors.InvalidRequestError(f"Malformed request body: {exc.message}") from None
+    return body
+
+
+def _too_many(max_items: int, param: str | None = None) -> errors.InvalidRequestError:
+    return errors.InvalidRequestError(
+        f"The JSON body holds more than {max_items} values (max_json_items)",
+        param=param,
+        code="json_too_large",
+    )
+
+
+def precheck_json_size(body: bytearray, max_items: int) -> None:
+    """Refuse, before parsing, a body with more than ``max_items`` objects: parsing
+    600,000 small objects alone holds the event loop for about half a second. ``{"``
+    starts an object with a key in compact JSON (what clients send); inside a string a
+    quote is escaped, so the bytes appear there only where a string ends in ``{``.
+    Counting them costs ~10 ms for 30 MiB, in C. JSON with a space after ``{`` escapes
+    this pre-check and meets the exact count (``check_json_shape``) after parsing."""
+    if body.count(b'{"') > max_items:
+        raise _too_many(max_items)
+
+
+def check_json_shape(data: Any, max_depth: int, max_items: int) -> None:
+    """Refuse JSON nested deeper than ``max_depth`` or holding more than ``max_items``
+    values. One pass that stops at the first excess, so it costs at most ``max_items``
+    steps whatever the body."""
+    items = 0
+    stack: list[tuple[Any, int, str | None]] = [(data, 1, None)]
+    while stack:
+        node, depth, top = stack.pop()
+        if depth > max_depth:
+            raise errors.InvalidRequestError(
+                f"The JSON body is nested deeper than {max_depth} levels (max_json_depth)",
+                param=top,
+                code="json_too_deep",
+            )
+        items += len(node)
+        if items > max_items:
+            raise _too_many(max_items, top)
+        if type(node) is dict:
+            for key, child in node.items():
+                if type(child) is dict or type(child) is list:
+                    stack.append((child, depth + 1, top or key))
+        else:
+            for child in node:
+                if type(child) is dict or type(child) is list:
+                    stack.append((child, depth + 1, top))
