@@ -257,12 +257,12 @@ async def test_connections_over_the_cap_get_503_and_the_server_stays_up(tmp_path
         port = int(base.rsplit(":", 1)[1])
         idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
         await asyncio.sleep(0.2)
-        status, body = await raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, body = await raw(port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert status == 503 and b"max_connections" in body
         for _, writer in idle:
             writer.close()
         await asyncio.sleep(0.3)
-        status, _ = await raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        status, _ = await raw(port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         assert status == 200
 
 
@@ -278,11 +278,11 @@ def test_malformed_http_is_logged_once_without_tracebacks(tmp_path: Any) -> None
         async def hammer() -> list[int]:
             for _ in range(200):
                 try:
-                    await raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    await raw(port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                     break
                 except OSError:
                     await asyncio.sleep(0.05)
-            bad = [b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"] * 30
+            bad = [b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: nope\r\n\r\n"] * 30
             return [(await raw(port, b))[0] for b in bad]
 
         statuses = asyncio.run(hammer())
