@@ -16,6 +16,7 @@ from tests.providers import Scripted
 from tests.server_process import free_port, server_process
 
 HELLO = [{"role": "user", "content": "hi"}]
+HEALTH = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
 async def raw(port: int, head: bytes, body: bytes = b"", *, wait: float = 10) -> tuple[int, bytes]:
@@ -262,7 +263,7 @@ async def test_connections_over_the_cap_get_503_and_the_server_stays_up(tmp_path
         for _, writer in idle:
             writer.close()
         await asyncio.sleep(0.3)
-        status, _ = await raw(port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        status, _ = await raw(port, HEALTH)
         assert status == 200
 
 
@@ -278,7 +279,7 @@ def test_malformed_http_is_logged_once_without_tracebacks(tmp_path: Any) -> None
         async def hammer() -> list[int]:
             for _ in range(200):
                 try:
-                    await raw(port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    await raw(port, HEALTH)
                     break
                 except OSError:
                     await asyncio.sleep(0.05)
