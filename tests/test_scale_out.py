@@ -65,6 +65,7 @@ class Cluster:
             "COPILOT_IDLE_TIMEOUT": "2",
             # One model limited, so the other tests are not: 3 a minute, shared.
             "G4F_LIMITS": json.dumps({"models": {"openai-fast": {"rpm": 3}}}),
+            "G4F_CACHE_TTL": "60",  # only deterministic requests (temperature 0) use it
         }
 
 
@@ -120,6 +121,18 @@ async def test_two_instances_share_their_state(cluster: Cluster) -> None:
     made = await call("POST", a + "/v1/images/generations", json={"model": "flux", "prompt": "c"})
     name = made["data"][0]["url"].rsplit("/media/", 1)[1]
     assert await call("GET", f"{b}/media/{name}") == _emulator_module("pollinations").png()
+
+    # A cache hit on B for a request A answered (and cached).
+    body = {"model": "openai", "messages": user("cache me"), "temperature": 0}
+    await call("POST", a + "/v1/chat/completions", json=body)
+    asked = len(cluster.pollinations.seen("chat"))
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(b + "/v1/chat/completions", json=body) as resp,
+    ):
+        assert resp.headers["X-G4F-Cache"] == "hit"
+        assert (await resp.json())["choices"][0]["message"]["content"] == "Echo: cache me"
+    assert len(cluster.pollinations.seen("chat")) == asked  # the upstream was not asked
 
     # Cookies uploaded to A are used by B's provider.
     export = [{"name": "MUID", "value": "abc", "domain": ".microsoft.com"}]

@@ -201,6 +201,25 @@ async def test_a_turn_that_cannot_be_stored_is_not_completed(
         assert resp.status == 503
 
 
+async def test_a_cache_hit_on_b_for_a_request_cached_by_a(
+    pair: Any, redis_server: RedisServer
+) -> None:
+    a, b, echo_a, echo_b = await pair(cache_ttl=60)
+    body = {"model": "echo-1", "messages": HELLO, "temperature": 0}
+    first = await a.post("/v1/chat/completions", json=body)
+    assert first.headers["X-G4F-Cache"] == "miss"
+    hit = await b.post("/v1/chat/completions", json=body)
+    assert hit.headers["X-G4F-Cache"] == "hit" and not echo_b.seen  # B's provider idle
+    assert (await hit.json())["choices"][0]["message"]["content"] == "echo: Hello there"
+    keys = redis_server.client().keys("g4f:cache:*")
+    assert keys and all(redis_server.client().ttl(k) > 0 for k in keys)
+    # Redis away: a miss answered by the provider, never an error.
+    redis_server.stop()
+    resp = await b.post("/v1/chat/completions", json=body)
+    assert resp.status == 200 and resp.headers["X-G4F-Cache"] == "miss"
+    assert len(echo_b.seen) == 1 and len(echo_a.seen) == 1
+
+
 def _clear_of_a_window_edge(redis_server: RedisServer) -> None:
     """Counts are per minute on Redis's clock: start a counting test well inside one."""
     seconds, _ = redis_server.client().time()

@@ -44,6 +44,15 @@ def _keyring(config: AppConfig) -> KeyRing | None:
         raise ConfigError(str(exc)) from None
 
 
+def make_cache(config: AppConfig) -> cache.ResponseCache:
+    """The response cache's backend: in this process, or on Redis with a state URL."""
+    if config.state_url:
+        from g4f_server.storage.redis_state import RedisCache
+
+        return RedisCache(config)
+    return cache.MemoryCache(config.cache_max_bytes)
+
+
 def make_limiter(config: AppConfig) -> limits.Limiter:
     """The counters' backend: in this process, or on Redis with a state URL."""
     if config.state_url:
@@ -91,8 +100,11 @@ def setup(app: web.Application, config: AppConfig) -> None:
     )
     app.on_response_prepare.append(cors.cors_headers)
     if config.cache_ttl > 0:
-        backend = cache.MemoryCache(config.cache_max_bytes)
+        backend = make_cache(config)
         app[cache.CACHE] = cache.CacheSettings(backend, config.cache_ttl)
+        close = getattr(backend, "close", None)
+        if close is not None:  # a shared backend's client (Redis)
+            app.on_cleanup.append(lambda _, close=close: close())
     if config.metrics:
         from g4f_server import metrics
 
@@ -105,7 +117,7 @@ def setup(app: web.Application, config: AppConfig) -> None:
         app.on_response_prepare.append(limits.rate_headers)
         close = getattr(rate_limits.limiter, "close", None)
         if close is not None:  # a shared backend's client (Redis)
-            app.on_cleanup.append(lambda _: close())
+            app.on_cleanup.append(lambda _, close=close: close())
 
 
 async def admit_model(request: web.Request, model: str) -> None:

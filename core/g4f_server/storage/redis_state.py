@@ -379,3 +379,49 @@ async def shared_state_ctx(state: RedisState, cookies: RedisCookieStore) -> Asyn
                 await watcher
     finally:
         await state.close()
+
+
+# --- the response cache ---------------------------------------------------------------------
+
+
+class RedisCache:
+    """``cache.ResponseCache`` on Redis: every instance answers every other's hits.
+
+    Entries expire after their TTL; their total stays within ``max_bytes`` (oldest first,
+    the media store's script under ``cache:``). The cache is an optimisation, so Redis
+    being away is a miss (get) or nothing stored (put), never a failed request. The
+    client is made on first use: a cache built only to check the config opens nothing.
+    """
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.max_bytes = config.cache_max_bytes
+        self._state: RedisState | None = None
+        self._save: Any = None
+
+    @property
+    def state(self) -> RedisState:
+        if self._state is None:
+            self._state = RedisState(self.config)
+            self._save = self._state.client.register_script(_SAVE_MEDIA)
+        return self._state
+
+    async def get(self, key: str) -> bytes | None:
+        state = self.state
+        try:
+            return await state.run(state.client.get(state.key(f"cache:{key}")))
+        except errors.StateUnavailableError:
+            return None
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        if len(value) > self.max_bytes:
+            return
+        state = self.state
+        keys = [state.key(f"cache:{kind}") for kind in ("index", "sizes", "total")]
+        args = [state.key("cache:"), key, value, time.time(), max(1, math.ceil(ttl))]
+        with contextlib.suppress(errors.StateUnavailableError):
+            await state.run(self._save(keys=keys, args=[*args, self.max_bytes]))
+
+    async def close(self) -> None:
+        if self._state is not None:
+            await self._state.close()
