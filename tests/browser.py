@@ -42,6 +42,7 @@ class LiveGateway:
         self.plugins = plugins
         self.config = config
         self.url = ""
+        self.app: web.Application | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="live-gateway", daemon=True)
         self._ready = threading.Event()
@@ -65,6 +66,7 @@ class LiveGateway:
 
         async def start() -> web.AppRunner:
             app = create_app(AppConfig(**self.config), plugins=self.plugins, load_entrypoints=False)
+            self.app = app
             # As run_api: a client that hangs up cancels the handler (and the upstream call).
             started = web.AppRunner(app, handler_cancellation=True, access_log=None)
             await started.setup()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from g4f_server import errors, events, hookimpl
+from g4f_server import errors, events, hookimpl, limits
 from g4f_server.provider import ModelInfo, ProviderContext
 from g4f_server.schemas.chat import ChatRequest
 from g4f_server.testing import png_bytes
@@ -511,6 +511,10 @@ def test_first_paint(watched: Watched) -> None:
 def test_demo_banner_and_limit_message(browser: Any, providers: Providers, tmp_path: Path) -> None:
     # Two requests a minute: the model list of the page load, then one question.
     with LiveGateway([providers.echo], demo=True, demo_rpm=2, data_dir=tmp_path) as live:
+        # A frozen clock: the minute windows are aligned to the clock, and a boundary between
+        # the page load and the second question would reset the count.
+        assert live.app is not None
+        live.app[limits.LIMITS].limiter.clock = lambda: 30.0
         context = browser.new_context()
         watched = Watched(context.new_page(), live.url)
         watched.allowed.append(r"status of 429")  # Chromium logs the refused request
