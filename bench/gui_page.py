@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.browser import chromium  # noqa: E402
-from tests.server_process import free_port, server_process  # noqa: E402
+from tests.server_process import offline_env, server_process  # noqa: E402
 
 TIMINGS = """() => {
   const nav = performance.getEntriesByType('navigation')[0];
@@ -41,16 +41,7 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=9)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
-        upstream = f"http://127.0.0.1:{free_port()}"
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": home,
-            "G4F_DATA_DIR": f"{home}/data",
-            "G4F_STARTUP_TIMEOUT": "1",
-            "G4F_ACCESS_LOG": "false",
-            "COPILOT_URL": upstream,
-            **{f"POLLINATIONS_{n}_URL": upstream for n in ("TEXT", "IMAGE", "GEN", "AUDIO")},
-        }
+        env = offline_env(home, G4F_STARTUP_TIMEOUT="1", G4F_ACCESS_LOG="false")
         with server_process("--gui", env=env) as (_, base), chromium() as browser:
             runs = []
             for _ in range(args.loads):

@@ -19,6 +19,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def offline_env(home: str, **extra: str) -> dict[str, str]:
+    """The environment of a server whose installed plugins point at a port nobody listens
+    on, so that no traffic leaves the host; ``home`` holds its data."""
+    upstream = f"http://127.0.0.1:{free_port()}"
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "G4F_DATA_DIR": f"{home}/data",
+        "G4F_STARTUP_TIMEOUT": "2",
+        "COPILOT_URL": upstream,
+        **{f"POLLINATIONS_{n}_URL": upstream for n in ("TEXT", "IMAGE", "GEN", "AUDIO")},
+        **extra,
+    }
+
+
 @contextlib.contextmanager
 def server_process(
     *args: str, env: dict[str, str], timeout: float = 30

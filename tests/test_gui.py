@@ -19,7 +19,7 @@ from g4f_server import __version__
 from g4f_server.config import AppConfig
 from g4f_server.gui.assets import STATIC, bundle
 from tests.providers import Scripted
-from tests.server_process import free_port, server_process
+from tests.server_process import offline_env, server_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,15 +154,7 @@ def test_help_lists_both_switches() -> None:
 
 def test_gui_flag_on_the_real_process_without_pydantic(tmp_path: Path) -> None:
     """``g4f-server api --gui`` serves the page; serving it loads no request schemas."""
-    upstream = f"http://127.0.0.1:{free_port()}"  # nothing listens: no traffic leaves the host
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "G4F_DATA_DIR": str(tmp_path / "data"),
-        "G4F_STARTUP_TIMEOUT": "2",
-        "COPILOT_URL": upstream,
-        **{f"POLLINATIONS_{n}_URL": upstream for n in ("TEXT", "IMAGE", "GEN", "AUDIO")},
-    }
+    env = offline_env(str(tmp_path))
     with server_process("--gui", env=env) as (proc, base):
         page = urllib.request.urlopen(base + "/").read().decode()
         assert 'id="prompt"' in page

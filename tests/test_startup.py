@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_process import free_port, server_process
+from tests.server_process import offline_env, server_process
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/PID/maps")
 
@@ -33,15 +33,7 @@ def _msgspec_loaded(pid: int) -> bool:
 
 
 def test_idle_server_has_no_pydantic_until_a_request_body_arrives(tmp_path: Path) -> None:
-    upstream = f"http://127.0.0.1:{free_port()}"  # nothing listens: no traffic leaves the host
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "G4F_DATA_DIR": str(tmp_path / "data"),
-        "G4F_STARTUP_TIMEOUT": "2",
-        "COPILOT_URL": upstream,
-        **{f"POLLINATIONS_{n}_URL": upstream for n in ("TEXT", "IMAGE", "GEN", "AUDIO")},
-    }
+    env = offline_env(str(tmp_path))
     with server_process(env=env) as (proc, base):
         providers = json.load(urllib.request.urlopen(base + "/v1/providers"))["data"]
         assert {p["id"] for p in providers} >= {"Copilot", "Pollinations"}

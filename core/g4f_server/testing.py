@@ -6,6 +6,9 @@ Registered as a ``pytest11`` plugin, so any project that installs g4f-server get
   ``aiohttp.ClientSession``, for calling a plugin's hooks directly.
 - ``start_gateway``: starts the whole gateway on 127.0.0.1 with the plugins you give it
   (installed entry points are not loaded) and returns its base URL.
+- ``openai_client`` / ``anthropic_client``: the official async SDKs (no retries) pointed
+  at the gateway of a ``gateway_url`` fixture your tests define (for example one that
+  returns ``await start_gateway(plugins=[...])``); skipped when the SDK is not installed.
 - ``--g4f-live``: tests marked ``live`` (real upstreams over the internet) are skipped
   unless pytest runs with ``--g4f-live``. Namespaced: a project of its own ``--live``
   option can still install g4f-server (``./dev test --live`` passes ours).
@@ -90,6 +93,22 @@ async def start_gateway(
         return str(server.make_url("")).rstrip("/")
 
     return start
+
+
+@pytest.fixture
+async def openai_client(gateway_url: str) -> AsyncIterator[Any]:
+    """``openai.AsyncOpenAI`` on ``gateway_url + "/v1"``, with no retries to hide failures."""
+    openai = pytest.importorskip("openai")
+    async with openai.AsyncOpenAI(base_url=gateway_url + "/v1", api_key="x", max_retries=0) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+async def anthropic_client(gateway_url: str) -> AsyncIterator[Any]:
+    """``anthropic.AsyncAnthropic`` on ``gateway_url`` (it adds ``/v1`` itself)."""
+    anthropic = pytest.importorskip("anthropic")
+    async with anthropic.AsyncAnthropic(base_url=gateway_url, api_key="x", max_retries=0) as sdk:
+        yield sdk
 
 
 # --- media for emulators and tests (stdlib only) ---------------------------------------

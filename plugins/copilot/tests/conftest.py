@@ -36,3 +36,12 @@ async def copilot(
     monkeypatch.setenv("COPILOT_FIRST_EVENT_TIMEOUT", "0.5")
     monkeypatch.setenv("COPILOT_IDLE_TIMEOUT", "0.5")
     return emulator
+
+
+@pytest.fixture
+async def gateway_url(copilot: Any, start_gateway: Any, tmp_path: Path) -> str:
+    """A gateway with only this plugin, talking to the emulator (the kernel's
+    ``openai_client`` / ``anthropic_client`` fixtures point at it)."""
+    import g4f_server_copilot
+
+    return await start_gateway(plugins=[g4f_server_copilot], data_dir=str(tmp_path))

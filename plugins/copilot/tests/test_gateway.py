@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
-
-import g4f_server_copilot
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
@@ -29,17 +26,6 @@ VISION = [
 ]
 
 
-@pytest.fixture
-async def gateway(copilot: Any, start_gateway: Any, tmp_path: Any) -> str:
-    return await start_gateway(plugins=[g4f_server_copilot], data_dir=str(tmp_path))
-
-
-@pytest.fixture
-async def client(gateway: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=gateway + "/v1", api_key="x", max_retries=0) as c:
-        yield c
-
-
 async def call(method: str, url: str, **kw: Any) -> tuple[int, Any]:
     async with aiohttp.ClientSession() as http, http.request(method, url, **kw) as resp:
         text = await resp.text()
@@ -53,58 +39,64 @@ def user(text: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": text}]
 
 
-async def test_models_and_provider_listed(gateway: str, client: openai.AsyncOpenAI) -> None:
-    ids = {m.id async for m in client.models.list()}
+async def test_models_and_provider_listed(
+    gateway_url: str, openai_client: openai.AsyncOpenAI
+) -> None:
+    ids = {m.id async for m in openai_client.models.list()}
     assert {"Copilot", "Think Deeper", "Smart (GPT-5)"} <= ids
-    status, info = await call("GET", gateway + "/v1/providers/Copilot")
+    status, info = await call("GET", gateway_url + "/v1/providers/Copilot")
     assert status == 200
     assert info["label"] == "Microsoft Copilot"
     assert "HAR" in json.dumps(info)
 
 
-async def test_chat(copilot: Any, client: openai.AsyncOpenAI) -> None:
-    resp = await client.chat.completions.create(model="Copilot", messages=user("Hi"))
+async def test_chat(copilot: Any, openai_client: openai.AsyncOpenAI) -> None:
+    resp = await openai_client.chat.completions.create(model="Copilot", messages=user("Hi"))
     assert resp.choices[0].message.content == "Hello from Copilot (turn 1)."
     assert resp.choices[0].finish_reason == "stop"
     assert copilot.texts("conv-0") == ["Hi"]
 
 
-async def test_alias_routes_to_copilot(copilot: Any, client: openai.AsyncOpenAI) -> None:
-    resp = await client.chat.completions.create(model="gpt-5", messages=user("Hi"))
+async def test_alias_routes_to_copilot(copilot: Any, openai_client: openai.AsyncOpenAI) -> None:
+    resp = await openai_client.chat.completions.create(model="gpt-5", messages=user("Hi"))
     assert resp.choices[0].message.content.startswith("Hello from Copilot")
     assert copilot.last_send["mode"] == "smart"
 
 
-async def test_stream(client: openai.AsyncOpenAI) -> None:
-    stream = await client.chat.completions.create(model="Copilot", messages=user("Hi"), stream=True)
+async def test_stream(openai_client: openai.AsyncOpenAI) -> None:
+    stream = await openai_client.chat.completions.create(
+        model="Copilot", messages=user("Hi"), stream=True
+    )
     parts = [c.choices[0].delta.content async for c in stream if c.choices and c.choices[0].delta]
     assert "".join(p for p in parts if p) == "Hello from Copilot (turn 1)."
 
 
-async def test_reasoning_model(copilot: Any, client: openai.AsyncOpenAI) -> None:
-    resp = await client.chat.completions.create(model="Think Deeper", messages=user("Why?"))
+async def test_reasoning_model(copilot: Any, openai_client: openai.AsyncOpenAI) -> None:
+    resp = await openai_client.chat.completions.create(model="Think Deeper", messages=user("Why?"))
     message = resp.choices[0].message
     assert (message.model_extra or {}).get("reasoning_content") == "Let me think. Done thinking."
     assert message.content == "Hello from Copilot (turn 1)."
     assert copilot.last_send["mode"] == "reasoning"
 
 
-async def test_citations_become_annotations(client: openai.AsyncOpenAI) -> None:
-    resp = await client.chat.completions.create(model="Search", messages=user("News?"))
+async def test_citations_become_annotations(openai_client: openai.AsyncOpenAI) -> None:
+    resp = await openai_client.chat.completions.create(model="Search", messages=user("News?"))
     annotations = resp.choices[0].message.annotations
     assert annotations and annotations[0].url_citation.url == "https://example.org/source"
 
 
-async def test_image_in_chat_is_markdown(client: openai.AsyncOpenAI) -> None:
-    resp = await client.chat.completions.create(model="Copilot", messages=user("draw: a cat"))
+async def test_image_in_chat_is_markdown(openai_client: openai.AsyncOpenAI) -> None:
+    resp = await openai_client.chat.completions.create(
+        model="Copilot", messages=user("draw: a cat")
+    )
     content = resp.choices[0].message.content
     assert "[![a cat](" in content and ".png)" in content
 
 
 async def test_conversation_continuation_body_field(
-    copilot: Any, client: openai.AsyncOpenAI
+    copilot: Any, openai_client: openai.AsyncOpenAI
 ) -> None:
-    first = await client.chat.completions.create(
+    first = await openai_client.chat.completions.create(
         model="Copilot", messages=user("My name is Ada."), extra_body={"conversation_id": "c1"}
     )
     history = [
@@ -112,7 +104,7 @@ async def test_conversation_continuation_body_field(
         {"role": "assistant", "content": first.choices[0].message.content},
         *user("What is my name?"),
     ]
-    second = await client.chat.completions.create(
+    second = await openai_client.chat.completions.create(
         model="Copilot", messages=history, extra_body={"conversation_id": "c1"}
     )
     assert second.choices[0].message.content == "Hello from Copilot (turn 2)."
@@ -120,9 +112,9 @@ async def test_conversation_continuation_body_field(
     assert len(copilot.starts) == 1
 
 
-async def test_conversation_continuation_route(copilot: Any, gateway: str) -> None:
+async def test_conversation_continuation_route(copilot: Any, gateway_url: str) -> None:
     async with openai.AsyncOpenAI(
-        base_url=gateway + "/api/Copilot/c7", api_key="x", max_retries=0
+        base_url=gateway_url + "/api/Copilot/c7", api_key="x", max_retries=0
     ) as c:
         await c.chat.completions.create(model="Copilot", messages=user("One"))
         stream = await c.chat.completions.create(model="Copilot", messages=user("Two"), stream=True)
@@ -132,26 +124,26 @@ async def test_conversation_continuation_route(copilot: Any, gateway: str) -> No
 
 
 async def test_without_conversation_id_history_is_folded(
-    copilot: Any, client: openai.AsyncOpenAI
+    copilot: Any, openai_client: openai.AsyncOpenAI
 ) -> None:
     history = [
         *user("My name is Ada."),
         {"role": "assistant", "content": "Hi Ada."},
         *user("What is my name?"),
     ]
-    await client.chat.completions.create(model="Copilot", messages=history)
+    await openai_client.chat.completions.create(model="Copilot", messages=history)
     sent = copilot.texts("conv-0")[0]
     assert "User: My name is Ada." in sent and sent.endswith("What is my name?")
 
 
-async def test_vision_without_login_is_403(copilot: Any, client: openai.AsyncOpenAI) -> None:
+async def test_vision_without_login_is_403(copilot: Any, openai_client: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.PermissionDeniedError, match="vision needs cookies"):
-        await client.chat.completions.create(model="Copilot", messages=VISION)
+        await openai_client.chat.completions.create(model="Copilot", messages=VISION)
     assert copilot.starts == []
 
 
-async def test_vision_with_token_header(copilot: Any, client: openai.AsyncOpenAI) -> None:
-    resp = await client.chat.completions.create(
+async def test_vision_with_token_header(copilot: Any, openai_client: openai.AsyncOpenAI) -> None:
+    resp = await openai_client.chat.completions.create(
         model="Copilot", messages=VISION, extra_headers={"X-Provider-Key": "good-token"}
     )
     assert resp.choices[0].message.content == "Hello from Copilot (turn 1, 1 images)."
@@ -174,37 +166,41 @@ def har(token: str) -> bytes:
     return json.dumps({"log": {"version": "1.2", "entries": [entry]}}).encode()
 
 
-async def test_vision_with_uploaded_har(copilot: Any, gateway: str, client: Any) -> None:
-    _, before = await call("GET", gateway + "/v1/providers/Copilot")
+async def test_vision_with_uploaded_har(copilot: Any, gateway_url: str, openai_client: Any) -> None:
+    _, before = await call("GET", gateway_url + "/v1/providers/Copilot")
     assert before["auth_status"]["logged_in"] is False
     form = aiohttp.FormData()
     form.add_field("files", har("good-token"), filename="copilot.har")
-    status, answer = await call("POST", gateway + "/v1/upload_cookies", data=form)
+    status, answer = await call("POST", gateway_url + "/v1/upload_cookies", data=form)
     assert status == 200, answer
-    _, after = await call("GET", gateway + "/v1/providers/Copilot")
+    _, after = await call("GET", gateway_url + "/v1/providers/Copilot")
     assert after["auth_status"]["logged_in"] is True
     assert "good-token" not in json.dumps(after)
-    resp = await client.chat.completions.create(model="Copilot", messages=VISION)
+    resp = await openai_client.chat.completions.create(model="Copilot", messages=VISION)
     assert resp.choices[0].message.content == "Hello from Copilot (turn 1, 1 images)."
     assert copilot.sockets[-1]["query"]["accessToken"] == "good-token"
 
 
-async def test_image_generation(copilot: Any, client: openai.AsyncOpenAI, gateway: str) -> None:
-    result = await client.images.generate(model="Copilot", prompt="a lighthouse", n=1)
+async def test_image_generation(
+    copilot: Any, openai_client: openai.AsyncOpenAI, gateway_url: str
+) -> None:
+    result = await openai_client.images.generate(model="Copilot", prompt="a lighthouse", n=1)
     assert result.data[0].url
     assert result.data[0].revised_prompt == "a lighthouse"
     assert "Draw an image: a lighthouse" in copilot.texts("conv-0")[0]
     assert copilot.downloads == ["1.png"]  # the gateway fetched the generated image
-    b64 = await client.images.generate(
+    b64 = await openai_client.images.generate(
         model="Copilot", prompt="a boat", response_format="b64_json", size="1024x1792"
     )
     assert base64.b64decode(b64.data[0].b64_json) == PNG
     assert "portrait" in copilot.last_send["content"][-1]["text"]
 
 
-async def test_image_refusal_is_502(copilot: Any, client: openai.AsyncOpenAI, gateway: str) -> None:
+async def test_image_refusal_is_502(
+    copilot: Any, openai_client: openai.AsyncOpenAI, gateway_url: str
+) -> None:
     with pytest.raises(openai.APIStatusError, match="without an image") as info:
-        await client.images.generate(model="Copilot", prompt="something forbidden")
+        await openai_client.images.generate(model="Copilot", prompt="something forbidden")
     assert info.value.status_code == 502
 
 
@@ -219,10 +215,12 @@ async def test_image_refusal_is_502(copilot: Any, client: openai.AsyncOpenAI, ga
         (500, openai.APIStatusError),
     ],
 )
-async def test_session_start_failure(copilot: Any, client: Any, status: int, exc: Any) -> None:
+async def test_session_start_failure(
+    copilot: Any, openai_client: Any, status: int, exc: Any
+) -> None:
     copilot.start_status = status
     with pytest.raises(exc) as info:
-        await client.chat.completions.create(model="Copilot", messages=user("Hi"))
+        await openai_client.chat.completions.create(model="Copilot", messages=user("Hi"))
     if status == 500:
         assert info.value.status_code == 502
 
@@ -242,38 +240,42 @@ async def test_session_start_failure(copilot: Any, client: Any, status: int, exc
     ],
 )
 async def test_upstream_failures(
-    copilot: Any, client: openai.AsyncOpenAI, scenario: str, status: int, text: str
+    copilot: Any, openai_client: openai.AsyncOpenAI, scenario: str, status: int, text: str
 ) -> None:
     copilot.script.append(scenario)
     with pytest.raises(openai.APIStatusError) as info:
-        await client.chat.completions.create(model="Copilot", messages=user("Hi"))
+        await openai_client.chat.completions.create(model="Copilot", messages=user("Hi"))
     assert info.value.status_code == status
     assert text in str(info.value)
 
 
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_an_answer_without_text_is_a_502_empty_answer(
-    copilot: Any, gateway: str, streamed: bool
+    copilot: Any, gateway_url: str, streamed: bool
 ) -> None:
     """A turn that ends without text is no success, streamed or not (nothing has been sent
     yet, so it is a plain 502). The plugin says so itself (``copilot_empty_answer``, with
     what Copilot sent); the kernel's ``empty_answer`` rule is the backstop."""
     copilot.script.append("empty")
     body = {"model": "Copilot", "messages": user("Hi"), "stream": streamed}
-    status, answer = await call("POST", gateway + "/v1/chat/completions", json=body)
+    status, answer = await call("POST", gateway_url + "/v1/chat/completions", json=body)
     assert status == 502
     assert answer["error"]["code"].endswith("empty_answer")
 
 
-async def test_method_less_challenge_is_transparent(copilot: Any, client: Any) -> None:
+async def test_method_less_challenge_is_transparent(copilot: Any, openai_client: Any) -> None:
     copilot.script.append("challenge")
-    resp = await client.chat.completions.create(model="Copilot", messages=user("Hi"))
+    resp = await openai_client.chat.completions.create(model="Copilot", messages=user("Hi"))
     assert resp.choices[0].message.content == "Hello from Copilot (turn 1)."
 
 
-async def test_stall_mid_stream_ends_with_error(copilot: Any, client: openai.AsyncOpenAI) -> None:
+async def test_stall_mid_stream_ends_with_error(
+    copilot: Any, openai_client: openai.AsyncOpenAI
+) -> None:
     copilot.script.append("stall")
-    stream = await client.chat.completions.create(model="Copilot", messages=user("Hi"), stream=True)
+    stream = await openai_client.chat.completions.create(
+        model="Copilot", messages=user("Hi"), stream=True
+    )
     seen = []
     with pytest.raises(openai.APIError, match="silent"):
         async for chunk in stream:
@@ -283,13 +285,13 @@ async def test_stall_mid_stream_ends_with_error(copilot: Any, client: openai.Asy
 
 
 async def test_client_disconnect_closes_upstream_socket(
-    copilot: Any, gateway: str, monkeypatch: pytest.MonkeyPatch
+    copilot: Any, gateway_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COPILOT_IDLE_TIMEOUT", "30")
     copilot.script.append("stall")
     body = {"model": "Copilot", "messages": user("Hi"), "stream": True}
     async with aiohttp.ClientSession() as http:
-        resp = await http.post(gateway + "/v1/chat/completions", json=body)
+        resp = await http.post(gateway_url + "/v1/chat/completions", json=body)
         async for line in resp.content:
             if b"Partial" in line:
                 break
@@ -303,51 +305,51 @@ async def test_client_disconnect_closes_upstream_socket(
 
 
 async def test_cookie_export_without_token_uses_web_flavour_but_no_vision(
-    copilot: Any, gateway: str, client: openai.AsyncOpenAI
+    copilot: Any, gateway_url: str, openai_client: openai.AsyncOpenAI
 ) -> None:
     export = [{"name": "MUID", "value": "abc", "domain": ".microsoft.com"}]
     form = aiohttp.FormData()
     form.add_field("files", json.dumps(export).encode(), filename="cookies.json")
-    status, answer = await call("POST", gateway + "/v1/upload_cookies", data=form)
+    status, answer = await call("POST", gateway_url + "/v1/upload_cookies", data=form)
     assert status == 200, answer
-    await client.chat.completions.create(model="Copilot", messages=user("Hi"))
+    await openai_client.chat.completions.create(model="Copilot", messages=user("Hi"))
     socket = copilot.sockets[-1]
     assert "MUID=abc" in socket["headers"]["Cookie"]  # parent-domain cookie came along
     assert socket["headers"]["User-Agent"].startswith("Mozilla/")
     with pytest.raises(openai.PermissionDeniedError, match="no access token"):
-        await client.chat.completions.create(model="Copilot", messages=VISION)
+        await openai_client.chat.completions.create(model="Copilot", messages=VISION)
 
 
 async def test_uploaded_cf_clearance_answers_cloudflare_challenge(
-    copilot: Any, gateway: str, client: openai.AsyncOpenAI
+    copilot: Any, gateway_url: str, openai_client: openai.AsyncOpenAI
 ) -> None:
     export = [{"name": "cf_clearance", "value": "cleared", "domain": ".copilot.microsoft.com"}]
     form = aiohttp.FormData()
     form.add_field("files", json.dumps(export).encode(), filename="cookies.json")
-    status, answer = await call("POST", gateway + "/v1/upload_cookies", data=form)
+    status, answer = await call("POST", gateway_url + "/v1/upload_cookies", data=form)
     assert status == 200, answer
     copilot.script.append("challenge:cloudflare")
-    resp = await client.chat.completions.create(model="Copilot", messages=user("Hi"))
+    resp = await openai_client.chat.completions.create(model="Copilot", messages=user("Hi"))
     assert resp.choices[0].message.content == "Hello from Copilot (turn 1)."
     assert copilot.sockets[-1]["cookies"]["cf_clearance"] == "cleared"
 
 
 async def test_forgotten_conversation_goes_on_from_the_stored_history(
-    copilot: Any, client: openai.AsyncOpenAI
+    copilot: Any, openai_client: openai.AsyncOpenAI
 ) -> None:
     # The client sends only the new message; the kernel adds the stored turns.
     body = {"conversation_id": "c9"}
-    await client.chat.completions.create(
+    await openai_client.chat.completions.create(
         model="Copilot", messages=user("My name is Ada."), extra_body=body
     )
     copilot.forget("conv-0")
-    resp = await client.chat.completions.create(
+    resp = await openai_client.chat.completions.create(
         model="Copilot", messages=user("What is my name?"), extra_body=body
     )
     assert resp.choices[0].message.content == "Hello from Copilot (turn 1)."
     sent = copilot.texts("conv-1")[0]
     assert "User: My name is Ada." in sent and sent.endswith("What is my name?")
-    again = await client.chat.completions.create(
+    again = await openai_client.chat.completions.create(
         model="Copilot", messages=user("Sure?"), extra_body=body
     )
     assert again.choices[0].message.content == "Hello from Copilot (turn 2)."
@@ -355,16 +357,18 @@ async def test_forgotten_conversation_goes_on_from_the_stored_history(
 
 @pytest.mark.parametrize("text", ["", "x" * 20_000])
 async def test_empty_or_oversized_message_is_400(
-    copilot: Any, client: openai.AsyncOpenAI, text: str
+    copilot: Any, openai_client: openai.AsyncOpenAI, text: str
 ) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        await client.chat.completions.create(model="Copilot", messages=user(text))
+        await openai_client.chat.completions.create(model="Copilot", messages=user(text))
     assert copilot.starts == [] and copilot.sockets == []
     if text:
         assert "10,240" in str(info.value)
 
 
-async def test_earlier_image_without_login_is_403(copilot: Any, client: openai.AsyncOpenAI) -> None:
+async def test_earlier_image_without_login_is_403(
+    copilot: Any, openai_client: openai.AsyncOpenAI
+) -> None:
     messages = [*VISION, {"role": "assistant", "content": "A pixel."}, *user("Its colour?")]
     with pytest.raises(openai.PermissionDeniedError, match="vision needs cookies"):
-        await client.chat.completions.create(model="Copilot", messages=messages)
+        await openai_client.chat.completions.create(model="Copilot", messages=messages)

@@ -55,6 +55,15 @@ async def emulator(aiohttp_server: Callable[..., Any], monkeypatch: pytest.Monke
 
 
 @pytest.fixture
+async def gateway_url(emulator: Any, start_gateway: Any, tmp_path: Path) -> str:
+    """A gateway with only this plugin, talking to the emulator (the kernel's
+    ``openai_client`` / ``anthropic_client`` fixtures point at it)."""
+    import g4f_server_pollinations
+
+    return await start_gateway(plugins=[g4f_server_pollinations], data_dir=str(tmp_path))
+
+
+@pytest.fixture
 def ctx(provider_context: Callable[..., Any]) -> Callable[..., Any]:
     """``ctx(**fields)``: a ProviderContext whose state persists within the test."""
     return provider_context

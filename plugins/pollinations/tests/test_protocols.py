@@ -4,15 +4,11 @@ official SDKs -> a running g4f-server -> this plugin -> the emulator (127.0.0.1 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
-
-import g4f_server_pollinations
 
 WEATHER_RESPONSES = {
     "type": "function",
@@ -25,33 +21,16 @@ WEATHER_ANTHROPIC = {
 }
 
 
-@pytest.fixture
-async def base(emulator: Any, start_gateway: Any, tmp_path: Path) -> str:
-    return await start_gateway(plugins=[g4f_server_pollinations], data_dir=str(tmp_path))
-
-
-@pytest.fixture
-async def client(base: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-async def claude(base: str) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    async with anthropic.AsyncAnthropic(base_url=base, api_key="x", max_retries=0) as sdk:
-        yield sdk
-
-
-async def test_responses(client: openai.AsyncOpenAI, emulator: Any) -> None:
-    reply = await client.responses.create(model="openai", input="hi responses")
+async def test_responses(openai_client: openai.AsyncOpenAI, emulator: Any) -> None:
+    reply = await openai_client.responses.create(model="openai", input="hi responses")
     assert reply.output_text == "Echo: hi responses"
     assert reply.usage is not None and reply.usage.total_tokens > 0
-    async with client.responses.stream(model="openai", input="stream me please") as stream:
+    async with openai_client.responses.stream(model="openai", input="stream me please") as stream:
         deltas = [e.delta async for e in stream if e.type == "response.output_text.delta"]
         final = await stream.get_final_response()
     assert len(deltas) > 1  # the emulator's chunks, passed through
     assert final.output_text == "Echo: stream me please"
-    follow = await client.responses.create(
+    follow = await openai_client.responses.create(
         model="openai", input="and again", previous_response_id=final.id
     )
     assert follow.output_text == "Echo: and again"
@@ -62,8 +41,8 @@ async def test_responses(client: openai.AsyncOpenAI, emulator: Any) -> None:
     ]
 
 
-async def test_responses_tool_round_trip_streamed(client: openai.AsyncOpenAI) -> None:
-    async with client.responses.stream(
+async def test_responses_tool_round_trip_streamed(openai_client: openai.AsyncOpenAI) -> None:
+    async with openai_client.responses.stream(
         model="openai", input="Weather in Paris?", tools=[WEATHER_RESPONSES]
     ) as stream:
         kinds = [e.type async for e in stream]
@@ -73,18 +52,18 @@ async def test_responses_tool_round_trip_streamed(client: openai.AsyncOpenAI) ->
     assert call.type == "function_call"
     assert json.loads(call.arguments) == {"city": "Paris"}
     output = {"type": "function_call_output", "call_id": call.call_id, "output": "Sunny"}
-    second = await client.responses.create(
+    second = await openai_client.responses.create(
         model="openai", input=[output], previous_response_id=first.id, tools=[WEATHER_RESPONSES]
     )
     assert second.output_text == "The tool said: Sunny"
 
 
-async def test_messages(claude: anthropic.AsyncAnthropic) -> None:
-    message = await claude.messages.create(
+async def test_messages(anthropic_client: anthropic.AsyncAnthropic) -> None:
+    message = await anthropic_client.messages.create(
         model="openai", max_tokens=100, messages=[{"role": "user", "content": "hi claude"}]
     )
     assert message.content[0].text == "Echo: hi claude"
-    async with claude.messages.stream(
+    async with anthropic_client.messages.stream(
         model="openai", max_tokens=100, messages=[{"role": "user", "content": "stream me"}]
     ) as stream:
         text = "".join([t async for t in stream.text_stream])
@@ -93,9 +72,9 @@ async def test_messages(claude: anthropic.AsyncAnthropic) -> None:
     assert final.stop_reason == "end_turn"
 
 
-async def test_messages_tool_use_streamed(claude: anthropic.AsyncAnthropic) -> None:
+async def test_messages_tool_use_streamed(anthropic_client: anthropic.AsyncAnthropic) -> None:
     messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
-    async with claude.messages.stream(
+    async with anthropic_client.messages.stream(
         model="openai", max_tokens=100, messages=messages, tools=[WEATHER_ANTHROPIC]
     ) as stream:
         first = await stream.get_final_message()
@@ -107,44 +86,44 @@ async def test_messages_tool_use_streamed(claude: anthropic.AsyncAnthropic) -> N
         {"role": "assistant", "content": first.content},
         {"role": "user", "content": [result]},
     ]
-    second = await claude.messages.create(
+    second = await anthropic_client.messages.create(
         model="openai", max_tokens=100, messages=messages, tools=[WEATHER_ANTHROPIC]
     )
     assert second.content[0].text == "The tool said: Sunny"
 
 
-async def test_completions(client: openai.AsyncOpenAI) -> None:
-    reply = await client.completions.create(model="openai", prompt="hi legacy")
+async def test_completions(openai_client: openai.AsyncOpenAI) -> None:
+    reply = await openai_client.completions.create(model="openai", prompt="hi legacy")
     assert reply.choices[0].text == "Echo: hi legacy"
-    stream = await client.completions.create(model="openai", prompt="hi stream", stream=True)
+    stream = await openai_client.completions.create(model="openai", prompt="hi stream", stream=True)
     assert "".join([c.choices[0].text async for c in stream if c.choices]) == "Echo: hi stream"
 
 
 async def test_upstream_errors_in_each_protocol(
-    client: openai.AsyncOpenAI, claude: anthropic.AsyncAnthropic, emulator: Any
+    openai_client: openai.AsyncOpenAI, anthropic_client: anthropic.AsyncAnthropic, emulator: Any
 ) -> None:
     emulator.fail("chat", 429, retry_after="7")
     with pytest.raises(openai.RateLimitError):
-        await client.responses.create(model="openai", input="x")
+        await openai_client.responses.create(model="openai", input="x")
     with pytest.raises(anthropic.RateLimitError) as limited:
-        await claude.messages.create(
+        await anthropic_client.messages.create(
             model="openai", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         )
     assert limited.value.response.headers["retry-after"] == "7"
     with pytest.raises(openai.RateLimitError):
-        await client.completions.create(model="openai", prompt="x")
+        await openai_client.completions.create(model="openai", prompt="x")
     # A streamed answer that fails in its first chunk: still before our first byte, so
     # an HTTP error in every protocol (the plugin holds the first chunk back).
     emulator.fail("chat", "error_chunk")
     with pytest.raises(openai.InternalServerError, match="upstream model crashed"):
-        async with client.responses.stream(model="openai", input="a long answer") as stream:
+        async with openai_client.responses.stream(model="openai", input="a long answer") as stream:
             async for _ in stream:
                 pass
     with pytest.raises(anthropic.InternalServerError, match="upstream model crashed"):
-        async with claude.messages.stream(
+        async with anthropic_client.messages.stream(
             model="openai", max_tokens=5, messages=[{"role": "user", "content": "a long answer"}]
         ) as messages:
             async for _ in messages.text_stream:
                 pass
     with pytest.raises(openai.InternalServerError, match="upstream model crashed"):
-        await client.completions.create(model="openai", prompt="a long answer", stream=True)
+        await openai_client.completions.create(model="openai", prompt="a long answer", stream=True)
