@@ -10,12 +10,26 @@ from typing import Annotated, Any
 
 import typer
 
+from g4f_server.config import env_var
+
+# Plain click help, not rich's boxed tables: rich truncates long option names at 80
+# columns ("--allow-request-pr…") and costs ~0.1 s of imports on every --help.
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="OpenAI-compatible gateway.",
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,  # plain tracebacks: readable in logs, fast to render
 )
+
+
+def _opt(setting: str | None, text: str, *decls: str) -> Any:
+    """An option whose help names the environment variable of its setting. The variable
+    is read by ``AppConfig.load``, not by click, so precedence and errors stay config.py's;
+    ``setting=None`` is an option with no setting of its own (``--bind``)."""
+    if setting is not None:
+        text = f"{text} [env: {env_var(setting)}]"
+    return typer.Option(*decls, help=text)
 
 
 def _print_version(value: bool) -> None:
@@ -40,14 +54,9 @@ def _root(
 
 Plugins = Annotated[
     list[str] | None,
-    typer.Option(
-        help="Only load these plugins (comma-separated or repeated; env G4F_LOAD_PLUGINS)"
-    ),
+    _opt("load_plugins", "Only load these plugins (comma-separated or repeated)"),
 ]
-Disabled = Annotated[
-    list[str] | None,
-    typer.Option(help="Never load these plugins (env G4F_DISABLED_PLUGINS)"),
-]
+Disabled = Annotated[list[str] | None, _opt("disabled_plugins", "Never load these plugins")]
 
 
 def _list(values: list[str] | None) -> list[str] | None:
@@ -69,83 +78,68 @@ def _config(**flags: Any) -> Any:
         raise typer.Exit(2) from None
 
 
+Text = str | None
+Flag = bool | None
+Names = list[str] | None
+
+
 @app.command()
 def api(
-    host: Annotated[
-        str | None, typer.Option(help="Address to bind (env G4F_HOST) [127.0.0.1]")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option("--port", "-p", help="Port (env G4F_PORT) [1337]")
-    ] = None,
-    bind: Annotated[str | None, typer.Option(help="HOST:PORT, as gpt4free's --bind")] = None,
-    debug: Annotated[bool | None, typer.Option("--debug", "-d", help="Debug logging")] = None,
-    json_logs: Annotated[bool | None, typer.Option("--json-logs", help="Log JSON lines")] = None,
-    g4f_api_key: Annotated[
-        str | None, typer.Option(help="Require this API key (env G4F_API_KEY)")
-    ] = None,
-    provider: Annotated[str | None, typer.Option(help="Default provider")] = None,
-    model: Annotated[str | None, typer.Option(help="Default model")] = None,
-    image_provider: Annotated[str | None, typer.Option(help="Default image provider")] = None,
-    image_model: Annotated[str | None, typer.Option(help="Default image model")] = None,
-    proxy: Annotated[str | None, typer.Option(help="Proxy for upstream calls")] = None,
+    host: Annotated[Text, _opt("host", "Address to bind [127.0.0.1]")] = None,
+    port: Annotated[int | None, _opt("port", "Port [1337]", "--port", "-p")] = None,
+    bind: Annotated[Text, _opt(None, "HOST:PORT, as gpt4free's --bind")] = None,
+    debug: Annotated[Flag, _opt("debug", "Debug logging", "--debug", "-d")] = None,
+    json_logs: Annotated[Flag, _opt("json_logs", "Log JSON lines", "--json-logs")] = None,
+    g4f_api_key: Annotated[Text, _opt("api_key", "Require this API key")] = None,
+    provider: Annotated[Text, _opt("provider", "Default provider")] = None,
+    model: Annotated[Text, _opt("model", "Default model")] = None,
+    image_provider: Annotated[Text, _opt("image_provider", "Default image provider")] = None,
+    image_model: Annotated[Text, _opt("image_model", "Default image model")] = None,
+    proxy: Annotated[Text, _opt("proxy", "Proxy for upstream calls")] = None,
     allow_request_proxy: Annotated[
-        bool | None, typer.Option(help="Honour the 'proxy' field of requests (SSRF risk)")
+        Flag, _opt("allow_request_proxy", "Honour the 'proxy' field of requests (SSRF risk)")
     ] = None,
-    timeout: Annotated[float | None, typer.Option(help="Upstream timeout, seconds [300]")] = None,
+    timeout: Annotated[float | None, _opt("timeout", "Upstream timeout, seconds [300]")] = None,
     stream_timeout: Annotated[
-        float | None, typer.Option(help="Max gap between chunks [120]")
+        float | None, _opt("stream_timeout", "Max gap between chunks, seconds [120]")
     ] = None,
-    ignored_providers: Annotated[
-        list[str] | None, typer.Option(help="Providers not to use")
-    ] = None,
-    priority: Annotated[
-        list[str] | None, typer.Option(help="Providers to try first, in order")
-    ] = None,
+    ignored_providers: Annotated[Names, _opt("ignored_providers", "Providers not to use")] = None,
+    priority: Annotated[Names, _opt("priority", "Providers to try first, in order")] = None,
     load_plugins: Plugins = None,
     disabled_plugins: Disabled = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes [1]")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Media, cookies and conversations")] = None,
-    public_url: Annotated[
-        str | None, typer.Option(help="External base URL for /media links")
-    ] = None,
+    workers: Annotated[int | None, _opt("workers", "Worker processes [1]")] = None,
+    data_dir: Annotated[Path | None, _opt("data_dir", "Media, cookies and conversations")] = None,
+    public_url: Annotated[Text, _opt("public_url", "External base URL for /media links")] = None,
     state_url: Annotated[
-        str | None,
-        typer.Option(help="Shared state on Redis, redis:// or rediss:// (env G4F_STATE_URL)"),
+        Text, _opt("state_url", "Shared state on Redis, redis:// or rediss://")
     ] = None,
-    gui: Annotated[
-        bool | None, typer.Option("--gui", help="Serve the chat page at / (env G4F_GUI)")
-    ] = None,
+    gui: Annotated[Flag, _opt("gui", "Serve the chat page at /", "--gui")] = None,
     config_file: Annotated[
-        Path | None,
-        typer.Option("--config", help="TOML config file: models, keys, limits (env G4F_CONFIG)"),
+        Path | None, _opt("config", "TOML config file: models, keys, limits", "--config")
     ] = None,
     trusted_proxies: Annotated[
-        list[str] | None,
-        typer.Option(help="Proxies (IPs/CIDRs) whose X-Forwarded-For is believed"),
+        Names, _opt("trusted_proxies", "Proxies (IPs/CIDRs) whose X-Forwarded-For is believed")
     ] = None,
     emulate: Annotated[
-        list[str] | None,
-        typer.Option(help="Emulate for models without them: tools, json (env G4F_EMULATE)"),
+        Names, _opt("emulate", "Emulate for models without them: tools, json")
     ] = None,
     cache_ttl: Annotated[
-        float | None, typer.Option(help="Response cache: seconds an answer is kept [0: off]")
+        float | None, _opt("cache_ttl", "Response cache: seconds an answer is kept [0: off]")
     ] = None,
-    metrics: Annotated[
-        bool | None, typer.Option("--metrics", help="Serve GET /metrics (env G4F_METRICS)")
-    ] = None,
+    metrics: Annotated[Flag, _opt("metrics", "Serve GET /metrics", "--metrics")] = None,
     metrics_public: Annotated[
-        bool | None, typer.Option("--metrics-public", help="/metrics without the API key")
+        Flag, _opt("metrics_public", "/metrics without the API key", "--metrics-public")
     ] = None,
     cors_origins: Annotated[
-        list[str] | None,
-        typer.Option(help="Origins browsers may call from ('*': any); default: docs"),
+        Names, _opt("cors_origins", "Origins browsers may call from ('*': any); default: docs")
     ] = None,
     demo: Annotated[
-        bool | None,
-        typer.Option(
+        Flag,
+        _opt(
+            "demo",
+            "Public demo: the chat page; cookie routes, per-request provider keys and "
+            "proxy refused; a per-client request limit (docs/gui.md)",
             "--demo",
-            help="Public demo: the chat page; cookie routes, per-request provider keys and "
-            "proxy refused; a per-client request limit (env G4F_DEMO; docs/gui.md)",
         ),
     ] = None,
 ) -> None:
@@ -256,7 +250,7 @@ def models(
         typer.echo(f"{row['providers'][0]:<16} {row['id']:<32} {','.join(row['capabilities'])}")
 
 
-keys_app = typer.Typer(help="API keys for the config file's [keys] table.")
+keys_app = typer.Typer(help="API keys for the config file's [keys] table.", rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 
 

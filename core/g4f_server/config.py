@@ -265,9 +265,16 @@ def _check_bounds(name: str, value: Any, bounds: Any) -> None:
         raise _error(name, value, f"at most {le}")
 
 
+def env_var(name: str) -> str:
+    """The environment variable of setting ``name`` (what ``load`` reads, what the CLI's
+    help and the errors name)."""
+    if name not in AppConfig.field_names():
+        raise KeyError(f"no setting {name!r}")  # a typo in a caller of ours
+    return _ENV_ALIASES.get(name, (f"G4F_{name.upper()}",))[0]
+
+
 def _error(name: str, value: Any, expected: str) -> ConfigError:
-    env = _ENV_ALIASES.get(name, (f"G4F_{name.upper()}",))[0]
-    return ConfigError(f"{name} ({env}) must be {expected}, got {value!r}")
+    return ConfigError(f"{name} ({env_var(name)}) must be {expected}, got {value!r}")
 
 
 def _split(value: str) -> list[str]:
