@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -36,14 +37,17 @@ def offline_env(home: str, **extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def server_process(
-    *args: str, env: dict[str, str], timeout: float = 30
+    *args: str, env: dict[str, str], timeout: float = 30, log: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``g4f-server api --port <free> *args``; yields the process and its base URL."""
+    """``g4f-server api --port <free> *args``; yields the process and its base URL. Its
+    log (stderr) goes to the file ``log`` when given, else nowhere."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "g4f_server", "api", "--port", str(port), *args],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    with contextlib.ExitStack() as files:
+        stderr = files.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "g4f_server", "api", "--port", str(port), *args],
+            env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,13 +143,15 @@ def serve(
     *,
     reuse_port: bool = False,
     loop: asyncio.AbstractEventLoop | None = None,
+    on_listening: Callable[[web.AppRunner], None] | None = None,
 ) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM, as ``web.run_app`` does, with the caps."""
+    """Serve ``app`` until SIGINT/SIGTERM, as ``web.run_app`` does, with the caps;
+    ``on_listening`` is called once the socket is bound (the start-up line)."""
     loop = loop or asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.set_exception_handler(_loop_exception)
     quiet_malformed_http()
-    main = loop.create_task(_serve(app, config, reuse_port))
+    main = loop.create_task(_serve(app, config, reuse_port, on_listening))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):
@@ -166,7 +169,12 @@ def serve(
         asyncio.set_event_loop(None)
 
 
-async def _serve(app: web.Application, config: AppConfig, reuse_port: bool) -> None:
+async def _serve(
+    app: web.Application,
+    config: AppConfig,
+    reuse_port: bool,
+    on_listening: Callable[[web.AppRunner], None] | None,
+) -> None:
     runner = _CappedRunner(
         app,
         config.max_connections,
@@ -178,6 +186,8 @@ async def _serve(app: web.Application, config: AppConfig, reuse_port: bool) -> N
     try:
         site = web.TCPSite(runner, config.host, config.port, reuse_port=reuse_port or None)
         await site.start()
+        if on_listening is not None:
+            on_listening(runner)
         await asyncio.Event().wait()  # until a signal raises GracefulExit
     finally:
         await runner.cleanup()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import signal
 from typing import Any
@@ -49,14 +50,33 @@ def _freeze_gc() -> None:
     gc.enable()
 
 
-def _serve_one(config: AppConfig, reuse_port: bool = False) -> None:
+def _announce(config: AppConfig, runner: Any) -> None:
+    """The line an operator waits for: where the server listens (the port actually bound),
+    its docs page, and each provider's status (a fallback model list is "degraded")."""
+    from g4f_server.keys import REGISTRY
+
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    url = f"http://{host}:{runner.addresses[0][1]}"
+    extra = {"chat": f"{url}/"} if config.gui else {}
+    log.info(
+        "listening", url=url, docs=f"{url}/docs", providers=runner.app[REGISTRY].summary(), **extra
+    )
+
+
+def _serve_one(config: AppConfig, reuse_port: bool = False, announce: bool = True) -> None:
     from g4f_server import admission
 
     configure_logging(debug=config.debug, json_logs=config.json_logs)
     app = create_app(config)
     app.on_startup.append(_schedule_gc_freeze)
     # As web.run_app, with the connection cap in the runner (admission.py).
-    admission.serve(app, config, reuse_port=reuse_port, loop=_event_loop())
+    admission.serve(
+        app,
+        config,
+        reuse_port=reuse_port,
+        loop=_event_loop(),
+        on_listening=functools.partial(_announce, config) if announce else None,
+    )
 
 
 def serve(config: AppConfig) -> None:
@@ -81,8 +101,9 @@ def serve(config: AppConfig) -> None:
 
     ctx = multiprocessing.get_context("spawn")
     workers = [
-        ctx.Process(target=_serve_one, args=(config, True), daemon=True)
-        for _ in range(config.workers)
+        # The first worker announces: N identical start-up lines would say nothing more.
+        ctx.Process(target=_serve_one, args=(config, True, i == 0), daemon=True)
+        for i in range(config.workers)
     ]
     for worker in workers:
         worker.start()

@@ -95,8 +95,9 @@ async def _models(app: web.Application) -> AsyncIterator[None]:
     await refresh()
     log.info(
         "providers_ready",
-        working=[e.name for e in registry.ordered if e.working],
-        failed={f.name: f.error for f in registry.failed},
+        providers=registry.summary(),
+        failed={e.name: e.error for e in registry.ordered if not e.working}
+        | {f.name: f.error for f in registry.failed},
     )
 
     async with every(config.models_ttl, refresh):

@@ -216,20 +216,33 @@ def providers(
     load_plugins: Plugins = None,
     disabled_plugins: Disabled = None,
 ) -> None:
-    """List installed providers."""
+    """List installed providers: models (every kind, as `models` lists them) and status."""
+    from g4f_server.registry import STATUSES
     from g4f_server.routes.providers import failed_entry, provider_entry
 
     registry = _registry(load_plugins, disabled_plugins)
-    rows = [provider_entry(e) for e in registry.ordered] + [
-        failed_entry(f) for f in registry.failed
-    ]
     if as_json:
+        rows = [provider_entry(e) for e in registry.ordered]
+        rows += [failed_entry(f) for f in registry.failed]
         typer.echo(json.dumps(rows, indent=2))
         return
-    for row in rows:
-        state = "ok" if row["working"] else f"NOT WORKING: {row['error']}"
-        capabilities = ",".join(row["capabilities"])
-        typer.echo(f"{row['id']:<20} {len(row['models']):>4} models  {capabilities:<40} {state}")
+    for e in registry.ordered:
+        state = STATUSES[e.status] + (f": {e.error}" if e.error else "")
+        kinds = ", ".join(f"{n} {kind}" for kind, n in _kinds(e.models).items())
+        typer.echo(f"{e.name:<20} {len(e.models):>4} models ({kinds or 'none'})  {state}")
+    for f in registry.failed:
+        typer.echo(f"{f.name:<20} {0:>4} models  {STATUSES['not_working']}: {f.error}")
+
+
+def _kinds(models: list[Any]) -> dict[str, int]:
+    """How many models have each capability that a route serves (chat, image, ...); a
+    model with several counts under each."""
+    from g4f_server.registry import HOOK_CAPABILITY
+
+    counts = {
+        kind: sum(kind in m.capabilities for m in models) for kind in HOOK_CAPABILITY.values()
+    }
+    return {kind: n for kind, n in counts.items() if n}
 
 
 @app.command()

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CAPABILITIES",
     "ChatRequest",
+    "FallbackModels",
     "ImageRequest",
     "MediaItem",
     "ModelInfo",
@@ -101,6 +102,14 @@ class ModelInfo:
         unknown = set(self.capabilities) - CAPABILITIES
         if unknown:
             raise ValueError(f"model {self.id!r}: unknown capabilities {sorted(unknown)}")
+
+
+class FallbackModels(list[ModelInfo]):
+    """What ``list_models`` returns when the upstream's list could not be fetched and the
+    provider falls back to a built-in one: it still serves them, but is shown as
+    "degraded (fallback list)" instead of working (start-up line, ``/v1/providers``,
+    ``g4f-server providers``), so an operator sees that the live list is missing. (The
+    provider logs why; the kernel only needs to know that it happened.)"""
 
 
 @dataclass(slots=True)

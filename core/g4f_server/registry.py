@@ -21,7 +21,7 @@ from g4f_server.hookspecs import SERVICE_HOOKS
 from g4f_server.logs import get_logger
 from g4f_server.model_table import ModelTable
 from g4f_server.plugins import PluginFailure
-from g4f_server.provider import ModelInfo, ProviderContext, ProviderInfo
+from g4f_server.provider import FallbackModels, ModelInfo, ProviderContext, ProviderInfo
 
 log = get_logger("g4f_server.registry")
 
@@ -31,6 +31,14 @@ HOOK_CAPABILITY = {
     "generate_images": "image",
     "create_speech": "speech",
     "transcribe": "transcription",
+}
+
+
+# A provider's status as operators read it (start-up line, ``g4f-server providers``).
+STATUSES = {
+    "working": "working",
+    "degraded": "degraded (fallback list)",
+    "not_working": "not working",
 }
 
 
@@ -46,6 +54,9 @@ class ProviderEntry:
     models: list[ModelInfo] = field(default_factory=list)
     working: bool = True
     error: str | None = None
+    # Serving a built-in model list because the live one could not be fetched (the
+    # provider returned FallbackModels): still working, but shown as degraded.
+    fallback: bool = False
     state: dict[str, Any] = field(default_factory=dict)  # ProviderContext.state
     health: ProviderHealth = field(default_factory=ProviderHealth)  # cooldown (health.py)
     # Lookups done on every request, computed once: the capability set (impls are fixed
@@ -58,6 +69,13 @@ class ProviderEntry:
     @property
     def name(self) -> str:
         return self.info.name
+
+    @property
+    def status(self) -> str:
+        """One of STATUSES: ``working``, ``degraded`` (a fallback list) or ``not_working``."""
+        if not self.working:
+            return "not_working"
+        return "degraded" if self.fallback else "working"
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -192,6 +210,7 @@ class Registry:
                 result = entry.call("list_models", ctx=make_ctx(entry))
                 if inspect.isawaitable(result):
                     result = await asyncio.wait_for(result, timeout)
+                fallback = isinstance(result, FallbackModels)
                 models = list(result or [])
                 if not all(isinstance(m, ModelInfo) for m in models):
                     raise TypeError("list_models must return ModelInfo objects")
@@ -203,7 +222,7 @@ class Registry:
                     entry.error = f"listing models failed: {type(exc).__name__}: {exc}"
                 return
             entry.models = models
-            entry.working, entry.error = True, None
+            entry.working, entry.error, entry.fallback = True, None, fallback
 
         await asyncio.gather(*(one(e) for e in self.ordered))
         self.reindex()
@@ -237,6 +256,13 @@ class Registry:
     def serving(self, model: str) -> list[tuple[ProviderEntry, str]]:
         """(provider, model id) pairs that serve ``model`` (id or alias), in order."""
         return list(self._model_index.get(model.lower(), ()))
+
+    def summary(self) -> str:
+        """Every provider and its status in one line, e.g. ``Pollinations: working,
+        Copilot: degraded (fallback list), Broken: not working``."""
+        parts = [f"{e.name}: {STATUSES[e.status]}" for e in self.ordered]
+        parts += [f"{f.name}: {STATUSES['not_working']}" for f in self.failed]
+        return ", ".join(parts) or "none"
 
     def with_capability(self, capability: str) -> list[ProviderEntry]:
         return [e for e in self.ordered if capability in e.capabilities]

@@ -36,6 +36,7 @@ def provider_entry(entry: ProviderEntry, *, detail: bool = False) -> dict[str, A
         "transcription_models": _ids(entry, "transcription"),
         "capabilities": sorted(entry.capabilities),
         "working": entry.working,
+        "status": entry.status,  # working, degraded (a fallback model list), not_working
         "error": entry.error,
         "auth": info.auth != "none",
         "auth_required": info.auth == "required",
@@ -64,6 +65,7 @@ def failed_entry(failed: FailedProvider) -> dict[str, Any]:
         "models": [],
         "capabilities": [],
         "working": False,
+        "status": "not_working",
         "error": failed.error,
     }
 

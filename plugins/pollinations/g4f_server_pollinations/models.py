@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from g4f_server.provider import ModelInfo, ProviderContext
+from g4f_server.provider import FallbackModels, ModelInfo, ProviderContext
 from g4f_server_pollinations import transport
 from g4f_server_pollinations.config import Settings, api_key, auth_headers, settings
 
@@ -324,7 +324,9 @@ async def catalog(ctx: ProviderContext) -> Catalog:
 
 
 async def list_models(ctx: ProviderContext) -> list[ModelInfo]:
-    return (await catalog(ctx)).models()
+    current = await catalog(ctx)
+    # A list not (all) fetched live is served, but the kernel shows the provider degraded.
+    return current.models() if current.live else FallbackModels(current.models())
 
 
 def cached_entry(ctx: ProviderContext, kind: str, model: str) -> dict[str, Any] | None:

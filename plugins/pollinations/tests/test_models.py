@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import g4f_server_pollinations as plugin
+from g4f_server.provider import FallbackModels
 from g4f_server_pollinations import models
 from g4f_server_pollinations.config import settings
 
@@ -15,7 +16,9 @@ def by_id(items: list[Any]) -> dict[str, Any]:
 
 
 async def test_live_lists_are_merged_with_capabilities(emulator, ctx) -> None:
-    found = by_id(await plugin.list_models(ctx()))
+    listed = await plugin.list_models(ctx())
+    assert not isinstance(listed, FallbackModels)  # the provider shows as working
+    found = by_id(listed)
     assert {"openai", "openai-audio", "flux", "whisper", "scribe"} <= set(found)
     assert found["openai"].capabilities >= {"chat", "vision", "tools"}
     assert "gpt-5-nano" in found["openai"].aliases
@@ -58,14 +61,18 @@ async def test_keyed_listing_uses_gateway_with_bearer(emulator, ctx) -> None:
 async def test_fallback_when_upstream_down(monkeypatch, ctx) -> None:
     monkeypatch.setenv("POLLINATIONS_GEN_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("POLLINATIONS_IMAGE_URL", "http://127.0.0.1:9")
-    found = by_id(await plugin.list_models(ctx()))
+    listed = await plugin.list_models(ctx())
+    assert isinstance(listed, FallbackModels)  # the kernel shows it degraded
+    found = by_id(listed)
     assert {models.DEFAULT_CHAT, models.DEFAULT_IMAGE, models.DEFAULT_SPEECH} <= set(found)
     assert models.DEFAULT_TRANSCRIPTION in found
 
 
 async def test_one_broken_list_falls_back_alone(emulator, ctx) -> None:
     emulator.fail("audio_models", "bad_models")
-    found = by_id(await plugin.list_models(ctx()))
+    listed = await plugin.list_models(ctx())
+    assert isinstance(listed, FallbackModels)  # one kind is not live
+    found = by_id(listed)
     assert "deepseek-reasoning" in found  # live text list
     assert "whisper" in found and "elevenlabs" in found  # audio from the fallback
 
@@ -76,11 +83,12 @@ async def test_slow_upstream_does_not_hold_startup(emulator, ctx, monkeypatch) -
     emulator.fail("text_models", "stall", times=1)
     context = ctx()
     started = asyncio.get_running_loop().time()
-    first = by_id(await plugin.list_models(context))
+    first = await plugin.list_models(context)
     assert asyncio.get_running_loop().time() - started < 1.0
-    assert "mistral" not in first  # fallback list
+    assert "mistral" not in by_id(first) and isinstance(first, FallbackModels)
     await context.state["catalog_task"]  # the fetch finishes in the background
-    assert "mistral" in by_id(await plugin.list_models(context))
+    second = await plugin.list_models(context)
+    assert "mistral" in by_id(second) and not isinstance(second, FallbackModels)
 
 
 async def test_cache_until_ttl(emulator, ctx, monkeypatch) -> None:
