@@ -10,7 +10,6 @@ loopback port nobody listens on: Pollinations then serves its built-in model lis
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from g4f_server.config import AppConfig
 from g4f_server.context import make_context
 from g4f_server.keys import REGISTRY
 from g4f_server.provider import FallbackModels, ModelInfo, ProviderContext, ProviderInfo
-from tests.server_process import free_port, server_process
+from tests.server_process import offline_env, server_process
 
 
 @dataclass(eq=False)
@@ -69,15 +68,7 @@ async def test_a_fallback_list_is_degraded_until_the_live_list_comes(tmp_path: P
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "G4F_DATA_DIR": str(tmp_path / "data"),
-        "G4F_STARTUP_TIMEOUT": "3",
-        "COPILOT_URL": nobody,
-        **{f"POLLINATIONS_{n}_URL": nobody for n in ("TEXT", "IMAGE", "GEN", "AUDIO")},
-    }
+    return offline_env(str(tmp_path))
 
 
 def _lines(log: Path, event: str, timeout: float = 10) -> list[str]:
