@@ -234,3 +234,74 @@ async def test_delete_one_domain_or_all(gateway: Any) -> None:
             assert (await resp.json())["deleted"] == 1
     assert await listing(base) == []
     assert (await seen_by_provider(base, "example.com"))["example.com"] == {}
+
+
+def har_of(hosts: list[str]) -> dict[str, Any]:
+    """A HAR with one request (and its cookie) per host."""
+    entries = [
+        {"request": {"url": f"https://{h}/", "cookies": [{"name": "sid", "value": "v"}]}}
+        for h in hosts
+    ]
+    return {"log": {"version": "1.2", "entries": entries}}
+
+
+async def test_a_har_naming_too_many_domains_is_refused_whole(
+    gateway: Any, tmp_path: Path
+) -> None:
+    base = await gateway(cookie_max_upload_domains=50)
+    hosts = [f"h{i}.example.com" for i in range(2000)]
+    status, body = await upload(base, ("good.json", export()), ("big.har", har_of(hosts)))
+    assert status == 413, body
+    assert body["error"]["code"] == "too_many_cookie_domains"
+    assert body["error"]["param"] == "files"
+    assert "cookie_max_upload_domains" in body["error"]["message"]
+    assert "2001" in body["error"]["message"]  # the good file's domain counts too
+    assert await listing(base) == []
+    assert not (tmp_path / "cookies").exists() or list((tmp_path / "cookies").iterdir()) == []
+    status, body = await upload(base, ("ok.har", har_of(hosts[:50])))
+    assert status == 200, body
+    assert len(list((tmp_path / "cookies").iterdir())) == 50
+
+
+async def test_the_total_of_stored_domains_is_capped(gateway: Any, tmp_path: Path) -> None:
+    base = await gateway(cookie_max_domains=5)
+    assert (await upload(base, ("a.har", har_of([f"a{i}.example.com" for i in range(3)]))))[0] == 200
+    # Replacing stored domains adds nothing: the same three again, plus two new ones, fit.
+    again = [f"a{i}.example.com" for i in range(3)] + ["b0.example.com", "b1.example.com"]
+    assert (await upload(base, ("b.har", har_of(again))))[0] == 200
+    status, body = await upload(base, ("c.har", har_of(["c0.example.com"])))
+    assert status == 413, body
+    assert body["error"]["code"] == "too_many_cookie_domains"
+    assert "keep 6 cookie domains (limit 5, cookie_max_domains)" in body["error"]["message"]
+    assert len(await listing(base)) == 5
+    assert not (tmp_path / "cookies" / "c0.example.com.json").exists()
+    async with aiohttp.ClientSession() as s, s.delete(base + "/v1/cookies/b0.example.com"):
+        pass
+    assert (await upload(base, ("c.har", har_of(["c0.example.com"]))))[0] == 200
+
+
+def test_cookie_caps_are_settings_with_environment_names() -> None:
+    from g4f_server.config import AppConfig, ConfigError
+
+    config = AppConfig.load(
+        {"G4F_COOKIE_MAX_DOMAINS": "7", "G4F_COOKIE_MAX_UPLOAD_DOMAINS": "3"}
+    )
+    assert (config.cookie_max_domains, config.cookie_max_upload_domains) == (7, 3)
+    with pytest.raises(ConfigError, match="G4F_COOKIE_MAX_DOMAINS"):
+        AppConfig.load({"G4F_COOKIE_MAX_DOMAINS": "0"})
+
+
+def test_cookie_caps_have_flags() -> None:
+    import subprocess
+    import sys
+
+    for flag, setting in (
+        ("--cookie-max-domains", "cookie_max_domains (G4F_COOKIE_MAX_DOMAINS)"),
+        ("--cookie-max-upload-domains", "cookie_max_upload_domains"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "g4f_server", "api", flag, "0"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert out.returncode == 2
+        assert f"{setting}" in out.stderr and "at least 1" in out.stderr, out.stderr

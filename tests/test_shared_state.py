@@ -122,6 +122,26 @@ async def test_cookies_uploaded_to_a_are_used_by_b(pair: Any) -> None:
     await wait_until(lambda: a.app[COOKIES].for_host("example.com") == {})
 
 
+async def test_the_cookie_domain_cap_counts_every_instance(pair: Any) -> None:
+    """The cap is checked in Redis: B's upload counts what A stored, and is refused whole."""
+    a, b, _, _ = await pair(cookie_max_domains=3)
+
+    def form(*domains: str) -> aiohttp.FormData:
+        export = [{"name": "sid", "value": "v", "domain": d} for d in domains]
+        data = aiohttp.FormData()
+        data.add_field("files", json.dumps(export).encode(), filename="c.json")
+        return data
+
+    assert (await a.post("/v1/upload_cookies", data=form("a.example", "b.example"))).status == 200
+    resp = await b.post("/v1/upload_cookies", data=form("b.example", "c.example", "d.example"))
+    assert resp.status == 413, await resp.text()
+    error = (await resp.json())["error"]
+    assert error["code"] == "too_many_cookie_domains" and "cookie_max_domains" in error["message"]
+    await b.app[COOKIES].reload()
+    assert [d["domain"] for d in b.app[COOKIES].summary()] == ["a.example", "b.example"]
+    assert (await b.post("/v1/upload_cookies", data=form("b.example", "c.example"))).status == 200
+
+
 async def test_every_key_is_under_the_prefix_and_expires(
     pair: Any, redis_server: RedisServer
 ) -> None:

@@ -110,6 +110,12 @@ def api(
     workers: Annotated[int | None, _opt("workers", "Worker processes [1]")] = None,
     data_dir: Annotated[Path | None, _opt("data_dir", "Media, cookies and conversations")] = None,
     public_url: Annotated[Text, _opt("public_url", "External base URL for /media links")] = None,
+    cookie_max_upload_domains: Annotated[
+        int | None, _opt("cookie_max_upload_domains", "Cookie domains one upload may name [100]")
+    ] = None,
+    cookie_max_domains: Annotated[
+        int | None, _opt("cookie_max_domains", "Cookie domains stored in all [500]")
+    ] = None,
     state_url: Annotated[
         Text, _opt("state_url", "Shared state on Redis, redis:// or rediss://")
     ] = None,
@@ -171,6 +177,8 @@ def api(
         workers=workers,
         data_dir=data_dir,
         public_url=public_url,
+        cookie_max_upload_domains=cookie_max_upload_domains,
+        cookie_max_domains=cookie_max_domains,
         state_url=state_url,
         gui=gui,
         config=config_file,

@@ -97,6 +97,9 @@ class AppConfig:
     media_max_bytes: int = _bounded(1024**3, ge=1024)  # whole media folder
     media_max_file_size: int = _bounded(50 * 1024**2, ge=1024)  # one image/audio file
     max_upload_size: int = _bounded(32 * 1024**2, ge=1024)  # multipart uploads
+    # Uploaded cookies are one file (or Redis field) per domain: a HAR can name thousands.
+    cookie_max_upload_domains: int = _bounded(100, ge=1)  # domains in one upload
+    cookie_max_domains: int = _bounded(500, ge=1)  # domains stored in all
     conversation_ttl: float = _bounded(7 * 86400.0, gt=0)  # idle seconds before expiry
     conversation_max: int = _bounded(10_000, ge=1)  # stored conversation rows
     # Shared state (storage/redis_state.py): unset keeps everything in data_dir.

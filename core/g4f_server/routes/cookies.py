@@ -16,6 +16,7 @@ from g4f_server.schemas.media import CookieUpload
 from g4f_server.storage.cookies import (
     ACCESS_TOKEN,
     CookieFileError,
+    CookieLimitError,
     merge,
     parse_cookie_file,
 )
@@ -42,7 +43,22 @@ async def upload_cookies(request: web.Request) -> web.Response:
                 code="invalid_cookie_file",
             ) from None
     names = [upload.filename for upload in files]
-    await app[COOKIES].replace(merge(jars), names)
+    jar = merge(jars)
+    config = app[CONFIG]
+    # One file (or Redis field) per domain: a HAR naming thousands must not make thousands.
+    if len(jar) > config.cookie_max_upload_domains:
+        raise _too_many_domains(
+            f"The upload names {len(jar)} cookie domains "
+            f"(limit {config.cookie_max_upload_domains}, cookie_max_upload_domains)"
+        )
+    try:
+        await app[COOKIES].replace(jar, names, max_domains=config.cookie_max_domains)
+    except CookieLimitError as exc:
+        raise _too_many_domains(
+            f"Storing this upload would keep {exc.total} cookie domains "
+            f"(limit {exc.limit}, cookie_max_domains); delete some first "
+            "(DELETE /v1/cookies/{domain})"
+        ) from None
     return json_response(
         {
             "object": "list",
@@ -57,6 +73,10 @@ async def upload_cookies(request: web.Request) -> web.Response:
             ],
         }
     )
+
+
+def _too_many_domains(message: str) -> errors.PayloadTooLargeError:
+    return errors.PayloadTooLargeError(message, param="files", code="too_many_cookie_domains")
 
 
 async def list_cookies(request: web.Request) -> web.Response:

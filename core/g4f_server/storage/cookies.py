@@ -42,6 +42,14 @@ class CookieFileError(ValueError):
     """An uploaded file that is not a usable cookie export (the message says why)."""
 
 
+class CookieLimitError(ValueError):
+    """An upload would keep more domains than ``cookie_max_domains``; nothing was stored."""
+
+    def __init__(self, total: int, limit: int) -> None:
+        super().__init__(f"{total} domains (limit {limit})")
+        self.total, self.limit = total, limit
+
+
 @dataclass(slots=True)
 class Cookie:
     value: str
@@ -309,11 +317,19 @@ class CookieStore:
 
     # writing
 
-    async def replace(self, jar: Jar, sources: list[str]) -> None:
+    async def replace(self, jar: Jar, sources: list[str], max_domains: int | None = None) -> None:
+        """Store ``jar``, each of its domains replaced whole. With ``max_domains``: raise
+        ``CookieLimitError`` (storing nothing) when the stored domains and the new ones
+        together would be more."""
         async with self._lock:
-            await asyncio.to_thread(self._write_all, jar, sources)
+            await asyncio.to_thread(self._write_all, jar, sources, max_domains)
 
-    def _write_all(self, jar: Jar, sources: list[str]) -> None:
+    def _write_all(self, jar: Jar, sources: list[str], max_domains: int | None) -> None:
+        if max_domains is not None:
+            stored = {p.stem for p in self.folder.glob("*.json") if valid_domain(p.stem)}
+            total = len(stored | jar.keys())
+            if total > max_domains:
+                raise CookieLimitError(total, max_domains)
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         now = time.time()
         for domain, cookies in jar.items():

@@ -42,7 +42,13 @@ import orjson
 from g4f_server import errors
 from g4f_server.config import AppConfig, redact_url
 from g4f_server.logs import get_logger
-from g4f_server.storage.cookies import CookieStore, DomainCookies, Jar, normalize_domain
+from g4f_server.storage.cookies import (
+    CookieLimitError,
+    CookieStore,
+    DomainCookies,
+    Jar,
+    normalize_domain,
+)
 from g4f_server.storage.media import NAME, StoredFile, new_file
 
 if TYPE_CHECKING:
@@ -271,10 +277,24 @@ class RedisMediaStore:
 
 # --- cookies ---------------------------------------------------------------------------------
 
-# KEYS[1] the cookies hash; ARGV channel, ttl, then domain, doc pairs ("" doc: delete).
+# KEYS[1] the cookies hash; ARGV channel, ttl, max domains (0: no cap), then domain, doc
+# pairs ("" doc: delete). Over the cap nothing is written and the would-be count returned
+# (checked here so that two instances' uploads cannot pass it together); else 0.
 # The hash lives at least ``ttl`` past this change; the other instances are told.
 _WRITE_COOKIES = """
-for i = 3, #ARGV, 2 do
+local cap = tonumber(ARGV[3])
+if cap > 0 then
+  local total = redis.call('HLEN', KEYS[1])
+  for i = 4, #ARGV, 2 do
+    if ARGV[i + 1] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
+      total = total + 1
+    end
+  end
+  if total > cap then
+    return total
+  end
+end
+for i = 4, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
   else
@@ -286,6 +306,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('TTL', KEYS[1]) < ttl then
   redis.call('EXPIRE', KEYS[1], ttl)
 end
 redis.call('PUBLISH', ARGV[1], 'changed')
+return 0
 """
 
 
@@ -318,21 +339,23 @@ class RedisCookieStore(CookieStore):
                 log.warning("cookie_entry_unreadable", domain=domain.decode(), error=repr(exc))
         self._domains = domains
 
-    async def _change(self, pairs: list[tuple[str, bytes]], ttl: int) -> None:
-        args: list[Any] = [self.channel, ttl]
+    async def _change(self, pairs: list[tuple[str, bytes]], ttl: int, cap: int = 0) -> None:
+        args: list[Any] = [self.channel, ttl, cap]
         for domain, doc in pairs:
             args += [domain, doc]
         async with self._lock:
-            await self.state.run(self._write(keys=[self.hash], args=args))
+            refused = await self.state.run(self._write(keys=[self.hash], args=args))
+            if refused:
+                raise CookieLimitError(int(refused), cap)
             await self.reload()
 
-    async def replace(self, jar: Jar, sources: list[str]) -> None:
+    async def replace(self, jar: Jar, sources: list[str], max_domains: int | None = None) -> None:
         now = time.time()
         expiries = [c.expires for cookies in jar.values() for c in cookies.values()]
         # Long enough for the latest-expiring cookie; session cookies get COOKIE_TTL.
         ttl = max([COOKIE_TTL, *(math.ceil(e - now) for e in expiries if e is not None)])
         pairs = [(d, DomainCookies.doc(d, c, sources, now)) for d, c in jar.items()]
-        await self._change(pairs, ttl)
+        await self._change(pairs, ttl, max_domains or 0)
 
     async def delete(self, domain: str | None = None) -> int:
         domains = list(self._domains) if domain is None else [normalize_domain(domain)]
