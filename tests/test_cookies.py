@@ -245,9 +245,7 @@ def har_of(hosts: list[str]) -> dict[str, Any]:
     return {"log": {"version": "1.2", "entries": entries}}
 
 
-async def test_a_har_naming_too_many_domains_is_refused_whole(
-    gateway: Any, tmp_path: Path
-) -> None:
+async def test_a_har_naming_too_many_domains_is_refused_whole(gateway: Any, tmp_path: Path) -> None:
     base = await gateway(cookie_max_upload_domains=50)
     hosts = [f"h{i}.example.com" for i in range(2000)]
     status, body = await upload(base, ("good.json", export()), ("big.har", har_of(hosts)))
@@ -265,7 +263,9 @@ async def test_a_har_naming_too_many_domains_is_refused_whole(
 
 async def test_the_total_of_stored_domains_is_capped(gateway: Any, tmp_path: Path) -> None:
     base = await gateway(cookie_max_domains=5)
-    assert (await upload(base, ("a.har", har_of([f"a{i}.example.com" for i in range(3)]))))[0] == 200
+    assert (await upload(base, ("a.har", har_of([f"a{i}.example.com" for i in range(3)]))))[
+        0
+    ] == 200
     # Replacing stored domains adds nothing: the same three again, plus two new ones, fit.
     again = [f"a{i}.example.com" for i in range(3)] + ["b0.example.com", "b1.example.com"]
     assert (await upload(base, ("b.har", har_of(again))))[0] == 200
@@ -283,9 +283,7 @@ async def test_the_total_of_stored_domains_is_capped(gateway: Any, tmp_path: Pat
 def test_cookie_caps_are_settings_with_environment_names() -> None:
     from g4f_server.config import AppConfig, ConfigError
 
-    config = AppConfig.load(
-        {"G4F_COOKIE_MAX_DOMAINS": "7", "G4F_COOKIE_MAX_UPLOAD_DOMAINS": "3"}
-    )
+    config = AppConfig.load({"G4F_COOKIE_MAX_DOMAINS": "7", "G4F_COOKIE_MAX_UPLOAD_DOMAINS": "3"})
     assert (config.cookie_max_domains, config.cookie_max_upload_domains) == (7, 3)
     with pytest.raises(ConfigError, match="G4F_COOKIE_MAX_DOMAINS"):
         AppConfig.load({"G4F_COOKIE_MAX_DOMAINS": "0"})

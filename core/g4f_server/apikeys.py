@@ -27,11 +27,17 @@ def presented_key(request: web.Request) -> str | None:
     header = request.headers.get("g4f-api-key") or request.headers.get("x-api-key")
     if header:  # x-api-key: what the anthropic SDKs and Claude Code send
         return header.strip()
+    words = bearer_words(request)
+    return words[0] if words else None
+
+
+def bearer_words(request: web.Request) -> list[str]:
+    """``Authorization: Bearer <server key> <provider key>``, split: the first word is
+    ours, the rest (``context.provider_key``) the provider's. [] without a Bearer."""
     auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() == "bearer ":
-        # "Bearer <server key> <provider key>" is accepted: the first word is ours.
-        return auth[7:].strip().split(" ", 1)[0]
-    return None
+    if auth[:7].lower() != "bearer ":
+        return []
+    return auth[7:].split(None, 1)
 
 
 def new_key() -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import demo, errors
+from g4f_server.apikeys import bearer_words
 from g4f_server.keys import CONFIG, COOKIES, HTTP, REQUEST_ID
 from g4f_server.logs import get_logger
 from g4f_server.provider import ProviderContext
@@ -15,22 +16,33 @@ from g4f_server.registry import ProviderEntry
 
 
 def provider_key(request: web.Request | None, body_key: str | None) -> str | None:
-    """A key the client passed for the provider (never the gateway's own key)."""
+    """A key the client passed for the provider (never the gateway's own key): the body's
+    ``api_key``, else ``X-Provider-Key``, else the second word of
+    ``Authorization: Bearer <server key> <provider key>``."""
     if body_key:
         if request is not None and request.app[CONFIG].demo:
             raise demo.refused("Per-request provider keys")
         return body_key
-    if request is not None and (header := request.headers.get("X-Provider-Key")):
-        # Imported here: only request handlers get this far, pydantic is loaded by then.
-        from g4f_server.schemas.fields import header_safe
-
-        try:
-            return header_safe(header)
-        except ValueError as exc:
-            raise errors.InvalidRequestError(
-                f"Invalid X-Provider-Key header: {exc}", param="X-Provider-Key"
-            ) from None
+    if request is None:
+        return None
+    if header := request.headers.get("X-Provider-Key"):
+        return _checked(header, "X-Provider-Key")
+    words = bearer_words(request)
+    if len(words) == 2:
+        return _checked(words[1].strip(), "Authorization")
     return None
+
+
+def _checked(value: str, header: str) -> str:
+    # Imported here: only request handlers get this far, pydantic is loaded by then.
+    from g4f_server.schemas.fields import header_safe
+
+    try:
+        return header_safe(value)
+    except ValueError as exc:
+        raise errors.InvalidRequestError(
+            f"Invalid provider key in the {header} header: {exc}", param=header
+        ) from None
 
 
 @functools.cache

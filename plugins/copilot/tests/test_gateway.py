@@ -85,12 +85,16 @@ async def test_citations_become_annotations(openai_client: openai.AsyncOpenAI) -
     assert annotations and annotations[0].url_citation.url == "https://example.org/source"
 
 
-async def test_image_in_chat_is_markdown(openai_client: openai.AsyncOpenAI) -> None:
+async def test_image_in_chat_is_markdown(copilot: Any, openai_client: openai.AsyncOpenAI) -> None:
     resp = await openai_client.chat.completions.create(
         model="Copilot", messages=user("draw: a cat")
     )
     content = resp.choices[0].message.content
     assert "[![a cat](" in content and ".png)" in content
+    # As the README says: a chat image links to Copilot's own host (here the emulator),
+    # not to this server's /media, and the gateway fetched nothing.
+    assert f"({copilot.base}/images/" in content and "/media/" not in content
+    assert copilot.downloads == []
 
 
 async def test_conversation_continuation_body_field(
