@@ -414,3 +414,73 @@ async def test_a_conversation_id_in_the_path_is_held_to_the_body_limit(make_clie
     assert error["param"] == "conversation_id" and "200" in error["message"]
     resp = await client.post(f"/api/Echo/{'c' * 200}/chat/completions", json=body)
     assert resp.status == 200
+
+
+def _from(address: str) -> dict[str, str]:
+    # The test client connects from 127.0.0.1, listed in --trusted-proxies: the server
+    # takes the client's address from X-Forwarded-For, as behind a reverse proxy.
+    return {"X-Forwarded-For": address}
+
+
+async def _turn(client: Any, headers: dict[str, str], text: str) -> None:
+    body = {"conversation_id": "same", "messages": [{"role": "user", "content": text}]}
+    resp = await client.post("/v1/chat/completions", json=body, headers=headers)
+    assert resp.status == 200, await resp.text()
+
+
+async def test_anonymous_clients_are_scoped_by_address(make_client: Any) -> None:
+    """No API key: two clients that pick the same conversation_id do not share it."""
+    memo = Memo()
+    client = await make_client(memo, trusted_proxies=["127.0.0.0/8"])
+    alice, bob = _from("203.0.113.1"), _from("198.51.100.7")
+    await _turn(client, alice, "alice 1")
+    await _turn(client, bob, "bob 1")
+    assert memo.seen[1]["conversation"] is None  # Bob's is a conversation of his own
+    assert [m.text() for m in memo.seen[1]["messages"]] == ["bob 1"]
+    await _turn(client, alice, "alice 2")
+    assert memo.seen[2]["conversation"] == {"turn": 1}
+    assert [m.text() for m in memo.seen[2]["messages"]] == ["alice 1", "turn 1", "alice 2"]
+    # The address is the last hop our proxy appended: a client prepending Alice's
+    # address in its own X-Forwarded-For header is still Bob.
+    await _turn(client, {"X-Forwarded-For": "203.0.113.1, 198.51.100.7"}, "bob 2")
+    assert [m.text() for m in memo.seen[3]["messages"]] == ["bob 1", "turn 1", "bob 2"]
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_not_an_address(make_client: Any) -> None:
+    memo = Memo()
+    client = await make_client(memo)  # no trusted proxies: the peer's address counts
+    await _turn(client, _from("203.0.113.1"), "one")
+    await _turn(client, _from("198.51.100.7"), "two")  # the same peer, 127.0.0.1
+    assert [m.text() for m in memo.seen[1]["messages"]] == ["one", "turn 1", "two"]
+
+
+async def test_keyed_clients_keep_their_key_scope_from_any_address(make_client: Any) -> None:
+    memo = Memo()
+    client = await make_client(memo, api_key="k-team", trusted_proxies=["127.0.0.0/8"])
+    key = {"Authorization": "Bearer k-team"}
+    await _turn(client, {**key, **_from("203.0.113.1")}, "office")
+    await _turn(client, {**key, **_from("198.51.100.7")}, "home")
+    assert memo.seen[1]["conversation"] == {"turn": 1}
+    assert [m.text() for m in memo.seen[1]["messages"]] == ["office", "turn 1", "home"]
+
+
+async def test_anonymous_stored_responses_are_scoped_by_address(make_client: Any) -> None:
+    client = await make_client(Scripted(), trusted_proxies=["127.0.0.0/8"])
+    alice, bob = _from("203.0.113.1"), _from("198.51.100.7")
+    resp = await client.post(
+        "/v1/responses", json={"model": "echo-1", "input": "remember 42"}, headers=alice
+    )
+    assert resp.status == 200, await resp.text()
+    rid = (await resp.json())["id"]
+    for method, path in (
+        ("GET", f"/v1/responses/{rid}"),
+        ("GET", f"/v1/responses/{rid}/input_items"),
+        ("DELETE", f"/v1/responses/{rid}"),
+    ):
+        resp = await client.request(method, path, headers=bob)
+        assert resp.status == 404, (method, path)
+        assert (await resp.json())["error"]["code"] == "response_not_found"
+    body = {"model": "echo-1", "input": "what was it?", "previous_response_id": rid}
+    assert (await client.post("/v1/responses", json=body, headers=bob)).status == 404
+    assert (await client.post("/v1/responses", json=body, headers=alice)).status == 200
+    assert (await client.get(f"/v1/responses/{rid}", headers=alice)).status == 200

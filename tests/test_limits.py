@@ -239,3 +239,9 @@ async def test_logs_name_the_key_never_its_value(
     out = capsys.readouterr()
     logged = out.out + out.err
     assert "key=ci-bot" in logged.replace("'", "") and "v4lue-xyz" not in logged
+
+
+def test_a_bad_trusted_proxy_is_a_config_error_without_limits() -> None:
+    # Conversations use the client address too, so the list is checked even with no limits.
+    with pytest.raises(ConfigError, match=r"trusted_proxies.*not-an-ip"):
+        check(AppConfig(trusted_proxies=["127.0.0.1", "not-an-ip"]))

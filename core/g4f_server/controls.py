@@ -27,6 +27,7 @@ def check(config: AppConfig) -> None:
     """Raise ConfigError for a config-file table that does not make sense (the CLI
     shows the message instead of a traceback)."""
     _keyring(config)
+    _trusted(config)
     _limits(config)
     unknown = sorted(set(config.emulate) - {"tools", "json"})
     if unknown:
@@ -42,6 +43,13 @@ def _keyring(config: AppConfig) -> KeyRing | None:
         return KeyRing.build(config.api_key, config.keys)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _trusted(config: AppConfig) -> limits.Networks:
+    try:
+        return limits.parse_trusted(config.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"trusted_proxies (G4F_TRUSTED_PROXIES): {exc}") from None
 
 
 def make_cache(config: AppConfig) -> cache.ResponseCache:
@@ -95,6 +103,7 @@ def setup(app: web.Application, config: AppConfig) -> None:
     keyring = _keyring(config)
     if keyring is not None:
         app[KEYRING] = keyring
+    app[limits.TRUSTED] = _trusted(config)
     app[cors.CORS] = cors.CorsPolicy.build(
         config.cors_origins, has_key=keyring is not None, bind=config.host
     )

@@ -49,9 +49,11 @@ class ResponseStore(Protocol):
 #
 # Conversation ids are chosen by clients ("conv-1"), so two clients can pick the same one.
 # ``conversation_key`` scopes an id by who is asking: the credentials the client presents
-# (gateway key header, provider key) and the OpenAI ``user`` field. Clients with different
-# credentials or users never share a conversation; clients sharing all of them do (use
-# random ids, e.g. UUIDs, when several people share one key and no ``user``).
+# (gateway key header, provider key), the OpenAI ``user`` field and, on a server without
+# a key (where every client presents the same nothing), the client's address
+# (``limits.anonymous_client``). Clients with different credentials, users or, anonymous,
+# addresses never share a conversation; clients sharing all of them do (use random ids,
+# e.g. UUIDs, when several people share one key and no ``user``).
 #
 # History: the kernel stores the messages of each turn (the request as answered, plus the
 # assistant's reply) under the reserved provider slot ``HISTORY``, so any backend that
@@ -73,8 +75,10 @@ def conversation_key(
     *,
     provider_key: str | None = None,
     user: str | None = None,
+    client: str | None = None,
 ) -> str:
-    """The store key of a client's conversation id (see the note above)."""
+    """The store key of a client's conversation id (see the note above); ``client`` is
+    the address of an anonymous client (None for a keyed request)."""
     parts = [
         headers.get("Authorization", ""),
         headers.get("g4f-api-key", ""),
@@ -83,26 +87,34 @@ def conversation_key(
     ]
     if headers.get("x-api-key"):  # only when sent: keys of existing conversations stay
         parts.append(headers["x-api-key"])
+    if client is not None:  # only anonymous: keyed conversations keep their store keys
+        parts.append(f"client:{client}")
+    return f"{_scope(parts)}:{conversation_id}"
+
+
+def owner_key(headers: Mapping[str, str], response_id: str, client: str | None = None) -> str:
+    """The store key of a stored response: scoped by the credential headers (GET and
+    DELETE have no body, so a body ``api_key`` or ``user`` cannot take part) and, for an
+    anonymous client, its address, as conversations are."""
+    parts = [
+        headers.get("Authorization", ""),
+        headers.get("g4f-api-key", ""),
+        headers.get("x-api-key", ""),
+        headers.get("X-Provider-Key", ""),
+    ]
+    if client is not None:
+        parts.append(f"client:{client}")
+    return f"{_scope(parts)}:{response_id}"
+
+
+def _scope(parts: list[str]) -> str:
+    """A short hash of who is asking (the prefix of a store key)."""
     try:
         material = orjson.dumps(parts)
     except TypeError:  # a header with bytes that are not UTF-8: hash the bytes as sent
         raw = [p.encode("utf-8", "surrogateescape").decode("latin-1") for p in parts]
         material = orjson.dumps(["raw", *raw])  # never the material of valid text
-    return f"{hashlib.sha256(material).hexdigest()[:24]}:{conversation_id}"
-
-
-def owner_key(headers: Mapping[str, str], response_id: str) -> str:
-    """The store key of a stored response: scoped by the credential headers only (GET and
-    DELETE have no body, so a body ``api_key`` or ``user`` cannot take part)."""
-    material = orjson.dumps(
-        [
-            headers.get("Authorization", ""),
-            headers.get("g4f-api-key", ""),
-            headers.get("x-api-key", ""),
-            headers.get("X-Provider-Key", ""),
-        ]
-    )
-    return f"{hashlib.sha256(material).hexdigest()[:24]}:{response_id}"
+    return hashlib.sha256(material).hexdigest()[:24]
 
 
 async def with_history(store: ConversationStore, key: str, chat: ChatRequest) -> ChatRequest:

@@ -259,8 +259,16 @@ def parse_limits(
     key_rules = {name: rule for name, rule in key_rules.items() if rule}
     if not (per_key or per_client or key_rules or any(models.values())):
         return None
-    trusted = [ipaddress.ip_network(net, strict=False) for net in trusted_proxies]
+    trusted = parse_trusted(trusted_proxies)
     return RateLimits(limiter, per_key, per_client, key_rules, models, trusted)
+
+
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def parse_trusted(trusted_proxies: Sequence[str]) -> Networks:
+    """``--trusted-proxies`` as networks; ValueError names a bad entry."""
+    return tuple(ipaddress.ip_network(net, strict=False) for net in trusted_proxies)
 
 
 def client_address(request: web.Request, trusted: Sequence[Any]) -> str:
@@ -290,6 +298,16 @@ def _trusted(address: str, trusted: Sequence[Any]) -> bool:
 
 LIMITS = web.AppKey("limits", RateLimits)
 TICKET = web.RequestKey("rate_ticket", Ticket)
+TRUSTED = web.AppKey("trusted_proxies", tuple)  # parsed --trusted-proxies, always set
+
+
+def anonymous_client(request: web.Request) -> str | None:
+    """The client address of a request that carried no key (the server has none), the
+    same address the per-client limits count; None for a keyed request. Conversations
+    and stored responses are scoped by it (conversations.conversation_key)."""
+    if request.get(KEY_NAME):
+        return None
+    return client_address(request, request.app.get(TRUSTED, ()))
 
 
 def subject_of(request: web.Request, limits: RateLimits) -> tuple[str, str | None]:

@@ -34,6 +34,7 @@ from g4f_server.conversations import (
 )
 from g4f_server.dispatch import ChatRun, start_chat
 from g4f_server.keys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY
+from g4f_server.limits import anonymous_client
 from g4f_server.logs import get_logger
 from g4f_server.registry import ProviderEntry
 from g4f_server.router import resolve
@@ -134,7 +135,11 @@ async def start_turn(
     conv_key = None
     if conversation_id:
         conv_key = conversation_key(
-            request.headers, conversation_id, provider_key=key, user=chat.user
+            request.headers,
+            conversation_id,
+            provider_key=key,
+            user=chat.user,
+            client=anonymous_client(request),
         )
         chat = await with_history(store, conv_key, chat)
     try:

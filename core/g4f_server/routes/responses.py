@@ -11,6 +11,7 @@ from g4f_server import errors, pipeline
 from g4f_server.conversations import owner_key, reply_message, trim_history
 from g4f_server.jsonio import json_response, read_json
 from g4f_server.keys import RESPONSES
+from g4f_server.limits import anonymous_client
 from g4f_server.protocols.responses import (
     ResponseStream,
     finished,
@@ -31,7 +32,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     store = request.app[RESPONSES]
     history: list[dict[str, Any]] = []
     if body.previous_response_id:
-        previous = await store.load_response(owner_key(request.headers, body.previous_response_id))
+        previous = await store.load_response(_owner(request, body.previous_response_id))
         if previous is None:
             raise _not_found(body.previous_response_id, param="previous_response_id")
         history = previous["messages"]
@@ -56,7 +57,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             "input_items": _with_ids(items),
             "messages": trim_history([*turns, reply_message(transcript)]),
         }
-        await store.save_response(owner_key(request.headers, response_id), record)
+        await store.save_response(_owner(request, response_id), record)
 
     turn = await pipeline.start_turn(request, chat, keep=keep if body.store else None)
     frame = response_frame(body, response_id, turn.model, turn.provider)
@@ -75,7 +76,7 @@ async def get_response(request: web.Request) -> web.Response:
 async def delete_response(request: web.Request) -> web.Response:
     """Delete a stored response."""
     response_id = request.match_info["response_id"]
-    if not await request.app[RESPONSES].delete_response(owner_key(request.headers, response_id)):
+    if not await request.app[RESPONSES].delete_response(_owner(request, response_id)):
         raise _not_found(response_id)
     return json_response({"id": response_id, "object": "response", "deleted": True})
 
@@ -114,10 +115,15 @@ async def list_input_items(request: web.Request) -> web.Response:
 
 async def _record(request: web.Request) -> dict[str, Any]:
     response_id = request.match_info["response_id"]
-    record = await request.app[RESPONSES].load_response(owner_key(request.headers, response_id))
+    record = await request.app[RESPONSES].load_response(_owner(request, response_id))
     if record is None:
         raise _not_found(response_id)
     return record
+
+
+def _owner(request: web.Request, response_id: str) -> str:
+    """The store key of a stored response, scoped as conversations are."""
+    return owner_key(request.headers, response_id, client=anonymous_client(request))
 
 
 def _not_found(response_id: str, param: str | None = None) -> errors.NotFoundError:
