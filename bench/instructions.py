@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import controls
 import run
 
 # mode -> (stream?, model). "stream" arrives in as many reads as the timing allows (the
@@ -39,6 +40,14 @@ import run
 MODES = {"json": (False, "openai"), "stream": (True, "openai"), "paced": (True, "openai-paced")}
 # Streamed answers in the other protocols (run.PROTOCOLS; the gateway only): --modes responses
 PROTOCOL_MODES = ("responses", "stored", "messages")
+# The gateways that can be counted besides the relay: as bench/run.py starts them, without a
+# key ("plain"), and with a named key, per-key limits and metrics ("controls",
+# bench/controls.py).
+SERVER_ENV = {
+    "gateway": dict,
+    "plain": lambda: {"G4F_API_KEY": ""},
+    "controls": lambda: controls.controls_env(),
+}
 
 
 def _requests(port: int, count: int, mode: str) -> None:
@@ -77,7 +86,7 @@ def count(bench: run.Bench, name: str, mode: str, requests: int, warmup: int) ->
     else:
         argv = [bench.python, "-m", "g4f_server", "api", "--host", run.HOST, "--port", str(port)]
         argv += ["--load-plugins", "pollinations"]
-        proc = bench.start(name, valgrind + argv, bench.gateway_env())
+        proc = bench.start(name, valgrind + argv, bench.gateway_env() | SERVER_ENV[name]())
         run.wait_ready(proc, port, "/v1/models", limit=300)
     try:
         _requests(port, warmup, mode)
@@ -103,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--modes", default="json,stream", help="json, stream, paced, responses, stored, messages"
     )
-    parser.add_argument("--servers", default="relay,gateway", help="which to count")
+    parser.add_argument(
+        "--servers", default="relay,gateway", help="relay, gateway, plain, controls"
+    )
     parser.add_argument("--upstream-procs", type=int, default=1)
     parser.add_argument("--pace-ms", type=float, default=20.0, help="chunk gap for paced")
     parser.add_argument("--json", dest="json_out", help="also write the numbers here")
@@ -127,13 +138,24 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bench.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
-    print()
-    print("| chat request | relay instructions | gateway instructions | gateway / relay |")
-    print("| --- | ---: | ---: | ---: |")
-    for mode, row in results.items():
-        if {"relay", "gateway"} <= row.keys():
-            ratio = row["gateway"] / row["relay"]
-            print(f"| {mode} | {row['relay']:,.0f} | {row['gateway']:,.0f} | {ratio:.2f} |")
+    if any("relay" in row for row in results.values()):
+        print()
+        print("| chat request | relay instructions | gateway instructions | gateway / relay |")
+        print("| --- | ---: | ---: | ---: |")
+        for mode, row in results.items():
+            if {"relay", "gateway"} <= row.keys():
+                ratio = row["gateway"] / row["relay"]
+                print(f"| {mode} | {row['relay']:,.0f} | {row['gateway']:,.0f} | {ratio:.2f} |")
+    if any({"plain", "controls"} <= row.keys() for row in results.values()):
+        print()
+        print("| chat request | plain | key + limits + metrics | extra | controls / plain |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for mode, row in results.items():
+            if {"plain", "controls"} <= row.keys():
+                extra = row["controls"] - row["plain"]
+                ratio = row["controls"] / row["plain"]
+                cells = f"{row['plain']:,.0f} | {row['controls']:,.0f} | {extra:,.0f}"
+                print(f"| {mode} | {cells} | {ratio:.3f} |")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
     return 0

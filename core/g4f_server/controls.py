@@ -4,6 +4,7 @@ without them pays nothing for them on the hot path."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -15,12 +16,23 @@ from g4f_server.keys import KEY_NAME, KEYRING, PUBLIC_MODEL, SERVED_BY
 from g4f_server.model_table import ModelTable
 
 if TYPE_CHECKING:
+    from g4f_server.metrics import Metrics
     from g4f_server.schemas.chat import ChatRequest
     from g4f_server.transcript import Transcript
 
 
-# Set when metrics are on; a plain key so that checking it needs no prometheus import.
-_METRICS_ON = web.AppKey("metrics_on", bool)
+@dataclass(slots=True)
+class Active:
+    """Which controls this app has, looked up once per hook (one app key, always set)
+    instead of one ``key in app`` per control: a missing key costs a KeyError inside."""
+
+    keyring: KeyRing | None = None
+    limits: limits.RateLimits | None = None
+    metrics: Metrics | None = None
+    cache: bool = False
+
+
+ACTIVE = web.AppKey("controls", Active)
 
 
 def check(config: AppConfig) -> None:
@@ -100,7 +112,8 @@ def middlewares(config: AppConfig) -> list[Any]:
 
 
 def setup(app: web.Application, config: AppConfig) -> None:
-    keyring = _keyring(config)
+    active = app[ACTIVE] = Active()
+    keyring = active.keyring = _keyring(config)
     if keyring is not None:
         app[KEYRING] = keyring
     app[limits.TRUSTED] = _trusted(config)
@@ -111,18 +124,18 @@ def setup(app: web.Application, config: AppConfig) -> None:
     if config.cache_ttl > 0:
         backend = make_cache(config)
         app[cache.CACHE] = cache.CacheSettings(backend, config.cache_ttl)
+        active.cache = True
         close = getattr(backend, "close", None)
         if close is not None:  # a shared backend's client (Redis)
             app.on_cleanup.append(lambda _, close=close: close())
     if config.metrics:
         from g4f_server import metrics
 
-        app[metrics.METRICS] = metrics.Metrics(app, public=config.metrics_public)
-        app[_METRICS_ON] = True
+        app[metrics.METRICS] = active.metrics = metrics.Metrics(app, config.metrics_public)
         app.on_response_prepare.append(metrics.on_prepare)
     rate_limits = _limits(config)
     if rate_limits is not None:
-        app[limits.LIMITS] = rate_limits
+        app[limits.LIMITS] = active.limits = rate_limits
         app.on_response_prepare.append(limits.rate_headers)
         close = getattr(rate_limits.limiter, "close", None)
         if close is not None:  # a shared backend's client (Redis)
@@ -131,49 +144,45 @@ def setup(app: web.Application, config: AppConfig) -> None:
 
 async def admit_model(request: web.Request, model: str) -> None:
     """Once the body names the public model: may this key use it, and the model's limits."""
-    app = request.app
-    if _METRICS_ON in app:
+    active = request.app[ACTIVE]
+    if active.metrics is not None:
         request[PUBLIC_MODEL] = model
-    keyring = app.get(KEYRING)
+    keyring = active.keyring
     if keyring is not None and keyring.allowed:
         keyring.check_model(request.get(KEY_NAME), model)
-    if limits.LIMITS in request.app:
+    if active.limits is not None and active.limits.models:
         await limits.admit_model(request, model)
 
 
 async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
     """An answer is done: its tokens (the upstream's count, else an estimate) count
     against the tokens-per-minute limits."""
-    ticket = request.get(limits.TICKET)
-    counting = _METRICS_ON in request.app
-    if counting or (ticket is not None and ticket.token_keys):
+    ticket = request.get(limits.TICKET) if request.app[ACTIVE].limits is not None else None
+    charging = ticket is not None and ticket.token_keys is not None
+    metrics = request.app[ACTIVE].metrics
+    if metrics is not None or charging:
         prompt, completion, _ = transcript.token_counts(chat)
-        if ticket is not None and ticket.token_keys:
-            await ticket.charge_tokens(prompt + completion)
-        if counting:
-            from g4f_server import metrics
-
-            provider = request.get(SERVED_BY, ("",))[0]
-            metrics.tokens(request, provider, prompt, completion)
+        if charging:
+            await ticket.charge_tokens(prompt + completion)  # type: ignore[union-attr]
+        if metrics is not None:
+            metrics.tokens(request.get(SERVED_BY, ("",))[0], prompt, completion)
 
 
 def first_token(request: web.Request, provider: str) -> None:
     """The provider's first part of the answer arrived (time to first token)."""
-    if _METRICS_ON in request.app:
-        from g4f_server import metrics
-
+    metrics = request.app[ACTIVE].metrics
+    if metrics is not None:
         metrics.first_token(request, provider)
 
 
 async def cache_lookup(request: web.Request, chat: ChatRequest) -> Any:
     """The response cache's verdict on a chat request (cache.py); None when it is off."""
-    if cache.CACHE not in request.app:
+    active = request.app[ACTIVE]
+    if not active.cache:
         return None
     found = await cache.lookup(request, chat, request.get(KEY_NAME, ""))
-    if _METRICS_ON in request.app:
-        from g4f_server.metrics import METRICS
-
-        request.app[METRICS].cache.labels(found.state).inc()
+    if active.metrics is not None:
+        active.metrics.inc(active.metrics.cache, found.state)
     return found
 
 

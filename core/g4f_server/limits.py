@@ -23,9 +23,10 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aiohttp import web
+from multidict import istr
 
 from g4f_server import errors
 from g4f_server.keys import KEY_NAME, RATE_LIMITED
@@ -34,9 +35,9 @@ WINDOW = 60.0  # rpm and tpm are per minute
 LIMIT_KINDS = ("rpm", "tpm", "concurrency")
 
 
-@dataclass(slots=True, frozen=True)
-class Decision:
-    """The outcome of one ``hit``: allowed or not, and what the headers report."""
+class Decision(NamedTuple):
+    """The outcome of one ``hit``: allowed or not, and what the headers report. A named
+    tuple: made per check, and a frozen dataclass costs a call per field to build."""
 
     allowed: bool
     limit: int
@@ -89,7 +90,9 @@ class MemoryLimiter:
         self._windows = {k: v for k, v in self._windows.items() if v[0] > now - 2 * WINDOW}
         self._prune_at = max(1024, 2 * len(self._windows))
 
-    async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
+    # The ``*_now`` calls are the work itself: ``RateLimits`` calls them directly (no
+    # coroutine per check) when the limiter is this one; the async ones are the interface.
+    def hit_now(self, key: str, cost: int, limit: int, window: float) -> Decision:
         slot, reset = self._count(key, window)
         used = slot[1]
         if used >= limit or used + cost > limit:
@@ -97,23 +100,35 @@ class MemoryLimiter:
         slot[1] = used + cost
         return Decision(True, limit, int(limit - slot[1]), reset)
 
-    async def charge(self, key: str, cost: int, window: float) -> None:
+    def charge_now(self, key: str, cost: int, window: float) -> None:
         slot, _ = self._count(key, window)
         slot[1] += cost
 
-    async def acquire(self, key: str, limit: int) -> Decision:
+    def acquire_now(self, key: str, limit: int) -> Decision:
         used = self._slots.get(key, 0)
         if used >= limit:
             return Decision(False, limit, 0, 1.0)
         self._slots[key] = used + 1
         return Decision(True, limit, limit - used - 1, 0.0)
 
-    async def release(self, key: str) -> None:
+    def release_now(self, key: str) -> None:
         used = self._slots.get(key, 0) - 1
         if used > 0:
             self._slots[key] = used
         else:
             self._slots.pop(key, None)
+
+    async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        return self.hit_now(key, cost, limit, window)
+
+    async def charge(self, key: str, cost: int, window: float) -> None:
+        self.charge_now(key, cost, window)
+
+    async def acquire(self, key: str, limit: int) -> Decision:
+        return self.acquire_now(key, limit)
+
+    async def release(self, key: str) -> None:
+        self.release_now(key)
 
 
 @dataclass(slots=True, frozen=True)
@@ -149,41 +164,67 @@ def _rate_limited(kind: str, subject: str, decision: Decision) -> errors.RateLim
         f"Try again in {max(1, math.ceil(decision.reset))}s.",
         retry_after=max(1.0, math.ceil(decision.reset)),
     )
-    error.headers.update(_headers(kind, decision))
+    if kind != "concurrency":
+        error.headers.update(_headers(kind, decision))
     error.kind = kind  # type: ignore[attr-defined]  # read by the middleware (metrics)
     return error
 
 
+# (limit, remaining, reset) header names by kind; istr: no case-folding per request.
+_NAMES = {
+    kind: tuple(istr(f"x-ratelimit-{what}-{unit}") for what in ("limit", "remaining", "reset"))
+    for kind, unit in (("rpm", "requests"), ("tpm", "tokens"))
+}
+
+
 def _headers(kind: str, decision: Decision) -> dict[str, str]:
-    if kind == "concurrency":
-        return {}
-    unit = "requests" if kind == "rpm" else "tokens"
+    limit, remaining, reset = _NAMES[kind]
     return {
-        f"x-ratelimit-limit-{unit}": str(decision.limit),
-        f"x-ratelimit-remaining-{unit}": str(decision.remaining),
-        f"x-ratelimit-reset-{unit}": f"{max(0.0, decision.reset):.3f}s",
+        limit: str(decision.limit),
+        remaining: str(decision.remaining),
+        reset: f"{max(0.0, decision.reset):.3f}s",
     }
 
 
-@dataclass(slots=True)
 class Ticket:
     """What one admitted request holds: the concurrency slots to give back, the token
-    counters to charge when the answer is done, and the headers to send."""
+    counters to charge when the answer is done, and the decisions its headers report.
+    A plain slotted class whose lists are made only when needed: one per request."""
 
-    limiter: Limiter
-    slots: list[str] = field(default_factory=list)
-    token_keys: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("limiter", "local", "rates", "slots", "token_keys")
+
+    def __init__(self, limiter: Limiter) -> None:
+        self.limiter = limiter
+        self.local = limiter if type(limiter) is MemoryLimiter else None
+        self.slots: list[str] | None = None
+        self.token_keys: list[str] | None = None
+        self.rates: list[tuple[str, Decision]] | None = None  # (kind, decision) of rpm/tpm
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The ``x-ratelimit-*`` headers of what was admitted."""
+        out: dict[str, str] = {}
+        for kind, decision in self.rates or ():
+            out.update(_headers(kind, decision))
+        return out
 
     async def charge_tokens(self, tokens: int) -> None:
-        for key in self.token_keys:
-            await self.limiter.charge(key, tokens, WINDOW)
-        self.token_keys = []
+        keys, self.token_keys = self.token_keys, None
+        local = self.local
+        for key in keys or ():
+            if local is not None:
+                local.charge_now(key, tokens, WINDOW)
+            else:
+                await self.limiter.charge(key, tokens, WINDOW)
 
     async def release(self) -> None:
-        slots, self.slots = self.slots, []
-        for key in slots:
-            await self.limiter.release(key)
+        slots, self.slots = self.slots, None
+        local = self.local
+        for key in slots or ():
+            if local is not None:
+                local.release_now(key)
+            else:
+                await self.limiter.release(key)
 
 
 @dataclass(slots=True)
@@ -211,31 +252,53 @@ class RateLimits:
     def subject_rule(self, key_name: str | None) -> Rule:
         if key_name is None:
             return self.per_client
-        return self.keys.get(key_name) or self.per_key
+        rule = self.keys.get(key_name)  # not ``or``: Rule.__bool__ looks at every field
+        return rule if rule is not None else self.per_key
 
     async def admit(self, ticket: Ticket, subject: str, rule: Rule) -> None:
         """Count one request of ``subject`` against ``rule``; raise the 429 when over.
         Concurrency first: a request refused for it has not used a request of the
         minute. Slots taken before a refusal are given back by ``ticket.release``."""
-        limiter = self.limiter
+        limiter, local = self.limiter, ticket.local
         if rule.concurrency is not None:
-            key = f"c:{subject}"
-            decision = await limiter.acquire(key, rule.concurrency)
+            key = "c:" + subject
+            if local is not None:
+                decision = local.acquire_now(key, rule.concurrency)
+            else:
+                decision = await limiter.acquire(key, rule.concurrency)
             if not decision.allowed:
                 raise _rate_limited("concurrency", subject, decision)
-            ticket.slots.append(key)
+            if ticket.slots is None:
+                ticket.slots = [key]
+            else:
+                ticket.slots.append(key)
+        rates = ticket.rates
         if rule.tpm is not None:
-            key = f"t:{subject}"
-            decision = await limiter.hit(key, 0, rule.tpm, WINDOW)
+            key = "t:" + subject
+            if local is not None:
+                decision = local.hit_now(key, 0, rule.tpm, WINDOW)
+            else:
+                decision = await limiter.hit(key, 0, rule.tpm, WINDOW)
             if not decision.allowed:
                 raise _rate_limited("tpm", subject, decision)
-            ticket.token_keys.append(key)
-            ticket.headers.update(_headers("tpm", decision))
+            if ticket.token_keys is None:
+                ticket.token_keys = [key]
+            else:
+                ticket.token_keys.append(key)
+            if rates is None:
+                rates = ticket.rates = []
+            rates.append(("tpm", decision))
         if rule.rpm is not None:
-            decision = await limiter.hit(f"r:{subject}", 1, rule.rpm, WINDOW)
+            key = "r:" + subject
+            if local is not None:
+                decision = local.hit_now(key, 1, rule.rpm, WINDOW)
+            else:
+                decision = await limiter.hit(key, 1, rule.rpm, WINDOW)
             if not decision.allowed:
                 raise _rate_limited("rpm", subject, decision)
-            ticket.headers.update(_headers("rpm", decision))
+            if rates is None:
+                rates = ticket.rates = []
+            rates.append(("rpm", decision))
 
 
 def parse_limits(
@@ -296,6 +359,8 @@ def _trusted(address: str, trusted: Sequence[Any]) -> bool:
 
 # --- wiring: the middleware (who, how many) and the per-model gate (which model) ------
 
+from g4f_server.middleware import OPEN_PATHS, OPEN_PREFIXES  # noqa: E402
+
 LIMITS = web.AppKey("limits", RateLimits)
 TICKET = web.RequestKey("rate_ticket", Ticket)
 TRUSTED = web.AppKey("trusted_proxies", tuple)  # parsed --trusted-proxies, always set
@@ -320,8 +385,6 @@ def subject_of(request: web.Request, limits: RateLimits) -> tuple[str, str | Non
 @web.middleware
 async def limits_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Counts every request that passed the key check (open paths are not counted)."""
-    from g4f_server.middleware import OPEN_PATHS, OPEN_PREFIXES
-
     path = request.path
     if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
         return await handler(request)
@@ -335,14 +398,20 @@ async def limits_middleware(request: web.Request, handler: Any) -> web.StreamRes
         request[RATE_LIMITED] = getattr(exc, "kind", "requests")
         raise
     finally:
-        await ticket.release()
+        if ticket.slots is not None:
+            await ticket.release()
 
 
 async def rate_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: what is left, on every answer (streamed ones too)."""
     ticket = request.get(TICKET)
-    if ticket is not None and ticket.headers:
-        response.headers.update(ticket.headers)
+    if ticket is not None and ticket.rates is not None:
+        headers = response.headers
+        for kind, decision in ticket.rates:
+            limit, remaining, reset = _NAMES[kind]
+            headers[limit] = str(decision.limit)
+            headers[remaining] = str(decision.remaining)
+            headers[reset] = f"{max(0.0, decision.reset):.3f}s"
 
 
 async def admit_model(request: web.Request, model: str) -> None:

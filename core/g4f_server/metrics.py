@@ -1,27 +1,38 @@
 """``GET /metrics`` in Prometheus' text format (prometheus-client), off unless ``--metrics``.
 
-One registry per app (tests run many apps in one process). What is counted on the hot
-path is done in the outermost middleware, once per request: requests by route, method,
-status, provider and public model, and the latency histogram. Provider failures are not
-counted here at all: the registry's entries keep them (``health.py``) and a collector
-reads them at scrape time.
+One registry per app (tests run many apps in one process). The per-request numbers
+(requests, latency, time to first token, tokens, streams in progress) are plain Python
+counts in ``_Live``, read by a collector at scrape time: a labelled prometheus_client
+child takes a lock per ``inc`` and a histogram's ``observe`` walks its buckets taking one
+lock per bucket, which was most of the metrics' cost per request. Everything runs on the
+event loop's thread, so plain counts need no lock. Provider failures are not counted here
+at all: the registry's entries keep them (``health.py``) and a collector reads them at
+scrape time.
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from g4f_server.keys import PUBLIC_MODEL, RATE_LIMITED, REGISTRY, SERVED_BY
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_BOUNDS = [*(floatToGoString(b) for b in _LATENCY_BUCKETS), "+Inf"]
 _STARTED = web.RequestKey("metrics_started", float)
 _STREAMING = web.RequestKey("metrics_streaming", bool)
 
@@ -43,36 +54,85 @@ class _ProviderFailures(Collector):
         yield family
 
 
+class _Histogram:
+    """One label set's observations: a count per bucket (not cumulative) and the sum."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(_LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        # bisect_left: the first bound >= seconds, Prometheus' "le" (less or equal).
+        self.counts[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+    def buckets(self) -> list[tuple[str, float]]:
+        out, running = [], 0
+        for bound, count in zip(_BOUNDS, self.counts, strict=True):
+            running += count
+            out.append((bound, running))
+        return out
+
+
+class _Live(Collector):
+    """The hot-path numbers, as plain counts, turned into metric families when scraped."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str, str, str], int] = {}
+        self.latency: dict[str, _Histogram] = {}  # route -> observations
+        self.first_token: dict[str, _Histogram] = {}  # provider -> observations
+        self.tokens: dict[str, list[int]] = {}  # provider -> [prompt, completion]
+        self.streams = 0
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "g4f_requests",
+            "Requests by route, method, status, provider and public model",
+            labels=("route", "method", "status", "provider", "model"),
+        )
+        for labels, count in self.requests.items():
+            requests.add_metric(labels, count)
+        yield requests
+        yield self._histograms(
+            "g4f_request_duration_seconds", "Time to the whole answer, by route", "route",
+            self.latency,
+        )  # fmt: skip
+        yield self._histograms(
+            "g4f_time_to_first_token_seconds",
+            "Time from the request to the provider's first part of the answer",
+            "provider",
+            self.first_token,
+        )
+        tokens = CounterMetricFamily(
+            "g4f_tokens", "Tokens by provider and kind", labels=("provider", "kind")
+        )
+        for provider, (prompt, completion) in self.tokens.items():
+            tokens.add_metric((provider, "prompt"), prompt)
+            tokens.add_metric((provider, "completion"), completion)
+        yield tokens
+        yield GaugeMetricFamily(
+            "g4f_streams_in_progress", "Streamed answers being sent", value=self.streams
+        )
+
+    @staticmethod
+    def _histograms(
+        name: str, documentation: str, label: str, by_label: dict[str, _Histogram]
+    ) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(name, documentation, labels=(label,))
+        for value, histogram in by_label.items():
+            family.add_metric((value,), histogram.buckets(), histogram.total)
+        return family
+
+
 class Metrics:
     def __init__(self, app: web.Application, public: bool) -> None:
         self.public = public
         self.registry = registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "g4f_requests",
-            "Requests by route, method, status, provider and public model",
-            ("route", "method", "status", "provider", "model"),
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "g4f_request_duration_seconds",
-            "Time to the whole answer, by route",
-            ("route",),
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.first_token = Histogram(
-            "g4f_time_to_first_token_seconds",
-            "Time from the request to the provider's first part of the answer",
-            ("provider",),
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.tokens = Counter(
-            "g4f_tokens", "Tokens by provider and kind", ("provider", "kind"), registry=registry
-        )
-        self.streams = Gauge(
-            "g4f_streams_in_progress", "Streamed answers being sent", registry=registry
-        )
+        self.live = live = _Live()
+        registry.register(live)
+        # Rare events keep prometheus_client's own counters (children cached by label).
         self.rate_limited = Counter(
             "g4f_rate_limited", "Requests refused by a rate limit", ("kind",), registry=registry
         )
@@ -80,22 +140,41 @@ class Metrics:
             "g4f_cache", "Response cache lookups by result", ("result",), registry=registry
         )
         registry.register(_ProviderFailures(app))
-        self._by_labels: dict[tuple[str, ...], Any] = {}
+        self._children: dict[tuple[Counter, str], Any] = {}
 
     def render(self) -> web.Response:
         body = generate_latest(self.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     def count(self, labels: tuple[str, str, str, str, str], seconds: float) -> None:
-        # The labelled children are cached: ``labels()`` takes a lock and builds a key.
-        child = self._by_labels.get(labels)
+        live = self.live
+        live.requests[labels] = live.requests.get(labels, 0) + 1
+        histogram = live.latency.get(labels[0])
+        if histogram is None:
+            histogram = live.latency[labels[0]] = _Histogram()
+        histogram.observe(seconds)
+
+    def first_token(self, request: web.Request, provider: str) -> None:
+        started = request.get(_STARTED)
+        if started is not None:
+            histogram = self.live.first_token.get(provider)
+            if histogram is None:
+                histogram = self.live.first_token[provider] = _Histogram()
+            histogram.observe(time.perf_counter() - started)
+
+    def tokens(self, provider: str, prompt: int, completion: int) -> None:
+        counts = self.live.tokens.get(provider)
+        if counts is None:
+            counts = self.live.tokens[provider] = [0, 0]
+        counts[0] += prompt
+        counts[1] += completion
+
+    def inc(self, counter: Counter, label: str) -> None:
+        """One of a labelled prometheus_client counter; ``labels()`` once per label."""
+        child = self._children.get((counter, label))
         if child is None:
-            child = self._by_labels[labels] = (
-                self.requests.labels(*labels),
-                self.latency.labels(labels[0]),
-            )
-        child[0].inc()
-        child[1].observe(seconds)
+            child = self._children[(counter, label)] = counter.labels(label)
+        child.inc()
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -110,37 +189,32 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     try:
         response = await handler(request)
     finally:
-        if request.get(_STREAMING):
-            metrics.streams.dec()
+        if _STREAMING in request:
+            metrics.live.streams -= 1
     info = request.match_info.route.resource
     route = info.canonical if info is not None else "unmatched"
-    provider, _model, _ = request.get(SERVED_BY, ("", "", 0))
+    served = request.get(SERVED_BY)
     # The public name only once a provider served it: names from failed requests are
     # whatever the client typed, and would grow the label set without bound.
-    model = request.get(PUBLIC_MODEL, "") if provider else ""
-    labels = (route, request.method, str(response.status), provider or "", model)
+    if served is not None and served[0]:
+        labels = (
+            route,
+            request.method,
+            str(response.status),
+            served[0],
+            request.get(PUBLIC_MODEL, ""),
+        )
+    else:
+        labels = (route, request.method, str(response.status), "", "")
     metrics.count(labels, time.perf_counter() - started)
     limited = request.get(RATE_LIMITED)
     if limited is not None:
-        metrics.rate_limited.labels(limited).inc()
+        metrics.inc(metrics.rate_limited, limited)
     return response
 
 
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """A streamed answer starts: counted until its request ends."""
-    if response.content_type == "text/event-stream" and not request.get(_STREAMING):
+    if response.content_type == "text/event-stream" and _STREAMING not in request:
         request[_STREAMING] = True
-        request.app[METRICS].streams.inc()
-
-
-def first_token(request: web.Request, provider: str) -> None:
-    metrics = request.app.get(METRICS)
-    started = request.get(_STARTED)
-    if metrics is not None and started is not None:
-        metrics.first_token.labels(provider).observe(time.perf_counter() - started)
-
-
-def tokens(request: web.Request, provider: str, prompt: int, completion: int) -> None:
-    metrics = request.app[METRICS]
-    metrics.tokens.labels(provider, "prompt").inc(prompt)
-    metrics.tokens.labels(provider, "completion").inc(completion)
+        request.app[METRICS].live.streams += 1
