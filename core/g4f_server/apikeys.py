@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from g4f_server import errors
 
+_KNOWN_MAX = 256  # valid named keys remembered (the hash is then computed once per key)
 DEFAULT_NAME = "default"  # the name of --g4f-api-key in logs and limits
 _KEY_FIELDS = frozenset({"sha256", "models", "rpm", "tpm", "concurrency"})
 
@@ -59,6 +60,9 @@ class KeyRing:
     single: str | None  # --g4f-api-key, compared in constant time
     by_hash: Mapping[str, str]  # sha256 hex -> key name
     allowed: Mapping[str, tuple[str, ...]]  # key name -> model globs (absent: any model)
+    # Named keys already seen and valid -> name: a SHA-256 per request was a third of
+    # the key check. Only valid keys go in, so guesses cannot grow it.
+    _known: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, api_key: str | None, keys: Mapping[str, Any]) -> KeyRing | None:
@@ -98,9 +102,14 @@ class KeyRing:
         if self.single is not None and hmac.compare_digest(_raw(presented), _raw(self.single)):
             return DEFAULT_NAME
         if self.by_hash:
+            name = self._known.get(presented)
+            if name is not None:
+                return name
             # A dict lookup by the hash: the hash of a guess says nothing about the key.
             name = self.by_hash.get(key_hash(presented))
             if name is not None:
+                if len(self._known) < _KNOWN_MAX:
+                    self._known[presented] = name
                 return name
         raise errors.AuthenticationError("Invalid API key")
 
