@@ -138,6 +138,7 @@ def encode(provider: str, model: str, transcript: Transcript) -> bytes | None:
             "reasoning": "".join(transcript.reasoning),
             "tools": tools,
             "finish": transcript.finish,
+            "stop_sequence": transcript.stop_sequence,
             "usage": [usage.prompt_tokens, usage.completion_tokens] if usage else None,
             "model_used": transcript.model_used,
         }
@@ -159,7 +160,7 @@ def decode(data: bytes) -> tuple[str, str, list[ev.ChatEvent]]:
         out.append(ev.ToolCallDelta(index, call["id"], function["name"], function["arguments"]))
     if item["usage"]:
         out.append(ev.Usage(*item["usage"]))
-    out.append(ev.Finish(item["finish"] or "stop"))
+    out.append(ev.Finish(item["finish"] or "stop", item.get("stop_sequence")))
     return item["provider"], item["model"], out
 
 

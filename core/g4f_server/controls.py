@@ -43,7 +43,10 @@ def check(config: AppConfig) -> None:
     _limits(config)
     unknown = sorted(set(config.emulate) - {"tools", "json"})
     if unknown:
-        raise ConfigError(f"emulate (G4F_EMULATE) knows tools and json, not {', '.join(unknown)}")
+        raise ConfigError(
+            f"emulate (G4F_EMULATE) knows tools and json, not {', '.join(unknown)}"
+            + (" (stop sequences are always cut by the kernel)" if "stop" in unknown else "")
+        )
     try:
         ModelTable.build(config.models)
     except ValueError as exc:

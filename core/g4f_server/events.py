@@ -95,6 +95,8 @@ class Finish:
     ``tool_calls`` when tool calls were seen) if a provider just ends its iterator."""
 
     reason: FinishReason = "stop"
+    # The stop sequence that ended the answer, when the kernel cut it there (stops.py).
+    stop_sequence: str | None = None
 
 
 ChatEvent = (

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from g4f_server import controls, demo, emulation, errors, sse
+from g4f_server import controls, demo, emulation, errors, sse, stops
 from g4f_server import events as ev
 from g4f_server.cache import HEADER as CACHE_HEADER
 from g4f_server.cache import replay
@@ -209,9 +209,13 @@ async def start_turn(
 
         events = await emulation.answer(emulating, run, retry, config.timeout)
         run = replay(run.route, run.attempts, events, config)
+    emulated = emulating.kinds if emulating is not None else ()
+    if chat.stop and stops.needed(run.route, chat.stop):  # the model may ignore `stop`
+        run = stops.cut_run(run, chat.stop)
+        emulated += (stops.KIND,)
     headers = served_headers(request, run.route, run.attempts, made[-1])
-    if emulating is not None:
-        headers[emulation.HEADER] = ",".join(emulating.kinds)
+    if emulated:
+        headers[emulation.HEADER] = ",".join(emulated)
     turn = ChatTurn(request, chat, run, headers, conversation_id, store, conv_key, keep)
     if cached is not None:
         headers[CACHE_HEADER] = cached.state

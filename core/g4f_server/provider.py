@@ -59,6 +59,7 @@ CAPABILITIES = frozenset(
         "json_schema",
         "reasoning",
         "audio_input",
+        "stop",  # honours the request's stop sequences (else the kernel cuts, stops.py)
         "image",
         "video",
         "speech",

@@ -39,6 +39,7 @@ class Transcript:
         "model_used",
         "reasoning",
         "state",
+        "stop_sequence",
         "text",
         "tools",
         "usage",
@@ -53,6 +54,7 @@ class Transcript:
         self.finish: str | None = None
         self.model_used: str | None = None
         self.state: dict[str, Any] | None = None
+        self.stop_sequence: str | None = None  # the stop sequence the kernel cut at
 
     def add(self, event: ev.ChatEvent) -> None:
         if isinstance(event, ev.TextDelta):  # most events: skip the match below
@@ -79,8 +81,9 @@ class Transcript:
                 self.citations.append(event)
             case ev.Usage():
                 self.usage = event
-            case ev.Finish(reason=reason):
+            case ev.Finish(reason=reason, stop_sequence=stop_sequence):
                 self.finish = reason
+                self.stop_sequence = stop_sequence
             case ev.ModelUsed(name=name):
                 self.model_used = name
             case ev.ConversationState(data=data):

@@ -47,7 +47,14 @@ def new_message_id() -> str:
 
 
 def stop_reason(transcript: Transcript) -> str:
-    return _STOP_REASONS.get(transcript.finish_reason, "end_turn")
+    reason = transcript.finish_reason
+    if reason == "stop" and transcript.stop_sequence is not None:  # cut by the kernel
+        return "stop_sequence"
+    return _STOP_REASONS.get(reason, "end_turn")
+
+
+def _stop_sequence(transcript: Transcript) -> str | None:
+    return transcript.stop_sequence if stop_reason(transcript) == "stop_sequence" else None
 
 
 def tool_input(arguments: str) -> dict[str, Any]:
@@ -107,7 +114,7 @@ def message_body(
         "provider": provider,
         "content": content,
         "stop_reason": stop_reason(transcript),
-        "stop_sequence": None,
+        "stop_sequence": _stop_sequence(transcript),
         "usage": _usage(transcript, chat),
     }
 
@@ -216,7 +223,10 @@ class MessageStream:
 
     def end(self, transcript: Transcript) -> bytes:
         out = self._stop_block() if self._index >= 0 else self._open_text() + self._stop_block()
-        delta = {"stop_reason": stop_reason(transcript), "stop_sequence": None}
+        delta = {
+            "stop_reason": stop_reason(transcript),
+            "stop_sequence": _stop_sequence(transcript),
+        }
         out += self._event(
             "message_delta", {"delta": delta, "usage": _usage(transcript, self.chat)}
         )

@@ -1,0 +1,137 @@
+"""``stop`` sequences cut by the kernel, for models that do not honour them upstream.
+
+A model whose ``ModelInfo`` lacks the ``stop`` capability may ignore the request's stop
+sequences (many free upstreams do). The kernel then cuts the answer's text at the first
+stop sequence itself, streamed or not, and ends the answer there with finish reason
+``stop`` (Anthropic: ``stop_reason: stop_sequence`` naming it). The request still carries
+``stop`` upstream: a model that does honour it simply never sends one, and the cut finds
+nothing.
+
+Streamed text is held back by the length of the longest stop sequence minus one, so that
+a stop split across two chunks is still found: whatever is sent can no longer be the
+start of a stop sequence. The cut happens on the provider's stream (``ChatRun``) before any
+protocol renders it, so chat completions, completions, Messages and Responses all get it.
+
+Always on (no ``--emulate stop``): unlike the tools and JSON emulations it asks nothing
+of the model and changes nothing of what is sent; it only makes the answer end where the
+client asked, as a model that honours ``stop`` would. A request without ``stop`` never
+gets here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
+
+from g4f_server import events as ev
+
+if TYPE_CHECKING:
+    from g4f_server.dispatch import ChatRun
+    from g4f_server.router import Route
+
+CAPABILITY = "stop"  # a model that declares it stops at the request's sequences itself
+KIND = "stop"  # how it is named in the X-G4F-Emulated header
+# Events that end a run of text: held text goes out before them, in order.
+_BREAKS = (ev.Media, ev.ToolCallDelta, ev.Finish)
+
+
+def needed(route: Route, stop: Sequence[str] | None) -> bool:
+    """Whether the kernel cuts: the request has a stop sequence and the model does not
+    declare that it honours them (a model the provider does not list is not trusted)."""
+    if not stop or not any(stop):
+        return False
+    info = route.entry.model(route.model)
+    return info is None or CAPABILITY not in info.capabilities
+
+
+class StopCut:
+    """Feeds batches of events, returns what may be sent; ``found`` once a stop matched."""
+
+    __slots__ = ("found", "hold", "pending", "stops")
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = tuple(dict.fromkeys(s for s in stops if s))
+        self.hold = max(len(s) for s in self.stops) - 1
+        self.pending = ""  # text held back: it could be the start of a stop sequence
+        self.found: str | None = None
+
+    def _first_stop(self, text: str) -> tuple[int, str] | None:
+        best: tuple[int, str] | None = None
+        for stop in self.stops:
+            at = text.find(stop)
+            if at >= 0 and (best is None or at < best[0]):
+                best = (at, stop)
+        return best
+
+    def feed(self, batch: Sequence[ev.ChatEvent]) -> list[ev.ChatEvent]:
+        out: list[ev.ChatEvent] = []
+        for event in batch:
+            if isinstance(event, ev.TextDelta):
+                text = self.pending + event.text
+                hit = self._first_stop(text)
+                if hit is not None:
+                    at, stop = hit
+                    if at:
+                        out.append(ev.TextDelta(text[:at]))
+                    self.pending, self.found = "", stop
+                    out.append(ev.Finish("stop", stop))
+                    return out  # the rest of the answer is dropped
+                keep = len(text) - self.hold
+                if keep > 0:
+                    out.append(ev.TextDelta(text[:keep]))
+                    self.pending = text[keep:]
+                else:
+                    self.pending = text
+                continue
+            if self.pending and isinstance(event, _BREAKS):
+                out.append(ev.TextDelta(self.pending))
+                self.pending = ""
+            out.append(event)  # usage, reasoning, citations...: not part of the text
+        return out
+
+    def flush(self) -> list[ev.ChatEvent]:
+        """The end of the answer: what was held back is text after all."""
+        if not self.pending:
+            return []
+        text, self.pending = self.pending, ""
+        return [ev.TextDelta(text)]
+
+
+class _CutStream:
+    """The provider's stream (after its first batch) through a ``StopCut``; closing it
+    closes the provider's, so the upstream stops once a stop sequence is found."""
+
+    __slots__ = ("cut", "ended", "inner")
+
+    def __init__(self, inner: AsyncIterator[ev.ChatItem], cut: StopCut) -> None:
+        self.inner, self.cut, self.ended = inner, cut, False
+
+    def __aiter__(self) -> _CutStream:
+        return self
+
+    async def __anext__(self) -> list[ev.ChatEvent]:
+        cut = self.cut
+        while cut.found is None and not self.ended:
+            try:
+                item = await anext(self.inner)
+            except StopAsyncIteration:
+                self.ended = True
+                if tail := cut.flush():
+                    return tail
+                break
+            if out := cut.feed(item if isinstance(item, list) else (item,)):
+                return out
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        aclose = getattr(self.inner, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def cut_run(run: ChatRun, stop: Sequence[str]) -> ChatRun:
+    """The same run, its text cut at the first of ``stop``."""
+    cut = StopCut(stop)
+    first = cut.feed(run.first)
+    return dataclasses.replace(run, first=first, stream=_CutStream(run.stream, cut))
