@@ -40,6 +40,10 @@ import run
 MODES = {"json": (False, "openai"), "stream": (True, "openai"), "paced": (True, "openai-paced")}
 # Streamed answers in the other protocols (run.PROTOCOLS; the gateway only): --modes responses
 PROTOCOL_MODES = ("responses", "stored", "messages")
+# A stop sequence the answer never contains: the kernel's cut (stops.py) scans every
+# chunk and holds back a tail, the most it can cost: --modes stop-json,stop-stream
+STOP = {"stop": ["<|never|>", "\n\nUser:"]}
+STOP_MODES = ("stop-json", "stop-stream")
 # The gateways that can be counted besides the relay: as bench/run.py starts them, without a
 # key ("plain"), and with a named key, per-key limits and metrics ("controls",
 # bench/controls.py).
@@ -47,6 +51,7 @@ SERVER_ENV = {
     "gateway": dict,
     "plain": lambda: {"G4F_API_KEY": ""},
     "controls": lambda: controls.controls_env(),
+    "stopcut": lambda: {"G4F_API_KEY": ""},
 }
 
 
@@ -55,6 +60,10 @@ def _requests(port: int, count: int, mode: str) -> None:
     headers = run.HEADERS
     if mode in PROTOCOL_MODES:
         path, body = run.PROTOCOLS[mode][:2]
+    elif mode in STOP_MODES:
+        stream = mode == "stop-stream"
+        path, body = run.CHAT_PATH, json.dumps({**json.loads(run.chat_body(stream)), **STOP})
+        body = body.encode()
     else:
         stream, model = MODES[mode]
         path, body = run.CHAT_PATH, run.chat_body(stream, model)
@@ -84,9 +93,13 @@ def count(bench: run.Bench, name: str, mode: str, requests: int, warmup: int) ->
         proc = bench.start(name, valgrind + argv)
         run.wait_ready(proc, port, "/health", limit=300)
     else:
-        argv = [bench.python, "-m", "g4f_server", "api", "--host", run.HOST, "--port", str(port)]
-        argv += ["--load-plugins", "pollinations"]
-        proc = bench.start(name, valgrind + argv, bench.gateway_env() | SERVER_ENV[name]())
+        env = bench.gateway_env() | SERVER_ENV[name]()
+        argv = [bench.python, "-m", "g4f_server"]
+        if name == "stopcut":  # plain, with the kernel cutting stop (bench/patched_gateway.py)
+            argv = [bench.python, str(run.BENCH / "patched_gateway.py")]
+            env["G4F_BENCH_PATCHES"] = "kernel-stop"
+        argv += ["api", "--host", run.HOST, "--port", str(port), "--load-plugins", "pollinations"]
+        proc = bench.start(name, valgrind + argv, env)
         run.wait_ready(proc, port, "/v1/models", limit=300)
     try:
         _requests(port, warmup, mode)
@@ -110,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="counted requests per run")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument(
-        "--modes", default="json,stream", help="json, stream, paced, responses, stored, messages"
+        "--modes",
+        default="json,stream",
+        help="json, stream, paced, responses, stored, messages, stop-json, stop-stream",
     )
     parser.add_argument(
         "--servers", default="relay,gateway", help="relay, gateway, plain, controls"

@@ -15,7 +15,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-PATCHES: dict[str, Callable[[], None]] = {}
+
+def _kernel_stop() -> None:
+    """The kernel cuts ``stop`` even for models that say they honour it (Pollinations does:
+    its plugin cuts on the host that ignores stop): measures the kernel's cut (stops.py)
+    on the bench's Pollinations model."""
+    from g4f_server import stops
+
+    stops.needed = lambda route, stop: bool(stop)
+
+
+PATCHES: dict[str, Callable[[], None]] = {"kernel-stop": _kernel_stop}
 
 
 def main() -> None:

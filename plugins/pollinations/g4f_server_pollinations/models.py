@@ -163,6 +163,8 @@ def _text_caps(entry: Mapping[str, Any]) -> set[str]:
         return caps
     # response_format is forwarded untouched; the gateway validates it per model.
     caps.add("json_schema")
+    # stop: the gateway host honours it, and on the legacy host the plugin cuts (_StopCut).
+    caps.add("stop")
     if "image" in ins or entry.get("vision"):
         caps.add("vision")
     if "audio" in ins:
