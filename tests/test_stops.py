@@ -9,7 +9,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from g4f_server import events, hookimpl
+import pytest
+
+from g4f_server import controls, events, hookimpl
+from g4f_server.config import AppConfig, ConfigError
 from g4f_server.provider import ModelInfo, ProviderContext, ProviderInfo
 from g4f_server.schemas.chat import ChatRequest
 
@@ -166,3 +169,28 @@ async def test_a_stop_at_the_very_start_gives_an_empty_answer(make_client: Any) 
     answer = await (await client.post(CHAT, json=body("Hello"))).json()
     assert answer["choices"][0]["message"]["content"] == ""
     assert answer["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_a_cached_cut_answer_replays_its_stop_sequence(make_client: Any) -> None:
+    provider = Ignorer()
+    client = await make_client(provider, cache_ttl=60)
+    request = {
+        "model": "deaf",
+        "max_tokens": 100,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": "hi"}],
+        "stop_sequences": ["STOP"],
+    }
+    first = await client.post("/v1/messages", json=request)
+    assert first.headers["X-G4F-Cache"] == "miss"
+    again = await client.post("/v1/messages", json=request)
+    assert again.headers["X-G4F-Cache"] == "hit"
+    answer = await again.json()
+    assert answer["content"] == [{"type": "text", "text": "Hello world. "}]
+    assert answer["stop_reason"] == "stop_sequence" and answer["stop_sequence"] == "STOP"
+    assert len(provider.stops) == 1
+
+
+def test_emulate_stop_is_refused_as_always_on() -> None:
+    with pytest.raises(ConfigError, match="always cut by the kernel"):
+        controls.check(AppConfig(emulate=["tools", "stop"]))
