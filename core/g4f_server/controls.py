@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from multidict import istr
 
 from g4f_server import cache, cors, limits
 from g4f_server.apikeys import KeyRing
 from g4f_server.config import AppConfig, ConfigError
-from g4f_server.keys import KEY_NAME, KEYRING, PUBLIC_MODEL, SERVED_BY
+from g4f_server.keys import CONTROLLED, KEY_NAME, KEYRING, SERVED_BY
 from g4f_server.model_table import ModelTable
 
 if TYPE_CHECKING:
@@ -31,8 +32,14 @@ class Active:
     metrics: Metrics | None = None
     cache: bool = False
 
+    @property
+    def tracked(self) -> bool:
+        """Metrics or limits keep a ``Controlled`` per request (keys.py)."""
+        return self.metrics is not None or self.limits is not None
+
 
 ACTIVE = web.AppKey("controls", Active)
+_CONTENT_TYPE = istr("Content-Type")
 
 
 def check(config: AppConfig) -> None:
@@ -135,47 +142,69 @@ def setup(app: web.Application, config: AppConfig) -> None:
         from g4f_server import metrics
 
         app[metrics.METRICS] = active.metrics = metrics.Metrics(app, config.metrics_public)
-        app.on_response_prepare.append(metrics.on_prepare)
     rate_limits = _limits(config)
     if rate_limits is not None:
+        rate_limits.after_metrics = active.metrics is not None
         app[limits.LIMITS] = active.limits = rate_limits
-        app.on_response_prepare.append(limits.rate_headers)
         close = getattr(rate_limits.limiter, "close", None)
         if close is not None:  # a shared backend's client (Redis)
             app.on_cleanup.append(lambda _, close=close: close())
+    if active.tracked:
+        app.on_response_prepare.append(on_prepare)
+
+
+async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the rate-limit headers, and a streamed answer starting (the
+    streams-in-progress gauge). One callback for both: each is a coroutine per answer."""
+    state = request.get(CONTROLLED)
+    if state is None:  # an open path (limits only), or /metrics itself
+        return
+    if state.ticket is not None and state.ticket.rates is not None:
+        limits.rate_headers(state.ticket, response.headers)
+    if (
+        state.metrics is not None
+        and not state.streaming
+        and response.headers.get(_CONTENT_TYPE, "").startswith("text/event-stream")
+    ):
+        state.streaming = True  # the metrics middleware counts it down when it ends
+        state.metrics.live.streams += 1
 
 
 async def admit_model(request: web.Request, model: str) -> None:
     """Once the body names the public model: may this key use it, and the model's limits."""
     active = request.app[ACTIVE]
-    if active.metrics is not None:
-        request[PUBLIC_MODEL] = model
     keyring = active.keyring
     if keyring is not None and keyring.allowed:
         keyring.check_model(request.get(KEY_NAME), model)
-    if active.limits is not None and active.limits.models:
-        await limits.admit_model(request, model)
+    if active.tracked:
+        state = request[CONTROLLED]
+        state.public_model = model
+        rate_limits = active.limits
+        if rate_limits is not None and rate_limits.models and state.ticket is not None:
+            await limits.admit_model(rate_limits, state.ticket, model)
 
 
 async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
     """An answer is done: its tokens (the upstream's count, else an estimate) count
-    against the tokens-per-minute limits."""
-    ticket = request.get(limits.TICKET) if request.app[ACTIVE].limits is not None else None
+    against the tokens-per-minute limits and in the metrics."""
+    if not request.app[ACTIVE].tracked:
+        return
+    state = request[CONTROLLED]
+    ticket, metrics = state.ticket, state.metrics
     charging = ticket is not None and ticket.token_keys is not None
-    metrics = request.app[ACTIVE].metrics
     if metrics is not None or charging:
         prompt, completion, _ = transcript.token_counts(chat)
         if charging:
-            await ticket.charge_tokens(prompt + completion)  # type: ignore[union-attr]
+            await ticket.charge_tokens(prompt + completion)
         if metrics is not None:
             metrics.tokens(request.get(SERVED_BY, ("",))[0], prompt, completion)
 
 
 def first_token(request: web.Request, provider: str) -> None:
     """The provider's first part of the answer arrived (time to first token)."""
-    metrics = request.app[ACTIVE].metrics
-    if metrics is not None:
-        metrics.first_token(request, provider)
+    if request.app[ACTIVE].metrics is not None:
+        state = request[CONTROLLED]
+        state.metrics.first_token(state.started, provider)
 
 
 async def cache_lookup(request: web.Request, chat: ChatRequest) -> Any:

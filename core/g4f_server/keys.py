@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import pluggy
 from aiohttp import web
@@ -30,5 +32,23 @@ OPENAPI_SPEC = web.AppKey("openapi_spec", dict)  # built on first use, then kept
 REQUEST_ID = web.RequestKey("request_id", str)
 SERVED_BY = web.RequestKey("served_by", tuple)  # (provider, model, attempts)
 KEY_NAME = web.RequestKey("key_name", str)  # the name of the key the request carried
-RATE_LIMITED = web.RequestKey("rate_limited", str)  # the limit kind that refused it
-PUBLIC_MODEL = web.RequestKey("public_model", str)  # the model name the client asked for
+
+
+class Controlled:
+    """What the metrics and the rate limits keep about one request, in one object under
+    one request key: each of their per-request hooks then does one lookup, instead of
+    one per value (and a missing key costs a KeyError inside aiohttp's mapping). Made by
+    the outermost of the two middlewares that is installed."""
+
+    __slots__ = ("limited", "metrics", "public_model", "started", "streaming", "ticket")
+
+    def __init__(self, started: float = 0.0, metrics: Any = None) -> None:
+        self.started = started  # perf_counter at the metrics middleware
+        self.metrics = metrics  # metrics.Metrics when metrics are on
+        self.streaming = False  # counted in the streams-in-progress gauge
+        self.ticket: Any = None  # limits.Ticket once the limits admitted it
+        self.public_model = ""  # the model name the client asked for
+        self.limited: str | None = None  # the limit kind that refused it
+
+
+CONTROLLED = web.RequestKey("controlled", Controlled)

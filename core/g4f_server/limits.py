@@ -29,7 +29,7 @@ from aiohttp import web
 from multidict import istr
 
 from g4f_server import errors
-from g4f_server.keys import KEY_NAME, RATE_LIMITED
+from g4f_server.keys import CONTROLLED, KEY_NAME, Controlled
 
 WINDOW = 60.0  # rpm and tpm are per minute
 LIMIT_KINDS = ("rpm", "tpm", "concurrency")
@@ -200,14 +200,6 @@ class Ticket:
         self.token_keys: list[str] | None = None
         self.rates: list[tuple[str, Decision]] | None = None  # (kind, decision) of rpm/tpm
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """The ``x-ratelimit-*`` headers of what was admitted."""
-        out: dict[str, str] = {}
-        for kind, decision in self.rates or ():
-            out.update(_headers(kind, decision))
-        return out
-
     async def charge_tokens(self, tokens: int) -> None:
         keys, self.token_keys = self.token_keys, None
         local = self.local
@@ -237,6 +229,8 @@ class RateLimits:
     keys: Mapping[str, Rule] = field(default_factory=dict)
     models: Mapping[str, Rule] = field(default_factory=dict)  # public model glob -> rule
     trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+    # The metrics middleware, outside this one, has made the request's Controlled.
+    after_metrics: bool = False
 
     def model_rule(self, model: str) -> tuple[str, Rule] | None:
         """The rule of a public model name: the exact name, else the first glob."""
@@ -362,7 +356,6 @@ def _trusted(address: str, trusted: Sequence[Any]) -> bool:
 from g4f_server.middleware import OPEN_PATHS, OPEN_PREFIXES  # noqa: E402
 
 LIMITS = web.AppKey("limits", RateLimits)
-TICKET = web.RequestKey("rate_ticket", Ticket)
 TRUSTED = web.AppKey("trusted_proxies", tuple)  # parsed --trusted-proxies, always set
 
 
@@ -389,37 +382,34 @@ async def limits_middleware(request: web.Request, handler: Any) -> web.StreamRes
     if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
         return await handler(request)
     limits = request.app[LIMITS]
+    if limits.after_metrics:
+        state = request[CONTROLLED]
+    else:
+        state = request[CONTROLLED] = Controlled()
     subject, key_name = subject_of(request, limits)
-    ticket = request[TICKET] = Ticket(limits.limiter)
+    ticket = state.ticket = Ticket(limits.limiter)
     try:
         await limits.admit(ticket, subject, limits.subject_rule(key_name))
         return await handler(request)
     except errors.RateLimitError as exc:
-        request[RATE_LIMITED] = getattr(exc, "kind", "requests")
+        state.limited = getattr(exc, "kind", "requests")
         raise
     finally:
         if ticket.slots is not None:
             await ticket.release()
 
 
-async def rate_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: what is left, on every answer (streamed ones too)."""
-    ticket = request.get(TICKET)
-    if ticket is not None and ticket.rates is not None:
-        headers = response.headers
-        for kind, decision in ticket.rates:
-            limit, remaining, reset = _NAMES[kind]
-            headers[limit] = str(decision.limit)
-            headers[remaining] = str(decision.remaining)
-            headers[reset] = f"{max(0.0, decision.reset):.3f}s"
+def rate_headers(ticket: Ticket, headers: Any) -> None:
+    """What is left, on every answer (streamed ones too): from controls.on_prepare."""
+    for kind, decision in ticket.rates or ():
+        limit, remaining, reset = _NAMES[kind]
+        headers[limit] = str(decision.limit)
+        headers[remaining] = str(decision.remaining)
+        headers[reset] = f"{max(0.0, decision.reset):.3f}s"
 
 
-async def admit_model(request: web.Request, model: str) -> None:
+async def admit_model(limits: RateLimits, ticket: Ticket, model: str) -> None:
     """The public model's own limits (``[limits.models]``), once the body is read."""
-    limits = request.app.get(LIMITS)
-    ticket = request.get(TICKET)
-    if limits is None or ticket is None or not limits.models:
-        return
     found = limits.model_rule(model)
     if found is not None:
         glob, rule = found

@@ -28,13 +28,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from g4f_server.keys import PUBLIC_MODEL, RATE_LIMITED, REGISTRY, SERVED_BY
+from g4f_server.keys import CONTROLLED, REGISTRY, SERVED_BY, Controlled
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _BOUNDS = [*(floatToGoString(b) for b in _LATENCY_BUCKETS), "+Inf"]
-_STARTED = web.RequestKey("metrics_started", float)
-_STREAMING = web.RequestKey("metrics_streaming", bool)
 
 
 class _ProviderFailures(Collector):
@@ -154,13 +152,11 @@ class Metrics:
             histogram = live.latency[labels[0]] = _Histogram()
         histogram.observe(seconds)
 
-    def first_token(self, request: web.Request, provider: str) -> None:
-        started = request.get(_STARTED)
-        if started is not None:
-            histogram = self.live.first_token.get(provider)
-            if histogram is None:
-                histogram = self.live.first_token[provider] = _Histogram()
-            histogram.observe(time.perf_counter() - started)
+    def first_token(self, started: float, provider: str) -> None:
+        histogram = self.live.first_token.get(provider)
+        if histogram is None:
+            histogram = self.live.first_token[provider] = _Histogram()
+        histogram.observe(time.perf_counter() - started)
 
     def tokens(self, provider: str, prompt: int, completion: int) -> None:
         counts = self.live.tokens.get(provider)
@@ -185,11 +181,11 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     metrics = request.app[METRICS]
     if metrics.public and request.path == "/metrics":
         return metrics.render()
-    started = request[_STARTED] = time.perf_counter()
+    state = request[CONTROLLED] = Controlled(time.perf_counter(), metrics)
     try:
         response = await handler(request)
     finally:
-        if _STREAMING in request:
+        if state.streaming:
             metrics.live.streams -= 1
     info = request.match_info.route.resource
     route = info.canonical if info is not None else "unmatched"
@@ -197,24 +193,10 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     # The public name only once a provider served it: names from failed requests are
     # whatever the client typed, and would grow the label set without bound.
     if served is not None and served[0]:
-        labels = (
-            route,
-            request.method,
-            str(response.status),
-            served[0],
-            request.get(PUBLIC_MODEL, ""),
-        )
+        labels = (route, request.method, str(response.status), served[0], state.public_model)
     else:
         labels = (route, request.method, str(response.status), "", "")
-    metrics.count(labels, time.perf_counter() - started)
-    limited = request.get(RATE_LIMITED)
-    if limited is not None:
-        metrics.inc(metrics.rate_limited, limited)
+    metrics.count(labels, time.perf_counter() - state.started)
+    if state.limited is not None:
+        metrics.inc(metrics.rate_limited, state.limited)
     return response
-
-
-async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    """A streamed answer starts: counted until its request ends."""
-    if response.content_type == "text/event-stream" and _STREAMING not in request:
-        request[_STREAMING] = True
-        request.app[METRICS].live.streams += 1
