@@ -194,3 +194,23 @@ async def test_a_cached_cut_answer_replays_its_stop_sequence(make_client: Any) -
 def test_emulate_stop_is_refused_as_always_on() -> None:
     with pytest.raises(ConfigError, match="always cut by the kernel"):
         controls.check(AppConfig(emulate=["tools", "stop"]))
+
+
+@pytest.mark.parametrize(
+    ("chunks", "stop", "expected"),
+    [
+        (["xa", "a", "ab", "tail"], "aab", "xa"),  # overlapping starts: "aa" held, then cut
+        (["xa", "a", "c"], "aab", "xaac"),  # held, then not a stop after all
+        (["one", "STOP", "two"], "STOP", "one"),  # the stop is a whole chunk
+        (["S", "T", "O", "P!"], "STOP", ""),  # the stop spread over four chunks
+    ],
+)
+async def test_streamed_cuts(make_client: Any, chunks: list[str], stop: str, expected: str) -> None:
+    client = await make_client(Ignorer(chunks=chunks))
+    resp = await client.post(CHAT, json=body([stop], stream=True))
+    chunks_out = sse(await resp.text())
+    sent = "".join(
+        c["choices"][0]["delta"].get("content") or "" for c in chunks_out if c["choices"]
+    )
+    assert sent == expected
+    assert [c["choices"][0]["finish_reason"] for c in chunks_out if c["choices"]][-1] == "stop"

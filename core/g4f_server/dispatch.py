@@ -18,6 +18,7 @@ from g4f_server.router import Route
 
 if TYPE_CHECKING:
     from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.stops import StopCut
 
 log = get_logger("g4f_server.dispatch")
 T = TypeVar("T")
@@ -37,6 +38,8 @@ class ChatRun:
     stream: AsyncIterator[ChatItem]
     idle_timeout: float
     watchdog: Watchdog  # the one that watched for the first event goes on watching
+    # The kernel cuts the text at a stop sequence (stops.py); None for nearly every run.
+    cut: StopCut | None = None
 
     async def batches(self, within: float | None = None) -> AsyncIterator[Sequence[ChatEvent]]:
         """The answer as the provider yielded it, a single event as a batch of one, the
@@ -46,21 +49,31 @@ class ChatRun:
         watchdog = self.watchdog
         watchdog.set_deadline(within)
         yield self.first
-        stream, idle_timeout = self.stream, self.idle_timeout
+        stream, idle_timeout, cut = self.stream, self.idle_timeout, self.cut
         try:
+            if cut is not None and cut.found is not None:
+                return  # the first batch already ended at a stop sequence
             while True:
                 if not watchdog.start_wait(idle_timeout):
                     raise self._timeout_error(within)
                 try:
                     item = await anext(stream)
                 except StopAsyncIteration:
+                    if cut is not None and (tail := cut.flush()):
+                        yield tail  # held back as a possible start of a stop: text after all
                     return
                 except asyncio.CancelledError:
                     if watchdog.fired():
                         raise self._timeout_error(within) from None
                     raise
                 watchdog.end_wait()
-                yield item if isinstance(item, list) else (item,)
+                batch = item if isinstance(item, list) else (item,)
+                if cut is not None:
+                    batch = cut.feed(batch)
+                    if cut.found is not None:  # the rest is dropped; close() ends the stream
+                        yield batch
+                        return
+                yield batch
         finally:
             watchdog.stop()
 

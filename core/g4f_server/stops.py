@@ -7,10 +7,13 @@ stop sequence itself, streamed or not, and ends the answer there with finish rea
 ``stop`` upstream: a model that does honour it simply never sends one, and the cut finds
 nothing.
 
-Streamed text is held back by the length of the longest stop sequence minus one, so that
-a stop split across two chunks is still found: whatever is sent can no longer be the
-start of a stop sequence. The cut happens on the provider's stream (``ChatRun``) before any
-protocol renders it, so chat completions, completions, Messages and Responses all get it.
+Streamed text is held back by at most the length of the longest stop sequence minus one,
+so that a stop split across two chunks is still found: whatever is sent can no longer be
+the start of a stop sequence. Only a tail that really is the start of one is held (a
+chunk ending in "ST" with the stop "STOP"); other chunks go out whole and at once. The cut
+happens on the provider's stream (``ChatRun.batches``) before any protocol renders it, so
+chat completions, completions, Messages and Responses all get it; once it is found the
+provider's stream is closed (``ChatRun.close``), so the upstream stops too.
 
 Always on (no ``--emulate stop``): unlike the tools and JSON emulations it asks nothing
 of the model and changes nothing of what is sent; it only makes the answer end where the
@@ -20,8 +23,7 @@ gets here.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from g4f_server import events as ev
@@ -48,11 +50,10 @@ def needed(route: Route, stop: Sequence[str] | None) -> bool:
 class StopCut:
     """Feeds batches of events, returns what may be sent; ``found`` once a stop matched."""
 
-    __slots__ = ("found", "hold", "pending", "stops")
+    __slots__ = ("found", "pending", "stops")
 
     def __init__(self, stops: Sequence[str]) -> None:
         self.stops = tuple(dict.fromkeys(s for s in stops if s))
-        self.hold = max(len(s) for s in self.stops) - 1
         self.pending = ""  # text held back: it could be the start of a stop sequence
         self.found: str | None = None
 
@@ -64,11 +65,28 @@ class StopCut:
                 best = (at, stop)
         return best
 
+    def _held_from(self, text: str) -> int:
+        """Where the tail that could still become a stop sequence starts (``len(text)``:
+        none). At most the longest stop minus one character is held, and only when the
+        text really ends with the start of a stop: most chunks go out whole, unchanged."""
+        held = len(text)
+        for stop in self.stops:
+            # The earliest place in the last len(stop) - 1 characters where the rest of
+            # the text is how ``stop`` begins.
+            at = text.find(stop[0], max(0, len(text) - len(stop) + 1))
+            while 0 <= at < held:
+                if stop.startswith(text[at:]):
+                    held = at
+                    break
+                at = text.find(stop[0], at + 1)
+        return held
+
     def feed(self, batch: Sequence[ev.ChatEvent]) -> list[ev.ChatEvent]:
         out: list[ev.ChatEvent] = []
         for event in batch:
             if isinstance(event, ev.TextDelta):
-                text = self.pending + event.text
+                pending = self.pending
+                text = pending + event.text if pending else event.text
                 hit = self._first_stop(text)
                 if hit is not None:
                     at, stop = hit
@@ -77,12 +95,14 @@ class StopCut:
                     self.pending, self.found = "", stop
                     out.append(ev.Finish("stop", stop))
                     return out  # the rest of the answer is dropped
-                keep = len(text) - self.hold
-                if keep > 0:
-                    out.append(ev.TextDelta(text[:keep]))
-                    self.pending = text[keep:]
+                held = self._held_from(text)
+                if held == len(text):
+                    self.pending = ""
+                    out.append(event if not pending else ev.TextDelta(text))
                 else:
-                    self.pending = text
+                    self.pending = text[held:]
+                    if held:
+                        out.append(ev.TextDelta(text[:held]))
                 continue
             if self.pending and isinstance(event, _BREAKS):
                 out.append(ev.TextDelta(self.pending))
@@ -98,40 +118,8 @@ class StopCut:
         return [ev.TextDelta(text)]
 
 
-class _CutStream:
-    """The provider's stream (after its first batch) through a ``StopCut``; closing it
-    closes the provider's, so the upstream stops once a stop sequence is found."""
-
-    __slots__ = ("cut", "ended", "inner")
-
-    def __init__(self, inner: AsyncIterator[ev.ChatItem], cut: StopCut) -> None:
-        self.inner, self.cut, self.ended = inner, cut, False
-
-    def __aiter__(self) -> _CutStream:
-        return self
-
-    async def __anext__(self) -> list[ev.ChatEvent]:
-        cut = self.cut
-        while cut.found is None and not self.ended:
-            try:
-                item = await anext(self.inner)
-            except StopAsyncIteration:
-                self.ended = True
-                if tail := cut.flush():
-                    return tail
-                break
-            if out := cut.feed(item if isinstance(item, list) else (item,)):
-                return out
-        raise StopAsyncIteration
-
-    async def aclose(self) -> None:
-        aclose = getattr(self.inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
 def cut_run(run: ChatRun, stop: Sequence[str]) -> ChatRun:
-    """The same run, its text cut at the first of ``stop``."""
-    cut = StopCut(stop)
-    first = cut.feed(run.first)
-    return dataclasses.replace(run, first=first, stream=_CutStream(run.stream, cut))
+    """The same run, its text cut at the first of ``stop`` (``ChatRun.batches``)."""
+    cut = run.cut = StopCut(stop)
+    run.first = cut.feed(run.first)
+    return run
