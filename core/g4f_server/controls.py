@@ -194,7 +194,7 @@ async def finished(request: web.Request, transcript: Transcript, chat: ChatReque
     charging = ticket is not None and ticket.token_keys is not None
     if metrics is not None or charging:
         prompt, completion, _ = transcript.token_counts(chat)
-        if charging:
+        if charging and not ticket.charge_now(prompt + completion):
             await ticket.charge_tokens(prompt + completion)
         if metrics is not None:
             metrics.tokens(request.get(SERVED_BY, ("",))[0], prompt, completion)

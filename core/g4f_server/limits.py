@@ -78,12 +78,15 @@ class MemoryLimiter:
     def _count(self, key: str, window: float) -> tuple[list[float], float]:
         now = self.clock()
         start = math.floor(now / window) * window
+        return self._slot(key, start, now), start + window - now
+
+    def _slot(self, key: str, start: float, now: float) -> list[float]:
         slot = self._windows.get(key)
         if slot is None or slot[0] != start:
             if len(self._windows) >= self._prune_at:
                 self._prune(now)
             slot = self._windows[key] = [start, 0.0]
-        return slot, start + window - now
+        return slot
 
     def _prune(self, now: float) -> None:
         # A window older than the longest we use (a minute) can be dropped.
@@ -117,6 +120,50 @@ class MemoryLimiter:
             self._slots[key] = used
         else:
             self._slots.pop(key, None)
+
+    def admit_now(self, ticket: Ticket, subject: str, rule: Rule) -> None:
+        """``RateLimits.admit`` for this backend in one call: the clock read once, no
+        coroutine and no ``Decision`` per check (together a third of the limits' cost
+        per request). The same rules as the three calls it stands for."""
+        concurrency = rule.concurrency
+        if concurrency is not None:
+            key = "c:" + subject
+            used = self._slots.get(key, 0)
+            if used >= concurrency:
+                raise _rate_limited("concurrency", subject, Decision(False, concurrency, 0, 1.0))
+            self._slots[key] = used + 1
+            if ticket.slots is None:
+                ticket.slots = [key]
+            else:
+                ticket.slots.append(key)
+        tpm, rpm = rule.tpm, rule.rpm
+        if tpm is None and rpm is None:
+            return
+        now = self.clock()
+        start = math.floor(now / WINDOW) * WINDOW
+        reset = start + WINDOW - now
+        rates = ticket.rates
+        if rates is None:
+            rates = ticket.rates = []
+        if tpm is not None:
+            key = "t:" + subject
+            used = self._slot(key, start, now)[1]
+            if used >= tpm:  # a check of cost 0: refused once the count has reached it
+                raise _rate_limited("tpm", subject, Decision(False, tpm, 0, reset))
+            if ticket.token_keys is None:
+                ticket.token_keys = [key]
+            else:
+                ticket.token_keys.append(key)
+            rates.append(("tpm", tpm, int(tpm - used), reset))
+        if rpm is not None:
+            slot = self._slot("r:" + subject, start, now)
+            used = slot[1]
+            if used + 1 > rpm:
+                raise _rate_limited(
+                    "rpm", subject, Decision(False, rpm, max(0, int(rpm - used)), reset)
+                )
+            slot[1] = used + 1
+            rates.append(("rpm", rpm, int(rpm - used - 1), reset))
 
     async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
         return self.hit_now(key, cost, limit, window)
@@ -198,7 +245,28 @@ class Ticket:
         self.local = limiter if type(limiter) is MemoryLimiter else None
         self.slots: list[str] | None = None
         self.token_keys: list[str] | None = None
-        self.rates: list[tuple[str, Decision]] | None = None  # (kind, decision) of rpm/tpm
+        # (kind, limit, remaining, reset) of the rpm and tpm checks, for the headers
+        self.rates: list[tuple[str, int, int, float]] | None = None
+
+    def charge_now(self, tokens: int) -> bool:
+        """Charge in memory without a coroutine; False: await ``charge_tokens``."""
+        local = self.local
+        if local is None:
+            return False
+        keys, self.token_keys = self.token_keys, None
+        for key in keys or ():
+            local.charge_now(key, tokens, WINDOW)
+        return True
+
+    def release_now(self) -> bool:
+        """Give the slots back in memory without a coroutine; False: await ``release``."""
+        local = self.local
+        if local is None:
+            return False
+        slots, self.slots = self.slots, None
+        for key in slots or ():
+            local.release_now(key)
+        return True
 
     async def charge_tokens(self, tokens: int) -> None:
         keys, self.token_keys = self.token_keys, None
@@ -253,13 +321,13 @@ class RateLimits:
         """Count one request of ``subject`` against ``rule``; raise the 429 when over.
         Concurrency first: a request refused for it has not used a request of the
         minute. Slots taken before a refusal are given back by ``ticket.release``."""
-        limiter, local = self.limiter, ticket.local
+        if ticket.local is not None:
+            ticket.local.admit_now(ticket, subject, rule)
+            return
+        limiter = self.limiter
         if rule.concurrency is not None:
             key = "c:" + subject
-            if local is not None:
-                decision = local.acquire_now(key, rule.concurrency)
-            else:
-                decision = await limiter.acquire(key, rule.concurrency)
+            decision = await limiter.acquire(key, rule.concurrency)
             if not decision.allowed:
                 raise _rate_limited("concurrency", subject, decision)
             if ticket.slots is None:
@@ -267,32 +335,23 @@ class RateLimits:
             else:
                 ticket.slots.append(key)
         rates = ticket.rates
+        if rates is None:
+            rates = ticket.rates = []
         if rule.tpm is not None:
             key = "t:" + subject
-            if local is not None:
-                decision = local.hit_now(key, 0, rule.tpm, WINDOW)
-            else:
-                decision = await limiter.hit(key, 0, rule.tpm, WINDOW)
+            decision = await limiter.hit(key, 0, rule.tpm, WINDOW)
             if not decision.allowed:
                 raise _rate_limited("tpm", subject, decision)
             if ticket.token_keys is None:
                 ticket.token_keys = [key]
             else:
                 ticket.token_keys.append(key)
-            if rates is None:
-                rates = ticket.rates = []
-            rates.append(("tpm", decision))
+            rates.append(("tpm", decision.limit, decision.remaining, decision.reset))
         if rule.rpm is not None:
-            key = "r:" + subject
-            if local is not None:
-                decision = local.hit_now(key, 1, rule.rpm, WINDOW)
-            else:
-                decision = await limiter.hit(key, 1, rule.rpm, WINDOW)
+            decision = await limiter.hit("r:" + subject, 1, rule.rpm, WINDOW)
             if not decision.allowed:
                 raise _rate_limited("rpm", subject, decision)
-            if rates is None:
-                rates = ticket.rates = []
-            rates.append(("rpm", decision))
+            rates.append(("rpm", decision.limit, decision.remaining, decision.reset))
 
 
 def parse_limits(
@@ -389,23 +448,26 @@ async def limits_middleware(request: web.Request, handler: Any) -> web.StreamRes
     subject, key_name = subject_of(request, limits)
     ticket = state.ticket = Ticket(limits.limiter)
     try:
-        await limits.admit(ticket, subject, limits.subject_rule(key_name))
+        if ticket.local is not None:  # the memory backend: no coroutine for the checks
+            ticket.local.admit_now(ticket, subject, limits.subject_rule(key_name))
+        else:
+            await limits.admit(ticket, subject, limits.subject_rule(key_name))
         return await handler(request)
     except errors.RateLimitError as exc:
         state.limited = getattr(exc, "kind", "requests")
         raise
     finally:
-        if ticket.slots is not None:
+        if ticket.slots is not None and not ticket.release_now():
             await ticket.release()
 
 
 def rate_headers(ticket: Ticket, headers: Any) -> None:
     """What is left, on every answer (streamed ones too): from controls.on_prepare."""
-    for kind, decision in ticket.rates or ():
-        limit, remaining, reset = _NAMES[kind]
-        headers[limit] = str(decision.limit)
-        headers[remaining] = str(decision.remaining)
-        headers[reset] = f"{max(0.0, decision.reset):.3f}s"
+    for kind, limit, remaining, reset in ticket.rates or ():
+        names = _NAMES[kind]
+        headers[names[0]] = str(limit)
+        headers[names[1]] = str(remaining)
+        headers[names[2]] = f"{max(0.0, reset):.3f}s"
 
 
 async def admit_model(limits: RateLimits, ticket: Ticket, model: str) -> None:
