@@ -203,6 +203,8 @@ def test_emulate_stop_is_refused_as_always_on() -> None:
         (["xa", "a", "c"], "aab", "xaac"),  # held, then not a stop after all
         (["one", "STOP", "two"], "STOP", "one"),  # the stop is a whole chunk
         (["S", "T", "O", "P!"], "STOP", ""),  # the stop spread over four chunks
+        (["a-", "-b", "c"], "--", "a"),  # a regex character in the stop
+        (["x]", "^y"], "]^", "x"),
     ],
 )
 async def test_streamed_cuts(make_client: Any, chunks: list[str], stop: str, expected: str) -> None:

@@ -23,6 +23,7 @@ gets here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -50,10 +51,13 @@ def needed(route: Route, stop: Sequence[str] | None) -> bool:
 class StopCut:
     """Feeds batches of events, returns what may be sent; ``found`` once a stop matched."""
 
-    __slots__ = ("found", "pending", "stops")
+    __slots__ = ("found", "pending", "starts", "stops")
 
     def __init__(self, stops: Sequence[str]) -> None:
         self.stops = tuple(dict.fromkeys(s for s in stops if s))
+        # Text without any stop's first character can neither hold a stop nor end with
+        # the start of one: one regex search tells, and such a chunk goes out as it is.
+        self.starts = re.compile("[" + re.escape("".join({s[0] for s in self.stops})) + "]")
         self.pending = ""  # text held back: it could be the start of a stop sequence
         self.found: str | None = None
 
@@ -86,6 +90,9 @@ class StopCut:
         for event in batch:
             if isinstance(event, ev.TextDelta):
                 pending = self.pending
+                if not pending and self.starts.search(event.text) is None:
+                    out.append(event)  # most chunks
+                    continue
                 text = pending + event.text if pending else event.text
                 hit = self._first_stop(text)
                 if hit is not None:
