@@ -37,7 +37,7 @@ from g4f_server.keys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY
 from g4f_server.limits import anonymous_client
 from g4f_server.logs import get_logger
 from g4f_server.registry import ProviderEntry
-from g4f_server.router import resolve
+from g4f_server.router import Route, resolve
 from g4f_server.routes._service import served_headers
 from g4f_server.schemas.chat import ChatRequest
 from g4f_server.transcript import Transcript
@@ -142,30 +142,28 @@ async def start_turn(
             client=anonymous_client(request),
         )
         chat = await with_history(store, conv_key, chat)
-    try:
-        routes = resolve(
+
+    def chat_routes(chat: ChatRequest) -> list[Route]:
+        needs = chat.needed_capabilities()
+        return resolve(
             app[REGISTRY],
             config,
             capability="chat",
             model=chat.model,
             provider=provider,
-            needs=chat.needed_capabilities(),
+            needs=needs,
         )
-        emulating = None
+
+    emulating = None
+    try:
+        routes = chat_routes(chat)
     except errors.UnsupportedCapabilityError:
         # No target can do it natively: emulate what is allowed (emulation.py), if anything.
         emulating = emulation.plan(emulation.wanted(config.emulate, chat), chat)
         if emulating is None:
             raise
         chat = emulating.request
-        routes = resolve(
-            app[REGISTRY],
-            config,
-            capability="chat",
-            model=chat.model,
-            provider=provider,
-            needs=chat.needed_capabilities(),
-        )
+        routes = chat_routes(chat)
     states: dict[str, Any] = {}
     if conv_key:
         for route in routes:
