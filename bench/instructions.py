@@ -38,8 +38,8 @@ import run
 # count moves by ~1-2% between runs); "paced" in one read per chunk (the fake upstream
 # waits --pace-ms between them), the same every run.
 MODES = {"json": (False, "openai"), "stream": (True, "openai"), "paced": (True, "openai-paced")}
-# Streamed answers in the other protocols (run.PROTOCOLS; the gateway only): --modes responses
-PROTOCOL_MODES = ("responses", "stored", "messages")
+# The protocol scenarios (run.PROTOCOLS; the gateway only): --modes responses,stored-json
+PROTOCOL_MODES = tuple(name for name in run.PROTOCOLS if name != "chat")
 # A stop sequence the answer never contains: the kernel's cut (stops.py) scans every
 # chunk and holds back a tail, the most it can cost: --modes stop-json,stop-stream
 STOP = {"stop": ["<|never|>", "\n\nUser:"]}
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--modes",
         default="json,stream",
-        help="json, stream, paced, responses, stored, messages, stop-json, stop-stream",
+        help="json, stream, paced, stop-json, stop-stream or a run.PROTOCOLS name",
     )
     parser.add_argument(
         "--servers", default="relay,gateway", help="relay, gateway, plain, controls"

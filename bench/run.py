@@ -71,12 +71,12 @@ def chat_body(stream: bool, model: str = "openai") -> bytes:
 HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {GATEWAY_KEY}"}
 
 
-def responses_body(store: bool = False) -> bytes:
+def responses_body(store: bool = False, stream: bool = True) -> bytes:
     body = {
         "model": "openai",
         "instructions": "You are a helpful assistant.",
         "input": "Say twenty words.",
-        "stream": True,
+        "stream": stream,
         "store": store,
     }
     return json.dumps(body, separators=(",", ":")).encode()
@@ -93,16 +93,25 @@ def messages_body() -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-# The protocol scenarios (gateway only: the relay speaks no protocol): the same streamed
-# answer as chat completions, as Responses and as Anthropic Messages events. "responses"
-# keeps nothing, like chat completions without a conversation_id (store: false, as Codex
-# CLI sends); "stored" is the API's default (store: true: one stored response per answer).
-# name -> (path, body, a marker counted once per text delta, the stream's last event)
+# The protocol scenarios (gateway only: the relay speaks no protocol): the same answer as
+# chat completions, as Responses and as Anthropic Messages events, streamed, and the
+# Responses ones also as one body. "responses" keeps nothing, like chat completions
+# without a conversation_id (store: false, as Codex CLI sends); "stored" is the API's
+# default (store: true: one stored response per answer).
+# name -> (path, body, a marker, how often it is in the answer, the answer's last part)
 PROTOCOLS = {
-    "chat": (CHAT_PATH, chat_body(True), b'"content":"tok', b"data: [DONE]"),
-    "responses": ("/v1/responses", responses_body(), b'"delta":"tok', b"response.completed"),
-    "stored": ("/v1/responses", responses_body(True), b'"delta":"tok', b"response.completed"),
-    "messages": ("/v1/messages", messages_body(), b'"text":"tok', b"event: message_stop"),
+    "chat": (CHAT_PATH, chat_body(True), b'"content":"tok', 20, b"data: [DONE]"),
+    "responses": ("/v1/responses", responses_body(), b'"delta":"tok', 20, b"response.completed"),
+    "stored": ("/v1/responses", responses_body(True), b'"delta":"tok', 20, b"response.completed"),
+    "messages": ("/v1/messages", messages_body(), b'"text":"tok', 20, b"event: message_stop"),
+    "chat-json": (CHAT_PATH, chat_body(False), b"tok19", 1, b"}"),
+    "responses-json": ("/v1/responses", responses_body(stream=False), b"tok19", 2, b"}"),
+    "stored-json": ("/v1/responses", responses_body(True, False), b"tok19", 2, b"}"),
+}
+# Each group's scenarios run back to back in a round, as ratios to the group's first.
+PROTOCOL_GROUPS = {
+    "stream": ("chat", "responses", "stored", "messages"),
+    "json": ("chat-json", "responses-json", "stored-json"),
 }
 
 
@@ -345,7 +354,7 @@ class Load:
             stream: lua_script(workdir / f"post-{int(stream)}.lua", chat_body(stream))
             for stream in (False, True)
         }
-        for name, (_, body, _, _) in PROTOCOLS.items():
+        for name, (_, body, *_) in PROTOCOLS.items():
             self.scripts[name] = lua_script(workdir / f"post-{name}.lua", body)
 
     def run(
@@ -444,15 +453,15 @@ def verify(port: int, name: str) -> None:
 
 
 def verify_protocols(port: int) -> None:
-    """One streamed answer per protocol through the gateway, checked for its 20 deltas."""
+    """One answer per protocol scenario through the gateway, checked for its text."""
 
     async def check() -> None:
         conn = loadgen.Connection(HOST, port)
         try:
-            for name, (path, body, marker, last) in PROTOCOLS.items():
+            for name, (path, body, marker, times, last) in PROTOCOLS.items():
                 answer = await conn.request(loadgen.build_request(HOST, port, path, body, HEADERS))
                 deltas = answer.body.count(marker)
-                if answer.status != 200 or deltas != 20 or last not in answer.body:
+                if answer.status != 200 or deltas != times or not answer.body.endswith(last):
                     raise RuntimeError(
                         f"gateway {name}: bad stream ({answer.status}, {deltas} deltas): "
                         f"{answer.body[:300]!r}"
@@ -466,38 +475,41 @@ def verify_protocols(port: int) -> None:
 def protocol_rounds(
     bench: Bench, load: Load, proc: Proc, port: int, rounds: int
 ) -> dict[str, dict[str, Any]]:
-    """Streamed chat completions, Responses and Messages through the gateway, back to back
-    in rotating order each round; each protocol's req/s as a ratio to chat's, per round."""
+    """Each group of protocol scenarios (PROTOCOL_GROUPS) through the gateway, back to
+    back in rotating order each round; each one's req/s as a ratio to the group's first
+    (chat completions), per round."""
     verify_protocols(port)
-    names = list(PROTOCOLS)
     out: dict[str, dict[str, Any]] = {}
-    for conns in bench.args.conns:
-        runs: dict[str, list[dict]] = {name: [] for name in names}
-        ratios: dict[str, list[float]] = {name: [] for name in names if name != "chat"}
-        for round_no in range(rounds):
-            turn = round_no % len(names)
-            order = names[turn:] + names[:turn]
-            rows = {}
-            for name in order:
-                print(f"[{round_no + 1}/{rounds}] protocol {name:<9} c{conns:<3}", end=" ")
-                rows[name] = measure(
-                    bench, load, proc, port, True, conns, warmup=round_no == 0, protocol=name
-                )
-                runs[name].append(rows[name])
-                print(f"{rows[name]['rps']:>9,.0f} req/s  p50 {rows[name]['p50_ms']:6.2f} ms")
-            for name in ratios:
-                ratios[name].append(rows[name]["rps"] / max(rows["chat"]["rps"], 1e-9))
-        out[f"stream/c{conns}"] = {
-            "load": {name: _median_result(rows) for name, rows in runs.items()},
-            "ratio": {name: _quartiles(values) for name, values in ratios.items()},
-        }
+    for group, names in PROTOCOL_GROUPS.items():
+        base = names[0]
+        for conns in bench.args.conns:
+            runs: dict[str, list[dict]] = {name: [] for name in names}
+            ratios: dict[str, list[float]] = {name: [] for name in names if name != base}
+            for round_no in range(rounds):
+                turn = round_no % len(names)
+                order = names[turn:] + names[:turn]
+                rows = {}
+                for name in order:
+                    print(f"[{round_no + 1}/{rounds}] protocol {name:<14} c{conns:<3}", end=" ")
+                    rows[name] = measure(
+                        bench, load, proc, port, group == "stream", conns,
+                        warmup=round_no == 0, protocol=name,
+                    )  # fmt: skip
+                    runs[name].append(rows[name])
+                    print(f"{rows[name]['rps']:>9,.0f} req/s  p50 {rows[name]['p50_ms']:6.2f} ms")
+                for name in ratios:
+                    ratios[name].append(rows[name]["rps"] / max(rows[base]["rps"], 1e-9))
+            out[f"{group}/c{conns}"] = {
+                "load": {name: _median_result(rows) for name, rows in runs.items()},
+                "ratio": {name: _quartiles(values) for name, values in ratios.items()},
+            }
     return out
 
 
 def render_protocols(protocols: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "",
-        "### Protocols (gateway only, the same streamed answer in each grammar)",
+        "### Protocols (gateway only, the same answer in each grammar)",
         "",
         "| scenario | protocol | req/s | p50 ms | req/s / chat's, per round: median (quartiles) |",
         "| --- | --- | ---: | ---: | ---: |",
@@ -507,10 +519,13 @@ def render_protocols(protocols: dict[str, dict[str, Any]]) -> list[str]:
         "responses": "Responses (store: false)",
         "stored": "Responses (store: true)",
         "messages": "Anthropic Messages",
+        "chat-json": "chat completions",
+        "responses-json": "Responses (store: false)",
+        "stored-json": "Responses (store: true)",
     }
     for key, row in protocols.items():
         load, ratio = row["load"], row["ratio"]
-        for name in PROTOCOLS:
+        for name in load:
             q = ratio.get(name)
             cell = f"**{q[1]:.2f}** ({q[0]:.2f}-{q[2]:.2f})" if q else "1"
             lines.append(
@@ -523,7 +538,7 @@ def render_protocols(protocols: dict[str, dict[str, Any]]) -> list[str]:
 def protocol_targets(protocols: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool]]:
     out = []
     for key, row in protocols.items():
-        for name in ("responses", "stored", "messages"):
+        for name in row["ratio"]:
             ratio = row["ratio"][name][1]
             out.append(
                 (f"{key} {name} within 10% of chat completions", f"{ratio:.0%}", ratio >= 0.9)

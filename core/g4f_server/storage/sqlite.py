@@ -1,13 +1,26 @@
 """The embedded conversation and response store: one SQLite file in the data folder
 (``ConversationStore`` and ``ResponseStore`` in one object, a table each).
 
-All access runs on one dedicated thread (a single-worker executor), so this process has
-exactly one connection and one writer and the event loop never blocks on disk. WAL mode
-and a busy timeout let several worker processes share the file safely.
+Two connections per process. Writes (saves) run on the event loop itself, on a
+connection that never waits: WAL with ``synchronous=NORMAL`` makes a commit a few
+writes to the OS page cache (~50 us of CPU) and no fsync, where handing it to a thread
+cost ~130 us of CPU in thread wake-ups alone, which made a stored response 40% of a
+streamed request. Saves queued in one loop iteration share one transaction. When the
+write lock is someone else's (another worker, a checkpoint), or anything else fails,
+the save goes to the other connection on a dedicated thread, which waits for the lock
+(busy timeout) and reports real errors. That thread also does the reads, deletes,
+sweeps and the WAL checkpoints (the fsyncs), so the loop never waits for a lock or the
+disk. Either way a save returns once committed: the next request, on any connection or
+worker process, finds the row, and it survives the process.
 
 Bounds, per table: a row untouched for ``ttl`` seconds is gone (checked on load, deleted
-by the periodic ``purge``); beyond ``max_rows`` the least recently used rows go first
-(held on every save).
+by the periodic ``purge``); beyond ``max_rows`` the least recently used rows go first.
+The cap is held by the saves: a worker looks at the row counts at most every
+``CAP_CHECK_ROWS`` saves of its own (fewer when the table is near full), and when it
+trims, it trims ``max_rows // 100`` rows (at most ``CAP_CHECK_ROWS``) below the cap, so
+that a full table costs a look per batch of saves, not per save. A single worker
+never keeps more than ``max_rows``; several may, by the rows the others saved since
+their last look.
 """
 
 from __future__ import annotations
@@ -22,10 +35,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from g4f_server.logs import get_logger
+
 if TYPE_CHECKING:
     import sqlite3  # imported on first use: a server without conversations never loads it
 
+log = get_logger("g4f_server.storage")
 T = TypeVar("T")
+Write = tuple[str, tuple[Any, ...], "asyncio.Future[None]"]  # SQL, its row but the time, caller
+# Rows the loop's connection commits between checkpoints (it has auto-checkpoints off, so
+# that their fsyncs happen on the thread): ~5 pages a row, near SQLite's 1000-page default.
+CHECKPOINT_ROWS = 200
+CAP_CHECK_ROWS = 64  # see the module's note on bounds
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversation_state (
@@ -79,10 +100,16 @@ class SQLiteConversationStore:
         self.ttl = ttl
         self.max_rows = max_rows
         self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
-        # Writes waiting for the writer: (SQL, its parameters but the time, the caller's future).
-        self._queued: list[tuple[str, tuple[Any, ...], asyncio.Future[None]]] = []
+        self._db: sqlite3.Connection | None = None  # the thread's
+        self._fast: sqlite3.Connection | None = None  # the loop's, made with the thread's
+        self._queued: list[Write] = []  # for the loop's next commit
+        self._flush: asyncio.Handle | None = None  # that commit, scheduled
+        self._slow: list[Write] = []  # for the thread's writer
         self._writer: asyncio.Task | None = None
+        self._unchecked = 0  # rows the loop committed since the last checkpoint
+        self._checkpoint: asyncio.Task | None = None
+        self._room = 0  # saves this process may commit before it looks at the row counts
+        self._slack = min(CAP_CHECK_ROWS, max_rows // 100)  # trimmed below the cap
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._executor is None:
@@ -116,7 +143,14 @@ class SQLiteConversationStore:
                         db.execute(statement)
                 for statement in _COUNTED:
                     db.execute(statement)
-            self._db = db
+            # The loop's: no busy wait (timeout 0: a held lock is an error at once, and the
+            # write goes to this thread), no checkpoint in its commits.
+            fast = sqlite3.connect(
+                self.path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+            fast.execute("PRAGMA synchronous=NORMAL")
+            fast.execute("PRAGMA wal_autocheckpoint=0")
+            self._db, self._fast = db, fast
         return self._db
 
     async def load(self, conversation_id: str, provider: str) -> dict[str, Any] | None:
@@ -137,31 +171,69 @@ class SQLiteConversationStore:
         await self._write(_SAVE_STATE, row)
 
     async def _write(self, sql: str, row: tuple[Any, ...]) -> None:
-        """Run ``sql`` (with ``row`` and the time) in one transaction with the writes queued
-        meanwhile, then hold the row caps: under load many saves share one thread hop and
-        one commit (a commit per save cost ~0.1 ms of CPU, and each SQLite call a GIL
-        hand-over with the busy event loop). Returns once committed, so the next request
-        (on any connection or worker) finds the row. Expired rows go in ``purge``."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Run ``sql`` (with ``row`` and the time) in the loop's next commit, with the other
+        writes queued in this loop iteration; return once committed (see the module's
+        note). Expired rows go in ``purge``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._queued.append((sql, row, future))
-        if self._writer is None:
-            self._writer = asyncio.ensure_future(self._write_queued())
+        if self._flush is None:
+            self._flush = loop.call_soon(self._commit_queued)
         await asyncio.shield(future)  # a caller that leaves does not undo the others' commit
 
-    async def _write_queued(self) -> None:
+    def _commit_queued(self) -> None:
+        """The loop's commit of the queued writes; the thread's if it cannot be had now."""
+        self._flush = None
+        batch, self._queued = self._queued, []
+        db = self._fast
+        if db is None or self._writer is not None:  # not open yet, or the thread is waiting
+            self._to_thread(batch)
+            return
         try:
-            while self._queued:
-                batch, self._queued = self._queued, []
+            self._commit(db, batch)
+        except Exception:  # a lock held elsewhere (or worse): the thread waits, or reports
+            self._to_thread(batch)
+            return
+        for _, _, future in batch:
+            if not future.done():
+                future.set_result(None)
+        self._unchecked += len(batch)
+        if self._unchecked >= CHECKPOINT_ROWS and self._checkpoint is None:
+            self._unchecked = 0
+            self._checkpoint = asyncio.ensure_future(self._checkpoint_wal())
 
-                def run(db: sqlite3.Connection, batch: list = batch) -> None:
-                    now = time.time()
-                    with _transaction(db):
-                        for sql, row, _ in batch:
-                            db.execute(sql, (*row, now))
-                        self._cap(db)
+    def _commit(self, db: sqlite3.Connection, batch: list[Write]) -> None:
+        now = time.time()
+        if len(batch) == 1 and self._room > 0:  # the statement is its own transaction
+            sql, row, _ = batch[0]
+            db.execute(sql, (*row, now))
+            self._room -= 1
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, row, _ in batch:
+                db.execute(sql, (*row, now))
+            self._room -= len(batch)
+            if self._room < 0:
+                self._cap(db)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:  # also after a failed COMMIT
+                db.execute("ROLLBACK")
+            raise
 
+    def _to_thread(self, batch: list[Write]) -> None:
+        self._slow += batch
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write_slow())
+
+    async def _write_slow(self) -> None:
+        """The thread's writer: waits for the lock (busy timeout), reports real errors."""
+        try:
+            while self._slow:
+                batch, self._slow = self._slow, []
                 try:
-                    await self._run(run)
+                    await self._run(lambda db, batch=batch: self._commit(db, batch))
                 except Exception as exc:
                     for _, _, future in batch:
                         if not future.done():
@@ -172,6 +244,16 @@ class SQLiteConversationStore:
                             future.set_result(None)
         finally:
             self._writer = None
+
+    async def _checkpoint_wal(self) -> None:
+        """Copy the WAL into the database (the fsyncs), on the thread; PASSIVE: it never
+        waits for or blocks a writer, whatever it cannot copy yet waits for the next."""
+        try:
+            await self._run(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
+        except Exception as exc:  # a full disk: the next checkpoint tries again
+            log.warning("sqlite_checkpoint_failed", error=repr(exc))
+        finally:
+            self._checkpoint = None
 
     async def load_response(self, key: str) -> dict[str, Any] | None:
         def load(db: sqlite3.Connection) -> dict[str, Any] | None:
@@ -199,15 +281,21 @@ class SQLiteConversationStore:
         return await self._run(delete)
 
     def _cap(self, db: sqlite3.Connection) -> None:
-        """Beyond ``max_rows`` in a table, its least recently used rows go."""
+        """Beyond ``max_rows`` in a table, its least recently used rows go (down to the
+        slack below it); sets the saves until the next look."""
+        room = CAP_CHECK_ROWS
         for table, count in db.execute("SELECT name, n FROM row_count").fetchall():
             if count > self.max_rows:
                 key, columns = _KEYS[table]
+                keep = self.max_rows - self._slack
                 db.execute(
                     f"DELETE FROM {table} WHERE {key} IN ("
                     f"SELECT {columns} FROM {table} ORDER BY updated_at LIMIT ?)",
-                    (count - self.max_rows,),
+                    (count - keep,),
                 )
+                count = keep
+            room = min(room, self.max_rows - count)
+        self._room = room
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
         for table in _TABLES:
@@ -225,13 +313,22 @@ class SQLiteConversationStore:
         await self._run(purge)
 
     async def close(self) -> None:
+        if self._flush is not None:  # the queued writes are committed first
+            self._flush.cancel()
+            self._commit_queued()
         if self._writer is not None:
-            await self._writer  # the queued writes are committed first
+            await self._writer
+        if self._checkpoint is not None:
+            await self._checkpoint
         executor, self._executor = self._executor, None
         if executor is None:
             return
 
         def close() -> None:
+            # The last connection to close checkpoints the WAL: the thread's, after the loop's.
+            fast, self._fast = self._fast, None
+            if fast is not None:
+                fast.close()
             if self._db is not None:
                 self._db.close()
                 self._db = None
