@@ -484,3 +484,27 @@ async def test_anonymous_stored_responses_are_scoped_by_address(make_client: Any
     assert (await client.post("/v1/responses", json=body, headers=bob)).status == 404
     assert (await client.post("/v1/responses", json=body, headers=alice)).status == 200
     assert (await client.get(f"/v1/responses/{rid}", headers=alice)).status == 200
+
+
+async def test_a_save_waits_for_a_write_lock_held_elsewhere(tmp_path: Path) -> None:
+    """Saves commit on the event loop without waiting; while another process holds the
+    write lock they go to the store's thread, which waits for it: the loop keeps
+    serving, and the save returns only once its row is committed."""
+    path = tmp_path / "c.sqlite3"
+    store = SQLiteConversationStore(path, ttl=3600, max_rows=100)
+    await store.save("first", "P", {"n": 0})  # opens the file and its connections
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker in the middle of a write
+    save = asyncio.ensure_future(store.save("second", "P", {"n": 1}))
+    started = time.monotonic()
+    await asyncio.sleep(0.2)  # the loop runs on while the save waits
+    assert time.monotonic() - started < 2 and not save.done()
+    other.execute("COMMIT")
+    await asyncio.wait_for(save, 5)
+    assert other.execute(
+        "SELECT state FROM conversation_state WHERE conversation_id = 'second'"
+    ).fetchone() == (b'{"n":1}',)
+    await store.save("third", "P", {"n": 2})  # and back on the loop
+    assert await store.load("third", "P") == {"n": 2}
+    other.close()
+    await store.close()

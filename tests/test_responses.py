@@ -358,3 +358,42 @@ async def test_agents_sdk_runner_with_a_function_tool(sdk: Any) -> None:
     result = await agents.Runner.run(agent, "Oslo")
     assert calls == ["Oslo"]
     assert result.final_output == "echo: tool said sunny"
+
+
+async def test_a_stored_response_is_found_at_once_by_another_worker(
+    make_client: Any, tmp_path: Any
+) -> None:
+    """Read-your-writes on the embedded store: the moment ``response.completed`` arrives
+    on gateway A, gateway B (another app on the same data folder: its own connections)
+    finds it, another process reading the SQLite file too, and it outlives A's shutdown."""
+    import subprocess
+    import sys
+
+    a = await make_client(Scripted())
+    b = await make_client(Scripted())
+    body = {"model": "echo-1", "input": "keep me", "stream": True}
+    async with a.post("/v1/responses", json=body) as resp:
+        seen = b""
+        while b"event: response.completed" not in seen:
+            seen += await resp.content.readany()
+        response_id = json.loads(seen.split(b"data: ", 1)[1].split(b"\n", 1)[0])["response"]["id"]
+        got = await b.get(f"/v1/responses/{response_id}")  # before A's stream has ended
+        assert got.status == 200
+        assert (await got.json())["output_text"] == "echo: keep me"
+    query = (
+        "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); print(db.execute("
+        "'SELECT COUNT(*) FROM stored_response WHERE key LIKE ?', ('%:' + sys.argv[2],)"
+        ").fetchone()[0])"
+    )
+    db = str(tmp_path / "conversations.sqlite3")
+    out = subprocess.run([sys.executable, "-c", query, db, response_id], capture_output=True)
+    assert out.stdout.strip() == b"1", out.stderr
+    await a.close()  # a normal shutdown
+    got = await b.get(f"/v1/responses/{response_id}")
+    assert got.status == 200
+    plain = await b.post("/v1/responses", json={"model": "echo-1", "input": "and me"})
+    plain_id = (await plain.json())["id"]
+    await b.close()
+    c = await make_client(Scripted())  # a fresh start on the same folder
+    for rid in (response_id, plain_id):
+        assert (await c.get(f"/v1/responses/{rid}")).status == 200
