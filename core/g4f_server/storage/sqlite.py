@@ -179,7 +179,7 @@ class SQLiteConversationStore:
         self._queued.append((sql, row, future))
         if self._flush is None:
             self._flush = loop.call_soon(self._commit_queued)
-        await asyncio.shield(future)  # a caller that leaves does not undo the others' commit
+        await future  # a caller that leaves (cancelled) does not take its row out of the batch
 
     def _commit_queued(self) -> None:
         """The loop's commit of the queued writes; the thread's if it cannot be had now."""
