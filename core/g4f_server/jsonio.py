@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -12,8 +13,9 @@ from g4f_server.body_limits import check_json_shape, precheck_json_size, read_bo
 from g4f_server.keys import CONFIG
 
 
-def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj)
+# orjson's function itself, not a wrapper: the stream renderers call it for every chunk
+# (a Responses stream ~28 times), and a Python frame per call was ~0.5 us each.
+dumps: Callable[[Any], bytes] = orjson.dumps
 
 
 def json_response(
