@@ -269,22 +269,18 @@ class Ticket:
         return True
 
     async def charge_tokens(self, tokens: int) -> None:
+        if self.charge_now(tokens):
+            return
         keys, self.token_keys = self.token_keys, None
-        local = self.local
         for key in keys or ():
-            if local is not None:
-                local.charge_now(key, tokens, WINDOW)
-            else:
-                await self.limiter.charge(key, tokens, WINDOW)
+            await self.limiter.charge(key, tokens, WINDOW)
 
     async def release(self) -> None:
+        if self.release_now():
+            return
         slots, self.slots = self.slots, None
-        local = self.local
         for key in slots or ():
-            if local is not None:
-                local.release_now(key)
-            else:
-                await self.limiter.release(key)
+            await self.limiter.release(key)
 
 
 @dataclass(slots=True)
