@@ -3,17 +3,25 @@
 
 Two connections per process. Writes (saves) run on the event loop itself, on a
 connection that never waits: WAL with ``synchronous=NORMAL`` makes a commit a few
-writes to the OS page cache (~50 us of CPU) and no fsync, where handing it to a thread
-cost ~130 us of CPU in thread wake-ups alone. Saves queued in one loop iteration share
-one transaction. Several at once (under load), or while the thread is writing, go to
-the other connection on a dedicated thread instead: the batch shares the hop, and
-SQLite's C work runs beside the loop (measured: c32 0.59 -> 0.63 of chat's req/s). So
-does a save when the write lock is someone else's (another worker) or anything else
-fails: the thread waits for the lock (busy timeout) and reports real errors. That
-thread also does the reads, deletes,
-sweeps and the WAL checkpoints (the fsyncs), so the loop never waits for a lock or the
-disk. Either way a save returns once committed: the next request, on any connection or
-worker process, finds the row, and it survives the process.
+writes to the OS page cache (~40 us of CPU) and no fsync, where handing it to a thread
+cost ~130 us of CPU in thread wake-ups alone. The first save of a loop iteration is
+committed at once, inside the caller's await (no round trip through the loop); saves
+later in the same iteration are queued and share one transaction. Several at once
+(under load), or while the thread is writing, go to the other connection on a dedicated
+thread instead: the batch shares the hop, and SQLite's C work runs beside the loop
+(measured: c32 0.59 -> 0.63 of chat's req/s). So does a save when the write lock is
+someone else's (another worker, a checkpoint) or anything else fails: the thread waits
+for the lock (busy timeout) and reports real errors. That thread also does the reads,
+deletes, sweeps and the WAL checkpoints (the fsyncs), so the loop never waits for a
+lock or the disk. Either way a save returns once committed: the next request, on any
+connection or worker process, finds the row, and it survives the process.
+
+A checkpoint (every ``CHECKPOINT_ROWS`` rows the loop committed) is PASSIVE: it copies
+the WAL into the database while writers go on. Under a steady stream of saves it never
+catches up, and the WAL, which starts over only once all of it is copied, grew without
+bound (26 MB after 1,200 stored responses). So beyond ``WAL_RESTART_FRAMES`` a RESTART
+follows: it holds the write lock for what is left to copy (saves meanwhile wait on the
+thread), and the next commit starts the WAL over.
 
 Bounds, per table: a row untouched for ``ttl`` seconds is gone (checked on load, deleted
 by the periodic ``purge``); beyond ``max_rows`` the least recently used rows go first.
@@ -44,34 +52,32 @@ if TYPE_CHECKING:
 
 log = get_logger("g4f_server.storage")
 T = TypeVar("T")
-Write = tuple[str, tuple[Any, ...], "asyncio.Future[None]"]  # SQL, its row but the time, caller
+Statement = tuple[str, tuple[Any, ...]]  # SQL, its row but the time
+Write = tuple[str, tuple[Any, ...], "asyncio.Future[None]"]  # a statement, its caller
 # Rows the loop's connection commits between checkpoints (it has auto-checkpoints off, so
 # that their fsyncs happen on the thread): ~5 pages a row, near SQLite's 1000-page default.
 CHECKPOINT_ROWS = 200
+WAL_RESTART_FRAMES = 4000  # ~16 MB of 4 KiB pages: the WAL's bound (module's note)
 CAP_CHECK_ROWS = 64  # see the module's note on bounds
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversation_state (
-    conversation_id TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    state BLOB NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (conversation_id, provider)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS conversation_state_updated ON conversation_state (updated_at);
-CREATE TABLE IF NOT EXISTS stored_response (
-    key TEXT PRIMARY KEY,
-    record BLOB NOT NULL,
-    updated_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS stored_response_updated ON stored_response (updated_at);
-CREATE TABLE IF NOT EXISTS row_count (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-"""
+# Rowid tables, the key UNIQUE: a save appends at the end of the table, so its commit
+# writes ~3 pages (the row's, its key's, its updated_at entry's) and the row count's,
+# where a table clustered on a random key (WITHOUT ROWID, schema 1) split its pages and
+# wrote ~7 (a save's commit: 59 -> 37 us of CPU, bench/sqlite_save.py). The columns
+# keep schema 1's order, so that an older g4f-server still reads and writes these tables.
+SCHEMA_VERSION = 2
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS conversation_state (conversation_id TEXT NOT NULL, "
+    "provider TEXT NOT NULL, state BLOB NOT NULL, updated_at REAL NOT NULL, "
+    "UNIQUE (conversation_id, provider))",
+    "CREATE INDEX IF NOT EXISTS conversation_state_updated ON conversation_state (updated_at)",
+    "CREATE TABLE IF NOT EXISTS stored_response (key TEXT NOT NULL UNIQUE, "
+    "record BLOB NOT NULL, updated_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS stored_response_updated ON stored_response (updated_at)",
+    "CREATE TABLE IF NOT EXISTS row_count (name TEXT PRIMARY KEY, n INTEGER NOT NULL) "
+    "WITHOUT ROWID",
+)
 _TABLES = ("conversation_state", "stored_response")
-_KEYS = {  # table -> (its key as an expression, its key columns)
-    "conversation_state": ("(conversation_id, provider)", "conversation_id, provider"),
-    "stored_response": ("key", "key"),
-}
 _SAVE_STATE = (
     "INSERT INTO conversation_state VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, provider) "
     "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
@@ -96,6 +102,31 @@ _COUNTED = tuple(
 )
 
 
+def _create_schema(db: sqlite3.Connection) -> None:
+    """The tables at ``SCHEMA_VERSION``, in the caller's transaction. A database of
+    schema 1 has its rows copied over; its row counts are taken again."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    old: list[str] = []
+    if version < SCHEMA_VERSION:
+        found = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        old = [name for (name,) in found if name in _TABLES]
+    for table in old:  # the new table's index and triggers take these names
+        db.execute(f"DROP TRIGGER IF EXISTS {table}_added")
+        db.execute(f"DROP TRIGGER IF EXISTS {table}_removed")
+        db.execute(f"DROP INDEX IF EXISTS {table}_updated")
+        db.execute(f"ALTER TABLE {table} RENAME TO {table}_v1")
+    for statement in _SCHEMA:
+        db.execute(statement)
+    for table in old:
+        db.execute(f"INSERT INTO {table} SELECT * FROM {table}_v1")
+        db.execute(f"DROP TABLE {table}_v1")
+        db.execute("DELETE FROM row_count WHERE name = ?", (table,))
+    for statement in _COUNTED:
+        db.execute(statement)
+    if version < SCHEMA_VERSION:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 class SQLiteConversationStore:
     def __init__(self, path: Path, *, ttl: float, max_rows: int) -> None:
         self.path = path
@@ -106,6 +137,7 @@ class SQLiteConversationStore:
         self._fast: sqlite3.Connection | None = None  # the loop's, made with the thread's
         self._queued: list[Write] = []  # for the loop's next commit
         self._flush: asyncio.Handle | None = None  # that commit, scheduled
+        self._tick: asyncio.Handle | None = None  # set while this iteration has committed
         self._slow: list[Write] = []  # for the thread's writer
         self._writer: asyncio.Task | None = None
         self._unchecked = 0  # rows the loop committed since the last checkpoint
@@ -140,11 +172,7 @@ class SQLiteConversationStore:
                     time.sleep(0.02)
             db.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps it safe
             with _transaction(db):  # the write lock up front: no read-to-write upgrade
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                for statement in _COUNTED:
-                    db.execute(statement)
+                _create_schema(db)
             # The loop's: no busy wait (timeout 0: a held lock is an error at once, and the
             # write goes to this thread), no checkpoint in its commits.
             fast = sqlite3.connect(
@@ -173,15 +201,30 @@ class SQLiteConversationStore:
         await self._write(_SAVE_STATE, row)
 
     async def _write(self, sql: str, row: tuple[Any, ...]) -> None:
-        """Run ``sql`` (with ``row`` and the time) in the loop's next commit, with the other
-        writes queued in this loop iteration; return once committed (see the module's
-        note). Expired rows go in ``purge``."""
+        """Run ``sql`` (with ``row`` and the time) and return once committed (see the
+        module's note). Expired rows go in ``purge``."""
         loop = asyncio.get_running_loop()
+        db = self._fast
+        if db is not None and self._writer is None and self._tick is None:
+            # The first save of this loop iteration, the thread idle: committed now, with
+            # no round trip through the loop (two more iterations, an epoll call each);
+            # saves later in the iteration are queued, and share a commit.
+            try:
+                self._commit(db, [(sql, row)])
+            except Exception:  # a lock held elsewhere (or worse): queued for the thread
+                pass
+            else:
+                self._tick = loop.call_soon(self._next_tick)
+                self._committed(1)
+                return
         future: asyncio.Future[None] = loop.create_future()
         self._queued.append((sql, row, future))
         if self._flush is None:
             self._flush = loop.call_soon(self._commit_queued)
         await future  # a caller that leaves (cancelled) does not take its row out of the batch
+
+    def _next_tick(self) -> None:
+        self._tick = None
 
     def _commit_queued(self) -> None:
         """The loop's commit of the queued writes; the thread's if it cannot be had now."""
@@ -195,28 +238,32 @@ class SQLiteConversationStore:
             self._to_thread(batch)
             return
         try:
-            self._commit(db, batch)
+            self._commit(db, [(sql, row) for sql, row, _ in batch])
         except Exception:  # a lock held elsewhere (or worse): the thread waits, or reports
             self._to_thread(batch)
             return
         for _, _, future in batch:
             if not future.done():
                 future.set_result(None)
-        self._unchecked += len(batch)
+        self._committed(len(batch))
+
+    def _committed(self, rows: int) -> None:
+        """Count rows the loop committed; checkpoint the WAL every ``CHECKPOINT_ROWS``."""
+        self._unchecked += rows
         if self._unchecked >= CHECKPOINT_ROWS and self._checkpoint is None:
             self._unchecked = 0
             self._checkpoint = asyncio.ensure_future(self._checkpoint_wal())
 
-    def _commit(self, db: sqlite3.Connection, batch: list[Write]) -> None:
+    def _commit(self, db: sqlite3.Connection, batch: list[Statement]) -> None:
         now = time.time()
         if len(batch) == 1 and self._room > 0:  # the statement is its own transaction
-            sql, row, _ = batch[0]
+            sql, row = batch[0]
             db.execute(sql, (*row, now))
             self._room -= 1
             return
         db.execute("BEGIN IMMEDIATE")
         try:
-            for sql, row, _ in batch:
+            for sql, row in batch:
                 db.execute(sql, (*row, now))
             self._room -= len(batch)
             if self._room < 0:
@@ -238,7 +285,8 @@ class SQLiteConversationStore:
             while self._slow:
                 batch, self._slow = self._slow, []
                 try:
-                    await self._run(lambda db, batch=batch: self._commit(db, batch))
+                    rows = [(sql, row) for sql, row, _ in batch]
+                    await self._run(lambda db, rows=rows: self._commit(db, rows))
                 except Exception as exc:
                     for _, _, future in batch:
                         if not future.done():
@@ -251,10 +299,15 @@ class SQLiteConversationStore:
             self._writer = None
 
     async def _checkpoint_wal(self) -> None:
-        """Copy the WAL into the database (the fsyncs), on the thread; PASSIVE: it never
-        waits for or blocks a writer, whatever it cannot copy yet waits for the next."""
+        """Copy the WAL into the database (the fsyncs), on the thread (module's note)."""
+
+        def checkpoint(db: sqlite3.Connection) -> None:
+            _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames > WAL_RESTART_FRAMES:
+                db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+
         try:
-            await self._run(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
+            await self._run(checkpoint)
         except Exception as exc:  # a full disk: the next checkpoint tries again
             log.warning("sqlite_checkpoint_failed", error=repr(exc))
         finally:
@@ -291,11 +344,10 @@ class SQLiteConversationStore:
         room = CAP_CHECK_ROWS
         for table, count in db.execute("SELECT name, n FROM row_count").fetchall():
             if count > self.max_rows:
-                key, columns = _KEYS[table]
                 keep = self.max_rows - self._slack
                 db.execute(
-                    f"DELETE FROM {table} WHERE {key} IN ("
-                    f"SELECT {columns} FROM {table} ORDER BY updated_at LIMIT ?)",
+                    f"DELETE FROM {table} WHERE rowid IN ("
+                    f"SELECT rowid FROM {table} ORDER BY updated_at LIMIT ?)",
                     (count - keep,),
                 )
                 count = keep
