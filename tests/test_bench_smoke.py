@@ -59,3 +59,21 @@ def test_harness_smoke(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "<!-- bench:results:start -->" in text and "| json/c1 |" in text
     assert "| json/c1 |" in proc.stdout  # the table is printed too
+
+
+def test_sqlite_save_bench_smoke() -> None:
+    """bench/sqlite_save.py runs both layouts and the store, and prints a figure for each."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "sqlite_save.py"), "--saves", "300", "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| schema ")]
+    assert len(rows) == 2
+    for row in rows:
+        cpu, wal = (float(cell) for cell in row.strip("|").split("|")[1:])
+        assert cpu > 0 and wal > 0
+    assert "store.save_response:" in proc.stdout and "largest WAL" in proc.stdout
