@@ -156,6 +156,27 @@ def output_items(transcript: Transcript) -> list[dict[str, Any]]:
     return items
 
 
+# A message item's opening and closing events, to be %-formatted (ResponseStream).
+_MESSAGE_ADDED = (
+    b'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
+    b'"sequence_number":%d,"output_index":%d,"item":{"id":"%b","type":"message",'
+    b'"status":"in_progress","role":"assistant","content":[]}}\n\n'
+    b'event: response.content_part.added\ndata: {"type":"response.content_part.added",'
+    b'"sequence_number":%d,%b,"content_index":0,'
+    b'"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}}\n\n'
+)
+_TEXT_PART = b'{"type":"output_text","text":%b,"annotations":%b,"logprobs":[]}'
+_MESSAGE_DONE = (
+    b'event: response.output_text.done\ndata: {"type":"response.output_text.done",'
+    b'"sequence_number":%d,%b,"content_index":0,"text":%b,"logprobs":[]}\n\n'
+    b'event: response.content_part.done\ndata: {"type":"response.content_part.done",'
+    b'"sequence_number":%d,%b,"content_index":0,"part":%b}\n\n'
+    b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
+    b'"sequence_number":%d,"output_index":%d,"item":{"id":"%b","type":"message",'
+    b'"status":"completed","role":"assistant","content":[%b]}}\n\n'
+)
+
+
 def _sse(kind: str, data: bytes) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
 
@@ -183,6 +204,7 @@ class ResponseStream:
         ] = {}  # event index -> (output_index, item)
         self._open_call: int | None = None
         self._text_line = b""
+        self._message_position = b""  # '"item_id":...,"output_index":N' of the open message
         self._final: dict[str, Any] | None = None
         self._closing = b""
 
@@ -206,26 +228,23 @@ class ResponseStream:
     def _open_message(self) -> bytes:
         out = self._close()
         self._open = "message"
-        self._index = len(self.output)
-        self._item = {"id": new_id("msg"), "type": "message", "status": "in_progress"}
+        index = self._index = len(self.output)
+        item_id = new_id("msg")
+        self._item = {"id": item_id, "type": "message", "status": "in_progress"}
         self._item.update(role="assistant", content=[])
+        self.output.append(self._item)
         self._parts, self._annotations = [], []
-        out += self._add_item(self._item)
-        out += self._event(
-            "response.content_part.added",
-            **self._position(),
-            content_index=0,
-            part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
-        )
-        # The delta event of this item, to be %-formatted with its sequence number and text
-        # (the item id is hex: no "%" in it).
+        seq = self._seq
+        self._seq = seq + 2
+        # A message's events are the hot path after the deltas: byte templates, formatted
+        # (the item id is hex, the index a number: nothing in them needs escaping).
+        position = b'"item_id":"%b","output_index":%d' % (item_id.encode(), index)
         self._text_line = (
             b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-            b'"item_id":' + dumps(self._item["id"])
-            + b',"output_index":' + str(self._index).encode()
-            + b',"content_index":0,"logprobs":[],"sequence_number":%d,"delta":%b}\n\n'
+            + position + b',"content_index":0,"logprobs":[],"sequence_number":%d,"delta":%b}\n\n'
         )  # fmt: skip
-        return out
+        self._message_position = position
+        return out + _MESSAGE_ADDED % (seq, index, item_id.encode(), seq + 1, position)
 
     def _open_reasoning(self) -> bytes:
         out = self._close()
@@ -251,20 +270,23 @@ class ResponseStream:
             self._open_call = None
             return self._close_call(index, call)
         item, text, index = self._item, "".join(self._parts), self._index
-        position = self._position()
         if kind == "message":
-            done = _message(item["id"], text, self._annotations)
-            part = done["content"][0]
-            out = self._event("response.output_text.done", **position, content_index=0,
-                              text=text, logprobs=[])  # fmt: skip
-            out += self._event("response.content_part.done", **position, content_index=0,
-                               part=part)  # fmt: skip
-        else:
-            done = _reasoning(item["id"], text)
-            out = self._event("response.reasoning_summary_text.done", **position,
-                              summary_index=0, text=text)  # fmt: skip
-            out += self._event("response.reasoning_summary_part.done", **position,
-                               summary_index=0, part=done["summary"][0])  # fmt: skip
+            self.output[index] = _message(item["id"], text, self._annotations)
+            seq = self._seq
+            self._seq = seq + 3
+            encoded, position = dumps(text), self._message_position
+            part = _TEXT_PART % (encoded, dumps(self._annotations))
+            return _MESSAGE_DONE % (
+                seq, position, encoded,
+                seq + 1, position, part,
+                seq + 2, index, item["id"].encode(), part,
+            )  # fmt: skip
+        position = self._position()
+        done = _reasoning(item["id"], text)
+        out = self._event("response.reasoning_summary_text.done", **position,
+                          summary_index=0, text=text)  # fmt: skip
+        out += self._event("response.reasoning_summary_part.done", **position,
+                           summary_index=0, part=done["summary"][0])  # fmt: skip
         self.output[index] = done
         return out + self._event("response.output_item.done", output_index=index, item=done)
 
