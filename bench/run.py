@@ -497,6 +497,9 @@ def protocol_rounds(
         for conns in bench.args.conns:
             runs: dict[str, list[dict]] = {name: [] for name in names}
             ratios: dict[str, list[float]] = {name: [] for name in names if name != base}
+            # Gateway CPU per request against chat's: what the req/s ratio would be on a
+            # machine with nothing else running, and much steadier than req/s on this one.
+            cpu: dict[str, list[float]] = {name: [] for name in ratios}
             for round_no in range(rounds):
                 turn = round_no % len(names)
                 order = names[turn:] + names[:turn]
@@ -511,11 +514,17 @@ def protocol_rounds(
                     print(f"{rows[name]['rps']:>9,.0f} req/s  p50 {rows[name]['p50_ms']:6.2f} ms")
                 for name in ratios:
                     ratios[name].append(rows[name]["rps"] / max(rows[base]["rps"], 1e-9))
+                    cpu[name].append(_cpu_per_request(rows[name]) / _cpu_per_request(rows[base]))
             out[f"{group}/c{conns}"] = {
                 "load": {name: _median_result(rows) for name, rows in runs.items()},
                 "ratio": {name: _quartiles(values) for name, values in ratios.items()},
+                "cpu_ratio": {name: _quartiles(values) for name, values in cpu.items()},
             }
     return out
+
+
+def _cpu_per_request(row: dict[str, Any]) -> float:
+    return max(row["cpu_pct"], 1e-9) / max(row["rps"], 1e-9)
 
 
 def render_protocols(protocols: dict[str, dict[str, Any]]) -> list[str]:
@@ -523,8 +532,10 @@ def render_protocols(protocols: dict[str, dict[str, Any]]) -> list[str]:
         "",
         "### Protocols (gateway only, the same answer in each grammar)",
         "",
-        "| scenario | protocol | req/s | p50 ms | req/s / chat's, per round: median (quartiles) |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "Per round, against chat completions' run beside it: median (quartiles).",
+        "",
+        "| scenario | protocol | req/s | p50 ms | req/s / chat's | CPU per request / chat's |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     labels = {
         "chat": "chat completions",
@@ -536,13 +547,14 @@ def render_protocols(protocols: dict[str, dict[str, Any]]) -> list[str]:
         "stored-json": "Responses (store: true)",
     }
     for key, row in protocols.items():
-        load, ratio = row["load"], row["ratio"]
+        load, ratio, cpu = row["load"], row["ratio"], row.get("cpu_ratio", {})
         for name in load:
-            q = ratio.get(name)
+            q, c = ratio.get(name), cpu.get(name)
             cell = f"**{q[1]:.2f}** ({q[0]:.2f}-{q[2]:.2f})" if q else "1"
+            cpu_cell = f"{c[1]:.2f} ({c[0]:.2f}-{c[2]:.2f})" if c else ("1" if not q else "")
             lines.append(
                 f"| {key} | {labels[name]} | {_f(load[name]['rps'])} "
-                f"| {load[name]['p50_ms']:.2f} | {cell} |"
+                f"| {load[name]['p50_ms']:.2f} | {cell} | {cpu_cell} |"
             )
     return lines
 
