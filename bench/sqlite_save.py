@@ -13,6 +13,10 @@ Two parts, each run ``--rounds`` times, medians printed:
 - store: ``SQLiteConversationStore.save_response`` itself on an event loop, the way the
   gateway calls it (one save per await, a 1 ms pause every 5 saves): CPU per save of the
   whole process (the checkpoint thread included) and the largest WAL seen.
+- at the cap: the same saves into a store already holding ``--cap`` responses of one
+  client (so that the saves trim the oldest as they go, as on a busy server), keyed as
+  the gateway keys them (``scope:response id``), with the random ids of before and the
+  time-ordered ones of ``new_response_id``.
 
 Inside the gateway a commit costs ~2-3x these figures (its caches are cold; measured
 with a timer around the commit: ~90 us); the ratios between layouts carry over.
@@ -29,11 +33,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 
+from g4f_server.protocols.responses import new_id, new_response_id
 from g4f_server.storage.sqlite import SQLiteConversationStore
+
+ID_KINDS = {"random ids": lambda: new_id("resp"), "time-ordered ids": new_response_id}
+SCOPE = "5f0e3c2a9b8d7e6f1a2b3c4d"  # one client's (conversations.owner_key)
 
 TRIGGER = (
     "CREATE TRIGGER counted AFTER INSERT ON stored_response "
@@ -106,11 +115,31 @@ async def store_round(saves: int, record: dict) -> tuple[float, int]:
     return cpu, biggest
 
 
+async def cap_round(saves: int, record: dict, cap: int, new: Callable[[], str]) -> float:
+    """CPU us per save (the whole process) into a store filled to ``cap`` beforehand."""
+    path = Path(tempfile.mkdtemp(prefix="g4f-sqlite-bench-")) / "c.sqlite3"
+    store = SQLiteConversationStore(path, ttl=3600, max_rows=cap)
+    for i in range(cap):
+        await store.save_response(f"{SCOPE}:{new()}", record)
+        if i % 5 == 0:
+            await asyncio.sleep(0)
+    await asyncio.sleep(0.2)  # the filling's checkpoint is done
+    started = time.process_time()
+    for i in range(saves):
+        await store.save_response(f"{SCOPE}:{new()}", record)
+        if i % 5 == 0:
+            await asyncio.sleep(0.001)
+    cpu = (time.process_time() - started) / saves * 1e6
+    await store.close()
+    return cpu
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--saves", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--record-bytes", type=int, default=1600, help="a bench answer's")
+    parser.add_argument("--cap", type=int, default=10000, help="the store's max_rows")
     args = parser.parse_args()
     raw = os.urandom(args.record_bytes // 2).hex().encode()
     print(f"{args.saves} saves of a {len(raw)}-byte record, {args.rounds} rounds, medians\n")
@@ -130,6 +159,15 @@ def main() -> int:
     wal = max(r[1] for r in rows)
     mb = wal / 2**20
     print(f"\nstore.save_response: {cpu:.1f} us CPU / save (process), largest WAL {mb:.1f} MB")
+    capped: dict[str, list[float]] = {name: [] for name in ID_KINDS}
+    for _ in range(args.rounds):
+        for name, new in ID_KINDS.items():
+            capped[name].append(asyncio.run(cap_round(args.saves, record, args.cap, new)))
+    print(f"\nat the cap ({args.cap} rows, every save trims):\n")
+    print("| response ids | CPU us / save (process) |")
+    print("| --- | ---: |")
+    for name, values in capped.items():
+        print(f"| {name} | {statistics.median(values):.1f} |")
     return 0
 
 

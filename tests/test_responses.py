@@ -3,6 +3,7 @@ running gateway, with the kernel's test providers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -80,6 +81,18 @@ async def test_create_and_retrieve(sdk: Any) -> None:
     items = await client.responses.input_items.list(reply.id)
     assert [i.type for i in items.data] == ["message"]
     assert items.data[0].content[0].text == "hi responses"
+
+
+async def test_response_ids_sort_by_age(sdk: Any) -> None:
+    # The store trims its oldest responses by neighbouring keys only when ids sort by age.
+    client = await sdk(Scripted())
+    ids = []
+    for n in range(6):
+        ids.append((await client.responses.create(model="echo-1", input=f"n{n}")).id)
+        await asyncio.sleep(0.002)  # the ids' clock counts milliseconds
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 6
+    assert all(i.startswith("resp_") for i in ids)
 
 
 async def test_stream_events_and_final_response(sdk: Any) -> None:

@@ -21,6 +21,15 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{random.getrandbits(96):024x}"  # unique, not secret
 
 
+def new_response_id() -> str:
+    """``resp_``, the time in milliseconds, 64 random bits (unique, not secret: the store
+    is scoped by credentials). The time first, as in OpenAI's ids, so that a client's
+    store keys sort by age: trimming the oldest responses at the store's cap deletes
+    neighbouring key-index entries, where random ids dirtied a page a row
+    (bench/sqlite_save.py, "at the cap")."""
+    return f"resp_{time.time_ns() // 1_000_000:012x}{random.getrandbits(64):016x}"
+
+
 def response_frame(
     request: ResponsesRequest, response_id: str, model: str, provider: str
 ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from g4f_server.protocols.responses import (
     ResponseStream,
     finished,
     new_id,
+    new_response_id,
     output_items,
     response_frame,
 )
@@ -40,7 +41,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     items = body.input_items()
     turns = history + input_messages(items)
     chat = body.to_chat(turns)
-    response_id = new_id("resp")
+    response_id = new_response_id()
     renderer: ResponseStream | None = None
     made: list[dict[str, Any]] = []  # the final body, built once for the store and the client
     # What the closures need of the turn, never the turn itself: the turn holds ``keep``,
