@@ -121,6 +121,12 @@ PROTOCOLS = {
     ),
 }
 # Each group's scenarios run back to back in a round, as ratios to the group's first.
+# The 10% target holds for the scenarios that do chat completions' work in another
+# grammar. A stored response also makes a durable write per answer, which chat
+# completions never does: its rows are shown, with the store's own cost (the ratio to
+# the same request with store: false, run beside it), and are not held to the target
+# (docs/performance.md, "What a stored response costs").
+STORED_LIKE = {"stored": "responses", "stored-json": "responses-json"}
 PROTOCOL_GROUPS = {
     "stream": ("chat", "responses", "stored", "messages"),
     "json": ("chat-json", "responses-json", "stored-json"),
@@ -500,6 +506,7 @@ def protocol_rounds(
             # Gateway CPU per request against chat's: what the req/s ratio would be on a
             # machine with nothing else running, and much steadier than req/s on this one.
             cpu: dict[str, list[float]] = {name: [] for name in ratios}
+            store: dict[str, list[float]] = {name: [] for name in names if name in STORED_LIKE}
             for round_no in range(rounds):
                 turn = round_no % len(names)
                 order = names[turn:] + names[:turn]
@@ -515,10 +522,14 @@ def protocol_rounds(
                 for name in ratios:
                     ratios[name].append(rows[name]["rps"] / max(rows[base]["rps"], 1e-9))
                     cpu[name].append(_cpu_per_request(rows[name]) / _cpu_per_request(rows[base]))
+                for name in store:
+                    unstored = rows[STORED_LIKE[name]]["rps"]
+                    store[name].append(rows[name]["rps"] / max(unstored, 1e-9))
             out[f"{group}/c{conns}"] = {
                 "load": {name: _median_result(rows) for name, rows in runs.items()},
                 "ratio": {name: _quartiles(values) for name, values in ratios.items()},
                 "cpu_ratio": {name: _quartiles(values) for name, values in cpu.items()},
+                "store_ratio": {name: _quartiles(values) for name, values in store.items()},
             }
     return out
 
@@ -559,11 +570,21 @@ def render_protocols(protocols: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def protocol_targets(protocols: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool]]:
-    out = []
+def protocol_targets(
+    protocols: dict[str, dict[str, Any]],
+) -> list[tuple[str, str, bool | None]]:
+    """The 10% target for each protocol doing chat's work; the stored scenarios' figures
+    beside it, as information (None: not a target; see STORED_LIKE)."""
+    out: list[tuple[str, str, bool | None]] = []
     for key, row in protocols.items():
         for name in row["ratio"]:
             ratio = row["ratio"][name][1]
+            if name in STORED_LIKE:
+                own = row.get("store_ratio", {}).get(name)
+                cost = f"; {own[1]:.0%} of the same request's with store: false" if own else ""
+                text = f"{key} {name} (store: true) against chat completions"
+                out.append((text, f"{ratio:.0%}{cost}", None))
+                continue
             out.append(
                 (f"{key} {name} within 10% of chat completions", f"{ratio:.0%}", ratio >= 0.9)
             )
@@ -653,7 +674,9 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "n/a"
 
 
-def _ok(flag: bool) -> str:
+def _ok(flag: bool | None) -> str:
+    if flag is None:
+        return "not a target (a durable write per answer)"
     return "**met**" if flag else "**not met**"
 
 

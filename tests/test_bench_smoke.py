@@ -62,9 +62,11 @@ def test_harness_smoke(tmp_path: Path) -> None:
 
 
 def test_sqlite_save_bench_smoke() -> None:
-    """bench/sqlite_save.py runs both layouts and the store, and prints a figure for each."""
+    """bench/sqlite_save.py runs both layouts, the store and the store at its cap with both
+    kinds of response id, and prints a figure for each."""
+    script = str(ROOT / "bench" / "sqlite_save.py")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "sqlite_save.py"), "--saves", "300", "--rounds", "1"],
+        [sys.executable, script, "--saves", "300", "--rounds", "1", "--cap", "300"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -77,3 +79,7 @@ def test_sqlite_save_bench_smoke() -> None:
         cpu, wal = (float(cell) for cell in row.strip("|").split("|")[1:])
         assert cpu > 0 and wal > 0
     assert "store.save_response:" in proc.stdout and "largest WAL" in proc.stdout
+    kinds = ("| random ids |", "| time-ordered ids |")
+    capped = [line for line in proc.stdout.splitlines() if line.startswith(kinds)]
+    assert len(capped) == 2
+    assert all(float(row.strip("|").split("|")[1]) > 0 for row in capped)
