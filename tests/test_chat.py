@@ -265,6 +265,31 @@ async def test_body_too_large_is_413(make_client: Any) -> None:
     assert (await resp.json())["error"]["code"] == "payload_too_large"
 
 
+async def test_a_chunked_body_too_large_is_413_and_one_within_the_limit_is_read(
+    make_client: Any,
+) -> None:
+    # No Content-Length to refuse up front: the size is checked on what arrived, whether it
+    # is all buffered by the time the handler reads it (no timer) or still arriving.
+    client = await make_client(Scripted(), max_body_size=2048)
+    big = {"model": "echo-1", "messages": [{"role": "user", "content": "x" * 5000}]}
+    small = {"model": "echo-1", "messages": [{"role": "user", "content": "chunked"}]}
+
+    async def chunked(body: dict[str, Any], pieces: int) -> Any:
+        raw = json.dumps(body).encode()
+        step = -(-len(raw) // pieces)
+        for at in range(0, len(raw), step):
+            yield raw[at : at + step]
+            await asyncio.sleep(0.01 if pieces > 1 else 0)
+
+    for pieces in (1, 4):
+        resp = await client.post("/v1/chat/completions", data=chunked(big, pieces))
+        assert resp.status == 413, pieces
+        assert (await resp.json())["error"]["code"] == "payload_too_large"
+        resp = await client.post("/v1/chat/completions", data=chunked(small, pieces))
+        assert resp.status == 200, pieces
+        assert (await resp.json())["choices"][0]["message"]["content"] == "echo: chunked"
+
+
 async def test_request_proxy_field_is_refused_unless_allowed(make_client: Any) -> None:
     payload = {"model": "echo-1", "messages": USER, "proxy": "http://169.254.169.254:80"}
     client = await make_client(Scripted())

@@ -9,8 +9,13 @@ import subprocess
 import sys
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from g4f_server.body_limits import check_json_shape, shape_bounded_by_bytes
+from g4f_server.config import AppConfig
 from tests.media_providers import Painter
 from tests.providers import Scripted
 from tests.server_process import free_port, server_process
@@ -294,3 +299,46 @@ def test_malformed_http_is_logged_once_without_tracebacks(tmp_path: Any) -> None
     text = err.decode(errors="replace")
     assert "Traceback" not in text
     assert text.count("Content-Length: nope") == 1, text  # one line for all 30
+
+
+# --- the byte bound that lets a small body skip the exact shape walk ----------------------
+
+_JSON = st.recursive(
+    st.none() | st.integers(-(2**63), 2**63 - 1) | st.text(alphabet='{}[],"\\ab'),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(alphabet='{}[],"ab', max_size=3), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=_JSON, max_depth=st.integers(2, 6), max_items=st.integers(1, 25))
+def test_the_byte_bound_never_passes_json_the_exact_check_refuses(
+    data: Any, max_depth: int, max_items: int
+) -> None:
+    root = {"body": data}  # read_json checks objects only
+    body = bytearray(orjson.dumps(root))
+    if shape_bounded_by_bytes(body, max_depth, max_items):
+        check_json_shape(root, max_depth, max_items)  # raises if the bound lied
+
+
+def test_a_short_chat_body_is_bounded_by_its_bytes_under_the_default_limits() -> None:
+    """The fast path is the common one: a chat body of a few dozen messages (under
+    ``max_json_depth`` containers) skips the walk under the defaults; a longer one, or one
+    just past the depth limit, does not."""
+    config = AppConfig()
+    limits = (config.max_json_depth, config.max_json_items)
+
+    def chat(turns: int) -> bytearray:
+        messages = [{"role": "user", "content": f"turn {n}, with {{braces}} and [brackets]"}
+                    for n in range(turns)]  # fmt: skip
+        return bytearray(orjson.dumps({"model": "m", "messages": messages, "stream": True}))
+
+    assert shape_bounded_by_bytes(chat(20), *limits)
+    assert not shape_bounded_by_bytes(chat(200), *limits)
+    deep: Any = "x"
+    for _ in range(config.max_json_depth + 1):
+        deep = [deep]
+    assert not shape_bounded_by_bytes(bytearray(orjson.dumps({"metadata": deep})), *limits)

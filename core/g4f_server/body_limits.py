@@ -50,10 +50,16 @@ async def read_body(request: web.Request) -> bytearray:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise too_large(limit)
+    content = request.content
     body = bytearray()
     try:
+        if content.is_eof():  # all of it is here (a small body, nearly always): no timer
+            body += content.read_nowait()
+            if len(body) > limit:
+                raise too_large(limit)
+            return body
         async with asyncio.timeout(config.body_timeout):
-            while chunk := await request.content.readany():
+            while chunk := await content.readany():
                 if len(body) + len(chunk) > limit:
                     raise too_large(limit)
                 body += chunk
@@ -83,6 +89,17 @@ def precheck_json_size(body: bytearray, max_items: int) -> None:
     this pre-check and meets the exact count (``check_json_shape``) after parsing."""
     if body.count(b'{"') > max_items:
         raise _too_many(max_items)
+
+
+def shape_bounded_by_bytes(body: bytearray, max_depth: int, max_items: int) -> bool:
+    """True when the bytes alone prove the JSON within both bounds, so that
+    ``check_json_shape`` can be skipped: true of a chat body of up to a few dozen
+    messages under the defaults (~1 us here against ~10 us there); longer ones walk.
+    Every container opens with a ``{`` or ``[`` and every value after a container's
+    first follows a ``,``: the containers bound the depth, and commas plus containers
+    bound the values. Bytes inside strings count too, so the bounds only ever overstate."""
+    containers = body.count(b"{") + body.count(b"[")
+    return containers <= max_depth and containers + body.count(b",") <= max_items
 
 
 def check_json_shape(data: Any, max_depth: int, max_items: int) -> None:

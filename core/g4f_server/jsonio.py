@@ -9,7 +9,12 @@ import orjson
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.body_limits import check_json_shape, precheck_json_size, read_body
+from g4f_server.body_limits import (
+    check_json_shape,
+    precheck_json_size,
+    read_body,
+    shape_bounded_by_bytes,
+)
 from g4f_server.keys import CONFIG
 
 # orjson's function itself, not a wrapper: the stream renderers call it for every chunk
@@ -44,6 +49,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise errors.InvalidRequestError("The request body is empty; send a JSON object")
     config = request.app[CONFIG]
     precheck_json_size(body, config.max_json_items)
+    bounded = shape_bounded_by_bytes(body, config.max_json_depth, config.max_json_items)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -51,5 +57,6 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     del body  # the parsed objects are the one copy from here on
     if not isinstance(data, dict):
         raise errors.InvalidRequestError("The request body must be a JSON object")
-    check_json_shape(data, config.max_json_depth, config.max_json_items)
+    if not bounded:
+        check_json_shape(data, config.max_json_depth, config.max_json_items)
     return data
