@@ -83,3 +83,22 @@ def test_sqlite_save_bench_smoke() -> None:
     capped = [line for line in proc.stdout.splitlines() if line.startswith(kinds)]
     assert len(capped) == 2
     assert all(float(row.strip("|").split("|")[1]) > 0 for row in capped)
+
+
+def test_protocol_cost_pieces_run_and_render_their_grammars() -> None:
+    """bench/protocol_cost.py's pieces (counted under valgrind by hand, not here) still
+    run against today's protocol modules, and each renders its own grammar."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import protocol_cost
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    pieces = protocol_cost.pieces()
+    assert set(pieces) >= {"baseline", "parse-chat", "parse-responses", "render-chat"}
+    chat = pieces["render-chat"]()
+    responses = pieces["render-responses"]()
+    assert chat.count(b'"content":"tok') == 20 and chat.endswith(b"data: [DONE]\n\n")
+    assert responses.count(b"event: response.output_text.delta") == 20
+    assert b"event: response.completed" in responses
+    _, asked = pieces["parse-responses"]()
+    assert asked.messages[0].role == "system" and asked.stream is True

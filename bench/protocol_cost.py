@@ -1,0 +1,129 @@
+"""Instructions a protocol's own code costs per request, piece by piece (valgrind callgrind).
+
+    .venv/bin/python bench/protocol_cost.py                 # ~1 min; needs valgrind
+    .venv/bin/python bench/protocol_cost.py --calls 500 --pieces parse-chat,parse-responses
+
+``bench/instructions.py`` counts a whole request in the gateway; this splits the part that
+differs between protocols: parsing the wire request into the ``ChatRequest`` every
+provider takes, and rendering one answer (the bench's 20 text deltas and the upstream's
+usage) as the protocol's stream. Each piece runs ``--calls`` times in its own process
+under callgrind; a process that runs nothing but the same set-up is the baseline taken
+off. Instruction counts repeat whatever else the machine is doing, so small differences
+show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The bench's request bodies (run.py): the same question in each grammar.
+import run
+
+
+def pieces() -> dict[str, Callable[[], object]]:
+    """Each piece, ready to be called (imports and set-up are the baseline's too)."""
+    import orjson
+
+    from g4f_server import events as ev
+    from g4f_server.protocols.openai_chat import ChunkRenderer, new_completion_id
+    from g4f_server.protocols.responses import ResponseStream, new_response_id, response_frame
+    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.schemas.responses import ResponsesRequest, input_messages
+    from g4f_server.transcript import Transcript
+    from g4f_server.validation import parse_model
+
+    chat_body = orjson.loads(run.chat_body(True))
+    responses_body = orjson.loads(run.responses_body())
+
+    def parse_chat() -> ChatRequest:
+        return parse_model(ChatRequest, dict(chat_body))
+
+    def parse_responses() -> tuple[ResponsesRequest, ChatRequest]:
+        body = parse_model(ResponsesRequest, dict(responses_body))
+        return body, body.to_chat(input_messages(body.input_items()))
+
+    chat = parse_chat()
+    request, asked = parse_responses()
+    deltas = [ev.TextDelta(text=f"tok{i} ") for i in range(20)]
+    transcript = Transcript()
+    for delta in deltas:
+        transcript.add(delta)
+    transcript.add(ev.Usage(prompt_tokens=12, completion_tokens=20, total_tokens=32))
+
+    def render_chat() -> bytes:
+        renderer = ChunkRenderer(new_completion_id(), "openai", "pollinations", request=chat)
+        lines = [renderer.start(), *map(renderer.render, deltas), renderer.end(transcript)]
+        return b"".join(line for line in lines if line)
+
+    def render_responses() -> bytes:
+        frame = response_frame(request, new_response_id(), "openai", "pollinations")
+        renderer = ResponseStream(frame, asked)
+        lines = [renderer.start(), *map(renderer.render, deltas), renderer.end(transcript)]
+        return b"".join(line for line in lines if line)
+
+    def response_object() -> dict:
+        return response_frame(request, new_response_id(), "openai", "pollinations")
+
+    return {
+        "baseline": lambda: None,
+        "parse-chat": parse_chat,
+        "parse-responses": parse_responses,
+        "render-chat": render_chat,
+        "render-responses": render_responses,
+        "response-frame": response_object,
+    }
+
+
+def _child(name: str, calls: int) -> None:
+    piece = pieces()[name]
+    for _ in range(calls):
+        piece()
+
+
+def _count(name: str, calls: int, workdir: Path) -> int:
+    out = workdir / f"callgrind.{name}"
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    argv += [sys.executable, __file__, "--child", name, "--calls", str(calls)]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    match = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or not match:
+        raise SystemExit(f"{name}: callgrind failed:\n{proc.stderr[-2000:]}")
+    return int(match.group(1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2000, help="calls of each piece")
+    parser.add_argument("--pieces", default=",".join(p for p in pieces() if p != "baseline"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child, args.calls)
+        return 0
+    if not shutil.which("valgrind"):
+        raise SystemExit("valgrind not found: apt-get install -y valgrind")
+    workdir = Path(tempfile.mkdtemp(prefix="g4f-pieces-"))
+    try:
+        base = _count("baseline", args.calls, workdir)
+        print(f"{args.calls} calls of each piece, instructions per call (baseline taken off)\n")
+        print("| piece | instructions |")
+        print("| --- | ---: |")
+        for name in filter(None, (p.strip() for p in args.pieces.split(","))):
+            total = _count(name, args.calls, workdir)
+            print(f"| {name} | {(total - base) / args.calls:,.0f} |", flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
