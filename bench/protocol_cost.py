@@ -36,7 +36,7 @@ def pieces() -> dict[str, Callable[[], object]]:
     from g4f_server import events as ev
     from g4f_server.protocols.openai_chat import ChunkRenderer, new_completion_id
     from g4f_server.protocols.responses import ResponseStream, new_response_id, response_frame
-    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.requests import ChatRequest
     from g4f_server.schemas.responses import ResponsesRequest, input_messages
     from g4f_server.transcript import Transcript
     from g4f_server.validation import parse_model

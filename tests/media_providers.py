@@ -26,7 +26,7 @@ from g4f_server.provider import (
     TranscriptionRequest,
 )
 from g4f_server.provider import TranscriptSegment as Segment
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 from g4f_server.testing import png_bytes, wav_bytes
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from g4f_server import errors, events, hookimpl
 from g4f_server.provider import ModelInfo, ProviderContext, ProviderInfo
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 
 
 @dataclass

@@ -21,7 +21,7 @@ from g4f_server.conversations import (
     with_history,
 )
 from g4f_server.protocols.openai_chat import Transcript
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 from g4f_server.storage.sqlite import SQLiteConversationStore
 from tests.media_providers import Memo
 from tests.providers import Scripted
@@ -317,7 +317,7 @@ async def test_a_streamed_turn_is_stored_before_the_client_sees_its_end(
 ) -> None:
     """A client that sends its next turn the moment [DONE] arrives (on a new connection)
     must find the previous turn stored."""
-    from g4f_server.keys import CONVERSATIONS
+    from g4f_server.appkeys import CONVERSATIONS
 
     memo = Memo()
     app = create_app(AppConfig(data_dir=tmp_path), plugins=[memo], load_entrypoints=False)
@@ -344,7 +344,7 @@ async def test_a_failing_store_does_not_cost_the_client_its_answer(
 ) -> None:
     from structlog.testing import capture_logs
 
-    from g4f_server.keys import CONVERSATIONS
+    from g4f_server.appkeys import CONVERSATIONS
 
     app = create_app(AppConfig(data_dir=tmp_path), plugins=[Memo()], load_entrypoints=False)
     app[CONVERSATIONS] = BrokenSaves(app[CONVERSATIONS])

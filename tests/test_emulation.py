@@ -10,7 +10,7 @@ from typing import Any
 
 from g4f_server import events, hookimpl
 from g4f_server.provider import ModelInfo, ProviderInfo
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 
 CHAT = "/v1/chat/completions"
 WEATHER = [

@@ -18,7 +18,7 @@ import pytest
 
 from g4f_server import errors, events, hookimpl, limits
 from g4f_server.provider import ModelInfo, ProviderContext
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 from g4f_server.testing import png_bytes
 from tests.browser import LiveGateway, chromium
 from tests.media_providers import Painter, Speaker

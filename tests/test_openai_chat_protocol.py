@@ -95,7 +95,7 @@ def test_model_used_changes_later_chunks_and_empty_text_is_skipped() -> None:
 
 
 def test_message_dicts_are_the_messages_as_an_upstream_takes_them() -> None:
-    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.requests import ChatRequest
 
     request = ChatRequest.model_validate(
         {

@@ -17,8 +17,8 @@ import pytest
 import g4f_server_copilot
 import g4f_server_pollinations
 from g4f_server import errors
+from g4f_server.appkeys import REGISTRY
 from g4f_server.health import ProviderHealth
-from g4f_server.keys import REGISTRY
 from g4f_server.model_table import ModelTable, Target
 from tests.providers import Scripted
 

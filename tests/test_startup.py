@@ -54,10 +54,15 @@ def test_idle_server_has_no_pydantic_until_a_request_body_arrives(tmp_path: Path
         assert _pydantic_loaded(proc.pid)  # the check above could have failed
 
 
-def test_request_models_are_still_importable_from_the_provider_module() -> None:
+def test_request_models_are_still_importable_from_their_old_homes() -> None:
+    """The contract's request models live in g4f_server.requests; provider (lazily) and
+    schemas.chat / schemas.media (for one release) hand on the same classes."""
     from g4f_server import provider
-    from g4f_server.schemas.chat import ChatRequest
-    from g4f_server.schemas.media import ImageRequest, SpeechRequest, TranscriptionRequest
+    from g4f_server.requests import ChatRequest, ImageRequest, SpeechRequest, TranscriptionRequest
+    from g4f_server.schemas import chat as old_chat
+    from g4f_server.schemas import media as old_media
+
+    assert old_chat.ChatRequest is ChatRequest and old_media.ImageRequest is ImageRequest
 
     assert provider.ChatRequest is ChatRequest
     assert provider.ImageRequest is ImageRequest and provider.SpeechRequest is SpeechRequest

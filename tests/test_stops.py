@@ -14,7 +14,7 @@ import pytest
 from g4f_server import controls, events, hookimpl
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.provider import ModelInfo, ProviderContext, ProviderInfo
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 
 CHAT = "/v1/chat/completions"
 # "STOP" is split across the 2nd and 3rd chunks; "<END>" across three chunks.

@@ -10,9 +10,9 @@ from aiohttp import web
 
 from g4f_server import controls
 from g4f_server.admission import in_flight_middleware
+from g4f_server.appkeys import CONFIG, HTTP, PLUGIN_MANAGER, REGISTRY
 from g4f_server.config import AppConfig
 from g4f_server.context import make_context
-from g4f_server.keys import CONFIG, HTTP, PLUGIN_MANAGER, REGISTRY
 from g4f_server.logs import get_logger
 from g4f_server.middleware import kernel_middleware
 from g4f_server.model_table import ModelTable

@@ -12,29 +12,19 @@ server allows, or one request freezes the event loop for everyone:
   C but costs seconds in every later pass (validation, copies, serializing history), and
   orjson cannot serialize more than 255 levels, so deeper history could not be stored;
 - ``max_messages``, ``max_content_parts``: checked by the chat schema before it validates
-  the messages one by one (``chat_limits``).
+  the messages one by one (``g4f_server.requests.chat_limits``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from g4f_server import errors
-from g4f_server.keys import CONFIG
-
-# (max_messages, max_content_parts) of the request being handled: set when its body is
-# read, read by the chat schema's validators (which have no access to the app).
-_CHAT_LIMITS: ContextVar[tuple[int, int]] = ContextVar("chat_limits", default=(2048, 2048))
-
-
-def chat_limits() -> tuple[int, int]:
-    """(max_messages, max_content_parts) in force for the current request."""
-    return _CHAT_LIMITS.get()
+from g4f_server.appkeys import CONFIG
 
 
 def too_large(limit: int, setting: str = "max_body_size") -> errors.PayloadTooLargeError:
@@ -45,7 +35,11 @@ async def read_body(request: web.Request) -> bytearray:
     """The whole body in one buffer (no second copy), within ``max_body_size`` bytes and
     ``body_timeout`` seconds."""
     config = request.app[CONFIG]
-    _CHAT_LIMITS.set((config.max_messages, config.max_content_parts))
+    # The chat validators read these (the contract's request models); imported here, not
+    # at the top, so that pydantic loads with the first body, not with the idle server.
+    from g4f_server.requests import set_chat_limits
+
+    set_chat_limits(config.max_messages, config.max_content_parts)
     limit = config.max_body_size
     declared = request.content_length
     if declared is not None and declared > limit:

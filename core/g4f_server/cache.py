@@ -28,7 +28,7 @@ from aiohttp import web
 from g4f_server import events as ev
 
 if TYPE_CHECKING:
-    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.requests import ChatRequest
     from g4f_server.transcript import Transcript
 
 HEADER = "X-G4F-Cache"
@@ -178,7 +178,7 @@ class Lookup:
 
 
 async def lookup(request: web.Request, chat: ChatRequest, scope: str) -> Lookup:
-    from g4f_server.keys import CONFIG, REGISTRY
+    from g4f_server.appkeys import CONFIG, REGISTRY
     from g4f_server.router import Route
 
     settings = request.app[CACHE]

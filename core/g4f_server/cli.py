@@ -207,7 +207,7 @@ async def _inspect(config: Any) -> Any:
     from aiohttp import web
 
     from g4f_server.app import create_app
-    from g4f_server.keys import REGISTRY
+    from g4f_server.appkeys import REGISTRY
 
     application = create_app(config)
     runner = web.AppRunner(application)
@@ -245,7 +245,7 @@ def providers(
 def _kinds(models: list[Any]) -> dict[str, int]:
     """How many models have each capability that a route serves (chat, image, ...); a
     model with several counts under each."""
-    from g4f_server.registry import HOOK_CAPABILITY
+    from g4f_server.capabilities import HOOK_CAPABILITY
 
     counts = {
         kind: sum(kind in m.capabilities for m in models) for kind in HOOK_CAPABILITY.values()

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from g4f_server import demo, errors
 from g4f_server.apikeys import bearer_words
-from g4f_server.keys import CONFIG, COOKIES, HTTP, REQUEST_ID
+from g4f_server.appkeys import CONFIG, COOKIES, HTTP, REQUEST_ID
 from g4f_server.logs import get_logger
 from g4f_server.provider import ProviderContext
 from g4f_server.registry import ProviderEntry
@@ -35,7 +35,7 @@ def provider_key(request: web.Request | None, body_key: str | None) -> str | Non
 
 def _checked(value: str, header: str) -> str:
     # Imported here: only request handlers get this far, pydantic is loaded by then.
-    from g4f_server.schemas.fields import header_safe
+    from g4f_server.requests import header_safe
 
     try:
         return header_safe(value)

@@ -12,13 +12,13 @@ from multidict import istr
 
 from g4f_server import cache, cors, limits
 from g4f_server.apikeys import KeyRing
+from g4f_server.appkeys import CONTROLLED, KEY_NAME, KEYRING, SERVED_BY
 from g4f_server.config import AppConfig, ConfigError
-from g4f_server.keys import CONTROLLED, KEY_NAME, KEYRING, SERVED_BY
 from g4f_server.model_table import ModelTable
 
 if TYPE_CHECKING:
     from g4f_server.metrics import Metrics
-    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.requests import ChatRequest
     from g4f_server.transcript import Transcript
 
 
@@ -34,7 +34,7 @@ class Active:
 
     @property
     def tracked(self) -> bool:
-        """Metrics or limits keep a ``Controlled`` per request (keys.py)."""
+        """Metrics or limits keep a ``Controlled`` per request (appkeys.py)."""
         return self.metrics is not None or self.limits is not None
 
 

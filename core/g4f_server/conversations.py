@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 if TYPE_CHECKING:
-    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.requests import ChatRequest
     from g4f_server.transcript import Transcript
-
-CONVERSATION_ID_MAX = 200  # characters, in the body field and the URL path alike
 
 
 class ConversationStore(Protocol):
@@ -124,7 +122,7 @@ async def with_history(store: ConversationStore, key: str, chat: ChatRequest) ->
     stored = await store.load(key, HISTORY)
     if not stored or not stored.get("messages"):
         return chat
-    from g4f_server.schemas.chat import Message  # loaded by the chat route already
+    from g4f_server.requests import Message  # loaded by the chat route already
 
     old = [Message.model_validate(m) for m in stored["messages"]]
     new_system = [m for m in chat.messages if m.role in _SYSTEM_ROLES]

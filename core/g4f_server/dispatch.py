@@ -17,7 +17,7 @@ from g4f_server.registry import ProviderEntry
 from g4f_server.router import Route
 
 if TYPE_CHECKING:
-    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.requests import ChatRequest
     from g4f_server.stops import StopCut
 
 log = get_logger("g4f_server.dispatch")

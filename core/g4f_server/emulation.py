@@ -27,7 +27,7 @@ from g4f_server.transcript import Transcript
 
 if TYPE_CHECKING:
     from g4f_server.dispatch import ChatRun
-    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.requests import ChatRequest
 
 HEADER = "X-G4F-Emulated"
 KINDS = ("tools", "json")

@@ -20,20 +20,26 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from g4f_server.capabilities import SERVICE_HOOKS
+
+__all__ = ["HOOK_API_VERSION", "PROJECT", "SERVICE_HOOKS", "hookimpl", "hookspec"]
+
 if TYPE_CHECKING:
     from g4f_server.events import ChatItem
     from g4f_server.provider import (
-        ImageRequest,
         MediaItem,
         ModelInfo,
         ProviderContext,
         ProviderInfo,
-        SpeechRequest,
         SpeechResult,
         Transcription,
+    )
+    from g4f_server.requests import (
+        ChatRequest,
+        ImageRequest,
+        SpeechRequest,
         TranscriptionRequest,
     )
-    from g4f_server.schemas.chat import ChatRequest
 
 PROJECT = "g4f_server"
 # Bumped when a hook changes incompatibly; plugins may check it at import time.
@@ -90,7 +96,3 @@ async def create_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechR
 @hookspec
 async def transcribe(request: TranscriptionRequest, ctx: ProviderContext) -> Transcription:
     """Turn audio into text."""
-
-
-# Hooks the router calls on a single chosen provider (never through pm.hook).
-SERVICE_HOOKS: tuple[str, ...] = ("chat", "generate_images", "create_speech", "transcribe")

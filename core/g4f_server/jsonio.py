@@ -9,13 +9,13 @@ import orjson
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.appkeys import CONFIG
 from g4f_server.body_limits import (
     check_json_shape,
     precheck_json_size,
     read_body,
     shape_bounded_by_bytes,
 )
-from g4f_server.keys import CONFIG
 
 # orjson's function itself, not a wrapper: the stream renderers call it for every chunk
 # (a Responses stream ~28 times), and a Python frame per call was ~0.5 us each.

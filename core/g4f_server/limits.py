@@ -29,7 +29,7 @@ from aiohttp import web
 from multidict import istr
 
 from g4f_server import errors
-from g4f_server.keys import CONTROLLED, KEY_NAME, Controlled
+from g4f_server.appkeys import CONTROLLED, KEY_NAME, Controlled
 
 WINDOW = 60.0  # rpm and tpm are per minute
 LIMIT_KINDS = ("rpm", "tpm", "concurrency")

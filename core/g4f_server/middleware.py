@@ -14,9 +14,9 @@ import time
 from aiohttp import web
 
 from g4f_server import demo, errors
+from g4f_server.appkeys import CONFIG, KEY_NAME, KEYRING, REQUEST_ID, SERVED_BY
 from g4f_server.dispatch import attempted
 from g4f_server.jsonio import error_response, json_response
-from g4f_server.keys import CONFIG, KEY_NAME, KEYRING, REQUEST_ID, SERVED_BY
 from g4f_server.logs import access_line, bind_request_id, get_logger
 from g4f_server.router import Route
 

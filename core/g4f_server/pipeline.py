@@ -22,24 +22,23 @@ from aiohttp import web
 
 from g4f_server import controls, demo, emulation, errors, sse, stops
 from g4f_server import events as ev
+from g4f_server.appkeys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY
 from g4f_server.cache import HEADER as CACHE_HEADER
 from g4f_server.cache import replay
 from g4f_server.context import make_context, provider_key
 from g4f_server.conversations import (
-    CONVERSATION_ID_MAX,
     ConversationStore,
     conversation_key,
     remember_turn,
     with_history,
 )
 from g4f_server.dispatch import ChatRun, start_chat
-from g4f_server.keys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY
 from g4f_server.limits import anonymous_client
 from g4f_server.logs import get_logger
 from g4f_server.registry import ProviderEntry
+from g4f_server.requests import CONVERSATION_ID_MAX, ChatRequest
 from g4f_server.router import Route, resolve
 from g4f_server.routes._service import served_headers
-from g4f_server.schemas.chat import ChatRequest
 from g4f_server.transcript import Transcript
 
 log = get_logger("g4f_server.chat")

@@ -7,12 +7,18 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from g4f_server.capabilities import CAPABILITIES
+
 if TYPE_CHECKING:
     import aiohttp
     import structlog
 
-    from g4f_server.schemas.chat import ChatRequest
-    from g4f_server.schemas.media import ImageRequest, SpeechRequest, TranscriptionRequest
+    from g4f_server.requests import (
+        ChatRequest,
+        ImageRequest,
+        SpeechRequest,
+        TranscriptionRequest,
+    )
 
 __all__ = [
     "CAPABILITIES",
@@ -33,10 +39,10 @@ __all__ = [
 # imported on first access (PEP 562): a plugin that names them only in annotations keeps
 # pydantic (~8 MB, ~0.1 s) out of the idle server.
 _REQUEST_MODELS = {
-    "ChatRequest": "g4f_server.schemas.chat",
-    "ImageRequest": "g4f_server.schemas.media",
-    "SpeechRequest": "g4f_server.schemas.media",
-    "TranscriptionRequest": "g4f_server.schemas.media",
+    "ChatRequest": "g4f_server.requests",
+    "ImageRequest": "g4f_server.requests",
+    "SpeechRequest": "g4f_server.requests",
+    "TranscriptionRequest": "g4f_server.requests",
 }
 
 
@@ -47,25 +53,6 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
-
-
-# What a model can do. The router only sends a request to models that have the
-# capabilities it needs (e.g. "tools" when the request has tools).
-CAPABILITIES = frozenset(
-    {
-        "chat",
-        "vision",
-        "tools",
-        "json_schema",
-        "reasoning",
-        "audio_input",
-        "stop",  # honours the request's stop sequences (else the kernel cuts, stops.py)
-        "image",
-        "video",
-        "speech",
-        "transcription",
-    }
-)
 
 
 @dataclass(slots=True, frozen=True)

@@ -16,22 +16,14 @@ from typing import Any
 import pluggy
 
 from g4f_server import errors
+from g4f_server.capabilities import BY_NAME, HOOK_CAPABILITY, SERVICE_HOOKS
 from g4f_server.health import ProviderHealth
-from g4f_server.hookspecs import SERVICE_HOOKS
 from g4f_server.logs import get_logger
 from g4f_server.model_table import ModelTable
 from g4f_server.plugins import PluginFailure
 from g4f_server.provider import FallbackModels, ModelInfo, ProviderContext, ProviderInfo
 
 log = get_logger("g4f_server.registry")
-
-# Which capability a hook gives a provider.
-HOOK_CAPABILITY = {
-    "chat": "chat",
-    "generate_images": "image",
-    "create_speech": "speech",
-    "transcribe": "transcription",
-}
 
 
 # A provider's status as operators read it (start-up line, ``g4f-server providers``).
@@ -95,13 +87,9 @@ class ProviderEntry:
         return self._by_key.get(model_id.lower())
 
     def default_model_for(self, capability: str) -> str | None:
-        info = self.info
-        explicit = {
-            "chat": info.default_model,
-            "image": info.default_image_model,
-            "speech": info.default_speech_model,
-            "transcription": info.default_transcription_model,
-        }.get(capability)
+        known = BY_NAME.get(capability)
+        field_name = known.default_model_field if known else None
+        explicit = getattr(self.info, field_name) if field_name else None
         if explicit:
             return explicit
         for m in self.models:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from g4f_server import errors
 from g4f_server.config import AppConfig
 from g4f_server.model_table import Target
-from g4f_server.registry import HOOK_CAPABILITY, ProviderEntry, Registry
+from g4f_server.registry import ProviderEntry, Registry
 
 
 @dataclass(slots=True, frozen=True)
@@ -27,7 +27,6 @@ class Route:
     model: str  # the provider's own model id
 
 
-CAPABILITY_HOOK = {cap: hook for hook, cap in HOOK_CAPABILITY.items()}
 _DEFAULTS = {"chat": ("provider", "model"), "image": ("image_provider", "image_model")}
 
 

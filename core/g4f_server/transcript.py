@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from g4f_server import events as ev
 
 if TYPE_CHECKING:
-    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.requests import ChatRequest
 
 
 def estimate_tokens(text: str) -> int:

@@ -15,7 +15,7 @@ from g4f_server.jsonio import dumps
 from g4f_server.transcript import Transcript, estimate_prompt_tokens, media_markdown
 
 if TYPE_CHECKING:
-    from g4f_server.schemas.chat import ChatRequest
+    from g4f_server.requests import ChatRequest
 
 # Our status codes stay; the error type is Anthropic's name for that status.
 _ERROR_TYPES = {

@@ -12,7 +12,7 @@ from typing import Any
 from g4f_server import errors
 from g4f_server import events as ev
 from g4f_server.jsonio import dumps
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 from g4f_server.schemas.responses import ResponsesRequest
 from g4f_server.transcript import Transcript, media_markdown
 

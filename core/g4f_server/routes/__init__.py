@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from g4f_server.keys import OPENAPI_SPEC
+from g4f_server.appkeys import OPENAPI_SPEC
 
 if TYPE_CHECKING:
     from pydantic import BaseModel

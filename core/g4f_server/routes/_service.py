@@ -13,9 +13,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from g4f_server import controls, errors
+from g4f_server.appkeys import CONFIG, REGISTRY, REQUEST_ID, SERVED_BY
 from g4f_server.context import make_context, provider_key
 from g4f_server.dispatch import first_success
-from g4f_server.keys import CONFIG, REGISTRY, REQUEST_ID, SERVED_BY
 from g4f_server.logs import get_logger
 from g4f_server.provider import ProviderContext
 from g4f_server.router import Route, resolve

@@ -10,14 +10,14 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.appkeys import CONFIG
 from g4f_server.jsonio import json_response, read_json
-from g4f_server.keys import CONFIG
 from g4f_server.logs import get_logger
 from g4f_server.provider import SpeechResult, Transcription
+from g4f_server.requests import SpeechRequest, TranscriptionForm, TranscriptionRequest
 from g4f_server.router import Route
 from g4f_server.routes import request_body
 from g4f_server.routes._service import call_provider, read_multipart
-from g4f_server.schemas.media import SpeechRequest, TranscriptionForm, TranscriptionRequest
 from g4f_server.validation import parse_model
 
 log = get_logger("g4f_server.audio")

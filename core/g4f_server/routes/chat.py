@@ -7,8 +7,8 @@ from aiohttp import web
 from g4f_server import pipeline
 from g4f_server.jsonio import json_response, read_json
 from g4f_server.protocols.openai_chat import ChunkRenderer, completion_body, new_completion_id
+from g4f_server.requests import ChatRequest
 from g4f_server.routes import request_body
-from g4f_server.schemas.chat import ChatRequest
 from g4f_server.validation import parse_model
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.appkeys import CONFIG, COOKIES
 from g4f_server.jsonio import json_response
-from g4f_server.keys import CONFIG, COOKIES
 from g4f_server.routes import request_body
 from g4f_server.routes._service import read_multipart
 from g4f_server.schemas.media import CookieUpload

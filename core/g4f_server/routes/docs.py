@@ -6,8 +6,8 @@ import html
 
 from aiohttp import web
 
+from g4f_server.appkeys import OPENAPI_SPEC
 from g4f_server.jsonio import json_response
-from g4f_server.keys import OPENAPI_SPEC
 from g4f_server.openapi import build_openapi
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server import __version__
+from g4f_server.appkeys import REGISTRY
 from g4f_server.jsonio import json_response
-from g4f_server.keys import REGISTRY
 
 
 async def health(request: web.Request) -> web.Response:

@@ -11,15 +11,15 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.appkeys import CONFIG, HTTP, MEDIA_STORE
 from g4f_server.jsonio import json_response, read_json
-from g4f_server.keys import CONFIG, HTTP, MEDIA_STORE
 from g4f_server.media import fetch_media, media_url
+from g4f_server.mediatypes import sniff
 from g4f_server.provider import MediaItem
+from g4f_server.requests import ImageRequest
 from g4f_server.router import Route
 from g4f_server.routes import request_body
 from g4f_server.routes._service import call_provider
-from g4f_server.schemas.media import ImageRequest
-from g4f_server.storage.files import sniff
 from g4f_server.validation import parse_model
 
 _VISUAL = ("image/", "video/")

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.keys import CONFIG, MEDIA_STORE
-from g4f_server.storage.files import MIME_BY_EXT
+from g4f_server.appkeys import CONFIG, MEDIA_STORE
+from g4f_server.mediatypes import MIME_BY_EXT
 from g4f_server.storage.media import MediaStore
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.keys import CONFIG
+from g4f_server.appkeys import CONFIG
 
 
 async def metrics_page(request: web.Request) -> web.Response:

@@ -7,10 +7,11 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.appkeys import REGISTRY
+from g4f_server.capabilities import HOOK_CAPABILITY
 from g4f_server.jsonio import json_response
-from g4f_server.keys import REGISTRY
 from g4f_server.provider import ModelInfo
-from g4f_server.registry import HOOK_CAPABILITY, ProviderEntry, Registry
+from g4f_server.registry import ProviderEntry, Registry
 from g4f_server.router import table_routes
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.appkeys import REGISTRY
 from g4f_server.context import make_context
 from g4f_server.jsonio import json_response
-from g4f_server.keys import REGISTRY
 from g4f_server.logs import get_logger
 from g4f_server.registry import FailedProvider, ProviderEntry
 

@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors, pipeline
+from g4f_server.appkeys import RESPONSES
 from g4f_server.conversations import owner_key, reply_message, trim_history
 from g4f_server.jsonio import json_response, read_json
-from g4f_server.keys import RESPONSES
 from g4f_server.limits import anonymous_client
 from g4f_server.protocols.responses import (
     ResponseStream,
@@ -20,8 +20,8 @@ from g4f_server.protocols.responses import (
     output_items,
     response_frame,
 )
+from g4f_server.requests import ChatRequest
 from g4f_server.routes import request_body
-from g4f_server.schemas.chat import ChatRequest
 from g4f_server.schemas.responses import ResponsesRequest, input_messages
 from g4f_server.transcript import Transcript
 from g4f_server.validation import parse_model

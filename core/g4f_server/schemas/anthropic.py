@@ -9,8 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from g4f_server import errors
-from g4f_server.schemas.chat import ChatRequest, _Open
-from g4f_server.schemas.fields import ApiKey
+from g4f_server.requests import ApiKey, ChatRequest, _Open
 from g4f_server.validation import parse_model
 
 # Thinking budgets (tokens) mapped to the OpenAI reasoning effort providers understand.

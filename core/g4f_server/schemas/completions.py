@@ -8,8 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from g4f_server import errors
-from g4f_server.schemas.chat import ChatRequest, StreamOptions, _Open
-from g4f_server.schemas.fields import ApiKey
+from g4f_server.requests import ApiKey, ChatRequest, StreamOptions, _Open
 from g4f_server.validation import parse_model
 
 

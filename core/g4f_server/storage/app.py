@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from g4f_server.appkeys import CONFIG, CONVERSATIONS, COOKIES, MEDIA, MEDIA_STORE, RESPONSES
 from g4f_server.config import AppConfig
-from g4f_server.keys import CONFIG, CONVERSATIONS, COOKIES, MEDIA, MEDIA_STORE, RESPONSES
 from g4f_server.logs import get_logger
 from g4f_server.media import StoredMediaPublisher
 from g4f_server.periodic import every

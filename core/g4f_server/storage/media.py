@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from g4f_server import errors
-from g4f_server.storage.files import MIME_BY_EXT, atomic_write, sniff
+from g4f_server.mediatypes import MIME_BY_EXT, sniff
+from g4f_server.storage.files import atomic_write
 
 NAME = re.compile(r"^[0-9]{10,12}-[0-9a-f]{32}\.(" + "|".join(MIME_BY_EXT) + r")$")
 _MIME_TO_EXT = {mime: ext for ext, mime in MIME_BY_EXT.items()}

@@ -10,6 +10,7 @@ from g4f_server.errors import (
     ProviderError,
     ProviderRateLimitError,
 )
+from g4f_server.upstream import retry_after
 from g4f_server_copilot import fields
 
 LOGIN_HINT = (
@@ -52,16 +53,9 @@ def from_http_status(what: str, status: int, body: str, headers: Any = None) -> 
             "(including cf_clearance)."
         )
     if status == 429:
-        retry = _retry_after(headers)
+        retry = retry_after(headers.get("Retry-After")) if headers else None
         return ProviderRateLimitError(f"Copilot {what} was rate-limited (429).", retry_after=retry)
     return ProviderError(f"Copilot {what} failed with HTTP {status}: {snippet}")
-
-
-def _retry_after(headers: Any) -> float | None:
-    try:
-        return float(headers.get("Retry-After")) if headers else None
-    except (TypeError, ValueError):
-        return None
 
 
 # errorCode values reported in the wild (upstreams.md 1.13) and what they mean to a user.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from g4f_server.errors import InvalidRequestError
 
 if TYPE_CHECKING:
-    from g4f_server.schemas.chat import Message
+    from g4f_server.requests import Message
 
 _LABELS = {"user": "User", "assistant": "Assistant", "tool": "Tool result", "function": "Tool"}
 _SYSTEM_ROLES = ("system", "developer")

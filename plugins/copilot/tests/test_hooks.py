@@ -25,7 +25,7 @@ from g4f_server.events import (
     TextDelta,
 )
 from g4f_server.provider import ImageRequest
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 from g4f_server.testing import wait_until
 
 PNG = base64.b64decode(

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from g4f_server.errors import InvalidRequestError, ProviderAuthError, ProviderRateLimitError
-from g4f_server.schemas.chat import Message
+from g4f_server.requests import Message
 from g4f_server_copilot import prompt
 from g4f_server_copilot.errors import from_error_frame, from_http_status
 from g4f_server_copilot.models import mode_for

@@ -8,9 +8,7 @@ hosts plain text or HTML, and the legacy text host sometimes answers a deprecati
 
 from __future__ import annotations
 
-import email.utils
 import re
-import time
 from typing import Any
 
 import aiohttp
@@ -25,6 +23,7 @@ from g4f_server.errors import (
     ProviderRateLimitError,
     ProviderTimeoutError,
 )
+from g4f_server.upstream import retry_after
 from g4f_server_pollinations.config import DASHBOARD_URL
 
 _KEY_HINT = (
@@ -110,21 +109,6 @@ def message_of(body: bytes | str) -> str:
         if parts:
             return _clip(" - ".join(dict.fromkeys(parts)))
     return _clip(text)
-
-
-def retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (delta-seconds or HTTP date), if any."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def html_title(text: str) -> str | None:

@@ -10,7 +10,7 @@ import io
 import wave
 
 from g4f_server.errors import ProviderError
-from g4f_server.storage.files import sniff
+from g4f_server.mediatypes import sniff
 from g4f_server_pollinations.errors import message_of
 
 # MPEG audio frame header tables (ISO 11172-3 / 13818-3), in kbit/s and Hz.

@@ -12,7 +12,7 @@ import pytest
 
 import g4f_server_pollinations as plugin
 from g4f_server import errors, events
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 from g4f_server.testing import chat_events, wait_until
 from g4f_server_pollinations import errors as plugin_errors
 

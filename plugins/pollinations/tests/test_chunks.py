@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 from g4f_server_pollinations.chat import _Answer
 from g4f_server_pollinations.chunks import decode
 

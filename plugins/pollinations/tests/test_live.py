@@ -23,7 +23,7 @@ import pytest
 
 import g4f_server_pollinations as plugin
 from g4f_server import errors
-from g4f_server.schemas.chat import ChatRequest
+from g4f_server.requests import ChatRequest
 from g4f_server.testing import wav_bytes
 
 pytestmark = pytest.mark.live
