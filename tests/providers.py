@@ -242,3 +242,23 @@ class Gated(Scripted):
         yield events.TextDelta("first")
         await self.release.wait()
         yield events.TextDelta(" second")
+
+
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
+class Relays:
+    """A plugin that registers one ``Scripted`` provider per name in the settings'
+    ``upstreams`` (as the openai_compat plugin does), and refuses a name it is told to."""
+
+    name: str = "relays"
+    refuse: str | None = None
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    @hookimpl
+    def providers(self, settings: Any) -> list[object]:
+        self.received.append(dict(settings))
+        upstreams = settings["upstreams"]
+        if self.refuse in upstreams:
+            raise ValueError(f"upstream {self.refuse!r} needs {self.refuse.upper()}_API_KEY")
+        return [
+            Scripted(name=name.title(), models=[ModelInfo(f"{name}-model")]) for name in upstreams
+        ]

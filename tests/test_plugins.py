@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from g4f_server.app import create_app
-from g4f_server.config import AppConfig
+from g4f_server.config import AppConfig, ConfigError
 from g4f_server.registry import StartupError
-from tests.providers import BrokenInfo, FailingLister, InfoOnly, Scripted, Typo
+from tests.providers import BrokenInfo, FailingLister, InfoOnly, Relays, Scripted, Typo
 
 
 async def providers_of(
@@ -93,3 +93,41 @@ def test_model_lookup_follows_a_refreshed_list() -> None:
     entry.models = [ModelInfo("new-1", aliases=("fast",))]
     assert entry.model("old-1") is None
     assert entry.model("Fast").id == "new-1"
+
+
+async def test_a_plugin_registers_one_provider_per_upstream(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    relays = Relays()
+    providers = await providers_of(aiohttp_client, tmp_path, [relays], upstreams="groq, gemini")
+    assert set(providers) == {"Groq", "Gemini"}  # no "not working" entry for the adder
+    assert providers["Groq"]["models"] == ["groq-model"] and providers["Groq"]["working"]
+    settings = relays.received[0]
+    assert settings["upstreams"] == {"groq": {}, "gemini": {}}
+    keyed = AppConfig(api_key="gateway-secret", state_password="pw").plugin_settings()
+    assert "api_key" not in keyed and "state_password" not in keyed  # the gateway's own
+
+
+def test_a_refused_setting_stops_the_app_with_its_message(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError, match="relays: upstream 'groq' needs GROQ_API_KEY"):
+        create_app(
+            AppConfig(data_dir=tmp_path, upstreams=["groq"]),
+            plugins=[Relays(refuse="groq")],
+            load_entrypoints=False,
+        )
+
+
+def test_upstream_names_add_to_the_config_files_tables(tmp_path: Any) -> None:
+    path = tmp_path / "g4f.toml"
+    path.write_text(
+        '[upstreams.mine]\nbase_url = "http://127.0.0.1:9/v1"\n[upstreams.groq]\npriority = 5\n'
+    )
+    config = AppConfig.load(environ={"G4F_UPSTREAMS": "groq,ollama"}, config=str(path))
+    assert config.upstreams == {
+        "mine": {"base_url": "http://127.0.0.1:9/v1"},
+        "groq": {"priority": 5},
+        "ollama": {},
+    }
+    assert AppConfig.load(environ={}, config=str(path)).upstreams["groq"] == {"priority": 5}
+    secret = AppConfig(upstreams={"mine": {"api_key": "sk-1", "base_url": "http://x"}})
+    assert secret.redacted()["upstreams"]["mine"] == {"api_key": "***", "base_url": "http://x"}

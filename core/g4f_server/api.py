@@ -79,9 +79,29 @@ def _serve_one(config: AppConfig, reuse_port: bool = False, announce: bool = Tru
     )
 
 
+def _check_plugins(config: AppConfig) -> None:
+    """Load the plugins once before serving: a provider that refuses the settings (an
+    upstream turned on without its key) stops the server with its message, once, not
+    once per worker and not as a traceback."""
+    from g4f_server.config import ConfigError
+    from g4f_server.plugins import load_plugins, make_plugin_manager
+
+    try:
+        load_plugins(
+            make_plugin_manager(),
+            allow=config.load_plugins,
+            deny=config.disabled_plugins,
+            settings=config.plugin_settings(),
+        )
+    except ConfigError as exc:
+        log.error("bad_config", error=str(exc))
+        raise SystemExit(2) from None
+
+
 def serve(config: AppConfig) -> None:
     configure_logging(debug=config.debug, json_logs=config.json_logs)
     log.info("starting", url=f"http://{config.host}:{config.port}", config=config.redacted())
+    _check_plugins(config)
     if config.state_url:  # every worker would fail the same way: say it once, exit 1
         from g4f_server.storage.redis_state import preflight
 

@@ -41,6 +41,7 @@ def create_app(
         load_entrypoints=load_entrypoints,
         allow=config.load_plugins,
         deny=config.disabled_plugins,
+        settings=config.plugin_settings(),
     )
     registry = Registry.from_plugins(
         pm, failures, priority=config.priority, ignored=config.ignored_providers

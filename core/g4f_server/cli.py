@@ -129,6 +129,10 @@ def api(
     emulate: Annotated[
         Names, _opt("emulate", "Emulate for models without them: tools, json")
     ] = None,
+    upstreams: Annotated[
+        Names,
+        _opt("upstreams", "OpenAI-compatible upstreams to turn on, e.g. groq,gemini,ollama"),
+    ] = None,
     cache_ttl: Annotated[
         float | None, _opt("cache_ttl", "Response cache: seconds an answer is kept [0: off]")
     ] = None,
@@ -189,6 +193,7 @@ def api(
         metrics_public=metrics_public,
         cache_ttl=cache_ttl,
         emulate=_list(emulate),
+        upstreams=_list(upstreams),
     )
     serve(config)
 
@@ -208,8 +213,13 @@ async def _inspect(config: Any) -> Any:
 
     from g4f_server.app import create_app
     from g4f_server.appkeys import REGISTRY
+    from g4f_server.config import ConfigError
 
-    application = create_app(config)
+    try:
+        application = create_app(config)
+    except ConfigError as exc:  # a provider refused the settings: say why, no traceback
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
     runner = web.AppRunner(application)
     await runner.setup()
     try:

@@ -26,6 +26,9 @@ from typing import Any, ClassVar
 SECRET_FIELDS = frozenset({"api_key", "state_password"})
 # Environment names that differ from G4F_<FIELD> (the seed's names).
 _ENV_ALIASES = {"api_key": ("G4F_API_KEY",)}
+# Table settings that a flag or variable may also give as names ("groq,gemini"): each
+# name turns on a table of defaults, merged with the config file's tables of that name.
+_NAMED_TABLES = frozenset({"upstreams"})
 _TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
 _FALSE = frozenset({"0", "false", "no", "off", "f", "n"})
 
@@ -122,6 +125,11 @@ class AppConfig:
     cache_ttl: float = _bounded(0.0, ge=0)  # response cache (cache.py); 0 = off
     cache_max_bytes: int = _bounded(64 * 1024**2, ge=1024)  # the cache's memory bound
     metrics_public: bool = False  # /metrics without the key (for a scraper on a private net)
+    # OpenAI-compatible upstreams to turn on (the openai_compat plugin reads them through
+    # the ``providers`` hook): ``--upstreams groq,gemini`` / G4F_UPSTREAMS names presets,
+    # ``[upstreams.NAME]`` tables in the config file configure them or add others. Never
+    # on by a key that merely exists in the environment: a paid upstream is opt-in.
+    upstreams: dict[str, Any] = field(default_factory=dict)
 
     _overrides: ClassVar[dict[str, Any]] = {}
 
@@ -156,16 +164,31 @@ class AppConfig:
         environ = dict(os.environ if environ is None else environ)
         path = flags.get("config") or cls._overrides.get("config") or environ.get("G4F_CONFIG")
         values: dict[str, Any] = read_config_file(Path(path)) if path else {}
+        from_file = dict(values)
         for name in cls.field_names():
             for key in _ENV_ALIASES.get(name, (f"G4F_{name.upper()}",)):
                 if key in environ:
                     values[name] = environ[key]
         values.update(cls._overrides)
         values.update({k: v for k, v in flags.items() if v is not None})
+        for name in _NAMED_TABLES:  # names from a flag or variable add to the file's tables
+            tables = from_file.get(name)
+            if isinstance(tables, Mapping) and values.get(name) is not tables:
+                named = _coerce(name, _hints()[name], values[name])
+                values[name] = {**tables, **{n: t or tables.get(n, {}) for n, t in named.items()}}
         unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
         return cls(**values)
+
+    def plugin_settings(self) -> Mapping[str, Any]:
+        """What the ``providers`` hook receives: every setting but the gateway's own
+        secrets, read-only."""
+        from types import MappingProxyType
+
+        return MappingProxyType(
+            {n: getattr(self, n) for n in self.field_names() if n not in SECRET_FIELDS}
+        )
 
     def redacted(self) -> dict[str, Any]:
         """The config as shown in logs: JSON values, secrets replaced."""
@@ -176,6 +199,12 @@ class AppConfig:
         for name in SECRET_FIELDS:
             if shown.get(name):
                 shown[name] = "***"
+        shown["upstreams"] = {
+            n: {k: "***" if k == "api_key" and v else v for k, v in t.items()}
+            if isinstance(t, Mapping)
+            else t
+            for n, t in self.upstreams.items()
+        }
         if self.state_url:
             shown["state_url"] = redact_url(self.state_url)
         return shown
@@ -230,6 +259,12 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
         if isinstance(value, str):  # from the environment: a JSON object
             with contextlib.suppress(ValueError):
                 value = json.loads(value)
+        if name in _NAMED_TABLES and isinstance(value, str):  # "groq,gemini"
+            value = _split(value)
+        if name in _NAMED_TABLES and isinstance(value, list | tuple):
+            if not all(isinstance(v, str) for v in value):
+                raise _error(name, value, "a list of names or a table per name")
+            value = {v: {} for v in value}
         if isinstance(value, Mapping):
             return dict(value)
         raise _error(name, value, "a table (in the config file) or a JSON object")

@@ -15,7 +15,7 @@ Every hook is documented in docs/plugins.md; tests/test_docs.py fails when one i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -52,6 +52,17 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def provider_info() -> ProviderInfo:
     """Describe the provider: name, label, url, auth it needs, priority. Required."""
+
+
+@hookspec
+def providers(settings: Mapping[str, Any]) -> list[object]:
+    """Register more providers: one plugin object per upstream the operator turned on
+    (each implementing ``provider_info`` and the hooks it serves, marked with
+    ``hookimpl``). Called once at start-up with the server's settings (read-only, its own
+    secrets left out; e.g. ``settings["upstreams"]``). A plugin that implements this
+    needs no ``provider_info`` of its own. Raise ``ValueError`` with a message naming
+    the setting for a configuration the server must not start with (an upstream turned
+    on without its key): the server then stops with that message."""
 
 
 @hookspec

@@ -177,9 +177,12 @@ class Registry:
                     if candidate.plugin is impl.plugin:
                         entry.impls[hook] = candidate
             entries.append(entry)
+        adders = {i.plugin_name for i in pm.hook.providers.get_hookimpls()}
         for plugin_name, _plugin in pm.list_name_plugin():
-            if not any(e.plugin_name == plugin_name for e in entries) and not any(
-                f.name == plugin_name for f in failures
+            if (
+                plugin_name not in adders  # its providers are plugins of their own
+                and not any(e.plugin_name == plugin_name for e in entries)
+                and not any(f.name == plugin_name for f in failures)
             ):
                 failures.append(PluginFailure(plugin_name, "plugin has no provider_info hook"))
         return cls(entries, failures, priority=priority, ignored=ignored)
