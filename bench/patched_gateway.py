@@ -20,7 +20,7 @@ def _kernel_stop() -> None:
     """The kernel cuts ``stop`` even for models that say they honour it (Pollinations does:
     its plugin cuts on the host that ignores stop): measures the kernel's cut (stops.py)
     on the bench's Pollinations model."""
-    from g4f_server import stops
+    from g4f_server.pipeline import stops
 
     stops.needed = lambda route, stop: bool(stop)
 

@@ -34,12 +34,16 @@ def pieces() -> dict[str, Callable[[], object]]:
     import orjson
 
     from g4f_server import events as ev
-    from g4f_server.protocols.openai_chat import ChunkRenderer, new_completion_id
-    from g4f_server.protocols.responses import ResponseStream, new_response_id, response_frame
+    from g4f_server.pipeline.transcript import Transcript
+    from g4f_server.protocols.openai_chat.render import ChunkRenderer, new_completion_id
+    from g4f_server.protocols.responses.render import (
+        ResponseStream,
+        new_response_id,
+        response_frame,
+    )
+    from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
     from g4f_server.requests import ChatRequest
-    from g4f_server.schemas.responses import ResponsesRequest, input_messages
-    from g4f_server.transcript import Transcript
-    from g4f_server.validation import parse_model
+    from g4f_server.web.validation import parse_model
 
     chat_body = orjson.loads(run.chat_body(True))
     responses_body = orjson.loads(run.responses_body())

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 
-from g4f_server.protocols.responses import new_id, new_response_id
+from g4f_server.protocols.responses.render import new_id, new_response_id
 from g4f_server.storage.sqlite import SQLiteConversationStore
 
 ID_KINDS = {"random ids": lambda: new_id("resp"), "time-ordered ids": new_response_id}

@@ -132,7 +132,7 @@ OPEN_WITHOUT_KEY = {
 async def test_exactly_the_documented_routes_are_open(
     aiohttp_client: Any, tmp_path: Any, metrics_public: bool
 ) -> None:
-    from g4f_server.routes import ROUTES
+    from g4f_server.web.routes import ROUTES
 
     config = AppConfig(
         api_key=KEY, data_dir=tmp_path, gui=True, metrics=True, metrics_public=metrics_public

@@ -12,7 +12,7 @@ import aiohttp
 
 from g4f_server.app import create_app
 from g4f_server.config import AppConfig
-from g4f_server.conversations import (
+from g4f_server.pipeline.history import (
     HISTORY,
     MAX_HISTORY_BYTES,
     MAX_HISTORY_MESSAGES,
@@ -20,7 +20,7 @@ from g4f_server.conversations import (
     remember_turn,
     with_history,
 )
-from g4f_server.protocols.openai_chat import Transcript
+from g4f_server.protocols.openai_chat.render import Transcript
 from g4f_server.requests import ChatRequest
 from g4f_server.storage.sqlite import SQLiteConversationStore
 from tests.media_providers import Memo

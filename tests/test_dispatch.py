@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from g4f_server import errors
-from g4f_server.dispatch import Watchdog, first_success
+from g4f_server.pipeline.dispatch import Watchdog, first_success
 from tests.providers import Scripted
 
 USER = [{"role": "user", "content": "hi"}]
@@ -88,8 +88,8 @@ async def test_watchdog_does_not_count_time_outside_waits() -> None:
 
 
 def _route(name: str) -> Any:
-    from g4f_server.health import ProviderHealth
-    from g4f_server.router import Route
+    from g4f_server.providers.cooldown import ProviderHealth
+    from g4f_server.providers.router import Route
 
     class Entry:
         pass

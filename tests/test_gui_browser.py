@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from g4f_server import errors, events, hookimpl, limits
+from g4f_server import errors, events, hookimpl
+from g4f_server.controls import limits
 from g4f_server.provider import ModelInfo, ProviderContext
 from g4f_server.requests import ChatRequest
 from g4f_server.testing import png_bytes

@@ -12,7 +12,8 @@ import orjson
 import pytest
 import structlog
 
-from g4f_server import context, logs
+from g4f_server import logs
+from g4f_server.providers import context
 from g4f_server.testing import wait_until
 from tests.providers import Endless, Scripted
 

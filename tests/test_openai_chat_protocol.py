@@ -7,7 +7,7 @@ import json
 import pytest
 
 from g4f_server import events as ev
-from g4f_server.protocols.openai_chat import ChunkRenderer
+from g4f_server.protocols.openai_chat.render import ChunkRenderer
 
 
 def parse(line: bytes | None) -> dict:
@@ -68,7 +68,7 @@ def test_rendered_chunk_matches_the_stream_schema(event: ev.ChatEvent, delta: di
 @pytest.mark.parametrize("extra", [None, {"conversation_id": "c-1"}])
 @pytest.mark.parametrize("reason", ["stop", "length", "tool_calls"])
 def test_role_and_finish_chunks_match_the_stream_schema(reason: str, extra: dict | None) -> None:
-    from g4f_server.protocols.openai_chat import Transcript
+    from g4f_server.protocols.openai_chat.render import Transcript
 
     renderer = ChunkRenderer("chatcmpl-x", 'model "q"', "Prov")
     frame = _frame(renderer)

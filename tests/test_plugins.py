@@ -8,7 +8,7 @@ import pytest
 
 from g4f_server.app import create_app
 from g4f_server.config import AppConfig, ConfigError
-from g4f_server.registry import StartupError
+from g4f_server.providers.registry import StartupError
 from tests.providers import BrokenInfo, FailingLister, InfoOnly, Relays, Scripted, Typo
 
 
@@ -85,7 +85,7 @@ def test_env_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_model_lookup_follows_a_refreshed_list() -> None:
     """Lookups are indexed; a new model list (a refresh) must be seen at once."""
     from g4f_server.provider import ModelInfo, ProviderInfo
-    from g4f_server.registry import ProviderEntry
+    from g4f_server.providers.registry import ProviderEntry
 
     entry = ProviderEntry(info=ProviderInfo(name="P"), plugin_name="p")
     entry.models = [ModelInfo("old-1", aliases=("Fast",)), ModelInfo("shared", aliases=("fast",))]

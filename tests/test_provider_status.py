@@ -26,8 +26,8 @@ from g4f_server import hookimpl
 from g4f_server.app import create_app
 from g4f_server.appkeys import REGISTRY
 from g4f_server.config import AppConfig
-from g4f_server.context import make_context
 from g4f_server.provider import FallbackModels, ModelInfo, ProviderContext, ProviderInfo
+from g4f_server.providers.context import make_context
 from tests.server_process import offline_env, server_process
 
 

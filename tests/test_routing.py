@@ -18,8 +18,8 @@ import g4f_server_copilot
 import g4f_server_pollinations
 from g4f_server import errors
 from g4f_server.appkeys import REGISTRY
-from g4f_server.health import ProviderHealth
-from g4f_server.model_table import ModelTable, Target
+from g4f_server.providers.cooldown import ProviderHealth
+from g4f_server.providers.model_table import ModelTable, Target
 from tests.providers import Scripted
 
 PLUGINS = Path(__file__).parent.parent / "plugins"

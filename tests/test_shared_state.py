@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient
 from g4f_server.app import create_app
 from g4f_server.appkeys import COOKIES
 from g4f_server.config import AppConfig, redact_url
-from g4f_server.storage.redis_state import StateStartupError
+from g4f_server.storage.redis.state import StateStartupError
 from g4f_server.testing import wait_until
 from tests.media_providers import Painter
 from tests.providers import Scripted

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from g4f_server import controls, events, hookimpl
+from g4f_server import events, hookimpl
 from g4f_server.config import AppConfig, ConfigError
+from g4f_server.controls import wiring as controls
 from g4f_server.provider import ModelInfo, ProviderContext, ProviderInfo
 from g4f_server.requests import ChatRequest
 

@@ -64,7 +64,7 @@ def _announce(config: AppConfig, runner: Any) -> None:
 
 
 def _serve_one(config: AppConfig, reuse_port: bool = False, announce: bool = True) -> None:
-    from g4f_server import admission
+    from g4f_server.web import admission
 
     configure_logging(debug=config.debug, json_logs=config.json_logs)
     app = create_app(config)
@@ -84,7 +84,7 @@ def _check_plugins(config: AppConfig) -> None:
     upstream turned on without its key) stops the server with its message, once, not
     once per worker and not as a traceback."""
     from g4f_server.config import ConfigError
-    from g4f_server.plugins import load_plugins, make_plugin_manager
+    from g4f_server.providers.loader import load_plugins, make_plugin_manager
 
     try:
         load_plugins(
@@ -103,7 +103,7 @@ def serve(config: AppConfig) -> None:
     log.info("starting", url=f"http://{config.host}:{config.port}", config=config.redacted())
     _check_plugins(config)
     if config.state_url:  # every worker would fail the same way: say it once, exit 1
-        from g4f_server.storage.redis_state import preflight
+        from g4f_server.storage.redis.state import preflight
 
         problem = preflight(config)
         if problem:

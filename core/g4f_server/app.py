@@ -8,19 +8,19 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from g4f_server import controls
-from g4f_server.admission import in_flight_middleware
 from g4f_server.appkeys import CONFIG, HTTP, PLUGIN_MANAGER, REGISTRY
 from g4f_server.config import AppConfig
-from g4f_server.context import make_context
+from g4f_server.controls import wiring as controls
 from g4f_server.logs import get_logger
-from g4f_server.middleware import kernel_middleware
-from g4f_server.model_table import ModelTable
 from g4f_server.periodic import every
-from g4f_server.plugins import load_plugins, make_plugin_manager
-from g4f_server.registry import Registry
-from g4f_server.routes import setup_routes
-from g4f_server.storage.app import setup_storage, storage_ctx
+from g4f_server.providers.context import make_context
+from g4f_server.providers.loader import load_plugins, make_plugin_manager
+from g4f_server.providers.model_table import ModelTable
+from g4f_server.providers.registry import Registry
+from g4f_server.storage.factory import setup_storage, storage_ctx
+from g4f_server.web.admission import in_flight_middleware
+from g4f_server.web.middleware import kernel_middleware
+from g4f_server.web.routes import setup_routes
 
 log = get_logger("g4f_server.app")
 

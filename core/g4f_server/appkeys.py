@@ -15,11 +15,11 @@ if TYPE_CHECKING:
     import aiohttp
     import pluggy
 
-    from g4f_server.apikeys import KeyRing
     from g4f_server.config import AppConfig
-    from g4f_server.conversations import ConversationStore, ResponseStore
-    from g4f_server.media import MediaPublisher
-    from g4f_server.registry import Registry
+    from g4f_server.controls.apikeys import KeyRing
+    from g4f_server.pipeline.history import ConversationStore, ResponseStore
+    from g4f_server.pipeline.media import MediaPublisher
+    from g4f_server.providers.registry import Registry
     from g4f_server.storage.cookies import CookieStore
     from g4f_server.storage.media import MediaStore
 

@@ -67,7 +67,7 @@ def _list(values: list[str] | None) -> list[str] | None:
 
 def _config(**flags: Any) -> Any:
     from g4f_server.config import AppConfig, ConfigError
-    from g4f_server.controls import check
+    from g4f_server.controls.wiring import check
 
     try:
         config = AppConfig.load(**flags)
@@ -235,8 +235,8 @@ def providers(
     disabled_plugins: Disabled = None,
 ) -> None:
     """List installed providers: models (every kind, as `models` lists them) and status."""
-    from g4f_server.registry import STATUSES
-    from g4f_server.routes.providers import failed_entry, provider_entry
+    from g4f_server.providers.registry import STATUSES
+    from g4f_server.web.routes.providers import failed_entry, provider_entry
 
     registry = _registry(load_plugins, disabled_plugins)
     if as_json:
@@ -270,7 +270,7 @@ def models(
     disabled_plugins: Disabled = None,
 ) -> None:
     """List the models of every installed provider."""
-    from g4f_server.routes.models import model_entry
+    from g4f_server.web.routes.models import model_entry
 
     registry = _registry(load_plugins, disabled_plugins)
     rows = [model_entry(m, e) for e in registry.ordered for m in e.models]
@@ -288,7 +288,7 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("new")
 def keys_new(name: Annotated[str, typer.Argument(help="The key's name (logs, limits)")]) -> None:
     """Print a fresh random key and the lines to paste into the config file."""
-    from g4f_server.apikeys import key_hash, new_key
+    from g4f_server.controls.apikeys import key_hash, new_key
 
     if not name.replace("-", "").replace("_", "").isalnum():
         typer.echo("Error: NAME may hold letters, digits, '-' and '_' only", err=True)

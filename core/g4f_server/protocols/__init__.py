@@ -1,1 +1,9 @@
-"""Output protocols: each renders the internal event stream (events.py) in one wire format."""
+"""The protocols wing: each wire protocol in its own folder (openai_chat/, responses/,
+anthropic/, completions/), with ``request`` (wire -> ChatRequest), ``render`` (the internal
+event stream, events.py -> wire) and ``routes``; ``sse`` is the one SSE framing and
+``streaming`` the one loop that writes a turn's events to a client.
+
+Rule: the top of the kernel below the app factory: may import web, controls, pipeline,
+providers, storage, the contract and foundation. Nothing imports a protocol but the app's
+route table (by name) and the entry points.
+"""

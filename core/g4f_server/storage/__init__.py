@@ -8,6 +8,10 @@ Layout under ``AppConfig.data_dir``::
 
 Every file is written atomically (``files.atomic_write``): a crash leaves the old file
 or the new one, never half of one.
+
+The storage wing. Rule: a backend implements an interface of ``storage/interfaces.py``
+and nothing more: storage imports the contract and the foundation only, never providers,
+pipeline, controls, protocols or web.
 """
 
 from __future__ import annotations

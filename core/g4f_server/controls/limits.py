@@ -1,0 +1,474 @@
+"""Rate limits: requests and tokens per minute, concurrent requests.
+
+Two layers:
+
+- ``Limiter``: the storage interface, three atomic operations on named counters. The
+  in-memory backend here serves one process; a shared backend (Redis) implements the
+  same three calls, so every worker sees the same counts.
+- ``RateLimits``: the operator's rules (``[limits]`` and ``[keys.NAME]`` of the config
+  file) applied to one request: who it is (key name or client address), which public
+  model, what is left. Over a limit: 429 ``rate_limit_exceeded`` with ``Retry-After`` and
+  OpenAI's ``x-ratelimit-*`` headers.
+
+Windows are fixed (aligned to multiples of the window length): one counter per key and
+window, so a check is one atomic increment in any backend, and the count at which a
+client gets its 429 is exact.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from aiohttp import web
+from multidict import istr
+
+from g4f_server import errors
+from g4f_server.appkeys import CONTROLLED, KEY_NAME, Controlled
+
+WINDOW = 60.0  # rpm and tpm are per minute
+LIMIT_KINDS = ("rpm", "tpm", "concurrency")
+
+
+class Decision(NamedTuple):
+    """The outcome of one ``hit``: allowed or not, and what the headers report. A named
+    tuple: made per check, and a frozen dataclass costs a call per field to build."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: float  # seconds until the window ends (the count starts again)
+
+
+class Limiter(Protocol):
+    """Atomic counters. Every call is one round trip to the backend."""
+
+    async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        """Add ``cost`` to ``key``'s count in the current window unless that would go
+        over ``limit`` (a ``cost`` of 0 asks whether anything is left: denied once the
+        count has reached the limit). A denied hit adds nothing."""
+        ...
+
+    async def charge(self, key: str, cost: int, window: float) -> None:
+        """Add ``cost`` unconditionally (tokens, known only once the answer is done)."""
+        ...
+
+    async def acquire(self, key: str, limit: int) -> Decision:
+        """Take one of ``limit`` concurrent slots; ``release`` gives it back."""
+        ...
+
+    async def release(self, key: str) -> None: ...
+
+
+@dataclass(slots=True)
+class MemoryLimiter:
+    """The in-process backend: a dict of (window start, count); stale windows are
+    dropped as the dict grows, so memory stays bounded by the active keys."""
+
+    clock: Any = time.monotonic
+    _windows: dict[str, list[float]] = field(default_factory=dict)
+    _slots: dict[str, int] = field(default_factory=dict)
+    _prune_at: int = 1024
+
+    def _count(self, key: str, window: float) -> tuple[list[float], float]:
+        now = self.clock()
+        start = math.floor(now / window) * window
+        return self._slot(key, start, now), start + window - now
+
+    def _slot(self, key: str, start: float, now: float) -> list[float]:
+        slot = self._windows.get(key)
+        if slot is None or slot[0] != start:
+            if len(self._windows) >= self._prune_at:
+                self._prune(now)
+            slot = self._windows[key] = [start, 0.0]
+        return slot
+
+    def _prune(self, now: float) -> None:
+        # A window older than the longest we use (a minute) can be dropped.
+        self._windows = {k: v for k, v in self._windows.items() if v[0] > now - 2 * WINDOW}
+        self._prune_at = max(1024, 2 * len(self._windows))
+
+    # The ``*_now`` calls are the work itself: ``RateLimits`` calls them directly (no
+    # coroutine per check) when the limiter is this one; the async ones are the interface.
+    def hit_now(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        slot, reset = self._count(key, window)
+        used = slot[1]
+        if used >= limit or used + cost > limit:
+            return Decision(False, limit, max(0, int(limit - used)), reset)
+        slot[1] = used + cost
+        return Decision(True, limit, int(limit - slot[1]), reset)
+
+    def charge_now(self, key: str, cost: int, window: float) -> None:
+        slot, _ = self._count(key, window)
+        slot[1] += cost
+
+    def acquire_now(self, key: str, limit: int) -> Decision:
+        used = self._slots.get(key, 0)
+        if used >= limit:
+            return Decision(False, limit, 0, 1.0)
+        self._slots[key] = used + 1
+        return Decision(True, limit, limit - used - 1, 0.0)
+
+    def release_now(self, key: str) -> None:
+        used = self._slots.get(key, 0) - 1
+        if used > 0:
+            self._slots[key] = used
+        else:
+            self._slots.pop(key, None)
+
+    def admit_now(self, ticket: Ticket, subject: str, rule: Rule) -> None:
+        """``RateLimits.admit`` for this backend in one call: the clock read once, no
+        coroutine and no ``Decision`` per check (together a third of the limits' cost
+        per request). The same rules as the three calls it stands for."""
+        concurrency = rule.concurrency
+        if concurrency is not None:
+            key = "c:" + subject
+            used = self._slots.get(key, 0)
+            if used >= concurrency:
+                raise _rate_limited("concurrency", subject, Decision(False, concurrency, 0, 1.0))
+            self._slots[key] = used + 1
+            if ticket.slots is None:
+                ticket.slots = [key]
+            else:
+                ticket.slots.append(key)
+        tpm, rpm = rule.tpm, rule.rpm
+        if tpm is None and rpm is None:
+            return
+        now = self.clock()
+        start = math.floor(now / WINDOW) * WINDOW
+        reset = start + WINDOW - now
+        rates = ticket.rates
+        if rates is None:
+            rates = ticket.rates = []
+        if tpm is not None:
+            key = "t:" + subject
+            used = self._slot(key, start, now)[1]
+            if used >= tpm:  # a check of cost 0: refused once the count has reached it
+                raise _rate_limited("tpm", subject, Decision(False, tpm, 0, reset))
+            if ticket.token_keys is None:
+                ticket.token_keys = [key]
+            else:
+                ticket.token_keys.append(key)
+            rates.append(("tpm", tpm, int(tpm - used), reset))
+        if rpm is not None:
+            slot = self._slot("r:" + subject, start, now)
+            used = slot[1]
+            if used + 1 > rpm:
+                raise _rate_limited(
+                    "rpm", subject, Decision(False, rpm, max(0, int(rpm - used)), reset)
+                )
+            slot[1] = used + 1
+            rates.append(("rpm", rpm, int(rpm - used - 1), reset))
+
+    async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        return self.hit_now(key, cost, limit, window)
+
+    async def charge(self, key: str, cost: int, window: float) -> None:
+        self.charge_now(key, cost, window)
+
+    async def acquire(self, key: str, limit: int) -> Decision:
+        return self.acquire_now(key, limit)
+
+    async def release(self, key: str) -> None:
+        self.release_now(key)
+
+
+@dataclass(slots=True, frozen=True)
+class Rule:
+    """Limits of one subject (a key, a client address, a public model); None = none."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrency: int | None = None
+
+    @classmethod
+    def parse(cls, where: str, table: Mapping[str, Any]) -> Rule:
+        values: dict[str, int] = {}
+        for kind in LIMIT_KINDS:
+            value = table.get(kind)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{where}.{kind} must be a whole number of at least 1")
+            values[kind] = value
+        return cls(**values)
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, kind) is not None for kind in LIMIT_KINDS)
+
+
+def _rate_limited(kind: str, subject: str, decision: Decision) -> errors.RateLimitError:
+    what = {"rpm": "requests per minute", "tpm": "tokens per minute"}.get(
+        kind, "concurrent requests"
+    )
+    error = errors.RateLimitError(
+        f"Rate limit reached for {subject.split(':', 1)[-1]}: {decision.limit} {what}. "
+        f"Try again in {max(1, math.ceil(decision.reset))}s.",
+        retry_after=max(1.0, math.ceil(decision.reset)),
+    )
+    if kind != "concurrency":
+        error.headers.update(_headers(kind, decision))
+    error.kind = kind  # type: ignore[attr-defined]  # read by the middleware (metrics)
+    return error
+
+
+# (limit, remaining, reset) header names by kind; istr: no case-folding per request.
+_NAMES = {
+    kind: tuple(istr(f"x-ratelimit-{what}-{unit}") for what in ("limit", "remaining", "reset"))
+    for kind, unit in (("rpm", "requests"), ("tpm", "tokens"))
+}
+
+
+def _headers(kind: str, decision: Decision) -> dict[str, str]:
+    limit, remaining, reset = _NAMES[kind]
+    return {
+        limit: str(decision.limit),
+        remaining: str(decision.remaining),
+        reset: f"{max(0.0, decision.reset):.3f}s",
+    }
+
+
+class Ticket:
+    """What one admitted request holds: the concurrency slots to give back, the token
+    counters to charge when the answer is done, and the decisions its headers report.
+    A plain slotted class whose lists are made only when needed: one per request."""
+
+    __slots__ = ("limiter", "local", "rates", "slots", "token_keys")
+
+    def __init__(self, limiter: Limiter) -> None:
+        self.limiter = limiter
+        self.local = limiter if type(limiter) is MemoryLimiter else None
+        self.slots: list[str] | None = None
+        self.token_keys: list[str] | None = None
+        # (kind, limit, remaining, reset) of the rpm and tpm checks, for the headers
+        self.rates: list[tuple[str, int, int, float]] | None = None
+
+    def charge_now(self, tokens: int) -> bool:
+        """Charge in memory without a coroutine; False: await ``charge_tokens``."""
+        local = self.local
+        if local is None:
+            return False
+        keys, self.token_keys = self.token_keys, None
+        for key in keys or ():
+            local.charge_now(key, tokens, WINDOW)
+        return True
+
+    def release_now(self) -> bool:
+        """Give the slots back in memory without a coroutine; False: await ``release``."""
+        local = self.local
+        if local is None:
+            return False
+        slots, self.slots = self.slots, None
+        for key in slots or ():
+            local.release_now(key)
+        return True
+
+    async def charge_tokens(self, tokens: int) -> None:
+        if self.charge_now(tokens):
+            return
+        keys, self.token_keys = self.token_keys, None
+        for key in keys or ():
+            await self.limiter.charge(key, tokens, WINDOW)
+
+    async def release(self) -> None:
+        if self.release_now():
+            return
+        slots, self.slots = self.slots, None
+        for key in slots or ():
+            await self.limiter.release(key)
+
+
+@dataclass(slots=True)
+class RateLimits:
+    """The operator's rules applied through a ``Limiter``."""
+
+    limiter: Limiter
+    per_key: Rule = Rule()  # every key without limits of its own
+    per_client: Rule = Rule()  # requests without a key, by client address
+    keys: Mapping[str, Rule] = field(default_factory=dict)
+    models: Mapping[str, Rule] = field(default_factory=dict)  # public model glob -> rule
+    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+    # The metrics middleware, outside this one, has made the request's Controlled.
+    after_metrics: bool = False
+
+    def model_rule(self, model: str) -> tuple[str, Rule] | None:
+        """The rule of a public model name: the exact name, else the first glob."""
+        name = model.lower()
+        rule = self.models.get(name)
+        if rule is not None:
+            return name, rule
+        for glob, rule in self.models.items():
+            if fnmatch.fnmatchcase(name, glob):
+                return glob, rule
+        return None
+
+    def subject_rule(self, key_name: str | None) -> Rule:
+        if key_name is None:
+            return self.per_client
+        rule = self.keys.get(key_name)  # not ``or``: Rule.__bool__ looks at every field
+        return rule if rule is not None else self.per_key
+
+    async def admit(self, ticket: Ticket, subject: str, rule: Rule) -> None:
+        """Count one request of ``subject`` against ``rule``; raise the 429 when over.
+        Concurrency first: a request refused for it has not used a request of the
+        minute. Slots taken before a refusal are given back by ``ticket.release``."""
+        if ticket.local is not None:
+            ticket.local.admit_now(ticket, subject, rule)
+            return
+        limiter = self.limiter
+        if rule.concurrency is not None:
+            key = "c:" + subject
+            decision = await limiter.acquire(key, rule.concurrency)
+            if not decision.allowed:
+                raise _rate_limited("concurrency", subject, decision)
+            if ticket.slots is None:
+                ticket.slots = [key]
+            else:
+                ticket.slots.append(key)
+        rates = ticket.rates
+        if rates is None:
+            rates = ticket.rates = []
+        if rule.tpm is not None:
+            key = "t:" + subject
+            decision = await limiter.hit(key, 0, rule.tpm, WINDOW)
+            if not decision.allowed:
+                raise _rate_limited("tpm", subject, decision)
+            if ticket.token_keys is None:
+                ticket.token_keys = [key]
+            else:
+                ticket.token_keys.append(key)
+            rates.append(("tpm", decision.limit, decision.remaining, decision.reset))
+        if rule.rpm is not None:
+            decision = await limiter.hit("r:" + subject, 1, rule.rpm, WINDOW)
+            if not decision.allowed:
+                raise _rate_limited("rpm", subject, decision)
+            rates.append(("rpm", decision.limit, decision.remaining, decision.reset))
+
+
+def parse_limits(
+    limiter: Limiter,
+    limits: Mapping[str, Any],
+    keys: Mapping[str, Mapping[str, Any]],
+    trusted_proxies: Sequence[str] = (),
+) -> RateLimits | None:
+    """The ``[limits]`` table and the limits of ``[keys.NAME]``; None when nothing is
+    limited (the middleware then skips the limiter entirely)."""
+    per_key = Rule.parse("limits.per_key", limits.get("per_key") or {})
+    per_client = Rule.parse("limits.per_client", limits.get("per_client") or {})
+    unknown = sorted(set(limits) - {"per_key", "per_client", "models"})
+    if unknown:
+        raise ValueError(f"limits: unknown table(s) {', '.join(unknown)}")
+    models = {
+        name.lower(): Rule.parse(f"limits.models.{name}", table)
+        for name, table in (limits.get("models") or {}).items()
+    }
+    key_rules = {name: Rule.parse(f"keys.{name}", table) for name, table in keys.items()}
+    key_rules = {name: rule for name, rule in key_rules.items() if rule}
+    if not (per_key or per_client or key_rules or any(models.values())):
+        return None
+    trusted = parse_trusted(trusted_proxies)
+    return RateLimits(limiter, per_key, per_client, key_rules, models, trusted)
+
+
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def parse_trusted(trusted_proxies: Sequence[str]) -> Networks:
+    """``--trusted-proxies`` as networks; ValueError names a bad entry."""
+    return tuple(ipaddress.ip_network(net, strict=False) for net in trusted_proxies)
+
+
+def client_address(request: web.Request, trusted: Sequence[Any]) -> str:
+    """The client's address: the peer's, or, when the peer is a trusted proxy, the last
+    ``X-Forwarded-For`` hop that is not one (a client can prepend anything it likes)."""
+    peer = request.remote or ""
+    if not trusted or not _trusted(peer, trusted):
+        return peer
+    hops: list[str] = []
+    for value in request.headers.getall("X-Forwarded-For", ()):
+        hops += [hop.strip() for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):  # the nearest hop first: our proxy appended it
+        if not _trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _trusted(address: str, trusted: Sequence[Any]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+# --- wiring: the middleware (who, how many) and the per-model gate (which model) ------
+
+from g4f_server.web.middleware import OPEN_PATHS, OPEN_PREFIXES
+
+LIMITS = web.AppKey("limits", RateLimits)
+TRUSTED = web.AppKey("trusted_proxies", tuple)  # parsed --trusted-proxies, always set
+
+
+def anonymous_client(request: web.Request) -> str | None:
+    """The client address of a request that carried no key (the server has none), the
+    same address the per-client limits count; None for a keyed request. Conversations
+    and stored responses are scoped by it (conversations.conversation_key)."""
+    if request.get(KEY_NAME):
+        return None
+    return client_address(request, request.app.get(TRUSTED, ()))
+
+
+def subject_of(request: web.Request, limits: RateLimits) -> tuple[str, str | None]:
+    key_name = request.get(KEY_NAME)
+    if key_name:
+        return f"key:{key_name}", key_name
+    return f"ip:{client_address(request, limits.trusted)}", None
+
+
+@web.middleware
+async def limits_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Counts every request that passed the key check (open paths are not counted)."""
+    path = request.path
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
+        return await handler(request)
+    limits = request.app[LIMITS]
+    if limits.after_metrics:
+        state = request[CONTROLLED]
+    else:
+        state = request[CONTROLLED] = Controlled()
+    subject, key_name = subject_of(request, limits)
+    ticket = state.ticket = Ticket(limits.limiter)
+    try:
+        if ticket.local is not None:  # the memory backend: no coroutine for the checks
+            ticket.local.admit_now(ticket, subject, limits.subject_rule(key_name))
+        else:
+            await limits.admit(ticket, subject, limits.subject_rule(key_name))
+        return await handler(request)
+    except errors.RateLimitError as exc:
+        state.limited = getattr(exc, "kind", "requests")
+        raise
+    finally:
+        if ticket.slots is not None and not ticket.release_now():
+            await ticket.release()
+
+
+def rate_headers(ticket: Ticket, headers: Any) -> None:
+    """What is left, on every answer (streamed ones too): from controls.on_prepare."""
+    for kind, limit, remaining, reset in ticket.rates or ():
+        names = _NAMES[kind]
+        headers[names[0]] = str(limit)
+        headers[names[1]] = str(remaining)
+        headers[names[2]] = f"{max(0.0, reset):.3f}s"
+
+
+async def admit_model(limits: RateLimits, ticket: Ticket, model: str) -> None:
+    """The public model's own limits (``[limits.models]``), once the body is read."""
+    found = limits.model_rule(model)
+    if found is not None:
+        glob, rule = found
+        await limits.admit(ticket, f"model:{glob}", rule)

@@ -1,0 +1,210 @@
+"""The response cache (``--cache-ttl SECONDS``; off by default).
+
+Exact match on the normalised request (model, messages, tools, response_format and the
+sampling fields), scoped per API key. Only deterministic requests are cached
+(``temperature: 0`` or a ``seed``) unless the request sets ``"cache": true``;
+``"cache": false`` or ``Cache-Control: no-cache`` skips it, and so does a conversation
+(its answer depends on stored history). Only finished, non-empty answers are stored,
+never an error. A hit is replayed through the same pipeline as a provider's answer, so it
+streams (as chunks) in every protocol; ``X-G4F-Cache`` says ``hit``, ``miss`` or
+``bypass``.
+
+Storage sits behind ``ResponseCache`` (``get``/``put`` of bytes, each atomic); the
+in-memory backend is an LRU bounded in bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+from aiohttp import web
+
+from g4f_server import events as ev
+
+if TYPE_CHECKING:
+    from g4f_server.pipeline.transcript import Transcript
+    from g4f_server.requests import ChatRequest
+
+HEADER = "X-G4F-Cache"
+_CHUNK = 64  # characters per replayed text chunk
+_SAMPLING = (
+    "temperature",
+    "top_p",
+    "seed",
+    "stop",
+    "max_tokens",
+    "max_completion_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "tool_choice",
+    "parallel_tool_calls",
+)
+
+
+class ResponseCache(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None: ...
+
+
+@dataclass(slots=True)
+class MemoryCache:
+    """LRU over (expiry, bytes), bounded by the bytes it holds."""
+
+    max_bytes: int
+    clock: Any = time.monotonic
+    used: int = 0
+    _items: OrderedDict[str, tuple[float, bytes]] = field(default_factory=OrderedDict)
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] <= self.clock():
+            self._drop(key)
+            return None
+        self._items.move_to_end(key)
+        return item[1]
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        size = len(value) + len(key)
+        if size > self.max_bytes:
+            return
+        if key in self._items:
+            self._drop(key)
+        self._items[key] = (self.clock() + ttl, value)
+        self.used += size
+        while self.used > self.max_bytes:
+            self._drop(next(iter(self._items)))
+
+    def _drop(self, key: str) -> None:
+        _, value = self._items.pop(key)
+        self.used -= len(value) + len(key)
+
+
+@dataclass(slots=True, frozen=True)
+class CacheSettings:
+    backend: ResponseCache
+    ttl: float
+
+
+CACHE = web.AppKey("response_cache", CacheSettings)
+
+
+def decide(request: web.Request, chat: ChatRequest, scope: str) -> str | None:
+    """The cache key of a request, or None when it bypasses the cache."""
+    asked = (chat.model_extra or {}).get("cache")
+    if asked is False or chat.conversation_id:
+        return None
+    control = request.headers.get("Cache-Control", "").lower()
+    if "no-cache" in control or "no-store" in control:
+        return None
+    if asked is not True and chat.temperature != 0 and chat.seed is None:
+        return None
+    fields = chat.model_dump(mode="json", include=set(_SAMPLING), exclude_none=True)
+    normal = {
+        "scope": scope,
+        "provider": request.match_info.get("provider") or chat.provider,
+        "model": chat.model,
+        "messages": chat.message_dicts(),
+        "tools": [t.model_dump(mode="json", exclude_none=True) for t in chat.tools or ()],
+        "response_format": chat.response_format.model_dump(mode="json", exclude_none=True)
+        if chat.response_format
+        else None,
+        "emulate": (chat.model_extra or {}).get("emulate"),
+        **fields,
+    }
+    return hashlib.sha256(orjson.dumps(normal, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def encode(provider: str, model: str, transcript: Transcript) -> bytes | None:
+    """What a hit replays; None for an answer not worth keeping (empty, or only media)."""
+    text = "".join(transcript.text)
+    tools = transcript.tool_calls()
+    if not tools and (not text or text.isspace()):
+        return None
+    usage = transcript.usage
+    return orjson.dumps(
+        {
+            "provider": provider,
+            "model": model,
+            "text": text,
+            "reasoning": "".join(transcript.reasoning),
+            "tools": tools,
+            "finish": transcript.finish,
+            "stop_sequence": transcript.stop_sequence,
+            "usage": [usage.prompt_tokens, usage.completion_tokens] if usage else None,
+            "model_used": transcript.model_used,
+        }
+    )
+
+
+def decode(data: bytes) -> tuple[str, str, list[ev.ChatEvent]]:
+    """(provider, model, the events to replay)."""
+    item = orjson.loads(data)
+    out: list[ev.ChatEvent] = []
+    if item["model_used"]:
+        out.append(ev.ModelUsed(item["model_used"]))
+    if item["reasoning"]:
+        out.append(ev.ReasoningDelta(item["reasoning"]))
+    text = item["text"]
+    out += [ev.TextDelta(text[i : i + _CHUNK]) for i in range(0, len(text), _CHUNK)]
+    for index, call in enumerate(item["tools"]):
+        function = call["function"]
+        out.append(ev.ToolCallDelta(index, call["id"], function["name"], function["arguments"]))
+    if item["usage"]:
+        out.append(ev.Usage(*item["usage"]))
+    out.append(ev.Finish(item["finish"] or "stop", item.get("stop_sequence")))
+    return item["provider"], item["model"], out
+
+
+async def nothing_more() -> AsyncIterator[ev.ChatItem]:
+    """The rest of a replayed answer: all of it was in the first batch."""
+    return
+    yield  # pragma: no cover  (makes this an async generator)
+
+
+@dataclass(slots=True)
+class Lookup:
+    key: str | None  # where the answer is to be stored (None: bypass, or a hit)
+    state: str  # hit | miss | bypass: the X-G4F-Cache header
+    run: Any = None  # a hit: a ChatRun replaying the stored answer
+
+
+async def lookup(request: web.Request, chat: ChatRequest, scope: str) -> Lookup:
+    from g4f_server.appkeys import CONFIG, REGISTRY
+    from g4f_server.providers.router import Route
+
+    settings = request.app[CACHE]
+    key = decide(request, chat, scope)
+    if key is None:
+        return Lookup(None, "bypass")
+    data = await settings.backend.get(key)
+    if data is not None:
+        provider, model, events = decode(data)
+        entry = request.app[REGISTRY].get(provider)
+        if entry is not None:  # (a provider uninstalled since: a miss)
+            run = replay(Route(entry, model), 0, events, request.app[CONFIG])
+            return Lookup(None, "hit", run)
+    return Lookup(key, "miss")
+
+
+async def store(request: web.Request, key: str, provider: str, model: str, transcript: Any) -> None:
+    data = encode(provider, model, transcript)
+    if data is not None:
+        settings = request.app[CACHE]
+        await settings.backend.put(key, data, settings.ttl)
+
+
+def replay(route: Any, attempts: int, events: list[ev.ChatEvent], config: Any) -> Any:
+    """A ChatRun whose whole answer is ``events`` (a cache hit, an emulated answer)."""
+    from g4f_server.pipeline.dispatch import ChatRun, Watchdog
+
+    watchdog = Watchdog(min(config.timeout, config.stream_timeout))
+    return ChatRun(route, attempts, events, nothing_more(), config.stream_timeout, watchdog)

@@ -1,0 +1,342 @@
+"""Calling the chosen provider: failover until a part of the answer arrives, timeouts after it."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from g4f_server import errors
+from g4f_server.events import ChatEvent, ChatItem, Media, ReasoningDelta, TextDelta, ToolCallDelta
+from g4f_server.logs import get_logger
+from g4f_server.provider import ProviderContext
+from g4f_server.providers.registry import ProviderEntry
+from g4f_server.providers.router import Route
+
+if TYPE_CHECKING:
+    from g4f_server.pipeline.stops import StopCut
+    from g4f_server.requests import ChatRequest
+
+log = get_logger("g4f_server.dispatch")
+T = TypeVar("T")
+# The routes tried for the request being handled, for its access line when no provider
+# served it (all failed, or the client left meanwhile). The middleware gives each request
+# a list of its own; aiohttp runs each request in a task (and context) of its own.
+attempted: ContextVar[list[Route] | None] = ContextVar("g4f_attempted", default=None)
+
+
+@dataclass(slots=True)
+class ChatRun:
+    """A provider that has produced its first event; the rest is still to be read."""
+
+    route: Route
+    attempts: int
+    first: Sequence[ChatEvent]  # up to the first batch with a part of the answer in it
+    stream: AsyncIterator[ChatItem]
+    idle_timeout: float
+    watchdog: Watchdog  # the one that watched for the first event goes on watching
+    # The kernel cuts the text at a stop sequence (stops.py); None for nearly every run.
+    cut: StopCut | None = None
+
+    async def batches(self, within: float | None = None) -> AsyncIterator[Sequence[ChatEvent]]:
+        """The answer as the provider yielded it, a single event as a batch of one, the
+        first batch included. Each wait for the provider is bounded by ``idle_timeout``
+        (time spent writing to the client does not count) and, if given, the whole rest
+        of the answer by ``within`` seconds."""
+        watchdog = self.watchdog
+        watchdog.set_deadline(within)
+        yield self.first
+        stream, idle_timeout, cut = self.stream, self.idle_timeout, self.cut
+        try:
+            if cut is not None and cut.found is not None:
+                return  # the first batch already ended at a stop sequence
+            while True:
+                if not watchdog.start_wait(idle_timeout):
+                    raise self._timeout_error(within)
+                try:
+                    item = await anext(stream)
+                except StopAsyncIteration:
+                    if cut is not None and (tail := cut.flush()):
+                        yield tail  # held back as a possible start of a stop: text after all
+                    return
+                except asyncio.CancelledError:
+                    if watchdog.fired():
+                        raise self._timeout_error(within) from None
+                    raise
+                watchdog.end_wait()
+                batch = item if isinstance(item, list) else (item,)
+                if cut is not None:
+                    batch = cut.feed(batch)
+                    if cut.found is not None:  # the rest is dropped; close() ends the stream
+                        yield batch
+                        return
+                yield batch
+        finally:
+            watchdog.stop()
+
+    def _timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
+        name = self.route.entry.name
+        if self.watchdog.past_deadline:
+            return errors.ProviderTimeoutError(
+                f"Provider '{name}' did not finish within {within:g}s"
+            )
+        return errors.ProviderTimeoutError(
+            f"Provider '{name}' sent nothing for {self.idle_timeout:g}s"
+        )
+
+    async def close(self) -> None:
+        self.watchdog.stop()
+        aclose = getattr(self.stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class Watchdog:
+    """Cancels the task it was made in when a wait for the provider runs over its limit,
+    or when the deadline has passed; ``fired()`` then tells that cancellation from any
+    other. Waits are marked with ``start_wait``/``end_wait``, so time spent writing to
+    the client never counts.
+
+    One timer for a whole request (first event, failover, every chunk), re-armed lazily,
+    instead of an ``asyncio.timeout`` per wait: creating and cancelling the timer is most
+    of a timeout's cost, and per chunk that was ~13% of a streamed answer's CPU.
+    """
+
+    __slots__ = (
+        "_cancelling",
+        "_deadline",
+        "_fired",
+        "_handle",
+        "_limit",
+        "_loop",
+        "_period",
+        "_since",
+        "_task",
+    )
+
+    def __init__(self, period: float) -> None:
+        """``period``: the shortest limit it will be given (it looks at least that often)."""
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task(self._loop)
+        self._cancelling = self._task.cancelling() if self._task is not None else 0
+        self._period = self._limit = period
+        self._deadline: float | None = None
+        self._since: float | None = None
+        self._fired = False
+        self._handle = self._loop.call_at(self._loop.time() + period, self._check)
+
+    def set_deadline(self, within: float | None) -> None:
+        if within is None:
+            self._deadline = None
+            return
+        self._deadline = deadline = self._loop.time() + within
+        if deadline < self._handle.when():  # sooner than the next look: look then
+            self._handle.cancel()
+            self._handle = self._loop.call_at(deadline, self._check)
+
+    @property
+    def past_deadline(self) -> bool:
+        return self._deadline is not None and self._loop.time() >= self._deadline
+
+    def start_wait(self, limit: float) -> bool:
+        """A wait of at most ``limit`` seconds begins; False (and no wait) once the
+        deadline is past."""
+        self._limit = limit
+        self._since = now = self._loop.time()
+        return self._deadline is None or now < self._deadline
+
+    def end_wait(self) -> None:
+        self._since = None
+
+    def fired(self) -> bool:
+        """Whether the cancellation being handled is this watchdog's. If so it is taken
+        back (the caller raises a timeout error instead) and watching goes on."""
+        if not self._fired:
+            return False
+        self._fired = False
+        self._since = None
+        self._handle = self._loop.call_at(self._loop.time() + self._period, self._check)
+        task = self._task
+        # Someone else cancelled the task too (the client left): that one goes on.
+        return task is None or task.uncancel() <= self._cancelling
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        since, deadline = self._since, self._deadline
+        if since is not None and (
+            now - since >= self._limit or (deadline is not None and now >= deadline)
+        ):
+            self._fired = True
+            if self._task is not None:
+                self._task.cancel()
+            return
+        # Not waiting, or not yet over: look again when the wait would run over (or after
+        # a period when there is no wait; a deadline passed meanwhile stops the next one).
+        at = now + self._period if since is None else since + self._limit
+        if deadline is not None and now < deadline < at:
+            at = deadline
+        self._handle = self._loop.call_at(at, self._check)
+
+
+def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError:
+    """A provider bug, reported without its internals (they go to the log)."""
+    log.error("provider_crashed", provider=entry.name, exc_info=exc)
+    return errors.ProviderError(f"Provider '{entry.name}' failed unexpectedly")
+
+
+async def first_success(
+    routes: list[Route],
+    attempt: Callable[[Route], Awaitable[T]],
+    *,
+    timeout: float,
+    watchdog: Watchdog | None = None,
+) -> tuple[Route, int, T]:
+    """Run ``attempt`` on each route, each within ``timeout``, until one succeeds. Only a
+    ``ProviderError`` (or a provider bug, or a timeout) moves on to the next route: any
+    other ``G4FError`` means the request itself is wrong, and another provider will not
+    help. A ``watchdog`` passed in is left running for the caller."""
+    if watchdog is not None:
+        return await _in_turn(routes, attempt, timeout, watchdog)
+    own = Watchdog(timeout)
+    try:
+        return await _in_turn(routes, attempt, timeout, own)
+    finally:
+        own.stop()
+
+
+async def _in_turn(
+    routes: list[Route],
+    attempt: Callable[[Route], Awaitable[T]],
+    timeout: float,
+    watchdog: Watchdog,
+) -> tuple[Route, int, T]:
+    failures: list[tuple[str, errors.ProviderError]] = []
+    tried = attempted.get()
+    for number, route in enumerate(routes, start=1):
+        if tried is not None:
+            tried.append(route)
+        failure: errors.ProviderError
+        try:
+            watchdog.start_wait(timeout)
+            try:
+                result = route, number, await attempt(route)
+                route.entry.health.succeeded()
+                return result
+            except asyncio.CancelledError:
+                if not watchdog.fired():
+                    raise
+                raise TimeoutError from None
+            finally:
+                watchdog.end_wait()
+        except TimeoutError:  # ours, or the provider's own
+            failure = errors.ProviderTimeoutError(
+                f"Provider '{route.entry.name}' did not answer within {timeout:g}s"
+            )
+        except errors.ProviderError as exc:
+            failure = exc
+        except errors.G4FError:
+            raise
+        except Exception as exc:
+            failure = unexpected(route.entry, exc)
+        # Not the message: it may quote the upstream's answer (content is never logged).
+        log.info(
+            "provider_failed",
+            provider=route.entry.name,
+            attempt=number,
+            error=type(failure).__name__,
+            code=failure.code,
+            status=failure.status,
+        )
+        route.entry.health.failed(failure)  # cooldown after repeated failures (health.py)
+        failures.append((route.entry.name, failure))
+    raise _all_failed(failures)
+
+
+def _all_failed(failures: list[tuple[str, errors.ProviderError]]) -> errors.ProviderError:
+    """One error for the client: the failure itself when one provider was tried; with
+    several, every provider's reason, keeping the status only when they all agree."""
+    assert failures, "resolve() never returns an empty route list"
+    error = failures[-1][1]
+    if len(failures) > 1:
+        reasons = "; ".join(f"{name}: {failure.message}" for name, failure in failures)
+        message = f"No provider could answer ({len(failures)} tried). {reasons}"
+        if all(f.status == error.status for _, f in failures):
+            error = copy.copy(error)
+            error.message = message
+        else:
+            error = errors.ProviderError(message)
+    error.headers["X-G4F-Attempts"] = str(len(failures))
+    return error
+
+
+def answers(event: ChatEvent) -> bool:
+    """Whether an event is part of the answer itself: text or reasoning that is not only
+    blanks, a tool call or media. Usage, the model used, state, citations and the finish
+    are not: an answer made only of those (and blanks) is empty."""
+    if isinstance(event, (TextDelta, ReasoningDelta)):
+        return event.text != "" and not event.text.isspace()
+    return isinstance(event, (ToolCallDelta, Media))
+
+
+def empty_answer(entry: ProviderEntry) -> errors.ProviderError:
+    return errors.ProviderError(
+        f"Provider '{entry.name}' returned an empty answer (no text, tool call, media "
+        "or reasoning)",
+        code="empty_answer",
+    )
+
+
+async def start_chat(
+    routes: list[Route],
+    request: ChatRequest,
+    make_ctx: Callable[[ProviderEntry], ProviderContext],
+    *,
+    first_event_timeout: float,
+    idle_timeout: float,
+) -> ChatRun:
+    """Try each route until one yields a part of the answer (see ``answers``). Events
+    before it are held back with it, so nothing reaches the client before the answer
+    is known not to be empty: an answer that ends without one is an ``empty_answer``
+    provider error, and the next route is tried. The client's first byte therefore
+    always comes with a part of the answer, and an answer cannot turn out empty after
+    the headers."""
+
+    async def first_event(route: Route) -> tuple[AsyncIterator[ChatItem], Sequence[ChatEvent]]:
+        entry = route.entry
+        if request.model != route.model:  # the provider sees its own model id
+            request_for = request.model_copy(update={"model": route.model})
+        else:
+            request_for = request
+        stream = entry.call("chat", request=request_for, ctx=make_ctx(entry))
+        held: list[ChatEvent] = []
+        try:
+            while True:
+                item = await anext(stream)
+                batch = item if isinstance(item, list) else (item,)
+                if any(map(answers, batch)):
+                    if held:
+                        held.extend(batch)
+                        return stream, held
+                    return stream, batch
+                held.extend(batch)
+        except StopAsyncIteration:
+            raise empty_answer(entry) from None
+        except BaseException:  # failed, timed out or cancelled: release the upstream
+            await stream.aclose()
+            raise
+
+    watchdog = Watchdog(min(first_event_timeout, idle_timeout))
+    try:
+        route, attempts, (stream, first) = await first_success(
+            routes, first_event, timeout=first_event_timeout, watchdog=watchdog
+        )
+    except BaseException:
+        watchdog.stop()
+        raise
+    return ChatRun(route, attempts, first, stream, idle_timeout, watchdog)

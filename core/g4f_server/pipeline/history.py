@@ -1,0 +1,179 @@
+"""Where provider state for a conversation, and stored Responses API objects, are kept
+between requests.
+
+``ConversationStore`` and ``ResponseStore`` are the seams: the app's default for both is
+the SQLite store in the data folder (``storage/sqlite.py``, one object implementing
+both); a shared backend (Redis, Postgres) implements the same few methods, under the same
+bounds (entries idle for ``conversation_ttl`` expire, at most ``conversation_max`` kept).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+if TYPE_CHECKING:
+    from g4f_server.pipeline.transcript import Transcript
+    from g4f_server.requests import ChatRequest
+
+
+class ConversationStore(Protocol):
+    async def load(self, conversation_id: str, provider: str) -> dict[str, Any] | None: ...
+
+    async def save(self, conversation_id: str, provider: str, state: dict[str, Any]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ResponseStore(Protocol):
+    """Stored responses (``store: true`` on POST /v1/responses), one JSON record per
+    ``key`` (an id scoped by ``owner_key``). ``close`` is the app's last call."""
+
+    async def load_response(self, key: str) -> dict[str, Any] | None: ...
+
+    async def save_response(self, key: str, record: dict[str, Any]) -> None: ...
+
+    async def delete_response(self, key: str) -> bool:
+        """True if there was such a record."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- scoping and history (used by routes/chat.py) -----------------------------------------
+#
+# Conversation ids are chosen by clients ("conv-1"), so two clients can pick the same one.
+# ``conversation_key`` scopes an id by who is asking: the credentials the client presents
+# (gateway key header, provider key), the OpenAI ``user`` field and, on a server without
+# a key (where every client presents the same nothing), the client's address
+# (``limits.anonymous_client``). Clients with different credentials, users or, anonymous,
+# addresses never share a conversation; clients sharing all of them do (use random ids,
+# e.g. UUIDs, when several people share one key and no ``user``).
+#
+# History: the kernel stores the messages of each turn (the request as answered, plus the
+# assistant's reply) under the reserved provider slot ``HISTORY``, so any backend that
+# implements the three methods stores it too. When a client continues a conversation
+# without resending it (no assistant message in ``messages``), ``with_history`` puts the
+# stored turns in front; a client that sends the full history is left alone. Providers
+# with upstream state (``ctx.conversation``) get the same full history that ordinary
+# OpenAI clients send every time, and only forward the new turn.
+
+HISTORY = "*history"  # "*" cannot appear in a provider name used in URLs
+MAX_HISTORY_MESSAGES = 200
+MAX_HISTORY_BYTES = 2 * 1024 * 1024
+_SYSTEM_ROLES = ("system", "developer")
+
+
+def conversation_key(
+    headers: Mapping[str, str],
+    conversation_id: str,
+    *,
+    provider_key: str | None = None,
+    user: str | None = None,
+    client: str | None = None,
+) -> str:
+    """The store key of a client's conversation id (see the note above); ``client`` is
+    the address of an anonymous client (None for a keyed request)."""
+    parts = [
+        headers.get("Authorization", ""),
+        headers.get("g4f-api-key", ""),
+        provider_key or "",
+        user or "",
+    ]
+    if headers.get("x-api-key"):  # only when sent: keys of existing conversations stay
+        parts.append(headers["x-api-key"])
+    if client is not None:  # only anonymous: keyed conversations keep their store keys
+        parts.append(f"client:{client}")
+    return f"{_scope(parts)}:{conversation_id}"
+
+
+def owner_key(headers: Mapping[str, str], response_id: str, client: str | None = None) -> str:
+    """The store key of a stored response: scoped by the credential headers (GET and
+    DELETE have no body, so a body ``api_key`` or ``user`` cannot take part) and, for an
+    anonymous client, its address, as conversations are."""
+    parts = [
+        headers.get("Authorization", ""),
+        headers.get("g4f-api-key", ""),
+        headers.get("x-api-key", ""),
+        headers.get("X-Provider-Key", ""),
+    ]
+    if client is not None:
+        parts.append(f"client:{client}")
+    return f"{_scope(parts)}:{response_id}"
+
+
+def _scope(parts: list[str]) -> str:
+    """A short hash of who is asking (the prefix of a store key)."""
+    try:
+        material = orjson.dumps(parts)
+    except TypeError:  # a header with bytes that are not UTF-8: hash the bytes as sent
+        raw = [p.encode("utf-8", "surrogateescape").decode("latin-1") for p in parts]
+        material = orjson.dumps(["raw", *raw])  # never the material of valid text
+    return hashlib.sha256(material).hexdigest()[:24]
+
+
+async def with_history(store: ConversationStore, key: str, chat: ChatRequest) -> ChatRequest:
+    """``chat`` with the stored turns of conversation ``key`` in front of its messages."""
+    if any(m.role == "assistant" for m in chat.messages):
+        return chat  # the client keeps the history itself
+    stored = await store.load(key, HISTORY)
+    if not stored or not stored.get("messages"):
+        return chat
+    from g4f_server.requests import Message  # loaded by the chat route already
+
+    old = [Message.model_validate(m) for m in stored["messages"]]
+    new_system = [m for m in chat.messages if m.role in _SYSTEM_ROLES]
+    system = new_system or [m for m in old if m.role in _SYSTEM_ROLES]
+    messages = [
+        *system,
+        *(m for m in old if m.role not in _SYSTEM_ROLES),
+        *(m for m in chat.messages if m.role not in _SYSTEM_ROLES),
+    ]
+    return chat.model_copy(update={"messages": messages})
+
+
+async def remember_turn(
+    store: ConversationStore, key: str, chat: ChatRequest, transcript: Transcript
+) -> None:
+    """Store the turn just answered: ``chat.messages`` (as returned by ``with_history``)
+    plus the assistant's reply, trimmed to the history bounds (oldest turns go first)."""
+    messages = [m.model_dump(mode="json", exclude_none=True) for m in chat.messages]
+    messages.append(reply_message(transcript))
+    await store.save(key, HISTORY, {"messages": trim_history(messages)})
+
+
+def reply_message(transcript: Transcript) -> dict[str, Any]:
+    """The assistant's answer as a chat message, for the next turn's history."""
+    reply: dict[str, Any] = {"role": "assistant", "content": "".join(transcript.text)}
+    if transcript.tools:
+        reply["tool_calls"] = transcript.tool_calls()
+    return reply
+
+
+def trim_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat message dicts within the history bounds: system messages kept, the oldest
+    turns dropped first."""
+    system = [m for m in messages if m["role"] in _SYSTEM_ROLES]
+    rest = [m for m in messages if m["role"] not in _SYSTEM_ROLES]
+    return system + _newest_that_fit(system, rest)
+
+
+def _newest_that_fit(system: list[dict[str, Any]], rest: list[dict[str, Any]]) -> list[dict]:
+    """The longest tail of ``rest`` that fits the history bounds beside ``system``, not
+    starting with an orphaned tool result or reply. One pass from the newest message
+    (each serialized once): linear in the history's length, whatever its size."""
+    room_messages = MAX_HISTORY_MESSAGES - len(system)
+    room_bytes = MAX_HISTORY_BYTES - len(orjson.dumps(system)) - len(rest)  # commas
+    start = len(rest)
+    while start > 0 and len(rest) - start < room_messages:
+        size = len(orjson.dumps(rest[start - 1]))
+        if size > room_bytes:
+            break
+        room_bytes -= size
+        start -= 1
+    while start < len(rest) and rest[start]["role"] in ("tool", "assistant"):
+        start += 1
+    return rest[start:]

@@ -1,0 +1,288 @@
+"""The chat pipeline every wire protocol shares.
+
+    parse (the protocol) -> ``start_turn``: conversation history, resolve, ``start_chat``
+    failover -> ``collect`` or ``stream``: batches of events into a ``Transcript`` ->
+    ``ChatTurn.complete``: the transcript is stored -> the protocol renders the body.
+
+A protocol module (``protocols/``) turns its wire request into a ``ChatRequest`` and
+renders the events, the final body and errors in its own shape; everything else is here,
+once. Two seams: ``start_turn`` is where every chat request enters, ``ChatTurn.complete``
+where every finished answer is stored (conversation state and history, plus what the
+protocol keeps, e.g. a stored Responses object).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from g4f_server import errors
+from g4f_server import events as ev
+from g4f_server.appkeys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY
+from g4f_server.controls import demo
+from g4f_server.controls import wiring as controls
+from g4f_server.controls.limits import anonymous_client
+from g4f_server.logs import get_logger
+from g4f_server.pipeline import emulation, stops
+from g4f_server.pipeline.cache import HEADER as CACHE_HEADER
+from g4f_server.pipeline.cache import replay
+from g4f_server.pipeline.dispatch import ChatRun, start_chat
+from g4f_server.pipeline.history import (
+    ConversationStore,
+    conversation_key,
+    remember_turn,
+    with_history,
+)
+from g4f_server.pipeline.services import served_headers
+from g4f_server.pipeline.transcript import Transcript
+from g4f_server.protocols import sse
+from g4f_server.providers.context import make_context, provider_key
+from g4f_server.providers.registry import ProviderEntry
+from g4f_server.providers.router import Route, resolve
+from g4f_server.requests import CONVERSATION_ID_MAX, ChatRequest
+
+log = get_logger("g4f_server.chat")
+
+Keep = Callable[[Transcript], Awaitable[None]]
+
+
+class StreamRenderer(Protocol):
+    """A protocol's streamed grammar: bytes to write for the start, each event, the end
+    and a failure after the first byte (each already framed, e.g. as SSE)."""
+
+    def start(self) -> bytes: ...
+
+    def render(self, event: ev.ChatEvent) -> bytes | None: ...
+
+    def end(self, transcript: Transcript) -> bytes: ...
+
+    def failure(self, error: errors.G4FError) -> bytes: ...
+
+
+@dataclass(slots=True)
+class ChatTurn:
+    """A chat request a provider has started answering."""
+
+    request: web.Request
+    chat: ChatRequest  # as the provider received it (stored history in front)
+    run: ChatRun
+    headers: dict[str, str]  # served-by headers for the response
+    conversation_id: str | None
+    store: ConversationStore
+    conv_key: str | None
+    keep: Keep | None  # what the protocol stores besides the conversation
+    cache_key: str | None = None  # where the finished answer goes in the response cache
+
+    @property
+    def provider(self) -> str:
+        return self.run.route.entry.name
+
+    @property
+    def model(self) -> str:
+        return self.run.route.model
+
+    async def complete(self, transcript: Transcript) -> None:
+        """Store the finished answer before the client sees its end, so that the client's
+        next request (on any connection) finds it. A store failure is logged: the answer
+        itself is complete and is delivered; but when the shared state store is away
+        (``StateUnavailableError``) the answer fails instead, so that no turn a client
+        saw completed is missing from the store."""
+        try:
+            if self.conv_key:
+                if transcript.state is not None:
+                    await self.store.save(self.conv_key, self.provider, transcript.state)
+                await remember_turn(self.store, self.conv_key, self.chat, transcript)
+            if self.keep is not None:
+                await self.keep(transcript)
+        except errors.StateUnavailableError:
+            raise
+        except Exception as exc:
+            log.error("conversation_not_saved", provider=self.provider, exc_info=exc)
+        await controls.finished(self.request, transcript, self.chat)
+        if self.cache_key is not None:
+            await controls.cache_store(self, transcript)
+
+
+async def start_turn(
+    request: web.Request, chat: ChatRequest, *, keep: Keep | None = None
+) -> ChatTurn:
+    """Where every chat request enters: conversation history, provider resolution and
+    failover until a provider yields its first event."""
+    app = request.app
+    config = app[CONFIG]
+    provider = request.match_info.get("provider") or chat.provider
+    conversation_id = request.match_info.get("conversation_id") or chat.conversation_id
+    if conversation_id and len(conversation_id) > CONVERSATION_ID_MAX:  # the path's is unchecked
+        raise errors.InvalidRequestError(
+            f"conversation_id is longer than {CONVERSATION_ID_MAX} characters",
+            param="conversation_id",
+            code="conversation_id_too_long",
+        )
+    if chat.proxy and config.demo:
+        raise demo.refused("The 'proxy' field")
+    if chat.proxy and not config.allow_request_proxy:
+        raise errors.InvalidRequestError(
+            "The 'proxy' field is disabled on this server; the operator can enable it "
+            "with --allow-request-proxy",
+            param="proxy",
+            code="proxy_not_allowed",
+        )
+    await controls.admit_model(request, chat.model)
+    store = app[CONVERSATIONS]
+    key = provider_key(request, chat.api_key)
+    # Scoped store key of the client's id (see conversations.conversation_key).
+    conv_key = None
+    if conversation_id:
+        conv_key = conversation_key(
+            request.headers,
+            conversation_id,
+            provider_key=key,
+            user=chat.user,
+            client=anonymous_client(request),
+        )
+        chat = await with_history(store, conv_key, chat)
+
+    def chat_routes(chat: ChatRequest) -> list[Route]:
+        needs = chat.needed_capabilities()
+        return resolve(
+            app[REGISTRY],
+            config,
+            capability="chat",
+            model=chat.model,
+            provider=provider,
+            needs=needs,
+        )
+
+    emulating = None
+    try:
+        routes = chat_routes(chat)
+    except errors.UnsupportedCapabilityError:
+        # No target can do it natively: emulate what is allowed (emulation.py), if anything.
+        emulating = emulation.plan(emulation.wanted(config.emulate, chat), chat)
+        if emulating is None:
+            raise
+        chat = emulating.request
+        routes = chat_routes(chat)
+    states: dict[str, Any] = {}
+    if conv_key:
+        for route in routes:
+            states[route.entry.name] = await store.load(conv_key, route.entry.name)
+
+    made: list[Any] = []  # providers are tried in turn: the last context is the winner's
+
+    def ctx_for(entry: ProviderEntry) -> Any:
+        ctx = make_context(
+            app,
+            entry,
+            request,
+            api_key=key,
+            proxy=chat.proxy or config.proxy,
+            conversation_id=conversation_id,
+            conversation=states.get(entry.name),
+        )
+        made.append(ctx)
+        return ctx
+
+    cached = await controls.cache_lookup(request, chat)  # None: the cache is off
+    if cached is not None and cached.run is not None:  # a hit, replayed as the answer
+        headers = served_headers(request, cached.run.route, 0)
+        headers[CACHE_HEADER] = "hit"
+        return ChatTurn(request, chat, cached.run, headers, conversation_id, store, None, keep)
+    run = await start_chat(
+        routes,
+        chat,
+        ctx_for,
+        first_event_timeout=config.timeout,
+        idle_timeout=config.stream_timeout,
+    )
+    controls.first_token(request, run.route.entry.name)
+    if emulating is not None:
+
+        async def retry(again: ChatRequest) -> ChatRun:
+            return await start_chat(
+                [run.route], again, ctx_for,
+                first_event_timeout=config.timeout, idle_timeout=config.stream_timeout,
+            )  # fmt: skip
+
+        events = await emulation.answer(emulating, run, retry, config.timeout)
+        run = replay(run.route, run.attempts, events, config)
+    emulated = emulating.kinds if emulating is not None else ()
+    if chat.stop and stops.needed(run.route, chat.stop):  # the model may ignore `stop`
+        run = stops.cut_run(run, chat.stop)
+        emulated += (stops.KIND,)
+    headers = served_headers(request, run.route, run.attempts, made[-1])
+    if emulated:
+        headers[emulation.HEADER] = ",".join(emulated)
+    turn = ChatTurn(request, chat, run, headers, conversation_id, store, conv_key, keep)
+    if cached is not None:
+        headers[CACHE_HEADER] = cached.state
+        turn.cache_key = cached.key
+    return turn
+
+
+async def collect(turn: ChatTurn) -> Transcript:
+    """The whole answer (non-streamed), read within the server's timeout on the stream's
+    own watchdog (one timer for both limits), then stored."""
+    transcript = Transcript()
+    add, request = transcript.add, turn.request
+    try:
+        async for batch in turn.run.batches(request.app[CONFIG].timeout):
+            for event in batch:
+                if isinstance(event, ev.Media) and event.url is None:  # inline: no await per event
+                    event = await request.app[MEDIA].publish(event, request)
+                add(event)
+    finally:
+        await turn.run.close()
+    await turn.complete(transcript)
+    return transcript
+
+
+async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
+    """Stream the answer: one write per batch the provider yielded, the renderer's start
+    with the first. A failure after the headers travels in the stream in the protocol's
+    own shape, never as a silent stop."""
+    request, run = turn.request, turn.run
+    transcript = Transcript()
+    try:
+        response = await sse.open_stream(request, turn.headers)
+        for event in run.first:  # a model named with the first events names the whole stream
+            if isinstance(event, ev.ModelUsed):
+                renderer.render(event)
+        lines = [renderer.start()]
+        try:
+            add, render, write = transcript.add, renderer.render, response.write
+            async for batch in run.batches():
+                for event in batch:
+                    if isinstance(event, ev.Media) and event.url is None:
+                        event = await request.app[MEDIA].publish(event, request)
+                    add(event)
+                    if (line := render(event)) is not None:
+                        lines.append(line)
+                if lines:
+                    await write(b"".join(lines))
+                    lines.clear()
+        except errors.G4FError as exc:
+            log.info("stream_failed", provider=turn.provider, code=exc.code, status=exc.status)
+            await response.write_eof(b"".join([*lines, renderer.failure(exc)]))
+            return response
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            error = errors.ProviderError(f"Provider '{turn.provider}' failed unexpectedly")
+            log.error("provider_crashed", provider=turn.provider, exc_info=exc)
+            await response.write_eof(b"".join([*lines, renderer.failure(error)]))
+            return response
+    finally:
+        await run.close()
+    try:
+        await turn.complete(transcript)
+    except errors.StateUnavailableError as exc:
+        await response.write_eof(b"".join([*lines, renderer.failure(exc)]))
+        return response
+    lines.append(renderer.end(transcript))
+    await response.write_eof(b"".join(lines))  # the last chunks and the end in one write
+    return response

@@ -1,0 +1,236 @@
+"""Anthropic Messages: the internal event stream rendered as a ``message`` (non-streaming)
+or as Anthropic's stream grammar (``message_start`` ... ``message_stop``), and errors in
+Anthropic's shape. Imported by the middleware for the error shape: no pydantic here.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import TYPE_CHECKING, Any
+
+from g4f_server import errors
+from g4f_server import events as ev
+from g4f_server.pipeline.transcript import Transcript, estimate_prompt_tokens, media_markdown
+from g4f_server.web.jsonio import dumps
+
+if TYPE_CHECKING:
+    from g4f_server.requests import ChatRequest
+
+# Our status codes stay; the error type is Anthropic's name for that status.
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def error_body(error: errors.G4FError) -> dict[str, Any]:
+    kind = _ERROR_TYPES.get(error.status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": error.message}}
+
+
+def new_message_id() -> str:
+    return f"msg_{random.getrandbits(96):024x}"  # unique, not secret
+
+
+def stop_reason(transcript: Transcript) -> str:
+    reason = transcript.finish_reason
+    if reason == "stop" and transcript.stop_sequence is not None:  # cut by the kernel
+        return "stop_sequence"
+    return _STOP_REASONS.get(reason, "end_turn")
+
+
+def _stop_sequence(transcript: Transcript) -> str | None:
+    return transcript.stop_sequence if stop_reason(transcript) == "stop_sequence" else None
+
+
+def tool_input(arguments: str) -> dict[str, Any]:
+    """A tool call's arguments as the object Anthropic clients expect. Arguments that are
+    not a JSON object are kept under ``arguments`` rather than dropped."""
+    try:
+        value = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return {"arguments": arguments}
+    return value if isinstance(value, dict) else {"arguments": value}
+
+
+def _citation(citation: ev.Citation) -> dict[str, Any]:
+    return {
+        "type": "web_search_result_location",
+        "url": citation.url,
+        "title": citation.title or citation.url,
+        "cited_text": "",
+        "encrypted_index": "",
+    }
+
+
+def _usage(transcript: Transcript, chat: ChatRequest) -> dict[str, Any]:
+    prompt, completion, _ = transcript.token_counts(chat)
+    return {"input_tokens": prompt, "output_tokens": completion}
+
+
+def message_body(
+    transcript: Transcript, chat: ChatRequest, *, message_id: str, model: str, provider: str
+) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    if transcript.reasoning:
+        content.append(
+            {"type": "thinking", "thinking": "".join(transcript.reasoning), "signature": ""}
+        )
+    text = "".join(transcript.text)
+    if text or not transcript.tools:
+        block: dict[str, Any] = {"type": "text", "text": text}
+        if transcript.citations:
+            block["citations"] = [_citation(c) for c in transcript.citations]
+        content.append(block)
+    for call in transcript.tool_calls():
+        function = call["function"]
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call["id"] or f"toolu_{random.getrandbits(96):024x}",
+                "name": function["name"],
+                "input": tool_input(function["arguments"]),
+            }
+        )
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": transcript.model_used or model,
+        "provider": provider,
+        "content": content,
+        "stop_reason": stop_reason(transcript),
+        "stop_sequence": _stop_sequence(transcript),
+        "usage": _usage(transcript, chat),
+    }
+
+
+def _sse(kind: bytes, data: bytes) -> bytes:
+    return b"event: " + kind + b"\ndata: " + data + b"\n\n"
+
+
+class MessageStream:
+    """Turns events into Anthropic stream events (``pipeline.StreamRenderer``).
+
+    Content blocks open as their first event arrives and stop when another kind begins or
+    the answer ends; ``ping`` follows the first block start, as Anthropic sends it. Text
+    deltas are the hot path: their constant part is encoded once per block.
+    """
+
+    def __init__(self, message_id: str, model: str, provider: str, chat: ChatRequest) -> None:
+        self.id, self.model, self.provider, self.chat = message_id, model, provider, chat
+        self._index = -1  # of the open block
+        self._open: str | None = None  # "text", "thinking" or "tool_use"
+        self._call: int | None = None  # event index of the open tool_use block
+        self._pinged = False
+        self._text_head = b""
+
+    def _event(self, kind: str, data: dict[str, Any]) -> bytes:
+        data = {"type": kind, **data}
+        return _sse(kind.encode(), dumps(data))
+
+    def _start_block(self, kind: str, block: dict[str, Any]) -> bytes:
+        out = self._stop_block()
+        self._index += 1
+        self._open = kind
+        out += self._event("content_block_start", {"index": self._index, "content_block": block})
+        if not self._pinged:
+            self._pinged = True
+            out += self._event("ping", {})
+        return out
+
+    def _stop_block(self) -> bytes:
+        if self._open is None:
+            return b""
+        self._open = self._call = None
+        return self._event("content_block_stop", {"index": self._index})
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return self._event("content_block_delta", {"index": self._index, "delta": delta})
+
+    def start(self) -> bytes:
+        message = {
+            "id": self.id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "provider": self.provider,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": estimate_prompt_tokens(self.chat), "output_tokens": 0},
+        }
+        return self._event("message_start", {"message": message})
+
+    def render(self, event: ev.ChatEvent) -> bytes | None:
+        if isinstance(event, ev.TextDelta):  # most events: no match
+            return self._text(event.text) if event.text else None
+        match event:
+            case ev.ReasoningDelta(text=text) if text:
+                out = b""
+                if self._open != "thinking":
+                    out = self._start_block(
+                        "thinking", {"type": "thinking", "thinking": "", "signature": ""}
+                    )
+                return out + self._delta({"type": "thinking_delta", "thinking": text})
+            case ev.ToolCallDelta():
+                out = b""
+                if self._open != "tool_use" or self._call != event.index:
+                    block = {
+                        "type": "tool_use",
+                        "id": event.id or f"toolu_{random.getrandbits(96):024x}",
+                        "name": event.name or "",
+                        "input": {},
+                    }
+                    out = self._start_block("tool_use", block)
+                    self._call = event.index
+                if event.arguments:
+                    delta = {"type": "input_json_delta", "partial_json": event.arguments}
+                    out += self._delta(delta)
+                return out
+            case ev.Media():
+                return self._text(media_markdown(event))
+            case ev.Citation():
+                out = b"" if self._open == "text" else self._open_text()
+                return out + self._delta({"type": "citations_delta", "citation": _citation(event)})
+        return None
+
+    def _open_text(self) -> bytes:
+        out = self._start_block("text", {"type": "text", "text": ""})
+        self._text_head = (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+            + str(self._index).encode() + b',"delta":{"type":"text_delta","text":'
+        )  # fmt: skip
+        return out
+
+    def _text(self, text: str) -> bytes:
+        out = b"" if self._open == "text" else self._open_text()
+        return out + self._text_head + dumps(text) + b"}}\n\n"
+
+    def end(self, transcript: Transcript) -> bytes:
+        out = self._stop_block() if self._index >= 0 else self._open_text() + self._stop_block()
+        delta = {
+            "stop_reason": stop_reason(transcript),
+            "stop_sequence": _stop_sequence(transcript),
+        }
+        out += self._event(
+            "message_delta", {"delta": delta, "usage": _usage(transcript, self.chat)}
+        )
+        return out + self._event("message_stop", {})
+
+    def failure(self, error: errors.G4FError) -> bytes:
+        return self._event("error", error_body(error))

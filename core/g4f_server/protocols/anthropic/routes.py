@@ -1,0 +1,42 @@
+"""Anthropic Messages: POST /v1/messages (and /api/{provider}/messages), and
+POST /v1/messages/count_tokens. Errors on these routes are in Anthropic's shape (the
+middleware renders them with ``protocols.anthropic.error_body``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from g4f_server.pipeline import turn as pipeline
+from g4f_server.pipeline.transcript import estimate_prompt_tokens, estimate_tokens
+from g4f_server.protocols.anthropic.render import MessageStream, message_body, new_message_id
+from g4f_server.protocols.anthropic.request import CountTokensRequest, MessagesRequest
+from g4f_server.web.jsonio import dumps, json_response, read_json
+from g4f_server.web.routes import request_body
+from g4f_server.web.validation import parse_model
+
+
+@request_body(MessagesRequest)
+async def create_message(request: web.Request) -> web.StreamResponse:
+    """Create a message (Anthropic Messages API; streaming with `stream: true`)."""
+    body = parse_model(MessagesRequest, await read_json(request))
+    turn = await pipeline.start_turn(request, body.to_chat())
+    message_id = new_message_id()
+    if body.stream:
+        renderer = MessageStream(message_id, turn.model, turn.provider, turn.chat)
+        return await pipeline.stream(turn, renderer)
+    transcript = await pipeline.collect(turn)
+    message = message_body(
+        transcript, turn.chat, message_id=message_id, model=turn.model, provider=turn.provider
+    )
+    return json_response(message, headers=turn.headers)
+
+
+@request_body(CountTokensRequest)
+async def count_tokens(request: web.Request) -> web.Response:
+    """Count a message request's input tokens (an estimate: UTF-8 bytes / 4)."""
+    body = parse_model(CountTokensRequest, await read_json(request))
+    chat = body.to_chat()
+    tokens = estimate_prompt_tokens(chat)
+    if body.tools:
+        tokens += estimate_tokens(dumps(body.tools).decode())
+    return json_response({"input_tokens": tokens})

@@ -1,0 +1,3 @@
+"""Legacy OpenAI completions: ``request`` (prompt -> ChatRequest), ``render``
+(events -> text_completion), ``routes``.
+"""

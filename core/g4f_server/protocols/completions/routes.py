@@ -1,0 +1,40 @@
+"""Legacy completions: POST /v1/completions (and /api/{provider}/completions)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from g4f_server.pipeline import turn as pipeline
+from g4f_server.protocols.completions.render import (
+    CompletionChunks,
+    completion_body,
+    new_completion_id,
+)
+from g4f_server.protocols.completions.request import CompletionRequest
+from g4f_server.web.jsonio import json_response, read_json
+from g4f_server.web.routes import request_body
+from g4f_server.web.validation import parse_model
+
+
+@request_body(CompletionRequest)
+async def create_completion(request: web.Request) -> web.StreamResponse:
+    """Create a text completion (legacy OpenAI completions; streaming with `stream: true`)."""
+    body = parse_model(CompletionRequest, await read_json(request))
+    turn = await pipeline.start_turn(request, body.to_chat())
+    echo = body.prompt_text if body.echo else ""
+    if body.stream:
+        usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = CompletionChunks(
+            new_completion_id(), turn.model, turn.provider, turn.chat, echo=echo, usage=usage
+        )
+        return await pipeline.stream(turn, chunks)
+    transcript = await pipeline.collect(turn)
+    completion = completion_body(
+        transcript,
+        turn.chat,
+        completion_id=new_completion_id(),
+        model=turn.model,
+        provider=turn.provider,
+        echo=echo,
+    )
+    return json_response(completion, headers=turn.headers)

@@ -1,0 +1,191 @@
+"""OpenAI chat completions: the internal event stream rendered as
+CreateChatCompletionResponse (non-streaming) or CreateChatCompletionStreamResponse chunks.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from g4f_server import errors
+from g4f_server import events as ev
+from g4f_server.pipeline.transcript import Transcript, media_markdown
+from g4f_server.protocols import sse
+from g4f_server.requests import ChatRequest
+from g4f_server.web.jsonio import dumps
+
+__all__ = ["ChunkRenderer", "Transcript", "completion_body", "new_completion_id"]
+
+
+def new_completion_id() -> str:
+    return f"chatcmpl-{random.getrandbits(96):024x}"  # unique, not secret
+
+
+def annotations(transcript: Transcript) -> list[dict[str, Any]]:
+    return [
+        {"type": "url_citation", "url_citation": {"url": c.url, "title": c.title or c.url}}
+        for c in transcript.citations
+    ]
+
+
+def completion_body(
+    transcript: Transcript,
+    request: ChatRequest,
+    *,
+    completion_id: str,
+    model: str,
+    provider: str,
+    created: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(transcript.text) if transcript.text or not transcript.tools else None,
+        "refusal": None,
+    }
+    if transcript.tools:
+        message["tool_calls"] = transcript.tool_calls()
+    if transcript.reasoning:
+        message["reasoning_content"] = "".join(transcript.reasoning)
+    if transcript.citations:
+        message["annotations"] = annotations(transcript)
+    body = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created or int(time.time()),
+        "model": transcript.model_used or model,
+        "provider": provider,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": transcript.finish_reason,
+            }
+        ],
+        "usage": transcript.usage_dict(request),
+    }
+    if extra:
+        body.update(extra)
+    return body
+
+
+class ChunkRenderer:
+    """Turns events into chat.completion.chunk SSE lines sharing one id.
+
+    Content chunks are the hot path (one per upstream chunk): everything but the delta
+    is the same in each, so it is encoded once and the delta spliced in.
+    """
+
+    __slots__ = (
+        "_head",
+        "_text_head",
+        "created",
+        "extra",
+        "id",
+        "model",
+        "provider",
+        "request",
+    )
+    _TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
+    _TEXT_TAIL = b"}" + _TAIL
+
+    def __init__(
+        self,
+        completion_id: str,
+        model: str,
+        provider: str,
+        *,
+        request: ChatRequest | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = completion_id
+        self.created = int(time.time())
+        self.provider = provider
+        self.request = request  # for the usage chunk (stream_options.include_usage)
+        self.extra = extra  # gateway fields of the last chunk (conversation_id)
+        self._set_model(model)
+
+    def _set_model(self, model: str) -> None:
+        self.model = model
+        self._head = (
+            b'data: {"id":' + dumps(self.id)
+            + b',"object":"chat.completion.chunk","created":' + str(self.created).encode()
+            + b',"model":' + dumps(model) + b',"provider":' + dumps(self.provider)
+            + b',"choices":[{"index":0,"delta":'
+        )  # fmt: skip
+        self._text_head = self._head + b'{"content":'
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return self._head + dumps(delta) + self._TAIL
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "provider": self.provider,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ],
+        }
+
+    def role(self) -> bytes:
+        return self._head + b'{"role":"assistant","content":""}' + self._TAIL
+
+    start = role  # pipeline.StreamRenderer: the role chunk opens the stream
+
+    def end(self, transcript: Transcript) -> bytes:
+        """The finish chunk, the usage chunk if asked for, and [DONE]."""
+        tail = self.finish(transcript, self.extra)
+        request = self.request
+        if request is not None and request.wants_usage_chunk:
+            tail += self.usage(transcript, request)
+        return tail + sse.DONE
+
+    def failure(self, error: errors.G4FError) -> bytes:
+        return sse.event(error.to_dict()) + sse.DONE
+
+    def render(self, event: ev.ChatEvent) -> bytes | None:
+        """The SSE line for one event, or None for events that only affect the end."""
+        if isinstance(event, ev.TextDelta):  # most chunks: no match, no dict to build
+            text = event.text
+            return self._text_head + dumps(text) + self._TEXT_TAIL if text else None
+        match event:
+            case ev.ReasoningDelta(text=text):
+                return self._delta({"reasoning_content": text}) if text else None
+            case ev.ToolCallDelta():
+                call: dict[str, Any] = {"index": event.index, "type": "function"}
+                if event.id:
+                    call["id"] = event.id
+                function: dict[str, Any] = {"arguments": event.arguments}
+                if event.name:
+                    function["name"] = event.name
+                call["function"] = function
+                return self._delta({"tool_calls": [call]})
+            case ev.Media():
+                return self._delta({"content": media_markdown(event)})
+            case ev.Citation():
+                citation = {"url": event.url, "title": event.title or event.url}
+                return self._delta(
+                    {"annotations": [{"type": "url_citation", "url_citation": citation}]}
+                )
+            case ev.ModelUsed(name=name):
+                self._set_model(name)
+        return None
+
+    def finish(self, transcript: Transcript, extra: dict[str, Any] | None = None) -> bytes:
+        reason = transcript.finish_reason
+        if not extra:  # the usual end: spliced like a content chunk
+            return self._head + b'{},"logprobs":null,"finish_reason":' + dumps(reason) + b"}]}\n\n"
+        chunk = self._chunk({}, reason)
+        chunk.update(extra)
+        return sse.event(chunk)
+
+    def usage(self, transcript: Transcript, request: ChatRequest) -> bytes:
+        chunk = self._chunk({})
+        chunk["choices"] = []
+        chunk["usage"] = transcript.usage_dict(request)
+        return sse.event(chunk)

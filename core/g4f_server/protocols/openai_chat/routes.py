@@ -1,0 +1,39 @@
+"""POST /v1/chat/completions and its per-provider and per-conversation forms."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from g4f_server.pipeline import turn as pipeline
+from g4f_server.protocols.openai_chat.render import (
+    ChunkRenderer,
+    completion_body,
+    new_completion_id,
+)
+from g4f_server.requests import ChatRequest
+from g4f_server.web.jsonio import json_response, read_json
+from g4f_server.web.routes import request_body
+from g4f_server.web.validation import parse_model
+
+
+@request_body(ChatRequest)
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """Create a chat completion (OpenAI-compatible; streaming with `stream: true`)."""
+    chat = parse_model(ChatRequest, await read_json(request))
+    turn = await pipeline.start_turn(request, chat)
+    extra = {"conversation_id": turn.conversation_id} if turn.conversation_id else None
+    if chat.stream:
+        renderer = ChunkRenderer(
+            new_completion_id(), turn.model, turn.provider, request=turn.chat, extra=extra
+        )
+        return await pipeline.stream(turn, renderer)
+    transcript = await pipeline.collect(turn)
+    body = completion_body(
+        transcript,
+        turn.chat,
+        completion_id=new_completion_id(),
+        model=turn.model,
+        provider=turn.provider,
+        extra=extra,
+    )
+    return json_response(body, headers=turn.headers)

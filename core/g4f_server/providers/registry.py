@@ -1,0 +1,259 @@
+"""The provider registry, built once at start-up from the loaded plugins.
+
+pluggy is only used to discover *who implements what*. Requests are never dispatched
+through ``pm.hook``: the router asks the registry for an ordered list of candidates and
+calls the chosen provider's implementation alone (``ProviderEntry.call``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from g4f_server import errors
+from g4f_server.capabilities import BY_NAME, HOOK_CAPABILITY, SERVICE_HOOKS
+from g4f_server.logs import get_logger
+from g4f_server.provider import FallbackModels, ModelInfo, ProviderContext, ProviderInfo
+from g4f_server.providers.cooldown import ProviderHealth
+from g4f_server.providers.loader import PluginFailure
+from g4f_server.providers.model_table import ModelTable
+
+log = get_logger("g4f_server.registry")
+
+
+# A provider's status as operators read it (start-up line, ``g4f-server providers``).
+STATUSES = {
+    "working": "working",
+    "degraded": "degraded (fallback list)",
+    "not_working": "not working",
+}
+
+
+class StartupError(RuntimeError):
+    """A configuration the server must not start with (e.g. duplicate provider names)."""
+
+
+@dataclass(slots=True)
+class ProviderEntry:
+    info: ProviderInfo
+    plugin_name: str
+    impls: dict[str, pluggy.HookImpl] = field(default_factory=dict)
+    models: list[ModelInfo] = field(default_factory=list)
+    working: bool = True
+    error: str | None = None
+    # Serving a built-in model list because the live one could not be fetched (the
+    # provider returned FallbackModels): still working, but shown as degraded.
+    fallback: bool = False
+    state: dict[str, Any] = field(default_factory=dict)  # ProviderContext.state
+    health: ProviderHealth = field(default_factory=ProviderHealth)  # cooldown (health.py)
+    # Lookups done on every request, computed once: the capability set (impls are fixed
+    # after start-up) and the models by lower-case id and alias (rebuilt whenever
+    # ``models`` is replaced by a new list).
+    _capabilities: frozenset[str] | None = field(default=None, init=False, repr=False)
+    _by_key: dict[str, ModelInfo] = field(default_factory=dict, init=False, repr=False)
+    _indexed: list[ModelInfo] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def status(self) -> str:
+        """One of STATUSES: ``working``, ``degraded`` (a fallback list) or ``not_working``."""
+        if not self.working:
+            return "not_working"
+        return "degraded" if self.fallback else "working"
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        if self._capabilities is None:
+            self._capabilities = frozenset(
+                HOOK_CAPABILITY[h] for h in self.impls if h in HOOK_CAPABILITY
+            )
+        return self._capabilities
+
+    def model(self, model_id: str) -> ModelInfo | None:
+        """A model of this provider by id or alias (case-insensitive)."""
+        if self._indexed is not self.models:
+            by_key: dict[str, ModelInfo] = {}
+            for m in reversed(self.models):  # the first model listed wins a shared key
+                by_key.update(dict.fromkeys((m.id.lower(), *(a.lower() for a in m.aliases)), m))
+            self._by_key, self._indexed = by_key, self.models
+        return self._by_key.get(model_id.lower())
+
+    def default_model_for(self, capability: str) -> str | None:
+        known = BY_NAME.get(capability)
+        field_name = known.default_model_field if known else None
+        explicit = getattr(self.info, field_name) if field_name else None
+        if explicit:
+            return explicit
+        for m in self.models:
+            if capability in m.capabilities:
+                return m.id
+        return None
+
+    def call(self, hook: str, **kwargs: Any) -> Any:
+        """Call this provider's implementation of ``hook`` with the arguments it takes."""
+        impl = self.impls.get(hook)
+        if impl is None:
+            raise errors.UnsupportedCapabilityError(
+                f"Provider '{self.name}' does not support {HOOK_CAPABILITY.get(hook, hook)}"
+            )
+        return impl.function(*[kwargs[arg] for arg in impl.argnames])
+
+
+@dataclass(slots=True)
+class FailedProvider:
+    name: str
+    error: str
+
+
+class Registry:
+    def __init__(
+        self,
+        entries: list[ProviderEntry],
+        failures: list[PluginFailure],
+        priority: list[str] | None = None,
+        ignored: list[str] | None = None,
+    ) -> None:
+        ignored_keys = {name.lower() for name in ignored or []}
+        self.failed = [FailedProvider(f.name, f.reason) for f in failures]
+        self._by_name: dict[str, ProviderEntry] = {}
+        for entry in entries:
+            key = entry.name.lower()
+            if key in ignored_keys:
+                continue
+            if key in self._by_name:
+                other = self._by_name[key].plugin_name
+                raise StartupError(
+                    f"Duplicate provider name '{entry.name}' "
+                    f"(plugins '{other}' and '{entry.plugin_name}')"
+                )
+            self._by_name[key] = entry
+        # Aliases (e.g. gpt4free's class names) answer like the name; a real name wins.
+        self._by_alias: dict[str, ProviderEntry] = {}
+        for entry in self._by_name.values():
+            for alias in entry.info.aliases:
+                if alias.lower() not in self._by_name:
+                    self._by_alias.setdefault(alias.lower(), entry)
+        rank = {name.lower(): i for i, name in enumerate(priority or [])}
+        # Deterministic order: configured priority, then the provider's own, then name.
+        self.ordered: list[ProviderEntry] = sorted(
+            self._by_name.values(),
+            key=lambda e: (rank.get(e.name.lower(), len(rank)), e.info.priority, e.name.lower()),
+        )
+        self._model_index: dict[str, list[tuple[ProviderEntry, str]]] = {}
+        self.table: ModelTable | None = None  # the routing table (set by create_app)
+        self.reindex()
+
+    @classmethod
+    def from_plugins(
+        cls,
+        pm: pluggy.PluginManager,
+        failures: list[PluginFailure],
+        *,
+        priority: list[str] | None = None,
+        ignored: list[str] | None = None,
+    ) -> Registry:
+        failures = list(failures)
+        entries: list[ProviderEntry] = []
+        for impl in pm.hook.provider_info.get_hookimpls():
+            try:
+                info = impl.function()
+                if not isinstance(info, ProviderInfo):
+                    raise TypeError(f"provider_info returned {type(info).__name__}")
+            except Exception as exc:
+                log.warning("provider_info_failed", plugin=impl.plugin_name, error=repr(exc))
+                failures.append(PluginFailure(impl.plugin_name, f"provider_info failed: {exc!r}"))
+                continue
+            entry = ProviderEntry(info=info, plugin_name=impl.plugin_name)
+            for hook in ("list_models", "auth_status", *SERVICE_HOOKS):
+                for candidate in getattr(pm.hook, hook).get_hookimpls():
+                    if candidate.plugin is impl.plugin:
+                        entry.impls[hook] = candidate
+            entries.append(entry)
+        adders = {i.plugin_name for i in pm.hook.providers.get_hookimpls()}
+        for plugin_name, _plugin in pm.list_name_plugin():
+            if (
+                plugin_name not in adders  # its providers are plugins of their own
+                and not any(e.plugin_name == plugin_name for e in entries)
+                and not any(f.name == plugin_name for f in failures)
+            ):
+                failures.append(PluginFailure(plugin_name, "plugin has no provider_info hook"))
+        return cls(entries, failures, priority=priority, ignored=ignored)
+
+    # --- models ------------------------------------------------------------------------
+
+    async def refresh_models(
+        self, make_ctx: Callable[[ProviderEntry], ProviderContext], timeout: float
+    ) -> None:
+        """Ask every provider for its models (concurrently, each bounded by ``timeout``)."""
+
+        async def one(entry: ProviderEntry) -> None:
+            if "list_models" not in entry.impls:
+                return
+            try:
+                result = entry.call("list_models", ctx=make_ctx(entry))
+                if inspect.isawaitable(result):
+                    result = await asyncio.wait_for(result, timeout)
+                fallback = isinstance(result, FallbackModels)
+                models = list(result or [])
+                if not all(isinstance(m, ModelInfo) for m in models):
+                    raise TypeError("list_models must return ModelInfo objects")
+            except Exception as exc:
+                # Keep the last good list; a provider with no list at all is not working.
+                log.warning("list_models_failed", provider=entry.name, error=repr(exc))
+                if not entry.models:
+                    entry.working = False
+                    entry.error = f"listing models failed: {type(exc).__name__}: {exc}"
+                return
+            entry.models = models
+            entry.working, entry.error, entry.fallback = True, None, fallback
+
+        await asyncio.gather(*(one(e) for e in self.ordered))
+        self.reindex()
+
+    def reindex(self) -> None:
+        index: dict[str, list[tuple[ProviderEntry, str]]] = {}
+        for entry in self.ordered:
+            for model in entry.models:
+                for key in {model.id.lower(), *(a.lower() for a in model.aliases)}:
+                    index.setdefault(key, []).append((entry, model.id))
+        self._model_index = index
+
+    # --- lookups -----------------------------------------------------------------------
+
+    def get(self, name: str) -> ProviderEntry | None:
+        """A provider by name or alias (case-insensitive)."""
+        key = name.lower()
+        return self._by_name.get(key) or self._by_alias.get(key)
+
+    def provider(self, name: str) -> ProviderEntry:
+        entry = self.get(name)
+        if entry is None:
+            failed = next((f for f in self.failed if f.name.lower() == name.lower()), None)
+            if failed:
+                raise errors.ProviderNotWorkingError(
+                    f"Provider '{name}' is not working: {failed.error}"
+                )
+            raise errors.ProviderNotFoundError(f"Provider '{name}' not found", param="provider")
+        return entry
+
+    def serving(self, model: str) -> list[tuple[ProviderEntry, str]]:
+        """(provider, model id) pairs that serve ``model`` (id or alias), in order."""
+        return list(self._model_index.get(model.lower(), ()))
+
+    def summary(self) -> str:
+        """Every provider and its status in one line, e.g. ``Pollinations: working,
+        Copilot: degraded (fallback list), Broken: not working``."""
+        parts = [f"{e.name}: {STATUSES[e.status]}" for e in self.ordered]
+        parts += [f"{f.name}: {STATUSES['not_working']}" for f in self.failed]
+        return ", ".join(parts) or "none"
+
+    def with_capability(self, capability: str) -> list[ProviderEntry]:
+        return [e for e in self.ordered if capability in e.capabilities]

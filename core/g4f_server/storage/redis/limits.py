@@ -1,0 +1,142 @@
+"""The rate limiter's counters on Redis (``limits.Limiter``), shared by every instance.
+
+Each call is one Lua script, so a check and its increment are one atomic step: with N
+requests allowed, exactly N are admitted across all instances, however they interleave.
+Windows are aligned on Redis's clock (``TIME``), not each instance's, so instances whose
+clocks differ still count in the same window.
+
+Keys (under the state prefix), each with a TTL::
+
+    limit:<key>:<window start>   a fixed-window count          window + 1 s
+    slots:<key>                  sorted set: concurrent holders by lease end
+
+A concurrency slot is a lease: an instance that dies holding it does not leak it past
+``lease`` seconds (longer than any request may take).
+
+Redis unreachable: ``fail_closed`` answers 503 ``state_unavailable``; otherwise (the
+default) the request is admitted uncounted and a warning logged, so an outage of the
+state store does not stop the requests that need no state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import Any
+
+from g4f_server import errors
+from g4f_server.config import AppConfig
+from g4f_server.controls.limits import Decision
+from g4f_server.logs import get_logger
+from g4f_server.storage.redis.state import RedisState
+
+log = get_logger("g4f_server.state")
+
+# KEYS[1] the counter's base key; ARGV cost, limit (-1: charge unconditionally), window.
+# Returns {allowed, used, reset seconds as a string (Lua numbers come back as integers)}.
+_HIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local cost, limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local start = math.floor(now / window) * window
+local key = KEYS[1] .. ':' .. string.format('%d', start)
+local used = tonumber(redis.call('GET', key) or '0')
+local reset = tostring(start + window - now)
+if limit >= 0 and (used >= limit or used + cost > limit) then
+  return {0, used, reset}
+end
+if cost > 0 then
+  used = redis.call('INCRBY', key, cost)
+  redis.call('EXPIRE', key, math.ceil(window) + 1)
+end
+return {1, used, reset}
+"""
+
+# KEYS[1] the slots set; ARGV holder token, limit, lease seconds.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local limit, lease = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local used = redis.call('ZCARD', KEYS[1])
+if used >= limit then
+  return {0, used}
+end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(lease))
+return {1, used + 1}
+"""
+
+
+class RedisLimiter:
+    """``Limiter`` on the shared state store. The client is made on first use, so the
+    limiters built only to check the config never open anything."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.fail_closed = config.limits_fail_closed
+        self.lease = 2 * config.timeout + 60.0
+        self._state: RedisState | None = None
+        self._hit: Any = None
+        self._acquire: Any = None
+        self._held: dict[str, list[str]] = {}  # slot key -> this instance's tokens
+
+    @property
+    def state(self) -> RedisState:
+        if self._state is None:
+            state = RedisState(self.config)
+            self._state = state
+            self._hit = state.client.register_script(_HIT)
+            self._acquire = state.client.register_script(_ACQUIRE)
+        return self._state
+
+    def _unavailable(self, exc: errors.StateUnavailableError) -> None:
+        if self.fail_closed:
+            raise exc
+        log.warning("rate_limit_not_counted", reason="state store unavailable")
+
+    async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        state = self.state
+        try:
+            allowed, used, reset = await state.run(
+                self._hit(keys=[state.key(f"limit:{key}")], args=[cost, limit, window])
+            )
+        except errors.StateUnavailableError as exc:
+            self._unavailable(exc)
+            return Decision(True, limit, limit, window)
+        return Decision(bool(allowed), limit, max(0, limit - int(used)), float(reset))
+
+    async def charge(self, key: str, cost: int, window: float) -> None:
+        state = self.state
+        try:
+            await state.run(self._hit(keys=[state.key(f"limit:{key}")], args=[cost, -1, window]))
+        except errors.StateUnavailableError as exc:
+            self._unavailable(exc)
+
+    async def acquire(self, key: str, limit: int) -> Decision:
+        state, token = self.state, secrets.token_hex(8)
+        try:
+            allowed, used = await state.run(
+                self._acquire(keys=[state.key(f"slots:{key}")], args=[token, limit, self.lease])
+            )
+        except errors.StateUnavailableError as exc:
+            self._unavailable(exc)
+            return Decision(True, limit, limit, 0.0)
+        if not allowed:
+            return Decision(False, limit, 0, 1.0)
+        self._held.setdefault(key, []).append(token)
+        return Decision(True, limit, max(0, limit - int(used)), 0.0)
+
+    async def release(self, key: str) -> None:
+        tokens = self._held.get(key)
+        if not tokens:
+            return  # admitted uncounted while Redis was away
+        token = tokens.pop()
+        if not tokens:
+            del self._held[key]
+        with contextlib.suppress(errors.StateUnavailableError):  # else the lease runs out
+            await self.state.run(self.state.client.zrem(self.state.key(f"slots:{key}"), token))
+
+    async def close(self) -> None:
+        if self._state is not None:
+            await self._state.close()

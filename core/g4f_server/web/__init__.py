@@ -1,0 +1,8 @@
+"""The web wing: the HTTP edge. The middleware (request id, key check, error mapping,
+access line), admission caps and the runner, reading bodies (limits, JSON, validation),
+CORS, OpenAPI, the route table and the routes that are not a chat protocol.
+
+Rule: may import controls, pipeline, providers, storage, the contract and foundation.
+Never a protocol module: the route table names protocol handlers as strings, and an error
+shape is read from the handler's mark, not chosen by path.
+"""

@@ -1,0 +1,132 @@
+"""The one middleware: request id, API key check, error mapping and the access line.
+
+One middleware instead of four keeps the per-request cost down (every middleware is an
+extra coroutine frame on the hot path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+
+from aiohttp import web
+
+from g4f_server import errors
+from g4f_server.appkeys import CONFIG, KEY_NAME, KEYRING, REQUEST_ID, SERVED_BY
+from g4f_server.controls import demo
+from g4f_server.logs import access_line, bind_request_id, get_logger
+from g4f_server.pipeline.dispatch import attempted
+from g4f_server.providers.router import Route
+from g4f_server.web.jsonio import error_response, json_response
+
+log = get_logger("g4f_server.middleware")
+# The chat page and its files are open too: the page asks for the key and sends it with
+# its API calls (they are static and public anyway).
+OPEN_PATHS = frozenset({"/health", "/", "/chat", "/chat/"})
+# Generated media is served without the key: chat answers embed it as markdown images that
+# browsers fetch without headers. Its names carry 128 random bits (capability URLs).
+OPEN_PREFIXES = ("/media/", "/gui/")
+# Routes that answer errors in Anthropic's shape (routes/messages.py).
+ANTHROPIC_PATHS = ("/messages", "/messages/count_tokens")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def _http_error(exc: web.HTTPException, request: web.Request) -> errors.G4FError:
+    if isinstance(exc, web.HTTPNotFound):
+        return errors.NotFoundError(
+            f"Unknown route: {request.method} {request.path}", code="unknown_route"
+        )
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return errors.MethodNotAllowedError(
+            f"Method {request.method} is not allowed on {request.path}",
+            headers={"Allow": ", ".join(sorted(exc.allowed_methods))},
+        )
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return errors.PayloadTooLargeError(
+            f"Request body too large (limit {request.app[CONFIG].max_body_size} bytes)"
+        )
+    error = errors.G4FError(exc.reason or "HTTP error", code=f"http_{exc.status}")
+    error.status = exc.status  # type: ignore[misc]
+    error.type = "invalid_request_error" if exc.status < 500 else "server_error"  # type: ignore[misc]
+    return error
+
+
+def _error_response(error: errors.G4FError, path: str) -> web.Response:
+    """OpenAI's error shape, or Anthropic's on the Anthropic routes (same status)."""
+    if path.endswith(ANTHROPIC_PATHS):
+        from g4f_server.protocols.anthropic.render import error_body
+
+        return json_response(error_body(error), status=error.status, headers=error.headers)
+    return error_response(error)
+
+
+@web.middleware
+async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    client_id = request.headers.get("X-Request-Id", "")
+    # Ids need to be unique, not secret: no getrandom syscall per request.
+    request_id = client_id if _CLIENT_ID.match(client_id) else f"{random.getrandbits(128):032x}"
+    request[REQUEST_ID] = request_id
+    bind_request_id(request_id)
+    app = request.app
+    config, keyring = app[CONFIG], app.get(KEYRING)
+    tried: list[Route] = []
+    attempted.set(tried)
+    path = request.path
+    try:
+        if keyring is not None and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
+            request[KEY_NAME] = keyring.identify(request)
+        if config.demo:
+            demo.check_request(request)
+        response = await handler(request)
+    except errors.G4FError as exc:
+        response = _error_response(exc, path)
+    except ConnectionResetError:
+        # The client hung up mid-answer: nothing to send, nothing broken. 499 as nginx does.
+        response = web.Response(status=499)
+    except asyncio.CancelledError:
+        # aiohttp cancels the handler when the client hangs up: logged as 499 too.
+        if config.access_log:
+            _access(request, 499, tried, started)
+        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:  # redirects stay redirects
+            raise
+        response = _error_response(_http_error(exc, request), path)
+    except Exception:
+        # A bug. The client gets the request id to quote, never the traceback.
+        log.exception("unhandled_error", method=request.method, path=request.path)
+        response = _error_response(
+            errors.InternalError(f"Internal server error (request id {request_id})"), path
+        )
+    if not response.prepared:
+        response.headers["X-Request-Id"] = request_id
+    if config.access_log:
+        _access(request, response.status, tried, started)
+    return response
+
+
+def _access(request: web.Request, status: int, tried: list[Route], started: float) -> None:
+    """The access line: who served the request, else every provider tried (``A,B``)."""
+    served = request.get(SERVED_BY)
+    if served is not None:
+        provider, model, attempts = served
+    elif tried:
+        provider = ",".join(route.entry.name for route in tried)
+        model = ",".join(dict.fromkeys(route.model for route in tried))
+        attempts = len(tried)
+    else:
+        provider = model = attempts = None
+    access_line(
+        request[REQUEST_ID],
+        request.method,
+        request.path,
+        status,
+        provider,
+        model,
+        attempts,
+        round((time.perf_counter() - started) * 1000, 2),
+        request.get(KEY_NAME),
+    )

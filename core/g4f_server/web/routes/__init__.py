@@ -1,0 +1,117 @@
+"""HTTP routes: every route of the gateway in one table, handlers one module per resource.
+
+A handler's module is imported by the first request the route serves, not at start-up:
+the chat, image, audio and cookie modules bring pydantic and the request schemas (~8 MB
+and ~0.1 s), which an idle server does not need. The first such request pays that once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from g4f_server.appkeys import OPENAPI_SPEC
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# (method, path, "module:handler"): the protocols' routes live in their own folders
+# (protocols/<name>/routes.py), the others in this package. Named, never imported here:
+# the web layer does not import a protocol (the first request a route serves does).
+_CHAT = "g4f_server.protocols.openai_chat.routes:"
+_RESPONSES = "g4f_server.protocols.responses.routes:"
+_MESSAGES = "g4f_server.protocols.anthropic.routes:"
+_COMPLETIONS = "g4f_server.protocols.completions.routes:"
+_HERE = "g4f_server.web.routes."
+ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/health", _HERE + "health:health"),
+    ("POST", "/v1/chat/completions", _CHAT + "chat_completions"),
+    ("POST", "/api/{provider}/chat/completions", _CHAT + "chat_completions"),
+    ("POST", "/api/{provider}/{conversation_id}/chat/completions", _CHAT + "chat_completions"),
+    ("POST", "/v1/responses", _RESPONSES + "create_response"),
+    ("POST", "/api/{provider}/responses", _RESPONSES + "create_response"),
+    ("GET", "/v1/responses/{response_id}", _RESPONSES + "get_response"),
+    ("DELETE", "/v1/responses/{response_id}", _RESPONSES + "delete_response"),
+    ("GET", "/v1/responses/{response_id}/input_items", _RESPONSES + "list_input_items"),
+    ("POST", "/v1/messages", _MESSAGES + "create_message"),
+    ("POST", "/api/{provider}/messages", _MESSAGES + "create_message"),
+    ("POST", "/v1/messages/count_tokens", _MESSAGES + "count_tokens"),
+    ("POST", "/v1/completions", _COMPLETIONS + "create_completion"),
+    ("POST", "/api/{provider}/completions", _COMPLETIONS + "create_completion"),
+    ("GET", "/v1/models", _HERE + "models:list_models"),
+    ("GET", "/v1/models/{model:.+}", _HERE + "models:get_model"),
+    ("GET", "/api/{provider}/models", _HERE + "models:provider_models"),
+    ("GET", "/v1/providers", _HERE + "providers:list_providers"),
+    ("GET", "/v1/providers/{provider}", _HERE + "providers:get_provider"),
+    ("POST", "/v1/images/generations", _HERE + "images:generate_images"),
+    ("POST", "/api/{provider}/images/generations", _HERE + "images:generate_images"),
+    ("POST", "/v1/audio/speech", _HERE + "audio:create_speech"),
+    ("POST", "/api/{provider}/audio/speech", _HERE + "audio:create_speech"),
+    ("POST", "/v1/audio/transcriptions", _HERE + "audio:create_transcription"),
+    ("POST", "/api/{provider}/audio/transcriptions", _HERE + "audio:create_transcription"),
+    ("GET", "/media/{filename}", _HERE + "media_files:get_media"),
+    ("POST", "/v1/upload_cookies", _HERE + "cookies:upload_cookies"),
+    ("GET", "/v1/cookies", _HERE + "cookies:list_cookies"),
+    ("DELETE", "/v1/cookies", _HERE + "cookies:delete_cookies"),
+    ("DELETE", "/v1/cookies/{domain}", _HERE + "cookies:delete_cookies"),
+    ("GET", "/metrics", _HERE + "metrics:metrics_page"),
+    ("GET", "/openapi.json", _HERE + "docs:openapi_json"),
+    ("GET", "/docs", _HERE + "docs:docs_page"),
+    ("GET", "/", _HERE + "gui:index"),
+    ("GET", "/chat", _HERE + "gui:chat_redirect"),
+    ("GET", "/chat/", _HERE + "gui:chat_page"),
+    ("GET", "/gui/{version}/{path:.+}", _HERE + "gui:asset"),
+)
+
+
+def setup_routes(app: web.Application) -> None:
+    app[OPENAPI_SPEC] = {}  # built by the first /openapi.json or /docs request
+    for method, path, target in ROUTES:
+        if method == "GET":  # add_get also answers HEAD (media files, health checks)
+            app.router.add_get(path, lazy_handler(target))
+        else:
+            app.router.add_route(method, path, lazy_handler(target))
+
+
+def lazy_handler(target: str) -> Handler:
+    """A handler that imports ``module:function`` on its first call and then forwards
+    to it. ``.resolve()`` returns the real handler (the OpenAPI builder reads it)."""
+    module_name, _, function = target.partition(":")
+    resolved: Handler | None = None
+
+    def resolve() -> Handler:
+        nonlocal resolved
+        if resolved is None:
+            module = importlib.import_module(module_name)
+            resolved = getattr(module, function)
+        return resolved
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await (resolved or resolve())(request)
+
+    handle.resolve = resolve  # type: ignore[attr-defined]
+    handle.__name__ = handle.__qualname__ = function
+    return handle
+
+
+def real_handler(handler: Any) -> Any:
+    """The function behind a route handler, importing its module if need be."""
+    resolve = getattr(handler, "resolve", None)
+    return resolve() if resolve is not None else handler
+
+
+def request_body(
+    model: type[BaseModel], content_type: str = "application/json"
+) -> Callable[[Any], Any]:
+    """Mark a handler's request body schema (read by the OpenAPI generator)."""
+
+    def mark(handler: Any) -> Any:
+        handler.request_body = (model, content_type)
+        return handler
+
+    return mark
