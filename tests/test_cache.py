@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from g4f_server import errors
-from g4f_server.pipeline.cache import MemoryCache
+from g4f_server.storage.memory import MemoryCache
 from tests.providers import Scripted
 
 CHAT = "/v1/chat/completions"

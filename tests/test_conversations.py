@@ -317,7 +317,7 @@ async def test_a_streamed_turn_is_stored_before_the_client_sees_its_end(
 ) -> None:
     """A client that sends its next turn the moment [DONE] arrives (on a new connection)
     must find the previous turn stored."""
-    from g4f_server.appkeys import CONVERSATIONS
+    from g4f_server.storage.interfaces import CONVERSATIONS
 
     memo = Memo()
     app = create_app(AppConfig(data_dir=tmp_path), plugins=[memo], load_entrypoints=False)
@@ -344,7 +344,7 @@ async def test_a_failing_store_does_not_cost_the_client_its_answer(
 ) -> None:
     from structlog.testing import capture_logs
 
-    from g4f_server.appkeys import CONVERSATIONS
+    from g4f_server.storage.interfaces import CONVERSATIONS
 
     app = create_app(AppConfig(data_dir=tmp_path), plugins=[Memo()], load_entrypoints=False)
     app[CONVERSATIONS] = BrokenSaves(app[CONVERSATIONS])

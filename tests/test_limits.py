@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from g4f_server.cli import app as cli_app
 from g4f_server.config import AppConfig, ConfigError
-from g4f_server.controls.limits import Decision, MemoryLimiter
+from g4f_server.controls.limits import MemoryLimiter
 from g4f_server.controls.wiring import check
+from g4f_server.storage.interfaces import Decision
 from tests.providers import Scripted
 
 CHAT = "/v1/chat/completions"

@@ -24,10 +24,10 @@ from aiohttp.test_utils import TestServer
 
 from g4f_server import hookimpl
 from g4f_server.app import create_app
-from g4f_server.appkeys import REGISTRY
 from g4f_server.config import AppConfig
 from g4f_server.provider import FallbackModels, ModelInfo, ProviderContext, ProviderInfo
 from g4f_server.providers.context import make_context
+from g4f_server.providers.registry import REGISTRY
 from tests.server_process import offline_env, server_process
 
 

@@ -17,9 +17,9 @@ import pytest
 import g4f_server_copilot
 import g4f_server_pollinations
 from g4f_server import errors
-from g4f_server.appkeys import REGISTRY
 from g4f_server.providers.cooldown import ProviderHealth
 from g4f_server.providers.model_table import ModelTable, Target
+from g4f_server.providers.registry import REGISTRY
 from tests.providers import Scripted
 
 PLUGINS = Path(__file__).parent.parent / "plugins"

@@ -23,8 +23,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from g4f_server.app import create_app
-from g4f_server.appkeys import COOKIES
 from g4f_server.config import AppConfig, redact_url
+from g4f_server.storage.interfaces import COOKIES
 from g4f_server.storage.redis.state import StateStartupError
 from g4f_server.testing import wait_until
 from tests.media_providers import Painter

@@ -53,7 +53,7 @@ def _freeze_gc() -> None:
 def _announce(config: AppConfig, runner: Any) -> None:
     """The line an operator waits for: where the server listens (the port actually bound),
     its docs page, and each provider's status (a fallback model list is "degraded")."""
-    from g4f_server.appkeys import REGISTRY
+    from g4f_server.providers.registry import REGISTRY
 
     host = f"[{config.host}]" if ":" in config.host else config.host
     url = f"http://{host}:{runner.addresses[0][1]}"

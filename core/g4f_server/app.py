@@ -8,16 +8,21 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from g4f_server.appkeys import CONFIG, HTTP, PLUGIN_MANAGER, REGISTRY
+from g4f_server.appkeys import CONFIG, HTTP, PLUGIN_MANAGER
 from g4f_server.config import AppConfig
 from g4f_server.controls import wiring as controls
+from g4f_server.controls.apikeys import KEYRING
 from g4f_server.logs import get_logger
 from g4f_server.periodic import every
+from g4f_server.pipeline.cache import setup_cache
+from g4f_server.pipeline.media import MEDIA, StoredMediaPublisher
 from g4f_server.providers.context import make_context
 from g4f_server.providers.loader import load_plugins, make_plugin_manager
 from g4f_server.providers.model_table import ModelTable
-from g4f_server.providers.registry import Registry
+from g4f_server.providers.registry import REGISTRY, Registry
 from g4f_server.storage.factory import setup_storage, storage_ctx
+from g4f_server.storage.interfaces import MEDIA_STORE
+from g4f_server.web import cors
 from g4f_server.web.admission import in_flight_middleware
 from g4f_server.web.middleware import kernel_middleware
 from g4f_server.web.routes import setup_routes
@@ -49,16 +54,23 @@ def create_app(
     registry.table = ModelTable.build(config.models)
     middlewares = [
         *controls.outer_middlewares(config),
+        cors.cors_middleware,  # answers preflights before the key check
         kernel_middleware,
         in_flight_middleware(config),  # after the kernel's: its 503 gets the error JSON
         *controls.middlewares(config),
     ]
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_size)
     app[CONFIG] = config
-    controls.setup(app, config)  # keys, limits (controls.py)
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry
-    setup_storage(app, config)  # app[CONVERSATIONS], app[MEDIA], app[MEDIA_STORE], app[COOKIES]
+    setup_storage(app, config)  # every backend of storage/interfaces.py (storage/factory.py)
+    app[MEDIA] = StoredMediaPublisher(app[MEDIA_STORE], config.public_url)
+    setup_cache(app, config)  # the response cache (off unless --cache-ttl)
+    controls.setup(app, config)  # keys, limits, metrics, demo, and their observers
+    app[cors.CORS] = cors.CorsPolicy.build(
+        config.cors_origins, has_key=KEYRING in app, bind=config.host
+    )
+    app.on_response_prepare.append(cors.cors_headers)
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(_models)

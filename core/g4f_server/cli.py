@@ -212,8 +212,8 @@ async def _inspect(config: Any) -> Any:
     from aiohttp import web
 
     from g4f_server.app import create_app
-    from g4f_server.appkeys import REGISTRY
     from g4f_server.config import ConfigError
+    from g4f_server.providers.registry import REGISTRY
 
     try:
         application = create_app(config)

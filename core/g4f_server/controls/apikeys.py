@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.pipeline.scope import bearer_words
 
 _KNOWN_MAX = 256  # valid named keys remembered (the hash is then computed once per key)
 DEFAULT_NAME = "default"  # the name of --g4f-api-key in logs and limits
@@ -30,15 +31,6 @@ def presented_key(request: web.Request) -> str | None:
         return header.strip()
     words = bearer_words(request)
     return words[0] if words else None
-
-
-def bearer_words(request: web.Request) -> list[str]:
-    """``Authorization: Bearer <server key> <provider key>``, split: the first word is
-    ours, the rest (``context.provider_key``) the provider's. [] without a Bearer."""
-    auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() != "bearer ":
-        return []
-    return auth[7:].split(None, 1)
 
 
 def new_key() -> str:
@@ -125,3 +117,13 @@ class KeyRing:
                 param="model",
                 code="model_not_allowed",
             )
+
+
+KEYRING: web.AppKey[KeyRing] = web.AppKey("keyring")  # absent when no key is needed
+
+# Paths that need no key. The chat page and its files: the page asks for the key and
+# sends it with its API calls (they are static and public anyway). Generated media: chat
+# answers embed it as markdown images that browsers fetch without headers; its names
+# carry 128 random bits (capability URLs).
+OPEN_PATHS = frozenset({"/health", "/", "/chat", "/chat/"})
+OPEN_PREFIXES = ("/media/", "/gui/")

@@ -28,10 +28,18 @@ def refused(what: str) -> errors.PermissionDeniedError:
 
 def check_request(request: web.Request) -> None:
     """The demo's checks on the path and headers; called by the middleware. The body's
-    ``api_key`` and ``proxy`` are checked where they are read (context.provider_key,
-    pipeline.start_turn)."""
+    ``api_key`` and ``proxy`` are checked when the pipeline admits a request
+    (``check_body``, through the observers seam)."""
     if request.path.startswith(COOKIE_PATHS):
         raise refused("Cookie upload, listing and deletion")
     auth = request.headers.get("Authorization", "")
     if request.headers.get("X-Provider-Key") or len(auth.split()) > 2:
+        raise refused("Per-request provider keys")
+
+
+def check_body(body: object) -> None:
+    """A request body's provider key or proxy (a chat, image or audio request)."""
+    if getattr(body, "proxy", None):
+        raise refused("The 'proxy' field")
+    if getattr(body, "api_key", None):
         raise refused("Per-request provider keys")

@@ -23,46 +23,20 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from aiohttp import web
 from multidict import istr
 
 from g4f_server import errors
-from g4f_server.appkeys import CONTROLLED, KEY_NAME, Controlled
+from g4f_server.appkeys import KEY_NAME
+from g4f_server.controls.apikeys import OPEN_PATHS, OPEN_PREFIXES
+from g4f_server.controls.tracked import CONTROLLED, Controlled
+from g4f_server.pipeline.scope import client_address, parse_trusted
+from g4f_server.storage.interfaces import Decision, Limiter
 
 WINDOW = 60.0  # rpm and tpm are per minute
 LIMIT_KINDS = ("rpm", "tpm", "concurrency")
-
-
-class Decision(NamedTuple):
-    """The outcome of one ``hit``: allowed or not, and what the headers report. A named
-    tuple: made per check, and a frozen dataclass costs a call per field to build."""
-
-    allowed: bool
-    limit: int
-    remaining: int
-    reset: float  # seconds until the window ends (the count starts again)
-
-
-class Limiter(Protocol):
-    """Atomic counters. Every call is one round trip to the backend."""
-
-    async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
-        """Add ``cost`` to ``key``'s count in the current window unless that would go
-        over ``limit`` (a ``cost`` of 0 asks whether anything is left: denied once the
-        count has reached the limit). A denied hit adds nothing."""
-        ...
-
-    async def charge(self, key: str, cost: int, window: float) -> None:
-        """Add ``cost`` unconditionally (tokens, known only once the answer is done)."""
-        ...
-
-    async def acquire(self, key: str, limit: int) -> Decision:
-        """Take one of ``limit`` concurrent slots; ``release`` gives it back."""
-        ...
-
-    async def release(self, key: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -375,52 +349,9 @@ def parse_limits(
     return RateLimits(limiter, per_key, per_client, key_rules, models, trusted)
 
 
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-
-
-def parse_trusted(trusted_proxies: Sequence[str]) -> Networks:
-    """``--trusted-proxies`` as networks; ValueError names a bad entry."""
-    return tuple(ipaddress.ip_network(net, strict=False) for net in trusted_proxies)
-
-
-def client_address(request: web.Request, trusted: Sequence[Any]) -> str:
-    """The client's address: the peer's, or, when the peer is a trusted proxy, the last
-    ``X-Forwarded-For`` hop that is not one (a client can prepend anything it likes)."""
-    peer = request.remote or ""
-    if not trusted or not _trusted(peer, trusted):
-        return peer
-    hops: list[str] = []
-    for value in request.headers.getall("X-Forwarded-For", ()):
-        hops += [hop.strip() for hop in value.split(",") if hop.strip()]
-    for hop in reversed(hops):  # the nearest hop first: our proxy appended it
-        if not _trusted(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
-
-
-def _trusted(address: str, trusted: Sequence[Any]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in trusted)
-
-
 # --- wiring: the middleware (who, how many) and the per-model gate (which model) ------
 
-from g4f_server.web.middleware import OPEN_PATHS, OPEN_PREFIXES
-
 LIMITS = web.AppKey("limits", RateLimits)
-TRUSTED = web.AppKey("trusted_proxies", tuple)  # parsed --trusted-proxies, always set
-
-
-def anonymous_client(request: web.Request) -> str | None:
-    """The client address of a request that carried no key (the server has none), the
-    same address the per-client limits count; None for a keyed request. Conversations
-    and stored responses are scoped by it (conversations.conversation_key)."""
-    if request.get(KEY_NAME):
-        return None
-    return client_address(request, request.app.get(TRUSTED, ()))
 
 
 def subject_of(request: web.Request, limits: RateLimits) -> tuple[str, str | None]:

@@ -28,7 +28,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from g4f_server.appkeys import CONTROLLED, REGISTRY, SERVED_BY, Controlled
+from g4f_server.appkeys import SERVED_BY
+from g4f_server.controls.tracked import CONTROLLED, Controlled
+from g4f_server.providers.registry import REGISTRY
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)

@@ -1,6 +1,7 @@
-"""The operator's controls wired into the app: keys, rate limits (and, in their own
-modules, CORS, the cache, metrics). Each is installed only when configured, so a server
-without them pays nothing for them on the hot path."""
+"""The operator's controls wired into the app: keys, rate limits, metrics and demo mode,
+and the observers they install on the pipeline (``pipeline/observers.py``). Each is
+installed only when configured, so a server without them pays nothing for them on the
+hot path."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import istr
 
-from g4f_server.appkeys import CONTROLLED, KEY_NAME, KEYRING, SERVED_BY
+from g4f_server.appkeys import KEY_NAME, SERVED_BY
 from g4f_server.config import AppConfig, ConfigError
-from g4f_server.controls import limits
-from g4f_server.controls.apikeys import KeyRing
-from g4f_server.pipeline import cache
+from g4f_server.controls import demo, limits
+from g4f_server.controls.apikeys import KEYRING, KeyRing
+from g4f_server.controls.tracked import CONTROLLED
+from g4f_server.pipeline import scope
+from g4f_server.pipeline.observers import OBSERVERS, Observers
 from g4f_server.providers.model_table import ModelTable
-from g4f_server.web import cors
+from g4f_server.storage import factory
 
 if TYPE_CHECKING:
     from g4f_server.controls.metrics import Metrics
@@ -32,7 +35,7 @@ class Active:
     keyring: KeyRing | None = None
     limits: limits.RateLimits | None = None
     metrics: Metrics | None = None
-    cache: bool = False
+    demo: bool = False
 
     @property
     def tracked(self) -> bool:
@@ -69,49 +72,31 @@ def _keyring(config: AppConfig) -> KeyRing | None:
         raise ConfigError(str(exc)) from None
 
 
-def _trusted(config: AppConfig) -> limits.Networks:
+def _trusted(config: AppConfig) -> scope.Networks:
     try:
-        return limits.parse_trusted(config.trusted_proxies)
+        return scope.parse_trusted(config.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f"trusted_proxies (G4F_TRUSTED_PROXIES): {exc}") from None
 
 
-def make_cache(config: AppConfig) -> cache.ResponseCache:
-    """The response cache's backend: in this process, or on Redis with a state URL."""
-    if config.state_url:
-        from g4f_server.storage.redis.state import RedisCache
-
-        return RedisCache(config)
-    return cache.MemoryCache(config.cache_max_bytes)
-
-
-def make_limiter(config: AppConfig) -> limits.Limiter:
-    """The counters' backend: in this process, or on Redis with a state URL."""
-    if config.state_url:
-        from g4f_server.storage.redis.limits import RedisLimiter
-
-        return RedisLimiter(config)
-    return limits.MemoryLimiter()
-
-
-def _limits(config: AppConfig) -> limits.RateLimits | None:
+def _limits(config: AppConfig, app: web.Application | None = None) -> limits.RateLimits | None:
+    """The rate limits (None when none are set); with ``app``, on its storage backend."""
+    limiter = factory.make_limiter(app, config) if app is not None else limits.MemoryLimiter()
     try:
         return limits.parse_limits(
-            make_limiter(config), config.limits, config.keys, config.trusted_proxies
+            limiter or limits.MemoryLimiter(), config.limits, config.keys, config.trusted_proxies
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
 
 def outer_middlewares(config: AppConfig) -> list[Any]:
-    """The middlewares before the kernel's: metrics (outermost: it times everything),
-    then CORS, which answers preflights before the key check."""
+    """The middlewares before the edge's own: metrics, outermost (it times everything)."""
     out: list[Any] = []
     if config.metrics:
         from g4f_server.controls.metrics import metrics_middleware
 
         out.append(metrics_middleware)
-    out.append(cors.cors_middleware)
     return out
 
 
@@ -128,31 +113,19 @@ def setup(app: web.Application, config: AppConfig) -> None:
     keyring = active.keyring = _keyring(config)
     if keyring is not None:
         app[KEYRING] = keyring
-    app[limits.TRUSTED] = _trusted(config)
-    app[cors.CORS] = cors.CorsPolicy.build(
-        config.cors_origins, has_key=keyring is not None, bind=config.host
-    )
-    app.on_response_prepare.append(cors.cors_headers)
-    if config.cache_ttl > 0:
-        backend = make_cache(config)
-        app[cache.CACHE] = cache.CacheSettings(backend, config.cache_ttl)
-        active.cache = True
-        close = getattr(backend, "close", None)
-        if close is not None:  # a shared backend's client (Redis)
-            app.on_cleanup.append(lambda _, close=close: close())
+    app[scope.TRUSTED] = _trusted(config)
+    active.demo = config.demo
     if config.metrics:
         from g4f_server.controls import metrics
 
         app[metrics.METRICS] = active.metrics = metrics.Metrics(app, config.metrics_public)
-    rate_limits = _limits(config)
+    rate_limits = _limits(config, app)
     if rate_limits is not None:
         rate_limits.after_metrics = active.metrics is not None
         app[limits.LIMITS] = active.limits = rate_limits
-        close = getattr(rate_limits.limiter, "close", None)
-        if close is not None:  # a shared backend's client (Redis)
-            app.on_cleanup.append(lambda _, close=close: close())
     if active.tracked:
         app.on_response_prepare.append(on_prepare)
+    app[OBSERVERS] = observers(active)
 
 
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
@@ -172,9 +145,13 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
         state.metrics.live.streams += 1
 
 
-async def admit_model(request: web.Request, model: str) -> None:
-    """Once the body names the public model: may this key use it, and the model's limits."""
+async def admitted(request: web.Request, body: Any) -> None:
+    """Observer: the body names its public model (and maybe a provider key or a proxy):
+    demo mode's refusals, may this key use the model, and the model's rate limits."""
     active = request.app[ACTIVE]
+    if active.demo:
+        demo.check_body(body)
+    model = body.model or ""
     keyring = active.keyring
     if keyring is not None and keyring.allowed:
         keyring.check_model(request.get(KEY_NAME), model)
@@ -187,10 +164,8 @@ async def admit_model(request: web.Request, model: str) -> None:
 
 
 async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
-    """An answer is done: its tokens (the upstream's count, else an estimate) count
-    against the tokens-per-minute limits and in the metrics."""
-    if not request.app[ACTIVE].tracked:
-        return
+    """Observer: an answer is done: its tokens (the upstream's count, else an estimate)
+    count against the tokens-per-minute limits and in the metrics."""
     state = request[CONTROLLED]
     ticket, metrics = state.ticket, state.metrics
     charging = ticket is not None and ticket.token_keys is not None
@@ -203,22 +178,25 @@ async def finished(request: web.Request, transcript: Transcript, chat: ChatReque
 
 
 def first_token(request: web.Request, provider: str) -> None:
-    """The provider's first part of the answer arrived (time to first token)."""
-    if request.app[ACTIVE].metrics is not None:
-        state = request[CONTROLLED]
-        state.metrics.first_token(state.started, provider)
+    """Observer: the provider's first part of the answer arrived (time to first token)."""
+    state = request[CONTROLLED]
+    state.metrics.first_token(state.started, provider)
 
 
-async def cache_lookup(request: web.Request, chat: ChatRequest) -> Any:
-    """The response cache's verdict on a chat request (cache.py); None when it is off."""
-    active = request.app[ACTIVE]
-    if not active.cache:
-        return None
-    found = await cache.lookup(request, chat, request.get(KEY_NAME, ""))
-    if active.metrics is not None:
-        active.metrics.inc(active.metrics.cache, found.state)
-    return found
+def cache_verdict(request: web.Request, verdict: str) -> None:
+    """Observer: the response cache's hit, miss or bypass, counted."""
+    metrics = request.app[ACTIVE].metrics
+    if metrics is not None:
+        metrics.inc(metrics.cache, verdict)
 
 
-async def cache_store(turn: Any, transcript: Transcript) -> None:
-    await cache.store(turn.request, turn.cache_key, turn.provider, turn.model, transcript)
+def observers(active: Active) -> Observers:
+    """What the controls of this app watch in a turn: only the points some control
+    needs, so a server without controls runs none of them."""
+    admits = active.demo or active.tracked or bool(active.keyring and active.keyring.allowed)
+    return Observers(
+        admitted=admitted if admits else None,
+        cache_verdict=cache_verdict if active.metrics is not None else None,
+        first_token=first_token if active.metrics is not None else None,
+        finished=finished if active.tracked else None,
+    )

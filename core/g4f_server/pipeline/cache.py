@@ -9,18 +9,16 @@ never an error. A hit is replayed through the same pipeline as a provider's answ
 streams (as chunks) in every protocol; ``X-G4F-Cache`` says ``hit``, ``miss`` or
 ``bypass``.
 
-Storage sits behind ``ResponseCache`` (``get``/``put`` of bytes, each atomic); the
-in-memory backend is an LRU bounded in bytes.
+Storage sits behind ``storage.interfaces.ResponseCache`` (``get``/``put`` of bytes, each
+atomic); the in-memory backend (``storage/memory.py``) is an LRU bounded in bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
@@ -30,6 +28,7 @@ from g4f_server import events as ev
 if TYPE_CHECKING:
     from g4f_server.pipeline.transcript import Transcript
     from g4f_server.requests import ChatRequest
+    from g4f_server.storage.interfaces import ResponseCache
 
 HEADER = "X-G4F-Cache"
 _CHUNK = 64  # characters per replayed text chunk
@@ -47,54 +46,23 @@ _SAMPLING = (
 )
 
 
-class ResponseCache(Protocol):
-    async def get(self, key: str) -> bytes | None: ...
-
-    async def put(self, key: str, value: bytes, ttl: float) -> None: ...
-
-
-@dataclass(slots=True)
-class MemoryCache:
-    """LRU over (expiry, bytes), bounded by the bytes it holds."""
-
-    max_bytes: int
-    clock: Any = time.monotonic
-    used: int = 0
-    _items: OrderedDict[str, tuple[float, bytes]] = field(default_factory=OrderedDict)
-
-    async def get(self, key: str) -> bytes | None:
-        item = self._items.get(key)
-        if item is None:
-            return None
-        if item[0] <= self.clock():
-            self._drop(key)
-            return None
-        self._items.move_to_end(key)
-        return item[1]
-
-    async def put(self, key: str, value: bytes, ttl: float) -> None:
-        size = len(value) + len(key)
-        if size > self.max_bytes:
-            return
-        if key in self._items:
-            self._drop(key)
-        self._items[key] = (self.clock() + ttl, value)
-        self.used += size
-        while self.used > self.max_bytes:
-            self._drop(next(iter(self._items)))
-
-    def _drop(self, key: str) -> None:
-        _, value = self._items.pop(key)
-        self.used -= len(value) + len(key)
-
-
 @dataclass(slots=True, frozen=True)
 class CacheSettings:
     backend: ResponseCache
     ttl: float
 
 
-CACHE = web.AppKey("response_cache", CacheSettings)
+# The cache's settings; None when it is off (--cache-ttl 0, the default). Always set, so
+# a request reads it without a missing-key lookup.
+CACHE: web.AppKey[CacheSettings | None] = web.AppKey("response_cache")
+
+
+def setup_cache(app: web.Application, config: Any) -> None:
+    """The response cache on the app's storage backend, when ``--cache-ttl`` is set."""
+    from g4f_server.storage.factory import make_cache
+
+    on = config.cache_ttl > 0
+    app[CACHE] = CacheSettings(make_cache(app, config), config.cache_ttl) if on else None
 
 
 def decide(request: web.Request, chat: ChatRequest, scope: str) -> str | None:
@@ -177,11 +145,13 @@ class Lookup:
     run: Any = None  # a hit: a ChatRun replaying the stored answer
 
 
-async def lookup(request: web.Request, chat: ChatRequest, scope: str) -> Lookup:
-    from g4f_server.appkeys import CONFIG, REGISTRY
+async def lookup(
+    request: web.Request, chat: ChatRequest, scope: str, settings: CacheSettings
+) -> Lookup:
+    from g4f_server.appkeys import CONFIG
+    from g4f_server.providers.registry import REGISTRY
     from g4f_server.providers.router import Route
 
-    settings = request.app[CACHE]
     key = decide(request, chat, scope)
     if key is None:
         return Lookup(None, "bypass")
@@ -199,7 +169,8 @@ async def store(request: web.Request, key: str, provider: str, model: str, trans
     data = encode(provider, model, transcript)
     if data is not None:
         settings = request.app[CACHE]
-        await settings.backend.put(key, data, settings.ttl)
+        if settings is not None:
+            await settings.backend.put(key, data, settings.ttl)
 
 
 def replay(route: Any, attempts: int, events: list[ev.ChatEvent], config: Any) -> Any:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, TypeVar
 from g4f_server import errors
 from g4f_server.events import ChatEvent, ChatItem, Media, ReasoningDelta, TextDelta, ToolCallDelta
 from g4f_server.logs import get_logger
+from g4f_server.pipeline.stops import StopCut
 from g4f_server.provider import ProviderContext
 from g4f_server.providers.registry import ProviderEntry
 from g4f_server.providers.router import Route
 
 if TYPE_CHECKING:
-    from g4f_server.pipeline.stops import StopCut
     from g4f_server.requests import ChatRequest
 
 log = get_logger("g4f_server.dispatch")
@@ -40,6 +40,11 @@ class ChatRun:
     watchdog: Watchdog  # the one that watched for the first event goes on watching
     # The kernel cuts the text at a stop sequence (stops.py); None for nearly every run.
     cut: StopCut | None = None
+
+    def cut_at(self, stop: Sequence[str]) -> None:
+        """Cut this run's text at the first of ``stop`` from here on (``batches``)."""
+        cut = self.cut = StopCut(stop)
+        self.first = cut.feed(self.first)
 
     async def batches(self, within: float | None = None) -> AsyncIterator[Sequence[ChatEvent]]:
         """The answer as the provider yielded it, a single event as a batch of one, the

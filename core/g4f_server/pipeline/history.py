@@ -1,46 +1,23 @@
 """Where provider state for a conversation, and stored Responses API objects, are kept
 between requests.
 
-``ConversationStore`` and ``ResponseStore`` are the seams: the app's default for both is
-the SQLite store in the data folder (``storage/sqlite.py``, one object implementing
-both); a shared backend (Redis, Postgres) implements the same few methods, under the same
-bounds (entries idle for ``conversation_ttl`` expire, at most ``conversation_max`` kept).
+``ConversationStore`` and ``ResponseStore`` (``storage/interfaces.py``) are the seams:
+the app's default for both is the SQLite store in the data folder (``storage/sqlite.py``,
+one object implementing both); Redis implements the same few methods.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 if TYPE_CHECKING:
     from g4f_server.pipeline.transcript import Transcript
     from g4f_server.requests import ChatRequest
-
-
-class ConversationStore(Protocol):
-    async def load(self, conversation_id: str, provider: str) -> dict[str, Any] | None: ...
-
-    async def save(self, conversation_id: str, provider: str, state: dict[str, Any]) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class ResponseStore(Protocol):
-    """Stored responses (``store: true`` on POST /v1/responses), one JSON record per
-    ``key`` (an id scoped by ``owner_key``). ``close`` is the app's last call."""
-
-    async def load_response(self, key: str) -> dict[str, Any] | None: ...
-
-    async def save_response(self, key: str, record: dict[str, Any]) -> None: ...
-
-    async def delete_response(self, key: str) -> bool:
-        """True if there was such a record."""
-        ...
-
-    async def close(self) -> None: ...
+    from g4f_server.storage.interfaces import ConversationStore
 
 
 # --- scoping and history (used by routes/chat.py) -----------------------------------------

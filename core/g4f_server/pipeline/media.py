@@ -120,3 +120,6 @@ async def fetch_media(
         ) from None
     except aiohttp.ClientError as exc:
         raise errors.ProviderError(f"Downloading the generated media failed: {exc}") from None
+
+
+MEDIA: web.AppKey[MediaPublisher] = web.AppKey("media")

@@ -13,12 +13,14 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from g4f_server import errors
-from g4f_server.appkeys import CONFIG, REGISTRY, REQUEST_ID, SERVED_BY
-from g4f_server.controls import wiring as controls
+from g4f_server.appkeys import CONFIG, REQUEST_ID, SERVED_BY
 from g4f_server.logs import get_logger
 from g4f_server.pipeline.dispatch import first_success
+from g4f_server.pipeline.observers import OBSERVERS
+from g4f_server.pipeline.scope import provider_key
 from g4f_server.provider import ProviderContext
-from g4f_server.providers.context import make_context, provider_key
+from g4f_server.providers.context import make_context
+from g4f_server.providers.registry import REGISTRY
 from g4f_server.providers.router import Route, resolve
 
 log = get_logger("g4f_server.service")
@@ -41,7 +43,9 @@ async def call_provider(
     """
     app = request.app
     config = app[CONFIG]
-    await controls.admit_model(request, body.model or "")
+    admitted = app[OBSERVERS].admitted
+    if admitted is not None:  # keys, limits, demo mode (controls/)
+        await admitted(request, body)
     routes = resolve(
         app[REGISTRY],
         config,

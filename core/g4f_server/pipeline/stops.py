@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 from g4f_server import events as ev
 
 if TYPE_CHECKING:
-    from g4f_server.pipeline.dispatch import ChatRun
     from g4f_server.providers.router import Route
 
 CAPABILITY = "stop"  # a model that declares it stops at the request's sequences itself
@@ -123,10 +122,3 @@ class StopCut:
             return []
         text, self.pending = self.pending, ""
         return [ev.TextDelta(text)]
-
-
-def cut_run(run: ChatRun, stop: Sequence[str]) -> ChatRun:
-    """The same run, its text cut at the first of ``stop`` (``ChatRun.batches``)."""
-    cut = run.cut = StopCut(stop)
-    run.first = cut.feed(run.first)
-    return run

@@ -1,66 +1,53 @@
 """The chat pipeline every wire protocol shares.
 
     parse (the protocol) -> ``start_turn``: conversation history, resolve, ``start_chat``
-    failover -> ``collect`` or ``stream``: batches of events into a ``Transcript`` ->
-    ``ChatTurn.complete``: the transcript is stored -> the protocol renders the body.
+    failover -> ``collect`` (or the protocols' ``streaming.stream``): batches of events
+    into a ``Transcript`` -> ``ChatTurn.complete``: the transcript is stored -> the
+    protocol renders the body.
 
-A protocol module (``protocols/``) turns its wire request into a ``ChatRequest`` and
-renders the events, the final body and errors in its own shape; everything else is here,
-once. Two seams: ``start_turn`` is where every chat request enters, ``ChatTurn.complete``
-where every finished answer is stored (conversation state and history, plus what the
-protocol keeps, e.g. a stored Responses object).
+A protocol (``protocols/``) turns its wire request into a ``ChatRequest`` and renders the
+events, the final body and errors in its own shape; everything else is here, once, and
+knows no wire. Two seams: ``start_turn`` is where every chat request enters,
+``ChatTurn.complete`` where every finished answer is stored (conversation state and
+history, plus what the protocol keeps, e.g. a stored Responses object). The operator's
+controls watch both through ``observers``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
 from g4f_server import errors
 from g4f_server import events as ev
-from g4f_server.appkeys import CONFIG, CONVERSATIONS, MEDIA, REGISTRY
-from g4f_server.controls import demo
-from g4f_server.controls import wiring as controls
-from g4f_server.controls.limits import anonymous_client
+from g4f_server.appkeys import CONFIG, KEY_NAME
 from g4f_server.logs import get_logger
-from g4f_server.pipeline import emulation, stops
+from g4f_server.pipeline import cache, emulation, stops
 from g4f_server.pipeline.cache import HEADER as CACHE_HEADER
 from g4f_server.pipeline.cache import replay
 from g4f_server.pipeline.dispatch import ChatRun, start_chat
 from g4f_server.pipeline.history import (
-    ConversationStore,
     conversation_key,
     remember_turn,
     with_history,
 )
+from g4f_server.pipeline.media import MEDIA
+from g4f_server.pipeline.observers import OBSERVERS
+from g4f_server.pipeline.scope import anonymous_client, provider_key
 from g4f_server.pipeline.services import served_headers
 from g4f_server.pipeline.transcript import Transcript
-from g4f_server.protocols import sse
-from g4f_server.providers.context import make_context, provider_key
-from g4f_server.providers.registry import ProviderEntry
+from g4f_server.providers.context import make_context
+from g4f_server.providers.registry import REGISTRY, ProviderEntry
 from g4f_server.providers.router import Route, resolve
 from g4f_server.requests import CONVERSATION_ID_MAX, ChatRequest
+from g4f_server.storage.interfaces import CONVERSATIONS, ConversationStore
 
 log = get_logger("g4f_server.chat")
 
 Keep = Callable[[Transcript], Awaitable[None]]
-
-
-class StreamRenderer(Protocol):
-    """A protocol's streamed grammar: bytes to write for the start, each event, the end
-    and a failure after the first byte (each already framed, e.g. as SSE)."""
-
-    def start(self) -> bytes: ...
-
-    def render(self, event: ev.ChatEvent) -> bytes | None: ...
-
-    def end(self, transcript: Transcript) -> bytes: ...
-
-    def failure(self, error: errors.G4FError) -> bytes: ...
 
 
 @dataclass(slots=True)
@@ -102,9 +89,11 @@ class ChatTurn:
             raise
         except Exception as exc:
             log.error("conversation_not_saved", provider=self.provider, exc_info=exc)
-        await controls.finished(self.request, transcript, self.chat)
+        finished = self.request.app[OBSERVERS].finished
+        if finished is not None:
+            await finished(self.request, transcript, self.chat)
         if self.cache_key is not None:
-            await controls.cache_store(self, transcript)
+            await cache.store(self.request, self.cache_key, self.provider, self.model, transcript)
 
 
 async def start_turn(
@@ -122,8 +111,9 @@ async def start_turn(
             param="conversation_id",
             code="conversation_id_too_long",
         )
-    if chat.proxy and config.demo:
-        raise demo.refused("The 'proxy' field")
+    observers = app[OBSERVERS]
+    if observers.admitted is not None:  # keys, limits, demo mode (controls/)
+        await observers.admitted(request, chat)
     if chat.proxy and not config.allow_request_proxy:
         raise errors.InvalidRequestError(
             "The 'proxy' field is disabled on this server; the operator can enable it "
@@ -131,7 +121,6 @@ async def start_turn(
             param="proxy",
             code="proxy_not_allowed",
         )
-    await controls.admit_model(request, chat.model)
     store = app[CONVERSATIONS]
     key = provider_key(request, chat.api_key)
     # Scoped store key of the client's id (see conversations.conversation_key).
@@ -187,7 +176,11 @@ async def start_turn(
         made.append(ctx)
         return ctx
 
-    cached = await controls.cache_lookup(request, chat)  # None: the cache is off
+    cached = None
+    if (settings := app[cache.CACHE]) is not None:  # the response cache is on
+        cached = await cache.lookup(request, chat, request.get(KEY_NAME, ""), settings)
+        if observers.cache_verdict is not None:
+            observers.cache_verdict(request, cached.state)
     if cached is not None and cached.run is not None:  # a hit, replayed as the answer
         headers = served_headers(request, cached.run.route, 0)
         headers[CACHE_HEADER] = "hit"
@@ -199,7 +192,8 @@ async def start_turn(
         first_event_timeout=config.timeout,
         idle_timeout=config.stream_timeout,
     )
-    controls.first_token(request, run.route.entry.name)
+    if observers.first_token is not None:
+        observers.first_token(request, run.route.entry.name)
     if emulating is not None:
 
         async def retry(again: ChatRequest) -> ChatRun:
@@ -212,7 +206,7 @@ async def start_turn(
         run = replay(run.route, run.attempts, events, config)
     emulated = emulating.kinds if emulating is not None else ()
     if chat.stop and stops.needed(run.route, chat.stop):  # the model may ignore `stop`
-        run = stops.cut_run(run, chat.stop)
+        run.cut_at(chat.stop)
         emulated += (stops.KIND,)
     headers = served_headers(request, run.route, run.attempts, made[-1])
     if emulated:
@@ -239,50 +233,3 @@ async def collect(turn: ChatTurn) -> Transcript:
         await turn.run.close()
     await turn.complete(transcript)
     return transcript
-
-
-async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
-    """Stream the answer: one write per batch the provider yielded, the renderer's start
-    with the first. A failure after the headers travels in the stream in the protocol's
-    own shape, never as a silent stop."""
-    request, run = turn.request, turn.run
-    transcript = Transcript()
-    try:
-        response = await sse.open_stream(request, turn.headers)
-        for event in run.first:  # a model named with the first events names the whole stream
-            if isinstance(event, ev.ModelUsed):
-                renderer.render(event)
-        lines = [renderer.start()]
-        try:
-            add, render, write = transcript.add, renderer.render, response.write
-            async for batch in run.batches():
-                for event in batch:
-                    if isinstance(event, ev.Media) and event.url is None:
-                        event = await request.app[MEDIA].publish(event, request)
-                    add(event)
-                    if (line := render(event)) is not None:
-                        lines.append(line)
-                if lines:
-                    await write(b"".join(lines))
-                    lines.clear()
-        except errors.G4FError as exc:
-            log.info("stream_failed", provider=turn.provider, code=exc.code, status=exc.status)
-            await response.write_eof(b"".join([*lines, renderer.failure(exc)]))
-            return response
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            error = errors.ProviderError(f"Provider '{turn.provider}' failed unexpectedly")
-            log.error("provider_crashed", provider=turn.provider, exc_info=exc)
-            await response.write_eof(b"".join([*lines, renderer.failure(error)]))
-            return response
-    finally:
-        await run.close()
-    try:
-        await turn.complete(transcript)
-    except errors.StateUnavailableError as exc:
-        await response.write_eof(b"".join([*lines, renderer.failure(exc)]))
-        return response
-    lines.append(renderer.end(transcript))
-    await response.write_eof(b"".join(lines))  # the last chunks and the end in one write
-    return response

@@ -7,43 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from g4f_server import errors
-from g4f_server.appkeys import CONFIG, COOKIES, HTTP, REQUEST_ID
-from g4f_server.controls import demo
-from g4f_server.controls.apikeys import bearer_words
+from g4f_server.appkeys import CONFIG, HTTP, REQUEST_ID
 from g4f_server.logs import get_logger
 from g4f_server.provider import ProviderContext
 from g4f_server.providers.registry import ProviderEntry
-
-
-def provider_key(request: web.Request | None, body_key: str | None) -> str | None:
-    """A key the client passed for the provider (never the gateway's own key): the body's
-    ``api_key``, else ``X-Provider-Key``, else the second word of
-    ``Authorization: Bearer <server key> <provider key>``."""
-    if body_key:
-        if request is not None and request.app[CONFIG].demo:
-            raise demo.refused("Per-request provider keys")
-        return body_key
-    if request is None:
-        return None
-    if header := request.headers.get("X-Provider-Key"):
-        return _checked(header, "X-Provider-Key")
-    words = bearer_words(request)
-    if len(words) == 2:
-        return _checked(words[1].strip(), "Authorization")
-    return None
-
-
-def _checked(value: str, header: str) -> str:
-    # Imported here: only request handlers get this far, pydantic is loaded by then.
-    from g4f_server.requests import header_safe
-
-    try:
-        return header_safe(value)
-    except ValueError as exc:
-        raise errors.InvalidRequestError(
-            f"Invalid provider key in the {header} header: {exc}", param=header
-        ) from None
+from g4f_server.storage.interfaces import COOKIES
 
 
 @functools.cache

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+from aiohttp import web
 
 from g4f_server import errors
 from g4f_server.capabilities import BY_NAME, HOOK_CAPABILITY, SERVICE_HOOKS
@@ -257,3 +258,6 @@ class Registry:
 
     def with_capability(self, capability: str) -> list[ProviderEntry]:
         return [e for e in self.ordered if capability in e.capabilities]
+
+
+REGISTRY: web.AppKey[Registry] = web.AppKey("registry")  # the providers, built once

@@ -73,6 +73,10 @@ class MediaStore:
         atomic_write(self.folder / name, data)
         self.prune(keep=name)
 
+    async def fetch(self, name: str) -> Path | None:
+        """The file to serve (MediaFiles.fetch): a path, checked as ``path`` checks it."""
+        return self.path(name)
+
     def path(self, name: str) -> Path | None:
         """The file of a server-generated name, or None (bad name or gone)."""
         if not NAME.match(name):

@@ -14,22 +14,16 @@ import time
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.appkeys import CONFIG, KEY_NAME, KEYRING, REQUEST_ID, SERVED_BY
+from g4f_server.appkeys import CONFIG, KEY_NAME, REQUEST_ID, SERVED_BY
 from g4f_server.controls import demo
+from g4f_server.controls.apikeys import KEYRING, OPEN_PATHS, OPEN_PREFIXES
 from g4f_server.logs import access_line, bind_request_id, get_logger
 from g4f_server.pipeline.dispatch import attempted
 from g4f_server.providers.router import Route
+from g4f_server.web.handlers import error_body
 from g4f_server.web.jsonio import error_response, json_response
 
 log = get_logger("g4f_server.middleware")
-# The chat page and its files are open too: the page asks for the key and sends it with
-# its API calls (they are static and public anyway).
-OPEN_PATHS = frozenset({"/health", "/", "/chat", "/chat/"})
-# Generated media is served without the key: chat answers embed it as markdown images that
-# browsers fetch without headers. Its names carry 128 random bits (capability URLs).
-OPEN_PREFIXES = ("/media/", "/gui/")
-# Routes that answer errors in Anthropic's shape (routes/messages.py).
-ANTHROPIC_PATHS = ("/messages", "/messages/count_tokens")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -53,12 +47,12 @@ def _http_error(exc: web.HTTPException, request: web.Request) -> errors.G4FError
     return error
 
 
-def _error_response(error: errors.G4FError, path: str) -> web.Response:
-    """OpenAI's error shape, or Anthropic's on the Anthropic routes (same status)."""
-    if path.endswith(ANTHROPIC_PATHS):
-        from g4f_server.protocols.anthropic.render import error_body
-
-        return json_response(error_body(error), status=error.status, headers=error.headers)
+def _error_response(error: errors.G4FError, request: web.Request) -> web.Response:
+    """OpenAI's error shape, or the one the route's handler declared (``errors_as``,
+    e.g. Anthropic's on /v1/messages); the same status either way."""
+    body = error_body(request.match_info.handler)
+    if body is not None:
+        return json_response(body(error), status=error.status, headers=error.headers)
     return error_response(error)
 
 
@@ -82,7 +76,7 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
             demo.check_request(request)
         response = await handler(request)
     except errors.G4FError as exc:
-        response = _error_response(exc, path)
+        response = _error_response(exc, request)
     except ConnectionResetError:
         # The client hung up mid-answer: nothing to send, nothing broken. 499 as nginx does.
         response = web.Response(status=499)
@@ -94,12 +88,12 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects stay redirects
             raise
-        response = _error_response(_http_error(exc, request), path)
+        response = _error_response(_http_error(exc, request), request)
     except Exception:
         # A bug. The client gets the request id to quote, never the traceback.
         log.exception("unhandled_error", method=request.method, path=request.path)
         response = _error_response(
-            errors.InternalError(f"Internal server error (request id {request_id})"), path
+            errors.InternalError(f"Internal server error (request id {request_id})"), request
         )
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id

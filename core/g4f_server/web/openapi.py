@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import __version__
-from g4f_server.web.routes import real_handler
+from g4f_server.web.handlers import real_handler
 
 _ERROR_SCHEMA = {
     "type": "object",

@@ -124,7 +124,7 @@ def _sse(kind: bytes, data: bytes) -> bytes:
 
 
 class MessageStream:
-    """Turns events into Anthropic stream events (``pipeline.StreamRenderer``).
+    """Turns events into Anthropic stream events (``streaming.StreamRenderer``).
 
     Content blocks open as their first event arrives and stop when another kind begins or
     the answer ends; ``ping`` follows the first block start, as Anthropic sends it. Text

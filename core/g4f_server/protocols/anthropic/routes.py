@@ -1,6 +1,6 @@
 """Anthropic Messages: POST /v1/messages (and /api/{provider}/messages), and
-POST /v1/messages/count_tokens. Errors on these routes are in Anthropic's shape (the
-middleware renders them with ``protocols.anthropic.error_body``)."""
+POST /v1/messages/count_tokens. Their errors are in Anthropic's shape: each handler
+declares ``error_body`` (``errors_as``) and the middleware renders it."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ from aiohttp import web
 
 from g4f_server.pipeline import turn as pipeline
 from g4f_server.pipeline.transcript import estimate_prompt_tokens, estimate_tokens
-from g4f_server.protocols.anthropic.render import MessageStream, message_body, new_message_id
+from g4f_server.protocols import streaming
+from g4f_server.protocols.anthropic.render import (
+    MessageStream,
+    error_body,
+    message_body,
+    new_message_id,
+)
 from g4f_server.protocols.anthropic.request import CountTokensRequest, MessagesRequest
+from g4f_server.web.handlers import errors_as, request_body
 from g4f_server.web.jsonio import dumps, json_response, read_json
-from g4f_server.web.routes import request_body
 from g4f_server.web.validation import parse_model
 
 
+@errors_as(error_body)
 @request_body(MessagesRequest)
 async def create_message(request: web.Request) -> web.StreamResponse:
     """Create a message (Anthropic Messages API; streaming with `stream: true`)."""
@@ -23,7 +30,7 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     message_id = new_message_id()
     if body.stream:
         renderer = MessageStream(message_id, turn.model, turn.provider, turn.chat)
-        return await pipeline.stream(turn, renderer)
+        return await streaming.stream(turn, renderer)
     transcript = await pipeline.collect(turn)
     message = message_body(
         transcript, turn.chat, message_id=message_id, model=turn.model, provider=turn.provider
@@ -31,6 +38,7 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     return json_response(message, headers=turn.headers)
 
 
+@errors_as(error_body)
 @request_body(CountTokensRequest)
 async def count_tokens(request: web.Request) -> web.Response:
     """Count a message request's input tokens (an estimate: UTF-8 bytes / 4)."""

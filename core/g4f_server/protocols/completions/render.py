@@ -53,7 +53,7 @@ def completion_body(
 
 
 class CompletionChunks:
-    """Turns events into text_completion SSE chunks (``pipeline.StreamRenderer``); the
+    """Turns events into text_completion SSE chunks (``streaming.StreamRenderer``); the
     constant part of a chunk is encoded once and the text spliced in."""
 
     _TAIL = b',"index":0,"logprobs":null,"finish_reason":null}]}\n\n'

@@ -5,14 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server.pipeline import turn as pipeline
+from g4f_server.protocols import streaming
 from g4f_server.protocols.completions.render import (
     CompletionChunks,
     completion_body,
     new_completion_id,
 )
 from g4f_server.protocols.completions.request import CompletionRequest
+from g4f_server.web.handlers import request_body
 from g4f_server.web.jsonio import json_response, read_json
-from g4f_server.web.routes import request_body
 from g4f_server.web.validation import parse_model
 
 
@@ -27,7 +28,7 @@ async def create_completion(request: web.Request) -> web.StreamResponse:
         chunks = CompletionChunks(
             new_completion_id(), turn.model, turn.provider, turn.chat, echo=echo, usage=usage
         )
-        return await pipeline.stream(turn, chunks)
+        return await streaming.stream(turn, chunks)
     transcript = await pipeline.collect(turn)
     completion = completion_body(
         transcript,

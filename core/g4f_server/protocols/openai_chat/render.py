@@ -135,7 +135,7 @@ class ChunkRenderer:
     def role(self) -> bytes:
         return self._head + b'{"role":"assistant","content":""}' + self._TAIL
 
-    start = role  # pipeline.StreamRenderer: the role chunk opens the stream
+    start = role  # streaming.StreamRenderer: the role chunk opens the stream
 
     def end(self, transcript: Transcript) -> bytes:
         """The finish chunk, the usage chunk if asked for, and [DONE]."""

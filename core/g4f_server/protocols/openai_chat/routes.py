@@ -5,14 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server.pipeline import turn as pipeline
+from g4f_server.protocols import streaming
 from g4f_server.protocols.openai_chat.render import (
     ChunkRenderer,
     completion_body,
     new_completion_id,
 )
 from g4f_server.requests import ChatRequest
+from g4f_server.web.handlers import request_body
 from g4f_server.web.jsonio import json_response, read_json
-from g4f_server.web.routes import request_body
 from g4f_server.web.validation import parse_model
 
 
@@ -26,7 +27,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         renderer = ChunkRenderer(
             new_completion_id(), turn.model, turn.provider, request=turn.chat, extra=extra
         )
-        return await pipeline.stream(turn, renderer)
+        return await streaming.stream(turn, renderer)
     transcript = await pipeline.collect(turn)
     body = completion_body(
         transcript,

@@ -191,7 +191,7 @@ def _sse(kind: str, data: bytes) -> bytes:
 
 
 class ResponseStream:
-    """Turns events into Responses stream events (``pipeline.StreamRenderer``).
+    """Turns events into Responses stream events (``streaming.StreamRenderer``).
 
     Output items open as their first event arrives and close when another kind begins
     or the answer ends. Text deltas are the hot path: their constant part is encoded once
@@ -310,7 +310,7 @@ class ResponseStream:
         )
         return out + self._event("response.output_item.done", output_index=index, item=call)
 
-    # --- pipeline.StreamRenderer
+    # --- streaming.StreamRenderer
 
     def start(self) -> bytes:
         # The frame is the same in both events: encoded once.

@@ -8,11 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.appkeys import RESPONSES
-from g4f_server.controls.limits import anonymous_client
 from g4f_server.pipeline import turn as pipeline
 from g4f_server.pipeline.history import owner_key, reply_message, trim_history
+from g4f_server.pipeline.scope import anonymous_client
 from g4f_server.pipeline.transcript import Transcript
+from g4f_server.protocols import streaming
 from g4f_server.protocols.responses.render import (
     ResponseStream,
     finished,
@@ -23,8 +23,9 @@ from g4f_server.protocols.responses.render import (
 )
 from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
 from g4f_server.requests import ChatRequest
+from g4f_server.storage.interfaces import RESPONSES
+from g4f_server.web.handlers import request_body
 from g4f_server.web.jsonio import json_response, read_json
-from g4f_server.web.routes import request_body
 from g4f_server.web.validation import parse_model
 
 
@@ -72,7 +73,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     frame = response_frame(body, response_id, turn.model, turn.provider)
     if body.stream:
         renderer = ResponseStream(frame, turn.chat)
-        return await pipeline.stream(turn, renderer)
+        return await streaming.stream(turn, renderer)
     transcript = await pipeline.collect(turn)
     return json_response(final(transcript), headers=turn.headers)
 

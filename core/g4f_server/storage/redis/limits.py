@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from typing import Any
 
 from g4f_server import errors
 from g4f_server.config import AppConfig
-from g4f_server.controls.limits import Decision
 from g4f_server.logs import get_logger
+from g4f_server.storage.interfaces import Decision
 from g4f_server.storage.redis.state import RedisState
 
 log = get_logger("g4f_server.state")
@@ -69,26 +68,15 @@ return {1, used + 1}
 
 
 class RedisLimiter:
-    """``Limiter`` on the shared state store. The client is made on first use, so the
-    limiters built only to check the config never open anything."""
+    """``Limiter`` on the shared state store, through the worker's one client."""
 
-    def __init__(self, config: AppConfig) -> None:
-        self.config = config
+    def __init__(self, config: AppConfig, state: RedisState) -> None:
         self.fail_closed = config.limits_fail_closed
         self.lease = 2 * config.timeout + 60.0
-        self._state: RedisState | None = None
-        self._hit: Any = None
-        self._acquire: Any = None
+        self.state = state  # the worker's one client (storage/factory.py closes it)
+        self._hit = state.client.register_script(_HIT)
+        self._acquire = state.client.register_script(_ACQUIRE)
         self._held: dict[str, list[str]] = {}  # slot key -> this instance's tokens
-
-    @property
-    def state(self) -> RedisState:
-        if self._state is None:
-            state = RedisState(self.config)
-            self._state = state
-            self._hit = state.client.register_script(_HIT)
-            self._acquire = state.client.register_script(_ACQUIRE)
-        return self._state
 
     def _unavailable(self, exc: errors.StateUnavailableError) -> None:
         if self.fail_closed:
@@ -136,7 +124,3 @@ class RedisLimiter:
             del self._held[key]
         with contextlib.suppress(errors.StateUnavailableError):  # else the lease runs out
             await self.state.run(self.state.client.zrem(self.state.key(f"slots:{key}"), token))
-
-    async def close(self) -> None:
-        if self._state is not None:
-            await self._state.close()

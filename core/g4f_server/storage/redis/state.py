@@ -265,6 +265,10 @@ class RedisMediaStore:
         await self.state.run(self._save(keys=keys, args=[*args, self.max_age, self.max_bytes]))
         return stored
 
+    async def fetch(self, name: str) -> bytes | None:
+        """MediaFiles.fetch: the bytes (no file to hand out on shared state)."""
+        return await self.load(name)
+
     async def load(self, name: str) -> bytes | None:
         """The bytes of a server-generated name, or None (bad name or gone)."""
         if not NAME.match(name):
@@ -408,26 +412,17 @@ async def shared_state_ctx(state: RedisState, cookies: RedisCookieStore) -> Asyn
 
 
 class RedisCache:
-    """``cache.ResponseCache`` on Redis: every instance answers every other's hits.
+    """``interfaces.ResponseCache`` on Redis: every instance answers every other's hits.
 
     Entries expire after their TTL; their total stays within ``max_bytes`` (oldest first,
     the media store's script under ``cache:``). The cache is an optimisation, so Redis
-    being away is a miss (get) or nothing stored (put), never a failed request. The
-    client is made on first use: a cache built only to check the config opens nothing.
+    being away is a miss (get) or nothing stored (put), never a failed request.
     """
 
-    def __init__(self, config: AppConfig) -> None:
-        self.config = config
+    def __init__(self, config: AppConfig, state: RedisState) -> None:
         self.max_bytes = config.cache_max_bytes
-        self._state: RedisState | None = None
-        self._save: Any = None
-
-    @property
-    def state(self) -> RedisState:
-        if self._state is None:
-            self._state = RedisState(self.config)
-            self._save = self._state.client.register_script(_SAVE_MEDIA)
-        return self._state
+        self.state = state  # the worker's one client (storage/factory.py closes it)
+        self._save = state.client.register_script(_SAVE_MEDIA)
 
     async def get(self, key: str) -> bytes | None:
         state = self.state
@@ -444,7 +439,3 @@ class RedisCache:
         args = [state.key("cache:"), key, value, time.time(), max(1, math.ceil(ttl))]
         with contextlib.suppress(errors.StateUnavailableError):
             await state.run(self._save(keys=keys, args=[*args, self.max_bytes]))
-
-    async def close(self) -> None:
-        if self._state is not None:
-            await self._state.close()

@@ -7,18 +7,12 @@ and ~0.1 s), which an idle server does not need. The first such request pays tha
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
-
 from aiohttp import web
 
 from g4f_server.appkeys import OPENAPI_SPEC
+from g4f_server.web.handlers import lazy_handler, request_body
 
-if TYPE_CHECKING:
-    from pydantic import BaseModel
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+__all__ = ["ROUTES", "lazy_handler", "request_body", "setup_routes"]
 
 # (method, path, "module:handler"): the protocols' routes live in their own folders
 # (protocols/<name>/routes.py), the others in this package. Named, never imported here:
@@ -76,42 +70,3 @@ def setup_routes(app: web.Application) -> None:
             app.router.add_get(path, lazy_handler(target))
         else:
             app.router.add_route(method, path, lazy_handler(target))
-
-
-def lazy_handler(target: str) -> Handler:
-    """A handler that imports ``module:function`` on its first call and then forwards
-    to it. ``.resolve()`` returns the real handler (the OpenAPI builder reads it)."""
-    module_name, _, function = target.partition(":")
-    resolved: Handler | None = None
-
-    def resolve() -> Handler:
-        nonlocal resolved
-        if resolved is None:
-            module = importlib.import_module(module_name)
-            resolved = getattr(module, function)
-        return resolved
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        return await (resolved or resolve())(request)
-
-    handle.resolve = resolve  # type: ignore[attr-defined]
-    handle.__name__ = handle.__qualname__ = function
-    return handle
-
-
-def real_handler(handler: Any) -> Any:
-    """The function behind a route handler, importing its module if need be."""
-    resolve = getattr(handler, "resolve", None)
-    return resolve() if resolve is not None else handler
-
-
-def request_body(
-    model: type[BaseModel], content_type: str = "application/json"
-) -> Callable[[Any], Any]:
-    """Mark a handler's request body schema (read by the OpenAPI generator)."""
-
-    def mark(handler: Any) -> Any:
-        handler.request_body = (model, content_type)
-        return handler
-
-    return mark

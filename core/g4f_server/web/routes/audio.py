@@ -16,8 +16,8 @@ from g4f_server.pipeline.services import call_provider, read_multipart
 from g4f_server.provider import SpeechResult, Transcription
 from g4f_server.providers.router import Route
 from g4f_server.requests import SpeechRequest, TranscriptionForm, TranscriptionRequest
+from g4f_server.web.handlers import request_body
 from g4f_server.web.jsonio import json_response, read_json
-from g4f_server.web.routes import request_body
 from g4f_server.web.validation import parse_model
 
 log = get_logger("g4f_server.audio")

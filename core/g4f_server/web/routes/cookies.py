@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.appkeys import CONFIG, COOKIES
+from g4f_server.appkeys import CONFIG
 from g4f_server.pipeline.services import read_multipart
 from g4f_server.schemas.media import CookieUpload
 from g4f_server.storage.cookies import (
@@ -18,8 +18,9 @@ from g4f_server.storage.cookies import (
     merge,
     parse_cookie_file,
 )
+from g4f_server.storage.interfaces import COOKIES
+from g4f_server.web.handlers import request_body
 from g4f_server.web.jsonio import json_response
-from g4f_server.web.routes import request_body
 
 
 @request_body(CookieUpload, "multipart/form-data")

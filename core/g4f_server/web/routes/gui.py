@@ -11,7 +11,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server import __version__, errors
-from g4f_server.appkeys import CONFIG, KEYRING
+from g4f_server.appkeys import CONFIG
+from g4f_server.controls.apikeys import KEYRING
 from g4f_server.gui.assets import Asset, bundle, index_page, page
 
 CSP = "; ".join(

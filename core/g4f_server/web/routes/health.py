@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server import __version__
-from g4f_server.appkeys import REGISTRY
+from g4f_server.providers.registry import REGISTRY
 from g4f_server.web.jsonio import json_response
 
 

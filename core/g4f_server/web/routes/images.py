@@ -11,15 +11,16 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.appkeys import CONFIG, HTTP, MEDIA_STORE
+from g4f_server.appkeys import CONFIG, HTTP
 from g4f_server.mediatypes import sniff
 from g4f_server.pipeline.media import fetch_media, media_url
 from g4f_server.pipeline.services import call_provider
 from g4f_server.provider import MediaItem
 from g4f_server.providers.router import Route
 from g4f_server.requests import ImageRequest
+from g4f_server.storage.interfaces import MEDIA_STORE
+from g4f_server.web.handlers import request_body
 from g4f_server.web.jsonio import json_response, read_json
-from g4f_server.web.routes import request_body
 from g4f_server.web.validation import parse_model
 
 _VISUAL = ("image/", "video/")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.appkeys import CONFIG, MEDIA_STORE
+from g4f_server.appkeys import CONFIG
 from g4f_server.mediatypes import MIME_BY_EXT
-from g4f_server.storage.media import MediaStore
+from g4f_server.storage.interfaces import MEDIA_STORE
 
 
 async def get_media(request: web.Request) -> web.StreamResponse:
@@ -25,23 +25,20 @@ async def get_media(request: web.Request) -> web.StreamResponse:
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
-    if not isinstance(store, MediaStore):  # shared state (Redis): the bytes, not a file
-        return await _from_bytes(request, store, name, headers)
-    # Only names matching the store's own pattern reach the file system: no "..",
-    # no separators (encoded or not), no absolute paths, no listing.
-    path = store.path(name)
-    if path is None:
+    # Only names matching the store's own pattern get an answer: no "..", no separators
+    # (encoded or not), no absolute paths, no listing.
+    found = await store.fetch(name)
+    if found is None:
         raise errors.NotFoundError("File not found", code="media_not_found")
-    # FileResponse answers If-None-Match / If-Modified-Since (304) and Range requests.
-    return web.FileResponse(path, headers=headers)
+    if isinstance(found, Path):  # a file (the data folder)
+        # FileResponse answers If-None-Match / If-Modified-Since (304) and Range requests.
+        return web.FileResponse(found, headers=headers)
+    return _from_bytes(request, found, name, headers)  # the bytes (shared state, Redis)
 
 
-async def _from_bytes(
-    request: web.Request, store: Any, name: str, headers: dict[str, str]
+def _from_bytes(
+    request: web.Request, data: bytes, name: str, headers: dict[str, str]
 ) -> web.Response:
-    data = await store.load(name)  # checks the name as strictly as MediaStore.path
-    if data is None:
-        raise errors.NotFoundError("File not found", code="media_not_found")
     headers["ETag"] = etag = f'"{name}"'  # names are never reused: the name is the version
     if etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)

@@ -7,10 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.appkeys import REGISTRY
 from g4f_server.capabilities import HOOK_CAPABILITY
 from g4f_server.provider import ModelInfo
-from g4f_server.providers.registry import ProviderEntry, Registry
+from g4f_server.providers.registry import REGISTRY, ProviderEntry, Registry
 from g4f_server.providers.router import table_routes
 from g4f_server.web.jsonio import json_response
 

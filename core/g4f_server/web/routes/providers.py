@@ -7,10 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.appkeys import REGISTRY
 from g4f_server.logs import get_logger
 from g4f_server.providers.context import make_context
-from g4f_server.providers.registry import FailedProvider, ProviderEntry
+from g4f_server.providers.registry import REGISTRY, FailedProvider, ProviderEntry
 from g4f_server.web.jsonio import json_response
 
 log = get_logger("g4f_server.providers")

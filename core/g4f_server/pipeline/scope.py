@@ -1,0 +1,91 @@
+"""Who is asking: the keys a request carries for the gateway and for a provider, and the
+client's address behind trusted proxies. Conversations and stored responses are scoped
+by it (``history.conversation_key``), and the per-client rate limits count it."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from g4f_server import errors
+from g4f_server.appkeys import KEY_NAME
+
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+# parsed --trusted-proxies, always set by the app
+TRUSTED: web.AppKey[Networks] = web.AppKey("trusted_proxies")
+
+
+def bearer_words(request: web.Request) -> list[str]:
+    """``Authorization: Bearer <server key> <provider key>``, split: the first word is
+    ours, the rest (``provider_key``) the provider's. [] without a Bearer."""
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() != "bearer ":
+        return []
+    return auth[7:].split(None, 1)
+
+
+def provider_key(request: web.Request | None, body_key: str | None) -> str | None:
+    """A key the client passed for the provider (never the gateway's own key): the body's
+    ``api_key``, else ``X-Provider-Key``, else the second word of
+    ``Authorization: Bearer <server key> <provider key>``."""
+    if body_key:  # (demo mode refuses it at admission: controls/demo.py)
+        return body_key
+    if request is None:
+        return None
+    if header := request.headers.get("X-Provider-Key"):
+        return _checked(header, "X-Provider-Key")
+    words = bearer_words(request)
+    if len(words) == 2:
+        return _checked(words[1].strip(), "Authorization")
+    return None
+
+
+def _checked(value: str, header: str) -> str:
+    # Imported here: only request handlers get this far, pydantic is loaded by then.
+    from g4f_server.requests import header_safe
+
+    try:
+        return header_safe(value)
+    except ValueError as exc:
+        raise errors.InvalidRequestError(
+            f"Invalid provider key in the {header} header: {exc}", param=header
+        ) from None
+
+
+def parse_trusted(trusted_proxies: Sequence[str]) -> Networks:
+    """``--trusted-proxies`` as networks; ValueError names a bad entry."""
+    return tuple(ipaddress.ip_network(net, strict=False) for net in trusted_proxies)
+
+
+def client_address(request: web.Request, trusted: Sequence[Any]) -> str:
+    """The client's address: the peer's, or, when the peer is a trusted proxy, the last
+    ``X-Forwarded-For`` hop that is not one (a client can prepend anything it likes)."""
+    peer = request.remote or ""
+    if not trusted or not _trusted(peer, trusted):
+        return peer
+    hops: list[str] = []
+    for value in request.headers.getall("X-Forwarded-For", ()):
+        hops += [hop.strip() for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):  # the nearest hop first: our proxy appended it
+        if not _trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _trusted(address: str, trusted: Sequence[Any]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def anonymous_client(request: web.Request) -> str | None:
+    """The client address of a request that carried no key (the server has none), the
+    same address the per-client limits count; None for a keyed request."""
+    if request.get(KEY_NAME):
+        return None
+    return client_address(request, request.app.get(TRUSTED, ()))
