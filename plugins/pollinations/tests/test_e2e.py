@@ -332,3 +332,54 @@ async def test_one_model_per_stream(client: openai.AsyncOpenAI) -> None:
     )
     models = {chunk.model async for chunk in stream}
     assert models == {"openai-emu"}
+
+
+# --- a 429 on an image: wait as asked, within the budget; a 429 stays a 429 ----------------
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+async def test_an_image_429_is_retried_only_after_its_retry_after(
+    emulator: Any, start_gateway: Any, tmp_path: Path, keyed: bool
+) -> None:
+    emulator.fail("image", 429, times=1, retry_after="1")
+    base = await start_gateway(plugins=[g4f_server_pollinations], data_dir=str(tmp_path))
+    headers = {"X-Provider-Key": "sk_test_key"} if keyed else {}
+    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as sdk:
+        result = await sdk.images.generate(model="flux", prompt="x", extra_headers=headers)
+    assert len(result.data) == 1
+    first, retry = emulator.seen("image")
+    assert (first.bearer, retry.bearer) == (("sk_test_key",) * 2 if keyed else (None, None))
+    assert retry.at - first.at >= 0.95  # not at once, nor after the host's interval alone
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+async def test_an_image_429_asking_longer_than_the_budget_is_the_clients_429(
+    emulator: Any, start_gateway: Any, tmp_path: Path, keyed: bool
+) -> None:
+    """Retry-After 9 s does not fit a 4 s budget: the client gets the 429 and the 9 s
+    at once, not a retry that comes too soon (or a 504 from a wait cut off)."""
+    emulator.fail("image", 429, retry_after="9")
+    base = await start_gateway(plugins=[g4f_server_pollinations], data_dir=str(tmp_path), timeout=4)
+    headers = {"X-Provider-Key": "sk_test_key"} if keyed else {}
+    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as sdk:
+        with pytest.raises(openai.RateLimitError) as info:
+            await sdk.images.generate(model="flux", prompt="x", extra_headers=headers)
+    assert info.value.response.headers["retry-after"] == "9"
+    assert len(emulator.seen("image")) == 1
+
+
+async def test_keyed_images_that_stay_rate_limited_are_a_429_not_a_502(
+    client: openai.AsyncOpenAI, emulator: Any
+) -> None:
+    """4 images under a 429: each retried once after Retry-After; one still refused, so
+    the call fails, as the 429 it is, with its Retry-After."""
+    emulator.fail("image", 429, times=5, retry_after="1")
+    with pytest.raises(openai.RateLimitError) as info:
+        await client.images.generate(
+            model="flux", prompt="x", n=4, extra_headers={"X-Provider-Key": "sk_test_key"}
+        )
+    assert info.value.response.headers["retry-after"] == "1"
+    assert "made 3 of 4 images" in info.value.message
+    seen = emulator.seen("image")
+    assert len(seen) == 8
+    assert min(r.at for r in seen[4:]) - max(r.at for r in seen[:4]) >= 0.95
