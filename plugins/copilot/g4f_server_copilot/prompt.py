@@ -7,7 +7,9 @@ folded into that one text, newest turns kept when it gets too long; images of th
 turns are attached too, in order, and the text refers to them as "[image N]".
 
 Copilot's composer takes at most ``max_message_chars`` characters; a text over it, or an
-empty one, is refused here with a 400 rather than sent to fail upstream.
+empty one, is refused here with a 400 rather than sent to fail upstream. So is a content
+part Copilot cannot take (a file, audio, ...): dropping it would answer a question the
+client did not ask.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ _SYSTEM_ROLES = ("system", "developer")
 _OVERHEAD = 100
 # Room for the number in each "[image N]".
 _PER_IMAGE = 4
+# The content parts a send frame can carry: text, and images (uploaded with a login). An
+# assistant's earlier "refusal" part is its answer's text, folded like any other.
+_PARTS = frozenset({"text", "image_url"})
+_ASSISTANT_PARTS = _PARTS | {"refusal"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,28 @@ def trailing_images(trailing: list[Message]) -> list[str]:
     return [url for m in trailing for url in m.image_urls()]
 
 
+def check_parts(messages: list[Message]) -> None:
+    """A 400 naming the first content part Copilot cannot take, before any network call.
+
+    Every message is looked at, not only the ones this turn sends: a continued
+    conversation that Copilot has forgotten is started again from the whole history."""
+    for i, message in enumerate(messages):
+        if not isinstance(message.content, list):
+            continue
+        allowed = _ASSISTANT_PARTS if message.role == "assistant" else _PARTS
+        for j, part in enumerate(message.content):
+            kind = part.get("type")
+            if kind not in allowed:
+                raise InvalidRequestError(
+                    f"Copilot cannot take a {kind!r} content part (message {i}, part {j}): "
+                    "it reads text and image_url parts only; put a document's text in a "
+                    "text part",
+                    param=f"messages.{i}.content.{j}",
+                )
+
+
 def build(messages: list[Message], *, continuing: bool, max_chars: int) -> Prompt:
+    check_parts(messages)
     earlier, trailing = split_trailing_user(messages)
     question = trailing_text(trailing)
     question_images = trailing_images(trailing)
@@ -108,13 +135,22 @@ def _checked(built: Prompt, max_chars: int) -> Prompt:
     return built
 
 
+def _text(message: Message) -> str:
+    """An earlier turn's text, an assistant's refusal parts included."""
+    text = message.text()
+    if message.role == "assistant" and isinstance(message.content, list):
+        refusals = [p.get("refusal") for p in message.content if p.get("type") == "refusal"]
+        text = "\n".join([text, *(r for r in refusals if isinstance(r, str) and r)]).strip()
+    return text
+
+
 def _has_content(message: Message) -> bool:
-    return bool(message.text() or message.image_urls() or message.tool_calls)
+    return bool(_text(message) or message.image_urls() or message.tool_calls)
 
 
 def _render(message: Message, images_before: int) -> str:
     """One earlier turn as a line; its images are numbered after ``images_before``."""
-    text = message.text()
+    text = _text(message)
     count = len(message.image_urls())
     if count:
         refs = " ".join(f"[image {images_before + i}]" for i in range(1, count + 1))

@@ -376,3 +376,52 @@ async def test_earlier_image_without_login_is_403(
     messages = [*VISION, {"role": "assistant", "content": "A pixel."}, *user("Its colour?")]
     with pytest.raises(openai.PermissionDeniedError, match="vision needs cookies"):
         await openai_client.chat.completions.create(model="Copilot", messages=messages)
+
+
+FILE_PART = {
+    "type": "file",
+    "file": {"filename": "notes.txt", "file_data": "data:text/plain;base64,aGVsbG8="},
+}
+VIDEO_PART = {"type": "video_url", "video_url": {"url": "https://example.org/clip.mp4"}}
+
+
+@pytest.mark.parametrize(
+    ("messages", "kind", "param"),
+    [
+        ([{"role": "user", "content": [{"type": "text", "text": "Sum up:"}, FILE_PART]}],
+         "file", "messages.0.content.1"),
+        ([{"role": "system", "content": "Be brief."},
+          {"role": "user", "content": [VIDEO_PART, {"type": "text", "text": "What happens?"}]}],
+         "video_url", "messages.1.content.0"),
+        ([{"role": "user", "content": [FILE_PART]},
+          {"role": "assistant", "content": "Done."}, *user("And now?")],
+         "file", "messages.0.content.0"),
+    ],
+)  # fmt: skip
+async def test_a_part_copilot_cannot_take_is_a_400_naming_it(
+    copilot: Any, gateway_url: str, messages: list[Any], kind: str, param: str
+) -> None:
+    """A file (or any part type Copilot cannot take) is refused, never dropped to answer
+    the text alone. (Audio input never gets here: no Copilot model lists it.)"""
+    status, body = await call(
+        "POST",
+        gateway_url + "/v1/chat/completions",
+        json={"model": "Copilot", "messages": messages},
+    )
+    assert status == 400, body
+    error = body["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert repr(kind) in error["message"] and "text and image_url" in error["message"]
+    assert copilot.starts == [] and copilot.sockets == []
+
+
+async def test_an_assistant_refusal_part_is_folded_as_text(
+    copilot: Any, openai_client: openai.AsyncOpenAI
+) -> None:
+    history = [
+        *user("Tell me a secret."),
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "I cannot."}]},
+        *user("Why not?"),
+    ]
+    await openai_client.chat.completions.create(model="Copilot", messages=history)
+    assert "Assistant: I cannot." in copilot.texts("conv-0")[0]

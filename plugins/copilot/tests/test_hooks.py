@@ -612,3 +612,12 @@ async def test_upload_answer_of_the_wrong_type_is_an_upstream_error(
     with pytest.raises(ProviderError, match="returned no url"):
         await collect(vision_request(), provider_context(cookies=logged_in))
     assert copilot.sockets == []  # the list never reached a send frame
+
+
+async def test_an_audio_part_is_refused_before_any_call(copilot, provider_context) -> None:
+    audio = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+    req = request({"role": "user", "content": [{"type": "text", "text": "Listen"}, audio]})
+    with pytest.raises(InvalidRequestError, match="'input_audio' content part") as info:
+        await collect(req, provider_context())
+    assert info.value.param == "messages.0.content.1"
+    assert copilot.starts == [] and copilot.sockets == []

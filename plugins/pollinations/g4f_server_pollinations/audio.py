@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import yarl
 
-from g4f_server.errors import InvalidRequestError, ProviderError
+from g4f_server.errors import InvalidRequestError, ProviderAuthError, ProviderError
 from g4f_server.events import TextDelta
 from g4f_server.provider import ProviderContext, SpeechResult, Transcription
 from g4f_server.provider import TranscriptSegment as Segment
@@ -26,6 +26,7 @@ from g4f_server_pollinations.chat import AUDIO_MIME, read_completion
 from g4f_server_pollinations.config import MAX_URL, api_key, auth_headers, settings
 from g4f_server_pollinations.models import (
     DEFAULT_SPEECH,
+    ELEVENLABS_VOICES,
     LEGACY_SPEECH_MODEL,
     OPENAI_VOICES,
     voice_model,
@@ -120,11 +121,12 @@ async def _legacy_speech(request: SpeechRequest, ctx: ProviderContext) -> Speech
     cfg = settings()
     query = "?" + urlencode({"model": LEGACY_SPEECH_MODEL, "voice": request.voice})
     room = MAX_URL - len(cfg.text_url) - 1 - len(query)
+    deadline = transport.Deadline(ctx)  # one budget for all the pieces
     results = []
     for piece in text_pieces(request.input, room):
         url = f"{cfg.text_url}/{quote(piece, safe='')}{query}"
         async with (
-            transport.anonymous_slot(ctx, cfg, "text", keyed=False),
+            transport.anonymous_slot(ctx, cfg, "text", keyed=False, deadline=deadline),
             transport.call(
                 ctx, "GET", yarl.URL(url, encoded=True), keyed=False, what="speech"
             ) as resp,
@@ -141,20 +143,39 @@ async def _legacy_speech(request: SpeechRequest, ctx: ProviderContext) -> Speech
     return SpeechResult(mime_type=results[0].mime_type, data=data, headers=headers)
 
 
+def _check_anonymous_speech(request: SpeechRequest) -> None:
+    """What the anonymous read-aloud link cannot do is a 403 that names the key setting,
+    not a keyless call to the gateway (whose 401 would say no more)."""
+    if request.voice not in OPENAI_VOICES:
+        kind = " (an ElevenLabs voice)" if request.voice in ELEVENLABS_VOICES else ""
+        what, param = f"the voice {request.voice!r}{kind}", "voice"
+    elif request.response_format != "mp3":
+        what, param = f"the format {request.response_format!r}", "response_format"
+    else:
+        return
+    raise ProviderAuthError(
+        f"Anonymous Pollinations speech reads MP3 with the OpenAI voices only "
+        f"({', '.join(OPENAI_VOICES)}); {what} needs a Pollinations key: "
+        f"{errors.KEY_HINT}",
+        param=param,
+    )
+
+
 async def create_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechResult:
     cfg = settings()
     key = api_key(ctx, cfg)
     if voice := voice_model(ctx, request.model):
         request = request.model_copy(update={"model": DEFAULT_SPEECH, "voice": voice})
     # The legacy link reads MP3 with openai-audio's voices only (another voice quietly
-    # becomes alloy there); the rest needs the gateway, which without a key answers 401,
-    # and that becomes an error that says how to get one.
-    if key is None and request.response_format == "mp3" and request.voice in OPENAI_VOICES:
+    # becomes alloy there); the rest needs the gateway, which takes no call without a key:
+    # refused here, before anything is sent.
+    if key is None:
+        _check_anonymous_speech(request)
         result = await _legacy_speech(request, ctx)
         ctx.response_headers.update(result.headers)
         return result
     async with transport.call(
-        ctx, "POST", f"{cfg.gen_url}/v1/audio/speech", keyed=key is not None, what="speech",
+        ctx, "POST", f"{cfg.gen_url}/v1/audio/speech", keyed=True, what="speech",
         data=orjson.dumps(speech_body(request)),
         headers={"Content-Type": "application/json", **auth_headers(key)},
     ) as resp:  # fmt: skip

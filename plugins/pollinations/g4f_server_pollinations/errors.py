@@ -26,7 +26,7 @@ from g4f_server.errors import (
 from g4f_server.upstream import retry_after
 from g4f_server_pollinations.config import DASHBOARD_URL
 
-_KEY_HINT = (
+_KEY_HINT = KEY_HINT = (
     f"set POLLINATIONS_API_KEY on the server, or pass your own key from {DASHBOARD_URL} "
     "as api_key (or the X-Provider-Key header)"
 )
@@ -140,6 +140,21 @@ def cloudflare_challenge(status: int, headers: Any) -> ProviderError | None:
     )
 
 
+# What a payment refusal is about, in the upstream's own words (its error message): no
+# Pollen left, or an account tier below the model's (the models list a "tier" each).
+_BALANCE = re.compile(r"balance|insufficient|top.?up|no pollen|out of pollen|credit", re.I)
+_TIER = re.compile(r"\btiers?\b", re.I)
+
+
+def payment_reason(message: str) -> str | None:
+    """``"balance"``, ``"tier"`` or None (the message does not say)."""
+    if _BALANCE.search(message):
+        return "balance"
+    if _TIER.search(message):
+        return "tier"
+    return None
+
+
 def for_status(status: int, body: bytes, headers: Any, *, keyed: bool) -> G4FError:
     """The error for an upstream non-2xx answer."""
     if challenge := cloudflare_challenge(status, headers):
@@ -153,7 +168,8 @@ def for_status(status: int, body: bytes, headers: Any, *, keyed: bool) -> G4FErr
         if keyed:
             return ProviderAuthError(f"{where}. The Pollinations key was rejected; {_KEY_HINT}")
         return ProviderAuthError(f"{where}. This needs a Pollinations key; {_KEY_HINT}")
-    if status == 402 or (status == 403 and re.search(r"pollen|balance", text, re.I)):
+    payment = payment_reason(msg)
+    if status == 402 or (status == 403 and payment == "balance"):
         if is_notice(text):
             return ProviderPaymentError(
                 f"Pollinations' legacy API refused the call ({msg}); {_KEY_HINT}"
@@ -163,8 +179,20 @@ def for_status(status: int, body: bytes, headers: Any, *, keyed: bool) -> G4FErr
                 f"{where}. Pollinations wants payment for this anonymous call (the model or "
                 f"option is not free): use a free model, or {_KEY_HINT}"
             )
+        if payment == "tier":  # Pollen does not help: the account's tier does not reach
+            return ProviderAuthError(
+                f"{where}. The Pollinations key's tier is too low for this model or option: "
+                f"use a model of its tier, or a key of a higher tier (see {DASHBOARD_URL})"
+            )
+        if payment == "balance":
+            return ProviderPaymentError(
+                f"{where}. The Pollinations account has no Pollen left: top it up at "
+                f"{DASHBOARD_URL}"
+            )
         return ProviderPaymentError(
-            f"{where}. The Pollinations account has no Pollen left: top it up at {DASHBOARD_URL}"
+            f"{where}. Pollinations wants payment for this call: the key's account may have "
+            f"no Pollen left (top it up at {DASHBOARD_URL}), or its tier may not include this "
+            "model or option"
         )
     if status == 403:
         if "cloudflare" in text.lower() or "cloudflare" in str(headers.get("server", "")).lower():

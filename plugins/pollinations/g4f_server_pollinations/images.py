@@ -22,6 +22,7 @@ from g4f_server.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderPaymentError,
+    ProviderRateLimitError,
 )
 from g4f_server.provider import MediaItem, ProviderContext
 from g4f_server_pollinations import errors, transport
@@ -162,12 +163,14 @@ async def _one(ctx: ProviderContext, url: str, key: str | None, prompt: str) -> 
 async def generate_images(request: ImageRequest, ctx: ProviderContext) -> list[MediaItem]:
     cfg = settings()
     key = api_key(ctx, cfg)
+    keyed = key is not None
+    deadline = transport.Deadline(ctx)
     base = f"{cfg.gen_url}/image/" if key else f"{cfg.image_url}/prompt/"
     query = build_query(request, ctx)
     prompt = prompt_for(request)
 
     async def fetch(url: str) -> MediaItem:
-        async with transport.anonymous_slot(ctx, cfg, "image", keyed=key is not None):
+        async with transport.anonymous_slot(ctx, cfg, "image", keyed=keyed, deadline=deadline):
             return await _one(ctx, url, key, request.prompt)
 
     async def one(seed: int) -> MediaItem:
@@ -176,7 +179,20 @@ async def generate_images(request: ImageRequest, ctx: ProviderContext) -> list[M
             return await fetch(url)
         except _NO_RETRY:
             raise  # the request or the credentials: a second try gets the same answer
+        except ProviderRateLimitError as exc:
+            # Not before the upstream said; when that is past the call's budget, the
+            # client gets the 429 and its Retry-After instead of a retry that cannot be.
+            wait = cfg.anon_image_interval if exc.retry_after is None else exc.retry_after
+            if wait > deadline.room():
+                raise
+            ctx.log.info("pollinations_image_retry", error=exc.code, wait=wait)
+            if keyed:
+                await asyncio.sleep(wait)
+            else:  # the host limits the IP: every anonymous image call waits (the slot)
+                transport.hold_off(ctx, "image", wait)
         except ProviderError as exc:
+            if deadline.room() <= 0:
+                raise  # no time left for a second try: this failure is the answer
             ctx.log.info("pollinations_image_retry", error=exc.code)
         return await fetch(url)  # once more (spaced like any anonymous call)
 
@@ -188,13 +204,32 @@ async def generate_images(request: ImageRequest, ctx: ProviderContext) -> list[M
             raise failure  # a bug or a cancellation, not an upstream failure
     if not failures:
         return items
-    first = failures[0]
-    if not items or not isinstance(first, ProviderError):
-        raise first
+    raise _failed(request.n, len(items), failures)  # type: ignore[arg-type]
+
+
+def _weight(error: G4FError) -> int:
+    """Which failure speaks for the call: the request's own fault first, then what the
+    client must change (key, Pollen), then a rate limit (the client should wait), then
+    the rest."""
+    if not isinstance(error, ProviderError):
+        return 0
+    if isinstance(error, _NO_RETRY):
+        return 1
+    if isinstance(error, ProviderRateLimitError):
+        return 2
+    return 3
+
+
+def _failed(asked: int, made: int, failures: list[G4FError]) -> G4FError:
+    worst = min(failures, key=_weight)
+    if not made or _weight(worst) == 0:
+        return worst
     # Fewer images than asked is no success: the client would not know one is missing.
-    ctx.log.warning("pollinations_images_partial", ok=len(items), failed=len(failures))
-    raise ProviderError(
-        f"Pollinations made {len(items)} of {request.n} images, even after a retry: "
-        f"{first.message}",
-        code="upstream_partial_images",
-    )
+    # The reason stays what it was: a 429 is still a 429 (with its Retry-After), a
+    # missing key or Pollen still says so; any other failure is an upstream 502.
+    message = f"Pollinations made {made} of {asked} images, even after a retry: {worst.message}"
+    if isinstance(worst, ProviderRateLimitError):
+        return ProviderRateLimitError(message, code=worst.code, retry_after=worst.retry_after)
+    if isinstance(worst, ProviderAuthError | ProviderPaymentError):
+        return type(worst)(message, code=worst.code)
+    return ProviderError(message, code="upstream_partial_images")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -100,39 +101,95 @@ class call:  # lower case: used like the function it replaced, `async with call(
             raise errors.for_exception(exc, self._what) from exc
 
 
+# The most of a call's budget kept for the upstream's answer when deciding on a wait.
+RESERVE = 5.0
+
+
+class Deadline:
+    """The time budget of one provider call (``ctx.timeout``, the gateway's ``--timeout``,
+    counted from when the call began). A wait the plugin chooses, for a queue slot or an
+    upstream's ``Retry-After``, is taken only when it leaves the call a reserve for the
+    upstream's answer; a wait that does not fit is a 429 at once, never a wait that the
+    gateway cuts off as a 504 the upstream never saw."""
+
+    __slots__ = ("at", "reserve")
+
+    def __init__(self, ctx: ProviderContext) -> None:
+        self.at = time.monotonic() + ctx.timeout
+        self.reserve = min(RESERVE, ctx.timeout / 4)
+
+    def room(self) -> float:
+        """How long a wait may still last."""
+        return self.at - self.reserve - time.monotonic()
+
+
+def hold_off(ctx: ProviderContext, kind: str, seconds: float) -> None:
+    """No anonymous call to the ``kind`` host starts for ``seconds``: the host said so (a
+    429's ``Retry-After``), and it limits this server's IP, not one request."""
+    starts: dict[str, float] = ctx.state.setdefault("anon_next_start", {})
+    until = time.monotonic() + seconds
+    if until > starts.get(kind, 0.0):
+        starts[kind] = until
+
+
+def _queued(kind: str, wait: float | None, retry_after: float) -> ProviderRateLimitError:
+    if wait is None:
+        what = "is queued behind others on this server"
+    else:
+        what = f"would have to wait {wait:.0f}s more to start (the host's per-IP limit)"
+    return ProviderRateLimitError(
+        f"Too many anonymous Pollinations {kind} requests: this one {what}, longer than it "
+        "may wait, and was not sent; try again shortly, or set POLLINATIONS_API_KEY",
+        code="pollinations_queue_full",
+        retry_after=retry_after,
+    )
+
+
 @asynccontextmanager
 async def anonymous_slot(
-    ctx: ProviderContext, cfg: Settings, kind: str, *, keyed: bool
+    ctx: ProviderContext,
+    cfg: Settings,
+    kind: str,
+    *,
+    keyed: bool,
+    deadline: Deadline | None = None,
 ) -> AsyncIterator[None]:
     """Hold one of the few concurrent slots the legacy hosts allow per IP, and start no
-    sooner than the host's interval after the previous start (keyed calls are limited per
-    account upstream, so they pass straight through)."""
+    sooner than the host's interval after the previous start, or than the end of a
+    ``Retry-After`` it gave (``hold_off``). Keyed calls are limited per account upstream,
+    so they pass straight through.
+
+    The wait is bounded by ``POLLINATIONS_QUEUE_TIMEOUT`` and by the call's budget
+    (``deadline``, by default the budget from now): a call that cannot start in time is a
+    local 429, and the upstream never sees it."""
     if keyed:
         yield
         return
+    deadline = deadline or Deadline(ctx)
     text = kind == "text"
     limit = cfg.anon_text_concurrency if text else cfg.anon_image_concurrency
+    interval = cfg.anon_text_interval if text else cfg.anon_image_interval
     slots: dict[tuple[str, int], asyncio.Semaphore] = ctx.state.setdefault("anon_slots", {})
     sem = slots.setdefault((kind, limit), asyncio.Semaphore(limit))
+    patience = min(cfg.queue_timeout, deadline.room())
+    queued_at = time.monotonic()
     try:
-        await asyncio.wait_for(sem.acquire(), cfg.queue_timeout)
+        if patience <= 0:
+            raise TimeoutError
+        await asyncio.wait_for(sem.acquire(), patience)
     except TimeoutError:
-        raise ProviderRateLimitError(
-            f"Too many anonymous Pollinations {kind} requests are queued on this server; "
-            "try again shortly, or set POLLINATIONS_API_KEY",
-            retry_after=cfg.queue_timeout,
-        ) from None
+        raise _queued(kind, None, max(1.0, interval)) from None
     try:
-        interval = cfg.anon_text_interval if text else cfg.anon_image_interval
-        if interval:
-            # Reserved without an await between read and write: with several slots each
-            # call still gets its own start time.
-            starts: dict[str, float] = ctx.state.setdefault("anon_next_start", {})
-            now = time.monotonic()
-            start = max(now, starts.get(kind, now))
-            starts[kind] = start + interval
-            if start > now:
-                await asyncio.sleep(start - now)
+        # Reserved without an await between read and write: with several slots each
+        # call still gets its own start time.
+        starts: dict[str, float] = ctx.state.setdefault("anon_next_start", {})
+        now = time.monotonic()
+        start = max(now, starts.get(kind, now))
+        if start - now > patience - (now - queued_at):  # it would start too late: not at all
+            raise _queued(kind, start - now, math.ceil(start - now))
+        starts[kind] = start + interval
+        if start > now:
+            await asyncio.sleep(start - now)
         yield
     finally:
         sem.release()

@@ -45,6 +45,10 @@ STATUS_CODES = {
     502: "BAD_GATEWAY",
     504: "GATEWAY_TIMEOUT",
 }
+# The gateway's 402s (its error body, 2.7): the account is out of Pollen, or its tier is
+# below the model's (each model lists its "tier"). Only the message tells them apart.
+GATEWAY_MESSAGES = {402: "Insufficient Pollen balance"}
+TIER_MESSAGE = "Model 'deepseek-reasoning' requires the 'flower' tier; this key's tier is 'seed'"
 TEXT_MODELS: list[dict[str, Any]] = [
     {
         "name": "openai",
@@ -135,6 +139,7 @@ class Seen:
     json: Any = None
     form: dict[str, str] = field(default_factory=dict)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     @property
     def bearer(self) -> str | None:
@@ -201,7 +206,9 @@ class Emulator:
         ``html_audio`` (speech: an HTML page labelled ``audio/mpeg``), ``bad_models``
         (models: not a list), ``gated`` (stream: after the first content chunk, wait for
         ``proceed`` to be set, at most ``stall_seconds``), ``empty`` (chat: 200 with
-        ``content: ""``, streamed as role, finish and usage chunks).
+        ``content: ""``, streamed as role, finish and usage chunks), ``tier`` (gateway: the
+        402 for a model above the key's tier; a plain 402 there says "Insufficient Pollen
+        balance").
         """
         self.failures[endpoint] = Failure(str(mode), times, retry_after, message)
 
@@ -297,7 +304,7 @@ class Emulator:
             if failure.mode == "stall":
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), self.stall_seconds)
-            elif failure.mode.isdigit() or failure.mode in ("cloudflare", "cf_challenge"):
+            elif failure.mode.isdigit() or failure.mode in ("cloudflare", "cf_challenge", "tier"):
                 return self._error(host, failure)
         return await handler(request)
 
@@ -356,6 +363,9 @@ class Emulator:
             page = "<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>"
             headers = {"server": "cloudflare", "cf-mitigated": "challenge"}
             return web.Response(status=403, text=page, content_type="text/html", headers=headers)
+        if failure.mode == "tier":  # the gateway's 402 for a model above the key's tier
+            message = failure.message or TIER_MESSAGE
+            return self._gateway_error(402, message)
         status = int(failure.mode)
         headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
         if status == 403:
@@ -370,7 +380,7 @@ class Emulator:
             # The legacy hosts answer errors as text (402 carries the notice).
             text = failure.message or (NOTICE if status == 402 else f"Error {status}")
             return web.Response(status=status, text=text, headers=headers)
-        message = failure.message or f"emulated {status}"
+        message = failure.message or GATEWAY_MESSAGES.get(status, f"emulated {status}")
         return self._gateway_error(status, message, **headers)
 
     # --- models --------------------------------------------------------------------

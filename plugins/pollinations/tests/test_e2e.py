@@ -332,3 +332,147 @@ async def test_one_model_per_stream(client: openai.AsyncOpenAI) -> None:
     )
     models = {chunk.model async for chunk in stream}
     assert models == {"openai-emu"}
+
+
+# --- a 429 on an image: wait as asked, within the budget; a 429 stays a 429 ----------------
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+async def test_an_image_429_is_retried_only_after_its_retry_after(
+    emulator: Any, start_gateway: Any, tmp_path: Path, keyed: bool
+) -> None:
+    emulator.fail("image", 429, times=1, retry_after="1")
+    base = await start_gateway(plugins=[g4f_server_pollinations], data_dir=str(tmp_path))
+    headers = {"X-Provider-Key": "sk_test_key"} if keyed else {}
+    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as sdk:
+        result = await sdk.images.generate(model="flux", prompt="x", extra_headers=headers)
+    assert len(result.data) == 1
+    first, retry = emulator.seen("image")
+    assert (first.bearer, retry.bearer) == (("sk_test_key",) * 2 if keyed else (None, None))
+    assert retry.at - first.at >= 0.95  # not at once, nor after the host's interval alone
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+async def test_an_image_429_asking_longer_than_the_budget_is_the_clients_429(
+    emulator: Any, start_gateway: Any, tmp_path: Path, keyed: bool
+) -> None:
+    """Retry-After 9 s does not fit a 4 s budget: the client gets the 429 and the 9 s
+    at once, not a retry that comes too soon (or a 504 from a wait cut off)."""
+    emulator.fail("image", 429, retry_after="9")
+    base = await start_gateway(plugins=[g4f_server_pollinations], data_dir=str(tmp_path), timeout=4)
+    headers = {"X-Provider-Key": "sk_test_key"} if keyed else {}
+    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as sdk:
+        with pytest.raises(openai.RateLimitError) as info:
+            await sdk.images.generate(model="flux", prompt="x", extra_headers=headers)
+    assert info.value.response.headers["retry-after"] == "9"
+    assert len(emulator.seen("image")) == 1
+
+
+async def test_keyed_images_that_stay_rate_limited_are_a_429_not_a_502(
+    client: openai.AsyncOpenAI, emulator: Any
+) -> None:
+    """4 images under a 429: each retried once after Retry-After; one still refused, so
+    the call fails, as the 429 it is, with its Retry-After."""
+    emulator.fail("image", 429, times=5, retry_after="1")
+    with pytest.raises(openai.RateLimitError) as info:
+        await client.images.generate(
+            model="flux", prompt="x", n=4, extra_headers={"X-Provider-Key": "sk_test_key"}
+        )
+    assert info.value.response.headers["retry-after"] == "1"
+    assert "made 3 of 4 images" in info.value.message
+    seen = emulator.seen("image")
+    assert len(seen) == 8
+    assert min(r.at for r in seen[4:]) - max(r.at for r in seen[:4]) >= 0.95
+
+
+# --- anonymous speech a key is needed for; the anonymous queue; 402 tier or balance -------
+
+
+@pytest.mark.parametrize(
+    ("fields", "named", "param"),
+    [
+        ({"model": "elevenlabs", "voice": "rachel"}, "'rachel' (an ElevenLabs voice)", "voice"),
+        ({"model": "tts-1", "voice": "alloy", "response_format": "opus"}, "'opus'",
+         "response_format"),
+    ],
+)  # fmt: skip
+async def test_anonymous_speech_that_needs_a_key_is_refused_before_any_call(
+    client: openai.AsyncOpenAI, emulator: Any, fields: dict[str, str], named: str, param: str
+) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        await client.audio.speech.create(input="Hi", **fields)  # type: ignore[arg-type]
+    error = info.value.body
+    assert isinstance(error, dict) and error["code"] == "provider_auth_required"
+    assert named in error["message"] and "POLLINATIONS_API_KEY" in error["message"]
+    assert error["param"] == param
+    # Nothing sent: not to the gateway host without a key, nor to the legacy link.
+    assert [r for r in emulator.requests if not r.endpoint.endswith("_models")] == []
+
+
+async def test_a_call_that_cannot_leave_the_anonymous_queue_in_time_is_a_local_429(
+    emulator: Any, start_gateway: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The host takes one anonymous text call per 5 s here; the gateway's budget is 2 s.
+    The second call would start too late: a 429 at once, with when to come back, not a
+    504 "did not answer" for a call the upstream never saw."""
+    monkeypatch.setenv("POLLINATIONS_ANON_TEXT_INTERVAL", "5")
+    base = await start_gateway(plugins=[g4f_server_pollinations], data_dir=str(tmp_path), timeout=2)
+    messages = [{"role": "user", "content": "hi"}]
+    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as sdk:
+        await sdk.chat.completions.create(model="openai", messages=messages)  # type: ignore[arg-type]
+        with pytest.raises(openai.RateLimitError) as info:
+            await sdk.chat.completions.create(model="openai", messages=messages)  # type: ignore[arg-type]
+    assert info.value.code == "pollinations_queue_full" and "not sent" in info.value.message
+    assert info.value.response.headers["retry-after"] == "5"
+    assert len(emulator.seen("chat")) == 1
+
+
+async def test_a_call_waiting_for_a_busy_anonymous_slot_is_a_local_429(
+    emulator: Any, start_gateway: Any, tmp_path: Path
+) -> None:
+    """The slot stays taken past the second call's budget: that call gives up before the
+    gateway's timer, as a 429 (the first, which the upstream did see, is the 504)."""
+    import asyncio
+
+    from g4f_server.testing import wait_until
+
+    emulator.stall_seconds = 3
+    emulator.fail("chat", "stall", times=1)
+    base = await start_gateway(
+        plugins=[g4f_server_pollinations], data_dir=str(tmp_path), timeout=1.5
+    )
+    messages = [{"role": "user", "content": "hi"}]
+    async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as sdk:
+        first = asyncio.create_task(
+            sdk.chat.completions.create(model="openai", messages=messages)  # type: ignore[arg-type]
+        )
+        await wait_until(lambda: len(emulator.seen("chat")) == 1, what="first call upstream")
+        with pytest.raises(openai.RateLimitError) as info:
+            await sdk.chat.completions.create(model="openai", messages=messages)  # type: ignore[arg-type]
+        assert info.value.code == "pollinations_queue_full"
+        with pytest.raises(openai.APIStatusError) as timed_out:
+            await first
+    assert timed_out.value.status_code == 504
+    assert len(emulator.seen("chat")) == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "says", "never"),
+    [
+        ("tier", 403, "tier is too low", "no Pollen left"),
+        (402, 402, "no Pollen left", "tier"),
+    ],
+)
+async def test_a_keyed_402_tells_a_low_tier_from_an_empty_balance(
+    client: openai.AsyncOpenAI, emulator: Any, mode: Any, status: int, says: str, never: str
+) -> None:
+    emulator.fail("chat", mode, times=1)
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.chat.completions.create(
+            model="deepseek-reasoning",
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"X-Provider-Key": "sk_test_key"},
+        )
+    assert info.value.status_code == status
+    ours = info.value.message.split(". ", 1)[1]  # after the upstream's own words
+    assert says in ours and never not in ours
