@@ -168,9 +168,8 @@ async def test_models_listed_with_capabilities_and_free_marks(
 ) -> None:
     ids = {m.id async for m in openai_client.models.list()}
     assert {MODEL, "deep-think-r1", "Groq"} <= ids
-    async with aiohttp.ClientSession() as http:
-        async with http.get(gateway_url + "/api/Groq/models") as resp:
-            listed = {m["id"]: m for m in (await resp.json())["data"]}
+    async with aiohttp.ClientSession() as http, http.get(gateway_url + "/api/Groq/models") as resp:
+        listed = {m["id"]: m for m in (await resp.json())["data"]}
     assert listed[MODEL]["free"] is True  # Groq's models are on its free plan
     assert listed["meta-llama/llama-4-scout-17b-16e-instruct"]["vision"] is True
     assert listed["text-embed-small"]["embedding"] is True
