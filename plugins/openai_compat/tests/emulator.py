@@ -1,0 +1,304 @@
+"""An emulator of an OpenAI-compatible upstream, for tests (127.0.0.1 only).
+
+It speaks the documented protocol under ``/v1``: ``GET /models``, ``POST
+/chat/completions`` (server-sent events when ``stream`` is true, one JSON object
+otherwise), ``POST /embeddings``. It checks the Bearer key, and it can enforce a
+preset's documented quirks (``refused`` request fields and message fields answer 400,
+as Groq and Cerebras do). Every request is recorded in ``seen``; ``fail(endpoint,
+mode)`` scripts the next answers' failures:
+
+- ``401`` / ``403``: the key refused; ``429``: rate limited, with ``Retry-After`` and/or
+  ``x-ratelimit-*`` headers; ``500``/``503``: a server error;
+- ``"stall"``: no answer at all (until the test ends);
+- ``"cut"``: a stream that stops after two chunks, without a finish reason or ``[DONE]``;
+- ``"error_first"`` / ``"error_later"``: an ``{"error": ...}`` object in the stream,
+  before any text or after some (OpenRouter documents this shape).
+
+The answers are deterministic, so tests can assert them:
+- "Echo: <last user text>" (one SSE chunk per word);
+- with ``tools`` and no tool result yet: a ``get_weather`` call for Paris, its
+  arguments split over two chunks; after a tool result: "The tool said: <result>";
+- with image parts: "I see N image(s). " before the echo;
+- with ``response_format`` json_object/json_schema: ``{"answer": "<last user text>"}``;
+- for a model whose id contains "think": ``reasoning_content`` before the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+KEY = "test-key"
+MODELS: list[dict[str, Any]] = [
+    {"id": "llama-3.3-70b-versatile", "object": "model", "owned_by": "Meta"},
+    {"id": "deep-think-r1", "object": "model", "owned_by": "DeepSeek"},
+    {"id": "meta-llama/llama-4-scout-17b-16e-instruct", "object": "model", "owned_by": "Meta"},
+    {"id": "text-embed-small", "object": "model", "owned_by": "Emu"},
+]
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    json: Any
+
+
+@dataclass
+class Fault:
+    mode: Any
+    times: int
+    headers: dict[str, str]
+
+
+@dataclass
+class Emulator:
+    key: str | None = KEY
+    models: list[dict[str, Any]] = field(default_factory=lambda: [dict(m) for m in MODELS])
+    refused: frozenset[str] = frozenset()
+    refused_message_fields: frozenset[str] = frozenset()
+    seen: list[Seen] = field(default_factory=list)
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    open_streams: int = 0
+    chunk_delay: float = 0.0
+
+    @property
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        return app
+
+    def fail(self, endpoint: str, mode: Any, *, times: int = 1, **headers: str) -> None:
+        """The next ``times`` calls to ``endpoint`` ("models", "chat", "embeddings") fail."""
+        self.faults.setdefault(endpoint, []).append(Fault(mode, times, headers))
+
+    def calls(self, endpoint: str) -> list[Seen]:
+        """The requests to "chat", "models" or "embeddings", in order."""
+        path = {"chat": "/v1/chat/completions"}.get(endpoint, f"/v1/{endpoint}")
+        return [s for s in self.seen if s.path == path]
+
+    def last(self, endpoint: str) -> Seen:
+        return self.calls(endpoint)[-1]
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def _fault(self, endpoint: str) -> Fault | None:
+        queue = self.faults.get(endpoint) or []
+        if not queue:
+            return None
+        fault = queue[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            queue.pop(0)
+        return fault
+
+    async def _record(self, request: web.Request) -> Any:
+        body = await request.read()
+        data = orjson.loads(body) if body else None
+        self.seen.append(Seen(request.path, dict(request.headers), data))
+        return data
+
+    def _authorized(self, request: web.Request) -> bool:
+        return self.key is None or request.headers.get("Authorization") == f"Bearer {self.key}"
+
+    @staticmethod
+    def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        body = {"error": {"message": message, "type": kind, "code": str(status)}}
+        return web.json_response(body, status=status, headers=headers or {})
+
+    async def _http_fault(self, fault: Fault | None) -> web.StreamResponse | None:
+        if fault is None or not isinstance(fault.mode, int):
+            return None
+        messages = {
+            401: "Invalid API Key",
+            403: "Forbidden: this key may not use the API",
+            429: "Rate limit reached for requests",
+            500: "Internal server error",
+            503: "Service unavailable",
+        }
+        return self._error(fault.mode, messages.get(fault.mode, "error"), fault.headers)
+
+    async def _stall(self) -> web.StreamResponse:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    # --- endpoints ------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        fault = self._fault("models")
+        if fault is not None and fault.mode == "stall":
+            return await self._stall()
+        if (answer := await self._http_fault(fault)) is not None:
+            return answer
+        if not self._authorized(request):
+            return self._error(401, "Invalid API Key")
+        return web.json_response({"object": "list", "data": self.models})
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        data = await self._record(request)
+        if (answer := await self._http_fault(self._fault("embeddings"))) is not None:
+            return answer
+        if not self._authorized(request):
+            return self._error(401, "Invalid API Key")
+        inputs = data["input"] if isinstance(data["input"], list) else [data["input"]]
+        size = int(data.get("dimensions") or 4)
+        vectors = [
+            {"object": "embedding", "index": i, "embedding": [float(len(str(x)))] * size}
+            for i, x in enumerate(inputs)
+        ]
+        tokens = sum(len(str(x).split()) for x in inputs)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": vectors,
+                "model": data["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        data = await self._record(request)
+        fault = self._fault("chat")
+        if fault is not None and fault.mode == "stall":
+            return await self._stall()
+        if (answer := await self._http_fault(fault)) is not None:
+            return answer
+        if not self._authorized(request):
+            return self._error(401, "Invalid API Key")
+        if refused := sorted(self.refused & set(data)):
+            return self._error(400, f"property '{refused[0]}' is unsupported")
+        for message in data["messages"]:
+            if refused := sorted(self.refused_message_fields & set(message)):
+                return self._error(400, f"'messages.{refused[0]}' : property is unsupported")
+        if not any(m.get("id") == data["model"] for m in self.models):
+            return self._error(404, f"The model `{data['model']}` does not exist")
+        reasoning, text, calls = answer_for(data)
+        if not data.get("stream"):
+            return web.json_response(self._completion(data, reasoning, text, calls))
+        return await self._stream(request, data, reasoning, text, calls, fault)
+
+    def _completion(
+        self, data: dict[str, Any], reasoning: str, text: str, calls: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        if calls:
+            message["tool_calls"] = calls
+        return {
+            "id": "chatcmpl-emu",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": data["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": "tool_calls" if calls else "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+        }
+
+    async def _stream(
+        self,
+        request: web.Request,
+        data: dict[str, Any],
+        reasoning: str,
+        text: str,
+        calls: list[dict[str, Any]],
+        fault: Fault | None,
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        self.open_streams += 1
+        try:
+            base = {"id": "chatcmpl-emu", "object": "chat.completion.chunk", "model": data["model"]}
+
+            async def send(obj: Any) -> None:
+                await resp.write(b"data: " + orjson.dumps(obj) + b"\n\n")
+                if self.chunk_delay:
+                    await asyncio.sleep(self.chunk_delay)
+
+            def delta(d: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+                return {**base, "choices": [{"index": 0, "delta": d, "finish_reason": finish}]}
+
+            await resp.write(b": keep-alive comment, as OpenRouter sends\n\n")
+            if fault is not None and fault.mode == "error_first":
+                await send({"error": {"message": "upstream model crashed", "code": 502}})
+                return resp
+            await send(delta({"role": "assistant", "content": ""}))
+            if reasoning:
+                await send(delta({"reasoning_content": reasoning}))
+            words = text.split(" ") if text else []
+            for i, word in enumerate(words):
+                await send(delta({"content": word if i == 0 else " " + word}))
+                if i == 1 and fault is not None and fault.mode == "cut":
+                    return resp  # the connection ends: no finish reason, no [DONE]
+                if i == 1 and fault is not None and fault.mode == "error_later":
+                    await send({"error": {"message": "upstream model crashed", "code": 502}})
+                    return resp
+            for call in calls:
+                args = call["function"]["arguments"]
+                first = {**call, "function": {**call["function"], "arguments": args[:9]}}
+                await send(delta({"tool_calls": [first]}))
+                rest = {"index": call["index"], "function": {"arguments": args[9:]}}
+                await send(delta({"tool_calls": [rest]}))
+            await send(delta({}, "tool_calls" if calls else "stop"))
+            if (data.get("stream_options") or {}).get("include_usage"):
+                usage = {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}
+                await send({**base, "choices": [], "usage": usage})
+            await resp.write(b"data: [DONE]\n\n")
+            return resp
+        finally:
+            self.open_streams -= 1
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return ""
+
+
+def answer_for(data: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
+    """(reasoning, text, tool calls) for a chat request, deterministically."""
+    messages = data["messages"]
+    last = messages[-1]
+    reasoning = "Let me think." if "think" in data["model"] else ""
+    if last.get("role") == "tool":
+        return reasoning, f"The tool said: {_text(last)}", []
+    if data.get("tools") and data.get("tool_choice") != "none":
+        arguments = orjson.dumps({"city": "Paris"}).decode()
+        call = {
+            "index": 0,
+            "id": "call_emu_1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": arguments},
+        }
+        return reasoning, "", [call]
+    users = [m for m in messages if m.get("role") == "user"]
+    said = _text(users[-1]) if users else ""
+    fmt = (data.get("response_format") or {}).get("type")
+    if fmt in ("json_object", "json_schema"):
+        return reasoning, orjson.dumps({"answer": said}).decode(), []
+    images = sum(
+        1
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for p in m["content"]
+        if p.get("type") == "image_url"
+    )
+    seen = f"I see {images} image(s). " if images else ""
+    return reasoning, f"{seen}Echo: {said}", []

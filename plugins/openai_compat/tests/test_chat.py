@@ -1,0 +1,180 @@
+"""Chat through the real gateway (/v1/chat/completions) -> the plugin -> an emulated
+upstream with Groq's quirks: answers, streaming, tools, vision, JSON modes, reasoning,
+and what the plugin sends upstream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+
+MODEL = "llama-3.3-70b-versatile"
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+async def test_chat_and_what_goes_upstream(
+    openai_client: openai.AsyncOpenAI, emulator: Any
+) -> None:
+    reply = await openai_client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "hello there", "name": "ann"}],
+        temperature=0.5,
+        stop=["zzz"],
+        seed=7,
+        max_completion_tokens=50,
+        extra_body={"logprobs": True, "top_k": 3, "conversation_id": "c1"},
+    )
+    assert reply.choices[0].message.content == "Echo: hello there"
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage is not None and reply.usage.total_tokens == 12  # the upstream's count
+    sent = emulator.last("chat").json
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    assert sent["model"] == MODEL and sent["temperature"] == 0.5 and sent["seed"] == 7
+    assert sent["stop"] == ["zzz"] and sent["max_completion_tokens"] == 50
+    assert sent["top_k"] == 3  # unknown fields travel on
+    # Groq answers 400 to these (documented): the preset leaves them out.
+    assert "logprobs" not in sent and "name" not in sent["messages"][0]
+    assert "conversation_id" not in sent and "provider" not in sent  # gateway fields
+    assert emulator.last("chat").headers["Authorization"] == "Bearer test-key"
+
+
+async def test_streaming_one_chunk_per_upstream_word(openai_client: openai.AsyncOpenAI) -> None:
+    stream = await openai_client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "one two three"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    texts, usage, finish = [], None, None
+    async for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            texts.append(choice.delta.content or "")
+            finish = choice.finish_reason or finish
+    assert "".join(texts) == "Echo: one two three"
+    assert len([t for t in texts if t]) >= 4  # streamed, not one piece
+    assert finish == "stop" and usage is not None and usage.prompt_tokens == 7
+
+
+async def test_tool_round_trip(openai_client: openai.AsyncOpenAI, emulator: Any) -> None:
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    first = await openai_client.chat.completions.create(
+        model=MODEL, messages=messages, tools=[WEATHER], tool_choice="auto"
+    )
+    call = first.choices[0].message.tool_calls[0]
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {
+        "city": "Paris"
+    }
+    assert emulator.last("chat").json["tools"][0]["function"]["name"] == "get_weather"
+    assert emulator.last("chat").json["tool_choice"] == "auto"
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "Sunny"},
+    ]
+    stream = await openai_client.chat.completions.create(
+        model=MODEL, messages=messages, tools=[WEATHER], stream=True
+    )
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text == "The tool said: Sunny"
+    sent = emulator.last("chat").json["messages"]
+    assert sent[1]["tool_calls"][0]["id"] == call.id and sent[2]["tool_call_id"] == call.id
+
+
+async def test_vision_parts_reach_a_vision_model(
+    openai_client: openai.AsyncOpenAI, emulator: Any
+) -> None:
+    image = "data:image/png;base64,iVBORw0KGgo="
+    content: Any = [
+        {"type": "text", "text": "what is it"},
+        {"type": "image_url", "image_url": {"url": image}},
+    ]
+    reply = await openai_client.chat.completions.create(
+        model="meta-llama/llama-4-scout-17b-16e-instruct",
+        messages=[{"role": "user", "content": content}],
+    )
+    assert reply.choices[0].message.content == "I see 1 image(s). Echo: what is it"
+    assert emulator.last("chat").json["messages"][0]["content"][1]["image_url"]["url"] == image
+    # A model the preset does not know to read images is not asked to.
+    with pytest.raises(openai.BadRequestError, match="vision"):
+        await openai_client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": content}]
+        )
+
+
+@pytest.mark.parametrize(
+    "response_format",
+    [
+        {"type": "json_object"},
+        {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "answer",
+                "schema": {"type": "object", "properties": {"answer": {"type": "string"}}},
+            },
+        },
+    ],
+)
+async def test_json_modes_pass_through(
+    openai_client: openai.AsyncOpenAI, emulator: Any, response_format: Any
+) -> None:
+    reply = await openai_client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "forty two"}],
+        response_format=response_format,
+    )
+    assert json.loads(reply.choices[0].message.content or "") == {"answer": "forty two"}
+    assert emulator.last("chat").json["response_format"] == response_format
+
+
+async def test_reasoning_streams_as_reasoning(gateway_url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        body = {
+            "model": "deep-think-r1",
+            "messages": [{"role": "user", "content": "why"}],
+            "stream": True,
+        }
+        async with http.post(gateway_url + "/v1/chat/completions", json=body) as resp:
+            raw = (await resp.read()).decode()
+    chunks = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: {")]
+    deltas = [c["choices"][0]["delta"] for c in chunks if c.get("choices")]
+    reasoning = "".join(d.get("reasoning_content") or d.get("reasoning") or "" for d in deltas)
+    assert reasoning == "Let me think."
+    assert "".join(d.get("content") or "" for d in deltas) == "Echo: why"
+
+
+async def test_the_clients_own_key_wins(openai_client: openai.AsyncOpenAI, emulator: Any) -> None:
+    emulator.key = "client-key"
+    reply = await openai_client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "mine"}],
+        extra_headers={"X-Provider-Key": "client-key"},
+    )
+    assert reply.choices[0].message.content == "Echo: mine"
+    assert emulator.last("chat").headers["Authorization"] == "Bearer client-key"
+
+
+async def test_models_listed_with_capabilities_and_free_marks(
+    gateway_url: str, openai_client: openai.AsyncOpenAI
+) -> None:
+    ids = {m.id async for m in openai_client.models.list()}
+    assert {MODEL, "deep-think-r1", "Groq"} <= ids
+    async with aiohttp.ClientSession() as http, http.get(gateway_url + "/api/Groq/models") as resp:
+        listed = {m["id"]: m for m in (await resp.json())["data"]}
+    assert listed[MODEL]["free"] is True  # Groq's models are on its free plan
+    assert listed["meta-llama/llama-4-scout-17b-16e-instruct"]["vision"] is True
+    assert listed["text-embed-small"]["embedding"] is True
+    # Served as Name:model too.
+    reply = await openai_client.chat.completions.create(
+        model=f"Groq:{MODEL}", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.choices[0].message.content == "Echo: hi"
