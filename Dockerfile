@@ -3,7 +3,7 @@
 # Several instances on shared state: deploy/docker-compose.yml (docs/deploy.md).
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml uv.lock README.md ./
+COPY pyproject.toml uv.lock README.md LICENSE ./
 COPY core core
 COPY plugins plugins
 RUN pip install --no-cache-dir ".[redis]" ./plugins/copilot ./plugins/pollinations uvloop

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 import urllib.error
@@ -52,6 +53,36 @@ def test_idle_server_has_no_pydantic_until_a_request_body_arrives(tmp_path: Path
         error = json.load(caught.value)["error"]
         assert error["param"] == "messages" and error["type"] == "invalid_request_error"
         assert _pydantic_loaded(proc.pid)  # the check above could have failed
+
+
+def _imported(log: Path) -> set[str]:
+    """The modules a process imported, from its ``-X importtime`` lines."""
+    lines = log.read_text().splitlines()
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+def test_the_idle_server_imports_neither_rich_nor_pydantic(tmp_path: Path) -> None:
+    """typer (>= 0.29) requires rich and converts options through pydantic; neither may
+    reach the server's own import path (cli.py parses ``api`` without the conversion,
+    logs.py imports structlog without rich). ``--help`` may load them."""
+    env = offline_env(str(tmp_path), PYTHONPROFILEIMPORTTIME="1")
+    log = tmp_path / "server.log"
+    with server_process(env=env, log=log) as (_, base):
+        urllib.request.urlopen(base + "/v1/models").read()
+    imported = _imported(log)
+    assert {"g4f_server.cli", "typer", "structlog.dev", "aiohttp.web"} <= imported
+    # Their modules (the bare name "rich" is logged too: logs.py's attempt that fails)
+    loaded = {m for m in imported if m.split(".")[0] in ("rich", "pydantic", "pygments")}
+    assert loaded <= {"rich"}, loaded
+    assert "typer._adapters" not in imported  # typer's pydantic conversion
+
+    help_log = tmp_path / "help.log"
+    with help_log.open("w") as err:
+        subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "g4f_server", "api", "-h"],
+            stdout=subprocess.DEVNULL, stderr=err, timeout=60, check=True,
+        )  # fmt: skip
+    assert "typer._adapters" in _imported(help_log)  # the check above could have failed
 
 
 def test_request_models_are_still_importable_from_their_old_homes() -> None:

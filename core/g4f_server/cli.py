@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,13 +14,17 @@ import typer
 from g4f_server.config import env_var
 
 # Plain click help, not rich's boxed tables: rich truncates long option names at 80
-# columns ("--allow-request-pr…") and costs ~0.1 s of imports on every --help.
+# columns ("--allow-request-pr…") and reads "[env: G4F_HOST]" in a help text as markup.
+# -h as well as --help, on every command: click hands the setting down to subcommands.
+HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="OpenAI-compatible gateway.",
     rich_markup_mode=None,
-    pretty_exceptions_enable=False,  # plain tracebacks: readable in logs, fast to render
+    context_settings=HELP,
+    # Plain tracebacks: readable in logs, and no frame's locals (a key, a cookie) printed.
+    pretty_exceptions_enable=False,
 )
 
 
@@ -66,16 +71,20 @@ def _list(values: list[str] | None) -> list[str] | None:
 
 
 def _config(**flags: Any) -> Any:
-    from g4f_server.config import AppConfig, ConfigError
+    from g4f_server.config import AppConfig, ConfigError, unknown_variables
     from g4f_server.controls.wiring import check
+    from g4f_server.logs import configure_logging, get_logger
 
     try:
         config = AppConfig.load(**flags)
         check(config)
-        return config
     except ConfigError as exc:  # a bad flag or G4F_* variable: say which, no traceback
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
+    configure_logging(debug=config.debug, json_logs=config.json_logs)
+    for variable, closest in unknown_variables():  # a typo would be ignored silently
+        get_logger().warning("unknown_variable", variable=variable, did_you_mean=closest)
+    return config
 
 
 Text = str | None
@@ -83,7 +92,6 @@ Flag = bool | None
 Names = list[str] | None
 
 
-@app.command()
 def api(
     host: Annotated[Text, _opt("host", "Address to bind [127.0.0.1]")] = None,
     port: Annotated[int | None, _opt("port", "Port [1337]", "--port", "-p")] = None,
@@ -198,6 +206,35 @@ def api(
     serve(config)
 
 
+# The api parameters that are not named after their setting (bind has none).
+_API_SETTING = {"g4f_api_key": "api_key", "config_file": "config", "bind": None}
+
+
+def _unflagged_settings() -> str:
+    """``api --help``'s epilog: every setting without a flag, by its variable and its key
+    in the config file, with its default (one a line: click keeps a ``\\b`` paragraph)."""
+    import dataclasses
+    import inspect
+
+    from g4f_server.config import AppConfig
+
+    flagged = {_API_SETTING.get(name, name) for name in inspect.signature(api).parameters}
+    lines = []
+    for spec in dataclasses.fields(AppConfig):
+        if spec.name in flagged:
+            continue
+        if spec.default is not dataclasses.MISSING:
+            default = "unset" if spec.default is None else json.dumps(spec.default)
+        else:  # a table or a list
+            default = "empty"
+        lines.append(f"{env_var(spec.name):<27} {spec.name} [{default}]")
+    head = "Settings without a flag (environment variable, config file key, default):"
+    return head + "\n\n\b\n" + "\n".join(lines)
+
+
+app.command(epilog=_unflagged_settings())(api)
+
+
 def _registry(load_plugins: list[str] | None, disabled_plugins: list[str] | None) -> Any:
     """The registry of the installed plugins, models listed, without serving HTTP."""
     from g4f_server.logs import configure_logging
@@ -281,7 +318,11 @@ def models(
         typer.echo(f"{row['providers'][0]:<16} {row['id']:<32} {','.join(row['capabilities'])}")
 
 
-keys_app = typer.Typer(help="API keys for the config file's [keys] table.", rich_markup_mode=None)
+keys_app = typer.Typer(
+    help="API keys for the config file's [keys] table.",
+    rich_markup_mode=None,
+    context_settings=HELP,
+)
 app.add_typer(keys_app, name="keys")
 
 
@@ -306,7 +347,37 @@ def main() -> None:
     # wasted (~5% of a cold start). `api` turns the collector back on once it is serving
     # (api.py); the other commands are short-lived.
     gc.disable()
+    if sys.argv[1:2] == ["api"] and (flags := _api_flags(sys.argv[2:])) is not None:
+        try:
+            api(**flags)
+        except typer.Exit as done:  # as typer's own call would end it: no traceback
+            raise SystemExit(done.exit_code) from None
+        return
     app()
+
+
+def _api_flags(args: list[str]) -> dict[str, Any] | None:
+    """``api``'s options as typer's own command parses them, without typer's conversion.
+
+    Since 0.29 typer converts every option's value through a pydantic ``TypeAdapter``,
+    which maps pydantic's compiled core into the server before it serves (+8.6 MB idle,
+    +0.07 s cold start; the idle server needs no pydantic, docs/performance.md). The
+    values stay strings and ``AppConfig.load`` converts and checks them, as it does the
+    G4F_* variables, with the same messages. ``None`` (typer does it all, pydantic and
+    rich included) for ``--help``/``-h``, an unknown option or a missing value: the help
+    or typer's own error is printed and the process ends without serving."""
+    import inspect
+
+    import typer.main
+
+    command = typer.main.get_command(app).commands["api"]  # type: ignore[attr-defined]
+    try:
+        opts, extra, _ = command.make_parser(typer.Context(command)).parse_args(args)
+    except typer.TyperException:  # click's UsageError: say it as typer does
+        return None
+    if extra or not opts.keys() <= inspect.signature(api).parameters.keys():  # "help"
+        return None
+    return opts
 
 
 if __name__ == "__main__":  # `python -m g4f_server.cli api`, as the contract's Docker line

@@ -311,6 +311,23 @@ def env_var(name: str) -> str:
     return _ENV_ALIASES.get(name, (f"G4F_{name.upper()}",))[0]
 
 
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """The ``G4F_*`` variables that name no setting (a typo ``load`` would ignore), each
+    with the closest setting's variable, or None when none is close."""
+    known = {env_var(name) for name in AppConfig.field_names()}
+    unknown = sorted(k for k in (os.environ if environ is None else environ) if k[:4] == "G4F_")
+    unknown = [k for k in unknown if k not in known]
+    if not unknown:
+        return []
+    import difflib  # only for a typo: ~1 ms
+
+    def closest(variable: str) -> str | None:  # compared without the G4F_ every name has
+        found = difflib.get_close_matches(variable[4:], [k[4:] for k in known], n=1)
+        return f"G4F_{found[0]}" if found else None
+
+    return [(k, closest(k)) for k in unknown]
+
+
 def _error(name: str, value: Any, expected: str) -> ConfigError:
     return ConfigError(f"{name} ({env_var(name)}) must be {expected}, got {value!r}")
 

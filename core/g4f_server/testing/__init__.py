@@ -1,6 +1,10 @@
 """pytest fixtures shipped with the kernel, for our tests and every plugin author's.
 
-Registered as a ``pytest11`` plugin, so any project that installs g4f-server gets them:
+A pytest plugin a project turns on, with ``-p g4f_server.testing`` (``addopts``) or
+``pytest_plugins = ["g4f_server.testing"]`` in its root ``conftest.py``. It is not
+registered through the ``pytest11`` entry point: installing g4f-server adds no option,
+marker, hook or fixture to another project's test run (a project's own tests marked
+``live`` stay its own):
 
 - ``provider_context``: a factory of ``ProviderContext`` objects with a real shared
   ``aiohttp.ClientSession``, for calling a plugin's hooks directly.
