@@ -10,7 +10,7 @@ pluggy's rules apply: an implementation may accept fewer arguments than the spec
 hooks through ``pm.hook``: it picks one provider from its registry and calls that
 provider's implementation alone (see ``registry.py``).
 
-Every hook is documented in docs/plugins.md; tests/test_docs.py fails when one is not.
+Every hook is documented in docs/plugins.md; tests/contract/test_docs.py fails when one is not.
 """
 
 from __future__ import annotations

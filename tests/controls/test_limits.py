@@ -1,0 +1,248 @@
+"""Rate limits through the real server: each kind reaches its 429 at the exact count,
+with Retry-After and OpenAI's x-ratelimit-* headers; named keys and their models."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from g4f_server.cli import app as cli_app
+from g4f_server.config import AppConfig, ConfigError
+from g4f_server.controls.limits import MemoryLimiter
+from g4f_server.controls.wiring import check
+from g4f_server.storage.interfaces import Decision
+from tests.fake_providers import Scripted
+
+CHAT = "/v1/chat/completions"
+
+
+def body(model: str = "echo-1", text: str = "hi") -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": text}]}
+
+
+def sha(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def assert_429(resp: Any, unit: str | None, limit: int) -> None:
+    assert resp.status == 429
+    error = (await resp.json())["error"]
+    assert error["type"] == "rate_limit_error"
+    assert error["code"] == "rate_limit_exceeded"
+    assert int(resp.headers["Retry-After"]) >= 1
+    if unit is not None:
+        assert resp.headers[f"x-ratelimit-limit-{unit}"] == str(limit)
+        assert resp.headers[f"x-ratelimit-remaining-{unit}"] == "0"
+        assert resp.headers[f"x-ratelimit-reset-{unit}"].endswith("s")
+
+
+async def test_requests_per_minute_per_client_address(make_client: Any) -> None:
+    client = await make_client(Scripted(), limits={"per_client": {"rpm": 3}})
+    for remaining in (2, 1, 0):
+        resp = await client.post(CHAT, json=body())
+        assert resp.status == 200
+        assert resp.headers["x-ratelimit-limit-requests"] == "3"
+        assert resp.headers["x-ratelimit-remaining-requests"] == str(remaining)
+    await assert_429(await client.post(CHAT, json=body()), "requests", 3)
+    # Streamed answers carry the headers too (they are set before the first byte).
+    assert (await client.get("/v1/models")).status == 429
+
+
+async def test_streamed_answer_carries_the_headers(make_client: Any) -> None:
+    client = await make_client(Scripted(), limits={"per_client": {"rpm": 5}})
+    resp = await client.post(CHAT, json={**body(), "stream": True})
+    assert resp.status == 200
+    assert resp.headers["x-ratelimit-remaining-requests"] == "4"
+    assert b"[DONE]" in await resp.read()
+
+
+async def test_open_paths_are_not_counted(make_client: Any) -> None:
+    client = await make_client(Scripted(), limits={"per_client": {"rpm": 1}})
+    for _ in range(3):
+        assert (await client.get("/health")).status == 200
+    assert (await client.post(CHAT, json=body())).status == 200
+    await assert_429(await client.post(CHAT, json=body()), "requests", 1)
+
+
+async def test_named_keys_have_their_own_counts(make_client: Any) -> None:
+    keys = {
+        "alice": {"sha256": sha("alice-key"), "rpm": 2},
+        "bob": {"sha256": sha("bob-key")},
+    }
+    client = await make_client(Scripted(), keys=keys, limits={"per_key": {"rpm": 1}})
+    for _ in range(2):
+        assert (await client.post(CHAT, json=body(), headers=bearer("alice-key"))).status == 200
+    resp = await client.post(CHAT, json=body(), headers=bearer("alice-key"))
+    await assert_429(resp, "requests", 2)
+    # bob has no limits of his own: per_key applies, counted apart from alice.
+    assert (await client.post(CHAT, json=body(), headers=bearer("bob-key"))).status == 200
+    await assert_429(await client.post(CHAT, json=body(), headers=bearer("bob-key")), "requests", 1)
+    assert (await client.post(CHAT, json=body(), headers=bearer("eve-key"))).status == 401
+
+
+async def test_single_key_and_named_keys_together(make_client: Any) -> None:
+    client = await make_client(Scripted(), api_key="single", keys={"ci": {"sha256": sha("ci-key")}})
+    assert (await client.post(CHAT, json=body(), headers=bearer("single"))).status == 200
+    assert (await client.post(CHAT, json=body(), headers={"x-api-key": "ci-key"})).status == 200
+    assert (await client.post(CHAT, json=body())).status == 401
+
+
+async def test_key_allowed_models(make_client: Any) -> None:
+    keys = {"narrow": {"sha256": sha("val-123"), "models": ["echo-*"]}}
+    client = await make_client(Scripted(), keys=keys)
+    assert (await client.post(CHAT, json=body("echo-1"), headers=bearer("val-123"))).status == 200
+    resp = await client.post(CHAT, json=body("plain"), headers=bearer("val-123"))
+    assert resp.status == 403
+    error = (await resp.json())["error"]
+    assert error["code"] == "model_not_allowed" and error["param"] == "model"
+    assert "narrow" in error["message"] and "val-123" not in error["message"]
+
+
+async def test_requests_per_minute_per_public_model(make_client: Any) -> None:
+    limits = {"models": {"echo-*": {"rpm": 2}}}
+    client = await make_client(Scripted(), limits=limits)
+    for _ in range(2):
+        assert (await client.post(CHAT, json=body("echo-1"))).status == 200
+    await assert_429(await client.post(CHAT, json=body("echo-1")), "requests", 2)
+    # Another model is not limited, and nothing counted it.
+    for _ in range(3):
+        assert (await client.post(CHAT, json=body("plain"))).status == 200
+
+
+async def test_tokens_per_minute(make_client: Any) -> None:
+    # Scripted reports 11 prompt + 2 completion tokens for "hi": 13 per answer.
+    client = await make_client(Scripted(usage=True), limits={"per_client": {"tpm": 30}})
+    for used in (0, 13, 26):
+        resp = await client.post(CHAT, json=body())
+        assert resp.status == 200
+        assert resp.headers["x-ratelimit-remaining-tokens"] == str(30 - used)
+    await assert_429(await client.post(CHAT, json=body()), "tokens", 30)
+
+
+async def test_tokens_are_estimated_when_the_provider_reports_none(make_client: Any) -> None:
+    client = await make_client(Scripted(), limits={"per_client": {"tpm": 10}})
+    # ~12 estimated tokens (prompt and answer): the first answer uses the minute up.
+    assert (await client.post(CHAT, json=body())).status == 200
+    await assert_429(await client.post(CHAT, json=body()), "tokens", 10)
+
+
+async def test_concurrent_requests(make_client: Any) -> None:
+    provider = Scripted(delay=0.5)
+    client = await make_client(provider, limits={"per_client": {"concurrency": 2}})
+    first = [asyncio.create_task(client.post(CHAT, json=body())) for _ in range(2)]
+    while len(provider.seen) < 2:
+        await asyncio.sleep(0.01)
+    resp = await client.post(CHAT, json=body())
+    await assert_429(resp, None, 2)
+    assert "concurrent" in (await resp.json())["error"]["message"]
+    assert [r.status for r in await asyncio.gather(*first)] == [200, 200]
+    # The slots are given back when the answers are done.
+    assert (await client.post(CHAT, json=body())).status == 200
+
+
+async def test_forwarded_for_is_believed_only_from_trusted_proxies(make_client: Any) -> None:
+    limits = {"per_client": {"rpm": 1}}
+    client = await make_client(Scripted(), limits=limits, trusted_proxies=["127.0.0.0/8"])
+    for address in ("203.0.113.1", "203.0.113.2"):
+        headers = {"X-Forwarded-For": f"{address}, 127.0.0.5"}
+        assert (await client.post(CHAT, json=body(), headers=headers)).status == 200
+    headers = {"X-Forwarded-For": "203.0.113.1"}
+    await assert_429(await client.post(CHAT, json=body(), headers=headers), "requests", 1)
+
+    untrusted = await make_client(Scripted(), limits=limits)
+    for address in ("203.0.113.1", "203.0.113.2"):
+        headers = {"X-Forwarded-For": address}
+        status = (await untrusted.post(CHAT, json=body(), headers=headers)).status
+        assert status == (200 if address.endswith("1") else 429)  # both are 127.0.0.1
+
+
+async def test_memory_limiter_windows() -> None:
+    now = [120.0]
+    limiter = MemoryLimiter(clock=lambda: now[0])
+    assert await limiter.hit("k", 1, 2, 60) == Decision(True, 2, 1, 60.0)
+    assert (await limiter.hit("k", 1, 2, 60)).allowed
+    denied = await limiter.hit("k", 1, 2, 60)
+    assert not denied.allowed and denied.remaining == 0
+    now[0] = 150.0
+    assert (await limiter.hit("k", 1, 2, 60)).reset == 30.0
+    now[0] = 180.0  # a new window
+    assert (await limiter.hit("k", 1, 2, 60)).allowed
+    await limiter.charge("t", 50, 60)
+    assert not (await limiter.hit("t", 0, 50, 60)).allowed
+    assert (await limiter.acquire("c", 1)).allowed
+    assert not (await limiter.acquire("c", 1)).allowed
+    await limiter.release("c")
+    assert (await limiter.acquire("c", 1)).allowed
+
+
+def test_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "g4f.toml"
+    path.write_text(
+        'port = 8080\nmodel = "echo-1"\n'
+        '[keys.alice]\nsha256 = "' + sha("a") + '"\nrpm = 5\n'
+        "[limits.per_client]\nrpm = 10\n"
+        '[limits.models."gpt-4o"]\ntpm = 1000\n'
+    )
+    config = AppConfig.load(environ={"G4F_CONFIG": str(path), "G4F_PORT": "9000"})
+    assert config.port == 9000  # the environment wins over the file
+    assert config.model == "echo-1"
+    assert config.keys["alice"]["rpm"] == 5
+    assert config.limits["models"]["gpt-4o"] == {"tpm": 1000}
+    assert AppConfig.load(environ={}, config=path, port=7000).port == 7000
+    check(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nonsense = 1\n", "unknown setting"),
+        ("port = \n", "config file"),
+        ('[keys.a]\nsha256 = "abc"\n', "keys.a.sha256"),
+        ("[limits.per_client]\nrpm = 0\n", "limits.per_client.rpm"),
+        ("[limits.per_everyone]\nrpm = 1\n", "per_everyone"),
+    ],
+)
+def test_bad_config_files_are_named(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        check(AppConfig.load(environ={}, config=path))
+
+
+async def test_keys_new_prints_a_working_key(make_client: Any, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli_app, ["keys", "new", "ci-bot"])
+    assert result.exit_code == 0, result.output
+    key = result.output.split("client): ", 1)[1].split()[0]
+    lines = result.output.split("config file:", 1)[1]
+    path = tmp_path / "keys.toml"
+    path.write_text(lines)
+    config = AppConfig.load(environ={}, config=path)
+    assert config.keys["ci-bot"]["sha256"] == sha(key)
+    client = await make_client(Scripted(), keys=config.keys)
+    assert (await client.post(CHAT, json=body(), headers=bearer(key))).status == 200
+    assert (await client.post(CHAT, json=body(), headers=bearer(key + "x"))).status == 401
+
+
+async def test_logs_name_the_key_never_its_value(
+    make_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = await make_client(Scripted(), keys={"ci-bot": {"sha256": sha("v4lue-xyz")}})
+    assert (await client.post(CHAT, json=body(), headers=bearer("v4lue-xyz"))).status == 200
+    out = capsys.readouterr()
+    logged = out.out + out.err
+    assert "key=ci-bot" in logged.replace("'", "") and "v4lue-xyz" not in logged
+
+
+def test_a_bad_trusted_proxy_is_a_config_error_without_limits() -> None:
+    # Conversations use the client address too, so the list is checked even with no limits.
+    with pytest.raises(ConfigError, match=r"trusted_proxies.*not-an-ip"):
+        check(AppConfig(trusted_proxies=["127.0.0.1", "not-an-ip"]))

@@ -1,0 +1,104 @@
+"""The benchmark harness runs end to end (bench/run.py --smoke): fake upstream, relay and
+gateway start, take load, and get ended. Numbers are checked for presence, never speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = ROOT / "bench" / "run.py"
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the harness reads /proc"
+)
+
+
+def test_harness_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    doc = tmp_path / "performance.md"
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--smoke", "--json", str(out), "--output", str(doc)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+
+    load = results["load"]
+    assert set(load) == {"json/c1", "stream/c1"}
+    for scenario in load.values():
+        for target in ("upstream", "relay", "gateway"):
+            row = scenario[target]
+            assert row["requests"] > 0, (target, row)
+            assert row["errors"] == 0, (target, row)
+            assert row["rps"] > 0 and row["p50_ms"] > 0 and row["p99_ms"] >= row["p50_ms"]
+    for key, pair in results["pairs"].items():  # one round: one relay/gateway pair
+        row = load[key]
+        assert pair["pairs"] == 1
+        assert pair["ratio"] == pytest.approx(row["gateway"]["rps"] / row["relay"]["rps"])
+    assert load["json/c1"]["gateway"]["cpu_pct"] > 0
+    assert results["peak_rss_mb"] > 0
+
+    for kind in ("unpaced", "paced"):
+        for target in ("upstream", "relay", "gateway"):
+            timing = results["ttfb"][kind][target]
+            assert 0 < timing["first_byte_ms"] <= timing["first_token_ms"] <= timing["total_ms"]
+
+    startup = results["startup"]
+    assert startup["gateway"] > 0 and startup["gateway_rss"] > 0 and startup["relay"] > 0
+    assert results["import"]["wall_ms"] > 0 and results["import"]["importtime_ms"] > 0
+    assert results["access_lines"] > 0  # the gateway ran with its access log on
+
+    text = doc.read_text()
+    assert "<!-- bench:results:start -->" in text and "| json/c1 |" in text
+    assert "| json/c1 |" in proc.stdout  # the table is printed too
+
+
+def test_sqlite_save_bench_smoke() -> None:
+    """bench/sqlite_save.py runs both layouts, the store and the store at its cap with both
+    kinds of response id, and prints a figure for each."""
+    script = str(ROOT / "bench" / "sqlite_save.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--saves", "300", "--rounds", "1", "--cap", "300"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| schema ")]
+    assert len(rows) == 2
+    for row in rows:
+        cpu, wal = (float(cell) for cell in row.strip("|").split("|")[1:])
+        assert cpu > 0 and wal > 0
+    assert "store.save_response:" in proc.stdout and "largest WAL" in proc.stdout
+    kinds = ("| random ids |", "| time-ordered ids |")
+    capped = [line for line in proc.stdout.splitlines() if line.startswith(kinds)]
+    assert len(capped) == 2
+    assert all(float(row.strip("|").split("|")[1]) > 0 for row in capped)
+
+
+def test_protocol_cost_pieces_run_and_render_their_grammars() -> None:
+    """bench/protocol_cost.py's pieces (counted under valgrind by hand, not here) still
+    run against today's protocol modules, and each renders its own grammar."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import protocol_cost
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    pieces = protocol_cost.pieces()
+    assert set(pieces) >= {"baseline", "parse-chat", "parse-responses", "render-chat"}
+    chat = pieces["render-chat"]()
+    responses = pieces["render-responses"]()
+    assert chat.count(b'"content":"tok') == 20 and chat.endswith(b"data: [DONE]\n\n")
+    assert responses.count(b"event: response.output_text.delta") == 20
+    assert b"event: response.completed" in responses
+    _, asked = pieces["parse-responses"]()
+    assert asked.messages[0].role == "system" and asked.stream is True

@@ -1,0 +1,100 @@
+"""The dispatcher's one watchdog per request: timeouts, failover after one, and outside
+cancellations that must not be mistaken for a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import pytest
+
+from g4f_server import errors
+from g4f_server.pipeline.dispatch import Watchdog, first_success
+from tests.fake_providers import Scripted
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+async def test_a_slow_provider_times_out_and_the_next_one_answers(make_client: Any) -> None:
+    slow = Scripted(name="Slow", priority=1, delay=5)
+    quick = Scripted(name="Quick", priority=2)
+    client = await make_client(slow, quick, timeout=0.2)
+    started = asyncio.get_running_loop().time()
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == 200, await resp.text()
+    assert resp.headers["X-G4F-Provider"] == "Quick"
+    assert resp.headers["X-G4F-Attempts"] == "2"
+    assert asyncio.get_running_loop().time() - started < 3
+
+
+async def test_every_attempt_gets_its_own_timeout() -> None:
+    """Three slow attempts in a row each time out after their own limit."""
+    calls: list[float] = []
+
+    async def attempt(route: Any) -> None:
+        calls.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(5)
+
+    routes = [_route(name) for name in ("a", "b", "c")]
+    with pytest.raises(errors.ProviderTimeoutError) as failed:
+        await first_success(routes, attempt, timeout=0.1)
+    assert "(3 tried)" in failed.value.message
+    assert len(calls) == 3
+    assert all(0.08 < later - earlier < 1.0 for earlier, later in itertools.pairwise(calls))
+
+
+async def test_an_outside_cancel_is_not_turned_into_a_timeout() -> None:
+    async def attempt(route: Any) -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:  # the watchdog's: the limit ran out
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # ... and the client leaves while the attempt cleans up
+            await asyncio.sleep(0)
+            raise
+
+    task = asyncio.create_task(first_success([_route("a")], attempt, timeout=0.05))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+
+
+async def test_watchdog_deadline_ends_a_wait_and_forbids_the_next() -> None:
+    watchdog = Watchdog(10.0)
+    try:
+        watchdog.set_deadline(0.05)
+        assert watchdog.start_wait(10.0)
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.sleep(5)
+        assert watchdog.fired()
+        assert watchdog.past_deadline
+        assert not watchdog.start_wait(10.0)  # no new wait once the deadline is past
+    finally:
+        watchdog.stop()
+
+
+async def test_watchdog_does_not_count_time_outside_waits() -> None:
+    watchdog = Watchdog(0.05)
+    try:
+        await asyncio.sleep(0.2)  # not waiting: four periods pass without a cancellation
+        watchdog.start_wait(0.05)
+        await asyncio.sleep(0.01)
+        watchdog.end_wait()
+        assert not watchdog.fired()
+    finally:
+        watchdog.stop()
+
+
+def _route(name: str) -> Any:
+    from g4f_server.providers.cooldown import ProviderHealth
+    from g4f_server.providers.router import Route
+
+    class Entry:
+        pass
+
+    entry = Entry()
+    entry.name = name  # type: ignore[attr-defined]
+    entry.health = ProviderHealth()  # type: ignore[attr-defined]
+    return Route(entry, "m")  # type: ignore[arg-type]
