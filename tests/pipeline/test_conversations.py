@@ -16,11 +16,11 @@ from g4f_server.pipeline.history import (
     HISTORY,
     MAX_HISTORY_BYTES,
     MAX_HISTORY_MESSAGES,
-    conversation_key,
     remember_turn,
     with_history,
 )
-from g4f_server.protocols.openai_chat.render import Transcript
+from g4f_server.pipeline.scope import conversation_key
+from g4f_server.pipeline.transcript import Transcript
 from g4f_server.requests import ChatRequest
 from g4f_server.storage.sqlite import SQLiteConversationStore
 from tests.fake_providers import Scripted

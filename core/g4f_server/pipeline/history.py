@@ -8,8 +8,6 @@ one object implementing both); Redis implements the same few methods.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -20,18 +18,9 @@ if TYPE_CHECKING:
     from g4f_server.storage.interfaces import ConversationStore
 
 
-# --- scoping and history (used by routes/chat.py) -----------------------------------------
-#
-# Conversation ids are chosen by clients ("conv-1"), so two clients can pick the same one.
-# ``conversation_key`` scopes an id by who is asking: the credentials the client presents
-# (gateway key header, provider key), the OpenAI ``user`` field and, on a server without
-# a key (where every client presents the same nothing), the client's address
-# (``limits.anonymous_client``). Clients with different credentials, users or, anonymous,
-# addresses never share a conversation; clients sharing all of them do (use random ids,
-# e.g. UUIDs, when several people share one key and no ``user``).
-#
-# History: the kernel stores the messages of each turn (the request as answered, plus the
-# assistant's reply) under the reserved provider slot ``HISTORY``, so any backend that
+# History (a conversation's store key comes from ``scope.conversation_key``): the kernel
+# stores the messages of each turn (the request as answered, plus the assistant's
+# reply) under the reserved provider slot ``HISTORY``, so any backend that
 # implements the three methods stores it too. When a client continues a conversation
 # without resending it (no assistant message in ``messages``), ``with_history`` puts the
 # stored turns in front; a client that sends the full history is left alone. Providers
@@ -42,54 +31,6 @@ HISTORY = "*history"  # "*" cannot appear in a provider name used in URLs
 MAX_HISTORY_MESSAGES = 200
 MAX_HISTORY_BYTES = 2 * 1024 * 1024
 _SYSTEM_ROLES = ("system", "developer")
-
-
-def conversation_key(
-    headers: Mapping[str, str],
-    conversation_id: str,
-    *,
-    provider_key: str | None = None,
-    user: str | None = None,
-    client: str | None = None,
-) -> str:
-    """The store key of a client's conversation id (see the note above); ``client`` is
-    the address of an anonymous client (None for a keyed request)."""
-    parts = [
-        headers.get("Authorization", ""),
-        headers.get("g4f-api-key", ""),
-        provider_key or "",
-        user or "",
-    ]
-    if headers.get("x-api-key"):  # only when sent: keys of existing conversations stay
-        parts.append(headers["x-api-key"])
-    if client is not None:  # only anonymous: keyed conversations keep their store keys
-        parts.append(f"client:{client}")
-    return f"{_scope(parts)}:{conversation_id}"
-
-
-def owner_key(headers: Mapping[str, str], response_id: str, client: str | None = None) -> str:
-    """The store key of a stored response: scoped by the credential headers (GET and
-    DELETE have no body, so a body ``api_key`` or ``user`` cannot take part) and, for an
-    anonymous client, its address, as conversations are."""
-    parts = [
-        headers.get("Authorization", ""),
-        headers.get("g4f-api-key", ""),
-        headers.get("x-api-key", ""),
-        headers.get("X-Provider-Key", ""),
-    ]
-    if client is not None:
-        parts.append(f"client:{client}")
-    return f"{_scope(parts)}:{response_id}"
-
-
-def _scope(parts: list[str]) -> str:
-    """A short hash of who is asking (the prefix of a store key)."""
-    try:
-        material = orjson.dumps(parts)
-    except TypeError:  # a header with bytes that are not UTF-8: hash the bytes as sent
-        raw = [p.encode("utf-8", "surrogateescape").decode("latin-1") for p in parts]
-        material = orjson.dumps(["raw", *raw])  # never the material of valid text
-    return hashlib.sha256(material).hexdigest()[:24]
 
 
 async def with_history(store: ConversationStore, key: str, chat: ChatRequest) -> ChatRequest:

@@ -1,13 +1,15 @@
 """Who is asking: the keys a request carries for the gateway and for a provider, and the
 client's address behind trusted proxies. Conversations and stored responses are scoped
-by it (``history.conversation_key``), and the per-client rate limits count it."""
+by it (``conversation_key``, ``owner_key``), and the per-client rate limits count it."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from g4f_server import errors
@@ -89,3 +91,62 @@ def anonymous_client(request: web.Request) -> str | None:
     if request.get(KEY_NAME):
         return None
     return client_address(request, request.app.get(TRUSTED, ()))
+
+
+# --- store keys scoped by who is asking ---------------------------------------------------
+#
+# Conversation ids are chosen by clients ("conv-1"), so two clients can pick the same one.
+# ``conversation_key`` scopes an id by who is asking: the credentials the client presents
+# (gateway key header, provider key), the OpenAI ``user`` field and, on a server without
+# a key (where every client presents the same nothing), the client's address
+# (``anonymous_client``). Clients with different credentials, users or, anonymous,
+# addresses never share a conversation; clients sharing all of them do (use random ids,
+# e.g. UUIDs, when several people share one key and no ``user``).
+
+
+def conversation_key(
+    headers: Mapping[str, str],
+    conversation_id: str,
+    *,
+    provider_key: str | None = None,
+    user: str | None = None,
+    client: str | None = None,
+) -> str:
+    """The store key of a client's conversation id (see the note above); ``client`` is
+    the address of an anonymous client (None for a keyed request)."""
+    parts = [
+        headers.get("Authorization", ""),
+        headers.get("g4f-api-key", ""),
+        provider_key or "",
+        user or "",
+    ]
+    if headers.get("x-api-key"):  # only when sent: keys of existing conversations stay
+        parts.append(headers["x-api-key"])
+    if client is not None:  # only anonymous: keyed conversations keep their store keys
+        parts.append(f"client:{client}")
+    return f"{_scope(parts)}:{conversation_id}"
+
+
+def owner_key(headers: Mapping[str, str], response_id: str, client: str | None = None) -> str:
+    """The store key of a stored response: scoped by the credential headers (GET and
+    DELETE have no body, so a body ``api_key`` or ``user`` cannot take part) and, for an
+    anonymous client, its address, as conversations are."""
+    parts = [
+        headers.get("Authorization", ""),
+        headers.get("g4f-api-key", ""),
+        headers.get("x-api-key", ""),
+        headers.get("X-Provider-Key", ""),
+    ]
+    if client is not None:
+        parts.append(f"client:{client}")
+    return f"{_scope(parts)}:{response_id}"
+
+
+def _scope(parts: list[str]) -> str:
+    """A short hash of who is asking (the prefix of a store key)."""
+    try:
+        material = orjson.dumps(parts)
+    except TypeError:  # a header with bytes that are not UTF-8: hash the bytes as sent
+        raw = [p.encode("utf-8", "surrogateescape").decode("latin-1") for p in parts]
+        material = orjson.dumps(["raw", *raw])  # never the material of valid text
+    return hashlib.sha256(material).hexdigest()[:24]

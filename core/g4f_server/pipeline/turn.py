@@ -29,14 +29,10 @@ from g4f_server.pipeline import cache, emulation, stops
 from g4f_server.pipeline.cache import HEADER as CACHE_HEADER
 from g4f_server.pipeline.cache import replay
 from g4f_server.pipeline.dispatch import ChatRun, start_chat
-from g4f_server.pipeline.history import (
-    conversation_key,
-    remember_turn,
-    with_history,
-)
+from g4f_server.pipeline.history import remember_turn, with_history
 from g4f_server.pipeline.media import MEDIA
 from g4f_server.pipeline.observers import OBSERVERS
-from g4f_server.pipeline.scope import anonymous_client, provider_key
+from g4f_server.pipeline.scope import anonymous_client, conversation_key, provider_key
 from g4f_server.pipeline.services import served_headers
 from g4f_server.pipeline.transcript import Transcript
 from g4f_server.providers.context import make_context
@@ -123,7 +119,7 @@ async def start_turn(
         )
     store = app[CONVERSATIONS]
     key = provider_key(request, chat.api_key)
-    # Scoped store key of the client's id (see conversations.conversation_key).
+    # Scoped store key of the client's id (see scope.conversation_key).
     conv_key = None
     if conversation_id:
         conv_key = conversation_key(

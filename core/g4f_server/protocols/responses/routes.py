@@ -9,8 +9,8 @@ from aiohttp import web
 
 from g4f_server import errors
 from g4f_server.pipeline import turn as pipeline
-from g4f_server.pipeline.history import owner_key, reply_message, trim_history
-from g4f_server.pipeline.scope import anonymous_client
+from g4f_server.pipeline.history import reply_message, trim_history
+from g4f_server.pipeline.scope import anonymous_client, owner_key
 from g4f_server.pipeline.transcript import Transcript
 from g4f_server.protocols import streaming
 from g4f_server.protocols.responses.render import (
