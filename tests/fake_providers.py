@@ -262,3 +262,19 @@ class Relays:
         return [
             Scripted(name=name.title(), models=[ModelInfo(f"{name}-model")]) for name in upstreams
         ]
+
+
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
+class Ponderer(Scripted):
+    """Answers with reasoning only (a model that thought and said nothing), as upstreams
+    that put everything in ``reasoning_content`` do."""
+
+    name: str = "Ponderer"
+
+    @hookimpl
+    async def chat(
+        self, request: ChatRequest, ctx: ProviderContext
+    ) -> AsyncIterator[events.ChatEvent]:
+        yield events.ReasoningDelta("Let me think about it. ")
+        yield events.ReasoningDelta("Still thinking.")
+        yield events.Finish("stop")

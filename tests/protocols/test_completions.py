@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from g4f_server import errors
-from tests.fake_providers import Scripted
+from tests.fake_providers import Ponderer, Scripted
 
 
 @pytest.fixture
@@ -95,3 +95,31 @@ async def test_per_provider_route(start_gateway: Any, tmp_path: Any) -> None:
     ):
         assert resp.status == 200
         assert (await resp.json())["provider"] == "Other"
+
+
+async def test_a_reasoning_only_answer_is_empty_in_completions(sdk: Any) -> None:
+    """Legacy completions cannot show reasoning: an answer made of it alone is no answer
+    (502 empty_answer, streamed or not), and a provider with text is tried instead."""
+    client = await sdk(Ponderer(priority=1))
+    for stream in (False, True):
+        with pytest.raises(openai.APIStatusError) as caught:
+            reply = await client.completions.create(model="echo-1", prompt="Think", stream=stream)
+            if stream:
+                async for _ in reply:
+                    pass
+        assert caught.value.status_code == 502
+        assert caught.value.body["code"] == "empty_answer"
+        assert "reasoning alone" in caught.value.body["message"]
+    # The chat protocols show reasoning: the same answer is a success there.
+    chat = await client.chat.completions.create(
+        model="echo-1", messages=[{"role": "user", "content": "Think"}]
+    )
+    assert chat.choices[0].message.model_extra["reasoning_content"].startswith("Let me")
+
+
+async def test_completions_fail_over_past_a_reasoning_only_provider(sdk: Any) -> None:
+    client = await sdk(Ponderer(priority=1), Scripted(priority=2))
+    reply = await client.completions.create(model="echo-1", prompt="Think")
+    assert reply.choices[0].text == "echo: Think"
+    stream = await client.completions.create(model="echo-1", prompt="Think", stream=True)
+    assert "".join([c.choices[0].text async for c in stream if c.choices]) == "echo: Think"

@@ -289,11 +289,22 @@ def answers(event: ChatEvent) -> bool:
     return isinstance(event, (ToolCallDelta, Media))
 
 
-def empty_answer(entry: ProviderEntry) -> errors.ProviderError:
+def answers_visibly(event: ChatEvent) -> bool:
+    """``answers`` for a protocol that cannot show reasoning (legacy completions): only
+    text that is not blank, a tool call or media make an answer there."""
+    if isinstance(event, TextDelta):
+        return event.text != "" and not event.text.isspace()
+    return isinstance(event, (ToolCallDelta, Media))
+
+
+def empty_answer(
+    entry: ProviderEntry, counts: Callable[[ChatEvent], bool] = answers
+) -> errors.ProviderError:
+    what = "no text, tool call, media or reasoning"
+    if counts is answers_visibly:
+        what = "no text, tool call or media; reasoning alone cannot be shown in this protocol"
     return errors.ProviderError(
-        f"Provider '{entry.name}' returned an empty answer (no text, tool call, media "
-        "or reasoning)",
-        code="empty_answer",
+        f"Provider '{entry.name}' returned an empty answer ({what})", code="empty_answer"
     )
 
 
@@ -304,13 +315,15 @@ async def start_chat(
     *,
     first_event_timeout: float,
     idle_timeout: float,
+    counts: Callable[[ChatEvent], bool] = answers,
 ) -> ChatRun:
     """Try each route until one yields a part of the answer (see ``answers``). Events
     before it are held back with it, so nothing reaches the client before the answer
     is known not to be empty: an answer that ends without one is an ``empty_answer``
     provider error, and the next route is tried. The client's first byte therefore
     always comes with a part of the answer, and an answer cannot turn out empty after
-    the headers."""
+    the headers. ``counts`` says what is a part of the answer (``answers_visibly`` for a
+    protocol that cannot show reasoning)."""
 
     async def first_event(route: Route) -> tuple[AsyncIterator[ChatItem], Sequence[ChatEvent]]:
         entry = route.entry
@@ -324,14 +337,14 @@ async def start_chat(
             while True:
                 item = await anext(stream)
                 batch = item if isinstance(item, list) else (item,)
-                if any(map(answers, batch)):
+                if any(map(counts, batch)):
                     if held:
                         held.extend(batch)
                         return stream, held
                     return stream, batch
                 held.extend(batch)
         except StopAsyncIteration:
-            raise empty_answer(entry) from None
+            raise empty_answer(entry, counts) from None
         except BaseException:  # failed, timed out or cancelled: release the upstream
             await stream.aclose()
             raise

@@ -28,7 +28,7 @@ from g4f_server.logs import get_logger
 from g4f_server.pipeline import cache, emulation, stops
 from g4f_server.pipeline.cache import HEADER as CACHE_HEADER
 from g4f_server.pipeline.cache import replay
-from g4f_server.pipeline.dispatch import ChatRun, start_chat
+from g4f_server.pipeline.dispatch import ChatRun, answers, answers_visibly, start_chat
 from g4f_server.pipeline.history import remember_turn, with_history
 from g4f_server.pipeline.media import MEDIA
 from g4f_server.pipeline.observers import OBSERVERS
@@ -93,10 +93,15 @@ class ChatTurn:
 
 
 async def start_turn(
-    request: web.Request, chat: ChatRequest, *, keep: Keep | None = None
+    request: web.Request,
+    chat: ChatRequest,
+    *,
+    keep: Keep | None = None,
+    shows_reasoning: bool = True,
 ) -> ChatTurn:
     """Where every chat request enters: conversation history, provider resolution and
-    failover until a provider yields its first event."""
+    failover until a provider yields its first part of the answer (reasoning does not
+    count for a protocol that cannot show it: ``shows_reasoning=False``)."""
     app = request.app
     config = app[CONFIG]
     provider = request.match_info.get("provider") or chat.provider
@@ -181,12 +186,14 @@ async def start_turn(
         headers = served_headers(request, cached.run.route, 0)
         headers[CACHE_HEADER] = "hit"
         return ChatTurn(request, chat, cached.run, headers, conversation_id, store, None, keep)
+    counts = answers if shows_reasoning else answers_visibly
     run = await start_chat(
         routes,
         chat,
         ctx_for,
         first_event_timeout=config.timeout,
         idle_timeout=config.stream_timeout,
+        counts=counts,
     )
     if observers.first_token is not None:
         observers.first_token(request, run.route.entry.name)
@@ -196,6 +203,7 @@ async def start_turn(
             return await start_chat(
                 [run.route], again, ctx_for,
                 first_event_timeout=config.timeout, idle_timeout=config.stream_timeout,
+                counts=counts,
             )  # fmt: skip
 
         events = await emulation.answer(emulating, run, retry, config.timeout)

@@ -21,7 +21,8 @@ from g4f_server.web.validation import parse_model
 async def create_completion(request: web.Request) -> web.StreamResponse:
     """Create a text completion (legacy OpenAI completions; streaming with `stream: true`)."""
     body = parse_model(CompletionRequest, await read_json(request))
-    turn = await pipeline.start_turn(request, body.to_chat())
+    # Legacy completions have no place for reasoning: a reasoning-only answer is empty.
+    turn = await pipeline.start_turn(request, body.to_chat(), shows_reasoning=False)
     echo = body.prompt_text if body.echo else ""
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
