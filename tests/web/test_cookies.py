@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from g4f_server.controls.apikeys import KeyRing, key_hash
 from tests.media_providers import CookieReader
 
 FUTURE = time.time() + 86400
@@ -303,3 +304,43 @@ def test_cookie_caps_have_flags() -> None:
         )  # fmt: skip
         assert out.returncode == 2
         assert f"{setting}" in out.stderr and "at least 1" in out.stderr, out.stderr
+
+
+async def test_only_an_admin_key_manages_cookies(gateway: Any) -> None:
+    """Cookies log the whole server into an account: a key limited to one model (or any
+    key without admin = true) may not list, replace or delete them (issue 28 item 8)."""
+    keys = {
+        "user": {"sha256": key_hash("k-user"), "models": ["cookie-1"]},
+        "ops": {"sha256": key_hash("k-ops"), "admin": True},
+    }
+    base = await gateway(api_key="k-single", keys=keys)
+    status, body = await upload(base, ("c.json", export()), headers={"x-api-key": "k-user"})
+    assert status == 403 and body["error"]["code"] == "admin_key_required"
+    for admin in ("k-single", "k-ops"):
+        status, _ = await upload(base, ("c.json", export()), headers={"x-api-key": admin})
+        assert status == 200
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer k-user"}) as s:
+        for method, path in (("GET", "/v1/cookies"), ("DELETE", "/v1/cookies"),
+                             ("DELETE", "/v1/cookies/example.com")):  # fmt: skip
+            async with s.request(method, base + path) as resp:
+                assert resp.status == 403, (method, path)
+                assert (await resp.json())["error"]["code"] == "admin_key_required"
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer k-ops"}) as s:
+        async with s.get(base + "/v1/cookies") as resp:
+            assert resp.status == 200 and (await resp.json())["data"]
+        async with s.delete(base + "/v1/cookies") as resp:
+            assert resp.status == 200 and (await resp.json())["deleted"] >= 1
+    # The user's key still chats: only the shared state is out of its reach.
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": "Bearer k-user"}) as s,
+        s.post(
+            base + "/v1/chat/completions",
+            json={"model": "cookie-1", "messages": [{"role": "user", "content": "x.example.com"}]},
+        ) as resp,
+    ):
+        assert resp.status == 200
+
+
+def test_admin_must_be_a_boolean() -> None:
+    with pytest.raises(ValueError, match=r"keys.ops.admin must be true or false"):
+        KeyRing.build(None, {"ops": {"sha256": key_hash("k"), "admin": "yes"}})

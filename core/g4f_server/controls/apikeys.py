@@ -22,7 +22,7 @@ from g4f_server.pipeline.scope import bearer_words
 
 _KNOWN_MAX = 256  # valid named keys remembered (the hash is then computed once per key)
 DEFAULT_NAME = "default"  # the name of --g4f-api-key in logs and limits
-_KEY_FIELDS = frozenset({"sha256", "models", "rpm", "tpm", "concurrency"})
+_KEY_FIELDS = frozenset({"sha256", "models", "rpm", "tpm", "concurrency", "admin"})
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -52,6 +52,9 @@ class KeyRing:
     single: str | None  # --g4f-api-key, compared in constant time
     by_hash: Mapping[str, str]  # sha256 hex -> key name
     allowed: Mapping[str, tuple[str, ...]]  # key name -> model globs (absent: any model)
+    # Keys that may manage the server's shared state (provider cookies): the single key
+    # and named keys with ``admin = true``.
+    admins: frozenset[str] = frozenset({DEFAULT_NAME})
     # Named keys already seen and valid -> name: a SHA-256 per request was a third of
     # the key check. Only valid keys go in, so guesses cannot grow it.
     _known: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -61,6 +64,7 @@ class KeyRing:
         """None when no key is configured (the server is open)."""
         by_hash: dict[str, str] = {}
         allowed: dict[str, tuple[str, ...]] = {}
+        admins = {DEFAULT_NAME}
         for name, table in keys.items():
             if not isinstance(table, Mapping):
                 raise ValueError(f"keys.{name} must be a table")
@@ -74,6 +78,11 @@ class KeyRing:
                     "(`g4f-server keys new NAME` prints it)"
                 )
             by_hash[digest] = name
+            admin = table.get("admin", False)
+            if not isinstance(admin, bool):
+                raise ValueError(f"keys.{name}.admin must be true or false")
+            if admin:
+                admins.add(name)
             models = table.get("models")
             if models is not None:
                 if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
@@ -81,7 +90,7 @@ class KeyRing:
                 allowed[name] = tuple(m.lower() for m in models)
         if not api_key and not by_hash:
             return None
-        return cls(api_key or None, by_hash, allowed)
+        return cls(api_key or None, by_hash, allowed, frozenset(admins))
 
     def identify(self, request: web.Request) -> str:
         """The name of the key the request carries; 401 when it carries none or a wrong one."""
@@ -104,6 +113,15 @@ class KeyRing:
                     self._known[presented] = name
                 return name
         raise errors.AuthenticationError("Invalid API key")
+
+    def check_admin(self, key_name: str | None, what: str) -> None:
+        """403 unless the key may manage the server's shared state."""
+        if key_name not in self.admins:
+            raise errors.PermissionDeniedError(
+                f"{what} needs an admin key (--g4f-api-key, or a [keys.NAME] with "
+                f"admin = true); the key '{key_name}' is not one",
+                code="admin_key_required",
+            )
 
     def check_model(self, key_name: str | None, model: str) -> None:
         """403 when the key may only use other models."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.appkeys import CONFIG
+from g4f_server.appkeys import CONFIG, KEY_NAME
+from g4f_server.controls.apikeys import KEYRING
 from g4f_server.pipeline.services import read_multipart
 from g4f_server.schemas.media import CookieUpload
 from g4f_server.storage.cookies import (
@@ -26,6 +27,7 @@ from g4f_server.web.jsonio import json_response
 @request_body(CookieUpload, "multipart/form-data")
 async def upload_cookies(request: web.Request) -> web.Response:
     """Upload browser cookie exports (JSON) or HAR files for providers that need a login."""
+    _admin_only(request, "Uploading provider cookies")
     app = request.app
     _, files = await read_multipart(request, app[CONFIG].max_upload_size)
     if not files:
@@ -76,17 +78,27 @@ async def upload_cookies(request: web.Request) -> web.Response:
     )
 
 
+def _admin_only(request: web.Request, what: str) -> None:
+    """The cookies log the whole server into accounts: on a server with keys, only an
+    admin key manages them (a server without keys is open to its own host only: cors)."""
+    keyring = request.app.get(KEYRING)
+    if keyring is not None:
+        keyring.check_admin(request.get(KEY_NAME), what)
+
+
 def _too_many_domains(message: str) -> errors.PayloadTooLargeError:
     return errors.PayloadTooLargeError(message, param="files", code="too_many_cookie_domains")
 
 
 async def list_cookies(request: web.Request) -> web.Response:
     """List uploaded cookies: domains and cookie names only, never values."""
+    _admin_only(request, "Listing provider cookies")
     return json_response({"object": "list", "data": request.app[COOKIES].summary()})
 
 
 async def delete_cookies(request: web.Request) -> web.Response:
     """Delete the uploaded cookies of one domain, or of every domain."""
+    _admin_only(request, "Deleting provider cookies")
     domain = request.match_info.get("domain")
     deleted = await request.app[COOKIES].delete(domain)
     if domain is not None and not deleted:
