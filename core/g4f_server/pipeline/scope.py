@@ -128,18 +128,29 @@ def conversation_key(
 
 
 def owner_key(headers: Mapping[str, str], response_id: str, client: str | None = None) -> str:
-    """The store key of a stored response: scoped by the credential headers (GET and
-    DELETE have no body, so a body ``api_key`` or ``user`` cannot take part) and, for an
-    anonymous client, its address, as conversations are."""
-    parts = [
-        headers.get("Authorization", ""),
-        headers.get("g4f-api-key", ""),
-        headers.get("x-api-key", ""),
-        headers.get("X-Provider-Key", ""),
-    ]
+    """The store key of a stored response: scoped by the keys the request carries (GET
+    and DELETE have no body, so a body ``api_key`` or ``user`` cannot take part) and, for
+    an anonymous client, its address, as conversations are. The keys, not the headers'
+    spelling: ``Bearer K``, ``bearer K``, ``x-api-key: K`` and ``g4f-api-key: K`` are
+    one owner (the OpenAI and the Anthropic SDKs send the same key differently)."""
+    parts = [_canonical_auth(headers), "", "", headers.get("X-Provider-Key", "")]
     if client is not None:
         parts.append(f"client:{client}")
     return f"{_scope(parts)}:{response_id}"
+
+
+def _canonical_auth(headers: Mapping[str, str]) -> str:
+    """The gateway key and a second-word provider key as ``Bearer K [P]``: what the same
+    keys sent as ``Authorization: Bearer K [P]`` always hashed as, so that responses
+    stored before keep their keys."""
+    auth = headers.get("Authorization", "")
+    words = auth[7:].split(None, 1) if auth[:7].lower() == "bearer " else []
+    key = (headers.get("g4f-api-key") or headers.get("x-api-key") or "").strip()
+    key = key or (words[0] if words else "")
+    if not key:
+        return auth  # no key in any spelling (e.g. Basic): as sent
+    second = f" {words[1].strip()}" if len(words) == 2 else ""
+    return f"Bearer {key}{second}"
 
 
 def _scope(parts: list[str]) -> str:
