@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +29,7 @@ from g4f_server.providers.health import DEGRADED_BELOW, Vitals
 from g4f_server.providers.probes import PROBE_PROMPT, PROBER
 from g4f_server.providers.registry import REGISTRY
 from tests.fake_providers import Probed, Scripted
+from tests.server_process import offline_env
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 INTERVAL = 1.0  # the probe interval of the emulator tests
@@ -334,3 +336,49 @@ def test_requests_per_minute_slides_over_two_buckets() -> None:
     assert vitals.requests_per_minute() == 15
     now[0] += 60
     assert vitals.requests_per_minute() == 0
+
+
+# --- g4f-server providers --check ----------------------------------------------------------
+
+
+async def _check_command(env: dict[str, str], *flags: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "g4f_server", "providers", "--check", *flags,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+async def test_providers_check_answers_which_provider_works(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """The installed plugins: Pollinations on its emulator, Copilot on a port nobody
+    listens on (offline, `providers` alone would call it working)."""
+    base = f"http://127.0.0.1:{upstream.port}"
+    env = offline_env(
+        str(tmp_path),
+        POLLINATIONS_TEXT_URL=f"{base}/legacy-text",
+        POLLINATIONS_IMAGE_URL=f"{base}/legacy-image",
+        POLLINATIONS_GEN_URL=f"{base}/gen",
+        POLLINATIONS_ANON_TEXT_INTERVAL="0",
+        G4F_LOAD_PLUGINS="pollinations,copilot",
+    )
+    code, out = await _check_command(env)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split() == ["PROVIDER", "CHECK", "STATUS", "LATENCY", "ERROR"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert rows["Pollinations"].split()[1:3] == ["pass", "working"]
+    assert rows["Pollinations"].split()[4] == "ms"
+    assert rows["Copilot"].split()[1:3] == ["FAIL", "down"]
+    assert upstream.chats() == 1  # one probe, a real chat
+
+    code, out = await _check_command(env, "--json")
+    by_name = {row["provider"]: row for row in json.loads(out)}
+    assert by_name["Pollinations"]["check"] == "pass" and by_name["Copilot"]["error"]
+
+    await upstream.down()  # nothing works: exit code 1
+    code, out = await _check_command(env)
+    assert code == 1 and "pass" not in out
