@@ -148,9 +148,11 @@ class Prober:
         ]
         try:
             await asyncio.gather(*loops)
-        finally:
-            for task in self._running.values():
+        finally:  # the app is stopping: no probe outlives it
+            running = list(self._running.values())
+            for task in running:
                 task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _every(self, entry: ProviderEntry, interval: float, offset: float) -> None:
         loop = asyncio.get_running_loop()
