@@ -213,6 +213,31 @@ class LoginAware(Scripted):
 
 
 @dataclass(eq=False)  # identity, as pluggy compares plugins with ==
+class Probed(Scripted):
+    """Has a ``probe`` hook of its own: fails with ``probe_fail`` when set, and counts
+    its calls and how many ran at once."""
+
+    name: str = "Probed"
+    probe_fail: errors.G4FError | None = None
+    probe_delay: float = 0.0
+    probes: int = 0
+    in_flight: int = 0
+    most_in_flight: int = 0
+
+    @hookimpl
+    async def probe(self, ctx: ProviderContext) -> None:
+        self.probes += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.probe_delay)
+            if self.probe_fail is not None:
+                raise self.probe_fail
+        finally:
+            self.in_flight -= 1
+
+
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
 class CookieProbe(Scripted):
     """Calls ``url`` through the shared session and answers with the Cookie header it sent."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 
@@ -19,6 +21,7 @@ from g4f_server.pipeline.media import MEDIA, StoredMediaPublisher
 from g4f_server.providers.context import make_context
 from g4f_server.providers.loader import load_plugins, make_plugin_manager
 from g4f_server.providers.model_table import ModelTable
+from g4f_server.providers.probes import PROBER, Prober, probe_timeout
 from g4f_server.providers.registry import REGISTRY, Registry
 from g4f_server.storage.factory import setup_storage, storage_ctx
 from g4f_server.storage.interfaces import MEDIA_STORE
@@ -63,6 +66,7 @@ def create_app(
     app[CONFIG] = config
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry
+    app[PROBER] = Prober(registry, lambda e: make_context(app, e), timeout=probe_timeout(config))
     setup_storage(app, config)  # every backend of storage/interfaces.py (storage/factory.py)
     app[MEDIA] = StoredMediaPublisher(app[MEDIA_STORE], config.public_url)
     setup_cache(app, config)  # the response cache (off unless --cache-ttl)
@@ -74,6 +78,7 @@ def create_app(
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(_models)
+    app.cleanup_ctx.append(_probes)
     setup_routes(app)
     return app
 
@@ -109,9 +114,24 @@ async def _models(app: web.Application) -> AsyncIterator[None]:
     log.info(
         "providers_ready",
         providers=registry.summary(),
-        failed={e.name: e.error for e in registry.ordered if not e.working}
+        failed={e.name: e.error for e in registry.ordered if not e.listed}
         | {f.name: f.error for f in registry.failed},
     )
 
     async with every(config.models_ttl, refresh):
         yield
+
+
+async def _probes(app: web.Application) -> AsyncIterator[None]:
+    """With --probe-interval: check every provider in the background (probes.py)."""
+    interval = app[CONFIG].probe_interval
+    if not interval:
+        yield
+        return
+    task = asyncio.create_task(app[PROBER].run(interval))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

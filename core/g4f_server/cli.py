@@ -144,6 +144,10 @@ def api(
     cache_ttl: Annotated[
         float | None, _opt("cache_ttl", "Response cache: seconds an answer is kept [0: off]")
     ] = None,
+    probe_interval: Annotated[
+        float | None,
+        _opt("probe_interval", "Check each provider every SECONDS (spends quota) [0: off]"),
+    ] = None,
     metrics: Annotated[Flag, _opt("metrics", "Serve GET /metrics", "--metrics")] = None,
     metrics_public: Annotated[
         Flag, _opt("metrics_public", "/metrics without the API key", "--metrics-public")
@@ -200,6 +204,7 @@ def api(
         metrics=metrics,
         metrics_public=metrics_public,
         cache_ttl=cache_ttl,
+        probe_interval=probe_interval,
         emulate=_list(emulate),
         upstreams=_list(upstreams),
     )
@@ -235,21 +240,25 @@ def _unflagged_settings() -> str:
 app.command(epilog=_unflagged_settings())(api)
 
 
-def _registry(load_plugins: list[str] | None, disabled_plugins: list[str] | None) -> Any:
-    """The registry of the installed plugins, models listed, without serving HTTP."""
+def _registry(
+    load_plugins: list[str] | None, disabled_plugins: list[str] | None, check: bool = False
+) -> Any:
+    """The registry of the installed plugins, models listed (and, with ``check``, every
+    provider probed: ``(registry, {name: failure or None})``), without serving HTTP."""
     from g4f_server.logs import configure_logging
 
     configure_logging()
     config = _config(load_plugins=_list(load_plugins), disabled_plugins=_list(disabled_plugins))
-    return asyncio.run(_inspect(config))
+    return asyncio.run(_inspect(config, check))
 
 
-async def _inspect(config: Any) -> Any:
-    """Start the app without serving HTTP, to read its registry."""
+async def _inspect(config: Any, check: bool = False) -> Any:
+    """Start the app without serving HTTP, to read its registry (and probe it)."""
     from aiohttp import web
 
     from g4f_server.app import create_app
     from g4f_server.config import ConfigError
+    from g4f_server.providers.probes import PROBER
     from g4f_server.providers.registry import REGISTRY
 
     try:
@@ -260,6 +269,8 @@ async def _inspect(config: Any) -> Any:
     runner = web.AppRunner(application)
     await runner.setup()
     try:
+        if check:
+            return application[REGISTRY], await application[PROBER].check_all()
         return application[REGISTRY]
     finally:
         await runner.cleanup()
@@ -268,6 +279,12 @@ async def _inspect(config: Any) -> Any:
 @app.command()
 def providers(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Probe every provider now (a real request each) and print a table"
+        ),
+    ] = False,
     load_plugins: Plugins = None,
     disabled_plugins: Disabled = None,
 ) -> None:
@@ -275,6 +292,10 @@ def providers(
     from g4f_server.providers.registry import STATUSES
     from g4f_server.web.routes.providers import failed_entry, provider_entry
 
+    if check:
+        registry, results = _registry(load_plugins, disabled_plugins, check=True)
+        _check_table(registry, results, as_json)
+        return
     registry = _registry(load_plugins, disabled_plugins)
     if as_json:
         rows = [provider_entry(e) for e in registry.ordered]
@@ -282,11 +303,46 @@ def providers(
         typer.echo(json.dumps(rows, indent=2))
         return
     for e in registry.ordered:
-        state = STATUSES[e.status] + (f": {e.error}" if e.error else "")
+        state = e.status_text() + (f": {e.error}" if e.error else "")
         kinds = ", ".join(f"{n} {kind}" for kind, n in _kinds(e.models).items())
         typer.echo(f"{e.name:<20} {len(e.models):>4} models ({kinds or 'none'})  {state}")
     for f in registry.failed:
-        typer.echo(f"{f.name:<20} {0:>4} models  {STATUSES['not_working']}: {f.error}")
+        typer.echo(f"{f.name:<20} {0:>4} models  {STATUSES['down']}: {f.error}")
+
+
+def _check_table(registry: Any, results: dict[str, Any], as_json: bool) -> None:
+    """``providers --check``: one row per provider with what its probe said. Exits 1 when
+    no provider passed (scripts can ask "does anything work?")."""
+    rows = []
+    for e in registry.ordered:
+        failure = results.get(e.name)
+        check = "skip" if e.name not in results else ("FAIL" if failure else "pass")
+        rows.append(
+            {
+                "provider": e.name,
+                "check": check,
+                "status": e.status,
+                "latency_ms": e.vitals.latency_p50_ms() if check == "pass" else None,
+                "error": f"{failure.code}: {failure.message}" if failure else None,
+            }
+        )
+    for f in registry.failed:
+        rows.append(
+            {"provider": f.name, "check": "skip", "status": "down", "latency_ms": None,
+             "error": f.error}
+        )  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        typer.echo(f"{'PROVIDER':<20} {'CHECK':<5} {'STATUS':<11} {'LATENCY':>9}  ERROR")
+        for row in rows:
+            latency = f"{row['latency_ms']:.0f} ms" if row["latency_ms"] is not None else "-"
+            typer.echo(
+                f"{row['provider']:<20} {row['check']:<5} {row['status']:<11} {latency:>9}  "
+                f"{row['error'] or ''}".rstrip()
+            )
+    if not any(row["check"] == "pass" for row in rows):
+        raise typer.Exit(1)
 
 
 def _kinds(models: list[Any]) -> dict[str, int]:

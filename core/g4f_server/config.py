@@ -80,6 +80,9 @@ class AppConfig:
     stream_timeout: float = _bounded(120.0, gt=0)  # gap between streamed chunks
     startup_timeout: float = _bounded(5.0, gt=0)  # per provider, listing models
     models_ttl: float = _bounded(3600.0, gt=0)
+    # Active health checks (providers/probes.py): each provider once per this many
+    # seconds. 0 (the default) turns them off: a probe spends a free provider's quota.
+    probe_interval: float = _bounded(0.0, ge=0)
     max_body_size: int = _bounded(32 * 1024 * 1024, ge=1024)
     # Request limits (body_limits.py, admission.py): no single request, and no crowd of
     # them, may stall the event loop or exhaust memory or file descriptors.

@@ -114,3 +114,13 @@ ChatEvent = (
 # upstream read). The gateway sends each item to the client in one write, so a provider
 # that parses several events per read should yield them as a list.
 ChatItem = ChatEvent | list[ChatEvent]
+
+
+def answers(event: ChatEvent) -> bool:
+    """Whether an event is part of the answer itself: text or reasoning that is not only
+    blanks, a tool call or media. Usage, the model used, state, citations and the finish
+    are not: an answer made only of those (and blanks) is empty. (The kernel's failover
+    and its probes both wait for the first such event.)"""
+    if isinstance(event, (TextDelta, ReasoningDelta)):
+        return event.text != "" and not event.text.isspace()
+    return isinstance(event, (ToolCallDelta, Media))

@@ -72,6 +72,18 @@ def auth_status(ctx: ProviderContext) -> dict[str, Any]:
 
 
 @hookspec
+async def probe(ctx: ProviderContext) -> None:
+    """Check, as cheaply as the upstream allows, that the provider answers right now:
+    return when it does, raise a ``g4f_server.errors`` exception when it does not.
+
+    Called by ``g4f-server providers --check`` and, with ``--probe-interval``, every
+    interval (never two at once for one provider). Without it the kernel sends a
+    one-token chat to the provider's default chat model. Spend as little of a free
+    quota as possible; a model-list call that needs no login proves little.
+    """
+
+
+@hookspec
 async def list_models(ctx: ProviderContext) -> list[ModelInfo]:
     """Return the models this provider serves, with aliases and capabilities.
 

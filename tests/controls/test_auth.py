@@ -120,6 +120,9 @@ async def test_second_bearer_word_on_a_server_without_a_key(
 # Exactly what docs/api.md lists as open without the key (besides CORS preflights).
 OPEN_WITHOUT_KEY = {
     "/health",
+    "/health/live",
+    "/health/ready",
+    "/status",  # the page only: its data, /v1/status, needs the key
     "/media/{filename}",
     "/",
     "/chat",

@@ -59,8 +59,10 @@ async def test_metrics_count_requests_tokens_streams_and_limits(make_client: Any
     assert value(found, "g4f_tokens_total", provider="Echo", kind="prompt") == 22
     assert value(found, "g4f_tokens_total", provider="Echo", kind="completion") == 4
     assert value(found, "g4f_streams_in_progress") == 0
+    # Once: after its failure, Broken is tried after Echo for a minute (passive health,
+    # providers/health.py), so the streamed request never reached it.
     assert (
-        value(found, "g4f_provider_failures_total", provider="Broken", code="provider_error") == 2
+        value(found, "g4f_provider_failures_total", provider="Broken", code="provider_error") == 1
     )
     assert (await client.get("/metrics")).status == 429
 

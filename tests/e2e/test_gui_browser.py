@@ -160,7 +160,7 @@ def choose(page: Any, provider: str, model: str) -> None:
     value = page.evaluate(
         """([provider, model]) => {
             const group = [...document.querySelectorAll('#model optgroup')]
-                .find((g) => g.label === provider);
+                .find((g) => g.dataset.provider === provider);
             const option = [...group.querySelectorAll('option')]
                 .find((o) => o.textContent.split(' ')[0] === model);
             return option.value;
@@ -185,7 +185,7 @@ def wait_done(page: Any) -> None:
 
 def test_type_send_and_see_the_streamed_answer(watched: Watched, providers: Providers) -> None:
     page = watched.open()
-    groups = page.eval_on_selector_all("#model optgroup", "gs => gs.map((g) => g.label)")
+    groups = page.eval_on_selector_all("#model optgroup", "gs => gs.map((g) => g.dataset.provider)")
     assert {"Echo", "Hostile", "Broken", "Flaky", "Endless"} <= set(groups)
     choose(page, "Echo", "echo-1")
     assert "vision" in page.inner_text("#capabilities")
@@ -510,8 +510,9 @@ def test_first_paint(watched: Watched) -> None:
 
 
 def test_demo_banner_and_limit_message(browser: Any, providers: Providers, tmp_path: Path) -> None:
-    # Two requests a minute: the model list of the page load, then one question.
-    with LiveGateway([providers.echo], demo=True, demo_rpm=2, data_dir=tmp_path) as live:
+    # Three requests a minute: the page load's model list and provider statuses, then one
+    # question.
+    with LiveGateway([providers.echo], demo=True, demo_rpm=3, data_dir=tmp_path) as live:
         # A frozen clock: the minute windows are aligned to the clock, and a boundary between
         # the page load and the second question would reset the count.
         assert live.app is not None
@@ -529,7 +530,7 @@ def test_demo_banner_and_limit_message(browser: Any, providers: Providers, tmp_p
             send(page, "second")
             wait_done(page)
             message = last_answer(page).locator(".error").inner_text()
-            assert message.startswith("Rate limit reached for 127.0.0.1: 2 requests per minute.")
+            assert message.startswith("Rate limit reached for 127.0.0.1: 3 requests per minute.")
             watched.check()
         finally:
             context.close()

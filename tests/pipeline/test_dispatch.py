@@ -88,13 +88,8 @@ async def test_watchdog_does_not_count_time_outside_waits() -> None:
 
 
 def _route(name: str) -> Any:
-    from g4f_server.providers.cooldown import ProviderHealth
+    from g4f_server.provider import ProviderInfo
+    from g4f_server.providers.registry import ProviderEntry
     from g4f_server.providers.router import Route
 
-    class Entry:
-        pass
-
-    entry = Entry()
-    entry.name = name  # type: ignore[attr-defined]
-    entry.health = ProviderHealth()  # type: ignore[attr-defined]
-    return Route(entry, "m")  # type: ignore[arg-type]
+    return Route(ProviderEntry(info=ProviderInfo(name=name), plugin_name=name), "m")

@@ -143,5 +143,8 @@ KEYRING: web.AppKey[KeyRing] = web.AppKey("keyring")  # absent when no key is ne
 # sends it with its API calls (they are static and public anyway). Generated media: chat
 # answers embed it as markdown images that browsers fetch without headers; its names
 # carry 128 random bits (capability URLs).
-OPEN_PATHS = frozenset({"/health", "/", "/chat", "/chat/"})
+# The status page is static too; its data (/v1/status) needs the key.
+OPEN_PATHS = frozenset(
+    {"/health", "/health/live", "/health/ready", "/", "/chat", "/chat/", "/status"}
+)
 OPEN_PREFIXES = ("/media/", "/gui/")

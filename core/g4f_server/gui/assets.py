@@ -15,6 +15,7 @@ from pathlib import Path
 
 STATIC = Path(__file__).with_name("static")
 PAGE = "index.html"
+STATUS_PAGE = "status.html"  # /status: providers, recent errors, request rates
 _TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -56,7 +57,7 @@ def bundle() -> Bundle:
         name = path.relative_to(STATIC).as_posix()
         body = path.read_bytes()
         version.update(name.encode() + b"\0" + body)
-        if name != PAGE:
+        if name not in (PAGE, STATUS_PAGE):
             files[name] = _asset(body, _TYPES[path.suffix])
     template = (STATIC / PAGE).read_text(encoding="utf-8")
     return Bundle(version.hexdigest()[:12], files, template)
@@ -72,6 +73,13 @@ def page(*, demo: bool, key_required: bool) -> Asset:
         .replace("{{key_required}}", "1" if key_required else "0")
     )
     return _asset(text.encode(), _TYPES[".html"])
+
+
+@functools.cache
+def status_page() -> Asset:
+    """status.html with its asset URLs; its data comes from /v1/status (behind the key)."""
+    text = (STATIC / STATUS_PAGE).read_text(encoding="utf-8")
+    return _asset(text.replace("{{assets}}", f"/gui/{bundle().version}/").encode(), _TYPES[".html"])
 
 
 def index_page(version: str) -> bytes:

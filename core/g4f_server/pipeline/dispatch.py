@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from g4f_server import errors
-from g4f_server.events import ChatEvent, ChatItem, Media, ReasoningDelta, TextDelta, ToolCallDelta
+from g4f_server.events import ChatEvent, ChatItem, Media, TextDelta, ToolCallDelta, answers
 from g4f_server.logs import get_logger
 from g4f_server.pipeline.stops import StopCut
 from g4f_server.provider import ProviderContext
@@ -228,10 +229,13 @@ async def _in_turn(
             tried.append(route)
         failure: errors.ProviderError
         try:
+            started = time.perf_counter()
             watchdog.start_wait(timeout)
             try:
                 result = route, number, await attempt(route)
-                route.entry.health.succeeded()
+                # Closes the cooldown; the time to the answer's start goes into the
+                # provider's health (providers/health.py): two clock reads per call.
+                route.entry.succeeded(time.perf_counter() - started)
                 return result
             except asyncio.CancelledError:
                 if not watchdog.fired():
@@ -258,7 +262,7 @@ async def _in_turn(
             code=failure.code,
             status=failure.status,
         )
-        route.entry.health.failed(failure)  # cooldown after repeated failures (health.py)
+        route.entry.failed(failure)  # health, and cooldown after repeated failures
         failures.append((route.entry.name, failure))
     raise _all_failed(failures)
 
@@ -278,15 +282,6 @@ def _all_failed(failures: list[tuple[str, errors.ProviderError]]) -> errors.Prov
             error = errors.ProviderError(message)
     error.headers["X-G4F-Attempts"] = str(len(failures))
     return error
-
-
-def answers(event: ChatEvent) -> bool:
-    """Whether an event is part of the answer itself: text or reasoning that is not only
-    blanks, a tool call or media. Usage, the model used, state, citations and the finish
-    are not: an answer made only of those (and blanks) is empty."""
-    if isinstance(event, (TextDelta, ReasoningDelta)):
-        return event.text != "" and not event.text.isspace()
-    return isinstance(event, (ToolCallDelta, Media))
 
 
 def answers_visibly(event: ChatEvent) -> bool:

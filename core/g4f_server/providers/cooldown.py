@@ -57,6 +57,16 @@ class ProviderHealth:
             self.open_until = self.clock() + self.cooldown
             self.probe_since = None
 
+    def trip(self, error: errors.G4FError) -> None:
+        """Open at once: a failed probe (probes.py) is the provider's cheapest request
+        failing, so it is not tried again until the cooldown is over or a probe passes.
+        Not counted in ``failures`` (the metric counts real requests)."""
+        if isinstance(error, errors.ProviderAuthError):
+            return
+        self.last_error = error.code
+        self.open_until = self.clock() + self.cooldown
+        self.probe_since = None
+
     def succeeded(self) -> None:
         self.consecutive = 0
         self.open_until = 0.0

@@ -21,17 +21,20 @@ from g4f_server.capabilities import BY_NAME, HOOK_CAPABILITY, SERVICE_HOOKS
 from g4f_server.logs import get_logger
 from g4f_server.provider import FallbackModels, ModelInfo, ProviderContext, ProviderInfo
 from g4f_server.providers.cooldown import ProviderHealth
+from g4f_server.providers.health import Vitals
 from g4f_server.providers.loader import PluginFailure
 from g4f_server.providers.model_table import ModelTable
 
 log = get_logger("g4f_server.registry")
 
 
-# A provider's status as operators read it (start-up line, ``g4f-server providers``).
+# A provider's status (health.py) as operators read it (start-up line, ``g4f-server
+# providers``).
 STATUSES = {
     "working": "working",
-    "degraded": "degraded (fallback list)",
-    "not_working": "not working",
+    "degraded": "degraded",
+    "down": "down",
+    "needs_auth": "needs auth",
 }
 
 
@@ -45,13 +48,14 @@ class ProviderEntry:
     plugin_name: str
     impls: dict[str, pluggy.HookImpl] = field(default_factory=dict)
     models: list[ModelInfo] = field(default_factory=list)
-    working: bool = True
+    listed: bool = True  # its model list loaded (a fallback list counts)
     error: str | None = None
     # Serving a built-in model list because the live one could not be fetched (the
     # provider returned FallbackModels): still working, but shown as degraded.
     fallback: bool = False
     state: dict[str, Any] = field(default_factory=dict)  # ProviderContext.state
-    health: ProviderHealth = field(default_factory=ProviderHealth)  # cooldown (health.py)
+    health: ProviderHealth = field(default_factory=ProviderHealth)  # cooldown.py
+    vitals: Vitals = field(default_factory=Vitals)  # what its calls said lately (health.py)
     # Lookups done on every request, computed once: the capability set (impls are fixed
     # after start-up) and the models by lower-case id and alias (rebuilt whenever
     # ``models`` is replaced by a new list).
@@ -65,10 +69,34 @@ class ProviderEntry:
 
     @property
     def status(self) -> str:
-        """One of STATUSES: ``working``, ``degraded`` (a fallback list) or ``not_working``."""
-        if not self.working:
-            return "not_working"
-        return "degraded" if self.fallback else "working"
+        """One of STATUSES: ``working``, ``degraded``, ``down`` or ``needs_auth`` (health.py)."""
+        return self.vitals.status(
+            listed=self.listed, fallback=self.fallback, cooling=self.health.state() == "open"
+        )
+
+    @property
+    def working(self) -> bool:
+        """Whether the last real call or probe succeeded; before any, whether the model
+        list loaded."""
+        last = self.vitals.last_ok
+        return self.listed if last is None else last
+
+    def succeeded(self, seconds: float) -> None:
+        """A real call answered after ``seconds`` (the pipeline's report, every request)."""
+        self.health.succeeded()
+        self.vitals.ok(seconds)
+
+    def failed(self, error: errors.ProviderError) -> None:
+        """A real call failed before its answer began."""
+        self.health.failed(error)
+        self.vitals.failed(error)
+
+    def status_text(self) -> str:
+        """The status for people: ``degraded (fallback list)`` says why."""
+        status = self.status
+        if status == "degraded" and self.fallback:
+            return "degraded (fallback list)"
+        return STATUSES[status]
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -173,7 +201,7 @@ class Registry:
                 failures.append(PluginFailure(impl.plugin_name, f"provider_info failed: {exc!r}"))
                 continue
             entry = ProviderEntry(info=info, plugin_name=impl.plugin_name)
-            for hook in ("list_models", "auth_status", *SERVICE_HOOKS):
+            for hook in ("list_models", "auth_status", "probe", *SERVICE_HOOKS):
                 for candidate in getattr(pm.hook, hook).get_hookimpls():
                     if candidate.plugin is impl.plugin:
                         entry.impls[hook] = candidate
@@ -210,11 +238,11 @@ class Registry:
                 # Keep the last good list; a provider with no list at all is not working.
                 log.warning("list_models_failed", provider=entry.name, error=repr(exc))
                 if not entry.models:
-                    entry.working = False
+                    entry.listed = False
                     entry.error = f"listing models failed: {type(exc).__name__}: {exc}"
                 return
             entry.models = models
-            entry.working, entry.error, entry.fallback = True, None, fallback
+            entry.listed, entry.error, entry.fallback = True, None, fallback
 
         await asyncio.gather(*(one(e) for e in self.ordered))
         self.reindex()
@@ -251,9 +279,9 @@ class Registry:
 
     def summary(self) -> str:
         """Every provider and its status in one line, e.g. ``Pollinations: working,
-        Copilot: degraded (fallback list), Broken: not working``."""
-        parts = [f"{e.name}: {STATUSES[e.status]}" for e in self.ordered]
-        parts += [f"{f.name}: {STATUSES['not_working']}" for f in self.failed]
+        Copilot: degraded (fallback list), Broken: down``."""
+        parts = [f"{e.name}: {e.status_text()}" for e in self.ordered]
+        parts += [f"{f.name}: {STATUSES['down']}" for f in self.failed]
         return ", ".join(parts) or "none"
 
     def with_capability(self, capability: str) -> list[ProviderEntry]:

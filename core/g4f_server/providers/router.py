@@ -9,6 +9,9 @@ Rules, first match wins:
 5. a public name of the routing table (``model_table.py``): its targets, in order;
 6. a model alias: every provider serving it, in registry order;
 7. no model: the configured default provider/model, else every capable provider.
+
+Of several candidates, the healthy ones come first (``resolve``): providers cooling down
+or ``down`` are skipped, and those whose last call failed lately are tried last.
 """
 
 from __future__ import annotations
@@ -43,10 +46,16 @@ def resolve(
         registry, config, capability=capability, model=model, provider=provider, needs=needs
     )
     if len(routes) > 1:
-        # Providers cooling down are skipped (one probe each once the cooldown is over);
-        # if every one is, they are all tried: an answer late is better than none.
-        healthy = [r for r in routes if r.entry.health.available()]
-        return healthy or routes
+        # Providers cooling down (``down``: a failed probe or failures in a row) are
+        # skipped, one trial request each once the cooldown is over; if every one is,
+        # they are all tried: an answer late is better than none.
+        routes = [r for r in routes if r.entry.health.available()] or routes
+        # Those whose last real call failed a moment ago go after the others (health.py).
+        late = [r.entry.vitals.demoted() for r in routes]
+        if any(late):
+            routes = [r for r, d in zip(routes, late, strict=True) if not d] + [
+                r for r, d in zip(routes, late, strict=True) if d
+            ]
     return routes
 
 

@@ -30,7 +30,8 @@ from g4f_server.logs import get_logger
 
 log = get_logger("g4f_server.admission")
 RETRY_AFTER = 1  # seconds: caps are hit in bursts, a second later there is room again
-_EXEMPT = frozenset({"/health"})  # liveness must answer even when the server is full
+# Liveness and readiness must answer even when the server is full.
+_EXEMPT = frozenset({"/health", "/health/live", "/health/ready"})
 
 
 # --- requests in flight ------------------------------------------------------------------

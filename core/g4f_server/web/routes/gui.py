@@ -13,7 +13,7 @@ from aiohttp import web
 from g4f_server import __version__, errors
 from g4f_server.appkeys import CONFIG
 from g4f_server.controls.apikeys import KEYRING
-from g4f_server.gui.assets import Asset, bundle, index_page, page
+from g4f_server.gui.assets import Asset, bundle, index_page, page, status_page
 
 CSP = "; ".join(
     (
@@ -89,3 +89,9 @@ async def asset(request: web.Request) -> web.Response:
 async def chat_redirect(request: web.Request) -> web.Response:
     """/chat -> /chat/ (the page's own address)."""
     raise web.HTTPPermanentRedirect("/chat/")
+
+
+async def status(request: web.Request) -> web.Response:
+    """The status page, with or without --gui: a static page that asks for the key and
+    reads /v1/status with it (the data is behind the key like the API)."""
+    return _send(request, status_page(), "no-cache")

@@ -34,9 +34,12 @@ def provider_entry(entry: ProviderEntry, *, detail: bool = False) -> dict[str, A
         "speech_models": _ids(entry, "speech"),
         "transcription_models": _ids(entry, "transcription"),
         "capabilities": sorted(entry.capabilities),
+        # working: the last call or probe succeeded (before any: the model list loaded);
+        # status: working, degraded, down or needs_auth (providers/health.py).
         "working": entry.working,
-        "status": entry.status,  # working, degraded (a fallback model list), not_working
+        "status": entry.status,
         "error": entry.error,
+        **entry.vitals.report(),  # checked_at, last_error, latency_p50_ms, success_rate...
         "auth": info.auth != "none",
         "auth_required": info.auth == "required",
     }
@@ -49,9 +52,21 @@ def provider_entry(entry: ProviderEntry, *, detail: bool = False) -> dict[str, A
             default_image_model=entry.default_model_for("image"),
             priority=info.priority,
             plugin=entry.plugin_name,
-            health=entry.health.report(),  # cooldown state (health.py)
+            health=entry.health.report(),  # cooldown state (cooldown.py)
         )
     return item
+
+
+# A plugin that failed to load was never called: its health fields are all empty.
+_NEVER_CHECKED = {
+    "checked_at": None,
+    "last_success_at": None,
+    "last_error": None,
+    "last_error_at": None,
+    "latency_p50_ms": None,
+    "success_rate": None,
+    "requests_per_minute": 0.0,
+}
 
 
 def failed_entry(failed: FailedProvider) -> dict[str, Any]:
@@ -64,8 +79,9 @@ def failed_entry(failed: FailedProvider) -> dict[str, Any]:
         "models": [],
         "capabilities": [],
         "working": False,
-        "status": "not_working",
+        "status": "down",
         "error": failed.error,
+        **_NEVER_CHECKED,
     }
 
 

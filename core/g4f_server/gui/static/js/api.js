@@ -65,6 +65,15 @@ export async function listModels() {
   return body.data;
 }
 
+export async function listProviders() {
+  const body = await (await call("/v1/providers")).json();
+  return body.data;
+}
+
+export async function getStatus() {
+  return (await call("/v1/status")).json();
+}
+
 // Yields the chunks of a streamed chat completion; an error chunk is thrown.
 export async function* streamChat(request, signal) {
   const response = await call("/v1/chat/completions", { body: { ...request, stream: true }, signal });

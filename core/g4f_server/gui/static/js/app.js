@@ -1,5 +1,5 @@
 // The chat page: conversations, the model picker, streaming answers, images and speech.
-import { ApiError, apiKey, generateImage, listModels, setApiKey, speak, streamChat } from "./api.js";
+import { ApiError, apiKey, generateImage, listModels, listProviders, setApiKey, speak, streamChat } from "./api.js";
 import { copyText, renderMarkdown, webUrl } from "./markdown.js";
 import * as store from "./store.js";
 
@@ -82,6 +82,15 @@ async function withKey(action) {
 
 async function loadModels() {
   const models = await withKey(listModels);
+  // Each provider's live status (working, degraded, down, needs_auth) next to its models;
+  // the page still works when the list cannot be read.
+  const statuses = new Map();
+  try {
+    for (const p of await withKey(listProviders)) statuses.set(p.provider, p.status);
+  } catch {
+    // no statuses: the models are listed without them
+  }
+  state.statuses = statuses;
   state.choices = [];
   for (const m of models) {
     if (m.provider) continue; // the provider entries of /v1/models
@@ -94,7 +103,14 @@ async function loadModels() {
   }
   const groups = new Map();
   state.choices.forEach((choice, index) => {
-    if (!groups.has(choice.provider)) groups.set(choice.provider, el("optgroup", { label: choice.provider }));
+    if (!groups.has(choice.provider)) {
+      const status = statuses.get(choice.provider);
+      const label = status ? `${choice.provider} (${status.replace("_", " ")})` : choice.provider;
+      groups.set(
+        choice.provider,
+        el("optgroup", { label, "data-provider": choice.provider, "data-status": status ?? "" }),
+      );
+    }
     const extras = choice.capabilities.filter((c) => c !== "chat").join(", ");
     const label = extras ? `${choice.model} (${extras})` : choice.model;
     groups.get(choice.provider).append(el("option", { value: String(index), textContent: label }));
@@ -114,6 +130,11 @@ function currentChoice() {
 function showCapabilities() {
   const choice = currentChoice();
   ui.capabilities.textContent = choice ? choice.capabilities.join(" · ") : "";
+  const status = choice ? state.statuses?.get(choice.provider) : undefined;
+  const badge = $("provider-status");
+  badge.textContent = status ? `${choice.provider}: ${status.replace("_", " ")}` : "";
+  badge.className = status ? `badge ${status}` : "";
+  badge.dataset.status = status ?? "";
 }
 
 // --- conversations -------------------------------------------------------------------
