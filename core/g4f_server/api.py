@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
-import signal
 from typing import Any
 
 from g4f_server.app import create_app
@@ -119,20 +118,14 @@ def serve(config: AppConfig) -> None:
     # Several processes share the port (SO_REUSEPORT); the kernel balances connections.
     import multiprocessing  # only here: ~2 ms of every start-up otherwise
 
+    from g4f_server.supervisor import Supervisor
+
     ctx = multiprocessing.get_context("spawn")
-    workers = [
+
+    def spawn(index: int) -> Any:
         # The first worker announces: N identical start-up lines would say nothing more.
-        ctx.Process(target=_serve_one, args=(config, True, i == 0), daemon=True)
-        for i in range(config.workers)
-    ]
-    for worker in workers:
-        worker.start()
+        return ctx.Process(target=_serve_one, args=(config, True, index == 0), daemon=True)
 
-    def stop(signum: int, frame: Any) -> None:
-        for worker in workers:
-            worker.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for worker in workers:
-        worker.join()
+    status = Supervisor(spawn, config.workers, config.worker_restarts).run()
+    if status:
+        raise SystemExit(status)
