@@ -12,6 +12,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from tests.redis_server import RedisServer
 from tests.server_process import free_port, server_process
@@ -68,24 +70,31 @@ class Cluster:
             "G4F_CACHE_TTL": "60",  # only deterministic requests (temperature 0) use it
         }
 
+    async def start(self, stack: contextlib.AsyncExitStack, folder: Path, **extra: str) -> None:
+        """Gateways A and B (``bases``), stopped when ``stack`` closes; ``extra`` is
+        added to their environment."""
+        for name in ("a", "b"):
+            server = server_process(env=self.env(folder / name) | extra)
+            _, base = await asyncio.to_thread(server.__enter__)
+            stack.push_async_callback(asyncio.to_thread, server.__exit__, None, None, None)
+            self.bases.append(base)
+
 
 @pytest.fixture
-async def cluster(
-    aiohttp_server: Callable[..., Any], redis_server: RedisServer, tmp_path: Path
-) -> AsyncIterator[Cluster]:
+async def emulated(aiohttp_server: Callable[..., Any], redis_server: RedisServer) -> Cluster:
+    """The emulators and Redis, no gateway yet."""
     polli = _emulator_module("pollinations").Emulator()
     polli.base = str((await aiohttp_server(polli.app, host="127.0.0.1")).make_url("")).rstrip("/")
     copilot = _emulator_module("copilot").CopilotEmulator()
     copilot.base = str((await aiohttp_server(copilot.app())).make_url("")).rstrip("/")
-    cluster = Cluster(redis_server, polli, copilot)
+    return Cluster(redis_server, polli, copilot)
+
+
+@pytest.fixture
+async def cluster(emulated: Cluster, tmp_path: Path) -> AsyncIterator[Cluster]:
     async with contextlib.AsyncExitStack() as stack:
-        for name in ("a", "b"):
-            env = cluster.env(tmp_path / name)
-            server = server_process(env=env)
-            _, base = await asyncio.to_thread(server.__enter__)
-            stack.push_async_callback(asyncio.to_thread, server.__exit__, None, None, None)
-            cluster.bases.append(base)
-        yield cluster
+        await emulated.start(stack, tmp_path)
+        yield emulated
 
 
 async def call(method: str, url: str, status: int = 200, **kw: Any) -> Any:
@@ -287,3 +296,80 @@ async def test_shipped_nginx_conf_streams_chunk_by_chunk(cluster: Cluster, tmp_p
             for line in rest.splitlines()
             if line.startswith("data: {") and json.loads(line[6:])["choices"]
         )
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+
+
+def _gateway_env(nginx_address: str) -> dict[str, str]:
+    """The shipped gateways' environment as compose gives it with no variable set
+    (``${NAME:-default}`` is the default), nginx's compose address replaced by the
+    test's; the state URL is the test's Redis (``Cluster.env``)."""
+    compose = _compose()
+    nginx = compose["services"]["nginx"]
+    address = nginx["networks"]["g4f"]["ipv4_address"]
+    env = {}
+    for name, value in compose["services"]["gateway-a"]["environment"].items():
+        value = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+        env[name] = value.replace(address, nginx_address)
+    env.pop("G4F_STATE_URL")
+    return env
+
+
+async def visit(source: str, method: str, url: str, status: int = 200, **kw: Any) -> Any:
+    """A request from the local address ``source`` (any of 127.0.0.0/8 on Linux): a
+    visitor of its own as nginx sees it."""
+    connector = aiohttp.TCPConnector(local_addr=(source, 0), force_close=True)
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        http.request(method, url, **kw) as resp,
+    ):
+        body = await resp.read()
+        assert resp.status == status, body
+        return json.loads(body) if resp.content_type == "application/json" else body
+
+
+def test_the_shipped_compose_file_is_safe_by_default() -> None:
+    compose = _compose()
+    # Published on this machine only while no key is required.
+    assert compose["services"]["nginx"]["ports"] == ["127.0.0.1:8080:8080"]
+    env = compose["services"]["gateway-b"]["environment"]  # the same anchor as A
+    assert (
+        env["G4F_TRUSTED_PROXIES"]
+        == compose["services"]["nginx"]["networks"]["g4f"]["ipv4_address"]
+    )
+    assert env["G4F_API_KEY"] == "${G4F_API_KEY:-}"
+
+
+@pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (.ci/run installs it)")
+async def test_visitors_behind_the_shipped_nginx_are_told_apart(
+    emulated: Cluster, tmp_path: Path
+) -> None:
+    """The shipped compose environment with its demo line turned on, behind the shipped
+    nginx: visitor A (127.0.0.2) and visitor B (127.0.0.3) share neither a conversation
+    id nor the per-client demo limit, even when B writes A's address into
+    X-Forwarded-For; both gateways answer them in turn."""
+    env = _gateway_env("127.0.0.1") | {"G4F_DEMO": "true", "G4F_DEMO_RPM": "3"}
+    a, b = "127.0.0.2", "127.0.0.3"
+    async with contextlib.AsyncExitStack() as stack:
+        await emulated.start(stack, tmp_path, **env)
+        with nginx(tmp_path / "nginx", emulated.bases) as (proc, front):
+            await _wait_for(front + "/health", proc)
+            chat = front + "/v1/chat/completions"
+            body = {"model": "openai", "messages": user("My PIN is 4711."), "conversation_id": "c"}
+            await visit(a, "POST", chat, json=body)  # A: 1
+            body["messages"] = user("What is my PIN?")
+            spoofed = {"X-Forwarded-For": a}
+            await visit(b, "POST", chat, json=body, headers=spoofed)  # B: 1
+            sent = [m["content"] for m in emulated.pollinations.last("chat").json["messages"]]
+            assert sent == ["What is my PIN?"]  # A's turn stayed A's
+            await visit(a, "POST", chat, json=body)  # A: 2, on the other gateway
+            sent = [m["content"] for m in emulated.pollinations.last("chat").json["messages"]]
+            assert sent == ["My PIN is 4711.", "Echo: My PIN is 4711.", "What is my PIN?"]
+
+            plain = {"model": "openai", "messages": user("hello")}
+            await visit(a, "POST", chat, json=plain)  # A: 3
+            error = await visit(a, "POST", chat, 429, json=plain)
+            assert error["error"]["code"] == "rate_limit_exceeded"
+            await visit(b, "POST", chat, json=plain, headers=spoofed)  # B: 2, not A's limit
