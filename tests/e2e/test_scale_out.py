@@ -47,6 +47,7 @@ class Cluster:
     def __init__(self, redis: RedisServer, pollinations: Any, copilot: Any) -> None:
         self.redis, self.pollinations, self.copilot = redis, pollinations, copilot
         self.bases: list[str] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
 
     def env(self, data: Path) -> dict[str, str]:
         """A gateway's environment: its own data folder (only Redis is shared)."""
@@ -75,9 +76,10 @@ class Cluster:
         added to their environment."""
         for name in ("a", "b"):
             server = server_process(env=self.env(folder / name) | extra)
-            _, base = await asyncio.to_thread(server.__enter__)
+            proc, base = await asyncio.to_thread(server.__enter__)
             stack.push_async_callback(asyncio.to_thread, server.__exit__, None, None, None)
             self.bases.append(base)
+            self.procs.append(proc)
 
 
 @pytest.fixture
@@ -373,3 +375,89 @@ async def test_visitors_behind_the_shipped_nginx_are_told_apart(
             error = await visit(a, "POST", chat, 429, json=plain)
             assert error["error"]["code"] == "rate_limit_exceeded"
             await visit(b, "POST", chat, json=plain, headers=spoofed)  # B: 2, not A's limit
+
+
+@pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (.ci/run installs it)")
+async def test_a_killed_instance_fails_no_request_that_never_reached_it(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Gateway A is killed (SIGKILL) between requests, while nginx holds idle keep-alive
+    connections to it: every later request, POSTs included, is answered by B. Then B
+    too: nginx's own 502, and its 413, are JSON in each protocol's error shape."""
+    with nginx(tmp_path / "nginx", cluster.bases) as (proc, front):
+        await _wait_for(front + "/health", proc)
+        body = {"model": "openai", "messages": user("hi")}
+        async with aiohttp.ClientSession() as http:
+            for _ in range(20):  # keep-alive connections to both, in every nginx worker
+                async with http.post(front + "/v1/chat/completions", json=body) as resp:
+                    assert resp.status == 200
+            cluster.procs[0].kill()
+            await asyncio.to_thread(cluster.procs[0].wait)
+            failed = []
+
+            async def one(n: int) -> None:
+                async with http.post(front + "/v1/chat/completions", json=body) as resp:
+                    if resp.status != 200:
+                        failed.append((n, resp.status, await resp.text()))
+
+            for n in range(20):
+                await one(n)
+            await asyncio.gather(*(one(n) for n in range(40)))
+            assert failed == []
+
+            # nginx's own errors, in the shape of each protocol: no instance left (502),
+            # a body over client_max_body_size (413).
+            cluster.procs[1].kill()
+            await asyncio.to_thread(cluster.procs[1].wait)
+            for path, anthropic in _PROTOCOL_PATHS:
+                async with http.post(front + path, json=body) as resp:
+                    assert resp.status == 502
+                    _assert_shape(await resp.json(), anthropic, "gateway_unreachable")
+            async with http.get(front + "/v1/models") as resp:
+                assert resp.status == 502
+                _assert_shape(await resp.json(), False, "gateway_unreachable")
+        for path, anthropic in _PROTOCOL_PATHS:
+            status, error = await _oversized(front, path)
+            assert status == 413
+            _assert_shape(error, anthropic, "payload_too_large")
+
+
+_PROTOCOL_PATHS = [
+    ("/v1/chat/completions", False),
+    ("/v1/responses", False),
+    ("/v1/completions", False),
+    ("/v1/messages", True),
+    ("/api/Copilot/messages", True),
+    ("/v1/messages/count_tokens", True),
+]
+
+
+def _assert_shape(error: dict[str, Any], anthropic: bool, code: str) -> None:
+    if anthropic:  # Anthropic's: {"type": "error", "error": {"type", "message"}}
+        assert error["type"] == "error" and set(error["error"]) == {"type", "message"}
+        assert error["error"]["type"] in ("api_error", "request_too_large")
+    else:  # OpenAI's: {"error": {"message", "type", "param", "code"}}
+        assert set(error) == {"error"} and error["error"]["code"] == code
+        assert set(error["error"]) == {"message", "type", "param", "code"}
+    assert "nginx" in (error["error"]["message"])
+
+
+async def _oversized(front: str, path: str) -> tuple[int, Any]:
+    """A POST announcing 40 MB (over client_max_body_size 32m): nginx answers from the
+    headers alone, so nothing of the body is sent."""
+    host, port = front.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: 40000000\r\nConnection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    # Read the answer by its length: nginx then waits a while for the body (lingering
+    # close) before it closes the connection.
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    lines = [line.lower() for line in head.split("\r\n")]
+    assert "content-type: application/json" in lines
+    length = next(int(line.split(":")[1]) for line in lines if line.startswith("content-length:"))
+    payload = await reader.readexactly(length)
+    writer.close()
+    return int(lines[0].split()[1]), json.loads(payload)
