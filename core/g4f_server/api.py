@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
-import signal
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from g4f_server.app import create_app
@@ -63,11 +65,20 @@ def _announce(config: AppConfig, runner: Any) -> None:
     )
 
 
-def _serve_one(config: AppConfig, reuse_port: bool = False, announce: bool = True) -> None:
+def _serve_one(
+    config: AppConfig,
+    reuse_port: bool = False,
+    announce: bool = True,
+    metrics_dir: str | None = None,
+) -> None:
     from g4f_server.web import admission
 
     configure_logging(debug=config.debug, json_logs=config.json_logs)
     app = create_app(config)
+    if metrics_dir is not None:  # a worker of several: /metrics sums them all
+        from g4f_server.controls import metrics_shared
+
+        metrics_shared.share(app, Path(metrics_dir))
     app.on_startup.append(_schedule_gc_freeze)
     # As web.run_app, with the connection cap in the runner (admission.py).
     admission.serve(
@@ -119,20 +130,22 @@ def serve(config: AppConfig) -> None:
     # Several processes share the port (SO_REUSEPORT); the kernel balances connections.
     import multiprocessing  # only here: ~2 ms of every start-up otherwise
 
+    from g4f_server.supervisor import Supervisor
+
     ctx = multiprocessing.get_context("spawn")
-    workers = [
-        # The first worker announces: N identical start-up lines would say nothing more.
-        ctx.Process(target=_serve_one, args=(config, True, i == 0), daemon=True)
-        for i in range(config.workers)
-    ]
-    for worker in workers:
-        worker.start()
+    with contextlib.ExitStack() as stack:
+        on_death = metrics_dir = None
+        if config.metrics:  # the workers' numbers meet here (controls/metrics_shared.py)
+            from g4f_server.controls.metrics_shared import retire
 
-    def stop(signum: int, frame: Any) -> None:
-        for worker in workers:
-            worker.terminate()
+            metrics_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="g4f-metrics-"))
+            on_death = functools.partial(retire, Path(metrics_dir))
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for worker in workers:
-        worker.join()
+        def spawn(index: int) -> Any:
+            # The first worker announces: N identical start-up lines would say nothing more.
+            args = (config, True, index == 0, metrics_dir)
+            return ctx.Process(target=_serve_one, args=args, daemon=True)
+
+        status = Supervisor(spawn, config.workers, config.worker_restarts, on_death).run()
+    if status:
+        raise SystemExit(status)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from g4f_server import errors
 from tests.fake_providers import Scripted
+from tests.server_process import server_process
 
 CHAT = "/v1/chat/completions"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -49,7 +56,7 @@ async def test_metrics_count_requests_tokens_streams_and_limits(make_client: Any
             route=route,
             status="200",
             provider="Echo",
-            model="gpt-4o-mini",
+            model="echo-1",  # the served model, not the name asked for
         )
         == 2
     )
@@ -91,3 +98,61 @@ async def test_metrics_are_off_by_default(make_client: Any) -> None:
     resp = await client.get("/metrics")
     assert resp.status == 404
     assert "--metrics" in (await resp.json())["error"]["message"]
+
+
+async def test_the_model_label_is_the_served_model_not_the_name_sent(make_client: Any) -> None:
+    """``gpt-4.1*`` is a glob of the built-in table: every name a client makes up that
+    matches it is served, but must not become a series of its own."""
+    client = await make_client(Scripted(), metrics=True)
+    for name in ("gpt-4.1-a", "gpt-4.1-b", "gpt-4.1-zzz"):
+        assert (await client.post(CHAT, json={**BODY, "model": name})).status == 200
+    found = samples(await (await client.get("/metrics")).text())
+    models = {s.labels["model"] for s in found["g4f_requests_total"] if s.labels["provider"]}
+    assert models == {"echo-1"}
+    assert value(found, "process_cpu_seconds_total") > 0  # the standard process metrics
+    assert value(found, "process_resident_memory_bytes") > 0
+
+
+def _get(url: str) -> str:
+    """On a connection of its own: the kernel hands each to any of the workers."""
+    request = urllib.request.Request(url, headers={"Connection": "close"})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return resp.read().decode()
+
+
+def test_workers_are_summed_in_every_scrape(tmp_path: Path) -> None:
+    """``--workers 2 --metrics``: each scrape (any worker) counts every worker's
+    requests, so a counter never goes down from one scrape to the next, not even when a
+    worker is killed and replaced; after the one-second flush the sum is exact."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "G4F_DATA_DIR": str(tmp_path / "d")}
+    args = ("--workers", "2", "--metrics", "--metrics-public", "--load-plugins", "none")
+    with server_process(*args, env=env) as (proc, base):
+        time.sleep(1.2)  # both workers have written their first file
+        health = lambda text: value(samples(text), "g4f_requests_total", route="/health")  # noqa: E731
+        start = health(_get(base + "/metrics"))  # server_process's own start-up polls
+        seen = []
+        for n in range(30):
+            _get(base + "/health")
+            if n % 3 == 2:
+                seen.append(health(_get(base + "/metrics")))
+        assert seen == sorted(seen), seen  # monotonic
+        time.sleep(1.2)
+        text = _get(base + "/metrics")
+        assert health(text) == start + 30
+        found = samples(text)
+        assert value(found, "g4f_workers") == 2
+        assert value(found, "process_cpu_seconds_total") > 0
+        assert value(found, "process_resident_memory_bytes") > 50e6  # two Pythons
+
+        worker = next(
+            int(pid)
+            for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+        )
+        os.kill(worker, signal.SIGKILL)
+        after = []
+        for _ in range(20):  # the dead worker's requests stay counted
+            with contextlib.suppress(OSError):
+                after.append(health(_get(base + "/metrics")))
+            time.sleep(0.1)
+        assert after and min(after) >= start + 30, after

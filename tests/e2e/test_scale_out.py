@@ -12,6 +12,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from tests.redis_server import RedisServer
 from tests.server_process import free_port, server_process
@@ -45,6 +47,7 @@ class Cluster:
     def __init__(self, redis: RedisServer, pollinations: Any, copilot: Any) -> None:
         self.redis, self.pollinations, self.copilot = redis, pollinations, copilot
         self.bases: list[str] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
 
     def env(self, data: Path) -> dict[str, str]:
         """A gateway's environment: its own data folder (only Redis is shared)."""
@@ -68,24 +71,32 @@ class Cluster:
             "G4F_CACHE_TTL": "60",  # only deterministic requests (temperature 0) use it
         }
 
+    async def start(self, stack: contextlib.AsyncExitStack, folder: Path, **extra: str) -> None:
+        """Gateways A and B (``bases``), stopped when ``stack`` closes; ``extra`` is
+        added to their environment."""
+        for name in ("a", "b"):
+            server = server_process(env=self.env(folder / name) | extra)
+            proc, base = await asyncio.to_thread(server.__enter__)
+            stack.push_async_callback(asyncio.to_thread, server.__exit__, None, None, None)
+            self.bases.append(base)
+            self.procs.append(proc)
+
 
 @pytest.fixture
-async def cluster(
-    aiohttp_server: Callable[..., Any], redis_server: RedisServer, tmp_path: Path
-) -> AsyncIterator[Cluster]:
+async def emulated(aiohttp_server: Callable[..., Any], redis_server: RedisServer) -> Cluster:
+    """The emulators and Redis, no gateway yet."""
     polli = _emulator_module("pollinations").Emulator()
     polli.base = str((await aiohttp_server(polli.app, host="127.0.0.1")).make_url("")).rstrip("/")
     copilot = _emulator_module("copilot").CopilotEmulator()
     copilot.base = str((await aiohttp_server(copilot.app())).make_url("")).rstrip("/")
-    cluster = Cluster(redis_server, polli, copilot)
+    return Cluster(redis_server, polli, copilot)
+
+
+@pytest.fixture
+async def cluster(emulated: Cluster, tmp_path: Path) -> AsyncIterator[Cluster]:
     async with contextlib.AsyncExitStack() as stack:
-        for name in ("a", "b"):
-            env = cluster.env(tmp_path / name)
-            server = server_process(env=env)
-            _, base = await asyncio.to_thread(server.__enter__)
-            stack.push_async_callback(asyncio.to_thread, server.__exit__, None, None, None)
-            cluster.bases.append(base)
-        yield cluster
+        await emulated.start(stack, tmp_path)
+        yield emulated
 
 
 async def call(method: str, url: str, status: int = 200, **kw: Any) -> Any:
@@ -287,3 +298,166 @@ async def test_shipped_nginx_conf_streams_chunk_by_chunk(cluster: Cluster, tmp_p
             for line in rest.splitlines()
             if line.startswith("data: {") and json.loads(line[6:])["choices"]
         )
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+
+
+def _gateway_env(nginx_address: str) -> dict[str, str]:
+    """The shipped gateways' environment as compose gives it with no variable set
+    (``${NAME:-default}`` is the default), nginx's compose address replaced by the
+    test's; the state URL is the test's Redis (``Cluster.env``)."""
+    compose = _compose()
+    nginx = compose["services"]["nginx"]
+    address = nginx["networks"]["g4f"]["ipv4_address"]
+    env = {}
+    for name, value in compose["services"]["gateway-a"]["environment"].items():
+        value = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+        env[name] = value.replace(address, nginx_address)
+    env.pop("G4F_STATE_URL")
+    return env
+
+
+async def visit(source: str, method: str, url: str, status: int = 200, **kw: Any) -> Any:
+    """A request from the local address ``source`` (any of 127.0.0.0/8 on Linux): a
+    visitor of its own as nginx sees it."""
+    connector = aiohttp.TCPConnector(local_addr=(source, 0), force_close=True)
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        http.request(method, url, **kw) as resp,
+    ):
+        body = await resp.read()
+        assert resp.status == status, body
+        return json.loads(body) if resp.content_type == "application/json" else body
+
+
+def test_the_shipped_compose_file_is_safe_by_default() -> None:
+    compose = _compose()
+    # Published on this machine only while no key is required.
+    assert compose["services"]["nginx"]["ports"] == ["127.0.0.1:8080:8080"]
+    env = compose["services"]["gateway-b"]["environment"]  # the same anchor as A
+    assert (
+        env["G4F_TRUSTED_PROXIES"]
+        == compose["services"]["nginx"]["networks"]["g4f"]["ipv4_address"]
+    )
+    assert env["G4F_API_KEY"] == "${G4F_API_KEY:-}"
+
+
+@pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (.ci/run installs it)")
+async def test_visitors_behind_the_shipped_nginx_are_told_apart(
+    emulated: Cluster, tmp_path: Path
+) -> None:
+    """The shipped compose environment with its demo line turned on, behind the shipped
+    nginx: visitor A (127.0.0.2) and visitor B (127.0.0.3) share neither a conversation
+    id nor the per-client demo limit, even when B writes A's address into
+    X-Forwarded-For; both gateways answer them in turn."""
+    env = _gateway_env("127.0.0.1") | {"G4F_DEMO": "true", "G4F_DEMO_RPM": "3"}
+    a, b = "127.0.0.2", "127.0.0.3"
+    async with contextlib.AsyncExitStack() as stack:
+        await emulated.start(stack, tmp_path, **env)
+        with nginx(tmp_path / "nginx", emulated.bases) as (proc, front):
+            await _wait_for(front + "/health", proc)
+            chat = front + "/v1/chat/completions"
+            body = {"model": "openai", "messages": user("My PIN is 4711."), "conversation_id": "c"}
+            await visit(a, "POST", chat, json=body)  # A: 1
+            body["messages"] = user("What is my PIN?")
+            spoofed = {"X-Forwarded-For": a}
+            await visit(b, "POST", chat, json=body, headers=spoofed)  # B: 1
+            sent = [m["content"] for m in emulated.pollinations.last("chat").json["messages"]]
+            assert sent == ["What is my PIN?"]  # A's turn stayed A's
+            await visit(a, "POST", chat, json=body)  # A: 2, on the other gateway
+            sent = [m["content"] for m in emulated.pollinations.last("chat").json["messages"]]
+            assert sent == ["My PIN is 4711.", "Echo: My PIN is 4711.", "What is my PIN?"]
+
+            plain = {"model": "openai", "messages": user("hello")}
+            await visit(a, "POST", chat, json=plain)  # A: 3
+            error = await visit(a, "POST", chat, 429, json=plain)
+            assert error["error"]["code"] == "rate_limit_exceeded"
+            await visit(b, "POST", chat, json=plain, headers=spoofed)  # B: 2, not A's limit
+
+
+@pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed (.ci/run installs it)")
+async def test_a_killed_instance_fails_no_request_that_never_reached_it(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Gateway A is killed (SIGKILL) between requests, while nginx holds idle keep-alive
+    connections to it: every later request, POSTs included, is answered by B. Then B
+    too: nginx's own 502, and its 413, are JSON in each protocol's error shape."""
+    with nginx(tmp_path / "nginx", cluster.bases) as (proc, front):
+        await _wait_for(front + "/health", proc)
+        body = {"model": "openai", "messages": user("hi")}
+        async with aiohttp.ClientSession() as http:
+            for _ in range(20):  # keep-alive connections to both, in every nginx worker
+                async with http.post(front + "/v1/chat/completions", json=body) as resp:
+                    assert resp.status == 200
+            cluster.procs[0].kill()
+            await asyncio.to_thread(cluster.procs[0].wait)
+            failed = []
+
+            async def one(n: int) -> None:
+                async with http.post(front + "/v1/chat/completions", json=body) as resp:
+                    if resp.status != 200:
+                        failed.append((n, resp.status, await resp.text()))
+
+            for n in range(20):
+                await one(n)
+            await asyncio.gather(*(one(n) for n in range(40)))
+            assert failed == []
+
+            # nginx's own errors, in the shape of each protocol: no instance left (502),
+            # a body over client_max_body_size (413).
+            cluster.procs[1].kill()
+            await asyncio.to_thread(cluster.procs[1].wait)
+            for path, anthropic in _PROTOCOL_PATHS:
+                async with http.post(front + path, json=body) as resp:
+                    assert resp.status == 502
+                    _assert_shape(await resp.json(), anthropic, "gateway_unreachable")
+            async with http.get(front + "/v1/models") as resp:
+                assert resp.status == 502
+                _assert_shape(await resp.json(), False, "gateway_unreachable")
+        for path, anthropic in _PROTOCOL_PATHS:
+            status, error = await _oversized(front, path)
+            assert status == 413
+            _assert_shape(error, anthropic, "payload_too_large")
+
+
+_PROTOCOL_PATHS = [
+    ("/v1/chat/completions", False),
+    ("/v1/responses", False),
+    ("/v1/completions", False),
+    ("/v1/messages", True),
+    ("/api/Copilot/messages", True),
+    ("/v1/messages/count_tokens", True),
+]
+
+
+def _assert_shape(error: dict[str, Any], anthropic: bool, code: str) -> None:
+    if anthropic:  # Anthropic's: {"type": "error", "error": {"type", "message"}}
+        assert error["type"] == "error" and set(error["error"]) == {"type", "message"}
+        assert error["error"]["type"] in ("api_error", "request_too_large")
+    else:  # OpenAI's: {"error": {"message", "type", "param", "code"}}
+        assert set(error) == {"error"} and error["error"]["code"] == code
+        assert set(error["error"]) == {"message", "type", "param", "code"}
+    assert "nginx" in (error["error"]["message"])
+
+
+async def _oversized(front: str, path: str) -> tuple[int, Any]:
+    """A POST announcing 40 MB (over client_max_body_size 32m): nginx answers from the
+    headers alone, so nothing of the body is sent."""
+    host, port = front.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: 40000000\r\nConnection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    # Read the answer by its length: nginx then waits a while for the body (lingering
+    # close) before it closes the connection.
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    lines = [line.lower() for line in head.split("\r\n")]
+    assert "content-type: application/json" in lines
+    length = next(int(line.split(":")[1]) for line in lines if line.startswith("content-length:"))
+    payload = await reader.readexactly(length)
+    writer.close()
+    return int(lines[0].split()[1]), json.loads(payload)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -89,7 +89,7 @@ class _Live(Collector):
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
             "g4f_requests",
-            "Requests by route, method, status, provider and public model",
+            "Requests by route, method, status, provider and served model",
             labels=("route", "method", "status", "provider", "model"),
         )
         for labels, count in self.requests.items():
@@ -140,11 +140,25 @@ class Metrics:
             "g4f_cache", "Response cache lookups by result", ("result",), registry=registry
         )
         registry.register(_ProviderFailures(app))
+        # The standard process_* metrics (CPU, memory, open files, start time); with
+        # --workers, metrics_shared.py gives them for all the workers together.
+        ProcessCollector(registry=registry)
+        self._app = app
         self._children: dict[tuple[Counter, str], Any] = {}
 
+    def render_body(self) -> bytes:
+        """The text of a scrape: this process's numbers (metrics_shared.py replaces it
+        with every worker's)."""
+        return generate_latest(self.registry)
+
     def render(self) -> web.Response:
-        body = generate_latest(self.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(body=self.render_body(), headers={"Content-Type": CONTENT_TYPE})
+
+    def failure_counts(self) -> Iterator[tuple[str, str, int]]:
+        registry = self._app.get(REGISTRY)
+        for entry in registry.ordered if registry is not None else ():
+            for code, count in entry.health.failures.items():
+                yield entry.name, code, count
 
     def count(self, labels: tuple[str, str, str, str, str], seconds: float) -> None:
         live = self.live
@@ -192,10 +206,12 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     info = request.match_info.route.resource
     route = info.canonical if info is not None else "unmatched"
     served = request.get(SERVED_BY)
-    # The public name only once a provider served it: names from failed requests are
-    # whatever the client typed, and would grow the label set without bound.
+    # The model a provider served (its own id, from its list or the routing table), never
+    # the name the client sent: that is whatever the client typed (any name a glob of
+    # the table matches, or a failed request's), and would grow the label set without
+    # bound; one series per client-made name.
     if served is not None and served[0]:
-        labels = (route, request.method, str(response.status), served[0], state.public_model)
+        labels = (route, request.method, str(response.status), served[0], served[1])
     else:
         labels = (route, request.method, str(response.status), "", "")
     metrics.count(labels, time.perf_counter() - state.started)

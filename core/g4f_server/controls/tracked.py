@@ -14,14 +14,13 @@ class Controlled:
     one per value (and a missing key costs a KeyError inside aiohttp's mapping). Made by
     the outermost of the two middlewares that is installed."""
 
-    __slots__ = ("limited", "metrics", "public_model", "started", "streaming", "ticket")
+    __slots__ = ("limited", "metrics", "started", "streaming", "ticket")
 
     def __init__(self, started: float = 0.0, metrics: Any = None) -> None:
         self.started = started  # perf_counter at the metrics middleware
         self.metrics = metrics  # metrics.Metrics when metrics are on
         self.streaming = False  # counted in the streams-in-progress gauge
         self.ticket: Any = None  # limits.Ticket once the limits admitted it
-        self.public_model = ""  # the model name the client asked for
         self.limited: str | None = None  # the limit kind that refused it
 
 

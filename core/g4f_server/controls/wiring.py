@@ -157,7 +157,6 @@ async def admitted(request: web.Request, body: Any) -> None:
         keyring.check_model(request.get(KEY_NAME), model)
     if active.tracked:
         state = request[CONTROLLED]
-        state.public_model = model
         rate_limits = active.limits
         if rate_limits is not None and rate_limits.models and state.ticket is not None:
             await limits.admit_model(rate_limits, state.ticket, model)
