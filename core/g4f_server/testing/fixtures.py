@@ -4,6 +4,7 @@ an emulator script can use ``png_bytes()`` without pytest installed."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -29,9 +30,21 @@ def pytest_configure(config: pytest.Config) -> None:
     # Every kit fixture is a coroutine, and so is every test of an emulated upstream: an
     # author should not have to learn pytest-asyncio's modes first (issue 27). A project
     # that chose a mode keeps it; tryfirst: before pytest-asyncio reads the settings.
-    if config.getoption("asyncio_mode", None) is None and not config.getini("asyncio_mode"):
+    if not config.getoption("asyncio_mode", None) and not _ini_written(config, "asyncio_mode"):
         config.option.asyncio_mode = "auto"
     _default_ini(config, "asyncio_default_fixture_loop_scope", "function")
+
+
+def _ini_written(config: pytest.Config, name: str) -> bool:
+    """Whether the project's ini file sets ``name`` (its default, "strict" for the mode,
+    is not a choice). ``inicfg`` is deprecated in pytest 9 with no public successor; when
+    it is gone, a value other than the default is the best sign left."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return name in config.inicfg
+        except AttributeError:
+            return config.getini(name) not in ("", "strict")
 
 
 def _default_ini(config: pytest.Config, name: str, value: str) -> None:

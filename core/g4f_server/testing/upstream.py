@@ -52,7 +52,12 @@ from aiohttp import web
 __all__ = ["FAULT_KINDS", "EventStream", "Fault", "Upstream", "error_response", "hold"]
 
 FAULT_KINDS = frozenset({"status", "delay", "stall", "drop", "cut", "empty", "hangup"})
-_FAULT = "g4f_upstream_fault"  # the request key holding the fault a request took
+# The request key holding the fault a request took (RequestKey: aiohttp >= 3.14).
+_FAULT: Any = (
+    web.RequestKey("g4f_upstream_fault", object)
+    if hasattr(web, "RequestKey")
+    else "g4f_upstream_fault"
+)
 _POLL = 0.01  # seconds between two looks at a held connection
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
