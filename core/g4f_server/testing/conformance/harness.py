@@ -54,9 +54,12 @@ class Target:
         return name if isinstance(name, str) and "." not in name[:1] else None
 
 
-# structlog's WriteLogger aliases every level to ``msg`` when the class is made, and a
-# logger used once is cached with the file it was given: patching the class's methods is
-# the one place that sees every line, whichever logger wrote it and whenever it was made.
+# structlog's loggers alias every level to ``msg`` when the class is made, and a logger
+# used once is cached with the file it was given: patching the classes' methods is the
+# one place that sees every line, whichever logger wrote it and whenever it was made
+# (WriteLogger: the gateway's configuration; PrintLogger: structlog's default, as in a
+# test run that never configured logging).
+_LOGGER_CLASSES = (structlog.WriteLogger, structlog.PrintLogger)
 _WRITE_METHODS = (
     "msg", "log", "debug", "info", "warn", "warning", "err", "error",
     "critical", "exception", "fatal", "failure",
@@ -76,7 +79,7 @@ class Harness:
         self.http: aiohttp.ClientSession | None = None
         self._lines: list[str] = []
         self._saved_env: dict[str, str | None] = {}
-        self._saved_methods: dict[str, Any] = {}
+        self._saved_methods: dict[tuple[type, str], Any] = {}
         self._handler: logging.Handler = logging.NullHandler()
         self._runner: web.AppRunner | None = None
         self._started_upstream = False
@@ -155,22 +158,23 @@ class Harness:
         # The stdlib's records too (aiohttp's access and client logs carry URLs).
         self._handler = _Collect(lines)
         logging.getLogger().addHandler(self._handler)
-        for name in _WRITE_METHODS:
-            original = getattr(structlog.WriteLogger, name, None)
-            if original is None:
-                continue
-            self._saved_methods[name] = original
+        for cls in _LOGGER_CLASSES:
+            for name in _WRITE_METHODS:
+                original = cls.__dict__.get(name)
+                if original is None:
+                    continue
+                self._saved_methods[(cls, name)] = original
 
-            def tee(logger: Any, message: str, _original: Any = original) -> None:
-                lines.append(str(message))
-                _original(logger, message)
+                def tee(logger: Any, message: str, _original: Any = original) -> None:
+                    lines.append(str(message))
+                    _original(logger, message)
 
-            setattr(structlog.WriteLogger, name, tee)
+                setattr(cls, name, tee)
 
     def _release_logs(self) -> None:
         logging.getLogger().removeHandler(self._handler)
-        for name, original in self._saved_methods.items():
-            setattr(structlog.WriteLogger, name, original)
+        for (cls, name), original in self._saved_methods.items():
+            setattr(cls, name, original)
         self._saved_methods.clear()
 
     def logs(self) -> str:
