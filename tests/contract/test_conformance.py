@@ -32,8 +32,9 @@ def _error(status, headers, text):
 
 @hookimpl
 async def chat(request, ctx):
-    async with ctx.http.post(f"{_base_url()}/chat/completions", headers=_headers(),
-            json={"model": request.model, "messages": request.message_dicts(), "stream": True}) as resp:
+    body = {"model": request.model, "messages": request.message_dicts(), "stream": True}
+    url = f"{_base_url()}/chat/completions"
+    async with ctx.http.post(url, headers=_headers(), json=body) as resp:
         if resp.status >= 500:
             return
     async for item in _ORIGINAL['chat'](request, ctx):
@@ -96,7 +97,8 @@ async def chat(request, ctx):
 async def chat(request, ctx):
     said = False
     async for item in _ORIGINAL['chat'](request, ctx):
-        said = said or any(isinstance(e, events.TextDelta) for e in (item if isinstance(item, list) else [item]))
+        batch = item if isinstance(item, list) else [item]
+        said = said or any(isinstance(e, events.TextDelta) for e in batch)
         if isinstance(item, events.Finish) and not said:
             yield events.TextDelta("(no answer)")
         yield item

@@ -60,14 +60,16 @@ def test_the_scaffold_installs_and_passes_its_tests_and_conformance(tmp_path: Pa
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     fresh = env_dir / "bin"
-    purelib = _run(fresh / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path)  # fmt: skip
-    Path(purelib.stdout.strip(), "dev-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    where_code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = _run(fresh / "python", "-c", where_code, cwd=tmp_path).stdout.strip()
+    Path(purelib, "dev-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     pip = (fresh / "python", "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation")
     kernel = _run(*pip, ROOT, cwd=tmp_path)
     assert kernel.returncode == 0, kernel.stdout + kernel.stderr
     plugin = _run(*pip, "-e", ".[test]", cwd=package)
     assert plugin.returncode == 0, plugin.stdout + plugin.stderr
-    where = _run(fresh / "python", "-c", "import g4f_server; print(g4f_server.__file__)", cwd=tmp_path)  # fmt: skip
+    kernel_code = "import g4f_server; print(g4f_server.__file__)"
+    where = _run(fresh / "python", "-c", kernel_code, cwd=tmp_path)
     assert str(env_dir) in where.stdout  # the kernel of the fresh venv, not the workspace's
 
     tests = _run(fresh / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)

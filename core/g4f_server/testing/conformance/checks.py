@@ -198,7 +198,8 @@ async def list_models_unreachable(h: Harness) -> list[Result]:
                 Result(
                     "FAIL",
                     name,
-                    "returned a plain list: shown as working while its upstream is down (return FallbackModels)",
+                    "returned a plain list: shown as working while its upstream is down"
+                    " (return FallbackModels)",
                 )
             )
     return results
@@ -209,17 +210,51 @@ async def list_models_unreachable(h: Harness) -> list[Result]:
 # name -> (capability, path, body maker, stream, validator)
 Request = tuple[str, str, Callable[[str], dict[str, Any]], bool, Callable[[wire.Answer], str]]
 _USER = [{"role": "user", "content": wire.PROMPT}]
+
+
+def _chat(m: str) -> dict[str, Any]:
+    return {"model": m, "messages": _USER}
+
+
+def _responses(m: str) -> dict[str, Any]:
+    return {"model": m, "input": wire.PROMPT}
+
+
+def _messages(m: str) -> dict[str, Any]:
+    return {"model": m, "max_tokens": 256, "messages": _USER}
+
+
+def _completions(m: str) -> dict[str, Any]:
+    return {"model": m, "prompt": wire.PROMPT}
+
+
+def _streamed(make: Callable[[str], dict[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    return lambda m: {**make(m), "stream": True}
+
+
+def _images(m: str) -> dict[str, Any]:
+    return {"model": m, "prompt": "a red square", "response_format": "b64_json"}
+
+
+def _speech(m: str) -> dict[str, Any]:
+    return {"model": m, "input": "Hello there.", "voice": "alloy"}
+
+
+CHAT, RESPONSES, MESSAGES = "/v1/chat/completions", "/v1/responses", "/v1/messages"
+COMPLETIONS = "/v1/completions"
 PROTOCOLS: dict[str, Request] = {
-    "chat.completions": ("chat", "/v1/chat/completions", lambda m: {"model": m, "messages": _USER}, False, wire.chat_completion),
-    "chat.completions.stream": ("chat", "/v1/chat/completions", lambda m: {"model": m, "messages": _USER, "stream": True}, True, wire.chat_stream),
-    "responses": ("chat", "/v1/responses", lambda m: {"model": m, "input": wire.PROMPT}, False, wire.response),
-    "responses.stream": ("chat", "/v1/responses", lambda m: {"model": m, "input": wire.PROMPT, "stream": True}, True, wire.response_stream),
-    "messages": ("chat", "/v1/messages", lambda m: {"model": m, "max_tokens": 256, "messages": _USER}, False, wire.message),
-    "messages.stream": ("chat", "/v1/messages", lambda m: {"model": m, "max_tokens": 256, "messages": _USER, "stream": True}, True, wire.message_stream),
-    "completions": ("chat", "/v1/completions", lambda m: {"model": m, "prompt": wire.PROMPT}, False, wire.completion),
-    "completions.stream": ("chat", "/v1/completions", lambda m: {"model": m, "prompt": wire.PROMPT, "stream": True}, True, wire.completion_stream),
-    "images": ("image", "/v1/images/generations", lambda m: {"model": m, "prompt": "a red square", "response_format": "b64_json"}, False, wire.images),
-    "speech": ("speech", "/v1/audio/speech", lambda m: {"model": m, "input": "Hello there.", "voice": "alloy"}, False, wire.speech),
+    "chat.completions": ("chat", CHAT, _chat, False, wire.chat_completion),
+    "chat.completions.stream": ("chat", CHAT, _streamed(_chat), True, wire.chat_stream),
+    "responses": ("chat", RESPONSES, _responses, False, wire.response),
+    "responses.stream": ("chat", RESPONSES, _streamed(_responses), True, wire.response_stream),
+    "messages": ("chat", MESSAGES, _messages, False, wire.message),
+    "messages.stream": ("chat", MESSAGES, _streamed(_messages), True, wire.message_stream),
+    "completions": ("chat", COMPLETIONS, _completions, False, wire.completion),
+    "completions.stream": (
+        "chat", COMPLETIONS, _streamed(_completions), True, wire.completion_stream,
+    ),
+    "images": ("image", "/v1/images/generations", _images, False, wire.images),
+    "speech": ("speech", "/v1/audio/speech", _speech, False, wire.speech),
 }  # fmt: skip
 
 
@@ -283,7 +318,9 @@ async def embeddings(h: Harness) -> list[Result]:
 
 # fault -> (kind, fault fields, the statuses and error codes a client must see, why)
 FAULTS: dict[str, tuple[str, dict[str, Any], set[int], set[str] | None, str]] = {
-    "401": ("status", {"status": 401}, {401, 403}, {"provider_auth_required", "invalid_api_key"}, "ProviderAuthError"),
+    "401": (
+        "status", {"status": 401}, {401, 403}, {"provider_auth_required"}, "ProviderAuthError",
+    ),
     "429": ("status", {"status": 429}, {429}, {"rate_limit_exceeded"}, "ProviderRateLimitError"),
     "500": ("status", {"status": 500}, {502, 503}, None, "ProviderError"),
     "timeout": ("stall", {}, {504}, None, "ProviderTimeoutError"),
@@ -362,7 +399,8 @@ async def fault_cut(h: Harness) -> list[Result]:
             Result(
                 "FAIL",
                 name,
-                "a stream cut mid-answer ended as a success (raise ProviderError when the upstream's end marker is missing)",
+                "a stream cut mid-answer ended as a success"
+                " (raise ProviderError when the upstream's end marker is missing)",
             )
         ]
     message = error.get("message") if isinstance(error, dict) else str(error)
@@ -418,7 +456,8 @@ async def hangup(h: Harness) -> list[Result]:
             Result(
                 "FAIL",
                 name,
-                f"the upstream request was still open {HANGUP_LIMIT:g} s after the client hung up (close it in finally:)",
+                f"the upstream request was still open {HANGUP_LIMIT:g} s after the client"
+                " hung up (close it in finally:)",
             )
         ]
     return [Result("PASS", name, f"upstream request closed {took * 1000:.0f} ms after the hang-up")]

@@ -4,9 +4,9 @@ and print one line per result."""
 from __future__ import annotations
 
 import importlib
-import logging
 import importlib.util
 import inspect
+import logging
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from g4f_server.hookspecs import PROJECT
-from g4f_server.testing.conformance.checks import CHECKS, run as run_checks
+from g4f_server.testing.conformance.checks import CHECKS
+from g4f_server.testing.conformance.checks import run as run_checks
 from g4f_server.testing.conformance.harness import Harness, Target
 
 
