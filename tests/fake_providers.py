@@ -43,6 +43,8 @@ class Scripted:
     priority: int = 100
     fail: errors.G4FError | Exception | None = None
     fail_after: int | None = None
+    # Stands in for a built-in plugin: reached by gpt-4o & co. (False: a third party's).
+    public_names: bool = True
     usage: bool = False
     delay: float = 0.0
     seen: list[Seen] = field(default_factory=list)
@@ -55,6 +57,7 @@ class Scripted:
             url="https://example.invalid",
             priority=self.priority,
             default_model=self.models[0].id,
+            public_names=self.public_names,
         )
 
     @hookimpl
@@ -120,7 +123,9 @@ class Batched:
 
     @hookimpl
     def provider_info(self) -> ProviderInfo:
-        return ProviderInfo(name=self.name, priority=self.priority, default_model="batch-1")
+        return ProviderInfo(
+            name=self.name, priority=self.priority, default_model="batch-1", public_names=True
+        )
 
     @hookimpl
     async def list_models(self) -> list[ModelInfo]:
@@ -148,7 +153,7 @@ class InfoOnly:
 
     @hookimpl
     def provider_info(self) -> ProviderInfo:
-        return ProviderInfo(name=self.name)
+        return ProviderInfo(name=self.name, public_names=True)
 
 
 class BrokenInfo:

@@ -60,7 +60,7 @@ class Painter:
 
     @hookimpl
     def provider_info(self) -> ProviderInfo:
-        return ProviderInfo(name=self.name, priority=self.priority)
+        return ProviderInfo(name=self.name, priority=self.priority, public_names=True)
 
     @hookimpl
     async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
@@ -97,7 +97,7 @@ class Speaker:
 
     @hookimpl
     def provider_info(self) -> ProviderInfo:
-        return ProviderInfo(name=self.name)
+        return ProviderInfo(name=self.name, public_names=True)
 
     @hookimpl
     async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
@@ -151,7 +151,7 @@ class Memo:
 
     @hookimpl
     def provider_info(self) -> ProviderInfo:
-        return ProviderInfo(name=self.name, cookie_domains=self.cookie_domains)
+        return ProviderInfo(name=self.name, cookie_domains=self.cookie_domains, public_names=True)
 
     @hookimpl
     async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
@@ -174,7 +174,7 @@ class CookieReader:
 
     @hookimpl
     def provider_info(self) -> ProviderInfo:
-        return ProviderInfo(name=self.name, cookie_domains=self.cookie_domains)
+        return ProviderInfo(name=self.name, cookie_domains=self.cookie_domains, public_names=True)
 
     @hookimpl
     async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
@@ -194,7 +194,7 @@ class Illustrator:
 
     @hookimpl
     def provider_info(self) -> ProviderInfo:
-        return ProviderInfo(name=self.name)
+        return ProviderInfo(name=self.name, public_names=True)
 
     @hookimpl
     async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:

@@ -374,6 +374,61 @@ def models(
         typer.echo(f"{row['providers'][0]:<16} {row['id']:<32} {','.join(row['capabilities'])}")
 
 
+@app.command("new-provider")
+def new_provider(
+    name: Annotated[str, typer.Argument(help="The provider's name, e.g. parrot")],
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to write g4f-server-NAME/ [.]")
+    ] = Path("."),
+) -> None:
+    """Write a provider package: hooks, an emulated upstream, tests, the conformance suite."""
+    from g4f_server.testing import scaffold
+
+    try:
+        written = scaffold.write(name, directory)
+    except (ValueError, FileExistsError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    root = written[0].parent
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo(f'\nNext:\n  cd {root}\n  pip install -e ".[test]"\n  pytest')
+
+
+@app.command()
+def conformance(
+    provider: Annotated[str, typer.Argument(help="The plugin's entry point name (or module)")],
+    emulator: Annotated[
+        str | None,
+        typer.Option(
+            "--emulator",
+            help="The plugin's emulated upstream: a file (tests/emulator.py) or module, "
+            "with one g4f_server.testing.upstream.Upstream subclass (or FILE:Class)",
+        ),
+    ] = None,
+    faults: Annotated[
+        bool, typer.Option("--faults", help="Also check upstream failures (needs --emulator)")
+    ] = False,
+    check: Annotated[
+        list[str] | None, typer.Option("--check", help="Only these checks (repeatable)")
+    ] = None,
+    upstreams: Annotated[
+        Names, _opt("upstreams", "OpenAI-compatible upstreams to turn on, e.g. groq")
+    ] = None,
+) -> None:
+    """Check an installed provider against the plugin contract, end to end: PASS/FAIL/SKIP
+    per check; exit code 1 on a failure."""
+    from g4f_server.testing.conformance import command
+
+    try:
+        target = command.target(provider, emulator, faults=faults, upstreams=_list(upstreams))
+    except (LookupError, ImportError, ValueError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    failed = asyncio.run(command.run(target, check, typer.echo))
+    raise typer.Exit(1 if failed else 0)
+
+
 keys_app = typer.Typer(
     help="API keys for the config file's [keys] table.",
     rich_markup_mode=None,

@@ -72,6 +72,11 @@ class ProviderInfo:
     default_transcription_model: str | None = None
     cookie_domains: tuple[str, ...] = ()  # domains whose uploaded cookies it reads
     aliases: tuple[str, ...] = ()  # other names it answers to, e.g. "PollinationsAI"
+    # Serve the built-in table's public names (gpt-4o, claude-*, dall-e-3, whisper-1...)
+    # when a client asks for one: a third-party provider is a failover target for them
+    # only when it opts in (the built-in plugins do). An operator's [models] table and a
+    # provider's own model ids and aliases are not affected.
+    public_names: bool = False
 
 
 @dataclass(slots=True, frozen=True)

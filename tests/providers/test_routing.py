@@ -320,3 +320,21 @@ def test_failed_probe_opens_again_and_auth_errors_do_not_count() -> None:
     assert health.available()
     health.succeeded()
     assert health.state() == "closed" and health.available()
+
+
+async def test_public_names_reach_only_providers_that_opt_in(make_client: Any) -> None:
+    """Installing a third-party plugin does not make it a target for gpt-4o: the built-in
+    table's "*" is the providers with ProviderInfo.public_names (the built-in plugins'
+    stand-ins here), and with none of them, gpt-4o is not found. Its own ids still route,
+    and an operator's table may name it."""
+    third = Scripted(name="Third", public_names=False)
+    client = await make_client(third)
+    hi = [{"role": "user", "content": "hi"}]
+    refused = await client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": hi})
+    assert refused.status == 404 and not third.seen
+    own = await client.post("/v1/chat/completions", json={"model": "plain", "messages": hi})
+    assert own.status == 200 and len(third.seen) == 1
+    builtin = Scripted(name="Builtin", priority=200)
+    client = await make_client(third, builtin)
+    reply = await client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": hi})
+    assert reply.status == 200 and reply.headers["X-G4F-Provider"] == "Builtin"

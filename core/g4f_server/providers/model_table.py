@@ -5,7 +5,8 @@ if it lists one, else its default model for the kind of request) or ``"*"`` (eve
 installed provider that can serve the kind of request, in priority order, each as with
 ``"Provider"``). The operator's table comes from ``[models]`` of the config file; without
 one the built-in table below maps the OpenAI and Anthropic names clients send by default
-onto every installed provider.
+onto every installed provider that opted in (``ProviderInfo.public_names``: the built-in
+plugins do; installing a third-party plugin never makes it a target for ``gpt-4o``).
 """
 
 from __future__ import annotations
@@ -70,12 +71,15 @@ class ModelTable:
     exact: Mapping[str, tuple[Target, ...]]  # lower-case name -> targets
     globs: tuple[tuple[str, tuple[Target, ...]], ...]  # in the table's order
     names: tuple[str, ...]  # the public names as written (for /v1/models)
+    # The built-in table (no [models] of the operator's): its "*" is every provider that
+    # opted in with ProviderInfo.public_names, never a plugin that merely got installed.
+    built_in: bool = False
 
     @classmethod
     def build(cls, table: Mapping[str, Any] | None) -> ModelTable:
         """The operator's ``[models]`` table, or the built-in one when it is empty."""
         if not table:
-            return cls._of(BUILT_IN)
+            return cls._of(BUILT_IN, built_in=True)
         parsed: dict[str, tuple[Target, ...]] = {}
         for name, value in table.items():
             targets = [value] if isinstance(value, str) else value
@@ -87,10 +91,10 @@ class ModelTable:
         return cls._of(parsed)
 
     @classmethod
-    def _of(cls, table: Mapping[str, tuple[Target, ...]]) -> ModelTable:
+    def _of(cls, table: Mapping[str, tuple[Target, ...]], *, built_in: bool = False) -> ModelTable:
         exact = {n.lower(): t for n, t in table.items() if not _is_glob(n)}
         globs = tuple((n.lower(), t) for n, t in table.items() if _is_glob(n))
-        return cls(exact, globs, tuple(table))
+        return cls(exact, globs, tuple(table), built_in)
 
     # name as sent -> its lookup: the globs are tried once per name, not per request (the
     # built-in table's took ~7 fnmatch calls a request). Bounded: names come from clients.

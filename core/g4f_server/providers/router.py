@@ -107,9 +107,13 @@ def _resolve(
         for entry, model_id in registry.serving(model)
         if capability in entry.capabilities
     ]
-    targets = registry.table.lookup(model) if registry.table is not None else None
+    table = registry.table
+    targets = table.lookup(model) if table is not None else None
     if targets is not None and not any(m.lower() == model.lower() for _, m in serving):
-        candidates = table_routes(registry, targets, model, capability)
+        # The built-in table's "*" means the providers that opted in to public names;
+        # an operator's own table means what it says.
+        opted_in = table is not None and table.built_in
+        candidates = table_routes(registry, targets, model, capability, public_only=opted_in)
         if candidates:
             return _capable(candidates, model, capability, needs)
     routes = [Route(e, m) for e, m in serving if needs <= _capabilities(e, m)]
@@ -124,15 +128,23 @@ def _resolve(
 
 
 def table_routes(
-    registry: Registry, targets: tuple[Target, ...], name: str, capability: str
+    registry: Registry,
+    targets: tuple[Target, ...],
+    name: str,
+    capability: str,
+    *,
+    public_only: bool = False,
 ) -> list[Route]:
     """The routes of a public name's targets that can serve ``capability``, in order,
-    each provider's own model for the name when it lists one."""
+    each provider's own model for the name when it lists one. ``public_only``: ``"*"``
+    is only the providers whose ``ProviderInfo.public_names`` is true."""
     routes: list[Route] = []
     seen: set[tuple[str, str]] = set()
     for target in targets:
         if target.provider is None:
             entries = registry.with_capability(capability)
+            if public_only:
+                entries = [e for e in entries if e.info.public_names]
         else:
             entry = registry.get(target.provider)
             entries = [entry] if entry is not None and capability in entry.capabilities else []

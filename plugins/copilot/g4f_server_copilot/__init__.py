@@ -42,6 +42,7 @@ def provider_info() -> ProviderInfo:
         default_model=DEFAULT_MODEL,
         default_image_model=DEFAULT_IMAGE_MODEL,
         cookie_domains=COOKIE_DOMAINS,
+        public_names=True,  # a built-in plugin: serves gpt-4o & co. (docs/plugins.md)
     )
 
 

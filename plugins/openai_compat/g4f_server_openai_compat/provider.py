@@ -40,6 +40,7 @@ class UpstreamProvider:
             auth_hint=f"key from {up.key_source}; {preset.key_hint}".rstrip("; "),
             description=f"OpenAI-compatible upstream {up.name!r} at {up.base_url}",
             priority=up.priority,
+            public_names=True,  # a built-in plugin: serves gpt-4o & co. (docs/plugins.md)
         )
 
     @hookimpl

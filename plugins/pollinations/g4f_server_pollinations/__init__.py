@@ -54,6 +54,7 @@ def provider_info() -> ProviderInfo:
         default_speech_model=models.DEFAULT_SPEECH,
         default_transcription_model=models.DEFAULT_TRANSCRIPTION,
         aliases=("PollinationsAI",),  # gpt4free's name, used in the seed's examples
+        public_names=True,  # a built-in plugin: serves gpt-4o & co. (docs/plugins.md)
     )
 
 

@@ -40,7 +40,8 @@ def public_entry(registry: Registry, name: str) -> dict[str, Any] | None:
     caps: set[str] = set()
     owner = ""
     for capability in HOOK_CAPABILITY.values():
-        for route in table_routes(registry, targets, name, capability):
+        public_only = registry.table is not None and registry.table.built_in
+        for route in table_routes(registry, targets, name, capability, public_only=public_only):
             info = route.entry.model(route.model)
             caps |= info.capabilities if info else {capability}
             owner = owner or (info.owned_by if info else "") or route.entry.info.label
