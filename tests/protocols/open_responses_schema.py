@@ -38,15 +38,27 @@ _USAGE = {
     },
 }
 _STATUS = {"enum": ["in_progress", "completed", "incomplete"]}
-_OUTPUT_TEXT = {
+_CONTENT_PART = {
     "type": "object",
-    "required": ["type", "text", "annotations"],
-    "properties": {
-        "type": {"const": "output_text"},
-        "text": {"type": "string"},
-        "annotations": {"type": "array"},
-        "logprobs": {"type": "array"},
-    },
+    "required": ["type"],
+    "properties": {"type": {"enum": ["output_text", "input_text", "input_image", "refusal"]}},
+    "allOf": [
+        {
+            "if": {"properties": {"type": {"const": "output_text"}}},
+            "then": {
+                "required": ["text", "annotations"],
+                "properties": {
+                    "text": {"type": "string"},
+                    "annotations": {"type": "array"},
+                    "logprobs": {"type": "array"},
+                },
+            },
+        },
+        {
+            "if": {"properties": {"type": {"const": "input_text"}}},
+            "then": {"required": ["text"], "properties": {"text": {"type": "string"}}},
+        },
+    ],
 }
 _ITEMS = {
     "message": {
@@ -55,7 +67,7 @@ _ITEMS = {
             "id": {"type": "string"},
             "status": _STATUS,
             "role": {"enum": ["user", "assistant", "system", "developer"]},
-            "content": {"type": "array", "items": _OUTPUT_TEXT},
+            "content": {"type": "array", "items": _CONTENT_PART},
         },
     },
     "function_call": {

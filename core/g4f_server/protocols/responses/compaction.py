@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import secrets
 from typing import Any
 
 from g4f_server import errors
@@ -81,7 +82,16 @@ def kept_items(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
             parts = [{"type": "input_text", "text": content}]
         else:
             parts = [_input_part(part) for part in content or []]
-        kept.append({"type": "message", "role": "user", "content": parts})
+        # Items as the specification's Message: an id and a status too.
+        kept.append(
+            {
+                "id": f"msg_{secrets.token_hex(12)}",
+                "type": "message",
+                "status": "completed",
+                "role": "user",
+                "content": parts,
+            }
+        )
     return kept
 
 
