@@ -6,7 +6,7 @@ WORKDIR /app
 COPY pyproject.toml uv.lock README.md LICENSE ./
 COPY core core
 COPY plugins plugins
-RUN pip install --no-cache-dir ".[redis]" ./plugins/copilot ./plugins/pollinations uvloop
+RUN pip install --no-cache-dir ".[redis,pdf]" ./plugins/copilot ./plugins/pollinations uvloop
 # An unprivileged user of its own: the server needs no rights beyond its data folder.
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin g4f \
     && mkdir -p /data && chown g4f:g4f /data && chmod 700 /data
