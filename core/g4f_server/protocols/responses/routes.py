@@ -31,7 +31,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     """Create a model response (OpenAI Responses API; streaming with `stream: true`)."""
     body = parse_model(ResponsesRequest, await read_json(request))
     made = Creation(request, body, await stored_history(request, body.previous_response_id))
-    turn = await pipeline.start_turn(request, made.chat, keep=made.keep)
+    # Over HTTP nothing outlives the request unless it is stored (the WebSocket mode keeps
+    # every turn for its connection): no keep, no history trimmed, for store: false.
+    turn = await pipeline.start_turn(request, made.chat, keep=made.keep if body.store else None)
     made.asked = turn.chat
     made.frame = response_frame(body, made.response_id, turn.model, turn.provider)
     turn.headers.update(made.headers)
