@@ -9,11 +9,12 @@ RUN pip install --no-cache-dir "uv>=0.6.10"
 COPY pyproject.toml uv.lock README.md LICENSE ./
 COPY core core
 COPY plugins plugins
-# The sync of `./dev serve` (the kernel, every plugin, every extra: redis, uvloop; no dev
+# The sync of `./dev serve` (the kernel, every plugin, every extra but the plugin authors'
+# [testing]: redis, uvloop, pdf; no dev
 # tools), refusing a lock that does not match pyproject.toml (--locked); not editable, so
 # the environment does not lean on the source folder; the image's own Python.
 ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1
-RUN uv sync --locked --no-dev --no-editable --all-packages --all-extras --no-cache
+RUN uv sync --locked --no-dev --no-editable --all-packages --all-extras --no-extra testing --no-cache
 ENV PATH=/app/.venv/bin:$PATH
 # An unprivileged user of its own: the server needs no rights beyond its data folder.
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin g4f \

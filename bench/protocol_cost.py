@@ -53,10 +53,12 @@ def pieces() -> dict[str, Callable[[], object]]:
 
     def parse_responses() -> tuple[ResponsesRequest, ChatRequest]:
         body = parse_model(ResponsesRequest, dict(responses_body))
-        return body, body.to_chat(input_messages(body.input_items()))
+        plan = body.tool_plan()
+        return body, body.to_chat(input_messages(body.input_items(), plan), plan)
 
     chat = parse_chat()
     request, asked = parse_responses()
+    plan = request.tool_plan()
     deltas = [ev.TextDelta(text=f"tok{i} ") for i in range(20)]
     transcript = Transcript()
     for delta in deltas:
@@ -70,7 +72,7 @@ def pieces() -> dict[str, Callable[[], object]]:
 
     def render_responses() -> bytes:
         frame = response_frame(request, new_response_id(), "openai", "pollinations")
-        renderer = ResponseStream(frame, asked)
+        renderer = ResponseStream(frame, asked, plan)
         lines = [renderer.start(), *map(renderer.render, deltas), renderer.end(transcript)]
         return b"".join(line for line in lines if line)
 

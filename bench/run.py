@@ -1046,8 +1046,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("protocols", "scale", "controls"),
+        choices=("protocols", "scale", "controls", "websocket"),
         help="only the protocol scenarios (streamed chat, Responses, Messages), or only "
+        "Responses over WebSocket beside SSE (bench/websocket.py), or only "
         "the shared-state ones (a conversation turn: embedded vs Redis, 1 vs 2 instances "
         "behind nginx, bench/scale.py), or only key + limits + metrics against a plain "
         "gateway (bench/controls.py); no docs",
@@ -1087,6 +1088,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.only == "protocols":
             protocols = run_protocols(args, workdir)
+        elif args.only == "websocket":
+            import websocket
+
+            compile_bytecode(sys.executable)
+            bench = Bench(args, workdir)
+            try:
+                bench.start_upstream()
+                port = free_port()
+                gateway, _ = bench.start_gateway(port)
+                count = 50 if args.smoke else 400
+                sockets = websocket.run_websocket(gateway, port, HEADERS, count, args.rounds)
+            finally:
+                bench.stop_all()
         elif args.only == "scale":
             import scale
 
@@ -1102,6 +1116,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    if args.only == "websocket":
+        print("\n".join(websocket.render_websocket(sockets)))
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(sockets, indent=2))
+        return 0
     if args.only == "controls":
         print("\n".join(controls.render_controls(controlled)))
         if args.json_out:

@@ -114,7 +114,10 @@ def test_first_serve_installs_the_server_alone_then_later_runs_are_quiet(clone: 
     assert pip.startswith("pip -m pip install") and "uv>=0.6.10" in pip
     assert "--check" in check.split()
     # without the dev group; --inexact: a later serve keeps the tools `./dev test` added
-    runtime = {"sync", "--all-packages", "--all-extras", "--locked", "--no-dev", "--inexact"}
+    runtime = {
+        "sync", "--all-packages", "--all-extras", "--no-extra", "testing", "--locked", "--no-dev",
+        "--inexact",
+    }  # fmt: skip
     assert runtime | {"--compile-bytecode"} <= sync_flags(sync)
     assert sync_flags(check) == runtime | {"--check", "--quiet"}
     assert "--quiet" in sync.split()  # not a terminal (CI's log): our lines only

@@ -259,7 +259,10 @@ async def test_unsupported_input_is_a_clear_400(sdk: Any) -> None:
     client = await sdk(Scripted())
     with pytest.raises(openai.BadRequestError) as info:
         await client.responses.create(
-            model="echo-1", input="x", tools=[{"type": "web_search_preview"}]
+            model="echo-1",
+            input="x",
+            tools=[{"type": "web_search_preview"}],
+            tool_choice={"type": "web_search_preview"},
         )
     assert "web_search_preview" in info.value.message
     assert info.value.code == "unsupported_tool"

@@ -110,6 +110,22 @@ TRANSCRIPT = "hello world"
 HTML_PAGE = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>"
 
 
+# A value of each JSON Schema type, as a model fills a call's arguments ("Paris" for text).
+_SAMPLES: dict[str, Any] = {"boolean": True, "integer": 1, "number": 1, "array": [], "object": {}}
+
+
+def _arguments(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A call's arguments: the required properties (every property when none is), each
+    with a value of its type, so that a client that checks them (Codex does) can run it."""
+    props = parameters.get("properties") or {}
+    names = parameters.get("required") or list(props)
+    return {
+        name: _SAMPLES.get((props.get(name) or {}).get("type"), "Paris")
+        for name in names
+        if name in props
+    }
+
+
 def png() -> bytes:
     """A tiny valid PNG (the requested size is echoed in headers instead)."""
     return png_bytes(1, 1)
@@ -445,8 +461,7 @@ class Emulator:
             answer["content"] = TRANSCRIPT
         elif tools and last.get("role") != "tool" and body.get("tool_choice") != "none":
             function = tools[0]["function"]
-            props = (function.get("parameters") or {}).get("properties") or {}
-            arguments = orjson.dumps(dict.fromkeys(props, "Paris")).decode()
+            arguments = orjson.dumps(_arguments(function.get("parameters") or {})).decode()
             answer["tool_calls"] = [
                 {
                     "id": "call_emu_1",

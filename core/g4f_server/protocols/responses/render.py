@@ -13,6 +13,7 @@ from g4f_server import errors
 from g4f_server import events as ev
 from g4f_server.pipeline.transcript import Transcript, media_markdown
 from g4f_server.protocols.responses.request import ResponsesRequest
+from g4f_server.protocols.responses.tools import ToolPlan, custom_input, echoed_tools
 from g4f_server.requests import ChatRequest
 from g4f_server.web.jsonio import dumps
 
@@ -33,32 +34,45 @@ def new_response_id() -> str:
 def response_frame(
     request: ResponsesRequest, response_id: str, model: str, provider: str
 ) -> dict[str, Any]:
-    """The fields of a response that echo the request, status ``in_progress``."""
+    """The fields of a response that echo the request, status ``in_progress``: every
+    field the API reference and the Open Responses specification require, the request's
+    value where it sent one, else the API's default."""
     fmt = (request.text or {}).get("format") or {"type": "text"}
+    reasoning = request.reasoning or {}
     return {
         "id": response_id,
         "object": "response",
         "created_at": int(time.time()),
+        "completed_at": None,
         "status": "in_progress",
         "error": None,
         "incomplete_details": None,
         "instructions": request.instructions,
         "max_output_tokens": request.max_output_tokens,
+        "max_tool_calls": request.max_tool_calls,
         "model": model,
         "provider": provider,
         "output": [],
         "parallel_tool_calls": request.parallel_tool_calls is not False,
         "previous_response_id": request.previous_response_id,
-        "reasoning": {"effort": (request.reasoning or {}).get("effort"), "summary": None},
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
         "store": request.store,
-        "temperature": request.temperature,
-        "text": {"format": fmt},
+        "background": False,
+        "service_tier": request.service_tier or "default",
+        "temperature": 1.0 if request.temperature is None else request.temperature,
+        "top_p": 1.0 if request.top_p is None else request.top_p,
+        "presence_penalty": request.presence_penalty or 0.0,
+        "frequency_penalty": request.frequency_penalty or 0.0,
+        "top_logprobs": request.top_logprobs or 0,
+        "text": {"format": fmt, "verbosity": (request.text or {}).get("verbosity", "medium")},
         "tool_choice": request.tool_choice or "auto",
-        "tools": request.tools or [],
-        "top_p": request.top_p,
-        "truncation": "disabled",
+        "tools": echoed_tools(request.tools),
+        "truncation": request.truncation or "disabled",
         "usage": None,
         "user": request.user,
+        "safety_identifier": request.safety_identifier,
+        "prompt_cache_key": request.prompt_cache_key,
+        "prompt_cache_retention": request.prompt_cache_retention,
         "metadata": request.metadata or {},
     }
 
@@ -71,6 +85,7 @@ def finished(
 ) -> dict[str, Any]:
     """The final response object: ``frame`` with its output, status and usage."""
     body = dict(frame)
+    body["completed_at"] = int(time.time())
     reason = transcript.finish_reason
     if reason in ("length", "content_filter"):
         body["status"] = "incomplete"
@@ -126,17 +141,6 @@ def _reasoning(item_id: str, text: str) -> dict[str, Any]:
     return {"id": item_id, "type": "reasoning", "summary": [{"type": "summary_text", "text": text}]}
 
 
-def _call(item_id: str, call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
-    return {
-        "id": item_id,
-        "type": "function_call",
-        "status": status,
-        "call_id": call_id,
-        "name": name,
-        "arguments": arguments,
-    }
-
-
 def _citation(citation: ev.Citation, at: int) -> dict[str, Any]:
     return {
         "type": "url_citation",
@@ -147,8 +151,8 @@ def _citation(citation: ev.Citation, at: int) -> dict[str, Any]:
     }
 
 
-def output_items(transcript: Transcript) -> list[dict[str, Any]]:
-    """The output of a non-streamed answer: reasoning, the message, the function calls."""
+def output_items(transcript: Transcript, plan: ToolPlan) -> list[dict[str, Any]]:
+    """The output of a non-streamed answer: reasoning, the message, the tool calls."""
     items: list[dict[str, Any]] = []
     if transcript.reasoning:
         items.append(_reasoning(new_id("rs"), "".join(transcript.reasoning)))
@@ -159,9 +163,9 @@ def output_items(transcript: Transcript) -> list[dict[str, Any]]:
     for call in transcript.tool_calls():
         function = call["function"]
         call_id = call["id"] or new_id("call")
-        items.append(
-            _call(new_id("fc"), call_id, function["name"], function["arguments"], "completed")
-        )
+        prefix = "ctc" if plan.is_custom(function["name"]) else "fc"
+        name, arguments = function["name"], function["arguments"]
+        items.append(plan.call_item(new_id(prefix), call_id, name, arguments))
     return items
 
 
@@ -198,9 +202,10 @@ class ResponseStream:
     per item and the sequence number and delta spliced in.
     """
 
-    def __init__(self, frame: dict[str, Any], chat: ChatRequest) -> None:
+    def __init__(self, frame: dict[str, Any], chat: ChatRequest, plan: ToolPlan) -> None:
         self.frame = frame
         self.chat = chat
+        self.plan = plan
         self.output: list[dict[str, Any]] = []  # items in output_index order
         self._seq = 0
         self._open: str | None = None  # "message", "reasoning" or "call"
@@ -212,6 +217,7 @@ class ResponseStream:
             int, tuple[int, dict[str, Any]]
         ] = {}  # event index -> (output_index, item)
         self._open_call: int | None = None
+        self._custom: dict[str, str] = {}  # custom tool call id -> its JSON arguments so far
         self._text_line = b""
         self._message_position = b""  # '"item_id":...,"output_index":N' of the open message
         self._final: dict[str, Any] | None = None
@@ -301,13 +307,25 @@ class ResponseStream:
 
     def _close_call(self, index: int, call: dict[str, Any]) -> bytes:
         call["status"] = "completed"
-        out = self._event(
-            "response.function_call_arguments.done",
-            item_id=call["id"],
-            output_index=index,
-            name=call["name"],
-            arguments=call["arguments"],
-        )
+        if call["type"] == "custom_tool_call":
+            # The input is the string inside the function's JSON arguments: known whole
+            # only at the end, so its one delta comes with its done.
+            call["input"] = custom_input(self._custom.pop(call["id"], ""))
+            position = {"item_id": call["id"], "output_index": index}
+            out = self._event(
+                "response.custom_tool_call_input.delta", **position, delta=call["input"]
+            )
+            out += self._event(
+                "response.custom_tool_call_input.done", **position, input=call["input"]
+            )
+        else:
+            out = self._event(
+                "response.function_call_arguments.done",
+                item_id=call["id"],
+                output_index=index,
+                name=call["name"],
+                arguments=call["arguments"],
+            )
         return out + self._event("response.output_item.done", output_index=index, item=call)
 
     # --- streaming.StreamRenderer
@@ -373,8 +391,7 @@ class ResponseStream:
         known = self._calls.get(event.index)
         if known is None:
             out = self._close()
-            call = _call(new_id("fc"), event.id or new_id("call"), event.name or "", "",
-                         "in_progress")  # fmt: skip
+            call = self._new_call(event)
             index = len(self.output)
             self._calls[event.index] = (index, call)
             self._open, self._open_call = "call", event.index
@@ -382,8 +399,11 @@ class ResponseStream:
         else:
             index, call = known
             if event.name and not call["name"]:
-                call["name"] = event.name
+                call["name"] = self.plan.call_item("", "", event.name, "")["name"]
         if not event.arguments:
+            return out
+        if call["type"] == "custom_tool_call":  # its input goes out whole when it closes
+            self._custom[call["id"]] = self._custom.get(call["id"], "") + event.arguments
             return out
         call["arguments"] += event.arguments
         return out + self._event(
@@ -392,6 +412,14 @@ class ResponseStream:
             output_index=index,
             delta=event.arguments,
         )
+
+    def _new_call(self, event: ev.ToolCallDelta) -> dict[str, Any]:
+        """An opening call item: a function call, or a custom tool call (its JSON
+        arguments gathered in ``_custom`` until it closes)."""
+        item = self.plan.call_item("", event.id or new_id("call"), event.name or "", "")
+        item["id"] = new_id("ctc" if item["type"] == "custom_tool_call" else "fc")
+        item["status"] = "in_progress"
+        return item
 
     def final(self, transcript: Transcript) -> dict[str, Any]:
         """The final response object (computed once: stored, then sent)."""

@@ -8,11 +8,18 @@ from typing import Any
 from pydantic import Field
 
 from g4f_server import errors
+from g4f_server.protocols.responses import compaction
+from g4f_server.protocols.responses.files import file_text
+from g4f_server.protocols.responses.tools import ToolPlan, custom_arguments, plan_tools
 from g4f_server.requests import ApiKey, ChatRequest, _Open
 from g4f_server.web.validation import parse_model
 
 # Input item types that carry nothing for the upstream: accepted, not forwarded.
 _SKIPPED_ITEMS = frozenset({"reasoning"})
+_SUPPORTED_ITEMS = (
+    "message, function_call, function_call_output, custom_tool_call, "
+    "custom_tool_call_output, compaction, reasoning"
+)
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
 
 
@@ -29,8 +36,18 @@ class ResponsesRequest(_Open):
     max_output_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    max_tool_calls: int | None = Field(default=None, ge=1)
     reasoning: dict[str, Any] | None = None
     user: str | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    service_tier: str | None = None
+    truncation: str | None = None
+    background: bool | None = None
     metadata: dict[str, str] | None = None
     store: bool = True
     stream: bool = False
@@ -46,11 +63,23 @@ class ResponsesRequest(_Open):
             return [{"type": "message", "role": "user", "content": self.input}]
         return self.input
 
-    def to_chat(self, turns: list[dict[str, Any]]) -> ChatRequest:
+    def tool_plan(self) -> ToolPlan:
+        """The tools for the provider (hosted tools dropped); a 400 for what cannot be."""
+        if self.background:
+            raise errors.InvalidRequestError(
+                "'background' responses are not supported by this gateway: send the "
+                "request without it (stream it to see progress)",
+                param="background",
+                code="unsupported_parameter",
+            )
+        return plan_tools(self.tools, self.tool_choice)
+
+    def to_chat(self, turns: list[dict[str, Any]], plan: ToolPlan | None = None) -> ChatRequest:
         """The chat request providers receive: ``instructions`` as the system message, then
         ``turns`` (chat message dicts: the earlier turns and this request's input)."""
         if not turns:
             raise errors.InvalidRequestError("'input' has no message to answer", param="input")
+        plan = plan if plan is not None else self.tool_plan()
         system = [{"role": "system", "content": self.instructions}] if self.instructions else []
         fields: dict[str, Any] = {
             "model": self.model,
@@ -59,16 +88,18 @@ class ResponsesRequest(_Open):
             "max_completion_tokens": self.max_output_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
-            "user": self.user,
+            "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty,
+            "user": self.user or self.safety_identifier,
             "parallel_tool_calls": self.parallel_tool_calls,
             "provider": self.provider,
             "api_key": self.api_key,
             "proxy": self.proxy,
         }
-        if self.tools:
-            fields["tools"] = [_chat_tool(i, tool) for i, tool in enumerate(self.tools)]
-        if self.tool_choice is not None:
-            fields["tool_choice"] = _chat_tool_choice(self.tool_choice)
+        if plan.tools:
+            fields["tools"] = plan.tools
+        if plan.choice is not None:
+            fields["tool_choice"] = plan.choice
         fmt = (self.text or {}).get("format")
         if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
             fields["response_format"] = _chat_response_format(fmt)
@@ -78,9 +109,14 @@ class ResponsesRequest(_Open):
         return parse_model(ChatRequest, {k: v for k, v in fields.items() if v is not None})
 
 
-def input_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Responses input items as chat messages: function calls join the assistant message
-    before them, function call outputs become tool messages."""
+def input_messages(
+    items: list[dict[str, Any]], plan: ToolPlan | None = None
+) -> list[dict[str, Any]]:
+    """Responses input items as chat messages: function (and custom tool) calls join the
+    assistant message before them, their outputs become tool messages, a compaction item
+    becomes the summary it carries. ``plan`` names namespaced tools as the provider
+    knows them."""
+    plan = plan or ToolPlan()
     messages: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
@@ -88,21 +124,25 @@ def input_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kind = item.get("type", "message" if "role" in item else None)
         if kind == "message":
             messages.append(_message(i, item))
-        elif kind == "function_call":
+        elif kind in ("function_call", "custom_tool_call"):
+            name = plan.flat_name(_required(item, "name", i), item.get("namespace"))
+            if kind == "function_call":
+                arguments = item.get("arguments") or ""
+            else:
+                arguments = custom_arguments(str(item.get("input") or ""))
             call = {
                 "id": _required(item, "call_id", i),
                 "type": "function",
-                "function": {
-                    "name": _required(item, "name", i),
-                    "arguments": item.get("arguments") or "",
-                },
+                "function": {"name": name, "arguments": arguments},
             }
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant":
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
+        elif kind == "compaction":
+            messages.append(compaction.summary_message(i, item))
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item.get("output")
             if isinstance(output, list):  # content parts: their text
                 output = "\n".join(str(p.get("text", "")) for p in output if isinstance(p, dict))
@@ -118,7 +158,7 @@ def input_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             raise errors.InvalidRequestError(
                 f"input item {i}: items of type {kind!r} are not supported "
-                "(supported: message, function_call, function_call_output, reasoning)",
+                f"(supported: {_SUPPORTED_ITEMS})",
                 param=f"input.{i}.type",
                 code="unsupported_input_item",
             )
@@ -172,44 +212,24 @@ def _message(i: int, item: dict[str, Any]) -> dict[str, Any]:
             if part.get("detail"):
                 image["detail"] = part["detail"]
             parts.append({"type": "image_url", "image_url": image})
+        elif kind == "input_file":
+            text = file_text(part, f"input.{i}.content.{j}")
+            parts.append({"type": "text", "text": text})
         else:
             raise errors.InvalidRequestError(
                 f"input item {i}, part {j}: content parts of type {kind!r} are not supported "
-                "(supported: input_text, input_image, output_text)",
+                "(supported: input_text, input_image, input_file, output_text)",
                 param=f"input.{i}.content.{j}.type",
                 code="unsupported_input_item",
             )
     if role == "assistant" or all(p["type"] == "text" for p in parts):
         # Text only (assistant turns always): one string, as every upstream takes it.
-        return {"role": role, "content": "".join(p.get("text", "") for p in parts)}
+        # Parts are joined as they are, except a file's text, which stands on its lines.
+        texts = [p.get("text", "") for p in parts]
+        if any(p.get("type") == "input_file" for p in content if isinstance(p, dict)):
+            return {"role": role, "content": "\n\n".join(texts)}
+        return {"role": role, "content": "".join(texts)}
     return {"role": role, "content": parts}
-
-
-def _chat_tool(i: int, tool: dict[str, Any]) -> dict[str, Any]:
-    kind = tool.get("type")
-    if kind != "function":
-        raise errors.InvalidRequestError(
-            f"Tools of type {kind!r} are not supported: only 'function' tools are",
-            param=f"tools.{i}.type",
-            code="unsupported_tool",
-        )
-    if not isinstance(tool.get("name"), str) or not tool["name"]:
-        raise errors.InvalidRequestError(f"tool {i} needs a string 'name'", param=f"tools.{i}.name")
-    function = {k: tool[k] for k in ("name", "description", "parameters", "strict") if k in tool}
-    return {"type": "function", "function": function}
-
-
-def _chat_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
-    if isinstance(choice, str):
-        return choice  # "auto", "none", "required"
-    if choice.get("type") == "function" and isinstance(choice.get("name"), str):
-        return {"type": "function", "function": {"name": choice["name"]}}
-    raise errors.InvalidRequestError(
-        f"tool_choice of type {choice.get('type')!r} is not supported "
-        "(use 'auto', 'none', 'required' or a function)",
-        param="tool_choice",
-        code="unsupported_tool",
-    )
 
 
 def _chat_response_format(fmt: dict[str, Any]) -> dict[str, Any]:

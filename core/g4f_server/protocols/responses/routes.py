@@ -1,5 +1,7 @@
-"""The OpenAI Responses API: POST /v1/responses (and /api/{provider}/responses), and the
-stored responses: GET/DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items."""
+"""The OpenAI Responses API: POST /v1/responses (and /api/{provider}/responses), its
+WebSocket mode (GET /v1/responses with an upgrade: ``socket.py``), compaction
+(POST /v1/responses/compact: ``compact.py``) and the stored responses:
+GET/DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items."""
 
 from __future__ import annotations
 
@@ -9,20 +11,15 @@ from aiohttp import web
 
 from g4f_server import errors
 from g4f_server.pipeline import turn as pipeline
-from g4f_server.pipeline.history import reply_message, trim_history
-from g4f_server.pipeline.scope import anonymous_client, owner_key
-from g4f_server.pipeline.transcript import Transcript
 from g4f_server.protocols import streaming
-from g4f_server.protocols.responses.render import (
-    ResponseStream,
-    finished,
-    new_id,
-    new_response_id,
-    output_items,
-    response_frame,
+from g4f_server.protocols.responses.creation import (
+    Creation,
+    not_found,
+    owner,
+    stored_history,
 )
-from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
-from g4f_server.requests import ChatRequest
+from g4f_server.protocols.responses.render import ResponseStream, response_frame
+from g4f_server.protocols.responses.request import ResponsesRequest
 from g4f_server.storage.interfaces import RESPONSES
 from g4f_server.web.handlers import request_body
 from g4f_server.web.jsonio import json_response, read_json
@@ -33,49 +30,18 @@ from g4f_server.web.validation import parse_model
 async def create_response(request: web.Request) -> web.StreamResponse:
     """Create a model response (OpenAI Responses API; streaming with `stream: true`)."""
     body = parse_model(ResponsesRequest, await read_json(request))
-    store = request.app[RESPONSES]
-    history: list[dict[str, Any]] = []
-    if body.previous_response_id:
-        previous = await store.load_response(_owner(request, body.previous_response_id))
-        if previous is None:
-            raise _not_found(body.previous_response_id, param="previous_response_id")
-        history = previous["messages"]
-    items = body.input_items()
-    turns = history + input_messages(items)
-    chat = body.to_chat(turns)
-    response_id = new_response_id()
-    renderer: ResponseStream | None = None
-    made: list[dict[str, Any]] = []  # the final body, built once for the store and the client
-    # What the closures need of the turn, never the turn itself: the turn holds ``keep``,
-    # and a cycle through it left every stored answer's objects to the garbage collector
-    # (~50 us a request in collections).
-    asked: ChatRequest | None = None
-
-    def final(transcript: Transcript) -> dict[str, Any]:
-        if not made:
-            if renderer is not None:
-                made.append(renderer.final(transcript))
-            else:
-                assert asked is not None  # set once the turn has started
-                made.append(finished(frame, output_items(transcript), transcript, asked))
-        return made[0]
-
-    async def keep(transcript: Transcript) -> None:
-        record = {
-            "response": final(transcript),
-            "input_items": _with_ids(items),
-            "messages": trim_history([*turns, reply_message(transcript)]),
-        }
-        await store.save_response(_owner(request, response_id), record)
-
-    turn = await pipeline.start_turn(request, chat, keep=keep if body.store else None)
-    asked = turn.chat
-    frame = response_frame(body, response_id, turn.model, turn.provider)
+    made = Creation(request, body, await stored_history(request, body.previous_response_id))
+    # Over HTTP nothing outlives the request unless it is stored (the WebSocket mode keeps
+    # every turn for its connection): no keep, no history trimmed, for store: false.
+    turn = await pipeline.start_turn(request, made.chat, keep=made.keep if body.store else None)
+    made.asked = turn.chat
+    made.frame = response_frame(body, made.response_id, turn.model, turn.provider)
+    turn.headers.update(made.headers)
     if body.stream:
-        renderer = ResponseStream(frame, turn.chat)
-        return await streaming.stream(turn, renderer)
+        made.renderer = ResponseStream(made.frame, turn.chat, made.plan)
+        return await streaming.stream(turn, made.renderer)
     transcript = await pipeline.collect(turn)
-    return json_response(final(transcript), headers=turn.headers)
+    return json_response(made.final(transcript), headers=turn.headers)
 
 
 async def get_response(request: web.Request) -> web.Response:
@@ -86,8 +52,8 @@ async def get_response(request: web.Request) -> web.Response:
 async def delete_response(request: web.Request) -> web.Response:
     """Delete a stored response."""
     response_id = request.match_info["response_id"]
-    if not await request.app[RESPONSES].delete_response(_owner(request, response_id)):
-        raise _not_found(response_id)
+    if not await request.app[RESPONSES].delete_response(owner(request, response_id)):
+        raise not_found(response_id)
     return json_response({"id": response_id, "object": "response", "deleted": True})
 
 
@@ -125,36 +91,7 @@ async def list_input_items(request: web.Request) -> web.Response:
 
 async def _record(request: web.Request) -> dict[str, Any]:
     response_id = request.match_info["response_id"]
-    record = await request.app[RESPONSES].load_response(_owner(request, response_id))
+    record = await request.app[RESPONSES].load_response(owner(request, response_id))
     if record is None:
-        raise _not_found(response_id)
-    return record
-
-
-def _owner(request: web.Request, response_id: str) -> str:
-    """The store key of a stored response, scoped as conversations are."""
-    return owner_key(request.headers, response_id, client=anonymous_client(request))
-
-
-def _not_found(response_id: str, param: str | None = None) -> errors.NotFoundError:
-    # Unknown, expired, deleted, stored with store=false or someone else's: one answer.
-    return errors.NotFoundError(
-        f"No response with id '{response_id}'", param=param, code="response_not_found"
-    )
-
-
-def _with_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Input items as the API lists them: each with an id, message content as parts."""
-    out = []
-    for item in items:
-        item = dict(item)
-        kind = item.setdefault("type", "message")
-        if kind == "message":
-            if isinstance(item.get("content"), str):
-                part = "output_text" if item.get("role") == "assistant" else "input_text"
-                item["content"] = [{"type": part, "text": item["content"]}]
-            item.setdefault("status", "completed")
-        prefix = {"message": "msg", "function_call": "fc", "reasoning": "rs"}.get(kind, "fco")
-        item.setdefault("id", new_id(prefix))
-        out.append(item)
-    return out
+        raise not_found(response_id)
+    return record  # type: ignore[no-any-return]

@@ -32,6 +32,8 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/api/{provider}/chat/completions", _CHAT + "chat_completions"),
     ("POST", "/api/{provider}/{conversation_id}/chat/completions", _CHAT + "chat_completions"),
     ("POST", "/v1/responses", _RESPONSES + "create_response"),
+    ("GET", "/v1/responses", "g4f_server.protocols.responses.socket:responses_socket"),
+    ("POST", "/v1/responses/compact", "g4f_server.protocols.responses.compact:compact_response"),
     ("POST", "/api/{provider}/responses", _RESPONSES + "create_response"),
     ("GET", "/v1/responses/{response_id}", _RESPONSES + "get_response"),
     ("DELETE", "/v1/responses/{response_id}", _RESPONSES + "delete_response"),
