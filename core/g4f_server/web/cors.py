@@ -43,6 +43,7 @@ EXPOSED = ", ".join(
         "X-G4F-Attempts",
         "X-G4F-Cache",
         "X-G4F-Emulated",
+        "X-G4F-Dropped-Tools",
         "x-ratelimit-limit-requests",
         "x-ratelimit-remaining-requests",
         "x-ratelimit-reset-requests",
