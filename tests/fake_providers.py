@@ -25,6 +25,7 @@ class Seen:
     conversation_id: str | None
     api_key: str | None
     request_id: str
+    request: ChatRequest | None = None  # the whole request, for fields beyond messages
 
 
 @dataclass(eq=False)  # identity, as pluggy compares plugins with ==
@@ -76,6 +77,7 @@ class Scripted:
                 conversation_id=ctx.conversation_id,
                 api_key=ctx.api_key,
                 request_id=ctx.request_id,
+                request=request,
             )
         )
         if self.delay:

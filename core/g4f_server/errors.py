@@ -7,7 +7,36 @@ OpenAI's: ``{"error": {"message", "type", "code", "param"}}``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
+
+# --- retry hints ------------------------------------------------------------------------
+# The one place that decides whether an error answer says "retry" (every protocol, every
+# route: the middleware, the connection cap and CORS call ``retry_hints``). The SDKs of
+# OpenAI and Anthropic, and the agents built on them (Claude Code), obey
+# ``x-should-retry`` before their own rules: without it a wrong key cost Claude Code 11
+# requests over 171 s before it told the user (issue 25).
+RETRY_HEADER = "x-should-retry"
+DEFAULT_RETRY_AFTER = 1  # seconds, for a 429/503 whose cause gave no better estimate
+# 4xx answers that a retry can fix: a timed-out upload (408), a conflict (409), a limit (429).
+_RETRYABLE_4XX = frozenset({408, 409, 429})
+_COME_BACK = frozenset({429, 503})  # "later": with Retry-After
+
+
+def retry_hints(status: int, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The retry headers an error answer with ``status`` carries: ``x-should-retry: false``
+    on a 4xx that the same request would get again (400, 401, 402, 403, 404, 405, 413,
+    422...), ``x-should-retry: true`` and ``Retry-After`` (kept when ``headers`` has one)
+    on 429 and 503; nothing on other statuses (the client's own policy decides, e.g. for a
+    502 from an upstream)."""
+    if status in _COME_BACK:
+        hints = {RETRY_HEADER: "true"}
+        if not headers or "Retry-After" not in headers:
+            hints["Retry-After"] = str(DEFAULT_RETRY_AFTER)
+        return hints
+    if 400 <= status < 499 and status not in _RETRYABLE_4XX:
+        return {RETRY_HEADER: "false"}
+    return {}
 
 
 class G4FError(Exception):

@@ -230,6 +230,7 @@ async def test_in_flight_caps_answer_503_with_retry_after(make_client: Any) -> N
         await asyncio.sleep(0.01)
     resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": HELLO})
     assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+    assert resp.headers["x-should-retry"] == "true"
     assert (await resp.json())["error"]["code"] == "server_overloaded"
     assert (await client.get("/health")).status == 200  # liveness is never capped
     assert (await first).status == 200

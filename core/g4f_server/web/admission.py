@@ -82,6 +82,10 @@ _OVERLOADED = (
 )
 _REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    + "".join(
+        f"{name}: {value}\r\n"
+        for name, value in errors.retry_hints(503, {"Retry-After": str(RETRY_AFTER)}).items()
+    ).encode()
     + f"Retry-After: {RETRY_AFTER}\r\nContent-Length: {len(_OVERLOADED)}\r\n".encode()
     + b"Connection: close\r\n\r\n"
     + _OVERLOADED

@@ -37,11 +37,13 @@ EXPOSED = ", ".join(
     (
         "X-Request-Id",
         "Retry-After",
+        "x-should-retry",
         "X-G4F-Provider",
         "X-G4F-Model",
         "X-G4F-Attempts",
         "X-G4F-Cache",
         "X-G4F-Emulated",
+        "X-G4F-Dropped-Tools",
         "x-ratelimit-limit-requests",
         "x-ratelimit-remaining-requests",
         "x-ratelimit-reset-requests",
@@ -93,7 +95,10 @@ CORS = web.AppKey("cors", CorsPolicy)
 
 
 def _refuse(message: str, code: str) -> web.Response:
-    return error_response(errors.PermissionDeniedError(message, code=code))
+    # Answered before the kernel's middleware, so the retry hint is added here.
+    error = errors.PermissionDeniedError(message, code=code)
+    error.headers.update(errors.retry_hints(error.status))
+    return error_response(error)
 
 
 @web.middleware

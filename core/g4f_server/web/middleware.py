@@ -1,4 +1,5 @@
-"""The one middleware: request id, API key check, error mapping and the access line.
+"""The one middleware: request id, API key check, error mapping (with the retry hints of
+``errors.retry_hints``) and the access line.
 
 One middleware instead of four keeps the per-request cost down (every middleware is an
 extra coroutine frame on the hot path).
@@ -97,6 +98,8 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
         )
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
+        if response.status >= 400:  # raised or returned, in any protocol's shape
+            response.headers.update(errors.retry_hints(response.status, response.headers))
     if config.access_log:
         _access(request, response.status, tried, started)
     return response

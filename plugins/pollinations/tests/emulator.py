@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +174,23 @@ class Failure:
 
 SEEN = web.RequestKey("seen", Seen)
 FAILURE = web.RequestKey("failure", Failure)
+
+
+# A prompt can script the fake model when tools are offered (a real client's tool list
+# is long, and its first tool rarely the one a test wants): "[[call NAME {json}]]" calls
+# NAME with those arguments, "[[reply]]" answers in text (the default calls the first tool).
+_CALL = re.compile(r"\[\[call ([A-Za-z0-9_.:-]+) (\{.*?\})\]\]", re.S)
+REPLY = "[[reply]]"
+
+
+def _scripted_call(text: str, tools: list[dict[str, Any]]) -> dict[str, Any] | None:
+    found = _CALL.search(text)
+    names = {(t.get("function") or {}).get("name") for t in tools}
+    if found is None or found[1] not in names:
+        return None
+    arguments = orjson.dumps(orjson.loads(found[2])).decode()
+    function = {"name": found[1], "arguments": arguments}
+    return {"id": "call_emu_1", "type": "function", "function": function}
 
 
 class Emulator:
@@ -432,7 +450,10 @@ class Emulator:
         """What the fake model says: driven by the request so tests can assert it."""
         model = str(body.get("model") or "openai")
         messages = body.get("messages") or []
-        last = messages[-1] if messages else {}
+        # The turn answered: the last message but system ones (a client may put a system
+        # entry after the user's, as Claude Code does).
+        turns = [m for m in messages if m.get("role") not in ("system", "developer")]
+        last = turns[-1] if turns else messages[-1] if messages else {}
         parts = last.get("content") if isinstance(last.get("content"), list) else []
         text = (
             last.get("content")
@@ -459,6 +480,10 @@ class Emulator:
             }
         elif any(p.get("type") == "input_audio" for p in parts):
             answer["content"] = TRANSCRIPT
+        elif tools and (scripted := _scripted_call(text, tools)):
+            answer["tool_calls"] = [scripted]
+        elif tools and REPLY in text:
+            answer["content"] = f"Echo: {text}"
         elif tools and last.get("role") != "tool" and body.get("tool_choice") != "none":
             function = tools[0]["function"]
             arguments = orjson.dumps(_arguments(function.get("parameters") or {})).decode()

@@ -1,12 +1,30 @@
 """The Anthropic Messages request (POST /v1/messages), and how it becomes the
-``ChatRequest`` every provider takes. Unknown fields are accepted, as in chat."""
+``ChatRequest`` every provider takes. Unknown fields are accepted, as in chat.
+
+What Claude Code and the SDKs send beyond the basics (docs/api.md, "Claude Code"):
+
+- honoured: ``system`` entries inside ``messages`` (a system message at that point),
+  ``thinking`` (enabled with a budget, or adaptive) and ``output_config.effort`` (as the
+  reasoning effort), ``output_format`` / ``output_config.format`` (a JSON schema, as
+  chat's ``response_format``), ``tool_choice``, ``metadata.user_id`` (chat's ``user``),
+  ``strict`` on a tool;
+- ignored (accepted, the provider never sees them): ``cache_control`` (top level and on
+  any block), ``context_management`` (the whole context is forwarded), ``container``,
+  ``mcp_servers``, ``service_tier``, ``inference_geo``, ``speed``, ``thinking.display``,
+  a tool's ``defer_loading``, ``input_examples``, ``allowed_callers`` and
+  ``eager_input_streaming``; the ``anthropic-beta`` header;
+- dropped: tools the gateway cannot run (Anthropic's server and versioned tools, such
+  as ``web_search_20250305``), named in the ``X-G4F-Dropped-Tools`` header and a log
+  line; a ``tool_choice`` that forces one of them is a 400 naming it.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from g4f_server import errors
 from g4f_server.requests import ApiKey, ChatRequest, _Open
@@ -14,10 +32,36 @@ from g4f_server.web.validation import parse_model
 
 # Thinking budgets (tokens) mapped to the OpenAI reasoning effort providers understand.
 _EFFORT_BUDGETS = ((4096, "low"), (16384, "medium"))
+# Anthropic's effort levels (output_config.effort) as OpenAI reasoning efforts: the two
+# above "high" have no OpenAI counterpart that every upstream takes.
+_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
+# Content blocks of earlier turns that record what Anthropic's servers ran (server tools,
+# MCP connector, code execution): the gateway ran none of them, the provider is not shown.
+_SERVER_BLOCKS = frozenset(
+    {
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "container_upload",
+    }
+)
+
+
+# A dropped tool's name travels in a response header: anything but these characters is
+# replaced, so a client's name can never break (or add to) the headers.
+_UNSAFE_IN_HEADER = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
 class AnthropicMessage(_Open):
-    role: Literal["user", "assistant"]
+    # "system": a system message at this point of the conversation (Anthropic documents
+    # system entries inside messages; Claude Code sends one).
+    role: Literal["user", "assistant", "system"]
     content: str | list[dict[str, Any]]
 
 
@@ -35,16 +79,32 @@ class MessagesRequest(_Open):
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
     thinking: dict[str, Any] | None = None
+    output_config: dict[str, Any] | None = None
+    output_format: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     stream: bool = False
+    # Accepted and ignored (module docstring): declared so that OpenAPI lists them.
+    cache_control: dict[str, Any] | None = None
+    context_management: dict[str, Any] | None = None
+    container: str | dict[str, Any] | None = None
+    mcp_servers: list[dict[str, Any]] | None = None
+    service_tier: str | None = None
+    inference_geo: str | None = None
+    speed: str | None = None
     # Gateway fields (not Anthropic's).
     provider: str | None = None
     api_key: ApiKey | None = None
     proxy: str | None = None
+    # The tools left out of what the provider sees (type or name), for the header.
+    _dropped_tools: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def dropped_tools(self) -> list[str]:
+        return self._dropped_tools
 
     def to_chat(self) -> ChatRequest:
         messages: list[dict[str, Any]] = []
-        system = _system_text(self.system)
+        system = _system_text(self.system, "system")
         if system:
             messages.append({"role": "system", "content": system})
         for i, message in enumerate(self.messages):
@@ -58,20 +118,65 @@ class MessagesRequest(_Open):
             "top_p": self.top_p,
             "top_k": self.top_k,
             "stop": self.stop_sequences or None,
-            "user": (self.metadata or {}).get("user_id"),
+            "user": _user_id((self.metadata or {}).get("user_id")),
             "provider": self.provider,
             "api_key": self.api_key,
             "proxy": self.proxy,
         }
-        if self.tools:
-            fields["tools"] = [_chat_tool(i, tool) for i, tool in enumerate(self.tools)]
+        tools, self._dropped_tools = _chat_tools(self.tools or [])
+        if tools:
+            fields["tools"] = tools
         if self.tool_choice:
-            fields.update(_chat_tool_choice(self.tool_choice))
-        if (self.thinking or {}).get("type") == "enabled":
-            budget = self.thinking.get("budget_tokens") or 0  # type: ignore[union-attr]
-            effort = next((e for limit, e in _EFFORT_BUDGETS if budget < limit), "high")
+            fields.update(_chat_tool_choice(self.tool_choice, tools, self._dropped_tools))
+        effort = _reasoning_effort(self.thinking, self.output_config)
+        if effort:
             fields["reasoning_effort"] = effort
+        fmt = self.output_format or (self.output_config or {}).get("format")
+        if fmt:
+            fields["response_format"] = _response_format(fmt)
         return parse_model(ChatRequest, {k: v for k, v in fields.items() if v is not None})
+
+
+def _user_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _reasoning_effort(thinking: dict[str, Any] | None, config: dict[str, Any] | None) -> str:
+    """The reasoning effort to ask for: ``output_config.effort`` when given, else one
+    from an enabled thinking budget; none when thinking is disabled (or adaptive without
+    an effort: the provider's default)."""
+    kind = (thinking or {}).get("type")
+    if kind == "disabled":
+        return ""
+    effort = (config or {}).get("effort")
+    if isinstance(effort, str) and effort in _EFFORTS:
+        return _EFFORTS[effort]
+    if effort is not None:
+        raise errors.InvalidRequestError(
+            f"output_config.effort must be one of {', '.join(_EFFORTS)}",
+            param="output_config.effort",
+        )
+    if kind == "enabled":
+        budget = (thinking or {}).get("budget_tokens")
+        budget = budget if isinstance(budget, int) else 0
+        return next((e for limit, e in _EFFORT_BUDGETS if budget < limit), "high")
+    return ""
+
+
+def _response_format(fmt: Any) -> dict[str, Any]:
+    """Structured outputs (``{"type": "json_schema", "schema": {...}}``) as chat's
+    ``response_format``."""
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        raise errors.InvalidRequestError(
+            "output_format must be {'type': 'json_schema', 'schema': {...}}",
+            param="output_format",
+        )
+    schema = fmt.get("schema")
+    if not isinstance(schema, dict):
+        raise errors.InvalidRequestError(
+            "output_format needs a JSON schema object in 'schema'", param="output_format.schema"
+        )
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
 
 
 class CountTokensRequest(MessagesRequest):
@@ -80,14 +185,15 @@ class CountTokensRequest(MessagesRequest):
     max_tokens: int = Field(default=1, ge=1)
 
 
-def _system_text(system: str | list[dict[str, Any]] | None) -> str:
+def _system_text(system: str | list[dict[str, Any]] | None, param: str) -> str:
+    """System text: a string or text blocks (their ``cache_control`` is ignored)."""
     if system is None or isinstance(system, str):
         return system or ""
     texts = []
     for i, block in enumerate(system):
         if block.get("type") != "text" or not isinstance(block.get("text"), str):
             raise errors.InvalidRequestError(
-                f"system block {i} must be a text block", param=f"system.{i}"
+                f"{param} block {i} must be a text block", param=f"{param}.{i}"
             )
         texts.append(block["text"])
     return "\n\n".join(texts)
@@ -126,6 +232,8 @@ def _result_text(content: Any, param: str) -> str | list[dict[str, Any]]:
             parts.append({"type": "text", "text": str(block.get("text", ""))})
         elif kind == "image":
             parts.append(_image_url(block, f"{param}.{j}"))
+        elif kind in ("tool_reference", "search_result", "document"):
+            parts.append({"type": "text", "text": _block_text(block, f"{param}.{j}")})
         else:
             raise _unsupported("tool_result blocks", kind, f"{param}.{j}.type")
     if all(p["type"] == "text" for p in parts):
@@ -133,9 +241,36 @@ def _result_text(content: Any, param: str) -> str | list[dict[str, Any]]:
     return parts
 
 
+def _block_text(block: dict[str, Any], param: str) -> str:
+    """The text of a block that the provider gets as text: a tool search's
+    ``tool_reference`` (the tool is already in the list the provider sees), a
+    ``search_result``, a plain-text ``document``."""
+    kind = block.get("type")
+    if kind == "tool_reference":
+        return f"Tool {block.get('tool_name', '')!s} is available."
+    if kind == "search_result":
+        texts = [b.get("text", "") for b in block.get("content") or [] if isinstance(b, dict)]
+        head = " ".join(str(block.get(k) or "") for k in ("title", "source")).strip()
+        return "\n".join([head, *map(str, texts)]).strip()
+    source = block.get("source") or {}
+    if source.get("type") == "text" and isinstance(source.get("data"), str):
+        return str(source["data"])
+    if source.get("type") == "content" and isinstance(source.get("content"), list):
+        return "\n".join(str(b.get("text", "")) for b in source["content"] if isinstance(b, dict))
+    raise errors.InvalidRequestError(
+        f"Only plain-text documents are supported (source type {source.get('type')!r})",
+        param=f"{param}.source",
+        code="unsupported_content",
+    )
+
+
 def _chat_messages(i: int, message: AnthropicMessage) -> list[dict[str, Any]]:
     """One Anthropic message as chat messages: tool results become tool messages (before
-    the rest of the user's content), tool_use blocks the assistant's tool calls."""
+    the rest of the user's content), tool_use blocks the assistant's tool calls, a
+    system entry a system message at this point."""
+    if message.role == "system":
+        text = _system_text(message.content, f"messages.{i}.content")
+        return [{"role": "system", "content": text}] if text else []
     if isinstance(message.content, str):
         return [{"role": message.role, "content": message.content}]
     out: list[dict[str, Any]] = []
@@ -150,6 +285,8 @@ def _chat_messages(i: int, message: AnthropicMessage) -> list[dict[str, Any]]:
             parts.append({"type": "text", "text": block["text"]})
         elif kind == "image" and message.role == "user":
             parts.append(_image_url(block, param))
+        elif kind in ("document", "search_result") and message.role == "user":
+            parts.append({"type": "text", "text": _block_text(block, param)})
         elif kind == "tool_use" and message.role == "assistant":
             if not block.get("id") or not block.get("name"):
                 raise errors.InvalidRequestError("a tool_use block needs id and name", param=param)
@@ -172,6 +309,8 @@ def _chat_messages(i: int, message: AnthropicMessage) -> list[dict[str, Any]]:
             out.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": content})
         elif kind in ("thinking", "redacted_thinking") and message.role == "assistant":
             continue  # the model's earlier reasoning: not forwarded
+        elif kind in _SERVER_BLOCKS:
+            continue  # what Anthropic's servers would have run: the gateway ran none
         else:
             raise _unsupported(f"{message.role} content blocks", kind, f"{param}.type")
     if message.role == "assistant":
@@ -189,15 +328,24 @@ def _chat_messages(i: int, message: AnthropicMessage) -> list[dict[str, Any]]:
     return out
 
 
+def _chat_tools(tools: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Client tools as chat function tools, and the names of the tools dropped: those
+    with a versioned ``type`` (Anthropic's server tools, web search, code execution, and
+    the Anthropic-defined client tools such as ``bash_20250124``), which the gateway
+    cannot run or describe to another model."""
+    out, dropped = [], []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise errors.InvalidRequestError(f"tool {i} must be an object", param=f"tools.{i}")
+        if tool.get("type") in (None, "custom"):
+            out.append(_chat_tool(i, tool))
+        else:
+            name = str(tool.get("name") or tool.get("type"))[:128]
+            dropped.append(_UNSAFE_IN_HEADER.sub("_", name))
+    return out, dropped
+
+
 def _chat_tool(i: int, tool: dict[str, Any]) -> dict[str, Any]:
-    kind = tool.get("type")
-    if kind not in (None, "custom"):
-        raise errors.InvalidRequestError(
-            f"Tools of type {kind!r} are not supported: only client tools "
-            "(name, description, input_schema) are",
-            param=f"tools.{i}.type",
-            code="unsupported_tool",
-        )
     if not isinstance(tool.get("name"), str) or not tool["name"]:
         raise errors.InvalidRequestError(f"tool {i} needs a string 'name'", param=f"tools.{i}.name")
     function: dict[str, Any] = {
@@ -206,10 +354,14 @@ def _chat_tool(i: int, tool: dict[str, Any]) -> dict[str, Any]:
     }
     if tool.get("description"):
         function["description"] = tool["description"]
+    if isinstance(tool.get("strict"), bool):
+        function["strict"] = tool["strict"]
     return {"type": "function", "function": function}
 
 
-def _chat_tool_choice(choice: dict[str, Any]) -> dict[str, Any]:
+def _chat_tool_choice(
+    choice: dict[str, Any], tools: list[dict[str, Any]], dropped: list[str]
+) -> dict[str, Any]:
     kind = choice.get("type")
     fields: dict[str, Any] = {}
     if choice.get("disable_parallel_tool_use"):
@@ -217,14 +369,31 @@ def _chat_tool_choice(choice: dict[str, Any]) -> dict[str, Any]:
     if kind == "auto":
         fields["tool_choice"] = "auto"
     elif kind == "any":
+        if not tools and dropped:
+            raise errors.InvalidRequestError(
+                f"tool_choice 'any' forces a tool, and the gateway cannot run "
+                f"{', '.join(dropped)}: only client tools (name, description, input_schema) are",
+                param="tool_choice",
+                code="unsupported_tool",
+            )
         fields["tool_choice"] = "required"
     elif kind == "none":
         fields["tool_choice"] = "none"
     elif kind == "tool" and isinstance(choice.get("name"), str):
+        if choice["name"] in dropped:
+            raise errors.InvalidRequestError(
+                f"tool_choice forces the tool {choice['name']!r}, which the gateway cannot "
+                "run: only client tools (name, description, input_schema) are",
+                param="tool_choice.name",
+                code="unsupported_tool",
+            )
         fields["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
     else:
         raise errors.InvalidRequestError(
             "tool_choice.type must be 'auto', 'any', 'none' or 'tool' (with a name)",
             param="tool_choice",
         )
+    if not tools:  # only dropped tools: nothing to choose from
+        fields.pop("tool_choice", None)
+        fields.pop("parallel_tool_calls", None)
     return fields

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from g4f_server.logs import get_logger
 from g4f_server.pipeline import turn as pipeline
 from g4f_server.pipeline.transcript import estimate_prompt_tokens, estimate_tokens
 from g4f_server.protocols import streaming
@@ -20,13 +21,21 @@ from g4f_server.web.handlers import errors_as, request_body
 from g4f_server.web.jsonio import dumps, json_response, read_json
 from g4f_server.web.validation import parse_model
 
+log = get_logger("g4f_server.anthropic")
+DROPPED_HEADER = "X-G4F-Dropped-Tools"
+
 
 @errors_as(error_body)
 @request_body(MessagesRequest)
 async def create_message(request: web.Request) -> web.StreamResponse:
     """Create a message (Anthropic Messages API; streaming with `stream: true`)."""
     body = parse_model(MessagesRequest, await read_json(request))
-    turn = await pipeline.start_turn(request, body.to_chat())
+    chat = body.to_chat()
+    if body.dropped_tools:  # the caller can tell what the model was not offered
+        log.info("tools_dropped", tools=body.dropped_tools, model=body.model)
+    turn = await pipeline.start_turn(request, chat)
+    if body.dropped_tools:
+        turn.headers[DROPPED_HEADER] = ",".join(body.dropped_tools)
     message_id = new_message_id()
     if body.stream:
         renderer = MessageStream(message_id, turn.model, turn.provider, turn.chat)

@@ -21,6 +21,7 @@ _CHAT = "g4f_server.protocols.openai_chat.routes:"
 _RESPONSES = "g4f_server.protocols.responses.routes:"
 _MESSAGES = "g4f_server.protocols.anthropic.routes:"
 _COMPLETIONS = "g4f_server.protocols.completions.routes:"
+_ANTHROPIC_MODELS = "g4f_server.protocols.anthropic.models:"
 _HERE = "g4f_server.web.routes."
 ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/health", _HERE + "health:health"),
@@ -43,8 +44,9 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/messages/count_tokens", _MESSAGES + "count_tokens"),
     ("POST", "/v1/completions", _COMPLETIONS + "create_completion"),
     ("POST", "/api/{provider}/completions", _COMPLETIONS + "create_completion"),
-    ("GET", "/v1/models", _HERE + "models:list_models"),
-    ("GET", "/v1/models/{model:.+}", _HERE + "models:get_model"),
+    # OpenAI's shape, or Anthropic's for a caller that sends anthropic-version.
+    ("GET", "/v1/models", _ANTHROPIC_MODELS + "list_models"),
+    ("GET", "/v1/models/{model:.+}", _ANTHROPIC_MODELS + "get_model"),
     ("GET", "/api/{provider}/models", _HERE + "models:provider_models"),
     ("GET", "/v1/providers", _HERE + "providers:list_providers"),
     ("GET", "/v1/providers/{provider}", _HERE + "providers:get_provider"),

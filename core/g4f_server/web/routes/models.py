@@ -65,10 +65,9 @@ def public_entry(registry: Registry, name: str) -> dict[str, Any] | None:
     }
 
 
-async def list_models(request: web.Request) -> web.Response:
-    """List every model (merged across providers), the public names of the routing
-    table, then the providers themselves."""
-    registry = request.app[REGISTRY]
+def model_list(registry: Registry) -> list[dict[str, Any]]:
+    """Every model (merged across providers), the public names of the routing table,
+    then the providers themselves (usable as a model name: their default model)."""
     data: dict[str, dict[str, Any]] = {}
     for entry in registry.ordered:
         for model in entry.models:
@@ -91,19 +90,18 @@ async def list_models(request: web.Request) -> web.Response:
                 "vision": any("vision" in m.capabilities for m in entry.models),
                 "provider": True,
             }
-    return json_response({"object": "list", "data": list(data.values())})
+    return list(data.values())
 
 
-async def get_model(request: web.Request) -> web.Response:
-    """Describe one model, by id, public name or alias. The id echoes the name asked for
-    (as OpenAI does), so a client that checks it finds its own name."""
-    name = request.match_info["model"]
-    registry = request.app[REGISTRY]
+def describe_model(registry: Registry, name: str) -> dict[str, Any]:
+    """One model, by id, public name or alias; 404 when no provider has it. The id
+    echoes the name asked for (as OpenAI does), so a client that checks it finds its own
+    name."""
     serving = registry.serving(name)
     listed = any(model_id.lower() == name.lower() for _, model_id in serving)
     public = None if listed else public_entry(registry, name)
     if public is not None:
-        return json_response(public)
+        return public
     if serving:
         entry, model_id = serving[0]
         model = entry.model(model_id)
@@ -113,19 +111,28 @@ async def get_model(request: web.Request) -> web.Response:
         item["id"] = name
         if model.id != name:
             item["model"] = model.id  # what the name stands for
-        return json_response(item)
+        return item
     entry = registry.get(name)
     if entry is not None:
-        return json_response(
-            {
-                "id": entry.name,
-                "object": "model",
-                "created": 0,
-                "owned_by": entry.info.label or entry.name,
-                "provider": True,
-            }
-        )
+        return {
+            "id": entry.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": entry.info.label or entry.name,
+            "provider": True,
+        }
     raise errors.ModelNotFoundError(f"The model '{name}' does not exist", param="model")
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """List every model (merged across providers), the public names of the routing
+    table, then the providers themselves."""
+    return json_response({"object": "list", "data": model_list(request.app[REGISTRY])})
+
+
+async def get_model(request: web.Request) -> web.Response:
+    """Describe one model, by id, public name or alias."""
+    return json_response(describe_model(request.app[REGISTRY], request.match_info["model"]))
 
 
 async def provider_models(request: web.Request) -> web.Response:
