@@ -111,6 +111,10 @@ class AppConfig:
     state_prefix: str = "g4f:"  # every key the server writes starts with it
     # Rate limits while the state store is away: admit uncounted (False) or answer 503.
     limits_fail_closed: bool = False
+    # Seconds one rate-limit call may wait for the state store before it counts as away:
+    # a hung Redis (not a dead one) otherwise holds every limited request for the
+    # client's socket timeout and its retry (10 s and more).
+    limits_timeout: float = _bounded(0.25, gt=0, le=30)
 
     # The operator's controls (docs/configuration.md). The tables come from the config
     # file (``--config`` / G4F_CONFIG, TOML) or from code.

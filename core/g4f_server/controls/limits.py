@@ -32,9 +32,11 @@ from g4f_server import errors
 from g4f_server.appkeys import KEY_NAME
 from g4f_server.controls.apikeys import OPEN_PATHS, OPEN_PREFIXES
 from g4f_server.controls.tracked import CONTROLLED, Controlled
+from g4f_server.logs import get_logger
 from g4f_server.pipeline.scope import client_address, parse_trusted
 from g4f_server.storage.interfaces import Decision, Limiter
 
+log = get_logger("g4f_server.limits")
 WINDOW = 60.0  # rpm and tpm are per minute
 LIMIT_KINDS = ("rpm", "tpm", "concurrency")
 
@@ -212,7 +214,7 @@ class Ticket:
     counters to charge when the answer is done, and the decisions its headers report.
     A plain slotted class whose lists are made only when needed: one per request."""
 
-    __slots__ = ("limiter", "local", "rates", "slots", "token_keys")
+    __slots__ = ("limiter", "local", "rates", "slots", "token_keys", "uncounted")
 
     def __init__(self, limiter: Limiter) -> None:
         self.limiter = limiter
@@ -221,6 +223,8 @@ class Ticket:
         self.token_keys: list[str] | None = None
         # (kind, limit, remaining, reset) of the rpm and tpm checks, for the headers
         self.rates: list[tuple[str, int, int, float]] | None = None
+        # The state store was away at admission (fail-open): nothing more is counted.
+        self.uncounted = False
 
     def charge_now(self, tokens: int) -> bool:
         """Charge in memory without a coroutine; False: await ``charge_tokens``."""
@@ -246,8 +250,12 @@ class Ticket:
         if self.charge_now(tokens):
             return
         keys, self.token_keys = self.token_keys, None
-        for key in keys or ():
-            await self.limiter.charge(key, tokens, WINDOW)
+        try:
+            for key in keys or ():
+                await self.limiter.charge(key, tokens, WINDOW)
+        except errors.StateUnavailableError:
+            # The answer is already made: failing it now would help nobody.
+            log.warning("tokens_not_counted", reason="state store unavailable")
 
     async def release(self) -> None:
         if self.release_now():
@@ -269,6 +277,8 @@ class RateLimits:
     trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
     # The metrics middleware, outside this one, has made the request's Controlled.
     after_metrics: bool = False
+    # The shared counters are away (or late): 503 (True) or admitted uncounted (False).
+    fail_closed: bool = False
 
     def model_rule(self, model: str) -> tuple[str, Rule] | None:
         """The rule of a public model name: the exact name, else the first glob."""
@@ -294,6 +304,20 @@ class RateLimits:
         if ticket.local is not None:
             ticket.local.admit_now(ticket, subject, rule)
             return
+        if ticket.uncounted:
+            return
+        try:
+            await self._admit_shared(ticket, subject, rule)
+        except errors.StateUnavailableError:
+            if self.fail_closed:
+                raise
+            # Decided at once: the rest of this request's checks (and its token charge)
+            # would only wait out the same bound again.
+            ticket.uncounted = True
+            ticket.token_keys = None
+            log.warning("rate_limit_not_counted", reason="state store unavailable")
+
+    async def _admit_shared(self, ticket: Ticket, subject: str, rule: Rule) -> None:
         limiter = self.limiter
         if rule.concurrency is not None:
             key = "c:" + subject
@@ -329,6 +353,7 @@ def parse_limits(
     limits: Mapping[str, Any],
     keys: Mapping[str, Mapping[str, Any]],
     trusted_proxies: Sequence[str] = (),
+    fail_closed: bool = False,
 ) -> RateLimits | None:
     """The ``[limits]`` table and the limits of ``[keys.NAME]``; None when nothing is
     limited (the middleware then skips the limiter entirely)."""
@@ -346,7 +371,9 @@ def parse_limits(
     if not (per_key or per_client or key_rules or any(models.values())):
         return None
     trusted = parse_trusted(trusted_proxies)
-    return RateLimits(limiter, per_key, per_client, key_rules, models, trusted)
+    rate_limits = RateLimits(limiter, per_key, per_client, key_rules, models, trusted)
+    rate_limits.fail_closed = fail_closed
+    return rate_limits
 
 
 # --- wiring: the middleware (who, how many) and the per-model gate (which model) ------

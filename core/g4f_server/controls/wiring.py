@@ -84,7 +84,11 @@ def _limits(config: AppConfig, app: web.Application | None = None) -> limits.Rat
     limiter = factory.make_limiter(app, config) if app is not None else limits.MemoryLimiter()
     try:
         return limits.parse_limits(
-            limiter or limits.MemoryLimiter(), config.limits, config.keys, config.trusted_proxies
+            limiter or limits.MemoryLimiter(),
+            config.limits,
+            config.keys,
+            config.trusted_proxies,
+            config.limits_fail_closed,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

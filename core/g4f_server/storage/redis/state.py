@@ -104,13 +104,20 @@ class RedisState:
     def key(self, name: str) -> str:
         return self.prefix + name
 
-    async def run(self, command: Awaitable[T]) -> T:
-        """Await a Redis command; its failure is the request's 503."""
+    async def run(self, command: Awaitable[T], timeout: float | None = None) -> T:
+        """Await a Redis command; its failure is the request's 503. ``timeout``: seconds
+        before a Redis that accepts but does not answer (hung, SIGSTOP) counts as away;
+        without it the client's own socket timeout applies (and its one retry)."""
         from redis.exceptions import RedisError
 
         try:
-            return await command
-        except RedisError as exc:
+            if timeout is None:
+                return await command
+            # Cancelling the command makes redis-py drop that connection: a late reply
+            # can never be read as the answer to a later command.
+            async with asyncio.timeout(timeout):
+                return await command
+        except (RedisError, TimeoutError) as exc:
             # The error's type and text (no keys, no values: never content) are logged.
             log.warning("state_unavailable", url=self.url, error=f"{type(exc).__name__}: {exc}")
             raise errors.StateUnavailableError(
