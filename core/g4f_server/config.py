@@ -115,6 +115,9 @@ class AppConfig:
     # a hung Redis (not a dead one) otherwise holds every limited request for the
     # client's socket timeout and its retry (10 s and more).
     limits_timeout: float = _bounded(0.25, gt=0, le=30)
+    # Tokens a chat answer without max_tokens is expected to cost: reserved against the
+    # tokens-per-minute limits at admission, settled with the real count after the answer.
+    limits_completion_estimate: int = _bounded(1024, ge=1)
 
     # The operator's controls (docs/configuration.md). The tables come from the config
     # file (``--config`` / G4F_CONFIG, TOML) or from code.

@@ -11,20 +11,21 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import istr
 
-from g4f_server.appkeys import KEY_NAME, SERVED_BY
+from g4f_server.appkeys import CONFIG, KEY_NAME, SERVED_BY
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.controls import demo, limits
 from g4f_server.controls.apikeys import KEYRING, KeyRing
 from g4f_server.controls.tracked import CONTROLLED
 from g4f_server.pipeline import scope
 from g4f_server.pipeline.observers import OBSERVERS, Observers
+from g4f_server.pipeline.transcript import estimate_prompt_tokens
 from g4f_server.providers.model_table import ModelTable
+from g4f_server.requests import ChatRequest
 from g4f_server.storage import factory
 
 if TYPE_CHECKING:
     from g4f_server.controls.metrics import Metrics
     from g4f_server.pipeline.transcript import Transcript
-    from g4f_server.requests import ChatRequest
 
 
 @dataclass(slots=True)
@@ -163,13 +164,21 @@ async def admitted(request: web.Request, body: Any) -> None:
         state = request[CONTROLLED]
         state.public_model = model
         rate_limits = active.limits
-        if rate_limits is not None and rate_limits.models and state.ticket is not None:
-            await limits.admit_model(rate_limits, state.ticket, model)
+        ticket = state.ticket
+        if rate_limits is not None and ticket is not None:
+            if rate_limits.models:
+                await limits.admit_model(rate_limits, ticket, model)
+            if ticket.token_keys is not None and isinstance(body, ChatRequest):
+                estimate = estimate_prompt_tokens(body) + (
+                    body.token_limit or request.app[CONFIG].limits_completion_estimate
+                )
+                await limits.reserve_tokens(rate_limits, ticket, estimate)
 
 
 async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
     """Observer: an answer is done: its tokens (the upstream's count, else an estimate)
-    count against the tokens-per-minute limits and in the metrics."""
+    settle what was reserved against the tokens-per-minute limits, and count in the
+    metrics."""
     state = request[CONTROLLED]
     ticket, metrics = state.ticket, state.metrics
     charging = ticket is not None and ticket.token_keys is not None

@@ -107,8 +107,15 @@ class Limiter(Protocol):
         count has reached the limit). A denied hit adds nothing."""
         ...
 
+    async def reserve(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        """Add ``cost`` (an estimate, settled later with ``charge``) while the count is
+        below ``limit``, even when it takes the count past it; denied (adding nothing)
+        once the count has reached it."""
+        ...
+
     async def charge(self, key: str, cost: int, window: float) -> None:
-        """Add ``cost`` unconditionally (tokens, known only once the answer is done)."""
+        """Add ``cost`` unconditionally: a request's tokens once its answer is done, less
+        what was reserved for it (negative: a refund, never below 0)."""
         ...
 
     async def acquire(self, key: str, limit: int) -> Decision:

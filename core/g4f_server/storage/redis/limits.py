@@ -30,7 +30,9 @@ from g4f_server.config import AppConfig
 from g4f_server.storage.interfaces import Decision
 from g4f_server.storage.redis.state import RedisState
 
-# KEYS[1] the counter's base key; ARGV cost, limit (-1: charge unconditionally), window.
+# KEYS[1] the counter's base key; ARGV cost (negative: a refund), limit (-1: charge
+# unconditionally), window, and "r" to reserve (refused only once the count has reached
+# the limit, the cost may take it past).
 # Returns {allowed, used, reset seconds as a string (Lua numbers come back as integers)}.
 _HIT = """
 local t = redis.call('TIME')
@@ -40,11 +42,15 @@ local start = math.floor(now / window) * window
 local key = KEYS[1] .. ':' .. string.format('%d', start)
 local used = tonumber(redis.call('GET', key) or '0')
 local reset = tostring(start + window - now)
-if limit >= 0 and (used >= limit or used + cost > limit) then
+if limit >= 0 and (used >= limit or (ARGV[4] ~= 'r' and used + cost > limit)) then
   return {0, used, reset}
 end
-if cost > 0 then
+if cost ~= 0 then
   used = redis.call('INCRBY', key, cost)
+  if used < 0 then  -- a refund never takes the count below 0
+    redis.call('SET', key, 0)
+    used = 0
+  end
   redis.call('EXPIRE', key, math.ceil(window) + 1)
 end
 return {1, used, reset}
@@ -81,6 +87,14 @@ class RedisLimiter:
         state = self.state
         allowed, used, reset = await state.run(
             self._hit(keys=[state.key(f"limit:{key}")], args=[cost, limit, window]),
+            self.timeout,
+        )
+        return Decision(bool(allowed), limit, max(0, limit - int(used)), float(reset))
+
+    async def reserve(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        state = self.state
+        allowed, used, reset = await state.run(
+            self._hit(keys=[state.key(f"limit:{key}")], args=[cost, limit, window, "r"]),
             self.timeout,
         )
         return Decision(bool(allowed), limit, max(0, limit - int(used)), float(reset))
