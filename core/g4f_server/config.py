@@ -105,6 +105,11 @@ class AppConfig:
     cookie_max_domains: int = _bounded(500, ge=1)  # domains stored in all
     conversation_ttl: float = _bounded(7 * 86400.0, gt=0)  # idle seconds before expiry
     conversation_max: int = _bounded(10_000, ge=1)  # stored conversation rows
+    # Stored Responses objects in bytes (a count alone let 10,000 records of a 32 MiB body
+    # each grow the store to hundreds of GB): one record (413 above it), and all of them
+    # (the least recently saved go first).
+    response_max_bytes: int = _bounded(16 * 1024**2, ge=1024)
+    response_store_max_bytes: int = _bounded(512 * 1024**2, ge=1024)
     # Shared state (storage/redis_state.py): unset keeps everything in data_dir.
     state_url: str | None = None  # redis://host:6379/0 or rediss:// (TLS)
     state_password: str | None = None  # instead of a password in the URL

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.appkeys import CONFIG
 from g4f_server.pipeline import turn as pipeline
 from g4f_server.pipeline.history import reply_message, trim_history
 from g4f_server.pipeline.scope import anonymous_client, owner_key
@@ -23,7 +24,8 @@ from g4f_server.protocols.responses.render import (
 )
 from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
 from g4f_server.requests import ChatRequest
-from g4f_server.storage.interfaces import RESPONSES
+from g4f_server.storage.factory import response_bounds
+from g4f_server.storage.interfaces import RESPONSES, response_too_large
 from g4f_server.web.handlers import request_body
 from g4f_server.web.jsonio import json_response, read_json
 from g4f_server.web.validation import parse_model
@@ -34,6 +36,10 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     """Create a model response (OpenAI Responses API; streaming with `stream: true`)."""
     body = parse_model(ResponsesRequest, await read_json(request))
     store = request.app[RESPONSES]
+    if body.store:  # a body larger than a record may be is refused before any provider runs
+        bounds = response_bounds(request.app[CONFIG])
+        if (request.content_length or 0) > bounds["max_record"]:
+            raise response_too_large(request.content_length or 0, bounds["max_record"])
     history: list[dict[str, Any]] = []
     if body.previous_response_id:
         previous = await store.load_response(_owner(request, body.previous_response_id))
