@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from g4f_server import errors
-from g4f_server.requests import ApiKey, ChatRequest, _Open
+from g4f_server.requests import ApiKey, ChatRequest, _Open, chat_limits
 from g4f_server.web.validation import parse_model
 
 # Thinking budgets (tokens) mapped to the OpenAI reasoning effort providers understand.
@@ -43,6 +43,7 @@ class MessagesRequest(_Open):
     proxy: str | None = None
 
     def to_chat(self) -> ChatRequest:
+        _within_parts(self.messages)
         messages: list[dict[str, Any]] = []
         system = _system_text(self.system)
         if system:
@@ -131,6 +132,19 @@ def _result_text(content: Any, param: str) -> str | list[dict[str, Any]]:
     if all(p["type"] == "text" for p in parts):
         return "\n".join(p["text"] for p in parts)
     return parts
+
+
+def _within_parts(messages: list[AnthropicMessage]) -> None:
+    """``max_content_parts`` on the blocks as sent: the conversion below merges text
+    blocks, so the chat schema's own count would let 5,000 of them through."""
+    limit = chat_limits()[1]
+    blocks = sum(len(m.content) for m in messages if isinstance(m.content, list))
+    if blocks > limit:
+        raise errors.InvalidRequestError(
+            f"at most {limit} content blocks are allowed in all messages together "
+            "(max_content_parts)",
+            param="messages",
+        )
 
 
 def _chat_messages(i: int, message: AnthropicMessage) -> list[dict[str, Any]]:
