@@ -20,12 +20,12 @@ from g4f_server.pipeline import scope
 from g4f_server.pipeline.observers import OBSERVERS, Observers
 from g4f_server.pipeline.transcript import estimate_prompt_tokens
 from g4f_server.providers.model_table import ModelTable
-from g4f_server.requests import ChatRequest
 from g4f_server.storage import factory
 
 if TYPE_CHECKING:
     from g4f_server.controls.metrics import Metrics
     from g4f_server.pipeline.transcript import Transcript
+    from g4f_server.requests import ChatRequest
 
 
 @dataclass(slots=True)
@@ -168,7 +168,9 @@ async def admitted(request: web.Request, body: Any) -> None:
         if rate_limits is not None and ticket is not None:
             if rate_limits.models:
                 await limits.admit_model(rate_limits, ticket, model)
-            if ticket.token_keys is not None and isinstance(body, ChatRequest):
+            # A chat request (media requests have no token budget), told by an attribute:
+            # importing the request models here would load pydantic at start-up.
+            if ticket.token_keys is not None and hasattr(body, "token_limit"):
                 estimate = estimate_prompt_tokens(body) + (
                     body.token_limit or request.app[CONFIG].limits_completion_estimate
                 )
