@@ -110,12 +110,24 @@ class AppConfig:
     cookie_max_domains: int = _bounded(500, ge=1)  # domains stored in all
     conversation_ttl: float = _bounded(7 * 86400.0, gt=0)  # idle seconds before expiry
     conversation_max: int = _bounded(10_000, ge=1)  # stored conversation rows
+    # Stored Responses objects in bytes (a count alone let 10,000 records of a 32 MiB body
+    # each grow the store to hundreds of GB): one record (413 above it), and all of them
+    # (the least recently saved go first).
+    response_max_bytes: int = _bounded(16 * 1024**2, ge=1024)
+    response_store_max_bytes: int = _bounded(512 * 1024**2, ge=1024)
     # Shared state (storage/redis_state.py): unset keeps everything in data_dir.
     state_url: str | None = None  # redis://host:6379/0 or rediss:// (TLS)
     state_password: str | None = None  # instead of a password in the URL
     state_prefix: str = "g4f:"  # every key the server writes starts with it
     # Rate limits while the state store is away: admit uncounted (False) or answer 503.
     limits_fail_closed: bool = False
+    # Seconds one rate-limit call may wait for the state store before it counts as away:
+    # a hung Redis (not a dead one) otherwise holds every limited request for the
+    # client's socket timeout and its retry (10 s and more).
+    limits_timeout: float = _bounded(0.25, gt=0, le=30)
+    # Tokens a chat answer without max_tokens is expected to cost: reserved against the
+    # tokens-per-minute limits at admission, settled with the real count after the answer.
+    limits_completion_estimate: int = _bounded(1024, ge=1)
 
     # The operator's controls (docs/configuration.md). The tables come from the config
     # file (``--config`` / G4F_CONFIG, TOML) or from code.

@@ -74,6 +74,28 @@ async def test_message_count_and_content_parts_are_capped(make_client: Any) -> N
     assert status == 200
 
 
+async def test_content_parts_are_capped_on_anthropic_messages(make_client: Any) -> None:
+    """The Messages API's blocks count too: its text blocks are merged on the way to a
+    chat request, so 5,000 of them were answered 200 where chat answers 400."""
+    echo = Scripted()
+    client = await make_client(echo, max_content_parts=5)
+    blocks = [{"type": "text", "text": "a"}] * 6
+    message = {"role": "user", "content": blocks}
+    resp = await client.post(
+        "/v1/messages", json={"model": "echo-1", "max_tokens": 16, "messages": [message]}
+    )
+    assert resp.status == 400, await resp.text()
+    body = await resp.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert "max_content_parts" in body["error"]["message"]
+    assert echo.seen == []
+    message = {"role": "user", "content": blocks[:5]}
+    resp = await client.post(
+        "/v1/messages", json={"model": "echo-1", "max_tokens": 16, "messages": [message]}
+    )
+    assert resp.status == 200
+
+
 async def test_deep_json_is_refused_before_any_provider_call(make_client: Any) -> None:
     """300 levels parse (orjson allows 1,024) but cannot be stored as history (orjson
     writes at most 255): the conversation was silently dropped, or the provider crashed."""

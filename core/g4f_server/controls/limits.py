@@ -32,9 +32,11 @@ from g4f_server import errors
 from g4f_server.appkeys import KEY_NAME
 from g4f_server.controls.apikeys import OPEN_PATHS, OPEN_PREFIXES
 from g4f_server.controls.tracked import CONTROLLED, Controlled
+from g4f_server.logs import get_logger
 from g4f_server.pipeline.scope import client_address, parse_trusted
 from g4f_server.storage.interfaces import Decision, Limiter
 
+log = get_logger("g4f_server.limits")
 WINDOW = 60.0  # rpm and tpm are per minute
 LIMIT_KINDS = ("rpm", "tpm", "concurrency")
 
@@ -77,9 +79,17 @@ class MemoryLimiter:
         slot[1] = used + cost
         return Decision(True, limit, int(limit - slot[1]), reset)
 
+    def reserve_now(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        slot, reset = self._count(key, window)
+        used = slot[1]
+        if used >= limit:
+            return Decision(False, limit, 0, reset)
+        slot[1] = used + cost
+        return Decision(True, limit, max(0, int(limit - slot[1])), reset)
+
     def charge_now(self, key: str, cost: int, window: float) -> None:
         slot, _ = self._count(key, window)
-        slot[1] += cost
+        slot[1] = max(0.0, slot[1] + cost)  # a refund never takes the count below 0
 
     def acquire_now(self, key: str, limit: int) -> Decision:
         used = self._slots.get(key, 0)
@@ -125,9 +135,9 @@ class MemoryLimiter:
             if used >= tpm:  # a check of cost 0: refused once the count has reached it
                 raise _rate_limited("tpm", subject, Decision(False, tpm, 0, reset))
             if ticket.token_keys is None:
-                ticket.token_keys = [key]
+                ticket.token_keys = [(key, tpm, 0)]
             else:
-                ticket.token_keys.append(key)
+                ticket.token_keys.append((key, tpm, 0))
             rates.append(("tpm", tpm, int(tpm - used), reset))
         if rpm is not None:
             slot = self._slot("r:" + subject, start, now)
@@ -141,6 +151,9 @@ class MemoryLimiter:
 
     async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
         return self.hit_now(key, cost, limit, window)
+
+    async def reserve(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        return self.reserve_now(key, cost, limit, window)
 
     async def charge(self, key: str, cost: int, window: float) -> None:
         self.charge_now(key, cost, window)
@@ -212,24 +225,50 @@ class Ticket:
     counters to charge when the answer is done, and the decisions its headers report.
     A plain slotted class whose lists are made only when needed: one per request."""
 
-    __slots__ = ("limiter", "local", "rates", "slots", "token_keys")
+    __slots__ = (
+        "limiter",
+        "local",
+        "rates",
+        "reserved_until",
+        "slots",
+        "token_keys",
+        "uncounted",
+    )
 
     def __init__(self, limiter: Limiter) -> None:
         self.limiter = limiter
         self.local = limiter if type(limiter) is MemoryLimiter else None
         self.slots: list[str] | None = None
-        self.token_keys: list[str] | None = None
+        # (counter, its limit, tokens reserved on it) of each tokens-per-minute limit
+        self.token_keys: list[tuple[str, int, int]] | None = None
         # (kind, limit, remaining, reset) of the rpm and tpm checks, for the headers
         self.rates: list[tuple[str, int, int, float]] | None = None
+        # The state store was away at admission (fail-open): nothing more is counted.
+        self.uncounted = False
+        # When the window of the reservations (``reserve_tokens``) ends (monotonic):
+        # settled against the real count when the answer is done.
+        self.reserved_until = 0.0
+
+    def _settle(self, tokens: int) -> list[tuple[str, int]]:
+        """(counter, what to add) to settle ``tokens``: the real count less what was
+        reserved (negative: a refund). Once the reservation's window is over it was
+        counted there; a new window gets only the tokens beyond it, never a refund."""
+        keys, self.token_keys = self.token_keys, None
+        rolled = bool(self.reserved_until) and time.monotonic() >= self.reserved_until
+        out = []
+        for key, _, reserved in keys or ():
+            delta = tokens - reserved
+            if delta > 0 or (delta < 0 and not rolled):
+                out.append((key, delta))
+        return out
 
     def charge_now(self, tokens: int) -> bool:
-        """Charge in memory without a coroutine; False: await ``charge_tokens``."""
+        """Settle in memory without a coroutine; False: await ``charge_tokens``."""
         local = self.local
         if local is None:
             return False
-        keys, self.token_keys = self.token_keys, None
-        for key in keys or ():
-            local.charge_now(key, tokens, WINDOW)
+        for key, delta in self._settle(tokens):
+            local.charge_now(key, delta, WINDOW)
         return True
 
     def release_now(self) -> bool:
@@ -243,11 +282,15 @@ class Ticket:
         return True
 
     async def charge_tokens(self, tokens: int) -> None:
+        """Settle the answer's real token count (or 0: the request failed, a refund)."""
         if self.charge_now(tokens):
             return
-        keys, self.token_keys = self.token_keys, None
-        for key in keys or ():
-            await self.limiter.charge(key, tokens, WINDOW)
+        try:
+            for key, delta in self._settle(tokens):
+                await self.limiter.charge(key, delta, WINDOW)
+        except errors.StateUnavailableError:
+            # The answer is already made: failing it now would help nobody.
+            log.warning("tokens_not_counted", reason="state store unavailable")
 
     async def release(self) -> None:
         if self.release_now():
@@ -269,6 +312,8 @@ class RateLimits:
     trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
     # The metrics middleware, outside this one, has made the request's Controlled.
     after_metrics: bool = False
+    # The shared counters are away (or late): 503 (True) or admitted uncounted (False).
+    fail_closed: bool = False
 
     def model_rule(self, model: str) -> tuple[str, Rule] | None:
         """The rule of a public model name: the exact name, else the first glob."""
@@ -294,6 +339,20 @@ class RateLimits:
         if ticket.local is not None:
             ticket.local.admit_now(ticket, subject, rule)
             return
+        if ticket.uncounted:
+            return
+        try:
+            await self._admit_shared(ticket, subject, rule)
+        except errors.StateUnavailableError:
+            if self.fail_closed:
+                raise
+            # Decided at once: the rest of this request's checks (and its token charge)
+            # would only wait out the same bound again.
+            ticket.uncounted = True
+            ticket.token_keys = None
+            log.warning("rate_limit_not_counted", reason="state store unavailable")
+
+    async def _admit_shared(self, ticket: Ticket, subject: str, rule: Rule) -> None:
         limiter = self.limiter
         if rule.concurrency is not None:
             key = "c:" + subject
@@ -313,9 +372,9 @@ class RateLimits:
             if not decision.allowed:
                 raise _rate_limited("tpm", subject, decision)
             if ticket.token_keys is None:
-                ticket.token_keys = [key]
+                ticket.token_keys = [(key, rule.tpm, 0)]
             else:
-                ticket.token_keys.append(key)
+                ticket.token_keys.append((key, rule.tpm, 0))
             rates.append(("tpm", decision.limit, decision.remaining, decision.reset))
         if rule.rpm is not None:
             decision = await limiter.hit("r:" + subject, 1, rule.rpm, WINDOW)
@@ -329,6 +388,7 @@ def parse_limits(
     limits: Mapping[str, Any],
     keys: Mapping[str, Mapping[str, Any]],
     trusted_proxies: Sequence[str] = (),
+    fail_closed: bool = False,
 ) -> RateLimits | None:
     """The ``[limits]`` table and the limits of ``[keys.NAME]``; None when nothing is
     limited (the middleware then skips the limiter entirely)."""
@@ -346,7 +406,9 @@ def parse_limits(
     if not (per_key or per_client or key_rules or any(models.values())):
         return None
     trusted = parse_trusted(trusted_proxies)
-    return RateLimits(limiter, per_key, per_client, key_rules, models, trusted)
+    rate_limits = RateLimits(limiter, per_key, per_client, key_rules, models, trusted)
+    rate_limits.fail_closed = fail_closed
+    return rate_limits
 
 
 # --- wiring: the middleware (who, how many) and the per-model gate (which model) ------
@@ -384,6 +446,8 @@ async def limits_middleware(request: web.Request, handler: Any) -> web.StreamRes
         state.limited = getattr(exc, "kind", "requests")
         raise
     finally:
+        if ticket.token_keys is not None and not ticket.charge_now(0):
+            await ticket.charge_tokens(0)  # never finished (failed, cut off): a refund
         if ticket.slots is not None and not ticket.release_now():
             await ticket.release()
 
@@ -403,3 +467,37 @@ async def admit_model(limits: RateLimits, ticket: Ticket, model: str) -> None:
     if found is not None:
         glob, rule = found
         await limits.admit(ticket, f"model:{glob}", rule)
+
+
+async def reserve_tokens(limits: RateLimits, ticket: Ticket, estimate: int) -> None:
+    """Count ``estimate`` tokens against every tokens-per-minute counter of the request
+    before its answer starts, so that concurrent requests see each other (checked only
+    at the end, 20 requests in flight all passed a budget of 60). A request refused here
+    gets its 429 now; one admitted is settled with its real count (``charge_tokens``).
+    Admitted while anything of the minute is left, as before: one by one, a budget is
+    passed by at most the last request's tokens, as it always was; a reservation is
+    at most the whole budget (a lost settlement cannot block more than a minute)."""
+    keys = ticket.token_keys
+    if not keys or ticket.uncounted:
+        return
+    for index, (key, limit, _) in enumerate(keys):
+        cost = min(estimate, limit)
+        try:
+            if ticket.local is not None:
+                decision = ticket.local.reserve_now(key, cost, limit, WINDOW)
+            else:
+                decision = await limits.limiter.reserve(key, cost, limit, WINDOW)
+        except errors.StateUnavailableError:
+            if limits.fail_closed:
+                del keys[index:]  # the earlier reservations are given back
+                await ticket.charge_tokens(0)
+                raise
+            ticket.uncounted, ticket.token_keys = True, None
+            log.warning("rate_limit_not_counted", reason="state store unavailable")
+            return
+        if not decision.allowed:
+            del keys[index:]
+            await ticket.charge_tokens(0)
+            raise _rate_limited("tpm", key[2:], decision)
+        keys[index] = (key, limit, cost)
+        ticket.reserved_until = time.monotonic() + decision.reset

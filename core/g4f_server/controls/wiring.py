@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import istr
 
-from g4f_server.appkeys import KEY_NAME, SERVED_BY
+from g4f_server.appkeys import CONFIG, KEY_NAME, SERVED_BY
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.controls import demo, limits
 from g4f_server.controls.apikeys import KEYRING, KeyRing
 from g4f_server.controls.tracked import CONTROLLED
 from g4f_server.pipeline import scope
 from g4f_server.pipeline.observers import OBSERVERS, Observers
+from g4f_server.pipeline.transcript import estimate_prompt_tokens
 from g4f_server.providers.model_table import ModelTable
 from g4f_server.storage import factory
 
@@ -84,7 +85,11 @@ def _limits(config: AppConfig, app: web.Application | None = None) -> limits.Rat
     limiter = factory.make_limiter(app, config) if app is not None else limits.MemoryLimiter()
     try:
         return limits.parse_limits(
-            limiter or limits.MemoryLimiter(), config.limits, config.keys, config.trusted_proxies
+            limiter or limits.MemoryLimiter(),
+            config.limits,
+            config.keys,
+            config.trusted_proxies,
+            config.limits_fail_closed,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -158,13 +163,23 @@ async def admitted(request: web.Request, body: Any) -> None:
     if active.tracked:
         state = request[CONTROLLED]
         rate_limits = active.limits
-        if rate_limits is not None and rate_limits.models and state.ticket is not None:
-            await limits.admit_model(rate_limits, state.ticket, model)
+        ticket = state.ticket
+        if rate_limits is not None and ticket is not None:
+            if rate_limits.models:
+                await limits.admit_model(rate_limits, ticket, model)
+            # A chat request (media requests have no token budget), told by an attribute:
+            # importing the request models here would load pydantic at start-up.
+            if ticket.token_keys is not None and hasattr(body, "token_limit"):
+                estimate = estimate_prompt_tokens(body) + (
+                    body.token_limit or request.app[CONFIG].limits_completion_estimate
+                )
+                await limits.reserve_tokens(rate_limits, ticket, estimate)
 
 
 async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
     """Observer: an answer is done: its tokens (the upstream's count, else an estimate)
-    count against the tokens-per-minute limits and in the metrics."""
+    settle what was reserved against the tokens-per-minute limits, and count in the
+    metrics."""
     state = request[CONTROLLED]
     ticket, metrics = state.ticket, state.metrics
     charging = ticket is not None and ticket.token_keys is not None

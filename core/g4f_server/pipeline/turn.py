@@ -81,8 +81,8 @@ class ChatTurn:
                 await remember_turn(self.store, self.conv_key, self.chat, transcript)
             if self.keep is not None:
                 await self.keep(transcript)
-        except errors.StateUnavailableError:
-            raise
+        except (errors.StateUnavailableError, errors.PayloadTooLargeError):
+            raise  # the client asked for it stored: not stored is not completed
         except Exception as exc:
             log.error("conversation_not_saved", provider=self.provider, exc_info=exc)
         finished = self.request.app[OBSERVERS].finished

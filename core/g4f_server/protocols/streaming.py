@@ -76,7 +76,7 @@ async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse
         await run.close()
     try:
         await turn.complete(transcript)
-    except errors.StateUnavailableError as exc:
+    except (errors.StateUnavailableError, errors.PayloadTooLargeError) as exc:  # not stored
         await response.write_eof(b"".join([*lines, renderer.failure(exc)]))
         return response
     lines.append(renderer.end(transcript))

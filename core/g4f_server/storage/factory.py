@@ -66,6 +66,13 @@ def make_limiter(app: web.Application, config: AppConfig) -> Limiter | None:
     return RedisLimiter(config, redis_state(app, config))
 
 
+def response_bounds(config: AppConfig) -> dict[str, int]:
+    """The stored responses' bounds in bytes: one record, all of them. A record larger
+    than the whole store would only push everything out and then itself."""
+    total = config.response_store_max_bytes
+    return {"max_record": min(config.response_max_bytes, total), "max_bytes": total}
+
+
 def setup_storage(app: web.Application, config: AppConfig) -> None:
     """Create the stores (no I/O yet: folders are made when the app starts)."""
     if config.state_url:
@@ -81,7 +88,10 @@ def setup_storage(app: web.Application, config: AppConfig) -> None:
     app[MEDIA_STORE] = media
     app[COOKIES] = CookieStore(data.cookies)
     app[CONVERSATIONS] = app[RESPONSES] = SQLiteConversationStore(
-        data.conversations_db, ttl=config.conversation_ttl, max_rows=config.conversation_max
+        data.conversations_db,
+        ttl=config.conversation_ttl,
+        max_rows=config.conversation_max,
+        **response_bounds(config),
     )
 
 
@@ -99,7 +109,10 @@ def _setup_shared(app: web.Application, config: AppConfig) -> None:
     app[MEDIA_STORE] = media  # type: ignore[assignment]  # the same save/load contract
     app[COOKIES] = shared.RedisCookieStore(state)
     app[CONVERSATIONS] = app[RESPONSES] = shared.RedisConversationStore(
-        state, ttl=config.conversation_ttl, max_rows=config.conversation_max
+        state,
+        ttl=config.conversation_ttl,
+        max_rows=config.conversation_max,
+        **response_bounds(config),
     )
 
 

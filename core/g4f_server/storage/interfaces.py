@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from aiohttp import web
 
+from g4f_server import errors
+
 if TYPE_CHECKING:
     from g4f_server.storage.cookies import Jar
     from g4f_server.storage.media import StoredFile
@@ -33,17 +35,32 @@ class ConversationStore(Protocol):
 
 class ResponseStore(Protocol):
     """Stored responses (``store: true`` on POST /v1/responses), one JSON record per
-    ``key`` (an id scoped by its owner). ``close`` is the app's last call."""
+    ``key`` (an id scoped by its owner), bounded in bytes: one record by
+    ``response_max_bytes``, all of them by ``response_store_max_bytes`` (the least
+    recently saved go first). ``close`` is the app's last call."""
 
     async def load_response(self, key: str) -> dict[str, Any] | None: ...
 
-    async def save_response(self, key: str, record: dict[str, Any]) -> None: ...
+    async def save_response(self, key: str, record: dict[str, Any]) -> None:
+        """Raises ``response_too_large`` for a record over the per-record bound."""
+        ...
 
     async def delete_response(self, key: str) -> bool:
         """True if there was such a record."""
         ...
 
     async def close(self) -> None: ...
+
+
+def response_too_large(size: int, limit: int) -> errors.PayloadTooLargeError:
+    """The 413 of a Responses object too large to store: the client may send
+    ``store: false``, the operator may raise the setting it names."""
+    return errors.PayloadTooLargeError(
+        f"This response is too large to store ({size} bytes; response_max_bytes is "
+        f"{limit}): send store: false, or ask the operator to raise response_max_bytes",
+        param="store",
+        code="response_too_large",
+    )
 
 
 class MediaFiles(Protocol):
@@ -107,8 +124,15 @@ class Limiter(Protocol):
         count has reached the limit). A denied hit adds nothing."""
         ...
 
+    async def reserve(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        """Add ``cost`` (an estimate, settled later with ``charge``) while the count is
+        below ``limit``, even when it takes the count past it; denied (adding nothing)
+        once the count has reached it."""
+        ...
+
     async def charge(self, key: str, cost: int, window: float) -> None:
-        """Add ``cost`` unconditionally (tokens, known only once the answer is done)."""
+        """Add ``cost`` unconditionally: a request's tokens once its answer is done, less
+        what was reserved for it (negative: a refund, never below 0)."""
         ...
 
     async def acquire(self, key: str, limit: int) -> Decision:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from g4f_server.logs import get_logger
+from g4f_server.storage.interfaces import response_too_large
 
 if TYPE_CHECKING:
     import sqlite3  # imported on first use: a server without conversations never loads it
@@ -89,7 +90,7 @@ _SAVE_RESPONSE = (
 # Each table's row count is kept by triggers, so that enforcing ``max_rows`` on every save
 # costs a lookup instead of a COUNT(*) over the whole table (O(rows): ~0.5 ms at 10k).
 # A database made before the triggers gets its count taken once, when they are created.
-_COUNTED = tuple(
+_ROWS_COUNTED = tuple(
     statement
     for table in _TABLES
     for statement in (
@@ -100,6 +101,23 @@ _COUNTED = tuple(
         f"INSERT OR IGNORE INTO row_count SELECT '{table}', COUNT(*) FROM {table}",
     )
 )
+# The stored responses' bytes, kept the same way (the upsert's update fires the update
+# trigger): the ``max_bytes`` bound is a lookup too. Its name is no table's.
+_BYTES_COUNTED = (
+    "CREATE TRIGGER IF NOT EXISTS stored_response_bytes_added AFTER INSERT ON "
+    "stored_response BEGIN UPDATE row_count SET n = n + length(NEW.record) "
+    "WHERE name = 'stored_response_bytes'; END",
+    "CREATE TRIGGER IF NOT EXISTS stored_response_bytes_changed AFTER UPDATE OF record ON "
+    "stored_response BEGIN UPDATE row_count SET n = n + length(NEW.record) - "
+    "length(OLD.record) WHERE name = 'stored_response_bytes'; END",
+    "CREATE TRIGGER IF NOT EXISTS stored_response_bytes_removed AFTER DELETE ON "
+    "stored_response BEGIN UPDATE row_count SET n = n - length(OLD.record) "
+    "WHERE name = 'stored_response_bytes'; END",
+    "INSERT OR IGNORE INTO row_count SELECT 'stored_response_bytes', "
+    "COALESCE(SUM(length(record)), 0) FROM stored_response",
+)
+_COUNTED = (*_ROWS_COUNTED, *_BYTES_COUNTED)
+_BYTES = "stored_response_bytes"
 
 
 def _create_schema(db: sqlite3.Connection) -> None:
@@ -128,10 +146,20 @@ def _create_schema(db: sqlite3.Connection) -> None:
 
 
 class SQLiteConversationStore:
-    def __init__(self, path: Path, *, ttl: float, max_rows: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ttl: float,
+        max_rows: int,
+        max_record: int = 16 * 1024**2,
+        max_bytes: int = 512 * 1024**2,
+    ) -> None:
         self.path = path
         self.ttl = ttl
         self.max_rows = max_rows
+        self.max_record = max_record  # one stored response (response_too_large above it)
+        self.max_bytes = max_bytes  # all stored responses
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None  # the thread's
         self._fast: sqlite3.Connection | None = None  # the loop's, made with the thread's
@@ -143,6 +171,7 @@ class SQLiteConversationStore:
         self._unchecked = 0  # rows the loop committed since the last checkpoint
         self._checkpoint: asyncio.Task | None = None
         self._room = 0  # saves this process may commit before it looks at the row counts
+        self._room_bytes = 0  # response bytes it may commit before it looks at their total
         self._slack = min(CAP_CHECK_ROWS, max_rows // 100)  # trimmed below the cap
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -256,17 +285,20 @@ class SQLiteConversationStore:
 
     def _commit(self, db: sqlite3.Connection, batch: list[Statement]) -> None:
         now = time.time()
-        if len(batch) == 1 and self._room > 0:  # the statement is its own transaction
-            sql, row = batch[0]
+        size = sum(len(row[1]) for sql, row in batch if sql is _SAVE_RESPONSE)
+        if len(batch) == 1 and self._room > 0 and size <= self._room_bytes:
+            sql, row = batch[0]  # the statement is its own transaction
             db.execute(sql, (*row, now))
             self._room -= 1
+            self._room_bytes -= size
             return
         db.execute("BEGIN IMMEDIATE")
         try:
             for sql, row in batch:
                 db.execute(sql, (*row, now))
             self._room -= len(batch)
-            if self._room < 0:
+            self._room_bytes -= size
+            if self._room < 0 or self._room_bytes < 0:
                 self._cap(db)
             db.execute("COMMIT")
         except BaseException:
@@ -325,7 +357,10 @@ class SQLiteConversationStore:
         return await self._run(load)
 
     async def save_response(self, key: str, record: dict[str, Any]) -> None:
-        await self._write(_SAVE_RESPONSE, (key, orjson.dumps(record)))
+        blob = orjson.dumps(record)
+        if len(blob) > self.max_record:
+            raise response_too_large(len(blob), self.max_record)
+        await self._write(_SAVE_RESPONSE, (key, blob))
 
     async def delete_response(self, key: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
@@ -340,9 +375,24 @@ class SQLiteConversationStore:
 
     def _cap(self, db: sqlite3.Connection) -> None:
         """Beyond ``max_rows`` in a table, its least recently used rows go (down to the
-        slack below it); sets the saves until the next look."""
+        slack below it), and beyond ``max_bytes`` of stored responses the least recently
+        saved of them; sets the saves (and bytes) until the next look."""
         room = CAP_CHECK_ROWS
-        for table, count in db.execute("SELECT name, n FROM row_count").fetchall():
+        counts = dict(db.execute("SELECT name, n FROM row_count").fetchall())
+        stored = counts.pop(_BYTES, 0)
+        if stored > self.max_bytes:
+            # Newest first, the running total of their sizes: what is past the bound goes.
+            db.execute(
+                "DELETE FROM stored_response WHERE rowid IN (SELECT rowid FROM (SELECT "
+                "rowid, SUM(length(record)) OVER (ORDER BY updated_at DESC, rowid DESC) "
+                "AS kept FROM stored_response) WHERE kept > ?)",
+                (self.max_bytes,),
+            )
+            stored = db.execute("SELECT n FROM row_count WHERE name = ?", (_BYTES,)).fetchone()[0]
+            counts = dict(db.execute("SELECT name, n FROM row_count").fetchall())
+            counts.pop(_BYTES, None)
+        self._room_bytes = self.max_bytes - stored
+        for table, count in counts.items():
             if count > self.max_rows:
                 keep = self.max_rows - self._slack
                 db.execute(

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr
 
 from g4f_server import errors
-from g4f_server.requests import ApiKey, ChatRequest, _Open
+from g4f_server.requests import ApiKey, ChatRequest, _Open, chat_limits
 from g4f_server.web.validation import parse_model
 
 # Thinking budgets (tokens) mapped to the OpenAI reasoning effort providers understand.
@@ -103,6 +103,7 @@ class MessagesRequest(_Open):
         return self._dropped_tools
 
     def to_chat(self) -> ChatRequest:
+        _within_parts(self.messages)
         messages: list[dict[str, Any]] = []
         system = _system_text(self.system, "system")
         if system:
@@ -262,6 +263,19 @@ def _block_text(block: dict[str, Any], param: str) -> str:
         param=f"{param}.source",
         code="unsupported_content",
     )
+
+
+def _within_parts(messages: list[AnthropicMessage]) -> None:
+    """``max_content_parts`` on the blocks as sent: the conversion below merges text
+    blocks, so the chat schema's own count would let 5,000 of them through."""
+    limit = chat_limits()[1]
+    blocks = sum(len(m.content) for m in messages if isinstance(m.content, list))
+    if blocks > limit:
+        raise errors.InvalidRequestError(
+            f"at most {limit} content blocks are allowed in all messages together "
+            "(max_content_parts)",
+            param="messages",
+        )
 
 
 def _chat_messages(i: int, message: AnthropicMessage) -> list[dict[str, Any]]:

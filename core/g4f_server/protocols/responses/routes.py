@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
+from g4f_server.appkeys import CONFIG
 from g4f_server.pipeline import turn as pipeline
 from g4f_server.protocols import streaming
 from g4f_server.protocols.responses.creation import (
@@ -20,7 +21,8 @@ from g4f_server.protocols.responses.creation import (
 )
 from g4f_server.protocols.responses.render import ResponseStream, response_frame
 from g4f_server.protocols.responses.request import ResponsesRequest
-from g4f_server.storage.interfaces import RESPONSES
+from g4f_server.storage.factory import response_bounds
+from g4f_server.storage.interfaces import RESPONSES, response_too_large
 from g4f_server.web.handlers import request_body
 from g4f_server.web.jsonio import json_response, read_json
 from g4f_server.web.validation import parse_model
@@ -30,6 +32,10 @@ from g4f_server.web.validation import parse_model
 async def create_response(request: web.Request) -> web.StreamResponse:
     """Create a model response (OpenAI Responses API; streaming with `stream: true`)."""
     body = parse_model(ResponsesRequest, await read_json(request))
+    if body.store:  # a body larger than a record may be is refused before any provider runs
+        bounds = response_bounds(request.app[CONFIG])
+        if (request.content_length or 0) > bounds["max_record"]:
+            raise response_too_large(request.content_length or 0, bounds["max_record"])
     made = Creation(request, body, await stored_history(request, body.previous_response_id))
     # Over HTTP nothing outlives the request unless it is stored (the WebSocket mode keeps
     # every turn for its connection): no keep, no history trimmed, for store: false.

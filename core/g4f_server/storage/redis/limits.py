@@ -13,9 +13,11 @@ Keys (under the state prefix), each with a TTL::
 A concurrency slot is a lease: an instance that dies holding it does not leak it past
 ``lease`` seconds (longer than any request may take).
 
-Redis unreachable: ``fail_closed`` answers 503 ``state_unavailable``; otherwise (the
-default) the request is admitted uncounted and a warning logged, so an outage of the
-state store does not stop the requests that need no state.
+Every call waits at most ``limits_timeout`` (250 ms by default) for Redis: one that
+hangs (accepts but never answers) would otherwise hold each limited request for the
+client's socket timeout and its retry, 10 s and more. Unreachable or late, a call raises
+``StateUnavailableError``; what follows (503, or admitted uncounted) is the operator's
+choice, ``limits_fail_closed``, applied by ``controls/limits.py``.
 """
 
 from __future__ import annotations
@@ -25,13 +27,12 @@ import secrets
 
 from g4f_server import errors
 from g4f_server.config import AppConfig
-from g4f_server.logs import get_logger
 from g4f_server.storage.interfaces import Decision
 from g4f_server.storage.redis.state import RedisState
 
-log = get_logger("g4f_server.state")
-
-# KEYS[1] the counter's base key; ARGV cost, limit (-1: charge unconditionally), window.
+# KEYS[1] the counter's base key; ARGV cost (negative: a refund), limit (-1: charge
+# unconditionally), window, and "r" to reserve (refused only once the count has reached
+# the limit, the cost may take it past).
 # Returns {allowed, used, reset seconds as a string (Lua numbers come back as integers)}.
 _HIT = """
 local t = redis.call('TIME')
@@ -41,11 +42,15 @@ local start = math.floor(now / window) * window
 local key = KEYS[1] .. ':' .. string.format('%d', start)
 local used = tonumber(redis.call('GET', key) or '0')
 local reset = tostring(start + window - now)
-if limit >= 0 and (used >= limit or used + cost > limit) then
+if limit >= 0 and (used >= limit or (ARGV[4] ~= 'r' and used + cost > limit)) then
   return {0, used, reset}
 end
-if cost > 0 then
+if cost ~= 0 then
   used = redis.call('INCRBY', key, cost)
+  if used < 0 then  -- a refund never takes the count below 0
+    redis.call('SET', key, 0)
+    used = 0
+  end
   redis.call('EXPIRE', key, math.ceil(window) + 1)
 end
 return {1, used, reset}
@@ -71,45 +76,41 @@ class RedisLimiter:
     """``Limiter`` on the shared state store, through the worker's one client."""
 
     def __init__(self, config: AppConfig, state: RedisState) -> None:
-        self.fail_closed = config.limits_fail_closed
+        self.timeout = config.limits_timeout
         self.lease = 2 * config.timeout + 60.0
         self.state = state  # the worker's one client (storage/factory.py closes it)
         self._hit = state.client.register_script(_HIT)
         self._acquire = state.client.register_script(_ACQUIRE)
         self._held: dict[str, list[str]] = {}  # slot key -> this instance's tokens
 
-    def _unavailable(self, exc: errors.StateUnavailableError) -> None:
-        if self.fail_closed:
-            raise exc
-        log.warning("rate_limit_not_counted", reason="state store unavailable")
-
     async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
         state = self.state
-        try:
-            allowed, used, reset = await state.run(
-                self._hit(keys=[state.key(f"limit:{key}")], args=[cost, limit, window])
-            )
-        except errors.StateUnavailableError as exc:
-            self._unavailable(exc)
-            return Decision(True, limit, limit, window)
+        allowed, used, reset = await state.run(
+            self._hit(keys=[state.key(f"limit:{key}")], args=[cost, limit, window]),
+            self.timeout,
+        )
+        return Decision(bool(allowed), limit, max(0, limit - int(used)), float(reset))
+
+    async def reserve(self, key: str, cost: int, limit: int, window: float) -> Decision:
+        state = self.state
+        allowed, used, reset = await state.run(
+            self._hit(keys=[state.key(f"limit:{key}")], args=[cost, limit, window, "r"]),
+            self.timeout,
+        )
         return Decision(bool(allowed), limit, max(0, limit - int(used)), float(reset))
 
     async def charge(self, key: str, cost: int, window: float) -> None:
         state = self.state
-        try:
-            await state.run(self._hit(keys=[state.key(f"limit:{key}")], args=[cost, -1, window]))
-        except errors.StateUnavailableError as exc:
-            self._unavailable(exc)
+        await state.run(
+            self._hit(keys=[state.key(f"limit:{key}")], args=[cost, -1, window]), self.timeout
+        )
 
     async def acquire(self, key: str, limit: int) -> Decision:
         state, token = self.state, secrets.token_hex(8)
-        try:
-            allowed, used = await state.run(
-                self._acquire(keys=[state.key(f"slots:{key}")], args=[token, limit, self.lease])
-            )
-        except errors.StateUnavailableError as exc:
-            self._unavailable(exc)
-            return Decision(True, limit, limit, 0.0)
+        allowed, used = await state.run(
+            self._acquire(keys=[state.key(f"slots:{key}")], args=[token, limit, self.lease]),
+            self.timeout,
+        )
         if not allowed:
             return Decision(False, limit, 0, 1.0)
         self._held.setdefault(key, []).append(token)
@@ -123,4 +124,6 @@ class RedisLimiter:
         if not tokens:
             del self._held[key]
         with contextlib.suppress(errors.StateUnavailableError):  # else the lease runs out
-            await self.state.run(self.state.client.zrem(self.state.key(f"slots:{key}"), token))
+            await self.state.run(
+                self.state.client.zrem(self.state.key(f"slots:{key}"), token), self.timeout
+            )

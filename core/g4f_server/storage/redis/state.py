@@ -12,6 +12,7 @@ Keys, all under ``AppConfig.state_prefix`` (``g4f:`` by default), each with a TT
     conv:index                   sorted set: those keys by last save (the LRU cap)
     resp:<scoped id>             a stored Responses object          conversation_ttl
     resp:index                   sorted set, as conv:index
+    resp:sizes, resp:total       each one's bytes, their sum (response_store_max_bytes)
     media:<name>                 the bytes of a generated file      media_max_age
     media:index, media:sizes     when each file was stored, its size
     media:total                  bytes stored (bounded by media_max_bytes)
@@ -49,6 +50,7 @@ from g4f_server.storage.cookies import (
     Jar,
     normalize_domain,
 )
+from g4f_server.storage.interfaces import response_too_large
 from g4f_server.storage.media import NAME, StoredFile, new_file
 
 if TYPE_CHECKING:
@@ -104,13 +106,20 @@ class RedisState:
     def key(self, name: str) -> str:
         return self.prefix + name
 
-    async def run(self, command: Awaitable[T]) -> T:
-        """Await a Redis command; its failure is the request's 503."""
+    async def run(self, command: Awaitable[T], timeout: float | None = None) -> T:
+        """Await a Redis command; its failure is the request's 503. ``timeout``: seconds
+        before a Redis that accepts but does not answer (hung, SIGSTOP) counts as away;
+        without it the client's own socket timeout applies (and its one retry)."""
         from redis.exceptions import RedisError
 
         try:
-            return await command
-        except RedisError as exc:
+            if timeout is None:
+                return await command
+            # Cancelling the command makes redis-py drop that connection: a late reply
+            # can never be read as the answer to a later command.
+            async with asyncio.timeout(timeout):
+                return await command
+        except (RedisError, TimeoutError) as exc:
             # The error's type and text (no keys, no values: never content) are logged.
             log.warning("state_unavailable", url=self.url, error=f"{type(exc).__name__}: {exc}")
             raise errors.StateUnavailableError(
@@ -170,16 +179,77 @@ redis.call('EXPIRE', KEYS[2], ttl)
 """
 
 
+# KEYS entry, index, sizes (hash entry -> bytes), total; ARGV value, now, ttl, cap,
+# max_bytes. _SAVE_CAPPED's bounds, and the bytes: expired entries leave the books, then
+# the least recently saved go until the count and the total fit (never the new one).
+_SAVE_RESPONSE = """
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local cap, max_bytes = tonumber(ARGV[4]), tonumber(ARGV[5])
+local old = tonumber(redis.call('HGET', KEYS[3], KEYS[1]) or '0')
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+redis.call('ZADD', KEYS[2], now, KEYS[1])
+redis.call('HSET', KEYS[3], KEYS[1], #ARGV[1])
+local total = redis.call('INCRBY', KEYS[4], #ARGV[1] - old)
+local function drop(victim)
+  local size = tonumber(redis.call('HGET', KEYS[3], victim) or '0')
+  redis.call('DEL', victim)
+  redis.call('ZREM', KEYS[2], victim)
+  redis.call('HDEL', KEYS[3], victim)
+  total = redis.call('DECRBY', KEYS[4], size)
+end
+for _, victim in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl)) do
+  drop(victim)
+end
+local extra = redis.call('ZCARD', KEYS[2]) - cap
+if extra > 0 then
+  for _, victim in ipairs(redis.call('ZRANGE', KEYS[2], 0, extra - 1)) do drop(victim) end
+end
+while total > max_bytes do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 1)
+  local victim = oldest[1]
+  if victim == KEYS[1] then victim = oldest[2] end
+  if not victim then break end
+  drop(victim)
+end
+for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ttl) end
+"""
+
+# KEYS entry, index, sizes, total: one stored response deleted, its bytes off the books.
+_DELETE_RESPONSE = """
+local size = tonumber(redis.call('HGET', KEYS[3], KEYS[1]) or '0')
+redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('HDEL', KEYS[3], KEYS[1])
+if size > 0 then redis.call('DECRBY', KEYS[4], size) end
+return redis.call('DEL', KEYS[1])
+"""
+
+
 class RedisConversationStore:
     """``ConversationStore`` and ``ResponseStore`` on Redis, with the SQLite store's
     bounds: an entry not saved for ``ttl`` seconds expires, at most ``max_rows`` of each
     kind are kept (least recently saved go first)."""
 
-    def __init__(self, state: RedisState, *, ttl: float, max_rows: int) -> None:
+    def __init__(
+        self,
+        state: RedisState,
+        *,
+        ttl: float,
+        max_rows: int,
+        max_record: int = 16 * 1024**2,
+        max_bytes: int = 512 * 1024**2,
+    ) -> None:
         self.state = state
         self.ttl = max(1, math.ceil(ttl))
         self.max_rows = max_rows
+        self.max_record = max_record  # one stored response (response_too_large above it)
+        self.max_bytes = max_bytes  # all stored responses
         self._save = state.client.register_script(_SAVE_CAPPED)
+        self._save_response = state.client.register_script(_SAVE_RESPONSE)
+        self._delete_response = state.client.register_script(_DELETE_RESPONSE)
+
+    def _response_keys(self, key: str) -> list[str]:
+        entry = self.state.key(f"resp:{key}")
+        return [entry, *(self.state.key(f"resp:{kind}") for kind in ("index", "sizes", "total"))]
 
     async def _load(self, key: str) -> dict[str, Any] | None:
         blob = await self.state.run(self.state.client.get(self.state.key(key)))
@@ -200,12 +270,14 @@ class RedisConversationStore:
         return await self._load(f"resp:{key}")
 
     async def save_response(self, key: str, record: dict[str, Any]) -> None:
-        await self._store("resp", key, record)
+        blob = orjson.dumps(record)
+        if len(blob) > self.max_record:
+            raise response_too_large(len(blob), self.max_record)
+        args = [blob, time.time(), self.ttl, self.max_rows, self.max_bytes]
+        await self.state.run(self._save_response(keys=self._response_keys(key), args=args))
 
     async def delete_response(self, key: str) -> bool:
-        entry, client = self.state.key(f"resp:{key}"), self.state.client
-        deleted = await self.state.run(client.delete(entry))
-        await self.state.run(client.zrem(self.state.key("resp:index"), entry))
+        deleted = await self.state.run(self._delete_response(keys=self._response_keys(key)))
         return deleted > 0
 
     async def close(self) -> None:
