@@ -164,6 +164,8 @@ async def test_no_provider_that_embeds(make_client: Any) -> None:
         assert status == 404, body
         assert body["error"]["code"] == "no_embeddings_provider"
         assert "No installed provider serves embeddings" in body["error"]["message"]
+    status, body, _ = await post(client, {"input": "x"}, "/api/Echo/embeddings")
+    assert status == 400 and "does not support embeddings" in body["error"]["message"], body
     client = await make_client(Scripted(), Embedder())
     status, body, _ = await post(client, {"input": "x"}, "/api/Echo/embeddings")
     assert status == 400 and "does not support embeddings" in body["error"]["message"], body

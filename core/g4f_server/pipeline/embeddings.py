@@ -41,9 +41,10 @@ class Embedded:
 
 async def embed(request: web.Request, body: EmbeddingRequest) -> Embedded:
     """Embed ``body.inputs`` with the first provider of its model that answers."""
-    if not request.app[REGISTRY].with_capability("embeddings"):
+    named = request.match_info.get("provider") or body.provider
+    if not named and not request.app[REGISTRY].with_capability("embeddings"):
         # Said plainly: the router would name the model as missing, and the client would
-        # go looking for a typo in it.
+        # go looking for a typo in it. (A provider named is told it does not embed.)
         raise errors.ModelNotFoundError(
             "No installed provider serves embeddings: turn on an upstream that offers them "
             "(docs/upstreams.md, e.g. --upstreams mistral or ollama)",
