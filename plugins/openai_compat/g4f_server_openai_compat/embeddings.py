@@ -66,12 +66,21 @@ async def embed(up: Upstream, request: EmbeddingRequest, ctx: ProviderContext) -
                 body = await resp.content.read(_ERROR_BODY_LIMIT)
                 ctx.log.info("openai_compat_upstream_error", status=resp.status)
                 raise failures.for_status(ctx.state, up, key, resp.status, body, resp.headers)
-            raw = await resp.content.read(MAX_ANSWER + 1)
+            raw = await _read_all(up, resp)
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise failures.for_exception(up, exc, "embeddings") from exc
-    if len(raw) > MAX_ANSWER:
-        raise ProviderError(f"{up.provider}'s embeddings answer is over {MAX_ANSWER} bytes")
-    return parse(up, raw)
+    return parse(up, bytes(raw))
+
+
+async def _read_all(up: Upstream, resp: aiohttp.ClientResponse) -> bytearray:
+    """The whole answer, at most MAX_ANSWER bytes (``content.read(n)`` returns what has
+    arrived so far, not n bytes: a big answer comes in many reads)."""
+    raw = bytearray()
+    async for piece in resp.content.iter_any():
+        raw += piece
+        if len(raw) > MAX_ANSWER:
+            raise ProviderError(f"{up.provider}'s embeddings answer is over {MAX_ANSWER} bytes")
+    return raw
 
 
 def parse(up: Upstream, raw: bytes) -> Embeddings:

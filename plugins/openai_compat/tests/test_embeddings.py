@@ -86,6 +86,10 @@ async def test_dimensions(gateway: Any) -> None:
         model="text-embed-small", input="x", dimensions=3, encoding_format="float"
     )
     assert len(reply.data[0].embedding) == 3
+    # A big answer (~2 MB of JSON numbers) arrives in many network reads: all of it counts.
+    texts = [f"text {i}" for i in range(64)]
+    big = await client.embeddings.create(model="text-embed-small", input=texts, dimensions=3072)
+    assert len(big.data) == 64 and {len(d.embedding) for d in big.data} == {3072}
     with pytest.raises(openai.BadRequestError, match="does not support specifying dimensions"):
         await client.embeddings.create(model="text-embed-fixed", input="x", dimensions=3)
 
