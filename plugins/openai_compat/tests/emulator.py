@@ -10,9 +10,11 @@ mode)`` scripts the next answers' failures:
 - ``401`` / ``403``: the key refused; ``429``: rate limited, with ``Retry-After`` and/or
   ``x-ratelimit-*`` headers; ``500``/``503``: a server error;
 - ``"stall"``: no answer at all (until the test ends);
-- ``"cut"``: a stream that stops after two chunks, without a finish reason or ``[DONE]``;
+- ``"cut"``: a stream that stops after two chunks, without a finish reason or ``[DONE]``
+  (a JSON answer: half of its body);
 - ``"error_first"`` / ``"error_later"``: an ``{"error": ...}`` object in the stream,
-  before any text or after some (OpenRouter documents this shape);
+  before any text or after some (OpenRouter documents this shape); a JSON answer: a 200
+  holding only the error object;
 - embeddings only: ``"base64"`` (base64 vectors whatever was asked), ``"short"`` (one
   vector fewer than inputs), ``"nodata"`` (a 200 with an error object instead of ``data``).
 
@@ -44,6 +46,7 @@ import orjson
 from aiohttp import web
 
 KEY = "test-key"
+_JSON = "application/json"
 MODELS: list[dict[str, Any]] = [
     {"id": "llama-3.3-70b-versatile", "object": "model", "owned_by": "Meta"},
     {"id": "deep-think-r1", "object": "model", "owned_by": "DeepSeek"},
@@ -235,7 +238,12 @@ class Emulator:
             return self._error(404, f"The model `{data['model']}` does not exist")
         reasoning, text, calls = answer_for(data)
         if not data.get("stream"):
-            return web.json_response(self._completion(data, reasoning, text, calls))
+            completion = orjson.dumps(self._completion(data, reasoning, text, calls))
+            if fault is not None and fault.mode == "cut":  # the body ends half way
+                return web.Response(body=completion[: len(completion) // 2], content_type=_JSON)
+            if fault is not None and fault.mode in ("error_first", "error_later"):
+                return web.json_response({"error": {"message": "upstream model crashed"}})
+            return web.Response(body=completion, content_type=_JSON)
         return await self._stream(request, data, reasoning, text, calls, fault)
 
     def _completion(
