@@ -7,8 +7,13 @@ bottleneck of a benchmark. It serves:
   the body has ``"stream": true``, 20 SSE chunks (each written separately), a usage chunk
   and ``data: [DONE]``. A body naming the model ``openai-paced`` is streamed with
   ``--pace-ms`` between chunks (to check that a gateway passes chunk timing through).
+- ``POST /v1/embeddings``: OpenAI's ``list`` of ``embedding`` objects, one per input
+  (``EMBEDDING_SIZE`` floats each, or ``dimensions``), as JSON floats whatever was asked:
+  the answers are made once per (inputs, dimensions) and kept;
 - ``GET /text/models``, ``/image/models``, ``/audio/models``, ``/models``, ``/v1/models``:
-  small JSON lists, so the Pollinations plugin starts at once.
+  small JSON lists, so the Pollinations plugin (and the openai_compat plugin, with the
+  ``vllm`` preset pointed at ``/v1``: chat model ``openai``, embedding model
+  ``fake-embed``) starts at once.
 
 Several processes can share the port (``--procs N``, SO_REUSEPORT).
 
@@ -27,6 +32,7 @@ import socket
 import time
 
 CHUNKS = 20
+EMBEDDING_SIZE = 1536  # text-embedding-3-small's
 PACED_MODEL = b"openai-paced"
 TEXT = [f"tok{i} " for i in range(CHUNKS)]
 USAGE = {"prompt_tokens": 9, "completion_tokens": CHUNKS, "total_tokens": 9 + CHUNKS}
@@ -125,12 +131,45 @@ GETS = {
     b"/models": _response("200 OK", _JSON, _dumps(["flux"])),
     b"/audio/models": _response("200 OK", _JSON, _dumps(_AUDIO_MODELS)),
     b"/v1/models": _response(
-        "200 OK", _JSON, _dumps({"object": "list", "data": [{"id": "openai", "object": "model"}]})
+        "200 OK",
+        _JSON,
+        _dumps(
+            {
+                "object": "list",
+                "data": [
+                    {"id": "openai", "object": "model"},
+                    {"id": "fake-embed", "object": "model"},
+                ],
+            }
+        ),
     ),
     b"/health": _response("200 OK", _JSON, b'{"status":"ok"}'),
 }
 NOT_FOUND = _response("404 Not Found", _JSON, b'{"error":{"message":"not found"}}')
 CHAT_PATHS = (b"/openai", b"/v1/chat/completions")
+_EMBEDDINGS: dict[tuple[int, int, str], bytes] = {}  # (inputs, size, model) -> the answer
+
+
+def _embeddings(body: bytes) -> bytes:
+    try:
+        request = json.loads(body)
+        given = request["input"]
+        count = 1 if isinstance(given, str) or (given and isinstance(given[0], int)) else len(given)
+        size = int(request.get("dimensions") or EMBEDDING_SIZE)
+        model = str(request.get("model") or "fake-embed")
+    except (ValueError, KeyError, TypeError, IndexError):
+        return _response("400 Bad Request", _JSON, b'{"error":{"message":"bad request"}}')
+    key = (count, size, model)
+    answer = _EMBEDDINGS.get(key)
+    if answer is None:
+        vector = [round(((j * 7919) % 2000) / 1000 - 1, 6) for j in range(size)]
+        data = [{"object": "embedding", "index": i, "embedding": vector} for i in range(count)]
+        usage = {"prompt_tokens": 8 * count, "total_tokens": 8 * count}
+        body = _dumps({"object": "list", "data": data, "model": model, "usage": usage})
+        if len(_EMBEDDINGS) > 64:  # a bench asks for a handful of shapes
+            _EMBEDDINGS.clear()
+        answer = _EMBEDDINGS[key] = _response("200 OK", _JSON, body)
+    return answer
 
 
 class FakeUpstream(asyncio.Protocol):
@@ -183,6 +222,8 @@ class FakeUpstream(asyncio.Protocol):
             else:
                 for part in STREAM:
                     transport.write(part)
+        elif method == b"POST" and path == b"/v1/embeddings":
+            transport.write(_embeddings(body))
         elif method == b"GET" and path in GETS:
             transport.write(GETS[path])
         else:

@@ -120,6 +120,21 @@ PROTOCOLS = {
         b'"status":"completed"',
     ),
 }
+
+
+def embeddings_body(encoding_format: str, inputs: int = 8) -> bytes:
+    """A RAG indexing call: a batch of short texts, as openai-python sends it."""
+    texts = [f"Passage {i}: the quick brown fox jumps over the lazy dog." for i in range(inputs)]
+    body = {"model": "text-embedding-3-small", "input": texts, "encoding_format": encoding_format}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+# Requests measured outside the protocol groups (bench/upstreams.py): name -> (path, body).
+REQUESTS = {
+    "embeddings": ("/v1/embeddings", embeddings_body("base64")),
+    "embeddings-float": ("/v1/embeddings", embeddings_body("float")),
+}
+
 # Each group's scenarios run back to back in a round, as ratios to the group's first.
 # The 10% target holds for the scenarios that do chat completions' work in another
 # grammar. A stored response also makes a durable write per answer, which chat
@@ -374,11 +389,16 @@ class Load:
         }
         for name, (_, body, *_) in PROTOCOLS.items():
             self.scripts[name] = lua_script(workdir / f"post-{name}.lua", body)
+        for name, (_, body) in REQUESTS.items():
+            self.scripts[name] = lua_script(workdir / f"post-{name}.lua", body)
 
     def run(
         self, port: int, stream: bool, conns: int, seconds: float, protocol: str | None = None
     ) -> dict[str, Any]:
-        path, body = (PROTOCOLS[protocol][:2]) if protocol else (CHAT_PATH, chat_body(stream))
+        if protocol in REQUESTS:
+            path, body = REQUESTS[protocol]
+        else:
+            path, body = (PROTOCOLS[protocol][:2]) if protocol else (CHAT_PATH, chat_body(stream))
         if self.kind == "wrk":
             argv = ["wrk", "-t", str(min(self.threads, conns)), "-c", str(conns)]
             argv += ["-d", f"{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
@@ -1046,12 +1066,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("protocols", "scale", "controls", "websocket"),
+        choices=("protocols", "scale", "controls", "websocket", "upstreams"),
         help="only the protocol scenarios (streamed chat, Responses, Messages), or only "
         "Responses over WebSocket beside SSE (bench/websocket.py), or only "
         "the shared-state ones (a conversation turn: embedded vs Redis, 1 vs 2 instances "
         "behind nginx, bench/scale.py), or only key + limits + metrics against a plain "
-        "gateway (bench/controls.py); no docs",
+        "gateway (bench/controls.py), or only the openai_compat plugin against the "
+        "Pollinations one on the same fake upstream, with embeddings (bench/upstreams.py); "
+        "no docs",
     )
     args = parser.parse_args(argv)
     shown = " ".join(argv if argv is not None else sys.argv[1:])
@@ -1111,6 +1133,11 @@ def main(argv: list[str] | None = None) -> int:
 
             compile_bytecode(sys.executable)
             controlled = controls.run_controls(Bench(args, workdir), args, workdir)
+        elif args.only == "upstreams":
+            import upstreams
+
+            compile_bytecode(sys.executable)
+            compared = upstreams.run_upstreams(Bench(args, workdir), args, workdir)
         else:
             results = run(args, workdir)
     finally:
@@ -1120,6 +1147,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(websocket.render_websocket(sockets)))
         if args.json_out:
             Path(args.json_out).write_text(json.dumps(sockets, indent=2))
+    if args.only == "upstreams":
+        print("\n".join(upstreams.render_upstreams(compared)))
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(compared, indent=2))
         return 0
     if args.only == "controls":
         print("\n".join(controls.render_controls(controlled)))

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import wave
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from g4f_server import errors, events, hookimpl
 from g4f_server.provider import (
+    EmbeddingRequest,
+    Embeddings,
     ImageRequest,
     MediaItem,
     ModelInfo,
@@ -204,3 +208,60 @@ class Illustrator:
     async def chat(self, request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Any]:
         yield events.TextDelta("here:")
         yield events.Media("image", data=png(), mime_type="image/png", alt="red square")
+
+
+def vector_for(item: str | list[int], size: int) -> list[float]:
+    """The Embedder's vector for one input: deterministic, different for each input, so
+    tests can compute what they must get back (and in which order)."""
+    seed = zlib.crc32(item.encode() if isinstance(item, str) else repr(item).encode())
+    return [((seed >> (j % 24)) % 1000 + j) / 1000 - 0.5 for j in range(size)]
+
+
+@dataclass(eq=False)  # identity, as pluggy compares plugins with ==
+class Embedder:
+    """Embeddings (``vec-1``, ``size`` numbers, takes ``dimensions``; ``vec-fixed``,
+    which does not), token ids read only when ``tokens``; ``broken`` makes a bad
+    answer: ``count`` (one vector short), ``ragged``, ``nan``, ``empty``, ``wrong``
+    (not Embeddings), ``deaf`` (``dimensions`` ignored, as some upstreams do)."""
+
+    name: str = "Embedder"
+    size: int = 4
+    tokens: bool = False  # its models declare token_input
+    usage: bool = True  # reports prompt_tokens (else the kernel estimates)
+    priority: int = 100
+    broken: str | None = None
+    fail: errors.G4FError | None = None
+    seen: list[EmbeddingRequest] = field(default_factory=list)
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(name=self.name, priority=self.priority, public_names=True)
+
+    @hookimpl
+    async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
+        caps = frozenset({"embeddings", "token_input"} if self.tokens else {"embeddings"})
+        return [ModelInfo("vec-1", caps), ModelInfo("vec-fixed", caps)]
+
+    @hookimpl
+    async def embed(self, request: EmbeddingRequest, ctx: ProviderContext) -> Embeddings:
+        self.seen.append(request)
+        if self.fail is not None:
+            raise self.fail
+        size = self.size
+        if request.dimensions is not None and self.broken != "deaf":
+            if request.model == "vec-fixed":
+                raise errors.InvalidRequestError("vec-fixed does not take 'dimensions'")
+            size = request.dimensions
+        vectors: list[Any] = [vector_for(item, size) for item in request.inputs]
+        if self.broken == "count":
+            vectors.pop()
+        elif self.broken == "ragged":
+            vectors[-1] = vectors[-1][:-1]
+        elif self.broken == "nan":
+            vectors[0][0] = math.nan
+        elif self.broken == "empty":
+            vectors = []
+        elif self.broken == "wrong":
+            return vectors  # type: ignore[return-value]
+        words = sum(len(i.split()) if isinstance(i, str) else len(i) for i in request.inputs)
+        return Embeddings(vectors, model=request.model, prompt_tokens=words if self.usage else None)

@@ -30,6 +30,7 @@ TABLE: tuple[Capability, ...] = (
     Capability(
         "transcription", "turns audio into text", "transcribe", "default_transcription_model"
     ),
+    Capability("embeddings", "turns text into vectors", "embed", "default_embedding_model"),
     Capability("video", "generates video (through the image hook)"),
     Capability("vision", "reads image parts of a chat"),
     Capability("tools", "calls the request's function tools"),
@@ -38,6 +39,9 @@ TABLE: tuple[Capability, ...] = (
     Capability("audio_input", "reads input_audio parts of a chat"),
     # Honours the request's stop sequences upstream; else the kernel cuts (pipeline).
     Capability("stop", "honours stop sequences itself"),
+    # An embedding model that reads token ids as input (OpenAI's, vLLM's): ids of one
+    # tokenizer mean nothing to another model, so only these are sent token arrays.
+    Capability("token_input", "embeds token-id inputs as well as texts"),
 )
 
 BY_NAME: dict[str, Capability] = {c.name: c for c in TABLE}

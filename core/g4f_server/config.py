@@ -93,6 +93,7 @@ class AppConfig:
     max_json_items: int = _bounded(200_000, ge=100)  # values in one JSON body
     max_messages: int = _bounded(2048, ge=1)  # messages in one chat request
     max_content_parts: int = _bounded(2048, ge=1)  # content parts, all messages together
+    max_embedding_inputs: int = _bounded(2048, ge=1)  # texts in one embeddings request
     max_multipart_parts: int = _bounded(100, ge=1)  # parts of one multipart body
     max_connections: int = _bounded(1000, ge=1)  # open client connections
     max_in_flight: int = _bounded(256, ge=1)  # requests being handled (503 above)

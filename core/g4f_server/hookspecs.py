@@ -27,6 +27,7 @@ __all__ = ["HOOK_API_VERSION", "PROJECT", "SERVICE_HOOKS", "hookimpl", "hookspec
 if TYPE_CHECKING:
     from g4f_server.events import ChatItem
     from g4f_server.provider import (
+        Embeddings,
         MediaItem,
         ModelInfo,
         ProviderContext,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     )
     from g4f_server.requests import (
         ChatRequest,
+        EmbeddingRequest,
         ImageRequest,
         SpeechRequest,
         TranscriptionRequest,
@@ -119,3 +121,15 @@ async def create_speech(request: SpeechRequest, ctx: ProviderContext) -> SpeechR
 @hookspec
 async def transcribe(request: TranscriptionRequest, ctx: ProviderContext) -> Transcription:
     """Turn audio into text."""
+
+
+@hookspec
+async def embed(request: EmbeddingRequest, ctx: ProviderContext) -> Embeddings:
+    """Turn ``request.inputs`` into one vector of floats each, in order.
+
+    ``request.model`` is already this provider's own model id. The inputs are texts, or
+    token ids (``request.tokens``) only for a model that declares ``token_input``.
+    Honour ``request.dimensions`` or raise ``InvalidRequestError`` when the model cannot.
+    Return floats whatever ``encoding_format`` says: the kernel encodes base64 itself,
+    checks the vectors (one per input, all of one length, finite numbers) and estimates
+    the usage when ``prompt_tokens`` is None."""

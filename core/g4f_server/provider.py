@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from g4f_server.requests import (
         ChatRequest,
+        EmbeddingRequest,
         ImageRequest,
         SpeechRequest,
         TranscriptionRequest,
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CAPABILITIES",
     "ChatRequest",
+    "EmbeddingRequest",
+    "Embeddings",
     "FallbackModels",
     "ImageRequest",
     "MediaItem",
@@ -40,6 +43,7 @@ __all__ = [
 # pydantic (~8 MB, ~0.1 s) out of the idle server.
 _REQUEST_MODELS = {
     "ChatRequest": "g4f_server.requests",
+    "EmbeddingRequest": "g4f_server.requests",
     "ImageRequest": "g4f_server.requests",
     "SpeechRequest": "g4f_server.requests",
     "TranscriptionRequest": "g4f_server.requests",
@@ -70,6 +74,7 @@ class ProviderInfo:
     default_image_model: str | None = None
     default_speech_model: str | None = None
     default_transcription_model: str | None = None
+    default_embedding_model: str | None = None
     cookie_domains: tuple[str, ...] = ()  # domains whose uploaded cookies it reads
     aliases: tuple[str, ...] = ()  # other names it answers to, e.g. "PollinationsAI"
     # Serve the built-in table's public names (gpt-4o, claude-*, dall-e-3, whisper-1...)
@@ -140,6 +145,16 @@ class Transcription:
     language: str | None = None
     duration: float | None = None
     segments: list[TranscriptSegment] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Embeddings:
+    """What ``embed`` returns: one vector of floats per input, in the input's order
+    (a list of floats each, or any sequence of numbers, e.g. an ``array("f")``)."""
+
+    vectors: Sequence[Sequence[float]]
+    model: str | None = None  # the model that answered, when the upstream names it
+    prompt_tokens: int | None = None  # the upstream's count; None: the kernel estimates
 
 
 def _no_cookies(domain: str) -> dict[str, str]:

@@ -371,3 +371,117 @@ class TranscriptionRequest(_Open, TranscriptionForm):
     content_type: str = "application/octet-stream"
     api_key: ApiKey | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- embeddings --------------------------------------------------------------------------
+
+# How many inputs one embeddings request may hold (``max_embedding_inputs``): set by the
+# edge when it reads a body, as the chat limits are. 2,048 is OpenAI's own bound.
+_EMBEDDING_LIMIT: ContextVar[int] = ContextVar("embedding_limit", default=2048)
+# A token id travels on as JSON and through orjson (64-bit at most); no tokenizer has
+# anywhere near this many ids.
+MAX_TOKEN_ID = 2**31 - 1
+
+TokenId = Annotated[int, Field(strict=True, ge=0, le=MAX_TOKEN_ID)]
+EmbeddingInput = str | list[str] | list[TokenId] | list[list[TokenId]]
+_INPUT_SHAPES = "a string, a list of strings, a list of token ids or a list of token-id lists"
+_EMBEDDINGS = frozenset({"embeddings"})
+_EMBEDDING_TOKENS = frozenset({"embeddings", "token_input"})
+
+
+def set_embedding_limits(max_inputs: int) -> None:
+    """The limit the next embeddings request validated in this context is held to."""
+    _EMBEDDING_LIMIT.set(max_inputs)
+
+
+def _is_token(value: Any) -> bool:
+    return type(value) is int  # a bool is an int to Python, never a token id to us
+
+
+def _token_ids(value: list[Any]) -> bool:
+    """A non-empty list of token ids in range (min and max run in C: 200,000 ids cost
+    about a millisecond)."""
+    return (
+        bool(value)
+        and all(_is_token(t) for t in value)
+        and min(value) >= 0
+        and max(value) <= MAX_TOKEN_ID
+    )
+
+
+def _check_embedding_input(value: Any) -> Any:
+    """The shape of ``input`` checked by hand before pydantic's union does it: a wrong
+    shape then says which shapes are right instead of four branches' errors, and the
+    count is refused before 600,000 inputs are validated one by one."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("input must not be an empty string")
+        return value
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"input must be {_INPUT_SHAPES}" + (" (not empty)" if value == [] else ""))
+    if _is_token(value[0]):  # one text as token ids: its length is bounded by max_json_items
+        if not _token_ids(value):
+            raise ValueError(f"token ids must be integers from 0 to {MAX_TOKEN_ID}")
+        return value
+    limit = _EMBEDDING_LIMIT.get()
+    if len(value) > limit:
+        raise ValueError(f"at most {limit} inputs are allowed (max_embedding_inputs)")
+    if isinstance(value[0], str):
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ValueError(f"input {i} is not a string: {_INPUT_SHAPES}, not a mix")
+            if not item:
+                raise ValueError(f"input {i} must not be an empty string")
+        return value
+    for i, item in enumerate(value):
+        if not isinstance(item, list):
+            raise ValueError(f"input {i} is not a list of token ids: input must be {_INPUT_SHAPES}")
+        if not _token_ids(item):
+            raise ValueError(
+                f"input {i} must be a non-empty list of token ids (integers from 0 to "
+                f"{MAX_TOKEN_ID})"
+            )
+    return value
+
+
+class EmbeddingRequest(_Open):
+    """POST /v1/embeddings. ``input`` is one text, a list of texts, one list of token ids
+    or a list of them, as OpenAI takes it; ``inputs`` gives it as a list either way and
+    ``tokens`` says which. Token ids are ids of the tokenizer the client used (OpenAI's,
+    for OpenAI's clients): only models with ``token_input`` are sent them.
+    ``encoding_format`` is the kernel's business (it encodes base64 itself): a provider
+    returns floats. ``model`` is resolved by the router before providers see it;
+    ``provider`` and ``api_key`` are gateway fields."""
+
+    input: EmbeddingInput
+    model: str = ""
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1, le=65536)
+    user: str | None = None
+    provider: str | None = None
+    api_key: ApiKey | None = None
+
+    _input_shape = field_validator("input", mode="before")(
+        classmethod(lambda cls, value: _check_embedding_input(value))
+    )
+
+    @property
+    def tokens(self) -> bool:
+        """True when the inputs are token ids, not texts."""
+        value = self.input
+        return isinstance(value, list) and not isinstance(value[0], str)
+
+    @property
+    def inputs(self) -> list[str] | list[list[int]]:
+        """The input as a list of texts or a list of token-id lists, in order."""
+        value = self.input
+        if isinstance(value, str):
+            return [value]
+        if _is_token(value[0]):
+            return [value]  # type: ignore[list-item]  # one text as token ids
+        return value  # type: ignore[return-value]
+
+    def needed_capabilities(self) -> frozenset[str]:
+        """What a model must support to answer this request: token ids only go to a
+        model that reads them (its tokenizer's ids mean nothing to another model)."""
+        return _EMBEDDING_TOKENS if self.tokens else _EMBEDDINGS

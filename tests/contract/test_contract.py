@@ -97,7 +97,13 @@ def test_capabilities_are_named_in_one_table() -> None:
             assert callable(getattr(hookspecs, cap.hook)), cap.hook
             assert cap.default_model_field in fields, cap.default_model_field
     assert provider.CAPABILITIES is capabilities.CAPABILITIES
-    assert hookspecs.SERVICE_HOOKS == ("chat", "generate_images", "create_speech", "transcribe")
+    assert hookspecs.SERVICE_HOOKS == (
+        "chat",
+        "generate_images",
+        "create_speech",
+        "transcribe",
+        "embed",
+    )
     with pytest.raises(ValueError, match="unknown capabilities"):
         provider.ModelInfo("m", capabilities=frozenset({"chat", "telepathy"}))
 

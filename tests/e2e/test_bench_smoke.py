@@ -102,3 +102,28 @@ def test_protocol_cost_pieces_run_and_render_their_grammars() -> None:
     assert b"event: response.completed" in responses
     _, asked = pieces["parse-responses"]()
     assert asked.messages[0].role == "system" and asked.stream is True
+
+
+def test_upstreams_smoke(tmp_path: Path) -> None:
+    """bench/run.py --only upstreams: the openai_compat and Pollinations gateways on the
+    same fake upstream answer chat (checked for content), and embeddings come back as 8
+    vectors of 1,536 through the gateway and the relay; every run counted requests."""
+    out = tmp_path / "upstreams.json"
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--only", "upstreams", "--smoke", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert set(results["chat"]) == {"json/c1", "stream/c1"}
+    for row in results["chat"].values():
+        for name in ("pollinations", "openai_compat"):
+            assert row["load"][name]["requests"] > 0 and row["load"][name]["errors"] == 0
+        assert row["ratio"][1] > 0
+    load = results["embeddings"]["c1"]["load"]
+    for label in ("relay", "gateway base64", "gateway float"):
+        assert load[label]["requests"] > 0 and load[label]["errors"] == 0, (label, load[label])
+    assert "openai_compat keeps >= 90%" in proc.stdout

@@ -1,5 +1,5 @@
-"""Shared by the image, audio and cookie routes: calling a provider with failover, and
-multipart uploads."""
+"""Shared by the image, audio, embeddings and cookie routes: calling a provider with
+failover, and multipart uploads."""
 
 from __future__ import annotations
 
@@ -34,12 +34,14 @@ async def call_provider(
     capability: str,
     hook: str,
     check: Callable[[Route, Any], Awaitable[T]],
+    needs: frozenset[str] = frozenset(),
 ) -> tuple[Route, dict[str, str], T]:
     """Resolve the providers for ``body`` (its ``model``, ``provider`` and ``api_key``),
     call ``hook`` on each until one succeeds, and return the served-by headers.
 
     ``check`` validates (and may complete) a provider's result inside the attempt, so a
     result that turns out unusable fails over to the next provider like an error does.
+    ``needs``: what a model must support beyond ``capability`` (``token_input``).
     """
     app = request.app
     config = app[CONFIG]
@@ -52,6 +54,7 @@ async def call_provider(
         capability=capability,
         model=body.model,
         provider=request.match_info.get("provider") or body.provider,
+        needs=needs,
     )
     key = provider_key(request, body.api_key)
     made: list[ProviderContext] = []  # attempts run in turn: the last one is the winner's

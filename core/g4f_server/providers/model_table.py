@@ -61,6 +61,7 @@ BUILT_IN: dict[str, tuple[Target, ...]] = dict.fromkeys(
         "tts-1*",
         "gpt-4o-mini-tts",
         "whisper-1",
+        "text-embedding-*",  # -3-small, -3-large, -ada-002: OpenAI's embedding models
     ),
     _EVERYONE,
 )

@@ -12,7 +12,10 @@ server allows, or one request freezes the event loop for everyone:
   C but costs seconds in every later pass (validation, copies, serializing history), and
   orjson cannot serialize more than 255 levels, so deeper history could not be stored;
 - ``max_messages``, ``max_content_parts``: checked by the chat schema before it validates
-  the messages one by one (``g4f_server.requests.chat_limits``).
+  the messages one by one (``g4f_server.requests.chat_limits``);
+- ``max_embedding_inputs``: the inputs of one embeddings request, checked by its schema
+  before they are validated one by one (a token-id list counts as one input; its ids are
+  values, bounded by ``max_json_items``).
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ async def read_body(request: web.Request) -> bytearray:
     config = request.app[CONFIG]
     # The chat validators read these (the contract's request models); imported here, not
     # at the top, so that pydantic loads with the first body, not with the idle server.
-    from g4f_server.requests import set_chat_limits
+    from g4f_server.requests import set_chat_limits, set_embedding_limits
 
     set_chat_limits(config.max_messages, config.max_content_parts)
+    set_embedding_limits(config.max_embedding_inputs)
     limit = config.max_body_size
     declared = request.content_length
     if declared is not None and declared > limit:

@@ -15,7 +15,7 @@ from typing import Any
 
 from g4f_server import hookimpl
 from g4f_server_openai_compat.presets import PRESETS
-from g4f_server_openai_compat.provider import UpstreamProvider
+from g4f_server_openai_compat.provider import UpstreamProvider, provider_for
 from g4f_server_openai_compat.upstreams import resolve_all
 
 __all__ = ["PRESETS", "UpstreamProvider", "providers"]
@@ -26,4 +26,4 @@ __version__ = "0.1.0"
 def providers(settings: Mapping[str, Any]) -> list[object]:
     """One provider per upstream of ``settings["upstreams"]``; ``ValueError`` naming the
     missing variable for one that cannot work (a preset turned on without its key)."""
-    return [UpstreamProvider(up) for up in resolve_all(settings.get("upstreams") or {})]
+    return [provider_for(up) for up in resolve_all(settings.get("upstreams") or {})]

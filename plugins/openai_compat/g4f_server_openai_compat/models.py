@@ -21,6 +21,8 @@ from g4f_server_openai_compat.upstreams import Upstream
 
 LIST_TIMEOUT = aiohttp.ClientTimeout(total=4.0)
 _MAX_LIST = 8 * 1024 * 1024  # OpenRouter's list is ~1 MB; anything far bigger is wrong
+_EMBED = frozenset({"embeddings"})
+_EMBED_TOKENS = frozenset({"embeddings", "token_input"})
 
 
 def auth_headers(up: Upstream, key: str | None) -> dict[str, str]:
@@ -83,7 +85,7 @@ def describe(up: Upstream, entries: Iterable[Mapping[str, Any]]) -> list[ModelIn
         out.append(
             ModelInfo(
                 model_id,
-                frozenset() if embedding else capabilities(up, model_id, entry),
+                embedding_capabilities(up) if embedding else capabilities(up, model_id, entry),
                 aliases=(up.allowed or {}).get(model_id, ()),
                 owned_by=str(entry.get("owned_by") or entry.get("publisher") or up.provider),
                 description=str(entry.get("description") or entry.get("summary") or "")[:300],
@@ -91,6 +93,14 @@ def describe(up: Upstream, entries: Iterable[Mapping[str, Any]]) -> list[ModelIn
             )
         )
     return out
+
+
+def embedding_capabilities(up: Upstream) -> frozenset[str]:
+    """An embedding model embeds where the upstream has /embeddings (and never chats);
+    elsewhere it is listed but offered for nothing."""
+    if not up.preset.embeddings:
+        return frozenset()
+    return _EMBED_TOKENS if up.preset.embedding_tokens else _EMBED
 
 
 def is_embedding(up: Upstream, model_id: str, entry: Mapping[str, Any]) -> bool:

@@ -36,6 +36,10 @@ class Preset:
     reasoning_ids: tuple[str, ...] = ()  # substrings of ids that stream reasoning
     embeddings: bool = False  # POST /embeddings exists
     embedding_ids: tuple[str, ...] = ("embed",)  # substrings of embedding model ids
+    embedding_model: str | None = None  # the default one, when the vendor names one
+    # Its embedding models read token ids of OpenAI's tokenizer (what LangChain sends by
+    # default): only OpenAI's own. Another model reads those ids as other words.
+    embedding_tokens: bool = False
     # Request quirks: fields the upstream refuses (dropped before sending), fields it
     # names differently (renamed), message fields it refuses (dropped from messages).
     refused: frozenset[str] = frozenset()
@@ -73,6 +77,7 @@ PRESETS: dict[str, Preset] = {
             capabilities=frozenset({"tools", "json_schema", "vision"}),
             reasoning_ids=("gemini-2.5", "gemini-3"),
             embeddings=True,
+            embedding_model="gemini-embedding-001",
             free_ids=frozenset(
                 {"gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-embedding-001"}
             ),
@@ -166,6 +171,7 @@ PRESETS: dict[str, Preset] = {
             vision_ids=("pixtral", "mistral-small", "mistral-medium"),
             reasoning_ids=("magistral",),
             embeddings=True,
+            embedding_model="mistral-embed",
             refused=frozenset({"user", "stream_options", "logit_bias", "logprobs"}),
             renamed=(("seed", "random_seed"), ("max_completion_tokens", "max_tokens")),
             stream_usage=False,
@@ -246,6 +252,7 @@ PRESETS: dict[str, Preset] = {
             reasoning_ids=("gpt-oss", "qwq", "deepseek-r1"),
             embeddings=True,
             embedding_ids=("embed", "bge-"),
+            embedding_model="@cf/baai/bge-large-en-v1.5",
             free_all=True,  # within the daily free allocation
             fallback_models=(
                 "@cf/meta/llama-3.1-8b-instruct",
@@ -328,6 +335,8 @@ PRESETS: dict[str, Preset] = {
             vision_ids=("gpt-4o", "gpt-4.1", "gpt-5", "o3", "o4"),
             reasoning_ids=(),  # reasoning is not streamed as text in Chat Completions
             embeddings=True,
+            embedding_model="text-embedding-3-small",
+            embedding_tokens=True,
             fallback_models=("gpt-4.1-mini", "gpt-4o-mini", "gpt-4.1", "text-embedding-3-small"),
             priority=80,
         ),
@@ -343,6 +352,7 @@ PRESETS: dict[str, Preset] = {
             reasoning_ids=_REASONING_OPEN,
             embeddings=True,
             embedding_ids=("embed", "bge-", "e5-", "minilm", "mpnet", "gte-"),
+            embedding_model="BAAI/bge-large-en-v1.5",
             fallback_models=("meta-llama/Llama-3.3-70B-Instruct", "BAAI/bge-large-en-v1.5"),
             priority=80,
         ),

@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from g4f_server import hookimpl
-from g4f_server.provider import ModelInfo, ProviderContext, ProviderInfo
+from g4f_server.provider import Embeddings, ModelInfo, ProviderContext, ProviderInfo
 from g4f_server_openai_compat import chat as _chat
+from g4f_server_openai_compat import embeddings as _embeddings
 from g4f_server_openai_compat import failures, models
 from g4f_server_openai_compat.upstreams import Upstream
 
 if TYPE_CHECKING:  # pydantic models: imported by the kernel with the first request
-    from g4f_server.requests import ChatRequest
+    from g4f_server.requests import ChatRequest, EmbeddingRequest
 
 
 class UpstreamProvider:
@@ -41,7 +42,11 @@ class UpstreamProvider:
             description=f"OpenAI-compatible upstream {up.name!r} at {up.base_url}",
             priority=up.priority,
             public_names=True,  # a built-in plugin: serves gpt-4o & co. (docs/plugins.md)
+            default_embedding_model=self._embedding_model(),
         )
+
+    def _embedding_model(self) -> str | None:
+        return None
 
     @hookimpl
     def auth_status(self, ctx: ProviderContext) -> dict[str, Any]:
@@ -60,3 +65,24 @@ class UpstreamProvider:
     @hookimpl
     def chat(self, request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Any]:
         return _chat.chat(self.upstream, request, ctx)
+
+
+class EmbeddingUpstreamProvider(UpstreamProvider):
+    """An upstream whose preset has ``POST /embeddings``: the ``embed`` hook is what
+    gives a provider the embeddings capability, so only these have it."""
+
+    def _embedding_model(self) -> str | None:
+        """The preset's default embedding model, unless the operator's allow-list
+        leaves it out (then the first embedding model listed is the default)."""
+        model, allowed = self.upstream.preset.embedding_model, self.upstream.allowed
+        return model if allowed is None or model in allowed else None
+
+    @hookimpl
+    async def embed(self, request: EmbeddingRequest, ctx: ProviderContext) -> Embeddings:
+        return await _embeddings.embed(self.upstream, request, ctx)
+
+
+def provider_for(upstream: Upstream) -> UpstreamProvider:
+    if upstream.preset.embeddings:
+        return EmbeddingUpstreamProvider(upstream)
+    return UpstreamProvider(upstream)

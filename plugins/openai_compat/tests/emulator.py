@@ -10,11 +10,20 @@ mode)`` scripts the next answers' failures:
 - ``401`` / ``403``: the key refused; ``429``: rate limited, with ``Retry-After`` and/or
   ``x-ratelimit-*`` headers; ``500``/``503``: a server error;
 - ``"stall"``: no answer at all (until the test ends);
-- ``"cut"``: a stream that stops after two chunks, without a finish reason or ``[DONE]``;
+- ``"cut"``: a stream that stops after two chunks, without a finish reason or ``[DONE]``
+  (a JSON answer: half of its body);
 - ``"error_first"`` / ``"error_later"``: an ``{"error": ...}`` object in the stream,
-  before any text or after some (OpenRouter documents this shape).
+  before any text or after some (OpenRouter documents this shape); a JSON answer: a 200
+  holding only the error object;
+- embeddings only: ``"base64"`` (base64 vectors whatever was asked), ``"short"`` (one
+  vector fewer than inputs), ``"nodata"`` (a 200 with an error object instead of ``data``).
 
 The answers are deterministic, so tests can assert them:
+- embeddings: ``vector_for(input, size)`` per input (``dimensions`` numbers when given,
+  else 8), floats or little-endian float32 base64 as ``encoding_format`` asks (OpenAI's
+  default is floats); ``usage.prompt_tokens`` counts words (or token ids). Any listed model
+  whose id has "embed" embeds; one with "fixed" in it refuses ``dimensions`` (400, as
+  OpenAI's ada-002 does); token-id input is a 400 unless ``token_ids`` (OpenAI takes it);
 - "Echo: <last user text>" (one SSE chunk per word);
 - with ``tools`` and no tool result yet: a ``get_weather`` call for Paris, its
   arguments split over two chunks; after a tool result: "The tool said: <result>";
@@ -26,7 +35,10 @@ The answers are deterministic, so tests can assert them:
 from __future__ import annotations
 
 import asyncio
+import base64
+import struct
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +46,21 @@ import orjson
 from aiohttp import web
 
 KEY = "test-key"
+_JSON = "application/json"
 MODELS: list[dict[str, Any]] = [
     {"id": "llama-3.3-70b-versatile", "object": "model", "owned_by": "Meta"},
     {"id": "deep-think-r1", "object": "model", "owned_by": "DeepSeek"},
     {"id": "meta-llama/llama-4-scout-17b-16e-instruct", "object": "model", "owned_by": "Meta"},
     {"id": "text-embed-small", "object": "model", "owned_by": "Emu"},
+    {"id": "text-embed-fixed", "object": "model", "owned_by": "Emu"},
 ]
+EMBEDDING_SIZE = 8
+
+
+def vector_for(item: str | list[int], size: int = EMBEDDING_SIZE) -> list[float]:
+    """The emulator's embedding of one input: different for each input."""
+    seed = zlib.crc32(item.encode() if isinstance(item, str) else repr(item).encode())
+    return [(((seed >> (j % 20)) & 1023) - 512) / 1024 for j in range(size)]
 
 
 @dataclass
@@ -66,6 +87,7 @@ class Emulator:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     open_streams: int = 0
     chunk_delay: float = 0.0
+    token_ids: bool = False  # /embeddings takes token-id input (OpenAI's does)
 
     @property
     def app(self) -> web.Application:
@@ -145,22 +167,55 @@ class Emulator:
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         data = await self._record(request)
-        if (answer := await self._http_fault(self._fault("embeddings"))) is not None:
+        fault = self._fault("embeddings")
+        if fault is not None and fault.mode == "stall":
+            return await self._stall()
+        if (answer := await self._http_fault(fault)) is not None:
             return answer
         if not self._authorized(request):
             return self._error(401, "Invalid API Key")
-        inputs = data["input"] if isinstance(data["input"], list) else [data["input"]]
-        size = int(data.get("dimensions") or 4)
-        vectors = [
-            {"object": "embedding", "index": i, "embedding": [float(len(str(x)))] * size}
-            for i, x in enumerate(inputs)
+        if refused := sorted(self.refused & set(data)):
+            return self._error(400, f"property '{refused[0]}' is unsupported")
+        model = data.get("model")
+        if not any(m.get("id") == model and "embed" in model for m in self.models):
+            return self._error(404, f"The model `{model}` does not exist or cannot embed")
+        given = data.get("input")
+        if isinstance(given, str) or (given and isinstance(given[0], int)):
+            inputs = [given]
+        else:
+            inputs = given or []
+        if not inputs or any(not item for item in inputs):
+            return self._error(400, "'$.input' is invalid: empty input")
+        if any(not isinstance(item, str) for item in inputs) and not self.token_ids:
+            return self._error(400, "'input' must be a string or an array of strings")
+        size = EMBEDDING_SIZE
+        if data.get("dimensions") is not None:
+            if "fixed" in model:
+                return self._error(400, "This model does not support specifying dimensions.")
+            size = int(data["dimensions"])
+        vectors = [vector_for(item, size) for item in inputs]
+        if fault is not None and fault.mode == "short":
+            vectors.pop()
+        if fault is not None and fault.mode == "nodata":
+            return web.json_response({"error": {"message": "embedding backend is warming up"}})
+        as_base64 = data.get("encoding_format") == "base64" or (
+            fault is not None and fault.mode == "base64"
+        )
+        items = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": _float32_base64(v) if as_base64 else v,
+            }
+            for i, v in enumerate(vectors)
         ]
-        tokens = sum(len(str(x).split()) for x in inputs)
+        items.reverse()  # "index" says the order: a client must not rely on the list's
+        tokens = sum(len(x.split()) if isinstance(x, str) else len(x) for x in inputs)
         return web.json_response(
             {
                 "object": "list",
-                "data": vectors,
-                "model": data["model"],
+                "data": items,
+                "model": model,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )
@@ -183,7 +238,12 @@ class Emulator:
             return self._error(404, f"The model `{data['model']}` does not exist")
         reasoning, text, calls = answer_for(data)
         if not data.get("stream"):
-            return web.json_response(self._completion(data, reasoning, text, calls))
+            completion = orjson.dumps(self._completion(data, reasoning, text, calls))
+            if fault is not None and fault.mode == "cut":  # the body ends half way
+                return web.Response(body=completion[: len(completion) // 2], content_type=_JSON)
+            if fault is not None and fault.mode in ("error_first", "error_later"):
+                return web.json_response({"error": {"message": "upstream model crashed"}})
+            return web.Response(body=completion, content_type=_JSON)
         return await self._stream(request, data, reasoning, text, calls, fault)
 
     def _completion(
@@ -302,3 +362,7 @@ def answer_for(data: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
     )
     seen = f"I see {images} image(s). " if images else ""
     return reasoning, f"{seen}Echo: {said}", []
+
+
+def _float32_base64(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()

@@ -37,7 +37,8 @@ async def test_chat_and_what_goes_upstream(
     assert reply.choices[0].finish_reason == "stop"
     assert reply.usage is not None and reply.usage.total_tokens == 12  # the upstream's count
     sent = emulator.last("chat").json
-    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    # Not streamed to the client: one JSON completion asked upstream too (no usage chunk).
+    assert sent["stream"] is False and "stream_options" not in sent
     assert sent["model"] == MODEL and sent["temperature"] == 0.5 and sent["seed"] == 7
     assert sent["stop"] == ["zzz"] and sent["max_completion_tokens"] == 50
     assert sent["top_k"] == 3  # unknown fields travel on
@@ -178,3 +179,25 @@ async def test_models_listed_with_capabilities_and_free_marks(
         model=f"Groq:{MODEL}", messages=[{"role": "user", "content": "hi"}]
     )
     assert reply.choices[0].message.content == "Echo: hi"
+
+
+def test_a_whole_completion_keeps_its_tool_calls_apart() -> None:
+    """A non-streamed message's tool calls carry no "index" (OpenAI's shape): each is
+    its own call, not the arguments of the first one joined together."""
+    from g4f_server import events
+    from g4f_server_openai_compat.chat import StreamReader
+    from g4f_server_openai_compat.upstreams import resolve
+
+    calls = [
+        {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
+        for i, (n, a) in enumerate([("get_weather", '{"city":"Paris"}'), ("get_time", "{}")])
+    ]
+    message = {"role": "assistant", "content": None, "tool_calls": calls}
+    completion = {"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
+    seen = StreamReader(resolve("groq", {"api_key": "k"}, {})).whole(completion)
+    deltas = [e for e in seen if isinstance(e, events.ToolCallDelta)]
+    assert [(d.index, d.id, d.name) for d in deltas] == [
+        (0, "call_0", "get_weather"),
+        (1, "call_1", "get_time"),
+    ]
+    assert seen[-1] == events.Finish("tool_calls")

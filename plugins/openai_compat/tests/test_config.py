@@ -132,7 +132,7 @@ def test_request_quirks_per_preset() -> None:
             "presence_penalty": 0.5,
             "parallel_tool_calls": False,
             "provider": "x",
-            "stream": False,
+            "stream": True,
         }
     )
     mistral = chat.request_body(resolve("mistral", {"api_key": "k"}, {}), request)
@@ -148,6 +148,10 @@ def test_request_quirks_per_preset() -> None:
     assert ollama["max_tokens"] == 9
     for body in (mistral, cerebras, groq, ollama):
         assert body["stream"] is True and "provider" not in body
+    # A client that does not stream: one JSON completion asked for, no usage chunk.
+    groq_up = resolve("groq", {"api_key": "k"}, {})
+    plain = chat.request_body(groq_up, request.model_copy(update={"stream": False}))
+    assert plain["stream"] is False and "stream_options" not in plain
 
 
 def test_rate_limit_headers_per_preset() -> None:

@@ -56,3 +56,22 @@ async def test_live_preset(key: str, provider_context: Any) -> None:
     thought = "".join(e.text for e in seen if isinstance(e, events.ReasoningDelta))
     assert text or thought, f"{key}/{model}: empty answer"
     assert isinstance(seen[-1], events.Finish)
+
+
+@pytest.mark.parametrize("key", sorted(k for k, p in plugin.PRESETS.items() if p.embeddings))
+async def test_live_embeddings(key: str, provider_context: Any) -> None:
+    if not _enabled(key):
+        pytest.skip(f"set {plugin.PRESETS[key].key_env[0]} (or {key.upper()}_BASE_URL)")
+    from g4f_server.requests import EmbeddingRequest
+
+    (provider,) = plugin.providers({"upstreams": {key: {}}})
+    ctx = provider_context(timeout=120)
+    listed = [m.id for m in await provider.list_models(ctx) if "embeddings" in m.capabilities]
+    model = provider.provider_info().default_embedding_model or (listed or [None])[0]
+    if model is None:
+        pytest.skip(f"{key}: no embedding model listed (pull or load one)")
+    request = EmbeddingRequest.model_validate({"model": model, "input": ["one", "two words"]})
+    result = await provider.embed(request, ctx)
+    assert len(result.vectors) == 2, f"{key}/{model}: {len(result.vectors)} vectors"
+    assert len(result.vectors[0]) == len(result.vectors[1]) > 0
+    assert result.vectors[0] != result.vectors[1]

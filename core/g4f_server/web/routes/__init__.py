@@ -1,8 +1,9 @@
 """HTTP routes: every route of the gateway in one table, handlers one module per resource.
 
 A handler's module is imported by the first request the route serves, not at start-up:
-the chat, image, audio and cookie modules bring pydantic and the request schemas (~8 MB
-and ~0.1 s), which an idle server does not need. The first such request pays that once.
+the chat, embeddings, image, audio and cookie modules bring pydantic and the request
+schemas (~8 MB and ~0.1 s), which an idle server does not need. The first such request
+pays that once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _RESPONSES = "g4f_server.protocols.responses.routes:"
 _MESSAGES = "g4f_server.protocols.anthropic.routes:"
 _COMPLETIONS = "g4f_server.protocols.completions.routes:"
 _ANTHROPIC_MODELS = "g4f_server.protocols.anthropic.models:"
+_EMBEDDINGS = "g4f_server.protocols.embeddings.routes:"
 _HERE = "g4f_server.web.routes."
 ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/health", _HERE + "health:health"),
@@ -44,6 +46,8 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/messages/count_tokens", _MESSAGES + "count_tokens"),
     ("POST", "/v1/completions", _COMPLETIONS + "create_completion"),
     ("POST", "/api/{provider}/completions", _COMPLETIONS + "create_completion"),
+    ("POST", "/v1/embeddings", _EMBEDDINGS + "create_embeddings"),
+    ("POST", "/api/{provider}/embeddings", _EMBEDDINGS + "create_embeddings"),
     # OpenAI's shape, or Anthropic's for a caller that sends anthropic-version.
     ("GET", "/v1/models", _ANTHROPIC_MODELS + "list_models"),
     ("GET", "/v1/models/{model:.+}", _ANTHROPIC_MODELS + "get_model"),

@@ -1,0 +1,20 @@
+"""POST /v1/embeddings and /api/{provider}/embeddings."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from g4f_server.pipeline.embeddings import embed
+from g4f_server.protocols.embeddings.render import embeddings_body
+from g4f_server.requests import EmbeddingRequest
+from g4f_server.web.handlers import request_body
+from g4f_server.web.jsonio import json_response, read_json
+from g4f_server.web.validation import parse_model
+
+
+@request_body(EmbeddingRequest)
+async def create_embeddings(request: web.Request) -> web.Response:
+    """Create embeddings (OpenAI-compatible; `float` or `base64` vectors)."""
+    body = parse_model(EmbeddingRequest, await read_json(request))
+    embedded = await embed(request, body)
+    return json_response(embeddings_body(embedded, body.encoding_format), headers=embedded.headers)
