@@ -24,6 +24,7 @@ from g4f_server.storage.factory import setup_storage, storage_ctx
 from g4f_server.storage.interfaces import MEDIA_STORE
 from g4f_server.web import cors
 from g4f_server.web.admission import in_flight_middleware
+from g4f_server.web.inflate import AUTO_DECOMPRESS
 from g4f_server.web.middleware import kernel_middleware
 from g4f_server.web.routes import setup_routes
 
@@ -59,7 +60,11 @@ def create_app(
         in_flight_middleware(config),  # after the kernel's: its 503 gets the error JSON
         *controls.middlewares(config),
     ]
-    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_size)
+    app = web.Application(
+        middlewares=middlewares,
+        client_max_size=config.max_body_size,
+        handler_args=AUTO_DECOMPRESS,  # compressed bodies are inflated by web/inflate.py
+    )
     app[CONFIG] = config
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry

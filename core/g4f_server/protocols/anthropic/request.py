@@ -21,6 +21,14 @@ class AnthropicMessage(_Open):
     content: str | list[dict[str, Any]]
 
 
+class ThinkingConfig(_Open):
+    """``thinking``: typed, so that a budget that is not a number is a 400 (issue 28: a
+    string budget reached a comparison and answered 500)."""
+
+    type: str
+    budget_tokens: int | None = Field(default=None, ge=0)
+
+
 class MessagesRequest(_Open):
     """POST /v1/messages. ``provider``, ``api_key`` and ``proxy`` are gateway fields."""
 
@@ -34,7 +42,7 @@ class MessagesRequest(_Open):
     temperature: float | None = Field(default=None, ge=0, le=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
-    thinking: dict[str, Any] | None = None
+    thinking: ThinkingConfig | None = None
     metadata: dict[str, Any] | None = None
     stream: bool = False
     # Gateway fields (not Anthropic's).
@@ -67,8 +75,8 @@ class MessagesRequest(_Open):
             fields["tools"] = [_chat_tool(i, tool) for i, tool in enumerate(self.tools)]
         if self.tool_choice:
             fields.update(_chat_tool_choice(self.tool_choice))
-        if (self.thinking or {}).get("type") == "enabled":
-            budget = self.thinking.get("budget_tokens") or 0  # type: ignore[union-attr]
+        if self.thinking is not None and self.thinking.type == "enabled":
+            budget = self.thinking.budget_tokens or 0
             effort = next((e for limit, e in _EFFORT_BUDGETS if budget < limit), "high")
             fields["reasoning_effort"] = effort
         return parse_model(ChatRequest, {k: v for k, v in fields.items() if v is not None})
@@ -103,6 +111,8 @@ def _unsupported(what: str, kind: Any, param: str) -> errors.InvalidRequestError
 
 def _image_url(block: dict[str, Any], param: str) -> dict[str, Any]:
     source = block.get("source") or {}
+    if not isinstance(source, dict):  # a list or a string: named, not a 500 (issue 28)
+        source = {}
     if source.get("type") == "base64" and source.get("data") and source.get("media_type"):
         url = f"data:{source['media_type']};base64,{source['data']}"
     elif source.get("type") == "url" and source.get("url"):
@@ -119,6 +129,10 @@ def _result_text(content: Any, param: str) -> str | list[dict[str, Any]]:
     """A tool_result's content: a string, or text (and image) blocks."""
     if content is None or isinstance(content, str):
         return content or ""
+    if not isinstance(content, list):
+        raise errors.InvalidRequestError(
+            "a tool_result's content must be a string or a list of blocks", param=param
+        )
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(content):
         kind = block.get("type") if isinstance(block, dict) else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server.appkeys import OPENAPI_SPEC
-from g4f_server.web.handlers import lazy_handler, request_body
+from g4f_server.web.handlers import expect_continue, lazy_handler, request_body
 
 __all__ = ["ROUTES", "lazy_handler", "request_body", "setup_routes"]
 
@@ -67,6 +67,6 @@ def setup_routes(app: web.Application) -> None:
     app[OPENAPI_SPEC] = {}  # built by the first /openapi.json or /docs request
     for method, path, target in ROUTES:
         if method == "GET":  # add_get also answers HEAD (media files, health checks)
-            app.router.add_get(path, lazy_handler(target))
+            app.router.add_get(path, lazy_handler(target), expect_handler=expect_continue)
         else:
-            app.router.add_route(method, path, lazy_handler(target))
+            app.router.add_route(method, path, lazy_handler(target), expect_handler=expect_continue)
