@@ -125,5 +125,5 @@ KEYRING: web.AppKey[KeyRing] = web.AppKey("keyring")  # absent when no key is ne
 # sends it with its API calls (they are static and public anyway). Generated media: chat
 # answers embed it as markdown images that browsers fetch without headers; its names
 # carry 128 random bits (capability URLs).
-OPEN_PATHS = frozenset({"/health", "/", "/chat", "/chat/"})
+OPEN_PATHS = frozenset({"/health", "/health/live", "/", "/chat", "/chat/"})
 OPEN_PREFIXES = ("/media/", "/gui/")

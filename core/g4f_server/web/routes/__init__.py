@@ -24,6 +24,7 @@ _COMPLETIONS = "g4f_server.protocols.completions.routes:"
 _HERE = "g4f_server.web.routes."
 ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/health", _HERE + "health:health"),
+    ("GET", "/health/live", _HERE + "health:live"),
     ("POST", "/v1/chat/completions", _CHAT + "chat_completions"),
     ("POST", "/api/{provider}/chat/completions", _CHAT + "chat_completions"),
     ("POST", "/api/{provider}/{conversation_id}/chat/completions", _CHAT + "chat_completions"),
