@@ -11,9 +11,11 @@ from g4f_server import errors
 from g4f_server.requests import ApiKey, ChatRequest, _Open
 from g4f_server.web.validation import parse_model
 
-# Input item types that carry nothing for the upstream: accepted, not forwarded.
-_SKIPPED_ITEMS = frozenset({"reasoning"})
-_ROLES = frozenset({"user", "assistant", "system", "developer"})
+# Input item types that carry nothing for the upstream: accepted, not forwarded. Tuples,
+# not sets: a client's "type" or "role" may be a list or an object, which a set lookup
+# cannot hash (a 500, issue 28's fuzzing); a tuple compares.
+_SKIPPED_ITEMS = ("reasoning",)
+_ROLES = ("user", "assistant", "system", "developer")
 
 
 class ResponsesRequest(_Open):
