@@ -110,6 +110,22 @@ async def test_an_expect_header_that_is_not_text(make_client: Any, path: str) ->
     writer.close()
 
 
+async def test_an_expect_header_that_is_not_text_on_no_route(make_client: Any) -> None:
+    client = await make_client(Scripted())
+    for method, path, status in (("POST", "/nope", 404), ("PUT", "/health", 405)):
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            "Content-Length: 2\r\nExpect: \xff\xfe\r\n\r\n"
+        ).encode("latin-1")
+        got, answer = await raw(client.port, head, b"{}")
+        assert got == 400, answer
+        assert orjson.loads(answer)["error"]["code"] == "unsupported_expectation"
+        got, _ = await raw(client.port, head.replace(b"Expect: \xff\xfe\r\n", b""), b"{}")
+        assert got == status, (method, path)  # without it: what it always was
+    resp = await client.get("/v1/chat/completions")
+    assert resp.status == 405 and "POST" in resp.headers["Allow"]
+
+
 # --- item 7: compressed bodies ------------------------------------------------------------
 
 
