@@ -120,6 +120,7 @@ async def test_second_bearer_word_on_a_server_without_a_key(
 # Exactly what docs/api.md lists as open without the key (besides CORS preflights).
 OPEN_WITHOUT_KEY = {
     "/health",
+    "/health/live",
     "/media/{filename}",
     "/",
     "/chat",
