@@ -19,6 +19,13 @@ Scenarios (the first five are the issue's reproductions):
 - ``slowloris``: 300 connections that announce a 1 MB body, send 10 bytes and go silent
 - ``allowed``: the worst request the default limits allow (2,048 messages, 30 MiB) with a
   ``conversation_id``, 4 at once
+- ``idle`` (issue 28 item 2): 1,000 connections from one address that send nothing and 200
+  from another that send one header line every 10 s; then 1,000 silent ones spread over
+  four more addresses, enough to fill ``max_connections``. A new client (its own address)
+  asks ``/v1/models`` and ``/health/live`` every 0.5 s on fresh connections: how many got
+  in, and how soon the server was open again
+- ``gzip`` (issue 28 item 7): 199 KiB gzip bombs (~200 MiB of zeros once inflated), 12 one
+  after the other then 4 at once; each must be a 413 while ``/health`` stays fast
 """
 
 from __future__ import annotations
@@ -31,8 +38,10 @@ import statistics
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -150,6 +159,135 @@ async def slowloris(port: int, count: int, hold: float) -> tuple[str, float]:
     )
 
 
+async def _hold(source: str, port: int, dribble: float | None) -> tuple[Any, Any] | None:
+    """A connection from ``source`` that sends nothing (``dribble`` None) or a header line
+    every ``dribble`` s (by ``_dribble``); None when it could not connect."""
+    try:
+        return await asyncio.open_connection(HOST, port, local_addr=(source, 0))
+    except OSError:
+        return None
+
+
+async def _dribble(writer: asyncio.StreamWriter, every: float, until: float) -> None:
+    writer.write(f"GET /v1/models HTTP/1.1\r\nHost: {HOST}\r\n".encode())
+    n = 0
+    while time.perf_counter() < until:
+        await asyncio.sleep(every)
+        n += 1
+        try:
+            writer.write(f"X-Slow-{n}: 1\r\n".encode())
+            await writer.drain()
+        except OSError:
+            return
+
+
+async def _status(source: str, port: int, path: str) -> int:
+    """One GET from ``source`` on a fresh connection: its status, 0 without one."""
+    try:
+        reader, writer = await asyncio.open_connection(HOST, port, local_addr=(source, 0))
+    except OSError:
+        return 0
+    try:
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {KEY}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        line = await asyncio.wait_for(reader.readline(), 5)
+        return int(line.split()[1]) if line else 0
+    except (OSError, TimeoutError, ValueError, IndexError):
+        return 0
+    finally:
+        writer.close()
+
+
+async def _closed(reader: asyncio.StreamReader, until: float) -> float | None:
+    """When (perf_counter) the server closed this connection, None if not by ``until``."""
+    try:
+        await asyncio.wait_for(reader.read(), max(0.01, until - time.perf_counter()))
+    except TimeoutError:
+        return None
+    except OSError:
+        pass
+    return time.perf_counter()
+
+
+async def idle_connections(port: int, hold: float = 25.0) -> str:
+    started = time.perf_counter()
+    until = started + hold
+    silent = [await _hold("127.0.0.2", port, None) for _ in range(1000)]
+    slow = [await _hold("127.0.0.3", port, 10.0) for _ in range(200)]
+    dribblers = [asyncio.create_task(_dribble(c[1], 10.0, until)) for c in slow if c]
+    first = [await _status("127.0.0.9", port, "/v1/models") for _ in range(3)]
+    spread = [await _hold(f"127.0.0.{4 + i // 250}", port, None) for i in range(1000)]
+    held = [c for c in silent + slow + spread if c]
+    closings = [asyncio.create_task(_closed(r, until)) for r, _ in held]
+    models: list[tuple[float, int]] = []
+    live: list[int] = []
+    while time.perf_counter() < until:
+        models.append(
+            (time.perf_counter() - started, await _status("127.0.0.9", port, "/v1/models"))
+        )
+        live.append(await _status("127.0.0.9", port, "/health/live"))
+        await asyncio.sleep(0.5)
+    closed_at = [t - started for t in await asyncio.gather(*closings) if t is not None]
+    for task in dribblers:
+        task.cancel()
+    for _, writer in held:
+        writer.close()
+    refused = [t for t, s in models if s != 200]
+    ok_again = next(
+        (t for t, s in models if s == 200 and t > (refused[-1] if refused else 0)), None
+    )
+    return (
+        f"opened {len(held)} of 2,200 (1,000 silent + 200 dribbling from 2 addresses, then 1,000 "
+        f"silent from 4 more); a new client's /v1/models while only the first 1,200 were "
+        f"open: {first}; after the cap filled: {len(refused)} of {len(models)} not 200, the "
+        f"last at {refused[-1] if refused else 0:.1f} s, 200 again from "
+        f"{ok_again if ok_again is not None else float('nan'):.1f} s; /health/live: "
+        f"{live.count(200)} of {len(live)} 200; idle connections closed by the server: "
+        f"{len(closed_at)} of {len(held)}" + (f", by {max(closed_at):.1f} s" if closed_at else "")
+    )
+
+
+def gzip_bomb(size: int = 199 * 1024) -> bytes:
+    """About ``size`` bytes of gzip that inflate to a thousand times as many zeros."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block, out = bytes(MIB), []
+    while sum(map(len, out)) < size:
+        out.append(packer.compress(block))
+        out.append(packer.flush(zlib.Z_SYNC_FLUSH))
+    return b"".join(out) + packer.flush()
+
+
+async def gzip_bombs(port: int) -> str:
+    bomb = gzip_bomb()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {KEY}"
+        "\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        f"Content-Length: {len(bomb)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    async def one() -> tuple[int, float]:
+        started = time.perf_counter()
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            writer.write(head + bomb)
+            line = await asyncio.wait_for(reader.readline(), 60)
+            return (int(line.split()[1]) if line else 0), time.perf_counter() - started
+        except (OSError, TimeoutError, ValueError, IndexError):
+            return 0, time.perf_counter() - started
+        finally:
+            writer.close()
+
+    results = [await one() for _ in range(12)]
+    results += await asyncio.gather(*(one() for _ in range(4)))
+    statuses = sorted({s for s, _ in results})
+    return (
+        f"16 x {len(bomb) / 1024:.0f} KiB gzip bombs -> {statuses}, "
+        f"slowest {max(t for _, t in results):.2f} s"
+    )
+
+
 def peak_rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -217,6 +355,8 @@ def scenarios(port: int) -> dict[str, Callable[[], Awaitable[str]]]:
         "memory": lambda: many([chat(big_messages(1, 30 * MIB))] * 8),
         "slowloris": lambda: _slow(port),
         "allowed": lambda: many([chat(big_messages(2048, 30 * MIB), conversation_id="y")] * 4),
+        "idle": lambda: idle_connections(port),
+        "gzip": lambda: gzip_bombs(port),
     }
 
 

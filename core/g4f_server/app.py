@@ -27,6 +27,8 @@ from g4f_server.storage.factory import setup_storage, storage_ctx
 from g4f_server.storage.interfaces import MEDIA_STORE
 from g4f_server.web import cors
 from g4f_server.web.admission import in_flight_middleware
+from g4f_server.web.connections import connection_middleware
+from g4f_server.web.inflate import AUTO_DECOMPRESS
 from g4f_server.web.middleware import kernel_middleware
 from g4f_server.web.routes import setup_routes
 
@@ -56,13 +58,18 @@ def create_app(
     )
     registry.table = ModelTable.build(config.models)
     middlewares = [
+        connection_middleware,  # the connection's timers pause while a request is handled
         *controls.outer_middlewares(config),
         cors.cors_middleware,  # answers preflights before the key check
         kernel_middleware,
         in_flight_middleware(config),  # after the kernel's: its 503 gets the error JSON
         *controls.middlewares(config),
     ]
-    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_size)
+    app = web.Application(
+        middlewares=middlewares,
+        client_max_size=config.max_body_size,
+        handler_args=AUTO_DECOMPRESS,  # compressed bodies are inflated by web/inflate.py
+    )
     app[CONFIG] = config
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry

@@ -96,6 +96,9 @@ class AppConfig:
     max_embedding_inputs: int = _bounded(2048, ge=1)  # texts in one embeddings request
     max_multipart_parts: int = _bounded(100, ge=1)  # parts of one multipart body
     max_connections: int = _bounded(1000, ge=1)  # open client connections
+    max_connections_per_address: int = _bounded(0, ge=0)  # of them; 0: a quarter
+    header_timeout: float = _bounded(10.0, gt=0)  # seconds to send a request head
+    keepalive_timeout: float = _bounded(15.0, gt=0)  # idle seconds after an answer
     max_in_flight: int = _bounded(256, ge=1)  # requests being handled (503 above)
     in_flight_body_budget: int = _bounded(128 * 1024**2, ge=1024)  # their bodies' bytes
 

@@ -51,6 +51,10 @@ async def test_without_a_key_only_loopback_origins(make_client: Any) -> None:
     resp = await client.options(CHAT, headers={"Origin": evil, **PREFLIGHT})
     assert resp.status == 403
     assert "Access-Control-Allow-Origin" not in resp.headers
+    for origin in ("http://127.attacker.example", "http://127.0.0.1%00.evil.example", "null"):
+        resp = await client.options(CHAT, headers={"Origin": origin, **PREFLIGHT})
+        assert resp.status == 403, origin
+        assert "Access-Control-Allow-Origin" not in resp.headers
     # A "simple" request needs no preflight: it is refused too, so a foreign page cannot
     # drive the gateway (and the logins uploaded to it) even without reading the answer.
     resp = await client.post(CHAT, data=b"{}", headers={"Origin": evil})
@@ -75,8 +79,22 @@ async def test_host_guard_without_a_key(make_client: Any) -> None:
     resp = await client.get("/v1/models", headers={"Host": "attacker.example:1337"})
     assert resp.status == 403
     assert (await resp.json())["error"]["code"] == "host_not_allowed"
-    for host in ("localhost:1337", "127.0.0.1", "[::1]:1337", "app.localhost"):
+    for host in ("localhost:1337", "127.0.0.1", "127.3.4.5:1337", "[::1]:1337", "LOCALHOST"):
         assert (await client.get("/v1/models", headers={"Host": host})).status == 200, host
+    # Issue 28: a name that merely starts like a loopback address is anyone's name (an
+    # attacker points 127.attacker.example at 127.0.0.1); so are other tricks and no name.
+    for host in (
+        "127.attacker.example",
+        "127.0.0.1.attacker.example:1337",
+        "127.0.0.1%00.evil.example",
+        "localhost.attacker.example",
+        "app.localhost",
+        "[::1%25eth0]",
+        "",
+    ):
+        resp = await client.get("/v1/models", headers={"Host": host})
+        assert resp.status == 403, host
+        assert (await resp.json())["error"]["code"] == "host_not_allowed"
     # With a key, or bound to a public address, any Host is fine (the key protects it /
     # the operator chose to be reachable by other names).
     keyed = await make_client(Scripted(), api_key="k")

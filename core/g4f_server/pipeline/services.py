@@ -110,6 +110,12 @@ async def read_multipart(
         raise errors.InvalidRequestError(
             "Send the request as multipart/form-data", code="invalid_content_type"
         )
+    if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        # Bodies are left as sent (web/inflate.py); uploads are compressed files already.
+        raise errors.InvalidRequestError(
+            "Content-Encoding is not supported on multipart uploads",
+            code="unsupported_content_encoding",
+        )
     if request.content_length is not None and request.content_length > max_size:
         raise _too_large(max_size)
     config = request.app[CONFIG]

@@ -1,5 +1,6 @@
 """The web wing: the HTTP edge. The middleware (request id, key check, error mapping,
-access line), admission caps and the runner, reading bodies (limits, JSON, validation),
+access line), admission caps and the runner, the connection guard (cap, per-address share,
+timeouts), reading bodies (limits, inflating, JSON, validation),
 CORS, OpenAPI, the route table and the routes that are not a chat protocol.
 
 Rule: may import controls, pipeline, providers, storage, the contract and foundation.

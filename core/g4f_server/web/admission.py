@@ -1,8 +1,9 @@
 """Caps on how much the server takes on at once, and quiet logs when clients misbehave.
 
-- ``max_connections``: a connection over the cap is answered 503 with ``Retry-After`` and
-  closed at once, so idle or slow clients cannot exhaust the file descriptors (issue 17:
-  20,000 half-sent requests did, and new clients timed out);
+- ``max_connections``, its per-address share and the header and keep-alive timeouts
+  (``connections.py``): a connection over the cap is answered 503 with ``Retry-After``
+  and closed, so idle or slow clients cannot exhaust the file descriptors (issue 17:
+  20,000 half-sent requests did, and new clients timed out), nor hold the cap (issue 28);
 - ``max_in_flight`` and ``in_flight_body_budget``: a request over either cap is answered
   503 with ``Retry-After`` before its body is read, which bounds the memory that bodies
   being handled can take (a JSON body costs a few times its size once parsed);
@@ -27,9 +28,15 @@ from aiohttp import web
 from g4f_server import errors
 from g4f_server.config import AppConfig
 from g4f_server.logs import get_logger
+from g4f_server.periodic import every
+from g4f_server.web.connections import (
+    CONNECTIONS,
+    RETRY_AFTER,
+    SWEEP_EVERY,
+    Connections,
+)
 
 log = get_logger("g4f_server.admission")
-RETRY_AFTER = 1  # seconds: caps are hit in bursts, a second later there is room again
 # Liveness and readiness must answer even when the server is full.
 _EXEMPT = frozenset({"/health", "/health/live", "/health/ready"})
 
@@ -74,72 +81,30 @@ def in_flight_middleware(config: AppConfig) -> Any:
     return in_flight
 
 
-# --- connections ------------------------------------------------------------------------
-
-_OVERLOADED = (
-    b'{"error":{"message":"Too many open connections (max_connections); retry shortly",'
-    b'"type":"server_error","code":"server_overloaded","param":null}}'
-)
-_REFUSAL = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    + "".join(
-        f"{name}: {value}\r\n"
-        for name, value in errors.retry_hints(503, {"Retry-After": str(RETRY_AFTER)}).items()
-    ).encode()
-    + f"Retry-After: {RETRY_AFTER}\r\nContent-Length: {len(_OVERLOADED)}\r\n".encode()
-    + b"Connection: close\r\n\r\n"
-    + _OVERLOADED
-)
+# --- connections (the guard itself: connections.py) -------------------------------------
 
 
-class _Refusal(asyncio.Protocol):
-    """A connection over the cap: answered at once, then closed when the client is done
-    or after a second. (Closing with its request unread would reset the connection, and
-    the client might never see the answer.)"""
+class _GuardedServer:
+    """aiohttp's ``web.Server`` (the protocol factory), each connection behind the guard."""
 
-    def connection_made(self, transport: Any) -> None:  # uvloop's are not asyncio's class
-        transport.write(_REFUSAL)
-        if transport.can_write_eof():
-            transport.write_eof()
-        self._closer = asyncio.get_running_loop().call_later(1.0, transport.close)
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        pass  # the request is not read: it is refused
-
-    def eof_received(self) -> bool:
-        self._transport.close()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closer.cancel()
-
-
-class _CappedServer:
-    """aiohttp's ``web.Server`` (the protocol factory) with a connection cap."""
-
-    def __init__(self, server: web.Server, limit: int) -> None:
+    def __init__(self, server: web.Server, connections: Connections) -> None:
         self._server = server
-        self._limit = limit
-        self._refused = _Throttled("connection_refused")
+        self._connections = connections
 
     def __call__(self) -> asyncio.Protocol:
-        if len(self._server.connections) >= self._limit:
-            self._refused.note(limit=self._limit)
-            return _Refusal()
-        return self._server()
+        return self._connections.wrap(self._server())
 
     def __getattr__(self, name: str) -> Any:  # shutdown, pre_shutdown, connections...
         return getattr(self._server, name)
 
 
-class _CappedRunner(web.AppRunner):
-    def __init__(self, app: web.Application, max_connections: int, **kwargs: Any) -> None:
+class _GuardedRunner(web.AppRunner):
+    def __init__(self, app: web.Application, connections: Connections, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
-        self._max_connections = max_connections
+        self._connections = connections
 
     async def _make_server(self) -> Any:
-        return _CappedServer(await super()._make_server(), self._max_connections)
+        return _GuardedServer(await super()._make_server(), self._connections)
 
 
 def serve(
@@ -180,9 +145,12 @@ async def _serve(
     reuse_port: bool,
     on_listening: Callable[[web.AppRunner], None] | None,
 ) -> None:
-    runner = _CappedRunner(
+    connections = Connections(config, _refused)
+    app[CONNECTIONS] = connections  # before the runner freezes the app
+    runner = _GuardedRunner(
         app,
-        config.max_connections,
+        connections,
+        keepalive_timeout=config.keepalive_timeout,  # aiohttp's own timer agrees with ours
         handle_signals=True,
         handler_cancellation=True,  # a client that hangs up cancels the upstream call
         access_log=None,  # our middleware writes one access line with provider and model
@@ -193,7 +161,12 @@ async def _serve(
         await site.start()
         if on_listening is not None:
             on_listening(runner)
-        await asyncio.Event().wait()  # until a signal raises GracefulExit
+
+        async def sweep() -> None:
+            connections.sweep()
+
+        async with every(SWEEP_EVERY, sweep):
+            await asyncio.Event().wait()  # until a signal raises GracefulExit
     finally:
         await runner.cleanup()
 
@@ -220,6 +193,7 @@ class _Throttled:
 
 
 _accept_errors = _Throttled("accept_failed")
+_refused = _Throttled("connection_refused")
 
 
 def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

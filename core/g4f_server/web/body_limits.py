@@ -28,6 +28,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from g4f_server import errors
 from g4f_server.appkeys import CONFIG
+from g4f_server.web.inflate import content_encoding, inflate
 
 
 def too_large(limit: int, setting: str = "max_body_size") -> errors.PayloadTooLargeError:
@@ -36,7 +37,8 @@ def too_large(limit: int, setting: str = "max_body_size") -> errors.PayloadTooLa
 
 async def read_body(request: web.Request) -> bytearray:
     """The whole body in one buffer (no second copy), within ``max_body_size`` bytes and
-    ``body_timeout`` seconds."""
+    ``body_timeout`` seconds; a gzip or deflate body is inflated (``inflate.py``), within
+    ``max_body_size`` too."""
     config = request.app[CONFIG]
     # The chat validators read these (the contract's request models); imported here, not
     # at the top, so that pydantic loads with the first body, not with the idle server.
@@ -45,6 +47,14 @@ async def read_body(request: web.Request) -> bytearray:
     set_chat_limits(config.max_messages, config.max_content_parts)
     set_embedding_limits(config.max_embedding_inputs)
     limit = config.max_body_size
+    coding = content_encoding(request.headers.get("Content-Encoding"))
+    body = await _read_raw(request, config.body_timeout, limit)
+    if coding is not None:
+        return await inflate(body, coding, limit)
+    return body
+
+
+async def _read_raw(request: web.Request, timeout: float, limit: int) -> bytearray:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise too_large(limit)
@@ -56,14 +66,14 @@ async def read_body(request: web.Request) -> bytearray:
             if len(body) > limit:
                 raise too_large(limit)
             return body
-        async with asyncio.timeout(config.body_timeout):
+        async with asyncio.timeout(timeout):
             while chunk := await content.readany():
                 if len(body) + len(chunk) > limit:
                     raise too_large(limit)
                 body += chunk
     except TimeoutError:
         raise errors.RequestTimeoutError(
-            f"The request body did not arrive within {config.body_timeout:g} s (body_timeout)"
+            f"The request body did not arrive within {timeout:g} s (body_timeout)"
         ) from None
     except HttpProcessingError as exc:  # a malformed chunked encoding, a short body
         raise errors.InvalidRequestError(f"Malformed request body: {exc.message}") from None

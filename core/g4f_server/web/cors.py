@@ -15,6 +15,11 @@ not the request from being made (a "simple" POST needs no preflight). So:
   refused (DNS rebinding: a page whose own host name is re-pointed at 127.0.0.1 would
   otherwise be same-origin with the gateway, and send no foreign ``Origin`` at all).
 
+A loopback name is an IP address in 127.0.0.0/8 or ``::1``, parsed as an address, or
+exactly ``localhost``; nothing else (issue 28: a prefix test let ``127.attacker.example``
+and ``127.0.0.1%00.evil.example`` through, and an attacker can point such a name at
+127.0.0.1). An empty or missing ``Host`` is not a loopback name either.
+
 ``--cors-origins`` replaces the default with a list (``*`` for any origin).
 Preflights are answered here, before the key check (browsers send them without
 credentials), and every answer to an allowed origin carries the ``Access-Control-*``
@@ -23,6 +28,7 @@ headers, streamed ones too (set when the response is prepared).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +38,6 @@ from aiohttp import web
 from g4f_server import errors
 from g4f_server.web.jsonio import error_response
 
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 EXPOSED = ", ".join(
     (
         "X-Request-Id",
@@ -59,8 +64,16 @@ ALLOWED_HEADERS = (
 
 
 def _loopback_name(host: str) -> bool:
-    host = host.lower().rstrip(".")
-    return host in LOOPBACK_HOSTS or host.endswith(".localhost") or host.startswith("127.")
+    """``host`` (no port; an IPv6 address with or without its brackets) names loopback."""
+    host = host.lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+    except ValueError:  # a name: only the exact one above is ours
+        return False
+    # A zone (``::1%eth0``) is not how a browser writes our address: refused.
+    return address.is_loopback and getattr(address, "scope_id", None) is None
 
 
 def _origin_host(origin: str) -> str:
@@ -106,9 +119,10 @@ async def cors_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     """Outermost: the Host guard, foreign origins and preflights, before the key check."""
     policy = request.app[CORS]
     headers = request.headers
-    if policy.guard_host and not _loopback_name(_origin_host("//" + request.host)):
+    if policy.guard_host and not _loopback_name(_origin_host("//" + headers.get("Host", ""))):
+        # The header itself: aiohttp's ``request.host`` falls back to this machine's name.
         return _refuse(
-            f"Host '{request.host}' is not this server's: without an API key it only "
+            f"Host '{headers.get('Host', '')}' is not this server's: without an API key it only "
             "answers to loopback names (localhost, 127.0.0.1)",
             "host_not_allowed",
         )

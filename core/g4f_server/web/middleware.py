@@ -71,6 +71,12 @@ async def kernel_middleware(request: web.Request, handler: web.Handler) -> web.S
     attempted.set(tried)
     path = request.path
     try:
+        expect = request.headers.get("Expect")
+        if expect is not None and expect.lower() != "100-continue":
+            raise errors.InvalidRequestError(
+                "Unsupported Expect header: only '100-continue' is understood",
+                code="unsupported_expectation",
+            )  # the value is not quoted: it may not even be text (issue 28)
         if keyring is not None and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             request[KEY_NAME] = keyring.identify(request)
         if config.demo:

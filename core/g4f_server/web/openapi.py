@@ -62,7 +62,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     for route in app.router.routes():
-        if route.method in ("HEAD", "OPTIONS") or route.resource is None:
+        if route.method in ("HEAD", "OPTIONS", "*") or route.resource is None:
             continue
         path, params = _path_and_params(route.resource.canonical)
         handler = real_handler(route.handler)

@@ -65,6 +65,14 @@ class AnthropicMessage(_Open):
     content: str | list[dict[str, Any]]
 
 
+class ThinkingConfig(_Open):
+    """``thinking``: typed, so that a budget that is not a number is a 400 (issue 28: a
+    string budget reached a comparison and answered 500)."""
+
+    type: str
+    budget_tokens: int | None = Field(default=None, ge=0)
+
+
 class MessagesRequest(_Open):
     """POST /v1/messages. ``provider``, ``api_key`` and ``proxy`` are gateway fields."""
 
@@ -78,7 +86,7 @@ class MessagesRequest(_Open):
     temperature: float | None = Field(default=None, ge=0, le=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
-    thinking: dict[str, Any] | None = None
+    thinking: ThinkingConfig | None = None
     output_config: dict[str, Any] | None = None
     output_format: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
@@ -129,7 +137,8 @@ class MessagesRequest(_Open):
             fields["tools"] = tools
         if self.tool_choice:
             fields.update(_chat_tool_choice(self.tool_choice, tools, self._dropped_tools))
-        effort = _reasoning_effort(self.thinking, self.output_config)
+        thinking = self.thinking.model_dump(exclude_none=True) if self.thinking else None
+        effort = _reasoning_effort(thinking, self.output_config)
         if effort:
             fields["reasoning_effort"] = effort
         fmt = self.output_format or (self.output_config or {}).get("format")
@@ -210,6 +219,8 @@ def _unsupported(what: str, kind: Any, param: str) -> errors.InvalidRequestError
 
 def _image_url(block: dict[str, Any], param: str) -> dict[str, Any]:
     source = block.get("source") or {}
+    if not isinstance(source, dict):  # a list or a string: named, not a 500 (issue 28)
+        source = {}
     if source.get("type") == "base64" and source.get("data") and source.get("media_type"):
         url = f"data:{source['media_type']};base64,{source['data']}"
     elif source.get("type") == "url" and source.get("url"):
@@ -226,6 +237,10 @@ def _result_text(content: Any, param: str) -> str | list[dict[str, Any]]:
     """A tool_result's content: a string, or text (and image) blocks."""
     if content is None or isinstance(content, str):
         return content or ""
+    if not isinstance(content, list):
+        raise errors.InvalidRequestError(
+            "a tool_result's content must be a string or a list of blocks", param=param
+        )
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(content):
         kind = block.get("type") if isinstance(block, dict) else None

@@ -14,13 +14,15 @@ from g4f_server.protocols.responses.tools import ToolPlan, custom_arguments, pla
 from g4f_server.requests import ApiKey, ChatRequest, _Open
 from g4f_server.web.validation import parse_model
 
-# Input item types that carry nothing for the upstream: accepted, not forwarded.
-_SKIPPED_ITEMS = frozenset({"reasoning"})
+# Input item types that carry nothing for the upstream: accepted, not forwarded. Tuples,
+# not sets: a client's "type" or "role" may be a list or an object, which a set lookup
+# cannot hash (a 500, issue 28's fuzzing); a tuple compares.
+_SKIPPED_ITEMS = ("reasoning",)
 _SUPPORTED_ITEMS = (
     "message, function_call, function_call_output, custom_tool_call, "
     "custom_tool_call_output, compaction, reasoning"
 )
-_ROLES = frozenset({"user", "assistant", "system", "developer"})
+_ROLES = ("user", "assistant", "system", "developer")
 
 
 class ResponsesRequest(_Open):

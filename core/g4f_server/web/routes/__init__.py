@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server.appkeys import OPENAPI_SPEC
-from g4f_server.web.handlers import lazy_handler, request_body
+from g4f_server.web.handlers import expect_continue, lazy_handler, request_body
 
 __all__ = ["ROUTES", "lazy_handler", "request_body", "setup_routes"]
 
@@ -75,10 +75,28 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+async def no_route(request: web.Request) -> web.StreamResponse:
+    """Last in the table, for every path and method no route takes: 405 with the methods
+    the path has, else 404 (the middleware words both). It exists so that such requests
+    too have our ``Expect`` handler: aiohttp's own answered 500 to an ``Expect`` that is
+    not UTF-8 on them."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.canonical != _ANY_PATH:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
+
+
+_ANY_PATH = "/{tail}"
+
+
 def setup_routes(app: web.Application) -> None:
     app[OPENAPI_SPEC] = {}  # built by the first /openapi.json or /docs request
     for method, path, target in ROUTES:
         if method == "GET":  # add_get also answers HEAD (media files, health checks)
-            app.router.add_get(path, lazy_handler(target))
+            app.router.add_get(path, lazy_handler(target), expect_handler=expect_continue)
         else:
-            app.router.add_route(method, path, lazy_handler(target))
+            app.router.add_route(method, path, lazy_handler(target), expect_handler=expect_continue)
+    app.router.add_route("*", "/{tail:.*}", no_route, expect_handler=expect_continue)

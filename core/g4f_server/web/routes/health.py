@@ -1,5 +1,6 @@
 """GET /health, /health/live and /health/ready: for load balancers and orchestrators;
-open even when an API key is set, and answered even when the server is full."""
+open even when an API key is set. /health/live is answered even by a connection refused
+over the cap (``web/connections.py``)."""
 
 from __future__ import annotations
 
