@@ -310,7 +310,7 @@ def models(
     from g4f_server.web.routes.models import model_entry
 
     registry = _registry(load_plugins, disabled_plugins)
-    rows = [model_entry(m, e) for e in registry.ordered for m in e.models]
+    rows = [model_entry(m, e) for e in registry.ordered for m in e.models if not m.voice_of]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
