@@ -132,7 +132,7 @@ OPEN_WITHOUT_KEY = {
 async def test_exactly_the_documented_routes_are_open(
     aiohttp_client: Any, tmp_path: Any, metrics_public: bool
 ) -> None:
-    from g4f_server.web.routes import ROUTES
+    from g4f_server.web.routes import ROUTES, UNVERSIONED
 
     config = AppConfig(
         api_key=KEY, data_dir=tmp_path, gui=True, metrics=True, metrics_public=metrics_public
@@ -141,7 +141,7 @@ async def test_exactly_the_documented_routes_are_open(
     client = await aiohttp_client(app)
     expected_open = OPEN_WITHOUT_KEY | ({"/metrics"} if metrics_public else set())
     opened = set()
-    for method, path, _ in ROUTES:
+    for method, path, _ in ROUTES + UNVERSIONED:  # the aliases without /v1 too
         url = re.sub(r"\{[^}]+\}", "x", path)  # every path parameter
         resp = await client.request(method, url, allow_redirects=False)
         if resp.status != 401:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from g4f_server import __version__
 from g4f_server.web.handlers import real_handler
+from g4f_server.web.routes import UNVERSIONED
 
 _ERROR_SCHEMA = {
     "type": "object",
@@ -61,10 +62,13 @@ def _operation_id(method: str, path: str) -> str:
 def build_openapi(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+    aliases = {(method, _path_and_params(path)[0]) for method, path, _ in UNVERSIONED}
     for route in app.router.routes():
         if route.method in ("HEAD", "OPTIONS") or route.resource is None:
             continue
         path, params = _path_and_params(route.resource.canonical)
+        if (route.method, path) in aliases:
+            continue  # the same operation as its /v1 path (said in info.description)
         handler = real_handler(route.handler)
         doc = (handler.__doc__ or "").strip().splitlines()
         operation: dict[str, Any] = {
@@ -101,7 +105,12 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         "info": {
             "title": "g4f-server",
             "version": __version__,
-            "description": "OpenAI-compatible gateway to free AI providers",
+            "description": (
+                "OpenAI-compatible gateway to free AI providers. The OpenAI routes under "
+                "`/v1` (chat completions, completions, embeddings, responses, models, "
+                "images, audio) also answer without the `/v1` prefix, for clients whose "
+                "base URL has none."
+            ),
         },
         "paths": paths,
         "components": {
