@@ -13,7 +13,6 @@ from aiohttp import web
 
 from g4f_server import __version__
 from g4f_server.web.handlers import real_handler
-from g4f_server.web.routes import UNVERSIONED
 
 _ERROR_SCHEMA = {
     "type": "object",
@@ -59,15 +58,19 @@ def _operation_id(method: str, path: str) -> str:
     return "_".join([method.lower(), *words])
 
 
-def build_openapi(app: web.Application) -> dict[str, Any]:
+def build_openapi(
+    app: web.Application, aliases: tuple[tuple[str, str, str], ...] = ()
+) -> dict[str, Any]:
+    """The document of the app's routes; ``aliases`` (method, path, handler) are other
+    paths of a listed operation, left out (one operation, one path)."""
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
-    aliases = {(method, _path_and_params(path)[0]) for method, path, _ in UNVERSIONED}
+    skipped = {(method, _path_and_params(path)[0]) for method, path, _ in aliases}
     for route in app.router.routes():
         if route.method in ("HEAD", "OPTIONS") or route.resource is None:
             continue
         path, params = _path_and_params(route.resource.canonical)
-        if (route.method, path) in aliases:
+        if (route.method, path) in skipped:
             continue  # the same operation as its /v1 path (said in info.description)
         handler = real_handler(route.handler)
         doc = (handler.__doc__ or "").strip().splitlines()

@@ -9,12 +9,13 @@ from aiohttp import web
 from g4f_server.appkeys import OPENAPI_SPEC
 from g4f_server.web.jsonio import json_response
 from g4f_server.web.openapi import build_openapi
+from g4f_server.web.routes import UNVERSIONED
 
 
 def _spec(app: web.Application) -> dict:
     cache = app[OPENAPI_SPEC]
     if not cache:
-        cache.update(build_openapi(app))
+        cache.update(build_openapi(app, UNVERSIONED))
     return cache
 
 
