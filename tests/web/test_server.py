@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -182,8 +183,19 @@ async def test_openapi_lists_every_route_and_docs_page_renders(make_client: Any)
         assert body["schema"]["$ref"].endswith("/" + schema), path
         assert schema in spec["components"]["schemas"]
     assert {"get", "delete"} <= spec["paths"]["/v1/responses/{response_id}"].keys()
-    page = await (await client.get("/docs")).text()
-    assert "/v1/chat/completions" in page and "<table>" in page
+    resp = await client.get("/docs")
+    page = await resp.text()
+    assert "<rapi-doc" in page and "script-src 'self'" in resp.headers["Content-Security-Policy"]
+    scripts = re.findall(r'src="(/docs/[^"]+)"', page)
+    assert any(s.endswith("/vendor/rapidoc-min.js") for s in scripts)
+    for src in scripts:  # the viewer and its loader are served, cached for good
+        asset = await client.get(src)
+        assert asset.status == 200 and "immutable" in asset.headers["Cache-Control"]
+    licence = await client.get(scripts[0].rsplit("/vendor/", 1)[0] + "/vendor/LICENSE.rapidoc.txt")
+    assert licence.status == 200 and "MIT" in await licence.text()
+    # The summary is plain text, the description keeps the Markdown for the viewer.
+    chat = spec["paths"]["/v1/chat/completions"]["post"]
+    assert "`" not in chat["summary"] and "`stream: true`" in chat["description"]
 
 
 async def test_provider_detail_and_models_routes(make_client: Any) -> None:

@@ -124,6 +124,7 @@ KEYRING: web.AppKey[KeyRing] = web.AppKey("keyring")  # absent when no key is ne
 # Paths that need no key. The chat page and its files: the page asks for the key and
 # sends it with its API calls (they are static and public anyway). Generated media: chat
 # answers embed it as markdown images that browsers fetch without headers; its names
-# carry 128 random bits (capability URLs).
-OPEN_PATHS = frozenset({"/health", "/", "/chat", "/chat/"})
-OPEN_PREFIXES = ("/media/", "/gui/")
+# carry 128 random bits (capability URLs). The API reference page (/docs) and its files,
+# as the chat page: static; it asks for the key and then reads /openapi.json with it.
+OPEN_PATHS = frozenset({"/health", "/", "/chat", "/chat/", "/docs"})
+OPEN_PREFIXES = ("/media/", "/gui/", "/docs/")
