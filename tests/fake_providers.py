@@ -25,6 +25,7 @@ class Seen:
     conversation_id: str | None
     api_key: str | None
     request_id: str
+    temperature: float | None = None
 
 
 @dataclass(eq=False)  # identity, as pluggy compares plugins with ==
@@ -73,6 +74,7 @@ class Scripted:
                 conversation_id=ctx.conversation_id,
                 api_key=ctx.api_key,
                 request_id=ctx.request_id,
+                temperature=request.temperature,
             )
         )
         if self.delay:
