@@ -191,12 +191,13 @@ function listItem(conversation) {
     input.focus();
   };
   item.append(el("span", { className: "item-actions" },
-    button("Rename", rename, { className: "small", "aria-label": `Rename ${conversation.title}` }),
-    button("Delete", async () => {
+    // Small signs, not words: they float over the title's end, not its middle.
+    button("✎", rename, { className: "small", title: "Rename", "aria-label": `Rename ${conversation.title}` }),
+    button("✕", async () => {
       await store.deleteConversation(conversation.id);
       if (conversation.id === state.conversation?.id) await startConversation(store.newConversation());
       await refreshList();
-    }, { className: "small", "aria-label": `Delete ${conversation.title}` }),
+    }, { className: "small", title: "Delete", "aria-label": `Delete ${conversation.title}` }),
   ));
   return item;
 }
