@@ -283,8 +283,9 @@ def providers(
         return
     for e in registry.ordered:
         state = STATUSES[e.status] + (f": {e.error}" if e.error else "")
-        kinds = ", ".join(f"{n} {kind}" for kind, n in _kinds(e.models).items())
-        typer.echo(f"{e.name:<20} {len(e.models):>4} models ({kinds or 'none'})  {state}")
+        models = [m for m in e.models if not m.voice_of]  # voices are not models
+        kinds = ", ".join(f"{n} {kind}" for kind, n in _kinds(models).items())
+        typer.echo(f"{e.name:<20} {len(models):>4} models ({kinds or 'none'})  {state}")
     for f in registry.failed:
         typer.echo(f"{f.name:<20} {0:>4} models  {STATUSES['not_working']}: {f.error}")
 

@@ -54,6 +54,8 @@ def test_voices_are_not_models(gateway: str, listing: dict[str, dict[str, Any]])
     assert "rachel" not in ids and "elevenlabs" in ids
     speech = next(m for m in mine["data"] if m["id"] == "elevenlabs")
     assert speech["voices"] == ["alloy", "rachel"]
+    _, provider = get(gateway + "/v1/providers/Pollinations")
+    assert "rachel" not in provider["speech_models"] and "elevenlabs" in provider["speech_models"]
     # A voice sent as the model still routes (the upstream's rule), and says what it is.
     status, voice = get(gateway + "/v1/models/rachel")
     assert status == 200
