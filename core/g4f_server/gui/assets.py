@@ -104,7 +104,7 @@ def index_page(version: str) -> bytes:
         f"<title>g4f-server {v}</title></head><body>"
         f"<h1>g4f-server {v}</h1>"
         "<p>An OpenAI-compatible API. Point an OpenAI client at <code>/v1</code>.</p>"
-        "<ul><li><a href='/docs'>/docs</a>: every route</li>"
+        "<ul><li><a href='/docs'>/docs</a>: the API reference, to try every route</li>"
         "<li><a href='/v1/models'>/v1/models</a>: the models served here</li>"
         "<li><a href='/health'>/health</a></li></ul>"
         "<p>The chat page is off. Start the server with <code>--gui</code> "
