@@ -1,9 +1,11 @@
-"""Take docs/gui.png: the chat page in headless Chromium with a scripted answer.
+"""Take docs/gui.png: the chat page in headless Chromium with the real plugins.
 
     .venv/bin/python scripts/gui_screenshot.py [--dark] [--width 1100] [--out docs/gui.png]
 
-The gateway runs in-process on 127.0.0.1 with a test provider that answers with a fixed
-Markdown reply (nothing leaves the host).
+The gateway runs in-process on 127.0.0.1 with the three real plugins (Copilot,
+Pollinations, openai_compat as Groq) pointed at their emulators
+(tests/emulated_plugins.py), so the picker shows what they list and the answer is what
+the emulated upstream sends (nothing leaves the host).
 """
 
 from __future__ import annotations
@@ -11,51 +13,15 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from g4f_server import events, hookimpl  # noqa: E402
-from g4f_server.provider import ModelInfo, ProviderInfo  # noqa: E402
 from tests.browser import LiveGateway, chromium  # noqa: E402
-from tests.media_providers import Painter, Speaker  # noqa: E402
+from tests.emulated_plugins import emulated_plugins  # noqa: E402
 
-ANSWER = """A list comprehension builds the squares in one line:
-
-```python
-squares = [n * n for n in range(6)]
-print(squares)  # [0, 1, 4, 9, 16, 25]
-```
-
-| form | reads as |
-| --- | --- |
-| `[f(x) for x in xs]` | a new list |
-| `(f(x) for x in xs)` | a lazy generator |
-
-Use the generator form when the result is only iterated once."""
-
-
-class Showcase:
-    @hookimpl
-    def provider_info(self) -> ProviderInfo:
-        return ProviderInfo(name="Copilot", default_model="gpt-4o")
-
-    @hookimpl
-    async def list_models(self) -> list[ModelInfo]:
-        return [
-            ModelInfo("gpt-4o", frozenset({"chat", "vision", "tools", "reasoning"})),
-            ModelInfo("gpt-4o-mini", frozenset({"chat", "tools"})),
-        ]
-
-    @hookimpl
-    async def chat(self) -> AsyncIterator[events.ChatEvent]:
-        yield events.ReasoningDelta("The user wants the idiomatic form; show both.")
-        yield events.TextDelta(ANSWER)
-        source = "https://docs.python.org/3/tutorial/datastructures.html"
-        yield events.Citation(source, "Python tutorial")
-        yield events.Finish("stop")
+MODEL = ("Pollinations", "deepseek-reasoning")  # a reasoning model: the reasoning shows too
 
 
 def main() -> None:
@@ -65,10 +31,10 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--out", default=str(ROOT / "docs" / "gui.png"))
     args = parser.parse_args()
-    plugins = [Showcase(), Painter(), Speaker()]
     with (
         tempfile.TemporaryDirectory() as data,
-        LiveGateway(plugins, gui=True, data_dir=data) as live,
+        emulated_plugins() as emu,
+        LiveGateway(emu.plugins, gui=True, data_dir=data, **emu.config) as live,
         chromium() as browser,
     ):
         context = browser.new_context(
@@ -79,10 +45,21 @@ def main() -> None:
         page = context.new_page()
         page.goto(live.url + "/")
         page.wait_for_selector("html[data-ready='1']")
+        value = page.evaluate(
+            """([provider, model]) => [...document.querySelectorAll('#model option')]
+                .find((o) => o.parentElement.label === provider
+                    && o.textContent.split(' ')[0] === model).value""",
+            list(MODEL),
+        )
+        page.select_option("#model", value)
+        page.click("#toggle-settings")
+        page.fill("#system-prompt", "Answer briefly, with an example.")
+        page.click("#toggle-settings")  # closed again: the chat is the picture
         page.fill("#prompt", "Squares of 0 to 5 in Python?")
         page.press("#prompt", "Enter")
         page.wait_for_selector("#send:not([hidden])")
         page.fill("#prompt", "And as a generator?")
+        page.mouse.move(args.width // 2, args.height // 2)  # no hover effect in the picture
         page.screenshot(path=args.out)
         context.close()
     print(args.out)

@@ -6,10 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp.test_utils import TestClient
 
 from g4f_server.app import create_app
 from g4f_server.config import AppConfig
+
+# The session's logging, set before any app is built: structlog's defaults, loggers never
+# cached. create_app sets logging up only when nothing has (gunicorn's workers), so it
+# leaves this alone, and the tests' own set-ups (capture_logs, tests/web/test_logs.py)
+# stay swappable: a logger cached under an earlier test's set-up would ignore them.
+structlog.configure(cache_logger_on_first_use=False)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ class Seen:
     api_key: str | None
     request_id: str
     request: ChatRequest | None = None  # the whole request, for fields beyond messages
+    temperature: float | None = None
 
 
 @dataclass(eq=False)  # identity, as pluggy compares plugins with ==
@@ -78,6 +79,7 @@ class Scripted:
                 api_key=ctx.api_key,
                 request_id=ctx.request_id,
                 request=request,
+                temperature=request.temperature,
             )
         )
         if self.delay:

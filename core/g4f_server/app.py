@@ -14,7 +14,7 @@ from g4f_server.appkeys import CONFIG, HTTP, PLUGIN_MANAGER
 from g4f_server.config import AppConfig
 from g4f_server.controls import wiring as controls
 from g4f_server.controls.apikeys import KEYRING
-from g4f_server.logs import get_logger
+from g4f_server.logs import configure_logging_once, get_logger
 from g4f_server.periodic import every
 from g4f_server.pipeline.cache import setup_cache
 from g4f_server.pipeline.media import MEDIA, StoredMediaPublisher
@@ -44,6 +44,8 @@ def create_app(
     """Build the gateway. ``plugins`` are registered as well as (or, with
     ``load_entrypoints=False``, instead of) the installed entry points."""
     config = config or AppConfig.load()
+    # gunicorn & co. call this factory without our runner, which sets logging up first.
+    configure_logging_once(debug=config.debug, json_logs=config.json_logs)
     pm = make_plugin_manager()
     failures = load_plugins(
         pm,

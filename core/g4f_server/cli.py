@@ -304,8 +304,9 @@ def providers(
         return
     for e in registry.ordered:
         state = e.status_text() + (f": {e.error}" if e.error else "")
-        kinds = ", ".join(f"{n} {kind}" for kind, n in _kinds(e.models).items())
-        typer.echo(f"{e.name:<20} {len(e.models):>4} models ({kinds or 'none'})  {state}")
+        models = [m for m in e.models if not m.voice_of]  # voices are not models
+        kinds = ", ".join(f"{n} {kind}" for kind, n in _kinds(models).items())
+        typer.echo(f"{e.name:<20} {len(models):>4} models ({kinds or 'none'})  {state}")
     for f in registry.failed:
         typer.echo(f"{f.name:<20} {0:>4} models  {STATUSES['down']}: {f.error}")
 
@@ -366,7 +367,7 @@ def models(
     from g4f_server.web.routes.models import model_entry
 
     registry = _registry(load_plugins, disabled_plugins)
-    rows = [model_entry(m, e) for e in registry.ordered for m in e.models]
+    rows = [model_entry(m, e) for e in registry.ordered for m in e.models if not m.voice_of]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

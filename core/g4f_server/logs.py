@@ -46,6 +46,30 @@ def bind_request_id(request_id: str) -> None:
     _request_id.set(request_id)
 
 
+class _Stderr:
+    """sys.stderr as it is at each write, not as it was when logging was set up: a server
+    built inside a test (pytest swaps sys.stderr per test) or a gunicorn worker (which
+    may redirect it after import) writes where stderr is now. One attribute look-up a line."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def configure_logging_once(*, debug: bool = False, json_logs: bool = False) -> bool:
+    """Set logging up from the config unless something already did: our runner (``api``,
+    ``run_api``) does before building the app, but gunicorn and other hosts import
+    ``create_app`` directly, and without this their workers would ignore
+    ``G4F_JSON_LOGS`` and ``G4F_DEBUG``. A set-up made first (ours, or an embedding
+    program's own structlog configuration) is kept. True when it configured."""
+    if _pipeline is not None or structlog.is_configured():
+        return False
+    configure_logging(debug=debug, json_logs=json_logs)
+    return True
+
+
 def configure_logging(
     *, debug: bool = False, json_logs: bool = False, stream: TextIO | None = None
 ) -> None:
@@ -65,7 +89,7 @@ def configure_logging(
         renderer,
     ]
     # stderr: stdout stays clean for command output such as `providers --json`.
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()  # type: ignore[assignment]
     structlog.configure(
         processors=pipeline,
         wrapper_class=structlog.make_filtering_bound_logger(level),

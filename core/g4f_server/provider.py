@@ -94,7 +94,12 @@ class ModelInfo:
     owned_by: str = ""
     description: str = ""
     # Provider-specific metadata (voices, pricing, tier...), shown by /api/{p}/models.
+    # ``{"free": True}`` (the model costs nothing) is also shown by /v1/models.
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # A voice of the speech model with this id, listed so that a voice name sent as the
+    # model routes here (some upstreams take it that way): routed as a model, but shown
+    # as one of that model's ``voices`` by /v1/models, never as a model of its own.
+    voice_of: str = ""
 
     def __post_init__(self) -> None:
         unknown = set(self.capabilities) - CAPABILITIES

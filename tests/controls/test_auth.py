@@ -23,7 +23,7 @@ async def client(aiohttp_client: Any, tmp_path: Any) -> Any:
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/models", "/v1/providers", "/openapi.json", "/docs", "/api/Echo/models", "/nope"]
+    "path", ["/v1/models", "/v1/providers", "/openapi.json", "/api/Echo/models", "/nope"]
 )
 async def test_routes_need_the_key(client: Any, path: str) -> None:
     resp = await client.get(path)
@@ -128,6 +128,8 @@ OPEN_WITHOUT_KEY = {
     "/chat",
     "/chat/",
     "/gui/{version}/{path:.+}",
+    "/docs",
+    "/docs/{version}/{path:.+}",
 }
 
 
@@ -135,7 +137,7 @@ OPEN_WITHOUT_KEY = {
 async def test_exactly_the_documented_routes_are_open(
     aiohttp_client: Any, tmp_path: Any, metrics_public: bool
 ) -> None:
-    from g4f_server.web.routes import ROUTES
+    from g4f_server.web.routes import ROUTES, UNVERSIONED
 
     config = AppConfig(
         api_key=KEY, data_dir=tmp_path, gui=True, metrics=True, metrics_public=metrics_public
@@ -144,7 +146,7 @@ async def test_exactly_the_documented_routes_are_open(
     client = await aiohttp_client(app)
     expected_open = OPEN_WITHOUT_KEY | ({"/metrics"} if metrics_public else set())
     opened = set()
-    for method, path, _ in ROUTES:
+    for method, path, _ in ROUTES + UNVERSIONED:  # the aliases without /v1 too
         url = re.sub(r"\{[^}]+\}", "x", path)  # every path parameter
         resp = await client.request(method, url, allow_redirects=False)
         if resp.status != 401:

@@ -174,7 +174,8 @@ def test_the_wheel_ships_the_page(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {
         "g4f_server/gui/" + p.relative_to(STATIC.parent).as_posix()
-        for p in STATIC.rglob("*")
+        for folder in (STATIC, STATIC.parent / "apidocs")  # the chat page, /docs
+        for p in folder.rglob("*")
         if p.is_file()
     }
     assert shipped <= names, sorted(shipped - names)
@@ -191,3 +192,8 @@ def test_vendored_files_match_their_recorded_versions() -> None:
         body = (STATIC / "vendor" / name).read_bytes()
         assert hashlib.sha256(body).hexdigest() == digest, name
         assert f"{version}" in body.decode()[:400], (package, version)
+    # /docs's viewer (scripts/refresh-docs-vendor.sh); its file names no version.
+    docs = STATIC.parent / "apidocs" / "vendor"
+    for line in (docs / "VERSIONS").read_text().splitlines()[1:]:
+        package, version, name, digest = line.split()
+        assert hashlib.sha256((docs / name).read_bytes()).hexdigest() == digest, name

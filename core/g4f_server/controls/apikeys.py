@@ -142,9 +142,10 @@ KEYRING: web.AppKey[KeyRing] = web.AppKey("keyring")  # absent when no key is ne
 # Paths that need no key. The chat page and its files: the page asks for the key and
 # sends it with its API calls (they are static and public anyway). Generated media: chat
 # answers embed it as markdown images that browsers fetch without headers; its names
-# carry 128 random bits (capability URLs).
-# The status page is static too; its data (/v1/status) needs the key.
+# carry 128 random bits (capability URLs). The status page and the API reference page
+# (/docs) and its files, as the chat page: static; they ask for the key and then read
+# their data (/v1/status, /openapi.json) with it.
 OPEN_PATHS = frozenset(
-    {"/health", "/health/live", "/health/ready", "/", "/chat", "/chat/", "/status"}
+    {"/health", "/health/live", "/health/ready", "/", "/chat", "/chat/", "/status", "/docs"}
 )
-OPEN_PREFIXES = ("/media/", "/gui/")
+OPEN_PREFIXES = ("/media/", "/gui/", "/docs/")

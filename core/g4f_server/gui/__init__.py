@@ -1,6 +1,9 @@
-"""The chat page (``--gui``): static files shipped inside the package, no build step.
+"""The chat page (``--gui``) and the API reference (``/docs``): static files shipped
+inside the package, no build step.
 
 ``static/`` holds the page, its own scripts (``js/``) and the vendored third-party
 scripts with their licences (``vendor/``, refreshed by ``scripts/refresh-gui-vendor.sh``).
-``assets.py`` loads them once; ``routes/gui.py`` serves them.
+``apidocs/`` holds the /docs page and its vendored OpenAPI viewer (RapiDoc, refreshed by
+``scripts/refresh-docs-vendor.sh``). ``assets.py`` loads them once; ``web/routes/gui.py``
+and ``web/routes/docs.py`` serve them.
 """

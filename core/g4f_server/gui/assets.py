@@ -1,4 +1,5 @@
-"""The chat page's files, read once and kept in memory (about 150 KB), with a version.
+"""The chat page's files (and /docs's), read once and kept in memory (about 150 KB;
+/docs's 0.9 MB on its first request), with a version.
 
 Asset URLs carry the version, a hash of every file: a new release changes the URLs, so
 browsers may cache an asset forever and still never run a stale one.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STATIC = Path(__file__).with_name("static")
+APIDOCS = Path(__file__).with_name("apidocs")  # the /docs page
 PAGE = "index.html"
 STATUS_PAGE = "status.html"  # /status: providers, recent errors, request rates
 _TYPES = {
@@ -47,20 +49,39 @@ class Bundle:
     template: str  # index.html with its {{placeholders}}
 
 
-@functools.cache
-def bundle() -> Bundle:
+def _read(folder: Path) -> Bundle:
     files: dict[str, Asset] = {}
     version = hashlib.sha256()
-    for path in sorted(STATIC.rglob("*")):
+    for path in sorted(folder.rglob("*")):
         if not path.is_file() or path.suffix not in _TYPES:
             continue
-        name = path.relative_to(STATIC).as_posix()
+        name = path.relative_to(folder).as_posix()
         body = path.read_bytes()
         version.update(name.encode() + b"\0" + body)
         if name not in (PAGE, STATUS_PAGE):
             files[name] = _asset(body, _TYPES[path.suffix])
-    template = (STATIC / PAGE).read_text(encoding="utf-8")
+    template = (folder / PAGE).read_text(encoding="utf-8")
     return Bundle(version.hexdigest()[:12], files, template)
+
+
+@functools.cache
+def bundle() -> Bundle:
+    """The chat page's files."""
+    return _read(STATIC)
+
+
+@functools.cache
+def docs_bundle() -> Bundle:
+    """The API reference's files (/docs: the vendored OpenAPI viewer, ~0.9 MB, read by
+    the first /docs request, not at start-up)."""
+    return _read(APIDOCS)
+
+
+@functools.cache
+def docs_page() -> Asset:
+    """apidocs/index.html with its asset URLs."""
+    b = docs_bundle()
+    return _asset(b.template.replace("{{assets}}", f"/docs/{b.version}/").encode(), _TYPES[".html"])
 
 
 @functools.cache
@@ -91,7 +112,7 @@ def index_page(version: str) -> bytes:
         f"<title>g4f-server {v}</title></head><body>"
         f"<h1>g4f-server {v}</h1>"
         "<p>An OpenAI-compatible API. Point an OpenAI client at <code>/v1</code>.</p>"
-        "<ul><li><a href='/docs'>/docs</a>: every route</li>"
+        "<ul><li><a href='/docs'>/docs</a>: the API reference, to try every route</li>"
         "<li><a href='/v1/models'>/v1/models</a>: the models served here</li>"
         "<li><a href='/health'>/health</a></li></ul>"
         "<p>The chat page is off. Start the server with <code>--gui</code> "

@@ -93,8 +93,8 @@ class ModelTable:
 
     @classmethod
     def _of(cls, table: Mapping[str, tuple[Target, ...]], *, built_in: bool = False) -> ModelTable:
-        exact = {n.lower(): t for n, t in table.items() if not _is_glob(n)}
-        globs = tuple((n.lower(), t) for n, t in table.items() if _is_glob(n))
+        exact = {n.lower(): t for n, t in table.items() if not is_glob(n)}
+        globs = tuple((n.lower(), t) for n, t in table.items() if is_glob(n))
         return cls(exact, globs, tuple(table), built_in)
 
     # name as sent -> its lookup: the globs are tried once per name, not per request (the
@@ -115,5 +115,5 @@ class ModelTable:
         return found
 
 
-def _is_glob(name: str) -> bool:
+def is_glob(name: str) -> bool:
     return any(c in name for c in "*?[")

@@ -6,6 +6,7 @@ gives its body schema, so a new route is documented by being added.
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -49,6 +50,15 @@ def _tag(path: str) -> str:
     return parts[0] or "server"
 
 
+def _summary(doc: str) -> str:
+    """The docstring's first sentence, as plain text: OpenAPI's summary is not Markdown
+    (viewers show it as is, in lists), so code spans lose their backticks there; the
+    description keeps them, rendered."""
+    paragraph = " ".join(doc.split("\n\n", 1)[0].split())
+    sentence = re.split(r"(?<=[.:;])\s+(?=[A-Z])", paragraph, maxsplit=1)[0]
+    return re.sub(r"`+([^`]+)`+", r"\1", sentence)
+
+
 def _operation_id(method: str, path: str) -> str:
     """From the method and the path, e.g. ``delete_v1_cookies_domain``; a trailing slash
     is a word (``/chat`` and ``/chat/`` are two routes), so the id is unique per operation."""
@@ -58,17 +68,30 @@ def _operation_id(method: str, path: str) -> str:
     return "_".join([method.lower(), *words])
 
 
-def build_openapi(app: web.Application) -> dict[str, Any]:
+def build_openapi(
+    app: web.Application,
+    aliases: tuple[tuple[str, str, str], ...] = (),
+    *,
+    key_required: bool = False,
+) -> dict[str, Any]:
+    """The document of the app's routes; ``aliases`` (method, path, handler) are other
+    paths of a listed operation, left out (one operation, one path). With
+    ``key_required`` every operation asks for the key (a viewer's "try it" sends it)."""
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+    skipped = {(method, _path_and_params(path)[0]) for method, path, _ in aliases}
     for route in app.router.routes():
         if route.method in ("HEAD", "OPTIONS", "*") or route.resource is None:
             continue
         path, params = _path_and_params(route.resource.canonical)
+        if (route.method, path) in skipped:
+            continue  # the same operation as its /v1 path (said in info.description)
         handler = real_handler(route.handler)
-        doc = (handler.__doc__ or "").strip().splitlines()
+        doc = inspect.cleandoc(handler.__doc__ or "") or handler.__name__
         operation: dict[str, Any] = {
-            "summary": doc[0] if doc else handler.__name__,
+            "summary": _summary(doc),
+            # The whole docstring, Markdown (``code`` spans): viewers render it.
+            "description": doc,
             "operationId": _operation_id(route.method, path),
             "tags": [_tag(path)],
             "responses": {
@@ -96,12 +119,17 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
                 },
             }
         paths.setdefault(path, {})[route.method.lower()] = operation
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "g4f-server",
             "version": __version__,
-            "description": "OpenAI-compatible gateway to free AI providers",
+            "description": (
+                "OpenAI-compatible gateway to free AI providers. The OpenAI routes under "
+                "`/v1` (chat completions, completions, embeddings, responses, models, "
+                "images, audio) also answer without the `/v1` prefix, for clients whose "
+                "base URL has none."
+            ),
         },
         "paths": paths,
         "components": {
@@ -112,3 +140,6 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             },
         },
     }
+    if key_required:  # either header (the open routes answer without one all the same)
+        document["security"] = [{"bearer": []}, {"x-api-key": []}]
+    return document

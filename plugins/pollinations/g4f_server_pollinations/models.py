@@ -230,6 +230,7 @@ def build_models(
             owned_by=OWNER,
             description=slot["description"],
             extra=slot["extra"],
+            voice_of=slot.get("voice_of", ""),
         )
         for name, slot in merged.items()
     ]
@@ -238,7 +239,8 @@ def build_models(
 def _add_voice_models(merged: dict[str, dict[str, Any]]) -> None:
     """Each voice of the ElevenLabs model as a speech model of its own (2.5: a voice name
     sent as the model means that voice on that model), so ``"model": "rachel"`` routes
-    here and reaches ``create_speech`` as "rachel"."""
+    here and reaches ``create_speech`` as "rachel". Marked ``voice_of``: the gateway's
+    model lists show it among the speech model's voices, not as a model."""
     speech = merged.get(DEFAULT_SPEECH)
     if speech is None or "speech" not in speech["caps"]:
         return
@@ -250,6 +252,7 @@ def _add_voice_models(merged: dict[str, dict[str, Any]]) -> None:
                 "aliases": [],
                 "description": f"Voice {voice!r} of the {DEFAULT_SPEECH} speech model",
                 "extra": {"voice": voice, "model": DEFAULT_SPEECH},
+                "voice_of": DEFAULT_SPEECH,  # listed by the gateway as a voice, not a model
             }
 
 

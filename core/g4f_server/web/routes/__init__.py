@@ -13,7 +13,7 @@ from aiohttp import web
 from g4f_server.appkeys import OPENAPI_SPEC
 from g4f_server.web.handlers import expect_continue, lazy_handler, request_body
 
-__all__ = ["ROUTES", "lazy_handler", "request_body", "setup_routes"]
+__all__ = ["ROUTES", "UNVERSIONED", "lazy_handler", "request_body", "setup_routes"]
 
 # (method, path, "module:handler"): the protocols' routes live in their own folders
 # (protocols/<name>/routes.py), the others in this package. Named, never imported here:
@@ -67,12 +67,46 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("DELETE", "/v1/cookies/{domain}", _HERE + "cookies:delete_cookies"),
     ("GET", "/metrics", _HERE + "metrics:metrics_page"),
     ("GET", "/openapi.json", _HERE + "docs:openapi_json"),
-    ("GET", "/docs", _HERE + "docs:docs_page"),
+    ("GET", "/docs", _HERE + "docs:docs_page_route"),
+    ("GET", "/docs/{version}/{path:.+}", _HERE + "docs:docs_asset"),
     ("GET", "/", _HERE + "gui:index"),
     ("GET", "/chat", _HERE + "gui:chat_redirect"),
     ("GET", "/chat/", _HERE + "gui:chat_page"),
     ("GET", "/gui/{version}/{path:.+}", _HERE + "gui:asset"),
 )
+
+# A base URL without /v1 (http://localhost:1337 + /chat/completions), as LiteLLM and
+# several clients send it: these /v1 routes also answer without the prefix, with the
+# same handler. Derived from ROUTES, so /embeddings appears with /v1/embeddings. Not
+# every /v1 route: a path another rule names (demo mode's /v1/cookies) keeps one
+# spelling. Left out of the OpenAPI document (one operation, one path).
+UNVERSIONED_PATHS = frozenset(
+    (
+        "/chat/completions",
+        "/completions",
+        "/embeddings",
+        "/responses",
+        "/responses/{response_id}",
+        "/responses/{response_id}/input_items",
+        "/models",
+        "/models/{model:.+}",
+        "/images/generations",
+        "/audio/speech",
+        "/audio/transcriptions",
+    )
+)
+
+
+def unversioned(routes: tuple[tuple[str, str, str], ...]) -> tuple[tuple[str, str, str], ...]:
+    """The aliases without /v1 of ``routes``: same method, same handler."""
+    return tuple(
+        (method, path.removeprefix("/v1"), target)
+        for method, path, target in routes
+        if path.startswith("/v1/") and path.removeprefix("/v1") in UNVERSIONED_PATHS
+    )
+
+
+UNVERSIONED = unversioned(ROUTES)
 
 
 async def no_route(request: web.Request) -> web.StreamResponse:
@@ -94,7 +128,7 @@ _ANY_PATH = "/{tail}"
 
 def setup_routes(app: web.Application) -> None:
     app[OPENAPI_SPEC] = {}  # built by the first /openapi.json or /docs request
-    for method, path, target in ROUTES:
+    for method, path, target in ROUTES + UNVERSIONED:
         if method == "GET":  # add_get also answers HEAD (media files, health checks)
             app.router.add_get(path, lazy_handler(target), expect_handler=expect_continue)
         else:

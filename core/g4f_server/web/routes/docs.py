@@ -1,21 +1,65 @@
-"""GET /openapi.json and a self-contained /docs page (no CDN: works offline)."""
+"""GET /openapi.json and /docs: the interactive API reference (RapiDoc, vendored under
+gui/apidocs/: no CDN, works offline), with "try it" on every operation.
+
+Both are open without the API key, as the chat page's files are: the document describes
+this open-source server's routes and nothing of its data, and the viewer must read it
+before it can ask for the key that "try it" then sends.
+"""
 
 from __future__ import annotations
 
-import html
-
 from aiohttp import web
 
+from g4f_server import errors
 from g4f_server.appkeys import OPENAPI_SPEC
+from g4f_server.controls.apikeys import KEYRING
+from g4f_server.gui.assets import Asset, docs_bundle, docs_page
 from g4f_server.web.jsonio import json_response
 from g4f_server.web.openapi import build_openapi
+from g4f_server.web.routes import UNVERSIONED
+
+# As the chat page's policy, plus inline styles: RapiDoc sets style attributes. No
+# request leaves the server (fonts included: the page turns RapiDoc's font loading off).
+CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+_FOREVER = "public, max-age=31536000, immutable"
 
 
 def _spec(app: web.Application) -> dict:
     cache = app[OPENAPI_SPEC]
     if not cache:
-        cache.update(build_openapi(app))
+        cache.update(build_openapi(app, UNVERSIONED, key_required=KEYRING in app))
     return cache
+
+
+def _send(request: web.Request, asset: Asset, cache: str) -> web.Response:
+    headers = {
+        "Content-Security-Policy": CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": cache,
+        "ETag": asset.etag,
+        "Vary": "Accept-Encoding",
+    }
+    if asset.etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    body = asset.body
+    if asset.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = asset.gzipped
+        headers["Content-Encoding"] = "gzip"
+    headers["Content-Type"] = asset.content_type
+    return web.Response(body=body, headers=headers)
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -23,26 +67,16 @@ async def openapi_json(request: web.Request) -> web.Response:
     return json_response(_spec(request.app))
 
 
-async def docs_page(request: web.Request) -> web.Response:
-    """A readable list of every route with its summary and body schema."""
-    spec = _spec(request.app)
-    rows = []
-    for path, operations in spec["paths"].items():
-        for method, op in operations.items():
-            body = op.get("requestBody", {}).get("content", {})
-            schema = ", ".join(c["schema"]["$ref"].rsplit("/", 1)[-1] for c in body.values())
-            rows.append(
-                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                f"<td>{html.escape(op['summary'])}</td><td>{html.escape(schema)}</td></tr>"
-            )
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>g4f-server API</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td{padding:.3em .8em;"
-        "border-bottom:1px solid #ddd}</style></head><body>"
-        f"<h1>g4f-server {html.escape(spec['info']['version'])}</h1>"
-        "<p>OpenAI-compatible API. Machine-readable: <a href='/openapi.json'>/openapi.json</a>.</p>"
-        "<table><tr><th>Method</th><th>Path</th><th>Summary</th><th>Body</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>"
-    )
-    return web.Response(text=page, content_type="text/html")
+async def docs_page_route(request: web.Request) -> web.Response:
+    """The interactive API reference: every operation, its body schema, and "try it"."""
+    return _send(request, docs_page(), "no-cache")
+
+
+async def docs_asset(request: web.Request) -> web.Response:
+    """A file of the API reference (the viewer, its licences)."""
+    b = docs_bundle()
+    found = b.files.get(request.match_info["path"])
+    if found is None:
+        raise errors.NotFoundError(f"No such file: {request.path}", code="unknown_route")
+    cache = _FOREVER if request.match_info["version"] == b.version else "no-cache"
+    return _send(request, found, cache)

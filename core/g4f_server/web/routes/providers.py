@@ -16,7 +16,8 @@ log = get_logger("g4f_server.providers")
 
 
 def _ids(entry: ProviderEntry, capability: str) -> list[str]:
-    return [m.id for m in entry.models if capability in m.capabilities]
+    # Voices (voice_of) are not models: they are listed in their speech model's entry.
+    return [m.id for m in entry.models if capability in m.capabilities and not m.voice_of]
 
 
 def provider_entry(entry: ProviderEntry, *, detail: bool = False) -> dict[str, Any]:

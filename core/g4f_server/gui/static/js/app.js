@@ -9,12 +9,22 @@ const ui = {
   stop: $("stop"), model: $("model"), capabilities: $("capabilities"), status: $("status"),
   list: $("conversations"), attachments: $("attachments"), file: $("file"), main: $("main"),
   sidebar: $("sidebar"), toggle: $("toggle-sidebar"), keyDialog: $("key-dialog"),
+  settings: $("settings"), settingsToggle: $("toggle-settings"), system: $("system-prompt"),
+  temperature: $("temperature"), temperatureValue: $("temperature-value"),
 };
 const MODEL_STORAGE = "g4f.model";
 const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
+const TITLE_CHARS = 80; // a conversation's title: the first line of its first message, up to this
+const EXAMPLES = [
+  "Explain the difference between a list and a tuple in Python",
+  "Write a haiku about the first snow of winter",
+  "Give me three ideas for a weekend trip without a car",
+];
 
 const state = {
-  choices: [], // {provider, model, capabilities} for every chat model of every provider
+  // {provider, model, capabilities, routes}: every chat model of every provider, then
+  // the public names of the routing table (provider null: the server routes them)
+  choices: [],
   imageModel: null,
   speechModel: null,
   conversation: null,
@@ -92,35 +102,64 @@ async function loadModels() {
   }
   state.statuses = statuses;
   state.choices = [];
+  const routed = []; // the public names: once, in their own group
   for (const m of models) {
     if (m.provider) continue; // the provider entries of /v1/models
     const caps = m.capabilities ?? [];
+    if (m.public) {
+      if ((m.kinds ?? []).includes("chat")) {
+        const routes = (m.routes ?? []).filter((r) => r.kind === "chat");
+        routed.push({ provider: null, model: m.id, capabilities: caps, routes });
+      }
+      continue;
+    }
     for (const provider of m.providers ?? []) {
-      if (caps.includes("chat")) state.choices.push({ provider, model: m.id, capabilities: caps });
-      if (caps.includes("image")) state.imageModel ??= m.id;
-      if (caps.includes("speech")) state.speechModel ??= m.id;
+      if (caps.includes("chat")) state.choices.push({ provider, model: m.id, capabilities: caps, free: m.free });
+      if (caps.includes("image") && !caps.includes("chat")) state.imageModel ??= m.id;
+      if (caps.includes("speech") && !caps.includes("chat")) state.speechModel ??= m.id;
     }
   }
+  state.choices.push(...routed);
   const groups = new Map();
   state.choices.forEach((choice, index) => {
-    if (!groups.has(choice.provider)) {
-      const status = statuses.get(choice.provider);
-      const label = status ? `${choice.provider} (${status.replace("_", " ")})` : choice.provider;
+    const key = choice.provider ?? "Routed by the server";
+    if (!groups.has(key)) {
+      const status = choice.provider ? statuses.get(choice.provider) : undefined;
+      const label = status ? `${key} (${status.replace("_", " ")})` : key;
       groups.set(
-        choice.provider,
-        el("optgroup", { label, "data-provider": choice.provider, "data-status": status ?? "" }),
+        key,
+        el("optgroup", { label, "data-provider": choice.provider ?? "", "data-status": status ?? "" }),
       );
     }
-    const extras = choice.capabilities.filter((c) => c !== "chat").join(", ");
-    const label = extras ? `${choice.model} (${extras})` : choice.model;
-    groups.get(choice.provider).append(el("option", { value: String(index), textContent: label }));
+    groups.get(key).append(el("option", { value: String(index), textContent: optionLabel(choice), title: routeText(choice) }));
   });
   ui.model.replaceChildren(...groups.values());
   if (!state.choices.length) ui.model.append(el("option", { value: "", textContent: "No chat model available" }));
   const saved = localStorage.getItem(MODEL_STORAGE);
-  const found = state.choices.findIndex((c) => `${c.provider}/${c.model}` === saved);
+  const found = state.choices.findIndex((c) => choiceKey(c) === saved);
   if (found >= 0) ui.model.value = String(found);
   showCapabilities();
+}
+
+function choiceKey(choice) {
+  return `${choice.provider ?? "*"}/${choice.model}`;
+}
+
+// "llama-3 (tools, vision, free)"; a public name: "gpt-4o → Pollinations, Groq, Copilot".
+function optionLabel(choice) {
+  if (!choice.provider) {
+    const providers = [...new Set(choice.routes.map((r) => r.provider))];
+    return `${choice.model} → ${providers.join(", ")}`;
+  }
+  const extras = choice.capabilities.filter((c) => c !== "chat");
+  if (choice.free) extras.push("free");
+  return extras.length ? `${choice.model} (${extras.join(", ")})` : choice.model;
+}
+
+// What a public name routes to, in the order the server tries: "Pollinations: openai, then Groq: llama".
+function routeText(choice) {
+  if (choice.provider) return `${choice.provider}: ${choice.model}`;
+  return "Routed by the server to " + choice.routes.map((r) => `${r.provider}: ${r.model}`).join(", then ");
 }
 
 function currentChoice() {
@@ -129,8 +168,10 @@ function currentChoice() {
 
 function showCapabilities() {
   const choice = currentChoice();
-  ui.capabilities.textContent = choice ? choice.capabilities.join(" · ") : "";
-  const status = choice ? state.statuses?.get(choice.provider) : undefined;
+  if (!choice) ui.capabilities.textContent = "";
+  else if (choice.provider) ui.capabilities.textContent = choice.capabilities.join(" · ");
+  else ui.capabilities.textContent = `${routeText(choice)} · ${choice.capabilities.join(" · ")}`;
+  const status = choice?.provider ? state.statuses?.get(choice.provider) : undefined;
   const badge = $("provider-status");
   badge.textContent = status ? `${choice.provider}: ${status.replace("_", " ")}` : "";
   badge.className = status ? `badge ${status}` : "";
@@ -146,7 +187,8 @@ async function refreshList() {
 
 function listItem(conversation) {
   const current = conversation.id === state.conversation?.id;
-  const title = button(conversation.title, () => openConversation(conversation), { className: "title" });
+  // The whole title, wrapped; the actions show on hover or focus (always on touch screens).
+  const title = button(conversation.title, () => openConversation(conversation), { className: "title", title: conversation.title });
   const item = el("li", { "aria-current": String(current) }, title);
   const rename = () => {
     const input = el("input", { value: conversation.title, "aria-label": "Conversation title" });
@@ -157,7 +199,7 @@ function listItem(conversation) {
       if (save && input.value.trim()) {
         conversation.title = input.value.trim();
         await store.saveConversation(conversation);
-        if (current) state.conversation.title = conversation.title;
+        if (conversation.id === state.conversation?.id) state.conversation.title = conversation.title;
       }
       await refreshList();
     };
@@ -169,15 +211,15 @@ function listItem(conversation) {
     title.replaceWith(input);
     input.focus();
   };
-  if (!current) return item; // rename and delete the open one
-  item.append(
-    button("Rename", rename, { className: "small", "aria-label": `Rename ${conversation.title}` }),
-    button("Delete", async () => {
+  item.append(el("span", { className: "item-actions" },
+    // Small signs, not words: they float over the title's end, not its middle.
+    button("✎", rename, { className: "small", title: "Rename", "aria-label": `Rename ${conversation.title}` }),
+    button("✕", async () => {
       await store.deleteConversation(conversation.id);
-      if (current) await startConversation(store.newConversation());
+      if (conversation.id === state.conversation?.id) await startConversation(store.newConversation());
       await refreshList();
-    }, { className: "small", "aria-label": `Delete ${conversation.title}` }),
-  );
+    }, { className: "small", title: "Delete", "aria-label": `Delete ${conversation.title}` }),
+  ));
   return item;
 }
 
@@ -196,7 +238,9 @@ async function startConversation(conversation) {
     if (m.pending) Object.assign(m, { pending: false, stopped: true }); // the page closed mid-answer
   }
   store.setLastConversation(conversation.id);
-  ui.messages.replaceChildren(...conversation.messages.map(messageView));
+  showSettings();
+  if (conversation.messages.length) ui.messages.replaceChildren(...conversation.messages.map(messageView));
+  else showEmpty();
   ui.messages.scrollTop = ui.messages.scrollHeight;
   showStatus(null);
   await refreshList();
@@ -207,7 +251,7 @@ async function persist(c = state.conversation) {
   if (!c.messages.length) return;
   if (c.title === "New chat") {
     const first = c.messages.find((m) => m.role === "user");
-    if (first) c.title = first.content.slice(0, 48) || "Images";
+    if (first) c.title = titleOf(first.content) || "Images";
   }
   try {
     await store.saveConversation(c);
@@ -215,6 +259,48 @@ async function persist(c = state.conversation) {
     showStatus(`This conversation could not be saved in the browser: ${err.message}`);
   }
   await refreshList();
+}
+
+// The first line of the first message; a long one is cut at a word, with an ellipsis.
+function titleOf(text) {
+  const line = text.trim().split("\n")[0].trim();
+  if (line.length <= TITLE_CHARS) return line;
+  const cut = line.slice(0, TITLE_CHARS);
+  const space = cut.lastIndexOf(" ");
+  return `${(space > TITLE_CHARS / 2 ? cut.slice(0, space) : cut).trimEnd()}…`;
+}
+
+// --- empty state and settings -------------------------------------------------------
+
+function showEmpty() {
+  const examples = [...EXAMPLES];
+  if (state.imageModel) examples.push("/image a lighthouse at dusk, watercolour");
+  ui.messages.replaceChildren(el("div", { className: "empty" },
+    el("h2", { textContent: "What can I help with?" }),
+    el("p", { className: "muted", textContent: "Type a message below: Enter sends, Shift+Enter starts a new line, /image <prompt> draws a picture. The model picker above chooses who answers. Or start with one of these:" }),
+    el("div", { className: "examples" }, ...examples.map((text) => button(text, () => {
+      ui.prompt.value = text;
+      submit();
+    }, { className: "example" }))),
+  ));
+}
+
+function settingsOf(conversation = state.conversation) {
+  conversation.settings ??= { system: "", temperature: null };
+  return conversation.settings;
+}
+
+// The panel shows the open conversation's settings.
+function showSettings() {
+  const settings = settingsOf();
+  ui.system.value = settings.system;
+  ui.temperature.value = String(settings.temperature ?? 1);
+  ui.temperatureValue.textContent = settings.temperature === null ? "default" : settings.temperature.toFixed(1);
+}
+
+function saveSettings() {
+  const c = state.conversation;
+  if (c.messages.length) store.saveConversation(c).catch((err) => showStatus(`The settings could not be saved: ${err.message}`));
 }
 
 function download(name, type, text) {
@@ -299,6 +385,7 @@ function scheduleRender(view) {
 }
 
 function append(message) {
+  ui.messages.querySelector(".empty")?.remove();
   state.conversation.messages.push(message);
   const view = messageView(message);
   ui.messages.append(view);
@@ -362,6 +449,7 @@ async function run(view, work) {
 
 async function answer() {
   const choice = currentChoice();
+  const conversation = state.conversation;
   const history = apiMessages();
   const view = append({ role: "assistant", content: "", reasoning: "", citations: [], pending: true });
   const m = view.message;
@@ -374,7 +462,11 @@ async function answer() {
   await run(view, async (signal) => {
     m.content = m.reasoning = "";
     m.citations = [];
-    const request = { model: choice.model, provider: choice.provider, messages: history };
+    const settings = settingsOf(conversation);
+    const messages = settings.system ? [{ role: "system", content: settings.system }, ...history] : history;
+    const request = { model: choice.model, messages };
+    if (choice.provider) request.provider = choice.provider; // else the server routes the public name
+    if (settings.temperature !== null) request.temperature = settings.temperature;
     for await (const chunk of streamChat(request, signal)) {
       m.provider = chunk.provider ?? m.provider;
       m.model = chunk.model ?? m.model;
@@ -530,7 +622,7 @@ function wire() {
   ui.stop.addEventListener("click", stopRequest);
   ui.model.addEventListener("change", () => {
     const choice = currentChoice();
-    if (choice) localStorage.setItem(MODEL_STORAGE, `${choice.provider}/${choice.model}`);
+    if (choice) localStorage.setItem(MODEL_STORAGE, choiceKey(choice));
     showCapabilities();
   });
   $("attach").addEventListener("click", () => ui.file.click());
@@ -549,6 +641,26 @@ function wire() {
     attach(e.dataTransfer.files);
   });
   $("new-chat").addEventListener("click", () => openConversation(null));
+  ui.settingsToggle.addEventListener("click", () => {
+    ui.settings.hidden = !ui.settings.hidden;
+    ui.settingsToggle.setAttribute("aria-expanded", String(!ui.settings.hidden));
+    if (!ui.settings.hidden) ui.system.focus();
+  });
+  ui.system.addEventListener("input", () => {
+    settingsOf().system = ui.system.value;
+    saveSettings();
+  });
+  ui.temperature.addEventListener("input", () => {
+    const value = Number(ui.temperature.value);
+    settingsOf().temperature = value;
+    ui.temperatureValue.textContent = value.toFixed(1);
+    saveSettings();
+  });
+  $("temperature-reset").addEventListener("click", () => {
+    settingsOf().temperature = null;
+    showSettings();
+    saveSettings();
+  });
   ui.toggle.addEventListener("click", () => {
     const open = ui.sidebar.classList.toggle("open");
     ui.toggle.setAttribute("aria-expanded", String(open));
