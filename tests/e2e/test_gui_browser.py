@@ -160,7 +160,7 @@ def choose(page: Any, provider: str, model: str) -> None:
     value = page.evaluate(
         """([provider, model]) => {
             const group = [...document.querySelectorAll('#model optgroup')]
-                .find((g) => g.dataset.provider === provider);
+                .find((g) => (g.dataset.provider || g.label) === provider);
             const option = [...group.querySelectorAll('option')]
                 .find((o) => o.textContent.split(' ')[0] === model);
             return option.value;

@@ -42,7 +42,10 @@ def watched(gateway: str) -> Iterator[Watched]:
 def picker(page: Any) -> dict[str, list[str]]:
     return page.evaluate(
         """() => Object.fromEntries([...document.querySelectorAll('#model optgroup')]
-            .map((g) => [g.label, [...g.querySelectorAll('option')].map((o) => o.textContent)]))"""
+            .map((g) => [
+                g.dataset.provider || g.label,
+                [...g.querySelectorAll('option')].map((o) => o.textContent),
+            ]))"""
     )
 
 

@@ -133,9 +133,11 @@ async def test_failover_to_the_next_provider(make_client: Any) -> None:
     first.broken, first.fail = None, errors.ProviderRateLimitError("slow down", retry_after=1)
     status, body, _ = await post(client, {"input": "a", "model": "vec-1"})
     assert status == 200 and body["provider"] == "Second", body
-    first.fail = errors.InvalidRequestError("this text is refused")
+    # (A fresh pair: a provider that failed a moment ago is tried last for a minute.)
+    refusing = Embedder(name="First", priority=1, fail=errors.InvalidRequestError("refused"))
+    client = await make_client(refusing, Embedder(name="Second", priority=2))
     status, body, _ = await post(client, {"input": "a", "model": "vec-1"})
-    assert status == 400 and body["error"]["message"] == "this text is refused"
+    assert status == 400 and body["error"]["message"] == "refused"
 
 
 async def test_routing_like_chat(make_client: Any) -> None:

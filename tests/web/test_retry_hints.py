@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from g4f_server import errors
-from g4f_server.web import admission
+from g4f_server.web import connections
 from tests.fake_providers import Scripted
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -94,9 +94,10 @@ async def test_the_rule_and_the_answers_outside_the_middleware(make_client: Any)
     for status in (408, 409, 500, 502, 504):  # a retry may help: no hint
         assert errors.retry_hints(status) == {}
     assert errors.retry_hints(429, {"Retry-After": "9"}) == {"x-should-retry": "true"}
-    # The connection cap answers with prepared bytes, before any middleware.
-    head = admission._REFUSAL.split(b"\r\n\r\n")[0].split(b"\r\n")
-    assert b"x-should-retry: true" in head and b"Retry-After: 1" in head
+    # The connection caps answer with prepared bytes, before any middleware.
+    for refusal in (connections.OVER_CAP, connections.OVER_SHARE):
+        head = refusal.split(b"\r\n\r\n")[0].split(b"\r\n")
+        assert b"x-should-retry: true" in head and b"Retry-After: 1" in head
     # CORS refuses a foreign origin before the kernel's middleware too.
     client = await make_client(Scripted())
     resp = await client.get("/v1/models", headers={"Origin": "https://evil.example"})

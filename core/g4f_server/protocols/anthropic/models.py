@@ -69,7 +69,8 @@ def _anthropic_error(error: errors.G4FError) -> web.Response:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    """List models (OpenAI's shape, or Anthropic's with an `anthropic-version` header)."""
+    """List every model (OpenAI's shape, or Anthropic's with an `anthropic-version`
+    header)."""
     if VERSION_HEADER not in request.headers:
         return await models.list_models(request)
     try:

@@ -338,7 +338,7 @@ def _chat_messages(i: int, message: AnthropicMessage) -> list[dict[str, Any]]:
             out.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": content})
         elif kind in ("thinking", "redacted_thinking") and message.role == "assistant":
             continue  # the model's earlier reasoning: not forwarded
-        elif kind in _SERVER_BLOCKS:
+        elif isinstance(kind, str) and kind in _SERVER_BLOCKS:  # (a list "type": unhashable)
             continue  # what Anthropic's servers would have run: the gateway ran none
         else:
             raise _unsupported(f"{message.role} content blocks", kind, f"{param}.type")
