@@ -130,7 +130,7 @@ def serve(config: AppConfig) -> None:
     # Several processes share the port (SO_REUSEPORT); the kernel balances connections.
     import multiprocessing  # only here: ~2 ms of every start-up otherwise
 
-    from g4f_server.supervisor import Supervisor
+    from g4f_server.web.supervisor import Supervisor
 
     ctx = multiprocessing.get_context("spawn")
     with contextlib.ExitStack() as stack:

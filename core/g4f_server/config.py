@@ -55,7 +55,7 @@ class AppConfig:
     host: str = "127.0.0.1"
     port: int = _bounded(1337, ge=1, le=65535)
     workers: int = _bounded(1, ge=1, le=64)
-    # quick deaths in a row of one worker before --workers gives up (supervisor.py)
+    # quick deaths in a row of one worker before --workers gives up (web/supervisor.py)
     worker_restarts: int = _bounded(5, ge=0, le=1000)
     debug: bool = False
     json_logs: bool = False

@@ -1,4 +1,4 @@
-"""The ``--workers`` supervisor (supervisor.py), as a real ``g4f-server api --workers 2``:
+"""The ``--workers`` supervisor (web/supervisor.py), as a real ``g4f-server api --workers 2``:
 a worker killed by PID is replaced (and the server answers on), and a worker that keeps
 dying makes the whole server exit non-zero, its other workers stopped with it."""
 
