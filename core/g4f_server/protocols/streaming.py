@@ -9,6 +9,7 @@ stop. The turn itself (``pipeline/turn.py``) knows no wire.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from aiohttp import web
@@ -38,19 +39,34 @@ class StreamRenderer(Protocol):
 
 
 async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
-    """Stream the answer: one write per batch the provider yielded, the renderer's start
-    with the first. A failure after the headers travels in the stream in the protocol's
-    own shape, never as a silent stop."""
+    """Stream the answer as server-sent events (``relay``); the SSE response's status and
+    headers are final once it opens."""
+    try:
+        response = await sse.open_stream(turn.request, turn.headers)
+    except BaseException:
+        await turn.run.close()  # nothing was sent: release the upstream
+        raise
+    await relay(turn, renderer, response.write, response.write_eof)
+    return response
+
+
+Send = Callable[[bytes], Awaitable[object]]
+
+
+async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send) -> bool:
+    """Write the answer through a transport (SSE, a WebSocket): one ``write`` per batch
+    the provider yielded, the renderer's start with the first, and the last chunks with
+    the end in one ``end``. A failure after the first byte travels in the stream in the
+    protocol's own shape, never as a silent stop. True when the answer completed."""
     request, run = turn.request, turn.run
     transcript = Transcript()
     try:
-        response = await sse.open_stream(request, turn.headers)
         for event in run.first:  # a model named with the first events names the whole stream
             if isinstance(event, ev.ModelUsed):
                 renderer.render(event)
         lines = [renderer.start()]
         try:
-            add, render, write = transcript.add, renderer.render, response.write
+            add, render = transcript.add, renderer.render
             async for batch in run.batches():
                 for event in batch:
                     if isinstance(event, ev.Media) and event.url is None:
@@ -63,22 +79,22 @@ async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse
                     lines.clear()
         except errors.G4FError as exc:
             log.info("stream_failed", provider=turn.provider, code=exc.code, status=exc.status)
-            await response.write_eof(b"".join([*lines, renderer.failure(exc)]))
-            return response
+            await end(b"".join([*lines, renderer.failure(exc)]))
+            return False
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception as exc:
             error = errors.ProviderError(f"Provider '{turn.provider}' failed unexpectedly")
             log.error("provider_crashed", provider=turn.provider, exc_info=exc)
-            await response.write_eof(b"".join([*lines, renderer.failure(error)]))
-            return response
+            await end(b"".join([*lines, renderer.failure(error)]))
+            return False
     finally:
         await run.close()
     try:
         await turn.complete(transcript)
     except (errors.StateUnavailableError, errors.PayloadTooLargeError) as exc:  # not stored
-        await response.write_eof(b"".join([*lines, renderer.failure(exc)]))
-        return response
+        await end(b"".join([*lines, renderer.failure(exc)]))
+        return False
     lines.append(renderer.end(transcript))
-    await response.write_eof(b"".join(lines))  # the last chunks and the end in one write
-    return response
+    await end(b"".join(lines))  # the last chunks and the end in one write
+    return True
