@@ -127,3 +127,22 @@ def test_upstreams_smoke(tmp_path: Path) -> None:
     for label in ("relay", "gateway base64", "gateway float"):
         assert load[label]["requests"] > 0 and load[label]["errors"] == 0, (label, load[label])
     assert "openai_compat keeps >= 90%" in proc.stdout
+
+
+def test_cold_start_ab_smoke() -> None:
+    """bench/cold_start_ab.py starts each checkout's server and prints both medians (here
+    the same checkout twice, one round)."""
+    script = str(ROOT / "bench" / "cold_start_ab.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--before", str(ROOT), "--after", str(ROOT), "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("before", "after"):
+        line = next(x for x in proc.stdout.splitlines() if x.startswith(f"{name}: "))
+        seconds = float(line.split("median ")[1].split(" s")[0])
+        rss = float(line.split("RSS median ")[1].split(" MB")[0])
+        assert 0 < seconds < 30 and 10 < rss < 1000, line
