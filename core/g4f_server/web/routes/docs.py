@@ -13,10 +13,11 @@ from aiohttp import web
 from g4f_server import errors
 from g4f_server.appkeys import OPENAPI_SPEC
 from g4f_server.controls.apikeys import KEYRING
-from g4f_server.gui.assets import Asset, docs_bundle, docs_page
+from g4f_server.gui.assets import docs_bundle, docs_page
 from g4f_server.web.jsonio import json_response
 from g4f_server.web.openapi import build_openapi
 from g4f_server.web.routes import UNVERSIONED
+from g4f_server.web.routes.gui import FOREVER, send_asset
 
 # As the chat page's policy, plus inline styles: RapiDoc sets style attributes. No
 # request leaves the server (fonts included: the page turns RapiDoc's font loading off).
@@ -33,7 +34,6 @@ CSP = "; ".join(
         "frame-ancestors 'none'",
     )
 )
-_FOREVER = "public, max-age=31536000, immutable"
 
 
 def _spec(app: web.Application) -> dict:
@@ -43,25 +43,6 @@ def _spec(app: web.Application) -> dict:
     return cache
 
 
-def _send(request: web.Request, asset: Asset, cache: str) -> web.Response:
-    headers = {
-        "Content-Security-Policy": CSP,
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": cache,
-        "ETag": asset.etag,
-        "Vary": "Accept-Encoding",
-    }
-    if asset.etag in request.headers.get("If-None-Match", ""):
-        return web.Response(status=304, headers=headers)
-    body = asset.body
-    if asset.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
-        body = asset.gzipped
-        headers["Content-Encoding"] = "gzip"
-    headers["Content-Type"] = asset.content_type
-    return web.Response(body=body, headers=headers)
-
-
 async def openapi_json(request: web.Request) -> web.Response:
     """The OpenAPI document of every route."""
     return json_response(_spec(request.app))
@@ -69,7 +50,7 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 async def docs_page_route(request: web.Request) -> web.Response:
     """The interactive API reference: every operation, its body schema, and "try it"."""
-    return _send(request, docs_page(), "no-cache")
+    return send_asset(request, docs_page(), "no-cache", CSP)
 
 
 async def docs_asset(request: web.Request) -> web.Response:
@@ -78,5 +59,5 @@ async def docs_asset(request: web.Request) -> web.Response:
     found = b.files.get(request.match_info["path"])
     if found is None:
         raise errors.NotFoundError(f"No such file: {request.path}", code="unknown_route")
-    cache = _FOREVER if request.match_info["version"] == b.version else "no-cache"
-    return _send(request, found, cache)
+    cache = FOREVER if request.match_info["version"] == b.version else "no-cache"
+    return send_asset(request, found, cache, CSP)

@@ -36,8 +36,11 @@ _SECURITY = {
 FOREVER = "public, max-age=31536000, immutable"
 
 
-def _send(request: web.Request, asset: Asset, cache: str) -> web.Response:
-    headers = {**_SECURITY, "Cache-Control": cache, "ETag": asset.etag, "Vary": "Accept-Encoding"}
+def send_asset(request: web.Request, asset: Asset, cache: str, csp: str = CSP) -> web.Response:
+    """A page or file of ours: ETag revalidation, gzip when the client takes it, and the
+    security headers with the page's content security policy (/docs: its own)."""
+    headers = {**_SECURITY, "Content-Security-Policy": csp}
+    headers.update({"Cache-Control": cache, "ETag": asset.etag, "Vary": "Accept-Encoding"})
     if asset.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
     body = asset.body
@@ -51,7 +54,7 @@ def _send(request: web.Request, asset: Asset, cache: str) -> web.Response:
 def _chat(request: web.Request) -> web.Response:
     # no-cache: revalidated on every load (cheap, ETag), so a new release is picked up.
     demo = request.app[CONFIG].demo
-    return _send(request, page(demo=demo, key_required=KEYRING in request.app), "no-cache")
+    return send_asset(request, page(demo=demo, key_required=KEYRING in request.app), "no-cache")
 
 
 async def index(request: web.Request) -> web.Response:
@@ -83,7 +86,7 @@ async def asset(request: web.Request) -> web.Response:
         raise errors.NotFoundError(f"No such file: {request.path}", code="unknown_route")
     # An old page asking for an old version gets today's file, not to be kept.
     cache = FOREVER if request.match_info["version"] == b.version else "no-cache"
-    return _send(request, found, cache)
+    return send_asset(request, found, cache)
 
 
 async def chat_redirect(request: web.Request) -> web.Response:
@@ -94,4 +97,4 @@ async def chat_redirect(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     """The status page, with or without --gui: a static page that asks for the key and
     reads /v1/status with it (the data is behind the key like the API)."""
-    return _send(request, status_page(), "no-cache")
+    return send_asset(request, status_page(), "no-cache")
