@@ -82,10 +82,10 @@ def _trusted(config: AppConfig) -> scope.Networks:
 
 def _limits(config: AppConfig, app: web.Application | None = None) -> limits.RateLimits | None:
     """The rate limits (None when none are set); with ``app``, on its storage backend."""
-    limiter = factory.make_limiter(app, config) if app is not None else limits.MemoryLimiter()
+    shared = factory.make_limiter(app, config) if app is not None else None
     try:
         return limits.parse_limits(
-            limiter or limits.MemoryLimiter(),
+            shared or limits.MemoryLimiter(),
             config.limits,
             config.keys,
             config.trusted_proxies,
