@@ -133,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream-procs", type=int, default=1)
     parser.add_argument("--pace-ms", type=float, default=20.0, help="chunk gap for paced")
     parser.add_argument("--json", dest="json_out", help="also write the numbers here")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="copy the callgrind dumps here (read them with callgrind_annotate --inclusive=yes)",
+    )
     args = parser.parse_args(argv)
     for tool in ("valgrind", "callgrind_control"):
         if not shutil.which(tool):
@@ -152,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
             results[mode] = row
     finally:
         bench.stop_all()
+        if args.keep:
+            keep = Path(args.keep)
+            keep.mkdir(parents=True, exist_ok=True)
+            for dump in workdir.glob("callgrind.*"):
+                shutil.copy2(dump, keep / dump.name)
         shutil.rmtree(workdir, ignore_errors=True)
     if any("relay" in row for row in results.values()):
         print()
