@@ -58,6 +58,7 @@ _FAULT: Any = (
     if hasattr(web, "RequestKey")
     else "g4f_upstream_fault"
 )
+_ANSWER_FAULTS = frozenset({"cut", "empty", "hangup"})
 _POLL = 0.01  # seconds between two looks at a held connection
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -85,6 +86,10 @@ class Upstream:
     secrets: tuple[str, ...] = ()  # values that must never reach a log
     # The fault kinds this emulator honours; the conformance suite skips the others.
     supports: frozenset[str] = FAULT_KINDS
+    # Where a fault on the answer itself (cut, empty, hangup) goes when ``fail`` names no
+    # path: the request carrying the answer, for an upstream that answers after set-up
+    # calls (a session opened first, then a socket that streams the answer).
+    answer_path: str = "*"
 
     def __init__(self) -> None:
         self.faults: list[Fault] = []
@@ -105,13 +110,20 @@ class Upstream:
     # --- running ---------------------------------------------------------------------
 
     def app(self) -> web.Application:
+        """A new application serving the emulator (for aiohttp's ``aiohttp_server``)."""
+        return self.make_app()
+
+    def make_app(self) -> web.Application:
+        """What ``app()`` and ``start()`` serve: the fault middleware, then ``routes``.
+        Override this one (not ``app``) to add middlewares or settings of your own; an
+        emulator whose ``app`` predates the kit (an attribute) still starts."""
         app = web.Application(middlewares=[self.middleware])
         self.routes(app)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host`` (a free port by default) and return the base URL."""
-        self._runner = web.AppRunner(self.app(), handler_cancellation=True)
+        self._runner = web.AppRunner(self.make_app(), handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -128,6 +140,8 @@ class Upstream:
 
     def fail(self, kind: str = "status", **fields: Any) -> Fault:
         """Queue a fault for the next ``times`` requests whose path matches ``path``."""
+        if kind in _ANSWER_FAULTS:
+            fields.setdefault("path", self.answer_path)
         fault = Fault(kind, **fields)
         self.faults.append(fault)
         return fault

@@ -46,12 +46,13 @@ def emu_mod() -> Any:
 @pytest.fixture
 def make_emulator(aiohttp_server: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """``await make_emulator(**fields)`` -> a running Emulator; ``emu.base`` is its
-    OpenAI base URL (``http://127.0.0.1:PORT/v1``)."""
+    OpenAI base URL (``http://127.0.0.1:PORT/v1``), ``emu.url`` the server's root."""
 
     async def make(**fields: Any) -> Any:
         emu = emu_module.Emulator(**fields)
         server = await aiohttp_server(emu.app, host="127.0.0.1")
-        emu.base = str(server.make_url("/v1"))
+        emu.url = str(server.make_url("")).rstrip("/")  # the kit's: the server's root
+        emu.base = f"{emu.url}/v1"
         return emu
 
     return make

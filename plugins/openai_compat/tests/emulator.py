@@ -4,12 +4,18 @@ It speaks the documented protocol under ``/v1``: ``GET /models``, ``POST
 /chat/completions`` (server-sent events when ``stream`` is true, one JSON object
 otherwise), ``POST /embeddings``. It checks the Bearer key, and it can enforce a
 preset's documented quirks (``refused`` request fields and message fields answer 400,
-as Groq and Cerebras do). Every request is recorded in ``seen``; ``fail(endpoint,
-mode)`` scripts the next answers' failures:
+as Groq and Cerebras do). Built on the kit's ``Upstream``: the conformance suite's
+faults (``fail("status", status=401)``, ``"stall"``, ``"cut"``, ``"empty"``,
+``"hangup"``...) work as documented there, ``open_requests`` and ``closed()`` detect a
+client that left its request open, and ``env(url)`` points the Groq preset here (``g4f-server
+conformance openai_compat --emulator plugins/openai_compat/tests/emulator.py --faults
+--upstreams groq``). Every request is recorded in ``seen``; ``fail(endpoint, mode)``
+(an endpoint and a mode: this upstream's own vocabulary) scripts the next answers'
+failures:
 
 - ``401`` / ``403``: the key refused; ``429``: rate limited, with ``Retry-After`` and/or
   ``x-ratelimit-*`` headers; ``500``/``503``: a server error;
-- ``"stall"``: no answer at all (until the test ends);
+- ``"stall"``: no answer at all (until the client hangs up);
 - ``"cut"``: a stream that stops after two chunks, without a finish reason or ``[DONE]``
   (a JSON answer: half of its body);
 - ``"error_first"`` / ``"error_later"``: an ``{"error": ...}`` object in the stream,
@@ -45,6 +51,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from g4f_server.testing.upstream import EventStream, Upstream, hold
+
 KEY = "test-key"
 _JSON = "application/json"
 MODELS: list[dict[str, Any]] = [
@@ -71,35 +79,61 @@ class Seen:
 
 
 @dataclass
-class Fault:
+class Scripted:
+    """A failure of this upstream's own vocabulary, queued by ``fail(endpoint, mode)``."""
+
     mode: Any
     times: int
     headers: dict[str, str]
 
 
-@dataclass
-class Emulator:
+@dataclass(eq=False)
+class Emulator(Upstream):
     key: str | None = KEY
     models: list[dict[str, Any]] = field(default_factory=lambda: [dict(m) for m in MODELS])
     refused: frozenset[str] = frozenset()
     refused_message_fields: frozenset[str] = frozenset()
     seen: list[Seen] = field(default_factory=list)
-    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    scripted: dict[str, list[Scripted]] = field(default_factory=dict)
     open_streams: int = 0
     chunk_delay: float = 0.0
     token_ids: bool = False  # /embeddings takes token-id input (OpenAI's does)
+    base: str = ""  # the OpenAI base URL (``<url>/v1``), set by whoever serves it
+
+    secrets = (KEY,)  # the conformance suite checks that no log line holds it
+
+    def __post_init__(self) -> None:
+        Upstream.__init__(self)
 
     @property
-    def app(self) -> web.Application:
-        app = web.Application()
+    def app(self) -> web.Application:  # type: ignore[override]
+        """A new application serving the emulator (an attribute, as before the kit)."""
+        return self.make_app()
+
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
-        return app
 
-    def fail(self, endpoint: str, mode: Any, *, times: int = 1, **headers: str) -> None:
-        """The next ``times`` calls to ``endpoint`` ("models", "chat", "embeddings") fail."""
-        self.faults.setdefault(endpoint, []).append(Fault(mode, times, headers))
+    def env(self, url: str) -> dict[str, str]:
+        """The Groq preset pointed here (the gateway runs with ``upstreams=["groq"]``)."""
+        return {"GROQ_BASE_URL": f"{url}/v1", "GROQ_API_KEY": self.key or KEY}
+
+    def fail(  # type: ignore[override]
+        self, endpoint: str = "status", mode: Any = None, *, times: int = 1, **fields: Any
+    ) -> Any:
+        """``fail("chat", 429, retry_after="7")``: the next ``times`` calls to ``endpoint``
+        ("models", "chat", "embeddings") fail in ``mode`` (the module's list; the keywords
+        are response headers). Without a mode, ``fail(kind, **fields)`` is the kit's
+        fault (``kind`` one of ``FAULT_KINDS``), as the conformance suite queues it."""
+        if mode is None:
+            return super().fail(endpoint, times=times, **fields)
+        self.scripted.setdefault(endpoint, []).append(Scripted(mode, times, fields))
+        return None
+
+    def clear(self) -> None:
+        super().clear()
+        self.scripted.clear()
 
     def calls(self, endpoint: str) -> list[Seen]:
         """The requests to "chat", "models" or "embeddings", in order."""
@@ -111,8 +145,8 @@ class Emulator:
 
     # --- plumbing -------------------------------------------------------------------
 
-    def _fault(self, endpoint: str) -> Fault | None:
-        queue = self.faults.get(endpoint) or []
+    def _scripted(self, endpoint: str) -> Scripted | None:
+        queue = self.scripted.get(endpoint) or []
         if not queue:
             return None
         fault = queue[0]
@@ -136,7 +170,7 @@ class Emulator:
         body = {"error": {"message": message, "type": kind, "code": str(status)}}
         return web.json_response(body, status=status, headers=headers or {})
 
-    async def _http_fault(self, fault: Fault | None) -> web.StreamResponse | None:
+    async def _http_fault(self, fault: Scripted | None) -> web.StreamResponse | None:
         if fault is None or not isinstance(fault.mode, int):
             return None
         messages = {
@@ -148,17 +182,18 @@ class Emulator:
         }
         return self._error(fault.mode, messages.get(fault.mode, "error"), fault.headers)
 
-    async def _stall(self) -> web.StreamResponse:
-        await asyncio.sleep(3600)
-        raise AssertionError("unreachable")
+    @staticmethod
+    async def _stall(request: web.Request) -> web.StreamResponse:
+        await hold(request)
+        return web.Response(status=504)  # nobody is left to read it
 
     # --- endpoints ------------------------------------------------------------------
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
-        fault = self._fault("models")
+        fault = self._scripted("models")
         if fault is not None and fault.mode == "stall":
-            return await self._stall()
+            return await self._stall(request)
         if (answer := await self._http_fault(fault)) is not None:
             return answer
         if not self._authorized(request):
@@ -167,9 +202,9 @@ class Emulator:
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         data = await self._record(request)
-        fault = self._fault("embeddings")
+        fault = self._scripted("embeddings")
         if fault is not None and fault.mode == "stall":
-            return await self._stall()
+            return await self._stall(request)
         if (answer := await self._http_fault(fault)) is not None:
             return answer
         if not self._authorized(request):
@@ -222,9 +257,9 @@ class Emulator:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         data = await self._record(request)
-        fault = self._fault("chat")
+        fault = self._scripted("chat")
         if fault is not None and fault.mode == "stall":
-            return await self._stall()
+            return await self._stall(request)
         if (answer := await self._http_fault(fault)) is not None:
             return answer
         if not self._authorized(request):
@@ -237,6 +272,9 @@ class Emulator:
         if not any(m.get("id") == data["model"] for m in self.models):
             return self._error(404, f"The model `{data['model']}` does not exist")
         reasoning, text, calls = answer_for(data)
+        taken = self.fault(request)  # the kit's: a stream honours it in EventStream
+        if taken is not None and taken.kind == "empty":
+            reasoning, text, calls = "", "", []
         if not data.get("stream"):
             completion = orjson.dumps(self._completion(data, reasoning, text, calls))
             if fault is not None and fault.mode == "cut":  # the body ends half way
@@ -276,16 +314,16 @@ class Emulator:
         reasoning: str,
         text: str,
         calls: list[dict[str, Any]],
-        fault: Fault | None,
+        fault: Scripted | None,
     ) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
+        stream = await EventStream.open(request)
+        resp = stream.response  # returned without end(): no [DONE] (a cut of our own)
         self.open_streams += 1
         try:
             base = {"id": "chatcmpl-emu", "object": "chat.completion.chunk", "model": data["model"]}
 
             async def send(obj: Any) -> None:
-                await resp.write(b"data: " + orjson.dumps(obj) + b"\n\n")
+                await stream.send(obj)
                 if self.chunk_delay:
                     await asyncio.sleep(self.chunk_delay)
 
@@ -296,7 +334,10 @@ class Emulator:
             if fault is not None and fault.mode == "error_first":
                 await send({"error": {"message": "upstream model crashed", "code": 502}})
                 return resp
-            await send(delta({"role": "assistant", "content": ""}))
+            # The role chunk opens the stream: the kit's faults (cut, hangup) count the
+            # parts of the answer after it, so "after=1" means after some text.
+            role = delta({"role": "assistant", "content": ""})
+            await resp.write(b"data: " + orjson.dumps(role) + b"\n\n")
             if reasoning:
                 await send(delta({"reasoning_content": reasoning}))
             words = text.split(" ") if text else []
@@ -317,8 +358,7 @@ class Emulator:
             if (data.get("stream_options") or {}).get("include_usage"):
                 usage = {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}
                 await send({**base, "choices": [], "usage": usage})
-            await resp.write(b"data: [DONE]\n\n")
-            return resp
+            return await stream.end()
         finally:
             self.open_streams -= 1
 

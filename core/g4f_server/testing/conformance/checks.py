@@ -174,6 +174,9 @@ async def list_models_unreachable(h: Harness) -> list[Result]:
             continue
         saved = dict(upstream.env(upstream.url))
         h.set_env(upstream.env(_dead_url()))
+        # A plugin that read its settings once still reaches the emulator: it drops
+        # every connection meanwhile, as an unreachable host would.
+        dropping = upstream.fail("drop", times=10**6) if "drop" in upstream.supports else None
         try:
             models = await asyncio.wait_for(
                 entry.call("list_models", ctx=h.context(entry)), timeout
@@ -191,6 +194,8 @@ async def list_models_unreachable(h: Harness) -> list[Result]:
             continue
         finally:
             h.set_env(saved)
+            if dropping in upstream.faults:
+                upstream.faults.remove(dropping)
         if isinstance(models, FallbackModels) and models:
             results.append(Result("PASS", name, f"FallbackModels, {len(models)} models"))
         else:
@@ -316,10 +321,13 @@ async def embeddings(h: Harness) -> list[Result]:
 
 # --- faults (the emulator's fault hooks) -------------------------------------------------
 
-# fault -> (kind, fault fields, the statuses and error codes a client must see, why)
+# fault -> (kind, fault fields, the statuses a client must see, the error codes or types
+# that name the documented class (None: any), why). A plugin may give its error a code of
+# its own (ProviderAuthError(..., code="key_refused")): its type still says the class.
 FAULTS: dict[str, tuple[str, dict[str, Any], set[int], set[str] | None, str]] = {
     "401": (
-        "status", {"status": 401}, {401, 403}, {"provider_auth_required"}, "ProviderAuthError",
+        "status", {"status": 401}, {401, 403}, {"provider_auth_required", "provider_error"},
+        "ProviderAuthError",
     ),
     "429": ("status", {"status": 429}, {429}, {"rate_limit_exceeded"}, "ProviderRateLimitError"),
     "500": ("status", {"status": 500}, {502, 503}, None, "ProviderError"),
@@ -367,7 +375,8 @@ def fault(key: str) -> Check:
                     f"{detail}: the upstream's error became an empty answer (raise {documented})",
                 )
             ]
-        if answer.status not in statuses or (codes is not None and code not in codes):
+        named = codes is None or code in codes or answer.error_type() in codes
+        if answer.status not in statuses or not named:
             return [
                 Result(
                     "FAIL",

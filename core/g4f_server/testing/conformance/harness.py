@@ -70,14 +70,16 @@ class Harness:
     """``async with Harness(target) as h``: ``h.url`` is the gateway, ``h.entries`` the
     providers the plugin registered, ``h.logs()`` what was logged meanwhile."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, *, lines: list[str] | None = None) -> None:
+        """``lines``: where the log lines go (a list shared by several harnesses, so that
+        a last secrets check reads what every earlier one logged)."""
         self.target = target
         self.upstream = target.upstream
         self.url = ""
         self.entries: list[ProviderEntry] = []
         self.app: web.Application | None = None
         self.http: aiohttp.ClientSession | None = None
-        self._lines: list[str] = []
+        self._lines: list[str] = [] if lines is None else lines
         self._saved_env: dict[str, str | None] = {}
         self._saved_methods: dict[tuple[type, str], Any] = {}
         self._handler: logging.Handler = logging.NullHandler()

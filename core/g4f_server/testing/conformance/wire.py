@@ -34,6 +34,12 @@ class Answer:
             return str(error.get("code") or error.get("type") or "")
         return ""
 
+    def error_type(self) -> str:
+        """The error's ``type``: the gateway's error class family (a plugin may give an
+        error a ``code`` of its own, never a type)."""
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        return str(error.get("type") or "") if isinstance(error, dict) else ""
+
 
 def expect(condition: Any, what: str) -> None:
     if not condition:
