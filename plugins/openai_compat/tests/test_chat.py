@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import aiohttp
+import anthropic
 import openai
 import pytest
 
@@ -201,3 +202,38 @@ def test_a_whole_completion_keeps_its_tool_calls_apart() -> None:
         (1, "call_1", "get_time"),
     ]
     assert seen[-1] == events.Finish("tool_calls")
+
+
+async def test_other_protocols_reach_the_upstream_as_openai_messages(
+    openai_client: openai.AsyncOpenAI, anthropic_client: anthropic.AsyncAnthropic, emulator: Any
+) -> None:
+    """What the plugin sends for a Responses follow-up (the stored turns as messages) and
+    an Anthropic request (its system prompt, a base64 image as an image_url part). The
+    protocols' answers themselves are the conformance suite's."""
+    first = await openai_client.responses.create(model=MODEL, input="hi responses")
+    follow = await openai_client.responses.create(
+        model=MODEL, input="and again", previous_response_id=first.id
+    )
+    assert follow.output_text == "Echo: and again"
+    sent = emulator.last("chat").json["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[1]["content"] == "Echo: hi responses"
+    message = await anthropic_client.messages.create(
+        model=MODEL, max_tokens=100, system="be brief", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert message.content[0].text == "Echo: hi"
+    assert emulator.last("chat").json["messages"][0] == {"role": "system", "content": "be brief"}
+    image = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+    seen = await anthropic_client.messages.create(
+        model="meta-llama/llama-4-scout-17b-16e-instruct",
+        max_tokens=100,
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "image", "source": image}, {"type": "text", "text": "what"}],
+            }
+        ],
+    )
+    assert seen.content[0].text == "I see 1 image(s). Echo: what"
+    part = emulator.last("chat").json["messages"][0]["content"][0]
+    assert part["image_url"]["url"] == "data:image/png;base64,iVBORw0KGgo="

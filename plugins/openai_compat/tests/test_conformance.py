@@ -23,4 +23,6 @@ class TestConformance(ConformanceSuite):
             refused=frozenset({"logprobs", "logit_bias", "top_logprobs"}),
             refused_message_fields=frozenset({"name"}),
         )
-        return Target(plugin=g4f_server_openai_compat, upstream=groq, config={"upstreams": ["groq"]})
+        return Target(
+            plugin=g4f_server_openai_compat, upstream=groq, config={"upstreams": ["groq"]}
+        )
