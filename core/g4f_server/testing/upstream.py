@@ -153,7 +153,7 @@ class Upstream:
         """The fault this request took (None: answer normally)."""
         return request.get(_FAULT)
 
-    def _take(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str) -> Fault | None:
         for fault in self.faults:
             if fnmatch.fnmatchcase(path, fault.path):
                 fault.times -= 1
@@ -164,7 +164,7 @@ class Upstream:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        fault = self._take(request.path)
+        fault = self._take_fault(request.path)
         request[_FAULT] = fault
         self.paths.append(request.path)
         self.open_requests += 1

@@ -42,7 +42,7 @@ async def emulator(aiohttp_server: Callable[..., Any], monkeypatch: pytest.Monke
     emu = emu_module.Emulator()
     server = await aiohttp_server(emu.app, host="127.0.0.1")
     base = str(server.make_url("")).rstrip("/")
-    emu.base = base
+    emu.base = emu.url = base  # url: the kit's name for it
     monkeypatch.setenv("POLLINATIONS_TEXT_URL", f"{base}/legacy-text")
     monkeypatch.setenv("POLLINATIONS_IMAGE_URL", f"{base}/legacy-image")
     monkeypatch.setenv("POLLINATIONS_GEN_URL", f"{base}/gen")

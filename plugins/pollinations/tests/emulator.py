@@ -14,6 +14,13 @@ for all of them (point the plugin's base URLs at ``<base>/legacy-text``,
 
 Every request is recorded (``seen``); ``fail(endpoint, mode)`` scripts the documented
 failures. The answers are deterministic so tests can assert them.
+
+Built on the kit's ``Upstream``: ``fail(kind, **fields)`` without a mode queues the
+conformance suite's faults (``status``, ``stall``, ``cut``, ``empty``, ``hangup``...),
+``open_requests`` and ``closed()`` detect a request left open, and ``env(url)`` points
+the plugin here: ``g4f-server conformance pollinations --emulator
+plugins/pollinations/tests/emulator.py --faults`` (anonymous; ``Emulator(api_key=...)``
+sends the plugin to the keyed gateway host).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import orjson
 from aiohttp import web
 
 from g4f_server.testing import png_bytes, wav_bytes
+from g4f_server.testing.upstream import EventStream, Upstream
 
 NOTICE = (
     "⚠️ **IMPORTANT NOTICE** ⚠️\n\nThe Pollinations legacy text API is being deprecated for "
@@ -193,8 +201,12 @@ def _scripted_call(text: str, tools: list[dict[str, Any]]) -> dict[str, Any] | N
     return {"id": "call_emu_1", "type": "function", "function": function}
 
 
-class Emulator:
-    def __init__(self) -> None:
+class Emulator(Upstream):
+    def __init__(self, *, api_key: str | None = None) -> None:
+        super().__init__()
+        self.api_key = api_key  # what env() gives the plugin (None: anonymous)
+        self.secrets = (api_key,) if api_key else ()
+        self.base = ""  # the server's root, set by whoever serves it
         self.requests: list[Seen] = []
         self.failures: dict[str, Failure] = {}
         self.keys = {"sk_test_key", "pk_test_key"}
@@ -212,21 +224,37 @@ class Emulator:
         self._in_flight: dict[str, int] = {}
         self.max_url = 4096  # longer request URLs get a 414, as from the real hosts
         self._endpoints: dict[Any, str] = {}
-        self.app = self._build()
-        self.app.on_shutdown.append(self._on_shutdown)
+        self.app = self.make_app()  # an attribute, as before the kit
+
+    def env(self, url: str) -> dict[str, str]:
+        """The three hosts here, anonymous calls not spaced (the emulator does not ask it
+        unless ``min_gap`` is set), and the key (if any) for the gateway host."""
+        env = {
+            "POLLINATIONS_TEXT_URL": f"{url}/legacy-text",
+            "POLLINATIONS_IMAGE_URL": f"{url}/legacy-image",
+            "POLLINATIONS_GEN_URL": f"{url}/gen",
+            "POLLINATIONS_ANON_TEXT_INTERVAL": "0",
+            "POLLINATIONS_ANON_IMAGE_INTERVAL": "0",
+            "POLLINATIONS_API_KEY": self.api_key or "",
+        }
+        return env
 
     # --- scripting -----------------------------------------------------------------
 
-    def fail(
+    def fail(  # type: ignore[override]
         self,
-        endpoint: str,
-        mode: str | int,
+        endpoint: str = "status",
+        mode: str | int | None = None,
         *,
         times: int | None = None,
         retry_after: str | None = None,
         message: str | None = None,
-    ) -> None:
+        **fields: Any,
+    ) -> Any:
         """Make ``endpoint`` fail ``times`` times (default: until cleared).
+
+        Without a mode, ``fail(kind, **fields)`` is the kit's fault (``kind`` one of
+        ``FAULT_KINDS``: the conformance suite's), taken by the next matching request.
 
         Modes: an HTTP status (400, 401, 402, 403, 429, 500, 502, 504), ``stall`` (no answer
         for ``stall_seconds``), ``notice`` (chat: the deprecation notice as content; legacy
@@ -244,9 +272,16 @@ class Emulator:
         402 for a model above the key's tier; a plain 402 there says "Insufficient Pollen
         balance").
         """
+        if mode is None:
+            kit = {"times": times} if times is not None else {}
+            return super().fail(
+                endpoint, **kit, **({"message": message} if message else {}), **fields
+            )
         self.failures[endpoint] = Failure(str(mode), times, retry_after, message)
+        return None
 
     def clear(self) -> None:
+        super().clear()
         self.failures.clear()
 
     def seen(self, endpoint: str | None = None, host: str | None = None) -> list[Seen]:
@@ -261,7 +296,7 @@ class Emulator:
         assert found, f"the emulator saw no {endpoint} request"
         return found[-1]
 
-    def _take(self, endpoint: str) -> Failure | None:
+    def _take_failure(self, endpoint: str) -> Failure | None:
         failure = self.failures.get(endpoint)
         if failure is None:
             return None
@@ -276,8 +311,16 @@ class Emulator:
 
     # --- plumbing ------------------------------------------------------------------
 
-    def _build(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+    def make_app(self) -> web.Application:
+        # The kit's fault middleware first: its faults come before the key check.
+        app = web.Application(
+            middlewares=[self.middleware, self._middleware], client_max_size=64 * 1024 * 1024
+        )
+        self.routes(app)
+        app.on_shutdown.append(self._on_shutdown)
+        return app
+
+    def routes(self, app: web.Application) -> None:
         routes = [
             ("POST", "/legacy-text/openai", "chat", self.chat),
             ("GET", "/legacy-text/models", "text_models", self.legacy_text_models),
@@ -298,7 +341,6 @@ class Emulator:
         ]
         for method, path, name, handler in routes:
             self._endpoints[app.router.add_route(method, path, handler)] = name
-        return app
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -332,7 +374,7 @@ class Emulator:
             return await self._spaced(host, seen, request, handler)
         if host == "gen" and (response := self._check_key(seen)):
             return response
-        failure = self._take(endpoint)
+        failure = self._take_failure(endpoint)
         if failure is not None:
             request[FAILURE] = failure
             if failure.mode == "stall":
@@ -354,7 +396,7 @@ class Emulator:
         self._last_start[host] = now
         self._in_flight[host] = self._in_flight.get(host, 0) + 1
         try:
-            failure = self._take(seen.endpoint)
+            failure = self._take_failure(seen.endpoint)
             if failure is not None:
                 request[FAILURE] = failure
                 if failure.mode.isdigit():
@@ -522,6 +564,9 @@ class Emulator:
         if not isinstance(body, dict) or not body.get("messages") or not body.get("model"):
             return self._gateway_error(400, "messages and model are required")
         failure: Failure | None = request.get(FAILURE)
+        taken = self.fault(request)  # the kit's: a stream honours cut/hangup in EventStream
+        if failure is None and taken is not None and taken.kind == "empty":
+            failure = Failure("empty", 1)
         answer = self._answer(body, failure)
         model = f"{body['model']}-emu"
         finish = "tool_calls" if answer["tool_calls"] else "stop"
@@ -558,18 +603,25 @@ class Emulator:
                 "citations": ["https://example.com/source"] if "cite" in model else [],
             }
             return web.json_response(completion, headers=headers)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
-        await resp.prepare(request)
+        stream = await EventStream.open(request, headers=headers)
+        resp = stream.response
         held: list[bytes] = []
 
         async def write(data: bytes) -> None:
             if self.one_write:
                 held.append(data)
-            else:
+            elif not stream.gone:
                 await resp.write(data)
 
-        async def send(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any):
-            chunk = {
+        async def part(chunk: dict[str, Any]) -> None:
+            """A part of the answer: the kit's cut and hangup count these."""
+            if self.one_write:
+                held.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            else:
+                await stream.send(chunk)
+
+        def chunk_of(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any):
+            return {
                 "id": "chatcmpl-emu",
                 "object": "chat.completion.chunk",
                 "created": int(time.time()),
@@ -577,14 +629,18 @@ class Emulator:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
                 **extra,
             }
-            await write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+
+        async def send(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any):
+            await part(chunk_of(delta, finish_reason, **extra))
 
         await write(b": keep-alive\n\ndata:\n\n")  # comments and blank data lines occur
         if failure and failure.mode in ("no_events", "only_done"):
             done = b"data: [DONE]\n\n" if failure.mode == "only_done" else b""
             await resp.write(b"".join(held) + done)
             return resp
-        await send({"role": "assistant", "content": ""})
+        # The role chunk opens the stream (not a part: "after=1" means after some text).
+        role = chunk_of({"role": "assistant", "content": ""})
+        await write(b"data: " + orjson.dumps(role) + b"\n\n")
         if answer["reasoning"]:
             await send({"reasoning_content": answer["reasoning"]})
         content = answer["content"] or ""
@@ -611,10 +667,11 @@ class Emulator:
         await send({}, finish)
         usage_chunk = {"id": "chatcmpl-emu", "object": "chat.completion.chunk", "model": model}
         usage_chunk |= {"choices": [], "usage": usage}
-        await write(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
-        await write(b"data: [DONE]\n\n")
-        await resp.write(b"".join(held))
-        return resp
+        await part(usage_chunk)
+        if self.one_write:
+            await resp.write(b"".join(held) + b"data: [DONE]\n\n")
+            return resp
+        return await stream.end()
 
     # --- images --------------------------------------------------------------------
 

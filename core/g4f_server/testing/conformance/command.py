@@ -100,14 +100,23 @@ async def run(target: Target, names: list[str] | None, echo: Callable[[str], Non
     configure_logging(debug=True, stream=_Quiet())
     where = f"emulator {type(target.upstream).__name__}" if target.upstream else "its own settings"
     echo(f"conformance of {target.module} against {where}")
-    # A gateway (and an emulator) per check, as in the pytest suite: a check leaves
-    # state behind (a plugin's memory of a refused key, a cooldown after a 429) that
-    # would decide the next one. The log lines are shared: the secrets check reads all.
+    # A gateway per check, as in the pytest suite: a check leaves state behind (a
+    # plugin's memory of a refused key, a cooldown after a 429) that would decide the
+    # next one. One emulator for all, on one URL: a plugin may read its settings once
+    # per process. The log lines are shared: the secrets check reads them all.
     lines: list[str] = []
     results: list[Result] = []
-    for name in names or list(CHECKS):
-        async with Harness(target, lines=lines) as harness:
-            results += await run_checks(harness, [name])
+    upstream = target.upstream
+    started = upstream is not None and not upstream.url
+    if started:
+        await upstream.start()
+    try:
+        for name in names or list(CHECKS):
+            async with Harness(target, lines=lines) as harness:
+                results += await run_checks(harness, [name])
+    finally:
+        if started:
+            await upstream.stop()
     for result in results:
         echo(str(result))
     counts = {s: sum(r.status == s for r in results) for s in ("PASS", "FAIL", "SKIP")}
