@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anthropic
 import openai
 import pytest
 
@@ -476,3 +477,35 @@ async def test_a_keyed_402_tells_a_low_tier_from_an_empty_balance(
     assert info.value.status_code == status
     ours = info.value.message.split(". ", 1)[1]  # after the upstream's own words
     assert says in ours and never not in ours
+
+
+async def test_an_error_in_the_first_chunk_is_an_http_error_in_every_protocol(
+    openai_client: openai.AsyncOpenAI, anthropic_client: anthropic.AsyncAnthropic, emulator: Any
+) -> None:
+    """The plugin holds a stream's first chunk back, so an upstream error in it comes
+    before the gateway's first byte: an HTTP error (not an in-stream one) in the
+    Responses, Anthropic and completions protocols too."""
+    emulator.fail("chat", "error_chunk")
+    with pytest.raises(openai.InternalServerError, match="upstream model crashed"):
+        async with openai_client.responses.stream(model="openai", input="a long answer") as stream:
+            async for _ in stream:
+                pass
+    with pytest.raises(anthropic.InternalServerError, match="upstream model crashed"):
+        async with anthropic_client.messages.stream(
+            model="openai", max_tokens=5, messages=[{"role": "user", "content": "a long answer"}]
+        ) as messages:
+            async for _ in messages.text_stream:
+                pass
+    with pytest.raises(openai.InternalServerError, match="upstream model crashed"):
+        await openai_client.completions.create(model="openai", prompt="a long answer", stream=True)
+
+
+async def test_a_rate_limit_keeps_its_retry_after_in_the_anthropic_protocol(
+    anthropic_client: anthropic.AsyncAnthropic, emulator: Any
+) -> None:
+    emulator.fail("chat", 429, retry_after="7")
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        await anthropic_client.messages.create(
+            model="openai", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
+    assert limited.value.response.headers["retry-after"] == "7"
