@@ -23,6 +23,12 @@ CopilotEmulator = sys.modules[_NAME].CopilotEmulator
 
 
 @pytest.fixture
+def emu_mod() -> Any:
+    """The emulator module (as the other plugins' tests name theirs)."""
+    return sys.modules[_NAME]
+
+
+@pytest.fixture
 async def copilot(
     aiohttp_server: Callable[..., Awaitable[Any]], monkeypatch: pytest.MonkeyPatch
 ) -> Any:

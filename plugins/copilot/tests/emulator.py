@@ -18,6 +18,12 @@ makes the next turn answer with that error. Scenarios:
 - ``stall``: one appendText, then silence. ``silence``: ``received``, then silence.
 - ``close``: one appendText, then the server closes the socket.
 - ``replace-extend`` / ``replace-rewrite``: replaceText that extends / rewrites the text.
+
+Built on the kit's ``Upstream``: its faults (``fail("status", status=401)`` answers the
+next REST call, ``"stall"`` holds it; ``"cut"``, ``"empty"`` and ``"hangup"`` apply to the
+chat socket, counting the answer's events after ``startMessage``), ``open_requests`` and
+``closed()`` detect a socket left open, and ``env(url)`` points the plugin here:
+``g4f-server conformance copilot --emulator plugins/copilot/tests/emulator.py --faults``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from g4f_server.testing.upstream import Fault, Upstream
 
 ANON_COOKIE = "__Host-copilot-anon"
 MAX_TEXT_CHARS = 10_240  # what Copilot's composer takes; longer texts are refused
@@ -45,8 +53,12 @@ class Conversation:
     turns: list[dict[str, Any]] = field(default_factory=list)  # the send frames received
 
 
-@dataclass
-class CopilotEmulator:
+class _Stop(Exception):
+    """A kit fault (cut, hangup) ends the answer here."""
+
+
+@dataclass(eq=False)
+class CopilotEmulator(Upstream):
     valid_tokens: set[str] = field(default_factory=lambda: {"good-token"})
     script: list[str] = field(default_factory=list)  # scenario per next turn, FIFO
     start_status: int | None = None  # force this HTTP status on /c/api/start
@@ -62,8 +74,24 @@ class CopilotEmulator:
     uploads: list[dict[str, Any]] = field(default_factory=list)
     downloads: list[str] = field(default_factory=list)  # generated images fetched
     open_sockets: int = 0
-    base: str = ""
     _ids: Any = field(default_factory=itertools.count)
+
+    answer_path = "/c/api/chat"  # the kit's answer faults go to the chat socket
+
+    def __post_init__(self) -> None:
+        Upstream.__init__(self)
+
+    @property
+    def base(self) -> str:
+        """The server's root (the kit's ``url``): image and attachment URLs point here."""
+        return self.url
+
+    @base.setter
+    def base(self, value: str) -> None:
+        self.url = value
+
+    def env(self, url: str) -> dict[str, str]:
+        return {"COPILOT_URL": url}
 
     # --- helpers for tests -------------------------------------------------------------
     def forget(self, conversation_id: str) -> None:
@@ -79,13 +107,11 @@ class CopilotEmulator:
         sends = [f for s in self.sockets for f in s["frames"] if f.get("event") == "send"]
         return sends[-1]
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/c/api/start", self.start)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/c/api/start", self.start_conversation)
         app.router.add_get("/c/api/chat", self.chat)
         app.router.add_post("/c/api/attachments", self.attachments)
         app.router.add_get("/images/{name}", self.image)
-        return app
 
     async def image(self, request: web.Request) -> web.Response:
         """The generated images' blob URLs (the gateway downloads them)."""
@@ -93,7 +119,7 @@ class CopilotEmulator:
         return web.Response(body=PNG, content_type="image/png")
 
     # --- REST ---------------------------------------------------------------------------
-    async def start(self, request: web.Request) -> web.Response:
+    async def start_conversation(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
         except ValueError:
@@ -153,7 +179,14 @@ class CopilotEmulator:
         record["cookies"] = dict(request.cookies)
         self.open_sockets += 1
         try:
-            await self._serve(ws, record, query, identities)
+            await self._serve(ws, record, query, identities, self.fault(request))
+        except _Stop:
+            fault = self.fault(request)
+            if fault is not None and fault.kind == "cut" and request.transport is not None:
+                request.transport.close()  # no close frame, no "done": the answer is cut
+            else:  # a hang-up: nothing more until the client closes its socket
+                while (await ws.receive()).type == WSMsgType.TEXT:
+                    pass
         finally:
             self.open_sockets -= 1
         return ws
@@ -167,7 +200,12 @@ class CopilotEmulator:
         return frame
 
     async def _serve(
-        self, ws: web.WebSocketResponse, record: dict, query: dict, identities: set[str]
+        self,
+        ws: web.WebSocketResponse,
+        record: dict,
+        query: dict,
+        identities: set[str],
+        fault: Fault | None = None,
     ) -> None:
         if self.greet:
             await ws.send_json({"event": "connected"})
@@ -190,6 +228,8 @@ class CopilotEmulator:
                 await ws.send_json(error | ({"message": message} if message else {}))
                 continue
             scenario = self.script.pop(0) if self.script else "normal"
+            if fault is not None and fault.kind == "empty":
+                scenario = "empty"
             if scenario.startswith("challenge"):
                 method = scenario.partition(":")[2] or None
                 challenge_id = "0.4242"
@@ -214,7 +254,7 @@ class CopilotEmulator:
                 scenario = "normal"
             conversation = self.conversations[frame["conversationId"]]
             conversation.turns.append(frame)
-            await self._answer(ws, frame, conversation, scenario)
+            await self._answer(ws, frame, conversation, scenario, fault)
             if scenario in ("stall", "silence"):
                 # Say nothing until the client gives up and closes.
                 while (await ws.receive()).type == WSMsgType.TEXT:
@@ -251,12 +291,19 @@ class CopilotEmulator:
         return None
 
     async def _answer(
-        self, ws: web.WebSocketResponse, frame: dict, conversation: Conversation, scenario: str
+        self,
+        ws: web.WebSocketResponse,
+        frame: dict,
+        conversation: Conversation,
+        scenario: str,
+        fault: Fault | None = None,
     ) -> None:
         text: str = frame["content"][-1]["text"]
         mode = frame["mode"]
         turn = len(conversation.turns)
         send = ws.send_json
+        if fault is not None and fault.kind in ("cut", "hangup"):
+            send = self._counting(ws, fault)
         await send({"event": "received"})
         if scenario.startswith("error:"):
             code, _, message = scenario.partition(":")[2].partition(":")
@@ -336,3 +383,19 @@ class CopilotEmulator:
         await send({"event": "titleUpdate", "title": "A title"})
         await send({"event": "suggestedFollowups", "suggestions": ["More?"]})
         await asyncio.sleep(0)
+
+    @staticmethod
+    def _counting(ws: web.WebSocketResponse, fault: Fault) -> Any:
+        """``send_json`` that stops (``_Stop``) after ``fault.after`` events of the answer
+        (``received`` and ``startMessage`` open it: they are not counted)."""
+        sent = 0
+
+        async def send(event: dict[str, Any]) -> None:
+            nonlocal sent
+            if event.get("event") not in ("received", "startMessage"):
+                if sent >= fault.after:
+                    raise _Stop(fault.kind)
+                sent += 1
+            await ws.send_json(event)
+
+        return send

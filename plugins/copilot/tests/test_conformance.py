@@ -1,8 +1,10 @@
-"""The kernel's conformance suite (g4f_server.testing.conformance) against this plugin,
-pointed at its emulator by the ``copilot`` fixture: every wire protocol for each capability
-it declares, import cost, model listing, no secret in the logs. The upstream fault checks
-need an emulator built on g4f_server.testing.upstream and are skipped here (this plugin's
-own failure tests cover them until its emulator moves onto the kit)."""
+"""The kernel's conformance suite (g4f_server.testing.conformance) against this plugin, on a
+fresh emulator of its own (built on g4f_server.testing.upstream) for each check: every wire
+protocol for each capability it declares, import cost, model listing, the upstream's 401,
+429 and 500 on the session start, a stall, a socket cut mid-answer, an empty answer, a
+client that hangs up (the chat socket closed within 1 s), no secret in the logs. The same
+as ``g4f-server conformance copilot --emulator plugins/copilot/tests/emulator.py
+--faults``."""
 
 from __future__ import annotations
 
@@ -16,5 +18,5 @@ from g4f_server.testing.conformance import ConformanceSuite, Target
 
 class TestConformance(ConformanceSuite):
     @pytest.fixture
-    def target(self, copilot: Any) -> Target:
-        return Target(plugin=g4f_server_copilot, config={})
+    def target(self, emu_mod: Any) -> Target:
+        return Target(plugin=g4f_server_copilot, upstream=emu_mod.CopilotEmulator())
