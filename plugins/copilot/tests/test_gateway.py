@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import aiohttp
+import anthropic
 import openai
 import pytest
 
@@ -425,3 +426,32 @@ async def test_an_assistant_refusal_part_is_folded_as_text(
     ]
     await openai_client.chat.completions.create(model="Copilot", messages=history)
     assert "Assistant: I cannot." in copilot.texts("conv-0")[0]
+
+
+async def test_reasoning_and_citations_in_the_responses_and_anthropic_protocols(
+    openai_client: openai.AsyncOpenAI, anthropic_client: anthropic.AsyncAnthropic
+) -> None:
+    """Copilot's own events (chainOfThought, citation) as each protocol's own shapes: a
+    reasoning item and url_citation annotations, a thinking block and citations. The
+    protocols' plain answers are the conformance suite's."""
+    async with openai_client.responses.stream(model="Think Deeper", input="Why?") as stream:
+        final = await stream.get_final_response()
+    assert [item.type for item in final.output] == ["reasoning", "message"]
+    assert final.output[0].summary[0].text == "Let me think. Done thinking."
+    assert final.output_text == "Hello from Copilot (turn 1)."
+    cited = await openai_client.responses.create(model="Search", input="News?")
+    annotation = cited.output[-1].content[0].annotations[0]
+    assert annotation.type == "url_citation"
+    assert annotation.url == "https://example.org/source"
+    async with anthropic_client.messages.stream(
+        model="Think Deeper", max_tokens=100, messages=user("Why?")
+    ) as messages:
+        text = "".join([t async for t in messages.text_stream])
+        message = await messages.get_final_message()
+    assert text == "Hello from Copilot (turn 1)."
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == "Let me think. Done thinking."
+    found = await anthropic_client.messages.create(
+        model="Search", max_tokens=100, messages=user("News?")
+    )
+    assert found.content[0].citations[0].url == "https://example.org/source"
