@@ -66,6 +66,10 @@ SERVER_ENV = {
     "gateway": dict,
     "plain": lambda: {"G4F_API_KEY": ""},
     "controls": lambda: controls.controls_env(),
+    # The controls one at a time, to split "controls" by control.
+    "key": lambda: controls.controls_env(limits=False, metrics=False),
+    "key-metrics": lambda: controls.controls_env(limits=False),
+    "key-limits": lambda: controls.controls_env(metrics=False),
     "stopcut": lambda: {"G4F_API_KEY": ""},
 }
 
@@ -160,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--modes", help="json, stream, paced, stop-json, stop-stream or a run.PROTOCOLS name"
     )
-    parser.add_argument("--servers", help="relay, gateway, plain, controls (relay,gateway)")
+    parser.add_argument(
+        "--servers",
+        help="relay, gateway, plain, controls, key, key-metrics, key-limits (relay,gateway)",
+    )
     parser.add_argument("--upstream-procs", type=int, default=1)
     parser.add_argument("--pace-ms", type=float, default=20.0, help="chunk gap for paced")
     parser.add_argument("--json", dest="json_out", help="also write the numbers here")
