@@ -62,6 +62,36 @@ def test_harness_smoke(tmp_path: Path) -> None:
     assert "| json/c1 |" in proc.stdout  # the table is printed too
 
 
+def test_harness_smoke_before_and_workers(tmp_path: Path) -> None:
+    """--before DIR runs a second checkout's gateway in the same rounds (here this
+    checkout again) and --workers 2 compares one worker with two per protocol, with the
+    CPU that caps the scaling; both land in the table."""
+    out = tmp_path / "results.json"
+    argv = [sys.executable, str(RUN), "--smoke", "--before", str(ROOT), "--workers", "2"]
+    proc = subprocess.run(
+        [*argv, "--json", str(out), "--output", "-"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for key, pair in results["pairs"].items():
+        row = results["load"][key]
+        assert row["before"]["requests"] > 0 and row["before"]["errors"] == 0
+        assert pair["before_ratio"][1] == pytest.approx(row["before"]["rps"] / row["relay"]["rps"])
+    workers = results["workers"]
+    assert set(workers["rows"]) == {"chat-json", "chat", "responses", "messages"}
+    for row in workers["rows"].values():
+        for label in ("1", "2"):
+            run = row["load"][label]
+            assert run["requests"] > 0 and run["errors"] == 0 and run["cpu_pct"] > 0
+            assert run["load_cpu_pct"] > 0 and run["machine_cpu_pct"] > 0
+    assert "### The same run before the change, for comparison" in proc.stdout
+    assert "| Anthropic Messages, stream |" in proc.stdout
+
+
 def test_sqlite_save_bench_smoke() -> None:
     """bench/sqlite_save.py runs both layouts, the store and the store at its cap with both
     kinds of response id, and prints a figure for each."""
