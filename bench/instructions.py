@@ -9,11 +9,24 @@ inputs and environment give the same total whatever else the machine is doing. S
 is the tool for deciding whether a hot-path change pays (run it before and after); the
 req/s of ``bench/run.py`` remain the numbers the targets are stated in.
 
-Each server runs under callgrind against the fake upstream, gets warm-up requests and a
-second for the gateway's post-start-up ``gc.freeze``, then its counters are zeroed, it
-serves ``--requests`` sequential keep-alive requests, and the counters are dumped. The
-count covers everything the process executes for those requests: the interpreter, aiohttp,
-uvloop, pydantic-core and orjson. It does not see cache misses or system-call time.
+Each server starts once under callgrind with instrumentation off (start-up runs ~4x
+faster and is never counted), waits a second for the gateway's post-start-up
+``gc.freeze``; then, for each mode in turn, instrumentation is on, it gets warm-up
+requests, its counters are zeroed, it serves ``--requests`` sequential keep-alive
+requests, and the counters are dumped. The count covers everything the process executes
+for those requests: the interpreter, aiohttp, uvloop, pydantic-core and orjson. It does
+not see cache misses or system-call time.
+
+The regression guard (CI: tests/e2e/test_bench_smoke.py) compares a short run with the
+committed baseline and fails when a mode grew by more than its tolerance:
+
+    .venv/bin/python bench/instructions.py --check bench/instructions-baseline.json
+    # refresh it after a change that is meant to cost more (or, better, less):
+    .venv/bin/python bench/instructions.py --write-baseline bench/instructions-baseline.json
+
+Both take the modes, servers and request counts from the file (``--write-baseline`` from
+the command line: ``--requests 30 --warmup 20 --modes json,stream --servers gateway`` by
+default), so the comparison is always like with like.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -28,6 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -51,6 +66,10 @@ SERVER_ENV = {
     "gateway": dict,
     "plain": lambda: {"G4F_API_KEY": ""},
     "controls": lambda: controls.controls_env(),
+    # The controls one at a time, to split "controls" by control.
+    "key": lambda: controls.controls_env(limits=False, metrics=False),
+    "key-metrics": lambda: controls.controls_env(limits=False),
+    "key-limits": lambda: controls.controls_env(metrics=False),
     "stopcut": lambda: {"G4F_API_KEY": ""},
 }
 
@@ -82,11 +101,18 @@ def _control(pid: int, command: str) -> None:
     subprocess.run(["callgrind_control", command, str(pid)], check=True, capture_output=True)
 
 
-def count(bench: run.Bench, name: str, mode: str, requests: int, warmup: int) -> int:
-    """Instructions the server ``name`` executed for ``requests`` chat requests."""
+def count(
+    bench: run.Bench, name: str, modes: list[str], requests: int, warmup: int
+) -> dict[str, int]:
+    """Instructions the server ``name`` executed for ``requests`` chat requests of each
+    mode (one server process for all the modes: its start-up under valgrind is most of
+    the time a count takes)."""
     port = run.free_port()
-    out = bench.workdir / f"callgrind.{name}.{mode}"
-    valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p"]
+    out = bench.workdir / f"callgrind.{name}"
+    # Uninstrumented until the first mode: start-up is not counted, so it need not be
+    # simulated either.
+    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    valgrind.append(f"--callgrind-out-file={out}.%p")
     if name == "relay":
         argv = [bench.python, str(run.BENCH / "relay.py"), "--port", str(port)]
         argv += ["--upstream", bench.upstream_url]
@@ -101,34 +127,46 @@ def count(bench: run.Bench, name: str, mode: str, requests: int, warmup: int) ->
         argv += ["api", "--host", run.HOST, "--port", str(port), "--load-plugins", "pollinations"]
         proc = bench.start(name, valgrind + argv, env)
         run.wait_ready(proc, port, "/v1/models", limit=300)
+    totals: dict[str, int] = {}
     try:
-        _requests(port, warmup, mode)
         time.sleep(2.0)  # the gateway's gc.freeze runs 1 s after start-up
-        _control(proc.pid, "-z")
-        _requests(port, requests, mode)
-        _control(proc.pid, "-d")
+        _control(proc.pid, "--instr=on")
+        for mode in modes:
+            _requests(port, warmup, mode)
+            _control(proc.pid, "-z")
+            _requests(port, requests, mode)
+            _control(proc.pid, "-d")
+            totals[mode] = _last_dump_total(out, proc, len(totals) + 1)
     finally:
         bench.stop(proc)
-    dumps = sorted(out.parent.glob(f"{out.name}.{proc.pid}.*"))
-    if not dumps:
-        raise RuntimeError(f"no callgrind dump for {name}; see {proc.log}")
-    match = re.search(r"^summary:\s+(\d+)", dumps[0].read_text(errors="replace"), re.M)
+    return totals
+
+
+def _last_dump_total(out: Path, proc: run.Proc, number: int) -> int:
+    """The total of the ``number``th dump of ``proc`` (callgrind numbers them .1, .2...)."""
+    dump = out.parent / f"{out.name}.{proc.pid}.{number}"
+    if not dump.exists():
+        raise RuntimeError(f"no callgrind dump {dump.name}; see {proc.log}")
+    match = re.search(r"^summary:\s+(\d+)", dump.read_text(errors="replace"), re.M)
     if not match:
-        raise RuntimeError(f"no summary line in {dumps[0]}")
+        raise RuntimeError(f"no summary line in {dump}")
     return int(match.group(1))
+
+
+BASELINE_DEFAULTS = {"requests": 30, "warmup": 20, "modes": "json,stream", "servers": "gateway"}
+TOLERANCE = 0.10  # a mode may grow this much over the baseline before --check fails
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=200, help="counted requests per run")
-    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--requests", type=int, help="counted requests per run (200)")
+    parser.add_argument("--warmup", type=int, help="requests before the count (50)")
     parser.add_argument(
-        "--modes",
-        default="json,stream",
-        help="json, stream, paced, stop-json, stop-stream or a run.PROTOCOLS name",
+        "--modes", help="json, stream, paced, stop-json, stop-stream or a run.PROTOCOLS name"
     )
     parser.add_argument(
-        "--servers", default="relay,gateway", help="relay, gateway, plain, controls"
+        "--servers",
+        help="relay, gateway, plain, controls, key, key-metrics, key-limits (relay,gateway)",
     )
     parser.add_argument("--upstream-procs", type=int, default=1)
     parser.add_argument("--pace-ms", type=float, default=20.0, help="chunk gap for paced")
@@ -138,23 +176,41 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="copy the callgrind dumps here (read them with callgrind_annotate --inclusive=yes)",
     )
+    guard = parser.add_mutually_exclusive_group()
+    guard.add_argument(
+        "--check",
+        metavar="FILE",
+        help="exit 1 when a count grew more than the file's tolerance over its baseline",
+    )
+    guard.add_argument("--write-baseline", metavar="FILE", help="write the counts as a baseline")
     args = parser.parse_args(argv)
+    baseline = json.loads(Path(args.check).read_text()) if args.check else None
+    defaults = {"requests": 200, "warmup": 50, "modes": "json,stream", "servers": "relay,gateway"}
+    if args.write_baseline:
+        defaults = BASELINE_DEFAULTS
+    if baseline is not None:  # like with like: the baseline's own run
+        defaults = {key: baseline[key] for key in ("requests", "warmup", "modes", "servers")}
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     for tool in ("valgrind", "callgrind_control"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found: apt-get install -y valgrind")
     run.compile_bytecode(sys.executable)
     workdir = Path(tempfile.mkdtemp(prefix="g4f-instr-"))
     bench = run.Bench(args, workdir)
-    results: dict[str, dict[str, float]] = {}
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    results: dict[str, dict[str, float]] = {mode: {} for mode in modes}
     try:
         bench.start_upstream()
-        for mode in filter(None, (m.strip() for m in args.modes.split(","))):
-            row = {}
-            for name in filter(None, (s.strip() for s in args.servers.split(","))):
-                total = count(bench, name, mode, args.requests, args.warmup)
-                row[name] = total / args.requests
-                print(f"{mode:<7} {name:<8} {row[name]:>12,.0f} instructions/request", flush=True)
-            results[mode] = row
+        for name in filter(None, (s.strip() for s in args.servers.split(","))):
+            totals = count(bench, name, modes, args.requests, args.warmup)
+            for mode, total in totals.items():
+                results[mode][name] = total / args.requests
+                print(
+                    f"{mode:<7} {name:<8} {results[mode][name]:>12,.0f} instructions/request",
+                    flush=True,
+                )
     finally:
         bench.stop_all()
         if args.keep:
@@ -183,6 +239,52 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {mode} | {cells} | {ratio:.3f} |")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
+    if args.write_baseline:
+        Path(args.write_baseline).write_text(json.dumps(_baseline(args, results), indent=2) + "\n")
+        print(f"baseline written to {args.write_baseline}")
+    if baseline is not None:
+        return _check(baseline, results)
+    return 0
+
+
+def _baseline(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> dict[str, Any]:
+    return {
+        "about": "bench/instructions.py --check: instructions per request may grow at most "
+        "`tolerance` over these; refresh with --write-baseline (see its docstring)",
+        "python": platform.python_version(),
+        "requests": args.requests,
+        "warmup": args.warmup,
+        "modes": args.modes,
+        "servers": args.servers,
+        "tolerance": TOLERANCE,
+        "counts": {mode: {k: round(v) for k, v in row.items()} for mode, row in results.items()},
+    }
+
+
+def _check(baseline: dict[str, Any], results: dict[str, dict[str, float]]) -> int:
+    """0 when every count is within the tolerance of its baseline, else 1 (and why)."""
+    tolerance = float(baseline.get("tolerance", TOLERANCE))
+    grown = []
+    print()
+    for mode, row in baseline["counts"].items():
+        for name, before in row.items():
+            now = results[mode][name]
+            change = now / before - 1
+            verdict = "over" if change > tolerance else "ok"
+            print(f"{mode:<7} {name:<8} {before:>12,} -> {now:>12,.0f} ({change:+.1%}) {verdict}")
+            if change > tolerance:
+                grown.append(f"{mode}/{name} {change:+.1%}")
+    if baseline.get("python") != platform.python_version():
+        print(f"note: the baseline was counted on Python {baseline.get('python')}")
+    if grown:
+        print(
+            f"FAIL: instructions per request grew more than {tolerance:.0%}: "
+            + ", ".join(grown)
+            + ". Find the cost (--keep DIR, callgrind_annotate), or if it is meant, refresh "
+            "the baseline with --write-baseline."
+        )
+        return 1
+    print(f"instructions per request within {tolerance:.0%} of the baseline")
     return 0
 
 

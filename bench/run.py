@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -258,6 +259,7 @@ class Bench:
         self.env["NO_PROXY"] = self.env["no_proxy"] = "127.0.0.1,localhost"
         self.upstream_port = free_port()
         self.upstream_url = f"http://{HOST}:{self.upstream_port}"
+        self.upstream: Proc | None = None
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         proc = Proc(name, argv, env or self.env, self.workdir / f"{name}.log")
@@ -276,7 +278,7 @@ class Bench:
     def start_upstream(self) -> Proc:
         argv = [self.python, str(BENCH / "fake_upstream.py"), "--port", str(self.upstream_port)]
         argv += ["--procs", str(self.args.upstream_procs), "--pace-ms", str(self.args.pace_ms)]
-        proc = self.start("upstream", argv)
+        proc = self.upstream = self.start("upstream", argv)
         wait_ready(proc, self.upstream_port, "/health")
         return proc
 
@@ -312,10 +314,12 @@ class Bench:
         name: str = "",
         patches: str | None = None,
         extra_env: dict[str, str] | None = None,
+        tree: Path | None = None,
     ) -> tuple[Proc, float]:
-        """``patches``: run through bench/patched_gateway.py with these experiments."""
+        """``patches``: run through bench/patched_gateway.py with these experiments;
+        ``tree``: another checkout's gateway, from its own ``.venv`` (``--before``)."""
         env = self.gateway_env() | (extra_env or {})
-        cmd = [self.gateway_bin]
+        cmd = [str(tree / ".venv" / "bin" / "g4f-server") if tree else self.gateway_bin]
         if patches is not None:
             cmd = [self.python, str(BENCH / "patched_gateway.py")]
             env["G4F_BENCH_PATCHES"] = patches
@@ -453,16 +457,43 @@ def measure(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    upstream = bench.upstream
+    up0 = upstream.usage()[0] if upstream else 0.0
+    load0, busy0 = _load_cpu(), _machine_busy()
     started = time.perf_counter()
     result = load.run(port, stream, conns, args.duration, protocol)
     wall = time.perf_counter() - started
+    load1, busy1 = _load_cpu(), _machine_busy()
     done.set()
     sampler.join()
     cpu1, rss = proc.usage()
     result["cpu_pct"] = 100 * (cpu1 - cpu0) / wall
+    # What else ran on the same cores: the load generator (wrk, a reaped child; or
+    # loadgen.py in this process) and the fake upstream.
+    result["load_cpu_pct"] = 100 * (load1 - load0) / wall
+    up1 = upstream.usage()[0] if upstream else 0.0
+    result["upstream_cpu_pct"] = 100 * (up1 - up0) / wall
+    # Every process on the machine (other users' too: a shared machine's load shows here).
+    result["machine_cpu_pct"] = 100 * (busy1 - busy0) / wall
     result["peak_rss_mb"] = max(peak[0], rss) / 2**20
     result["settle_s"] = settled
     return result
+
+
+def _load_cpu() -> float:
+    """CPU seconds of this process and its reaped children (wrk runs to completion)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return (sum(fields[:8]) - idle) / CLK_TCK
+    return 0.0
 
 
 def verify(port: int, name: str) -> None:
@@ -552,6 +583,138 @@ def protocol_rounds(
                 "store_ratio": {name: _quartiles(values) for name, values in store.items()},
             }
     return out
+
+
+# The --workers comparison: each protocol doing chat's work, at the most connections.
+WORKER_SCENARIOS = {
+    "chat-json": "chat completions, json",
+    "chat": "chat completions, stream",
+    "responses": "Responses (store: false), stream",
+    "messages": "Anthropic Messages, stream",
+}
+
+
+def worker_rounds(
+    bench: Bench, load: Load, single: Proc, single_port: int, workers: int
+) -> dict[str, Any]:
+    """One worker against ``workers`` of them, back to back in alternating order each
+    round, per protocol, at the largest connection count (with one connection only one
+    worker ever has work: the kernel hands a connection to one of them for its life).
+    Beside req/s, the CPU of each side and of everything else on the machine (the load
+    generator and the fake upstream), which is what caps the scaling on a small machine."""
+    args = bench.args
+    conns = max(args.conns)
+    port = free_port()
+    multi, _ = bench.start_gateway(port, workers=workers, name="gateway-workers")
+    try:
+        verify(port, "gateway --workers")
+        servers = {"1": (single, single_port), str(workers): (multi, port)}
+        out: dict[str, Any] = {"n": workers, "conns": conns, "cores": os.cpu_count(), "rows": {}}
+        for name in WORKER_SCENARIOS:
+            stream = name != "chat-json"
+            runs: dict[str, list[dict]] = {label: [] for label in servers}
+            ratios: list[float] = []
+            for round_no in range(args.rounds):
+                order = list(servers) if round_no % 2 == 0 else list(reversed(servers))
+                got = {}
+                for label in order:
+                    proc, server_port = servers[label]
+                    got[label] = measure(
+                        bench, load, proc, server_port, stream, conns,
+                        warmup=round_no == 0, protocol=name,
+                    )  # fmt: skip
+                    runs[label].append(got[label])
+                ratios.append(got[str(workers)]["rps"] / max(got["1"]["rps"], 1e-9))
+                print(
+                    f"[{round_no + 1}/{args.rounds}] workers {name:<10} c{conns} "
+                    f"1: {got['1']['rps']:>7,.0f} req/s  {workers}: "
+                    f"{got[str(workers)]['rps']:>7,.0f} req/s  x{ratios[-1]:.2f}",
+                    flush=True,
+                )
+            out["rows"][name] = {
+                "load": {label: _median_result(rows) for label, rows in runs.items()},
+                "scaling": _quartiles(ratios),
+            }
+        return out
+    finally:
+        bench.stop(multi)
+
+
+def render_before(results: dict[str, Any]) -> list[str]:
+    """The same run before the change, for comparison: both gateways against the relay
+    of the same round (each round runs relay, this gateway and the earlier one)."""
+    meta, load = results["meta"], results["load"]
+    lines = [
+        "### The same run before the change, for comparison",
+        "",
+        f"Before: `{meta['before']}`; after: `{meta['after']}`. Each round ran the relay, "
+        "this gateway and the earlier one back to back (order reversed every other round); "
+        "each ratio is taken against the relay of its own round, median (quartiles).",
+        "",
+        "| scenario | relay req/s | before req/s | after req/s | before / relay | after / relay "
+        "| after / before |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, pair in results["pairs"].items():
+        row = load[key]
+        before, after = pair["before_ratio"], (pair["ratio_q1"], pair["ratio"], pair["ratio_q3"])
+        lines.append(
+            f"| {key} | {_f(row['relay']['rps'])} | {_f(row['before']['rps'])} "
+            f"| {_f(row['gateway']['rps'])} "
+            f"| {before[1]:.2f} ({before[0]:.2f}-{before[2]:.2f}) "
+            f"| **{after[1]:.2f}** ({after[0]:.2f}-{after[2]:.2f}) "
+            f"| {after[1] / max(before[1], 1e-9):.2f} |"
+        )
+    return [*lines, ""]
+
+
+def render_workers(w: dict[str, Any]) -> list[str]:
+    n, cores = w["n"], w["cores"]
+    lines = [
+        "",
+        f"### `--workers {n}` (SO_REUSEPORT) against one worker, same run",
+        "",
+        f"c{w['conns']}, one worker and {n} back to back in alternating order each round; "
+        "scaling per pair, median (quartiles). CPU is % of one core over the run: the "
+        "gateway's (all its workers); the load generator's and the fake upstream's, which "
+        f"share the same {cores} cores; and the rest of the machine's (other users of a "
+        f"shared machine). The ceiling is the most {n} workers could do on what the others "
+        f"leave them: ({cores}00% - everything but the gateway) / one worker's CPU, at most "
+        f"{n}. CPU per request {n} / 1 near 1.00 says the workers themselves cost nothing "
+        "extra per request: scaling below the ceiling would be the supervisor's or the "
+        "kernel's balancing; scaling below the target but at the ceiling is the machine.",
+        "",
+        f"| protocol | 1 worker req/s | {n} workers req/s | scaling | ceiling "
+        f"| gateway CPU % 1 / {n} | load generator + upstream CPU % 1 / {n} "
+        f"| rest of the machine CPU % 1 / {n} | CPU per request {n} / 1 | p50 ms 1 / {n} |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | --- |",
+    ]
+    for name, row in w["rows"].items():
+        one, many = row["load"]["1"], row["load"][str(n)]
+        q = row["scaling"]
+        bench = [r["load_cpu_pct"] + r["upstream_cpu_pct"] for r in (one, many)]
+        rest = [
+            max(0.0, r.get("machine_cpu_pct", 0.0) - r["cpu_pct"] - b)
+            for r, b in zip((one, many), bench, strict=True)
+        ]
+        ceiling = min(n, (cores * 100 - bench[1] - rest[1]) / max(one["cpu_pct"], 1e-9))
+        per_request = _cpu_per_request(many) / _cpu_per_request(one)
+        lines.append(
+            f"| {WORKER_SCENARIOS[name]} | {_f(one['rps'])} | {_f(many['rps'])} "
+            f"| **{q[1]:.2f}** ({q[0]:.2f}-{q[2]:.2f}) | {ceiling:.2f} "
+            f"| {one['cpu_pct']:.0f} / {many['cpu_pct']:.0f} "
+            f"| {bench[0]:.0f} / {bench[1]:.0f} | {rest[0]:.0f} / {rest[1]:.0f} "
+            f"| {per_request:.2f} | {one['p50_ms']:.2f} / {many['p50_ms']:.2f} |"
+        )
+    return lines
+
+
+def _commit(tree: Path) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return out.stdout.strip() or "unknown"
 
 
 def _cpu_per_request(row: dict[str, Any]) -> float:
@@ -751,6 +914,8 @@ def render(results: dict[str, Any]) -> str:
         "",
     ]
 
+    if meta.get("before"):
+        lines += render_before(results)
     tt = results["ttfb"]
     lines += [
         "### Time to first byte / token (1 connection, medians)",
@@ -795,27 +960,7 @@ def render(results: dict[str, Any]) -> str:
             f"| {both['wall_ms']:.0f} / {both['importtime_ms']:.0f} | |"
         )
     if results.get("workers"):
-        w = results["workers"]
-        lines += [
-            "",
-            f"### `--workers {w['n']}` (SO_REUSEPORT) against one process, same run",
-            "",
-            "| scenario | 1 worker req/s | "
-            f"{w['n']} workers req/s | scaling | p50 ms 1 / {w['n']} workers |",
-            "| --- | ---: | ---: | ---: | --- |",
-        ]
-        for key, row in w["load"].items():
-            one = load[key]["gateway"]
-            lines.append(
-                f"| {key} | {_f(one['rps'])} | {_f(row['rps'])} | {_ratio(row['rps'], one['rps'])} "
-                f"| {one['p50_ms']:.2f} / {row['p50_ms']:.2f} |"
-            )
-        lines += [
-            "",
-            f"With {meta['nproc']} cores shared by wrk, the fake upstream and the workers, "
-            "this shows the multi-process path works and has no keep-alive latency floor; "
-            "it cannot show linear scaling.",
-        ]
+        lines += render_workers(results["workers"])
     if "protocols" in results:
         lines += render_protocols(results["protocols"])
     lines += ["", "### Against the targets", ""]
@@ -838,6 +983,16 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
         added = row["gateway"]["first_token_ms"] - row["relay"]["first_token_ms"]
         out.append(
             (f"first token ({kind}) within 1 ms of the relay", f"{added:+.2f} ms", added <= 1.0)
+        )
+    workers = results.get("workers")
+    for name, row in (workers or {}).get("rows", {}).items():
+        scaling = row["scaling"][1]
+        out.append(
+            (
+                f"--workers {workers['n']} {name}/c{workers['conns']} >= 1.6x one worker",
+                f"{scaling:.2f}x",
+                scaling >= 1.6,
+            )
         )
     rss = results["startup"]["gateway_rss"]
     out.append(("idle RSS <= 50 MB with both plugins", f"{rss:.1f} MB", rss <= 50))
@@ -875,11 +1030,15 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
-def _pair_summary(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Median and quartiles of the per-pair gateway/relay ratios and added p50s."""
+def _pair_summary(rows: list[dict[str, float]]) -> dict[str, Any]:
+    """Median and quartiles of the per-pair gateway/relay ratios and added p50s (and of
+    the earlier checkout's ratios, with --before)."""
     r1, r2, r3 = _quartiles([r["ratio"] for r in rows])
     a1, a2, a3 = _quartiles([r["p50_added_ms"] for r in rows])
-    return {
+    extra = {}
+    if all("before_ratio" in r for r in rows):
+        extra["before_ratio"] = _quartiles([r["before_ratio"] for r in rows])
+    return extra | {
         "pairs": len(rows),
         "ratio": r2,
         "ratio_q1": r1,
@@ -946,6 +1105,15 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         gateway, _ = bench.start_gateway(gw_port)
         ports = {"upstream": bench.upstream_port, "relay": relay_port, "gateway": gw_port}
         procs = {"upstream": upstream, "relay": relay, "gateway": gateway}
+        targets: tuple[str, ...] = TARGETS
+        if args.before:  # the other checkout's gateway, in the same rounds
+            ports["before"] = free_port()
+            procs["before"], _ = bench.start_gateway(
+                ports["before"], name="before", tree=args.before
+            )
+            targets = (*TARGETS, "before")
+            results["meta"]["before"] = f"{args.before} at {_commit(args.before)}"
+            results["meta"]["after"] = f"{ROOT} at {_commit(ROOT)}"
         for name, port in ports.items():
             verify(port, name)
 
@@ -959,7 +1127,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 # Relay and gateway back to back, in alternating order: the machine's speed
                 # drifts within seconds, so each pair shares its weather and the ratio is
                 # taken per pair (the median of the pairs is reported).
-                order = TARGETS if round_no % 2 == 0 else ("upstream", "gateway", "relay")
+                order = targets if round_no % 2 == 0 else (targets[0], *targets[:0:-1])
                 rows = {}
                 for name in order:
                     proc = procs[name]
@@ -978,12 +1146,13 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     rows[name] = row
                 warmed.add(key)
                 gw, rel = rows["gateway"], rows["relay"]
-                pairs.setdefault(key, []).append(
-                    {
-                        "ratio": gw["rps"] / max(rel["rps"], 1e-9),
-                        "p50_added_ms": gw["p50_ms"] - rel["p50_ms"],
-                    }
-                )
+                pair = {
+                    "ratio": gw["rps"] / max(rel["rps"], 1e-9),
+                    "p50_added_ms": gw["p50_ms"] - rel["p50_ms"],
+                }
+                if "before" in rows:
+                    pair["before_ratio"] = rows["before"]["rps"] / max(rel["rps"], 1e-9)
+                pairs.setdefault(key, []).append(pair)
         results["load"] = {
             key: {name: _median_result(rows) for name, rows in by.items()}
             for key, by in raw.items()
@@ -1004,21 +1173,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         ):
             results["ttfb"][kind_name] = {name: ttfb(ports[name], count, model) for name in TARGETS}
 
+        if "before" in procs:
+            bench.stop(procs["before"])
         if args.workers > 1:
-            bench.stop(gateway)
             print(f"--workers {args.workers} ...", flush=True)
-            port = free_port()
-            multi, _ = bench.start_gateway(port, workers=args.workers, name="gateway-workers")
-            verify(port, "gateway --workers")
-            wl = {}
-            for stream, conns in scenarios:
-                key = f"{'stream' if stream else 'json'}/c{conns}"
-                wl[key] = measure(bench, load, multi, port, stream, conns)
-                print(f"  {key:<10} {wl[key]['rps']:>9,.0f} req/s  p50 {wl[key]['p50_ms']:.2f} ms")
-            results["workers"] = {"n": args.workers, "load": wl}
-            bench.stop(multi)
-        else:
-            bench.stop(gateway)
+            results["workers"] = worker_rounds(bench, load, gateway, gw_port, args.workers)
+        bench.stop(gateway)
 
         print("cold start and idle RSS ...", flush=True)
         results["startup"] = cold_starts(bench, args.cold_starts)
@@ -1048,7 +1208,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up s per server, scenario")
     parser.add_argument("--conns", default="1,32", help="connection counts, comma-separated")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (pairs)")
-    parser.add_argument("--workers", type=int, default=2, help="scaling check; 0 or 1 skips it")
+    parser.add_argument(
+        "--workers", type=int, help="scaling check (2; --smoke: 0); 0 or 1 skips it"
+    )
     parser.add_argument("--ttfb-samples", type=int, default=300)
     parser.add_argument("--paced-samples", type=int, default=40)
     parser.add_argument("--pace-ms", type=float, default=2.0, help="chunk gap of the paced model")
@@ -1060,6 +1222,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--output", default=str(ROOT / "docs" / "performance.md"), help="markdown file; - = none"
     )
     parser.add_argument("--json", dest="json_out", help="also write the raw results here")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="a second checkout with its own .venv (e.g. `git worktree add --detach DIR REV` "
+        "and `./dev lint` in it): its gateway runs in the same rounds as relay and this one, "
+        "and the table shows both ratios",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     parser.add_argument(
         "--smoke", action="store_true", help="1 s runs, 1 connection, no workers, no docs"
@@ -1079,11 +1249,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     shown = " ".join(argv if argv is not None else sys.argv[1:])
     args.command = f".venv/bin/python bench/run.py {shown}".strip()
     args.conns = [int(c) for c in str(args.conns).split(",") if c.strip()]
+    if args.before is not None:
+        args.before = args.before.resolve()
+        if not (args.before / ".venv" / "bin" / "g4f-server").exists():
+            parser.error(f"--before {args.before}: no .venv/bin/g4f-server (run ./dev lint there)")
     if args.only and args.output == str(ROOT / "docs" / "performance.md"):
         args.output = "-"
+    if args.workers is None:
+        args.workers = 0 if args.smoke else 2
     if args.smoke:
         args.duration, args.warmup, args.conns, args.rounds = 1.0, 0.0, [1], 1
-        args.workers, args.ttfb_samples, args.paced_samples, args.cold_starts = 0, 5, 2, 1
+        args.ttfb_samples, args.paced_samples, args.cold_starts = 5, 2, 1
+        args.workers = args.workers or 0  # no scaling check unless asked for
         if args.output == str(ROOT / "docs" / "performance.md"):
             args.output = "-"
     return args

@@ -38,6 +38,8 @@ _request_id: ContextVar[str | None] = ContextVar("g4f_request_id", default=None)
 _pipeline: list[structlog.typing.Processor] | None = None
 _renderer: structlog.typing.Processor | None = None
 _sink: structlog.WriteLogger | None = None
+# The stream the access line is written to directly (None: sys.stderr as it is now).
+_stream: TextIO | None = None
 
 
 def bind_request_id(request_id: str) -> None:
@@ -78,7 +80,7 @@ def configure_logging(
     # tenth of a whole proxied request), WriteLogger instead of print(), and tracebacks by
     # the stdlib formatter (a rich traceback renders every local of every frame and can
     # stall the loop for ~0.5 s).
-    global _pipeline, _renderer, _sink
+    global _pipeline, _renderer, _sink, _stream
     level = logging.DEBUG if debug else logging.INFO
     renderer: structlog.typing.Processor = _render_json if json_logs else _render_key_value
     pipeline = [
@@ -89,6 +91,7 @@ def configure_logging(
         renderer,
     ]
     # stderr: stdout stays clean for command output such as `providers --json`.
+    _stream = stream
     stream = stream or _Stderr()  # type: ignore[assignment]
     structlog.configure(
         processors=pipeline,
@@ -194,12 +197,17 @@ def access_line(
     pipeline = _pipeline
     ours = pipeline is not None and pipeline[-1] is _renderer and _sink is not None
     if ours and _renderer is _render_key_value:  # the default: one f-string
-        _sink.msg(  # type: ignore[union-attr]
+        # Written straight to the stream, one write and a flush, as WriteLogger.msg does
+        # but without its lock and our _Stderr's two frames: a single write() of a whole
+        # line does not interleave with another thread's.
+        out = _stream or sys.stderr
+        out.write(
             f"timestamp={_utc_now()!r} level='info' event='request' method={method!r} "
             f"path={path!r} status={status!r} provider={provider!r} model={model!r} "
             f"attempts={attempts!r} ms={ms!r}{f' key={key!r}' if key else ''} "
-            f"request_id={request_id!r}"
+            f"request_id={request_id!r}\n"
         )
+        out.flush()
         return
     fields = {
         "method": method,

@@ -4,6 +4,7 @@ gateway start, take load, and get ended. Numbers are checked for presence, never
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,36 @@ def test_harness_smoke(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "<!-- bench:results:start -->" in text and "| json/c1 |" in text
     assert "| json/c1 |" in proc.stdout  # the table is printed too
+
+
+def test_harness_smoke_before_and_workers(tmp_path: Path) -> None:
+    """--before DIR runs a second checkout's gateway in the same rounds (here this
+    checkout again) and --workers 2 compares one worker with two per protocol, with the
+    CPU that caps the scaling; both land in the table."""
+    out = tmp_path / "results.json"
+    argv = [sys.executable, str(RUN), "--smoke", "--before", str(ROOT), "--workers", "2"]
+    proc = subprocess.run(
+        [*argv, "--json", str(out), "--output", "-"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for key, pair in results["pairs"].items():
+        row = results["load"][key]
+        assert row["before"]["requests"] > 0 and row["before"]["errors"] == 0
+        assert pair["before_ratio"][1] == pytest.approx(row["before"]["rps"] / row["relay"]["rps"])
+    workers = results["workers"]
+    assert set(workers["rows"]) == {"chat-json", "chat", "responses", "messages"}
+    for row in workers["rows"].values():
+        for label in ("1", "2"):
+            run = row["load"][label]
+            assert run["requests"] > 0 and run["errors"] == 0 and run["cpu_pct"] > 0
+            assert run["load_cpu_pct"] > 0 and run["machine_cpu_pct"] > 0
+    assert "### The same run before the change, for comparison" in proc.stdout
+    assert "| Anthropic Messages, stream |" in proc.stdout
 
 
 def test_sqlite_save_bench_smoke() -> None:
@@ -146,3 +177,47 @@ def test_cold_start_ab_smoke() -> None:
         seconds = float(line.split("median ")[1].split(" s")[0])
         rss = float(line.split("RSS median ")[1].split(" MB")[0])
         assert 0 < seconds < 30 and 10 < rss < 1000, line
+
+
+@pytest.mark.skipif(
+    not (shutil.which("valgrind") and shutil.which("callgrind_control")),
+    reason="the instruction-count guard needs valgrind (apt-get install valgrind; .ci/run does)",
+)
+def test_instructions_per_request_within_the_baseline() -> None:
+    """The regression guard: a short bench/instructions.py run (json and stream through the
+    gateway, under callgrind) stays within the tolerance of the committed baseline, so a
+    change that makes every request dearer fails CI. A change meant to cost more refreshes
+    the baseline: bench/instructions.py --write-baseline bench/instructions-baseline.json."""
+    script = str(ROOT / "bench" / "instructions.py")
+    baseline = str(ROOT / "bench" / "instructions-baseline.json")
+    proc = subprocess.run(
+        [sys.executable, script, "--check", baseline],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "within 10% of the baseline" in proc.stdout
+
+
+def test_instructions_check_fails_on_growth_over_the_tolerance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The guard's verdict itself: 9% more passes, 11% more fails and names the mode."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import instructions
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    baseline = {
+        "tolerance": 0.10,
+        "counts": {"json": {"gateway": 1000}, "stream": {"gateway": 2000}},
+    }
+    assert (
+        instructions._check(baseline, {"json": {"gateway": 1090}, "stream": {"gateway": 1900}}) == 0
+    )
+    assert (
+        instructions._check(baseline, {"json": {"gateway": 1000}, "stream": {"gateway": 2220}}) == 1
+    )
+    assert "stream/gateway +11.0%" in capsys.readouterr().out

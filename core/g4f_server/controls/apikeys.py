@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from multidict import istr
 
 from g4f_server import errors
 from g4f_server.pipeline.scope import bearer_words
@@ -25,8 +26,13 @@ DEFAULT_NAME = "default"  # the name of --g4f-api-key in logs and limits
 _KEY_FIELDS = frozenset({"sha256", "models", "rpm", "tpm", "concurrency", "admin"})
 
 
+# istr: the header look-ups per request skip folding the name's case each time.
+_G4F_API_KEY, _X_API_KEY = istr("g4f-api-key"), istr("x-api-key")
+
+
 def presented_key(request: web.Request) -> str | None:
-    header = request.headers.get("g4f-api-key") or request.headers.get("x-api-key")
+    headers = request.headers
+    header = headers.get(_G4F_API_KEY) or headers.get(_X_API_KEY)
     if header:  # x-api-key: what the anthropic SDKs and Claude Code send
         return header.strip()
     words = bearer_words(request)

@@ -129,9 +129,13 @@ class MemoryLimiter:
         rates = ticket.rates
         if rates is None:
             rates = ticket.rates = []
+        windows = self._windows
         if tpm is not None:
             key = "t:" + subject
-            used = self._slot(key, start, now)[1]
+            slot = windows.get(key)
+            if slot is None or slot[0] != start:
+                slot = self._slot(key, start, now)
+            used = slot[1]
             if used >= tpm:  # a check of cost 0: refused once the count has reached it
                 raise _rate_limited("tpm", subject, Decision(False, tpm, 0, reset))
             if ticket.token_keys is None:
@@ -140,7 +144,10 @@ class MemoryLimiter:
                 ticket.token_keys.append((key, tpm, 0))
             rates.append(("tpm", tpm, int(tpm - used), reset))
         if rpm is not None:
-            slot = self._slot("r:" + subject, start, now)
+            key = "r:" + subject
+            slot = windows.get(key)
+            if slot is None or slot[0] != start:
+                slot = self._slot(key, start, now)
             used = slot[1]
             if used + 1 > rpm:
                 raise _rate_limited(
@@ -416,10 +423,16 @@ def parse_limits(
 LIMITS = web.AppKey("limits", RateLimits)
 
 
+_KEY_SUBJECTS: dict[str, str] = {}  # key name -> "key:NAME" (names come from the config)
+
+
 def subject_of(request: web.Request, limits: RateLimits) -> tuple[str, str | None]:
     key_name = request.get(KEY_NAME)
     if key_name:
-        return f"key:{key_name}", key_name
+        subject = _KEY_SUBJECTS.get(key_name)
+        if subject is None:
+            subject = _KEY_SUBJECTS[key_name] = f"key:{key_name}"
+        return subject, key_name
     return f"ip:{client_address(request, limits.trusted)}", None
 
 
@@ -467,6 +480,27 @@ async def admit_model(limits: RateLimits, ticket: Ticket, model: str) -> None:
     if found is not None:
         glob, rule = found
         await limits.admit(ticket, f"model:{glob}", rule)
+
+
+def reserve_tokens_now(ticket: Ticket, estimate: int) -> bool:
+    """``reserve_tokens`` on the memory backend without a coroutine (the same rules);
+    False: the limiter is shared, await ``reserve_tokens``."""
+    local = ticket.local
+    if local is None:
+        return False
+    keys = ticket.token_keys
+    if not keys or ticket.uncounted:
+        return True
+    for index, (key, limit, _) in enumerate(keys):
+        cost = min(estimate, limit)
+        decision = local.reserve_now(key, cost, limit, WINDOW)
+        if not decision.allowed:
+            del keys[index:]
+            ticket.charge_now(0)
+            raise _rate_limited("tpm", key[2:], decision)
+        keys[index] = (key, limit, cost)
+        ticket.reserved_until = time.monotonic() + decision.reset
+    return True
 
 
 async def reserve_tokens(limits: RateLimits, ticket: Ticket, estimate: int) -> None:

@@ -6,6 +6,7 @@ hot path."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -37,11 +38,9 @@ class Active:
     limits: limits.RateLimits | None = None
     metrics: Metrics | None = None
     demo: bool = False
-
-    @property
-    def tracked(self) -> bool:
-        """Metrics or limits keep a ``Controlled`` per request (appkeys.py)."""
-        return self.metrics is not None or self.limits is not None
+    # Metrics or limits keep a ``Controlled`` per request (tracked.py); set once by
+    # ``setup`` (a property was a call per hook).
+    tracked: bool = False
 
 
 ACTIVE = web.AppKey("controls", Active)
@@ -128,6 +127,7 @@ def setup(app: web.Application, config: AppConfig) -> None:
     if rate_limits is not None:
         rate_limits.after_metrics = active.metrics is not None
         app[limits.LIMITS] = active.limits = rate_limits
+    active.tracked = active.metrics is not None or active.limits is not None
     if active.tracked:
         app.on_response_prepare.append(on_prepare)
     app[OBSERVERS] = observers(active)
@@ -173,7 +173,8 @@ async def admitted(request: web.Request, body: Any) -> None:
                 estimate = estimate_prompt_tokens(body) + (
                     body.token_limit or request.app[CONFIG].limits_completion_estimate
                 )
-                await limits.reserve_tokens(rate_limits, ticket, estimate)
+                if not limits.reserve_tokens_now(ticket, estimate):
+                    await limits.reserve_tokens(rate_limits, ticket, estimate)
 
 
 async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
@@ -194,7 +195,13 @@ async def finished(request: web.Request, transcript: Transcript, chat: ChatReque
 def first_token(request: web.Request, provider: str) -> None:
     """Observer: the provider's first part of the answer arrived (time to first token)."""
     state = request[CONTROLLED]
-    state.metrics.first_token(state.started, provider)
+    seconds = perf_counter() - state.started
+    # metrics.first_token inlined: one call less on every answer.
+    histogram = state.metrics.live.first_token.get(provider)
+    if histogram is None:
+        state.metrics.first_token(state.started, provider)
+    else:
+        histogram.observe(seconds)
 
 
 def cache_verdict(request: web.Request, verdict: str) -> None:
