@@ -87,7 +87,7 @@ class StreamReader:
             # The usual chunk: one choice whose delta is only the next piece of text.
             choices = chunk.get("choices")
             if (
-                self.model_named
+                (self.model_named or not chunk.get("model"))  # else: the model to name
                 and type(choices) is list
                 and len(choices) == 1
                 and type(choice := choices[0]) is dict

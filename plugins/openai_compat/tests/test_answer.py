@@ -104,3 +104,12 @@ def test_an_error_chunk_stops_the_read_after_the_text_before_it() -> None:
     )
     assert out == [ev.ModelUsed("m"), ev.TextDelta("a"), ev.TextDelta("b")]
     assert isinstance(reader.error, ProviderError) and "model crashed" in str(reader.error)
+
+
+def test_a_stream_that_never_names_its_model_reads_the_same() -> None:
+    nameless = b"".join(
+        b"data: " + orjson.dumps({"choices": [{"delta": {"content": t}}]}) + b"\n\n" for t in "ab"
+    )
+    events, _ = read([nameless + chunk({"content": "c"})])
+    assert events == [ev.TextDelta("a"), ev.TextDelta("b"), ev.ModelUsed("m"), ev.TextDelta("c"),
+                      ev.Finish("stop")]  # fmt: skip
