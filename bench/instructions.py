@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import controls
 import run
+import upstreams
 
 # mode -> (stream?, model). "stream" arrives in as many reads as the timing allows (the
 # count moves by ~1-2% between runs); "paced" in one read per chunk (the fake upstream
@@ -72,6 +73,9 @@ SERVER_ENV = {
     "key-limits": lambda: controls.controls_env(metrics=False),
     "stopcut": lambda: {"G4F_API_KEY": ""},
 }
+# Served by the openai_compat plugin instead (bench/upstreams.py: --upstreams vllm on the
+# same fake upstream), to compare with "gateway" (the Pollinations plugin).
+COMPAT = "compat"
 
 
 def _requests(port: int, count: int, mode: str) -> None:
@@ -119,12 +123,17 @@ def count(
         proc = bench.start(name, valgrind + argv)
         run.wait_ready(proc, port, "/health", limit=300)
     else:
-        env = bench.gateway_env() | SERVER_ENV[name]()
+        plugin = "pollinations"
+        if name == COMPAT:
+            env = bench.gateway_env() | upstreams.openai_compat_env(bench.upstream_url)
+            plugin = "openai_compat"
+        else:
+            env = bench.gateway_env() | SERVER_ENV[name]()
         argv = [bench.python, "-m", "g4f_server"]
         if name == "stopcut":  # plain, with the kernel cutting stop (bench/patched_gateway.py)
             argv = [bench.python, str(run.BENCH / "patched_gateway.py")]
             env["G4F_BENCH_PATCHES"] = "kernel-stop"
-        argv += ["api", "--host", run.HOST, "--port", str(port), "--load-plugins", "pollinations"]
+        argv += ["api", "--host", run.HOST, "--port", str(port), "--load-plugins", plugin]
         proc = bench.start(name, valgrind + argv, env)
         run.wait_ready(proc, port, "/v1/models", limit=300)
     totals: dict[str, int] = {}
@@ -166,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--servers",
-        help="relay, gateway, plain, controls, key, key-metrics, key-limits (relay,gateway)",
+        help="relay, gateway, plain, controls, key, key-metrics, key-limits, compat"
+        " (default: relay,gateway)",
     )
     parser.add_argument("--upstream-procs", type=int, default=1)
     parser.add_argument("--pace-ms", type=float, default=20.0, help="chunk gap for paced")

@@ -47,11 +47,14 @@ def fingerprint(key: str | None) -> str:
 
 def check_memory(state: dict[str, Any], up: Upstream, key: str | None) -> None:
     """Raise at once what the upstream would answer anyway (a refused key, a cooldown)."""
+    refused_keys, cooldown = state.get("refused_keys"), state.get("cooldown")
+    if not refused_keys and not cooldown:
+        return  # nothing remembered (the usual case): no key to fingerprint
     who = fingerprint(key)
-    refused = state.get("refused_keys", {}).get(who)
+    refused = (refused_keys or {}).get(who)
     if refused is not None:
         raise ProviderAuthError(refused, code="upstream_key_refused")
-    until = state.get("cooldown", {}).get(who)
+    until = (cooldown or {}).get(who)
     if until is not None:
         left = until - time.monotonic()
         if left > 0:

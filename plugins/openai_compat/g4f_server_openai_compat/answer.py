@@ -1,0 +1,194 @@
+"""An upstream's answer as ``g4f_server.events``: a chat completion stream, fed one
+network read at a time, or one whole completion.
+
+The stream is the hot path (one call per read, ~20 reads per answer), so ``feed`` splits
+the server-sent events itself, as ``g4f_server.upstream.SSELines`` does, but without a
+copy of every payload and two calls per read, and a chunk carrying nothing but the next
+piece of text (most of them) becomes its ``TextDelta`` after a handful of lookups; any
+other chunk takes the full walk (``_chunk``), which gives the same events for it. Both
+cost about what the Pollinations plugin's reader costs (docs/performance.md, issue 26).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from g4f_server import events as ev
+from g4f_server.errors import G4FError, ProviderError
+from g4f_server_openai_compat.upstreams import Upstream
+
+_FINISH: dict[str, ev.FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "end_turn": "stop",
+    "eos": "stop",
+}
+_DONE = b"data: [DONE]"
+
+
+class StreamReader:
+    """Chat completion chunks -> events. Holds the finish reason until the stream ends:
+    the usage chunk comes after it, and the kernel wants ``Finish`` last."""
+
+    __slots__ = ("done", "error", "finish", "model_named", "partial", "up")
+
+    def __init__(self, up: Upstream) -> None:
+        self.up = up
+        self.finish: ev.FinishReason | None = None
+        self.model_named = False
+        self.partial = bytearray()  # the start of a line whose end has not arrived yet
+        self.done = False  # [DONE] seen: the stream is over, whatever follows
+        # An error the stream reported: raised after the events that came before it in
+        # the same read have been yielded (they are part of the answer the client saw).
+        self.error: G4FError | None = None
+
+    def feed(self, piece: bytes) -> list[ev.ChatEvent]:
+        """The events of the ``data:`` lines this read completed. Comments, ``event:``,
+        ``id:`` and ``retry:`` lines, and payloads that are not JSON (keep-alives), are
+        skipped; no limit on a line's length (a chunk may carry a large base64 blob)."""
+        out: list[ev.ChatEvent] = []
+        partial = self.partial
+        lines: list[bytes] | list[bytearray]
+        if partial:
+            partial += piece
+            if b"\n" not in piece:
+                return out
+            lines = partial.split(b"\n")
+            partial.clear()
+        else:
+            lines = piece.split(b"\n")
+        if rest := lines.pop():
+            partial += rest
+        loads = orjson.loads
+        for line in lines:
+            if not line:
+                continue  # the blank line that ends each event
+            if not line.startswith(b"data:"):
+                line = line.strip()
+                if not line.startswith(b"data:"):
+                    continue
+            if line == _DONE:  # before parsing: a failed parse costs more
+                self.done = True
+                break
+            try:
+                chunk = loads(line[5:])
+            except orjson.JSONDecodeError:
+                if line[5:].strip() == b"[DONE]":
+                    self.done = True
+                    break
+                continue  # a keep-alive or a vendor's non-JSON line: not an answer
+            if type(chunk) is not dict:
+                continue
+            # The usual chunk: one choice whose delta is only the next piece of text.
+            choices = chunk.get("choices")
+            if (
+                (self.model_named or not chunk.get("model"))  # else: the model to name
+                and type(choices) is list
+                and len(choices) == 1
+                and type(choice := choices[0]) is dict
+                and type(delta := choice.get("delta")) is dict
+                and len(delta) == 1
+                and type(text := delta.get("content")) is str
+                and choice.get("finish_reason") is None
+                and choice.get("index", 0) == 0
+                and chunk.get("usage") is None
+                and not chunk.get("error")
+            ):
+                if text:
+                    out.append(ev.TextDelta(text))
+                continue
+            try:
+                self._chunk(chunk, out)
+            except ProviderError as exc:
+                self.error = exc
+                break
+        return out
+
+    def close(self) -> list[ev.ChatEvent]:
+        """The events of a last line that the stream ended without a newline after."""
+        rest = self.partial
+        if self.done or not rest:
+            return []
+        self.partial = bytearray()
+        return self.feed(bytes(rest) + b"\n")
+
+    def _chunk(self, chunk: dict[str, Any], out: list[ev.ChatEvent]) -> None:
+        error = chunk.get("error")
+        if error:  # OpenRouter and others report a failure mid-stream this way
+            raise self._stream_error(error)
+        if not self.model_named and isinstance(chunk.get("model"), str) and chunk["model"]:
+            out.append(ev.ModelUsed(chunk["model"]))
+            self.model_named = True
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta")
+            if delta is None:  # a whole message: its tool calls carry no "index"
+                delta = choice.get("message") or {}
+                for position, call in enumerate(delta.get("tool_calls") or ()):
+                    if isinstance(call, dict):
+                        call.setdefault("index", position)
+            self._delta(delta or {}, out)
+            reason = choice.get("finish_reason")
+            if reason == "error":  # OpenRouter: the model failed after starting
+                raise self._stream_error(choice.get("error") or "finish_reason: error")
+            if reason:
+                self.finish = _FINISH.get(reason, "stop")
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and usage.get("prompt_tokens") is not None:
+            out.append(
+                ev.Usage(
+                    int(usage.get("prompt_tokens") or 0),
+                    int(usage.get("completion_tokens") or 0),
+                    usage.get("total_tokens"),
+                )
+            )
+
+    @staticmethod
+    def _delta(delta: dict[str, Any], out: list[ev.ChatEvent]) -> None:
+        # DeepSeek, vLLM and llama.cpp say reasoning_content; OpenRouter, Groq and
+        # Ollama say reasoning.
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            out.append(ev.ReasoningDelta(reasoning))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            out.append(ev.TextDelta(content))
+        for call in delta.get("tool_calls") or ():
+            if not isinstance(call, dict):
+                continue
+            function = call.get("function") or {}
+            arguments = function.get("arguments")
+            if isinstance(arguments, dict | list):  # a few servers send parsed JSON
+                arguments = orjson.dumps(arguments).decode()
+            out.append(
+                ev.ToolCallDelta(
+                    index=int(call.get("index") or 0),
+                    id=call.get("id") or None,
+                    name=function.get("name") or None,
+                    arguments=arguments or "",
+                )
+            )
+
+    def _stream_error(self, error: Any) -> ProviderError:
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        return ProviderError(
+            f"{self.up.provider} failed while answering: {message or error}",
+            code="upstream_stream_error",
+        )
+
+    def whole(self, completion: Any) -> list[ev.ChatEvent]:
+        """A non-streamed completion object as the same events."""
+        out: list[ev.ChatEvent] = []
+        if isinstance(completion, dict):
+            self._chunk(completion, out)  # an error object raises here
+        out.append(ev.Finish(self.finish or "stop"))
+        return out
+
+    def end(self) -> list[ev.ChatEvent]:
+        return [ev.Finish(self.finish or "stop")]

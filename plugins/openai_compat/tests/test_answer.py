@@ -1,0 +1,115 @@
+"""The stream reader on its own: the same events however the network splits the stream,
+the text-only fast path agreeing with the full walk, and the SSE details real servers
+send (CRLF, comments, ``data:`` without a space, no newline after the last line)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from g4f_server import events as ev
+from g4f_server.errors import ProviderError
+from g4f_server_openai_compat.answer import StreamReader
+from g4f_server_openai_compat.upstreams import resolve
+
+UP = resolve("groq", {"api_key": "k"}, {})
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> bytes:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    body = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    return b"data: " + orjson.dumps({**body, "choices": choices, **extra}) + b"\n\n"
+
+
+CALL = {"name": "f", "arguments": "{"}
+STREAM = b"".join(
+    [
+        b": keep-alive\n\n",
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "Hel"}),
+        chunk({"content": "lo"}, usage=None),  # vLLM sends "usage": null on every chunk
+        chunk({"reasoning_content": "hmm"}),
+        chunk({"content": " w\u00f6rld \\ \"q\""}),
+        chunk({"tool_calls": [{"index": 0, "id": "t1", "function": CALL}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]}),
+        chunk({}, "tool_calls"),
+        chunk(usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}),
+        b"data: [DONE]\n\n",
+        chunk({"content": "after the end"}),
+    ]
+)  # fmt: skip
+EXPECTED = [
+    ev.ModelUsed("m"),
+    ev.TextDelta("Hel"),
+    ev.TextDelta("lo"),
+    ev.ReasoningDelta("hmm"),
+    ev.TextDelta(' w\u00f6rld \\ "q"'),
+    ev.ToolCallDelta(index=0, id="t1", name="f", arguments="{"),
+    ev.ToolCallDelta(index=0, id=None, name=None, arguments="}"),
+    ev.Usage(3, 4, 7),
+    ev.Finish("tool_calls"),
+]
+
+
+def read(pieces: list[bytes]) -> tuple[list[ev.ChatEvent], StreamReader]:
+    reader = StreamReader(UP)
+    out: list[ev.ChatEvent] = []
+    for piece in pieces:
+        out += reader.feed(piece)
+        if reader.done:
+            break
+    out += reader.close()
+    return out + reader.end(), reader
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64, len(STREAM)])
+def test_the_same_events_however_the_reads_fall(size: int) -> None:
+    pieces = [STREAM[i : i + size] for i in range(0, len(STREAM), size)]
+    events, reader = read(pieces)
+    assert events == EXPECTED
+    assert reader.done
+
+
+def test_crlf_no_space_and_no_final_newline() -> None:
+    stream = (
+        chunk({"content": "a"}).replace(b"\n", b"\r\n")
+        + b"event: message\r\nid: 7\r\n"
+        + chunk({"content": "b"}).replace(b"data: ", b"data:")
+        + chunk({"content": "c"}, "length").rstrip(b"\n")
+    )
+    events, reader = read([stream])
+    assert events == [ev.ModelUsed("m"), *map(ev.TextDelta, "abc"), ev.Finish("length")]
+    assert not reader.done and reader.finish == "length"  # ended by its finish reason
+
+
+def test_done_without_a_space_ends_the_stream() -> None:
+    events, reader = read([chunk({"content": "a"}) + b"data:[DONE]\n\n" + chunk({"content": "x"})])
+    assert events == [ev.ModelUsed("m"), ev.TextDelta("a"), ev.Finish("stop")]
+    assert reader.done
+
+
+def test_a_text_chunk_of_another_choice_or_before_the_model_is_read_in_full() -> None:
+    other = b"data: " + orjson.dumps({"choices": [{"index": 1, "delta": {"content": "no"}}]})
+    events, _ = read([chunk({"content": "yes"}) + other + b"\n\n" + chunk({"content": "!"})])
+    assert events == [ev.ModelUsed("m"), ev.TextDelta("yes"), ev.TextDelta("!"), ev.Finish("stop")]
+
+
+def test_an_error_chunk_stops_the_read_after_the_text_before_it() -> None:
+    reader = StreamReader(UP)
+    error = b"data: " + orjson.dumps({"error": {"message": "model crashed"}}) + b"\n\n"
+    out = reader.feed(
+        chunk({"content": "a"}) + chunk({"content": "b"}) + error + chunk({"content": "c"})
+    )
+    assert out == [ev.ModelUsed("m"), ev.TextDelta("a"), ev.TextDelta("b")]
+    assert isinstance(reader.error, ProviderError) and "model crashed" in str(reader.error)
+
+
+def test_a_stream_that_never_names_its_model_reads_the_same() -> None:
+    nameless = b"".join(
+        b"data: " + orjson.dumps({"choices": [{"delta": {"content": t}}]}) + b"\n\n" for t in "ab"
+    )
+    events, _ = read([nameless + chunk({"content": "c"})])
+    assert events == [ev.TextDelta("a"), ev.TextDelta("b"), ev.ModelUsed("m"), ev.TextDelta("c"),
+                      ev.Finish("stop")]  # fmt: skip
