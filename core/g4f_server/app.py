@@ -28,7 +28,6 @@ from g4f_server.storage.interfaces import MEDIA_STORE
 from g4f_server.web import cors
 from g4f_server.web.admission import in_flight_middleware
 from g4f_server.web.connections import connection_middleware
-from g4f_server.web.inflate import AUTO_DECOMPRESS
 from g4f_server.web.middleware import kernel_middleware
 from g4f_server.web.routes import setup_routes
 
@@ -70,7 +69,8 @@ def create_app(
     app = web.Application(
         middlewares=middlewares,
         client_max_size=config.max_body_size,
-        handler_args=AUTO_DECOMPRESS,  # compressed bodies are inflated by web/inflate.py
+        # Every runner (the tests' too) leaves a body as sent: web/body.py inflates it.
+        handler_args={"auto_decompress": False},
     )
     app[CONFIG] = config
     app[PLUGIN_MANAGER] = pm

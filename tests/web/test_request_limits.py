@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from g4f_server.config import AppConfig
-from g4f_server.web.body_limits import check_json_shape, shape_bounded_by_bytes
+from g4f_server.web.body import check_json_shape, shape_bounded_by_bytes
 from tests.fake_providers import Scripted
 from tests.media_providers import Painter
 from tests.server_process import free_port, server_process
