@@ -1,7 +1,7 @@
 """A request body, read once: within its limits, inflated, parsed as JSON and validated.
 
-Every route that takes a JSON body reads it here (``read_model``, or ``read_json`` for
-the raw object), so a new protocol inherits the limits by reading its body the same way.
+Every route that takes a JSON body reads it here (``read_model``), so a new protocol
+inherits the limits by reading its body the same way.
 Imported by those routes only, so pydantic loads with the first body, not at start-up.
 The limits are settings (``docs/configuration.md``); each refusal is a 400, 408 or 413
 naming its setting.
@@ -55,17 +55,33 @@ _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate":
 
 async def read_model(request: web.Request, model: type[M]) -> M:
     """The body as ``model``, within every limit; a 400 names its first problem."""
-    data = await read_json(request)
+    config = request.app[CONFIG]
+    data = json_object(await read_body(request, config), config)
+    # The models' own limits (their validators cannot see the settings).
+    set_chat_limits(config.max_messages, config.max_content_parts)
+    set_embedding_limits(config.max_embedding_inputs)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc) from None
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, within the body and JSON limits."""
-    config = request.app[CONFIG]
-    body = await read_body(request, config)
+async def read_body(request: web.Request, config: AppConfig) -> bytearray:
+    """The whole body in one buffer (no second copy), within ``max_body_size`` bytes and
+    ``body_timeout`` seconds; a gzip or deflate body is inflated, within
+    ``max_body_size`` too."""
+    limit = config.max_body_size
+    coding = request.headers.get("Content-Encoding")
+    if coding is not None:
+        coding = content_encoding(coding)
+    body = await _read_raw(request, config.body_timeout, limit)
+    if coding is not None:
+        return await inflate(body, coding, limit)
+    return body
+
+
+def json_object(body: bytearray, config: AppConfig) -> dict[str, Any]:
+    """``body`` parsed as a JSON object, within the JSON limits."""
     if not body or body.isspace():
         raise errors.InvalidRequestError("The request body is empty; send a JSON object")
     max_depth, max_items = config.max_json_depth, config.max_json_items
@@ -83,24 +99,6 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not bounded:
         check_json_shape(data, max_depth, max_items)
     return data
-
-
-async def read_body(request: web.Request, config: AppConfig | None = None) -> bytearray:
-    """The whole body in one buffer (no second copy), within ``max_body_size`` bytes and
-    ``body_timeout`` seconds; a gzip or deflate body is inflated, within
-    ``max_body_size`` too."""
-    config = config or request.app[CONFIG]
-    # The request models' own limits (a validator cannot see the settings).
-    set_chat_limits(config.max_messages, config.max_content_parts)
-    set_embedding_limits(config.max_embedding_inputs)
-    limit = config.max_body_size
-    coding = request.headers.get("Content-Encoding")
-    if coding is not None:
-        coding = content_encoding(coding)
-    body = await _read_raw(request, config.body_timeout, limit)
-    if coding is not None:
-        return await inflate(body, coding, limit)
-    return body
 
 
 def too_large(limit: int, setting: str = "max_body_size") -> errors.PayloadTooLargeError:
