@@ -61,7 +61,8 @@ async def read_model(request: web.Request, model: type[M]) -> M:
     set_chat_limits(config.max_messages, config.max_content_parts)
     set_embedding_limits(config.max_embedding_inputs)
     try:
-        return model.model_validate(data)
+        # model_validate's own work, without its Python frame (its options are unused).
+        return model.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise validation_error(exc) from None
 

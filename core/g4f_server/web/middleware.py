@@ -79,11 +79,10 @@ def edge_middleware(config: AppConfig) -> web.Middleware:
             if first is not None:
                 return first
             started = time.perf_counter()
-            client_id = request.headers.get("X-Request-Id", "")
-            # Ids need to be unique, not secret: no getrandom syscall per request.
-            request_id = (
-                client_id if _CLIENT_ID.match(client_id) else f"{random.getrandbits(128):032x}"
-            )
+            request_id = request.headers.get("X-Request-Id", "")  # the client's, if usable
+            if not request_id or not _CLIENT_ID.match(request_id):
+                # Ids need to be unique, not secret: no getrandom syscall per request.
+                request_id = f"{random.getrandbits(128):032x}"
             request[REQUEST_ID] = request_id
             bind_request_id(request_id)
             config, keyring = app[CONFIG], app.get(KEYRING)
