@@ -86,7 +86,7 @@ class AppConfig:
     # seconds. 0 (the default) turns them off: a probe spends a free provider's quota.
     probe_interval: float = _bounded(0.0, ge=0)
     max_body_size: int = _bounded(32 * 1024 * 1024, ge=1024)
-    # Request limits (body_limits.py, admission.py): no single request, and no crowd of
+    # Request limits (web/body.py, admission.py): no single request, and no crowd of
     # them, may stall the event loop or exhaust memory or file descriptors.
     body_timeout: float = _bounded(60.0, gt=0)  # seconds to receive a whole body (408)
     max_json_depth: int = _bounded(64, ge=2, le=200)  # le: history stays storable (orjson)

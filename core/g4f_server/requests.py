@@ -37,7 +37,9 @@ _CHAT_LIMITS: ContextVar[tuple[int, int]] = ContextVar("chat_limits", default=(2
 
 def set_chat_limits(max_messages: int, max_content_parts: int) -> None:
     """The limits the next chat request validated in this context is held to."""
-    _CHAT_LIMITS.set((max_messages, max_content_parts))
+    limits = (max_messages, max_content_parts)
+    if _CHAT_LIMITS.get() != limits:  # nearly always held already: a read costs less
+        _CHAT_LIMITS.set(limits)
 
 
 def chat_limits() -> tuple[int, int]:
@@ -391,7 +393,8 @@ _EMBEDDING_TOKENS = frozenset({"embeddings", "token_input"})
 
 def set_embedding_limits(max_inputs: int) -> None:
     """The limit the next embeddings request validated in this context is held to."""
-    _EMBEDDING_LIMIT.set(max_inputs)
+    if _EMBEDDING_LIMIT.get() != max_inputs:
+        _EMBEDDING_LIMIT.set(max_inputs)
 
 
 def _is_token(value: Any) -> bool:

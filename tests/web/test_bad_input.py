@@ -156,7 +156,7 @@ async def test_gzip_and_deflate_bodies_are_read(make_client: Any) -> None:
 async def test_a_gzip_bomb_is_refused_within_the_limit_off_the_loop(
     make_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from g4f_server.web import inflate
+    from g4f_server.web import body as inflate
 
     threads: list[str] = []
     run = inflate._Inflater.run

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from g4f_server.config import AppConfig
-from g4f_server.web.body_limits import check_json_shape, shape_bounded_by_bytes
+from g4f_server.web.body import check_json_shape, shape_bounded_by_bytes
 from tests.fake_providers import Scripted
 from tests.media_providers import Painter
 from tests.server_process import free_port, server_process
@@ -165,6 +165,30 @@ async def test_valid_image_options_still_reach_the_provider(make_client: Any) ->
 
 
 # --- headers that are not UTF-8 ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["pk-1", "", "k\xe9y", "a\x00b", "tab\there", "del\x7f", "~ !"])
+def test_a_provider_key_header_obeys_the_api_key_fields_rule(key: str) -> None:
+    """scope.py checks a header's provider key by the rule the body's ``api_key`` is
+    validated with (requests.header_safe), without loading pydantic at start-up."""
+    from types import SimpleNamespace
+
+    from g4f_server import errors
+    from g4f_server.pipeline.scope import provider_key
+    from g4f_server.requests import header_safe
+
+    request: Any = SimpleNamespace(headers={"X-Provider-Key": key or None})
+    try:
+        header_safe(key)
+        body_ok = True
+    except ValueError:
+        body_ok = False
+    try:
+        header_ok = provider_key(request, None) == (key or None)
+    except errors.InvalidRequestError as exc:
+        header_ok = False
+        assert exc.param == "X-Provider-Key"
+    assert header_ok == body_ok
 
 
 async def test_non_utf8_headers_are_client_errors(start_gateway: Any, tmp_path: Any) -> None:

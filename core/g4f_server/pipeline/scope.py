@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,10 @@ from g4f_server.appkeys import KEY_NAME
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 # parsed --trusted-proxies, always set by the app
 TRUSTED: web.AppKey[Networks] = web.AppKey("trusted_proxies")
+# A provider key travels upstream in an HTTP header: the rule of ``requests.header_safe``
+# (the body's ``api_key``), kept here as well because requests.py loads pydantic and this
+# module loads at start-up.
+_HEADER_SAFE = re.compile(r"^[\x20-\x7e]*$")
 
 
 def bearer_words(request: web.Request) -> list[str]:
@@ -46,15 +51,13 @@ def provider_key(request: web.Request | None, body_key: str | None) -> str | Non
 
 
 def _checked(value: str, header: str) -> str:
-    # Imported here: only request handlers get this far, pydantic is loaded by then.
-    from g4f_server.requests import header_safe
-
-    try:
-        return header_safe(value)
-    except ValueError as exc:
+    if not _HEADER_SAFE.match(value):
         raise errors.InvalidRequestError(
-            f"Invalid provider key in the {header} header: {exc}", param=header
-        ) from None
+            f"Invalid provider key in the {header} header: must be printable ASCII (it "
+            "travels in an HTTP header)",
+            param=header,
+        )
+    return value
 
 
 def parse_trusted(trusted_proxies: Sequence[str]) -> Networks:

@@ -111,7 +111,7 @@ async def read_multipart(
             "Send the request as multipart/form-data", code="invalid_content_type"
         )
     if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
-        # Bodies are left as sent (web/inflate.py); uploads are compressed files already.
+        # Bodies are left as sent (web/body.py); uploads are compressed files already.
         raise errors.InvalidRequestError(
             "Content-Encoding is not supported on multipart uploads",
             code="unsupported_content_encoding",

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -44,41 +43,43 @@ _EXEMPT = frozenset({"/health", "/health/live", "/health/ready"})
 # --- requests in flight ------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _InFlight:
-    requests: int = 0
-    body_bytes: int = 0
+class InFlight:
+    """The requests being handled and the body bytes they announced, held under both caps
+    (the edge middleware admits and releases). A body's cost is its Content-Length, or
+    ``max_body_size`` when it is chunked (its size is unknown)."""
 
+    __slots__ = ("body_bytes", "budget", "max_body_size", "max_requests", "requests")
 
-def in_flight_middleware(config: AppConfig) -> Any:
-    """A middleware that admits a request only under both in-flight caps. A body's cost is
-    its Content-Length, or ``max_body_size`` when it is chunked (its size is unknown)."""
-    now = _InFlight()
-    max_requests, budget = config.max_in_flight, config.in_flight_body_budget
+    def __init__(self, config: AppConfig) -> None:
+        self.max_requests, self.budget = config.max_in_flight, config.in_flight_body_budget
+        self.max_body_size = config.max_body_size
+        self.requests = self.body_bytes = 0
 
-    @web.middleware
-    async def in_flight(request: web.Request, handler: Any) -> web.StreamResponse:
+    def admit(self, request: web.Request) -> int | None:
+        """The cost to ``release`` once the request is answered; None for a health check
+        (never counted); 503 over either cap."""
         if request.path in _EXEMPT:
-            return await handler(request)
+            return None
         cost = request.content_length
         if cost is None:
-            cost = config.max_body_size if request.body_exists else 0
+            cost = self.max_body_size if request.body_exists else 0
         # Alone, any body the size limit allows is admitted: the budget never starves one.
-        if now.requests >= max_requests or (now.body_bytes and now.body_bytes + cost > budget):
+        if self.requests >= self.max_requests or (
+            self.body_bytes and self.body_bytes + cost > self.budget
+        ):
             raise errors.OverloadedError(
                 "The server is handling as many requests as it takes "
                 "(max_in_flight / in_flight_body_budget); retry shortly",
                 retry_after=RETRY_AFTER,
             )
-        now.requests += 1
-        now.body_bytes += cost
-        try:
-            return await handler(request)
-        finally:
-            now.requests -= 1
-            now.body_bytes -= cost
+        self.requests += 1
+        self.body_bytes += cost
+        return cost
 
-    return in_flight
+    def release(self, cost: int | None) -> None:
+        if cost is not None:
+            self.requests -= 1
+            self.body_bytes -= cost
 
 
 # --- connections (the guard itself: connections.py) -------------------------------------

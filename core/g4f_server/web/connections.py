@@ -256,17 +256,3 @@ class Connections:
 
 
 CONNECTIONS: web.AppKey[Connections] = web.AppKey("connections", Connections)
-
-
-@web.middleware
-async def connection_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Outermost: tells the connection's timers that a request is being handled. Behind a
-    runner without the guard (the tests' own) it only passes the request on."""
-    connections = request.app.get(CONNECTIONS)
-    conn = connections.started(request.protocol) if connections is not None else None
-    if conn is None:
-        return await handler(request)
-    try:
-        return await handler(request)
-    finally:
-        connections.finished(conn)  # type: ignore[union-attr]

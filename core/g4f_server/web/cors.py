@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -108,15 +107,15 @@ CORS = web.AppKey("cors", CorsPolicy)
 
 
 def _refuse(message: str, code: str) -> web.Response:
-    # Answered before the kernel's middleware, so the retry hint is added here.
+    # Answered before the edge's error mapping, so the retry hint is added here.
     error = errors.PermissionDeniedError(message, code=code)
     error.headers.update(errors.retry_hints(error.status))
     return error_response(error)
 
 
-@web.middleware
-async def cors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Outermost: the Host guard, foreign origins and preflights, before the key check."""
+def answer_first(request: web.Request) -> web.Response | None:
+    """What the edge answers before anything else (before the key check): a refused Host
+    or Origin (403), or a preflight's 204; None to handle the request."""
     policy = request.app[CORS]
     headers = request.headers
     if policy.guard_host and not _loopback_name(_origin_host("//" + headers.get("Host", ""))):
@@ -128,7 +127,7 @@ async def cors_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         )
     origin = headers.get("Origin")
     if origin is None:
-        return await handler(request)
+        return None
     if not policy.allows(origin) and not _same_origin(request, origin):
         return _refuse(
             f"Origin '{origin}' is not allowed (see --cors-origins)", "origin_not_allowed"
@@ -146,7 +145,7 @@ async def cors_middleware(request: web.Request, handler: Any) -> web.StreamRespo
                 "Vary": "Origin",
             },
         )
-    return await handler(request)
+    return None
 
 
 def _same_origin(request: web.Request, origin: str) -> bool:

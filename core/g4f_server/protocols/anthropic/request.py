@@ -24,7 +24,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from g4f_server import errors
 from g4f_server.requests import ApiKey, ChatRequest, _Open, chat_limits
@@ -103,12 +103,13 @@ class MessagesRequest(_Open):
     provider: str | None = None
     api_key: ApiKey | None = None
     proxy: str | None = None
-    # The tools left out of what the provider sees (type or name), for the header.
-    _dropped_tools: list[str] = PrivateAttr(default_factory=list)
 
     @property
     def dropped_tools(self) -> list[str]:
-        return self._dropped_tools
+        """The tools left out of what the provider sees (type or name), for the header.
+        Worked out when asked, not kept: a private attribute costs every request ~11 k
+        instructions (pydantic sets it up for each instance)."""
+        return [_dropped_name(t) for t in self.tools or () if isinstance(t, dict) and not _kept(t)]
 
     def to_chat(self) -> ChatRequest:
         _within_parts(self.messages)
@@ -132,11 +133,11 @@ class MessagesRequest(_Open):
             "api_key": self.api_key,
             "proxy": self.proxy,
         }
-        tools, self._dropped_tools = _chat_tools(self.tools or [])
+        tools, dropped = _chat_tools(self.tools or [])
         if tools:
             fields["tools"] = tools
         if self.tool_choice:
-            fields.update(_chat_tool_choice(self.tool_choice, tools, self._dropped_tools))
+            fields.update(_chat_tool_choice(self.tool_choice, tools, dropped))
         thinking = self.thinking.model_dump(exclude_none=True) if self.thinking else None
         effort = _reasoning_effort(thinking, self.output_config)
         if effort:
@@ -366,12 +367,19 @@ def _chat_tools(tools: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
             raise errors.InvalidRequestError(f"tool {i} must be an object", param=f"tools.{i}")
-        if tool.get("type") in (None, "custom"):
+        if _kept(tool):
             out.append(_chat_tool(i, tool))
         else:
-            name = str(tool.get("name") or tool.get("type"))[:128]
-            dropped.append(_UNSAFE_IN_HEADER.sub("_", name))
+            dropped.append(_dropped_name(tool))
     return out, dropped
+
+
+def _kept(tool: dict[str, Any]) -> bool:
+    return tool.get("type") in (None, "custom")
+
+
+def _dropped_name(tool: dict[str, Any]) -> str:
+    return _UNSAFE_IN_HEADER.sub("_", str(tool.get("name") or tool.get("type"))[:128])
 
 
 def _chat_tool(i: int, tool: dict[str, Any]) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from g4f_server.protocols.anthropic.render import (
     new_message_id,
 )
 from g4f_server.protocols.anthropic.request import CountTokensRequest, MessagesRequest
+from g4f_server.web.body import read_model
 from g4f_server.web.handlers import errors_as, request_body
-from g4f_server.web.jsonio import dumps, json_response, read_json
-from g4f_server.web.validation import parse_model
+from g4f_server.web.jsonio import dumps, json_response
 
 log = get_logger("g4f_server.anthropic")
 DROPPED_HEADER = "X-G4F-Dropped-Tools"
@@ -29,7 +29,7 @@ DROPPED_HEADER = "X-G4F-Dropped-Tools"
 @request_body(MessagesRequest)
 async def create_message(request: web.Request) -> web.StreamResponse:
     """Create a message (Anthropic Messages API; streaming with `stream: true`)."""
-    body = parse_model(MessagesRequest, await read_json(request))
+    body = await read_model(request, MessagesRequest)
     chat = body.to_chat()
     if body.dropped_tools:  # the caller can tell what the model was not offered
         log.info("tools_dropped", tools=body.dropped_tools, model=body.model)
@@ -51,7 +51,7 @@ async def create_message(request: web.Request) -> web.StreamResponse:
 @request_body(CountTokensRequest)
 async def count_tokens(request: web.Request) -> web.Response:
     """Count a message request's input tokens (an estimate: UTF-8 bytes / 4)."""
-    body = parse_model(CountTokensRequest, await read_json(request))
+    body = await read_model(request, CountTokensRequest)
     chat = body.to_chat()
     tokens = estimate_prompt_tokens(chat)
     if body.tools:

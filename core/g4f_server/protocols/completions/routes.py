@@ -12,15 +12,15 @@ from g4f_server.protocols.completions.render import (
     new_completion_id,
 )
 from g4f_server.protocols.completions.request import CompletionRequest
+from g4f_server.web.body import read_model
 from g4f_server.web.handlers import request_body
-from g4f_server.web.jsonio import json_response, read_json
-from g4f_server.web.validation import parse_model
+from g4f_server.web.jsonio import json_response
 
 
 @request_body(CompletionRequest)
 async def create_completion(request: web.Request) -> web.StreamResponse:
     """Create a text completion (legacy OpenAI completions; streaming with `stream: true`)."""
-    body = parse_model(CompletionRequest, await read_json(request))
+    body = await read_model(request, CompletionRequest)
     # Legacy completions have no place for reasoning: a reasoning-only answer is empty.
     turn = await pipeline.start_turn(request, body.to_chat(), shows_reasoning=False)
     echo = body.prompt_text if body.echo else ""

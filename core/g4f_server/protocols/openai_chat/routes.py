@@ -12,15 +12,15 @@ from g4f_server.protocols.openai_chat.render import (
     new_completion_id,
 )
 from g4f_server.requests import ChatRequest
+from g4f_server.web.body import read_model
 from g4f_server.web.handlers import request_body
-from g4f_server.web.jsonio import json_response, read_json
-from g4f_server.web.validation import parse_model
+from g4f_server.web.jsonio import json_response
 
 
 @request_body(ChatRequest)
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """Create a chat completion (OpenAI-compatible; streaming with `stream: true`)."""
-    chat = parse_model(ChatRequest, await read_json(request))
+    chat = await read_model(request, ChatRequest)
     turn = await pipeline.start_turn(request, chat)
     extra = {"conversation_id": turn.conversation_id} if turn.conversation_id else None
     if chat.stream:

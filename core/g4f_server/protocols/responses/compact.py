@@ -17,9 +17,9 @@ from g4f_server.protocols.responses.render import new_id, new_response_id
 from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
 from g4f_server.protocols.responses.tools import plan_tools
 from g4f_server.requests import ApiKey, _Open
+from g4f_server.web.body import read_model
 from g4f_server.web.handlers import request_body
-from g4f_server.web.jsonio import json_response, read_json
-from g4f_server.web.validation import parse_model
+from g4f_server.web.jsonio import json_response
 
 
 class CompactRequest(_Open):
@@ -40,7 +40,7 @@ class CompactRequest(_Open):
 @request_body(CompactRequest)
 async def compact_response(request: web.Request) -> web.Response:
     """Compact a conversation into its user messages and one compaction item."""
-    body = parse_model(CompactRequest, await read_json(request))
+    body = await read_model(request, CompactRequest)
     if not body.model:
         raise errors.InvalidRequestError(
             "'model' is required to compact a conversation",

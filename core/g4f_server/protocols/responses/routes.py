@@ -23,15 +23,15 @@ from g4f_server.protocols.responses.render import ResponseStream, response_frame
 from g4f_server.protocols.responses.request import ResponsesRequest
 from g4f_server.storage.factory import response_bounds
 from g4f_server.storage.interfaces import RESPONSES, response_too_large
+from g4f_server.web.body import read_model
 from g4f_server.web.handlers import request_body
-from g4f_server.web.jsonio import json_response, read_json
-from g4f_server.web.validation import parse_model
+from g4f_server.web.jsonio import json_response
 
 
 @request_body(ResponsesRequest)
 async def create_response(request: web.Request) -> web.StreamResponse:
     """Create a model response (OpenAI Responses API; streaming with `stream: true`)."""
-    body = parse_model(ResponsesRequest, await read_json(request))
+    body = await read_model(request, ResponsesRequest)
     if body.store:  # a body larger than a record may be is refused before any provider runs
         bounds = response_bounds(request.app[CONFIG])
         if (request.content_length or 0) > bounds["max_record"]:

@@ -16,8 +16,9 @@ from g4f_server.pipeline.services import call_provider, read_multipart
 from g4f_server.provider import SpeechResult, Transcription
 from g4f_server.providers.router import Route
 from g4f_server.requests import SpeechRequest, TranscriptionForm, TranscriptionRequest
+from g4f_server.web.body import read_model
 from g4f_server.web.handlers import request_body
-from g4f_server.web.jsonio import json_response, read_json
+from g4f_server.web.jsonio import json_response
 from g4f_server.web.validation import parse_model
 
 log = get_logger("g4f_server.audio")
@@ -39,7 +40,7 @@ _PASSED_HEADERS = ("content-disposition", "x-audio-duration")
 async def create_speech(request: web.Request) -> web.StreamResponse:
     """Turn text into speech; the audio bytes are streamed back (OpenAI-compatible)."""
     config = request.app[CONFIG]
-    body = parse_model(SpeechRequest, await read_json(request))
+    body = await read_model(request, SpeechRequest)
 
     async def check(route: Route, result: Any) -> tuple[SpeechResult, bytes]:
         if not isinstance(result, SpeechResult):

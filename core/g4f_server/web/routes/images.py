@@ -19,9 +19,9 @@ from g4f_server.provider import MediaItem
 from g4f_server.providers.router import Route
 from g4f_server.requests import ImageRequest
 from g4f_server.storage.interfaces import MEDIA_STORE
+from g4f_server.web.body import read_model
 from g4f_server.web.handlers import request_body
-from g4f_server.web.jsonio import json_response, read_json
-from g4f_server.web.validation import parse_model
+from g4f_server.web.jsonio import json_response
 
 _VISUAL = ("image/", "video/")
 
@@ -38,7 +38,7 @@ async def generate_images(request: web.Request) -> web.Response:
     """Generate images from a prompt (OpenAI-compatible; `url` or `b64_json`)."""
     app = request.app
     config = app[CONFIG]
-    body = parse_model(ImageRequest, await read_json(request))
+    body = await read_model(request, ImageRequest)
 
     async def check(route: Route, items: Any) -> list[Image]:
         if not isinstance(items, list) or not items:
