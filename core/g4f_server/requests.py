@@ -52,11 +52,11 @@ def chat_limits() -> tuple[int, int]:
 # What an HTTP header value can carry: providers send the key upstream in a header, and a
 # NUL, a line break or a non-ASCII byte there fails inside the HTTP client (a 502 and a
 # failover for what is the client's mistake).
-_HEADER_SAFE = re.compile(r"^[\x20-\x7e]*$")
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]*")
 
 
 def header_safe(value: str) -> str:
-    if not _HEADER_SAFE.match(value):
+    if not _HEADER_SAFE.fullmatch(value):
         raise ValueError("must be printable ASCII (it travels in an HTTP header)")
     return value
 
@@ -305,7 +305,7 @@ def _message_list() -> TypeAdapter[list[Message]]:
 
 # --- images and audio ----------------------------------------------------------------
 
-_SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+_SIZE = re.compile(r"(\d{2,5})x(\d{2,5})")
 
 
 class ImageRequest(_Open):
@@ -331,13 +331,13 @@ class ImageRequest(_Open):
     @field_validator("size")
     @classmethod
     def _check_size(cls, value: str | None) -> str | None:
-        if value is not None and value != "auto" and not _SIZE.match(value):
+        if value is not None and value != "auto" and not _SIZE.fullmatch(value):
             raise ValueError("size must look like 1024x1024")
         return value
 
     @property
     def dimensions(self) -> tuple[int, int] | None:
-        match = _SIZE.match(self.size or "")
+        match = _SIZE.fullmatch(self.size or "")
         return (int(match[1]), int(match[2])) if match else None
 
 

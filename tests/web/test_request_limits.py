@@ -167,7 +167,9 @@ async def test_valid_image_options_still_reach_the_provider(make_client: Any) ->
 # --- headers that are not UTF-8 ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["pk-1", "", "k\xe9y", "a\x00b", "tab\there", "del\x7f", "~ !"])
+@pytest.mark.parametrize(
+    "key", ["pk-1", "", "k\xe9y", "a\x00b", "tab\there", "del\x7f", "~ !", "key\n"]
+)
 def test_a_provider_key_header_obeys_the_api_key_fields_rule(key: str) -> None:
     """scope.py checks a header's provider key by the rule the body's ``api_key`` is
     validated with (requests.header_safe), without loading pydantic at start-up."""
@@ -189,6 +191,25 @@ def test_a_provider_key_header_obeys_the_api_key_fields_rule(key: str) -> None:
         header_ok = False
         assert exc.param == "X-Provider-Key"
     assert header_ok == body_ok
+
+
+@pytest.mark.parametrize("value", ["key\n", "\nkey", "k\r\ney"])
+def test_a_line_break_anywhere_in_a_provider_key_is_refused(value: str) -> None:
+    """A key travels upstream in a header; ``$`` alone would let a final newline through."""
+    from g4f_server.requests import header_safe
+
+    with pytest.raises(ValueError):
+        header_safe(value)
+
+
+def test_an_image_size_with_a_trailing_newline_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from g4f_server.requests import ImageRequest
+
+    assert ImageRequest(prompt="a cat", size="512x512").size == "512x512"
+    with pytest.raises(ValidationError):
+        ImageRequest(prompt="a cat", size="512x512\n")
 
 
 async def test_non_utf8_headers_are_client_errors(start_gateway: Any, tmp_path: Any) -> None:

@@ -22,7 +22,7 @@ TRUSTED: web.AppKey[Networks] = web.AppKey("trusted_proxies")
 # A provider key travels upstream in an HTTP header: the rule of ``requests.header_safe``
 # (the body's ``api_key``), kept here as well because requests.py loads pydantic and this
 # module loads at start-up.
-_HEADER_SAFE = re.compile(r"^[\x20-\x7e]*$")
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]*")
 
 
 def bearer_words(request: web.Request) -> list[str]:
@@ -51,7 +51,7 @@ def provider_key(request: web.Request | None, body_key: str | None) -> str | Non
 
 
 def _checked(value: str, header: str) -> str:
-    if not _HEADER_SAFE.match(value):
+    if not _HEADER_SAFE.fullmatch(value):
         raise errors.InvalidRequestError(
             f"Invalid provider key in the {header} header: must be printable ASCII (it "
             "travels in an HTTP header)",
