@@ -221,3 +221,26 @@ def test_instructions_check_fails_on_growth_over_the_tolerance(
         instructions._check(baseline, {"json": {"gateway": 1000}, "stream": {"gateway": 2220}}) == 1
     )
     assert "stream/gateway +11.0%" in capsys.readouterr().out
+
+
+def test_breakdown_groups_a_profiled_gateways_time(tmp_path: Path) -> None:
+    """bench/breakdown.py profiles a gateway between its two signals and groups the time:
+    the table has the kernel's own groups with time in them, and the shares add up."""
+    script = str(ROOT / "bench" / "breakdown.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--modes", "json", "--requests", "30", "--warmup", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = {}
+    for line in proc.stdout.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 3 and cells[1].replace(".", "").isdigit():
+            rows[cells[0]] = float(cells[1])
+    assert rows["pipeline: turn, dispatch, transcript"] > 0, proc.stdout
+    assert rows["plugin: upstream reading and event shaping"] > 0, proc.stdout
+    whole = rows.pop("all")
+    assert abs(sum(rows.values()) - whole) < 0.01 * whole + 1
