@@ -74,9 +74,15 @@ class ProviderEntry:
     _capabilities: frozenset[str] | None = field(default=None, init=False, repr=False)
     _by_key: dict[str, ModelInfo] = field(default_factory=dict, init=False, repr=False)
     _indexed: list[ModelInfo] | None = field(default=None, init=False, repr=False)
-    # Its default model per capability it has, as a route (``reindex``): what the router
-    # takes when a request names the provider but no model.
+    # Built by the registry for the router (``Registry.reindex``): its models as routes
+    # by lower-case id and alias (the first listed wins a shared key), and its default
+    # model per capability it has (a request naming the provider but no model).
+    offered: dict[str, Route] = field(default_factory=dict, init=False, repr=False)
     defaults: dict[str, Route] = field(default_factory=dict, init=False, repr=False)
+    # Its chat hook as f(request, ctx), whatever order its parameters are in (Registry).
+    chat: Callable[[Any, ProviderContext], Any] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -191,6 +197,8 @@ class Registry:
             by_name.values(),
             key=lambda e: (rank.get(e.name.lower(), len(rank)), e.info.priority, e.name.lower()),
         )
+        for entry in self.ordered:
+            entry.chat = _positional(entry.impls.get("chat"))
         self.capable: dict[str, tuple[ProviderEntry, ...]] = {
             capability: tuple(e for e in self.ordered if capability in e.capabilities)
             for capability in set(HOOK_CAPABILITY.values())
@@ -276,10 +284,12 @@ class Registry:
         """Rebuild what the router reads from the model lists (after they change)."""
         offers: dict[str, list[Route]] = {}
         for entry in self.ordered:
+            entry.offered = {}
             for model in entry.models:
                 route = Route(entry, model.id, model)
                 for key in {model.id.lower(), *(a.lower() for a in model.aliases)}:
                     offers.setdefault(key, []).append(route)
+                    entry.offered.setdefault(key, route)
             entry.defaults = {}
             for capability in entry.capabilities:
                 default = entry.default_model_for(capability)
@@ -328,6 +338,17 @@ class Registry:
 
     def with_capability(self, capability: str) -> list[ProviderEntry]:
         return list(self.capable.get(capability, ()))
+
+
+def _positional(impl: pluggy.HookImpl | None) -> Callable[[Any, ProviderContext], Any] | None:
+    """A chat hook as f(request, ctx): pluggy passes arguments by name, and an
+    implementation may take them in any order, or only some of them."""
+    if impl is None:
+        return None
+    function, names = impl.function, tuple(impl.argnames)
+    if names == ("request", "ctx"):
+        return function
+    return lambda request, ctx: function(*[{"request": request, "ctx": ctx}[n] for n in names])
 
 
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry")  # the providers, built once

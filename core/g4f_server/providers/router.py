@@ -11,7 +11,8 @@ Rules, first match wins:
 7. no model: the configured default provider/model, else every capable provider.
 
 The rules read only the registry's indexes (``Registry.names``, ``offers``, ``capable``
-and each provider's ``defaults``, rebuilt whenever the model lists change), and a
+and each provider's ``offered`` and ``defaults``, rebuilt whenever the model lists
+change), and a
 decision is kept by the request's shape (``Registry.decided``): a request like an earlier
 one costs one dict lookup. Of several candidates, the healthy ones come first, decided
 afresh for every request: providers cooling down or ``down`` are skipped, and those
@@ -151,20 +152,15 @@ def table_routes(
             entries = [entry] if entry is not None and capability in entry.capabilities else []
         for entry in entries:
             if target.model:
-                route = _listed(registry, entry, target.model) or Route(entry, target.model)
+                route = entry.offered.get(target.model.lower()) or Route(entry, target.model)
             else:
-                route = _listed(registry, entry, name)
+                route = entry.offered.get(name.lower())
                 if route is None or capability not in _capabilities(route):
                     route = entry.defaults.get(capability) or Route(entry, "")
             if route.model and (entry.name, route.model) not in seen:
                 seen.add((entry.name, route.model))
                 routes.append(route)
     return routes
-
-
-def _listed(registry: Registry, entry: ProviderEntry, model: str) -> Route | None:
-    """``entry``'s route for ``model`` (id or alias, any case) when it lists it."""
-    return next((r for r in registry.offers.get(model.lower(), ()) if r.entry is entry), None)
 
 
 def _capabilities(route: Route) -> frozenset[str]:
@@ -205,7 +201,7 @@ def _explicit(
     if not model:
         default = entry.defaults.get(capability)
         model = default.model if default is not None else ""
-    route = _listed(registry, entry, model) if model else None
+    route = entry.offered.get(model.lower()) if model else None
     if route is None:
         # An id the provider does not list is passed through: upstream lists lag behind.
         return Route(entry, model)
