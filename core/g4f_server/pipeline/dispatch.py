@@ -227,64 +227,55 @@ async def first_success(
     ``ProviderError`` (or a provider bug, or a timeout) moves on to the next route: any
     other ``G4FError`` means the request itself is wrong, and another provider will not
     help. A ``watchdog`` passed in is left running for the caller."""
-    if watchdog is not None:
-        return await _in_turn(routes, attempt, timeout, watchdog)
-    own = Watchdog(timeout)
-    try:
-        return await _in_turn(routes, attempt, timeout, own)
-    finally:
-        own.stop()
-
-
-async def _in_turn(
-    routes: Sequence[Route],
-    attempt: Callable[[Route], Awaitable[T]],
-    timeout: float,
-    watchdog: Watchdog,
-) -> tuple[Route, int, T]:
+    own = watchdog is None
+    watching = Watchdog(timeout) if watchdog is None else watchdog
     failures: list[tuple[str, errors.ProviderError]] = []
     tried = attempted.get()
-    for number, route in enumerate(routes, start=1):
-        if tried is not None:
-            tried.append(route)
-        failure: errors.ProviderError
-        try:
-            started = time.perf_counter()
-            watchdog.start_wait(timeout)
+    try:
+        for number, route in enumerate(routes, start=1):
+            if tried is not None:
+                tried.append(route)
+            failure: errors.ProviderError
             try:
-                result = route, number, await attempt(route)
-                # Closes the cooldown; the time to the answer's start goes into the
-                # provider's health (providers/health.py): two clock reads per call.
-                route.entry.succeeded(time.perf_counter() - started)
-                return result
-            except asyncio.CancelledError:
-                if not watchdog.fired():
-                    raise
-                raise TimeoutError from None
-            finally:
-                watchdog.end_wait()
-        except TimeoutError:  # ours, or the provider's own
-            failure = errors.ProviderTimeoutError(
-                f"Provider '{route.entry.name}' did not answer within {timeout:g}s"
+                started = time.perf_counter()
+                watching.start_wait(timeout)
+                try:
+                    result = route, number, await attempt(route)
+                    # Closes the cooldown; the time to the answer's start goes into the
+                    # provider's health (providers/health.py): two clock reads per call.
+                    route.entry.succeeded(time.perf_counter() - started)
+                    return result
+                except asyncio.CancelledError:
+                    if not watching.fired():
+                        raise
+                    raise TimeoutError from None
+                finally:
+                    watching.end_wait()
+            except TimeoutError:  # ours, or the provider's own
+                failure = errors.ProviderTimeoutError(
+                    f"Provider '{route.entry.name}' did not answer within {timeout:g}s"
+                )
+            except errors.ProviderError as exc:
+                failure = exc
+            except errors.G4FError:
+                raise
+            except Exception as exc:
+                failure = unexpected(route.entry, exc)
+            # Not the message: it may quote the upstream's answer (content is never logged).
+            log.info(
+                "provider_failed",
+                provider=route.entry.name,
+                attempt=number,
+                error=type(failure).__name__,
+                code=failure.code,
+                status=failure.status,
             )
-        except errors.ProviderError as exc:
-            failure = exc
-        except errors.G4FError:
-            raise
-        except Exception as exc:
-            failure = unexpected(route.entry, exc)
-        # Not the message: it may quote the upstream's answer (content is never logged).
-        log.info(
-            "provider_failed",
-            provider=route.entry.name,
-            attempt=number,
-            error=type(failure).__name__,
-            code=failure.code,
-            status=failure.status,
-        )
-        route.entry.failed(failure)  # health, and cooldown after repeated failures
-        failures.append((route.entry.name, failure))
-    raise _all_failed(failures)
+            route.entry.failed(failure)  # health, and cooldown after repeated failures
+            failures.append((route.entry.name, failure))
+        raise _all_failed(failures)
+    finally:
+        if own:
+            watching.stop()
 
 
 def _all_failed(failures: list[tuple[str, errors.ProviderError]]) -> errors.ProviderError:
