@@ -314,17 +314,6 @@ class Registry:
         """A provider by name or alias (case-insensitive)."""
         return self.names.get(name.lower())
 
-    def provider(self, name: str) -> ProviderEntry:
-        entry = self.get(name)
-        if entry is None:
-            failed = next((f for f in self.failed if f.name.lower() == name.lower()), None)
-            if failed:
-                raise errors.ProviderNotWorkingError(
-                    f"Provider '{name}' is not working: {failed.error}"
-                )
-            raise errors.ProviderNotFoundError(f"Provider '{name}' not found", param="provider")
-        return entry
-
     def serving(self, model: str) -> list[tuple[ProviderEntry, str]]:
         """(provider, model id) pairs that serve ``model`` (id or alias), in order."""
         return [(r.entry, r.model) for r in self.offers.get(model.lower(), ())]

@@ -28,7 +28,7 @@ from g4f_server.config import AppConfig
 from g4f_server.providers.model_table import Target
 from g4f_server.providers.registry import ProviderEntry, Registry, Route
 
-__all__ = ["Route", "resolve", "table_routes"]
+__all__ = ["Route", "provider_named", "resolve", "table_routes"]
 
 _DEFAULTS = {"chat": ("provider", "model"), "image": ("image_provider", "image_model")}
 DECIDED_MAX = 4096  # request shapes remembered: model names come from clients
@@ -190,10 +190,22 @@ def _capable(
     )
 
 
+def provider_named(registry: Registry, name: str) -> ProviderEntry:
+    """A provider by name or alias, else the error that says it is missing or broken."""
+    entry = registry.names.get(name.lower())
+    if entry is None:
+        failed = next((f for f in registry.failed if f.name.lower() == name.lower()), None)
+        if failed:
+            reason = f"Provider '{name}' is not working: {failed.error}"
+            raise errors.ProviderNotWorkingError(reason)
+        raise errors.ProviderNotFoundError(f"Provider '{name}' not found", param="provider")
+    return entry
+
+
 def _explicit(
     registry: Registry, name: str, model: str, capability: str, needs: frozenset[str]
 ) -> Route:
-    entry = registry.provider(name)  # or the error saying it is missing or broken
+    entry = provider_named(registry, name)
     if capability not in entry.capabilities:
         raise errors.UnsupportedCapabilityError(
             f"Provider '{entry.name}' does not support {capability}", param="provider"
