@@ -392,14 +392,15 @@ def served_headers(
     request: web.Request, route: Route, attempts: int, ctx: ProviderContext | None = None
 ) -> dict[str, str]:
     """Who served the request, after the ``x-`` headers the provider passed on (ctx)."""
-    request[SERVED_BY] = (route.entry.name, route.model, attempts)
+    provider = route.entry.info.name
+    request[SERVED_BY] = (provider, route.model, attempts)
     headers = {}
     if ctx is not None and ctx.response_headers:
         for name, value in ctx.response_headers.items():
             low = name.lower()
             if low.startswith("x-") and not low.startswith(_OWN_HEADERS) and value.isprintable():
                 headers[name] = value
-    headers["X-G4F-Provider"] = route.entry.name
+    headers["X-G4F-Provider"] = provider
     headers["X-G4F-Attempts"] = str(attempts)
     headers["X-Request-Id"] = request[REQUEST_ID]
     return headers

@@ -77,8 +77,8 @@ class ProviderEntry:
     # Built by the registry for the router (``Registry.reindex``): its models as routes
     # by lower-case id and alias (the first listed wins a shared key), and its default
     # model per capability it has (a request naming the provider but no model).
-    offered: dict[str, Route] = field(default_factory=dict, init=False, repr=False)
-    defaults: dict[str, Route] = field(default_factory=dict, init=False, repr=False)
+    offered: dict[str, Route] = field(default_factory=dict, init=False, repr=False, compare=False)
+    defaults: dict[str, Route] = field(default_factory=dict, init=False, repr=False, compare=False)
     # Its chat hook as f(request, ctx), whatever order its parameters are in (Registry).
     chat: Callable[[Any, ProviderContext], Any] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -104,7 +104,9 @@ class ProviderEntry:
 
     def succeeded(self, seconds: float) -> None:
         """A real call answered after ``seconds`` (the pipeline's report, every request)."""
-        self.health.succeeded()
+        health = self.health
+        if health.open_until or health.consecutive:  # else the cooldown is closed already
+            health.succeeded()
         self.vitals.ok(seconds)
 
     def failed(self, error: errors.ProviderError) -> None:

@@ -12,11 +12,10 @@ Rules, first match wins:
 
 The rules read only the registry's indexes (``Registry.names``, ``offers``, ``capable``
 and each provider's ``offered`` and ``defaults``, rebuilt whenever the model lists
-change), and a
-decision is kept by the request's shape (``Registry.decided``): a request like an earlier
-one costs one dict lookup. Of several candidates, the healthy ones come first, decided
-afresh for every request: providers cooling down or ``down`` are skipped, and those
-whose last call failed lately are tried last.
+change), and a decision is kept by the request's shape (``Registry.decided``): a request
+like an earlier one costs one dict lookup. Of several candidates, the healthy ones come
+first, decided afresh for every request: providers cooling down or ``down`` are skipped,
+and those whose last call failed lately are tried last.
 """
 
 from __future__ import annotations
@@ -113,9 +112,8 @@ def _decide(
     if targets is not None and not any(r.model.lower() == key for r in serving):
         # The built-in table's "*" means the providers that opted in to public names;
         # an operator's own table means what it says.
-        candidates = table_routes(
-            registry, targets, model, capability, public_only=table is not None and table.built_in
-        )
+        opted_in = table is not None and table.built_in
+        candidates = table_routes(registry, targets, model, capability, public_only=opted_in)
         if candidates:
             return _capable(candidates, model, capability, needs)
     routes = tuple(r for r in serving if needs <= _capabilities(r))
