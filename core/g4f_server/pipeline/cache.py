@@ -16,7 +16,6 @@ atomic); the in-memory backend (``storage/memory.py``) is an LRU bounded in byte
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -132,12 +131,6 @@ def decode(data: bytes) -> tuple[str, str, list[ev.ChatEvent]]:
     return item["provider"], item["model"], out
 
 
-async def nothing_more() -> AsyncIterator[ev.ChatItem]:
-    """The rest of a replayed answer: all of it was in the first batch."""
-    return
-    yield  # pragma: no cover  (makes this an async generator)
-
-
 @dataclass(slots=True)
 class Lookup:
     key: str | None  # where the answer is to be stored (None: bypass, or a hit)
@@ -149,8 +142,8 @@ async def lookup(
     request: web.Request, chat: ChatRequest, scope: str, settings: CacheSettings
 ) -> Lookup:
     from g4f_server.appkeys import CONFIG
-    from g4f_server.providers.registry import REGISTRY
-    from g4f_server.providers.router import Route
+    from g4f_server.pipeline.dispatch import replay
+    from g4f_server.providers.registry import REGISTRY, Route
 
     key = decide(request, chat, scope)
     if key is None:
@@ -160,7 +153,7 @@ async def lookup(
         provider, model, events = decode(data)
         entry = request.app[REGISTRY].get(provider)
         if entry is not None:  # (a provider uninstalled since: a miss)
-            run = replay(Route(entry, model), 0, events, request.app[CONFIG])
+            run = replay(Route(entry, model), 0, events, request.app[CONFIG].stream_timeout)
             return Lookup(None, "hit", run)
     return Lookup(key, "miss")
 
@@ -171,11 +164,3 @@ async def store(request: web.Request, key: str, provider: str, model: str, trans
         settings = request.app[CACHE]
         if settings is not None:
             await settings.backend.put(key, data, settings.ttl)
-
-
-def replay(route: Any, attempts: int, events: list[ev.ChatEvent], config: Any) -> Any:
-    """A ChatRun whose whole answer is ``events`` (a cache hit, an emulated answer)."""
-    from g4f_server.pipeline.dispatch import ChatRun, Watchdog
-
-    watchdog = Watchdog(min(config.timeout, config.stream_timeout))
-    return ChatRun(route, attempts, events, nothing_more(), config.stream_timeout, watchdog)

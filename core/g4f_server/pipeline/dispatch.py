@@ -1,4 +1,10 @@
-"""Calling the chosen provider: failover until a part of the answer arrives, timeouts after it."""
+"""Calling the chosen provider: failover until a part of the answer arrives, timeouts after
+it, and the served-by headers that name who answered.
+
+``start_chat`` gives a ``ChatRun`` (the winner, its first events and the rest of its
+stream, on one ``Watchdog``); ``replay`` gives one whose whole answer is known already (a
+cache hit, an emulated answer); ``ChatRun.cut_at`` cuts its text at a stop sequence when
+the model may ignore it (``stops.py``)."""
 
 from __future__ import annotations
 
@@ -11,18 +17,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from g4f_server import errors
+from g4f_server.appkeys import REQUEST_ID, SERVED_BY
 from g4f_server.events import ChatEvent, ChatItem, Media, TextDelta, ToolCallDelta, answers
 from g4f_server.logs import get_logger
-from g4f_server.pipeline.stops import StopCut
+from g4f_server.pipeline import stops
 from g4f_server.provider import ProviderContext
-from g4f_server.providers.registry import ProviderEntry
-from g4f_server.providers.router import Route
+from g4f_server.providers.registry import ProviderEntry, Route
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from g4f_server.requests import ChatRequest
 
 log = get_logger("g4f_server.dispatch")
 T = TypeVar("T")
+Stream = AsyncIterator[ChatItem]  # what a provider's chat hook returns
 # The routes tried for the request being handled, for its access line when no provider
 # served it (all failed, or the client left meanwhile). The middleware gives each request
 # a list of its own; aiohttp runs each request in a task (and context) of its own.
@@ -39,13 +48,19 @@ class ChatRun:
     stream: AsyncIterator[ChatItem]
     idle_timeout: float
     watchdog: Watchdog  # the one that watched for the first event goes on watching
+    ctx: ProviderContext | None = None  # the winner's (the headers it passes on)
     # The kernel cuts the text at a stop sequence (stops.py); None for nearly every run.
-    cut: StopCut | None = None
+    cut: stops.StopCut | None = None
 
-    def cut_at(self, stop: Sequence[str]) -> None:
-        """Cut this run's text at the first of ``stop`` from here on (``batches``)."""
-        cut = self.cut = StopCut(stop)
+    def cut_at(self, stop: Sequence[str] | None) -> bool:
+        """Cut this run's text at the first of ``stop`` from here on (``batches``), unless
+        the model says it honours stop sequences itself; True when it will."""
+        if not stops.needed(self.route, stop):
+            return False
+        assert stop is not None
+        cut = self.cut = stops.StopCut(stop)
         self.first = cut.feed(self.first)
+        return True
 
     async def batches(self, within: float | None = None) -> AsyncIterator[Sequence[ChatEvent]]:
         """The answer as the provider yielded it, a single event as a batch of one, the
@@ -55,12 +70,17 @@ class ChatRun:
         watchdog = self.watchdog
         watchdog.set_deadline(within)
         yield self.first
-        stream, idle_timeout, cut = self.stream, self.idle_timeout, self.cut
+        stream, cut = self.stream, self.cut
+        # Watchdog.start_wait and end_wait, inlined: two method calls per chunk were a
+        # noticeable part of relaying a streamed chunk.
+        watchdog._limit = self.idle_timeout
+        clock, deadline = watchdog._loop.time, watchdog._deadline
         try:
             if cut is not None and cut.found is not None:
                 return  # the first batch already ended at a stop sequence
             while True:
-                if not watchdog.start_wait(idle_timeout):
+                watchdog._since = now = clock()
+                if deadline is not None and now >= deadline:
                     raise self._timeout_error(within)
                 try:
                     item = await anext(stream)
@@ -72,7 +92,7 @@ class ChatRun:
                     if watchdog.fired():
                         raise self._timeout_error(within) from None
                     raise
-                watchdog.end_wait()
+                watchdog._since = None
                 batch = item if isinstance(item, list) else (item,)
                 if cut is not None:
                     batch = cut.feed(batch)
@@ -197,7 +217,7 @@ def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError
 
 
 async def first_success(
-    routes: list[Route],
+    routes: Sequence[Route],
     attempt: Callable[[Route], Awaitable[T]],
     *,
     timeout: float,
@@ -207,64 +227,55 @@ async def first_success(
     ``ProviderError`` (or a provider bug, or a timeout) moves on to the next route: any
     other ``G4FError`` means the request itself is wrong, and another provider will not
     help. A ``watchdog`` passed in is left running for the caller."""
-    if watchdog is not None:
-        return await _in_turn(routes, attempt, timeout, watchdog)
-    own = Watchdog(timeout)
-    try:
-        return await _in_turn(routes, attempt, timeout, own)
-    finally:
-        own.stop()
-
-
-async def _in_turn(
-    routes: list[Route],
-    attempt: Callable[[Route], Awaitable[T]],
-    timeout: float,
-    watchdog: Watchdog,
-) -> tuple[Route, int, T]:
+    own = watchdog is None
+    watching = Watchdog(timeout) if watchdog is None else watchdog
     failures: list[tuple[str, errors.ProviderError]] = []
     tried = attempted.get()
-    for number, route in enumerate(routes, start=1):
-        if tried is not None:
-            tried.append(route)
-        failure: errors.ProviderError
-        try:
-            started = time.perf_counter()
-            watchdog.start_wait(timeout)
+    try:
+        for number, route in enumerate(routes, start=1):
+            if tried is not None:
+                tried.append(route)
+            failure: errors.ProviderError
             try:
-                result = route, number, await attempt(route)
-                # Closes the cooldown; the time to the answer's start goes into the
-                # provider's health (providers/health.py): two clock reads per call.
-                route.entry.succeeded(time.perf_counter() - started)
-                return result
-            except asyncio.CancelledError:
-                if not watchdog.fired():
-                    raise
-                raise TimeoutError from None
-            finally:
-                watchdog.end_wait()
-        except TimeoutError:  # ours, or the provider's own
-            failure = errors.ProviderTimeoutError(
-                f"Provider '{route.entry.name}' did not answer within {timeout:g}s"
+                started = time.perf_counter()
+                watching.start_wait(timeout)
+                try:
+                    result = route, number, await attempt(route)
+                    # Closes the cooldown; the time to the answer's start goes into the
+                    # provider's health (providers/health.py): two clock reads per call.
+                    route.entry.succeeded(time.perf_counter() - started)
+                    return result
+                except asyncio.CancelledError:
+                    if not watching.fired():
+                        raise
+                    raise TimeoutError from None
+                finally:
+                    watching.end_wait()
+            except TimeoutError:  # ours, or the provider's own
+                failure = errors.ProviderTimeoutError(
+                    f"Provider '{route.entry.name}' did not answer within {timeout:g}s"
+                )
+            except errors.ProviderError as exc:
+                failure = exc
+            except errors.G4FError:
+                raise
+            except Exception as exc:
+                failure = unexpected(route.entry, exc)
+            # Not the message: it may quote the upstream's answer (content is never logged).
+            log.info(
+                "provider_failed",
+                provider=route.entry.name,
+                attempt=number,
+                error=type(failure).__name__,
+                code=failure.code,
+                status=failure.status,
             )
-        except errors.ProviderError as exc:
-            failure = exc
-        except errors.G4FError:
-            raise
-        except Exception as exc:
-            failure = unexpected(route.entry, exc)
-        # Not the message: it may quote the upstream's answer (content is never logged).
-        log.info(
-            "provider_failed",
-            provider=route.entry.name,
-            attempt=number,
-            error=type(failure).__name__,
-            code=failure.code,
-            status=failure.status,
-        )
-        route.entry.failed(failure)  # health, and cooldown after repeated failures
-        failures.append((route.entry.name, failure))
-    raise _all_failed(failures)
+            route.entry.failed(failure)  # health, and cooldown after repeated failures
+            failures.append((route.entry.name, failure))
+        raise _all_failed(failures)
+    finally:
+        if own:
+            watching.stop()
 
 
 def _all_failed(failures: list[tuple[str, errors.ProviderError]]) -> errors.ProviderError:
@@ -304,7 +315,7 @@ def empty_answer(
 
 
 async def start_chat(
-    routes: list[Route],
+    routes: Sequence[Route],
     request: ChatRequest,
     make_ctx: Callable[[ProviderEntry], ProviderContext],
     *,
@@ -320,13 +331,14 @@ async def start_chat(
     the headers. ``counts`` says what is a part of the answer (``answers_visibly`` for a
     protocol that cannot show reasoning)."""
 
-    async def first_event(route: Route) -> tuple[AsyncIterator[ChatItem], Sequence[ChatEvent]]:
+    async def first_event(route: Route) -> tuple[Sequence[ChatEvent], Stream, ProviderContext]:
         entry = route.entry
         if request.model != route.model:  # the provider sees its own model id
             request_for = request.model_copy(update={"model": route.model})
         else:
             request_for = request
-        stream = entry.call("chat", request=request_for, ctx=make_ctx(entry))
+        ctx = make_ctx(entry)
+        stream = entry.chat(request_for, ctx)  # type: ignore[misc]  # routes can chat
         held: list[ChatEvent] = []
         try:
             while True:
@@ -335,8 +347,8 @@ async def start_chat(
                 if any(map(counts, batch)):
                     if held:
                         held.extend(batch)
-                        return stream, held
-                    return stream, batch
+                        return held, stream, ctx
+                    return batch, stream, ctx
                 held.extend(batch)
         except StopAsyncIteration:
             raise empty_answer(entry, counts) from None
@@ -346,10 +358,49 @@ async def start_chat(
 
     watchdog = Watchdog(min(first_event_timeout, idle_timeout))
     try:
-        route, attempts, (stream, first) = await first_success(
+        route, attempts, (first, stream, ctx) = await first_success(
             routes, first_event, timeout=first_event_timeout, watchdog=watchdog
         )
     except BaseException:
         watchdog.stop()
         raise
-    return ChatRun(route, attempts, first, stream, idle_timeout, watchdog)
+    return ChatRun(route, attempts, first, stream, idle_timeout, watchdog, ctx)
+
+
+async def _nothing_more() -> AsyncIterator[ChatItem]:
+    """The rest of a replayed answer: all of it was in the first batch."""
+    return
+    yield  # pragma: no cover  (makes this an async generator)
+
+
+def replay(
+    route: Route,
+    attempts: int,
+    events: Sequence[ChatEvent],
+    idle_timeout: float,
+    ctx: ProviderContext | None = None,
+) -> ChatRun:
+    """A ChatRun whose whole answer is ``events`` (a cache hit, an emulated answer)."""
+    watchdog = Watchdog(idle_timeout)
+    return ChatRun(route, attempts, events, _nothing_more(), idle_timeout, watchdog, ctx)
+
+
+_OWN_HEADERS = ("x-g4f-", "x-request-id")
+
+
+def served_headers(
+    request: web.Request, route: Route, attempts: int, ctx: ProviderContext | None = None
+) -> dict[str, str]:
+    """Who served the request, after the ``x-`` headers the provider passed on (ctx)."""
+    provider = route.entry.info.name
+    request[SERVED_BY] = (provider, route.model, attempts)
+    headers = {}
+    if ctx is not None and ctx.response_headers:
+        for name, value in ctx.response_headers.items():
+            low = name.lower()
+            if low.startswith("x-") and not low.startswith(_OWN_HEADERS) and value.isprintable():
+                headers[name] = value
+    headers["X-G4F-Provider"] = provider
+    headers["X-G4F-Attempts"] = str(attempts)
+    headers["X-Request-Id"] = request[REQUEST_ID]
+    return headers

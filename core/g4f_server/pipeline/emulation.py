@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from g4f_server import errors
 from g4f_server import events as ev
+from g4f_server.pipeline.dispatch import ChatRun, replay
 from g4f_server.pipeline.transcript import Transcript
 
 if TYPE_CHECKING:
-    from g4f_server.pipeline.dispatch import ChatRun
     from g4f_server.requests import ChatRequest
 
 HEADER = "X-G4F-Emulated"
@@ -174,40 +174,52 @@ async def answer(
     run: ChatRun,
     retry: Callable[[ChatRequest], Awaitable[ChatRun]],
     within: float,
-) -> list[ev.ChatEvent]:
-    """The emulated answer's events, judged on the whole of the provider's answer."""
+) -> ChatRun:
+    """The emulated answer, judged on the whole of the provider's answer (JSON gets one
+    retry that shows the model its mistake), as a run that replays it; the headers the
+    provider passed on come from its last call."""
+    first = run
     transcript = await _read(run, within)
+    tail = [transcript.usage] if transcript.usage else []  # the first answer's, even after a retry
+    events, problem = _judge(plan, transcript, tail, tools=True)
+    if events is None:  # JSON that does not parse or validate: one retry, showing why
+        run = await retry(_corrected(plan.request, "".join(transcript.text), problem))
+        events, problem = _judge(plan, await _read(run, within), tail, tools=False)
+        if events is None:
+            raise errors.ProviderError(
+                f"The model did not produce valid JSON after a retry ({problem})",
+                code="emulation_failed",
+            )
+    return replay(first.route, first.attempts, events, first.idle_timeout, run.ctx)
+
+
+def _judge(
+    plan: Plan, transcript: Transcript, tail: list[ev.ChatEvent], *, tools: bool
+) -> tuple[list[ev.ChatEvent] | None, str | None]:
+    """(the answer's events, None), or (None, what is wrong with the JSON asked for)."""
     text = "".join(transcript.text)
-    tail: list[ev.ChatEvent] = [transcript.usage] if transcript.usage else []
-    if "tools" in plan.kinds and (call := _tool_call(plan, text)) is not None:
+    if tools and "tools" in plan.kinds and (call := _tool_call(plan, text)) is not None:
         name, arguments = call
-        return [
-            ev.ToolCallDelta(0, "call_emulated_0", name, json.dumps(arguments)),
-            *tail,
-            ev.Finish("tool_calls"),
-        ]
+        call_event = ev.ToolCallDelta(0, "call_emulated_0", name, json.dumps(arguments))
+        return [call_event, *tail, ev.Finish("tool_calls")], None
     if plan.wants_json:
-        for attempt in (1, 2):
-            problem = _json_problem(text, plan.schema or {})
-            if problem is None:
-                value = extract_json(text)
-                return [ev.TextDelta(json.dumps(value)), *tail, ev.Finish("stop")]
-            if attempt == 2:
-                raise errors.ProviderError(
-                    f"The model did not produce valid JSON after a retry ({problem})",
-                    code="emulation_failed",
-                )
-            messages = [
-                *plan.request.message_dicts(),
-                {"role": "assistant", "content": text},
-                {"role": "user", "content": f"That was not valid: {problem}. Reply again "
-                 "with only the corrected JSON object."},
-            ]  # fmt: skip
-            again = plan.request.model_copy(update={"messages": plan.request.messages})
-            again = type(again).model_validate({**again.model_dump(), "messages": messages})
-            transcript = await _read(await retry(again), within)
-            text = "".join(transcript.text)
-    return [ev.TextDelta(text), *tail, ev.Finish(transcript.finish or "stop")]
+        problem = _json_problem(text, plan.schema or {})
+        if problem is not None:
+            return None, problem
+        return [ev.TextDelta(json.dumps(extract_json(text))), *tail, ev.Finish("stop")], None
+    return [ev.TextDelta(text), *tail, ev.Finish(transcript.finish or "stop")], None
+
+
+def _corrected(request: ChatRequest, text: str, problem: str | None) -> ChatRequest:
+    """The request again, with the model's invalid answer and what is wrong with it."""
+    messages = [
+        *request.message_dicts(),
+        {"role": "assistant", "content": text},
+        {"role": "user", "content": f"That was not valid: {problem}. Reply again "
+         "with only the corrected JSON object."},
+    ]  # fmt: skip
+    again = request.model_copy(update={"messages": request.messages})
+    return type(again).model_validate({**again.model_dump(), "messages": messages})
 
 
 def _json_problem(text: str, schema: dict[str, Any]) -> str | None:

@@ -13,9 +13,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from g4f_server import errors
-from g4f_server.appkeys import CONFIG, REQUEST_ID, SERVED_BY
+from g4f_server.appkeys import CONFIG
 from g4f_server.logs import get_logger
-from g4f_server.pipeline.dispatch import first_success
+from g4f_server.pipeline.dispatch import first_success, served_headers
 from g4f_server.pipeline.observers import OBSERVERS
 from g4f_server.pipeline.scope import provider_key
 from g4f_server.provider import ProviderContext
@@ -69,27 +69,6 @@ async def call_provider(
 
     route, attempts, result = await first_success(routes, attempt, timeout=config.timeout)
     return route, served_headers(request, route, attempts, made[-1]), result
-
-
-_OWN_HEADERS = ("x-g4f-", "x-request-id")
-
-
-def served_headers(
-    request: web.Request, route: Route, attempts: int, ctx: ProviderContext | None = None
-) -> dict[str, str]:
-    """Who served the request, after the ``x-`` headers the provider passed on (ctx)."""
-    request[SERVED_BY] = (route.entry.name, route.model, attempts)
-    passed = {}
-    for name, value in (ctx.response_headers if ctx else {}).items():
-        low = name.lower()
-        if low.startswith("x-") and not low.startswith(_OWN_HEADERS) and value.isprintable():
-            passed[name] = value
-    return {
-        **passed,
-        "X-G4F-Provider": route.entry.name,
-        "X-G4F-Attempts": str(attempts),
-        "X-Request-Id": request[REQUEST_ID],
-    }
 
 
 @dataclass(slots=True)

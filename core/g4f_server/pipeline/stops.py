@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from g4f_server import events as ev
 
 if TYPE_CHECKING:
-    from g4f_server.providers.router import Route
+    from g4f_server.providers.registry import Route
 
 CAPABILITY = "stop"  # a model that declares it stops at the request's sequences itself
 KIND = "stop"  # how it is named in the X-G4F-Emulated header
@@ -43,7 +43,7 @@ def needed(route: Route, stop: Sequence[str] | None) -> bool:
     declare that it honours them (a model the provider does not list is not trusted)."""
     if not stop or not any(stop):
         return False
-    info = route.entry.model(route.model)
+    info = route.info
     return info is None or CAPABILITY not in info.capabilities
 
 

@@ -15,7 +15,7 @@ controls watch both through ``observers``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,17 +27,22 @@ from g4f_server.appkeys import CONFIG, KEY_NAME
 from g4f_server.logs import get_logger
 from g4f_server.pipeline import cache, emulation, stops
 from g4f_server.pipeline.cache import HEADER as CACHE_HEADER
-from g4f_server.pipeline.cache import replay
-from g4f_server.pipeline.dispatch import ChatRun, answers, answers_visibly, start_chat
+from g4f_server.pipeline.dispatch import (
+    ChatRun,
+    answers,
+    answers_visibly,
+    served_headers,
+    start_chat,
+)
 from g4f_server.pipeline.history import remember_turn, with_history
 from g4f_server.pipeline.media import MEDIA
 from g4f_server.pipeline.observers import OBSERVERS
 from g4f_server.pipeline.scope import anonymous_client, conversation_key, provider_key
-from g4f_server.pipeline.services import served_headers
 from g4f_server.pipeline.transcript import Transcript
+from g4f_server.provider import ProviderContext
 from g4f_server.providers.context import make_context
-from g4f_server.providers.registry import REGISTRY, ProviderEntry
-from g4f_server.providers.router import Route, resolve
+from g4f_server.providers.registry import REGISTRY, ProviderEntry, Route
+from g4f_server.providers.router import resolve
 from g4f_server.requests import CONVERSATION_ID_MAX, ChatRequest
 from g4f_server.storage.interfaces import CONVERSATIONS, ConversationStore
 
@@ -136,15 +141,14 @@ async def start_turn(
         )
         chat = await with_history(store, conv_key, chat)
 
-    def chat_routes(chat: ChatRequest) -> list[Route]:
-        needs = chat.needed_capabilities()
+    def chat_routes(chat: ChatRequest) -> Sequence[Route]:
         return resolve(
             app[REGISTRY],
             config,
             capability="chat",
             model=chat.model,
             provider=provider,
-            needs=needs,
+            needs=chat.needed_capabilities(),
         )
 
     emulating = None
@@ -162,20 +166,16 @@ async def start_turn(
         for route in routes:
             states[route.entry.name] = await store.load(conv_key, route.entry.name)
 
-    made: list[Any] = []  # providers are tried in turn: the last context is the winner's
-
-    def ctx_for(entry: ProviderEntry) -> Any:
-        ctx = make_context(
+    def ctx_for(entry: ProviderEntry) -> ProviderContext:
+        return make_context(
             app,
             entry,
             request,
             api_key=key,
-            proxy=chat.proxy or config.proxy,
+            proxy=chat.proxy,
             conversation_id=conversation_id,
             conversation=states.get(entry.name),
         )
-        made.append(ctx)
-        return ctx
 
     cached = None
     if (settings := app[cache.CACHE]) is not None:  # the response cache is on
@@ -197,6 +197,7 @@ async def start_turn(
     )
     if observers.first_token is not None:
         observers.first_token(request, run.route.entry.name)
+    emulated: tuple[str, ...] = ()
     if emulating is not None:
 
         async def retry(again: ChatRequest) -> ChatRun:
@@ -206,13 +207,11 @@ async def start_turn(
                 counts=counts,
             )  # fmt: skip
 
-        events = await emulation.answer(emulating, run, retry, config.timeout)
-        run = replay(run.route, run.attempts, events, config)
-    emulated = emulating.kinds if emulating is not None else ()
-    if chat.stop and stops.needed(run.route, chat.stop):  # the model may ignore `stop`
-        run.cut_at(chat.stop)
+        run = await emulation.answer(emulating, run, retry, config.timeout)
+        emulated = emulating.kinds
+    headers = served_headers(request, run.route, run.attempts, run.ctx)
+    if chat.stop and run.cut_at(chat.stop):  # the model may ignore `stop`
         emulated += (stops.KIND,)
-    headers = served_headers(request, run.route, run.attempts, made[-1])
     if emulated:
         headers[emulation.HEADER] = ",".join(emulated)
     turn = ChatTurn(request, chat, run, headers, conversation_id, store, conv_key, keep)

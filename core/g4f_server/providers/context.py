@@ -24,19 +24,27 @@ def make_context(
     app: web.Application,
     entry: ProviderEntry,
     request: web.Request | None = None,
-    **fields: Any,
+    *,
+    api_key: str | None = None,
+    proxy: str | None = None,
+    conversation_id: str | None = None,
+    conversation: dict[str, Any] | None = None,
 ) -> ProviderContext:
+    """``proxy``: the request's, else the server's (``--proxy``)."""
     config = app[CONFIG]
-    request_id = request.get(REQUEST_ID, "") if request is not None else ""
-    fields.setdefault("proxy", config.proxy)
-    if COOKIES in app:
-        # Only the domains the provider declared: one provider never reads another's login.
-        fields.setdefault("cookies", app[COOKIES].accessor(entry.info.cookie_domains))
-    return ProviderContext(
+    ctx = ProviderContext(
         http=app[HTTP],
         log=_provider_logger(entry.name),
         state=entry.state,
         timeout=config.timeout,
-        request_id=request_id,
-        **fields,
+        proxy=proxy or config.proxy,
+        api_key=api_key,
+        request_id=request.get(REQUEST_ID, "") if request is not None else "",
+        conversation_id=conversation_id,
+        conversation=conversation,
     )
+    cookies = app.get(COOKIES)
+    if cookies is not None:
+        # Only the domains the provider declared: one provider never reads another's login.
+        ctx.cookies = cookies.accessor(entry.info.cookie_domains)
+    return ctx

@@ -1,8 +1,9 @@
 """The provider registry, built once at start-up from the loaded plugins.
 
 pluggy is only used to discover *who implements what*. Requests are never dispatched
-through ``pm.hook``: the router asks the registry for an ordered list of candidates and
-calls the chosen provider's implementation alone (``ProviderEntry.call``).
+through ``pm.hook``: the router reads the registry's indexes (built here whenever the
+model lists change: ``reindex``) and the chosen provider's implementation alone is called
+(``ProviderEntry.call``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ STATUSES = {
 }
 
 
+@dataclass(slots=True, frozen=True)
+class Route:
+    """A provider and one of its models: what the router chooses and the pipeline calls."""
+
+    entry: ProviderEntry
+    model: str  # the provider's own model id
+    # The model as the provider lists it; None: not listed (upstream lists lag behind),
+    # or not looked up (a replayed answer's route).
+    info: ModelInfo | None = field(default=None, compare=False)
+
+
 class StartupError(RuntimeError):
     """A configuration the server must not start with (e.g. duplicate provider names)."""
 
@@ -62,6 +74,15 @@ class ProviderEntry:
     _capabilities: frozenset[str] | None = field(default=None, init=False, repr=False)
     _by_key: dict[str, ModelInfo] = field(default_factory=dict, init=False, repr=False)
     _indexed: list[ModelInfo] | None = field(default=None, init=False, repr=False)
+    # Built by the registry for the router (``Registry.reindex``): its models as routes
+    # by lower-case id and alias (the first listed wins a shared key), and its default
+    # model per capability it has (a request naming the provider but no model).
+    offered: dict[str, Route] = field(default_factory=dict, init=False, repr=False, compare=False)
+    defaults: dict[str, Route] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Its chat hook as f(request, ctx), whatever order its parameters are in (Registry).
+    chat: Callable[[Any, ProviderContext], Any] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -83,7 +104,9 @@ class ProviderEntry:
 
     def succeeded(self, seconds: float) -> None:
         """A real call answered after ``seconds`` (the pipeline's report, every request)."""
-        self.health.succeeded()
+        health = self.health
+        if health.open_until or health.consecutive:  # else the cooldown is closed already
+            health.succeeded()
         self.vitals.ok(seconds)
 
     def failed(self, error: errors.ProviderError) -> None:
@@ -152,32 +175,44 @@ class Registry:
     ) -> None:
         ignored_keys = {name.lower() for name in ignored or []}
         self.failed = [FailedProvider(f.name, f.reason) for f in failures]
-        self._by_name: dict[str, ProviderEntry] = {}
+        by_name: dict[str, ProviderEntry] = {}
         for entry in entries:
             key = entry.name.lower()
             if key in ignored_keys:
                 continue
-            if key in self._by_name:
-                other = self._by_name[key].plugin_name
+            if key in by_name:
+                other = by_name[key].plugin_name
                 raise StartupError(
                     f"Duplicate provider name '{entry.name}' "
                     f"(plugins '{other}' and '{entry.plugin_name}')"
                 )
-            self._by_name[key] = entry
+            by_name[key] = entry
         # Aliases (e.g. gpt4free's class names) answer like the name; a real name wins.
-        self._by_alias: dict[str, ProviderEntry] = {}
-        for entry in self._by_name.values():
+        by_alias: dict[str, ProviderEntry] = {}
+        for entry in by_name.values():
             for alias in entry.info.aliases:
-                if alias.lower() not in self._by_name:
-                    self._by_alias.setdefault(alias.lower(), entry)
+                if alias.lower() not in by_name:
+                    by_alias.setdefault(alias.lower(), entry)
         rank = {name.lower(): i for i, name in enumerate(priority or [])}
         # Deterministic order: configured priority, then the provider's own, then name.
         self.ordered: list[ProviderEntry] = sorted(
-            self._by_name.values(),
+            by_name.values(),
             key=lambda e: (rank.get(e.name.lower(), len(rank)), e.info.priority, e.name.lower()),
         )
-        self._model_index: dict[str, list[tuple[ProviderEntry, str]]] = {}
-        self.table: ModelTable | None = None  # the routing table (set by create_app)
+        for entry in self.ordered:
+            entry.chat = _positional(entry.impls.get("chat"))
+        self.capable: dict[str, tuple[ProviderEntry, ...]] = {
+            capability: tuple(e for e in self.ordered if capability in e.capabilities)
+            for capability in set(HOOK_CAPABILITY.values())
+        }
+        # A provider by lower-case name or alias (a real name wins over an alias).
+        self.names: dict[str, ProviderEntry] = {**by_alias, **by_name}
+        # Who serves a model: lower-case id or alias -> routes, in registry order.
+        self.offers: dict[str, tuple[Route, ...]] = {}
+        # The router's decisions by request shape (providers/router.py), forgotten
+        # whenever the indexes or the table change.
+        self.decided: dict[Any, tuple[Route, ...]] = {}
+        self._table: ModelTable | None = None
         self.reindex()
 
     @classmethod
@@ -248,34 +283,42 @@ class Registry:
         self.reindex()
 
     def reindex(self) -> None:
-        index: dict[str, list[tuple[ProviderEntry, str]]] = {}
+        """Rebuild what the router reads from the model lists (after they change)."""
+        offers: dict[str, list[Route]] = {}
         for entry in self.ordered:
+            entry.offered = {}
             for model in entry.models:
+                route = Route(entry, model.id, model)
                 for key in {model.id.lower(), *(a.lower() for a in model.aliases)}:
-                    index.setdefault(key, []).append((entry, model.id))
-        self._model_index = index
+                    offers.setdefault(key, []).append(route)
+                    entry.offered.setdefault(key, route)
+            entry.defaults = {}
+            for capability in entry.capabilities:
+                default = entry.default_model_for(capability)
+                if default:
+                    entry.defaults[capability] = Route(entry, default, entry.model(default))
+        self.offers = {key: tuple(routes) for key, routes in offers.items()}
+        self.decided.clear()
+
+    @property
+    def table(self) -> ModelTable | None:
+        """The routing table of public names (set by create_app)."""
+        return self._table
+
+    @table.setter
+    def table(self, table: ModelTable | None) -> None:
+        self._table = table
+        self.decided.clear()
 
     # --- lookups -----------------------------------------------------------------------
 
     def get(self, name: str) -> ProviderEntry | None:
         """A provider by name or alias (case-insensitive)."""
-        key = name.lower()
-        return self._by_name.get(key) or self._by_alias.get(key)
-
-    def provider(self, name: str) -> ProviderEntry:
-        entry = self.get(name)
-        if entry is None:
-            failed = next((f for f in self.failed if f.name.lower() == name.lower()), None)
-            if failed:
-                raise errors.ProviderNotWorkingError(
-                    f"Provider '{name}' is not working: {failed.error}"
-                )
-            raise errors.ProviderNotFoundError(f"Provider '{name}' not found", param="provider")
-        return entry
+        return self.names.get(name.lower())
 
     def serving(self, model: str) -> list[tuple[ProviderEntry, str]]:
         """(provider, model id) pairs that serve ``model`` (id or alias), in order."""
-        return list(self._model_index.get(model.lower(), ()))
+        return [(r.entry, r.model) for r in self.offers.get(model.lower(), ())]
 
     def summary(self) -> str:
         """Every provider and its status in one line, e.g. ``Pollinations: working,
@@ -285,7 +328,18 @@ class Registry:
         return ", ".join(parts) or "none"
 
     def with_capability(self, capability: str) -> list[ProviderEntry]:
-        return [e for e in self.ordered if capability in e.capabilities]
+        return list(self.capable.get(capability, ()))
+
+
+def _positional(impl: pluggy.HookImpl | None) -> Callable[[Any, ProviderContext], Any] | None:
+    """A chat hook as f(request, ctx): pluggy passes arguments by name, and an
+    implementation may take them in any order, or only some of them."""
+    if impl is None:
+        return None
+    function, names = impl.function, tuple(impl.argnames)
+    if names == ("request", "ctx"):
+        return function
+    return lambda request, ctx: function(*[{"request": request, "ctx": ctx}[n] for n in names])
 
 
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry")  # the providers, built once

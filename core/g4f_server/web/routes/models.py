@@ -17,6 +17,7 @@ from g4f_server.provider import ModelInfo
 from g4f_server.providers.catalog import PublicName, public_name
 from g4f_server.providers.model_table import is_glob
 from g4f_server.providers.registry import REGISTRY, ProviderEntry, Registry
+from g4f_server.providers.router import provider_named
 from g4f_server.web.jsonio import json_response
 
 # ``extra`` marks of a model that /v1/models passes on (as true booleans only): clients
@@ -190,7 +191,7 @@ def describe_model(registry: Registry, name: str) -> dict[str, Any]:
 async def provider_models(request: web.Request) -> web.Response:
     """List one provider's models with their capabilities and provider metadata; voices
     are in their speech model's ``voices``, not models of their own."""
-    entry = request.app[REGISTRY].provider(request.match_info["provider"])
+    entry = provider_named(request.app[REGISTRY], request.match_info["provider"])
     data = []
     for model in entry.models:
         if model.voice_of:
