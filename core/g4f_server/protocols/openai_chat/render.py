@@ -172,7 +172,7 @@ class ChunkRenderer:
                 return self._delta(
                     {"annotations": [{"type": "url_citation", "url_citation": citation}]}
                 )
-            case ev.ModelUsed(name=name):
+            case ev.ModelUsed(name=name) if name != self.model:  # usually the one asked
                 self._set_model(name)
         return None
 
