@@ -66,12 +66,15 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
                 renderer.render(event)
         lines = [renderer.start()]
         try:
-            add, render = transcript.add, renderer.render
+            add, render, text = transcript.add, renderer.render, transcript.text.append
             async for batch in run.batches():
                 for event in batch:
-                    if isinstance(event, ev.Media) and event.url is None:
-                        event = await request.app[MEDIA].publish(event, request)
-                    add(event)
+                    if isinstance(event, ev.TextDelta):  # most events: straight to the text
+                        text(event.text)
+                    else:
+                        if isinstance(event, ev.Media) and event.url is None:
+                            event = await request.app[MEDIA].publish(event, request)
+                        add(event)
                     if (line := render(event)) is not None:
                         lines.append(line)
                 if lines:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
-from collections.abc import AsyncIterator
-from types import ModuleType
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -91,12 +90,12 @@ _PASSED = (b"x-model-used", b"x-usage-")
 
 
 @functools.cache
-def _chunks() -> ModuleType:
-    """The typed chunk reader, imported with the first streamed answer (msgspec is not
-    needed by an idle server)."""
+def _typed() -> tuple[Callable[[bytes | bytearray], TextChunk], type[Exception]]:
+    """The typed chunk reader and the error it raises on a chunk that is not text only,
+    imported with the first streamed answer (msgspec is not needed by an idle server)."""
     from g4f_server_pollinations import chunks
 
-    return chunks
+    return chunks.decode, chunks.ShapeError
 
 
 def build_body(request: ChatRequest, *, keyed: bool) -> dict[str, Any]:
@@ -394,7 +393,11 @@ class _Answer:
             lines = piece.split(b"\n")
         if rest := lines.pop():
             partial += rest
-        loads, typed = orjson.loads, None if self.legacy else _chunks()
+        loads = orjson.loads
+        # Most chunks: text only, read from the typed form (not on the legacy host, whose
+        # text takes the stop and notice checks of the full walk).
+        decode, shape_error = (None, None) if self.legacy else _typed()
+        text_chunk = self._text_chunk
         for line in lines:
             if not line:
                 continue  # the blank line that ends each event
@@ -406,11 +409,11 @@ class _Answer:
                 self.done = True
                 break
             self.chunks += 1
-            if typed is not None:  # most chunks: text only, read from the typed form
+            if decode is not None:
                 try:
-                    if self._text_chunk(typed.decode(line[5:])):
+                    if text_chunk(decode(line[5:])):
                         continue
-                except typed.ShapeError:  # another shape, or not JSON: see below
+                except shape_error:  # more than text, another shape, or not JSON: see below
                     pass
             try:
                 chunk = loads(line[5:])
@@ -429,28 +432,20 @@ class _Answer:
         return out
 
     def _text_chunk(self, chunk: TextChunk) -> bool:
-        """A chunk with nothing but text, a model name and a finish reason; False, with
-        nothing done, for anything more (``_chunk`` then reads it, with the same result)."""
-        if chunk.error is not None or chunk.citations is not None or chunk.usage is not None:
-            return False
-        choices = chunk.choices
-        delta = choices[0].delta if choices else None
-        if delta is not None and (
-            delta.reasoning_content is not None
-            or delta.reasoning is not None
-            or delta.tool_calls is not None
-        ):
-            return False
+        """A chunk with nothing but text, a model name and a finish reason: always read
+        (True), since the typed decoder refuses any more (``_chunk`` reads those, with
+        the same result)."""
         if not self.model_seen and chunk.model:
             self.model_seen = True
             self.put(ModelUsed(chunk.model))
-        if choices:
-            if delta is not None and (content := delta.content):
+        if choices := chunk.choices:
+            choice = choices[0]
+            if (delta := choice.delta) is not None and (content := delta.content):
                 if self.lead is not None:
                     content = self._lead(content)
                 if content:
                     self.put(TextDelta(content))
-            if reason := choices[0].finish_reason:
+            if reason := choice.finish_reason:
                 self.reason = _FINISH.get(reason, "stop")
         return True
 

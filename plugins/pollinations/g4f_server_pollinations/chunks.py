@@ -1,36 +1,37 @@
 """The usual streamed chunk, typed (msgspec): decoding it skips every field we do not read
 (ids, timestamps, content filter results) instead of building dicts and strings for them.
 
-Only the text fast path of ``chat._Answer`` reads these; any chunk that does not fit them,
-or carries more than text, is read by the full walk over ``orjson.loads`` instead.
+Only the text fast path of ``chat._Answer`` reads these. The fields that make a chunk
+more than text are typed ``None``: a chunk that carries any of them fails to decode here
+and is read by the full walk over ``orjson.loads`` instead, as is anything of another
+shape. The structs cannot form a reference cycle, so the GC need not track them.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-ShapeError = msgspec.MsgspecError  # not JSON, or not this shape
+ShapeError = msgspec.MsgspecError  # not JSON, not this shape, or more than text
 
 
-class Delta(msgspec.Struct):
+class Delta(msgspec.Struct, gc=False):
     content: str | None = None
-    # Only looked at for presence: a chunk with any of these takes the full walk.
-    reasoning_content: msgspec.Raw | None = None
-    reasoning: msgspec.Raw | None = None
-    tool_calls: msgspec.Raw | None = None
+    reasoning_content: None = None
+    reasoning: None = None
+    tool_calls: None = None
 
 
-class Choice(msgspec.Struct):
+class Choice(msgspec.Struct, gc=False):
     delta: Delta | None = None
     finish_reason: str | None = None
 
 
-class TextChunk(msgspec.Struct):
+class TextChunk(msgspec.Struct, gc=False):
     choices: list[Choice] = []
     model: str | None = None
-    usage: msgspec.Raw | None = None
-    citations: msgspec.Raw | None = None
-    error: msgspec.Raw | None = None
+    usage: None = None
+    citations: None = None
+    error: None = None
 
 
 decode = msgspec.json.Decoder(TextChunk).decode

@@ -123,6 +123,21 @@ def _sse(kind: bytes, data: bytes) -> bytes:
     return b"event: " + kind + b"\ndata: " + data + b"\n\n"
 
 
+# The events whose bytes hardly change, encoded once: a streamed message is mostly these
+# and text deltas (``MessageStream``). Their fields are numbers: nothing to escape.
+_PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+_MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
+_TEXT_START = (
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
+    b'"content_block":{"type":"text","text":""}}\n\n'
+)
+_TEXT_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+    b'"delta":{"type":"text_delta","text":'
+)
+
+
 class MessageStream:
     """Turns events into Anthropic stream events (``streaming.StreamRenderer``).
 
@@ -143,21 +158,26 @@ class MessageStream:
         data = {"type": kind, **data}
         return _sse(kind.encode(), dumps(data))
 
-    def _start_block(self, kind: str, block: dict[str, Any]) -> bytes:
+    def _start_block(self, kind: str, block: dict[str, Any] | None) -> bytes:
+        """Stop the open block and start one (``block`` None: a text block)."""
         out = self._stop_block()
         self._index += 1
         self._open = kind
-        out += self._event("content_block_start", {"index": self._index, "content_block": block})
+        if block is None:  # the usual block: its start is a template
+            out += _TEXT_START % self._index
+        else:
+            start = {"index": self._index, "content_block": block}
+            out += self._event("content_block_start", start)
         if not self._pinged:
             self._pinged = True
-            out += self._event("ping", {})
+            out += _PING
         return out
 
     def _stop_block(self) -> bytes:
         if self._open is None:
             return b""
         self._open = self._call = None
-        return self._event("content_block_stop", {"index": self._index})
+        return _BLOCK_STOP % self._index
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         return self._event("content_block_delta", {"index": self._index, "delta": delta})
@@ -174,11 +194,15 @@ class MessageStream:
             "stop_sequence": None,
             "usage": {"input_tokens": estimate_prompt_tokens(self.chat), "output_tokens": 0},
         }
-        return self._event("message_start", {"message": message})
+        return _sse(b"message_start", dumps({"type": "message_start", "message": message}))
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
-        if isinstance(event, ev.TextDelta):  # most events: no match
-            return self._text(event.text) if event.text else None
+        if isinstance(event, ev.TextDelta):  # most events: no match, no call
+            if not (text := event.text):
+                return None
+            if self._open == "text":
+                return self._text_head + dumps(text) + b"}}\n\n"
+            return self._text(text)
         match event:
             case ev.ReasoningDelta(text=text) if text:
                 out = b""
@@ -210,11 +234,8 @@ class MessageStream:
         return None
 
     def _open_text(self) -> bytes:
-        out = self._start_block("text", {"type": "text", "text": ""})
-        self._text_head = (
-            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
-            + str(self._index).encode() + b',"delta":{"type":"text_delta","text":'
-        )  # fmt: skip
+        out = self._start_block("text", None)
+        self._text_head = _TEXT_DELTA % self._index
         return out
 
     def _text(self, text: str) -> bytes:
@@ -227,10 +248,9 @@ class MessageStream:
             "stop_reason": stop_reason(transcript),
             "stop_sequence": _stop_sequence(transcript),
         }
-        out += self._event(
-            "message_delta", {"delta": delta, "usage": _usage(transcript, self.chat)}
-        )
-        return out + self._event("message_stop", {})
+        usage = _usage(transcript, self.chat)
+        data = {"type": "message_delta", "delta": delta, "usage": usage}
+        return out + _sse(b"message_delta", dumps(data)) + _MESSAGE_STOP
 
     def failure(self, error: errors.G4FError) -> bytes:
         return self._event("error", error_body(error))

@@ -22,13 +22,6 @@ def new_completion_id() -> str:
     return f"chatcmpl-{random.getrandbits(96):024x}"  # unique, not secret
 
 
-def annotations(transcript: Transcript) -> list[dict[str, Any]]:
-    return [
-        {"type": "url_citation", "url_citation": {"url": c.url, "title": c.title or c.url}}
-        for c in transcript.citations
-    ]
-
-
 def completion_body(
     transcript: Transcript,
     request: ChatRequest,
@@ -49,7 +42,10 @@ def completion_body(
     if transcript.reasoning:
         message["reasoning_content"] = "".join(transcript.reasoning)
     if transcript.citations:
-        message["annotations"] = annotations(transcript)
+        message["annotations"] = [
+            {"type": "url_citation", "url_citation": {"url": c.url, "title": c.title or c.url}}
+            for c in transcript.citations
+        ]
     body = {
         "id": completion_id,
         "object": "chat.completion",
@@ -172,7 +168,7 @@ class ChunkRenderer:
                 return self._delta(
                     {"annotations": [{"type": "url_citation", "url_citation": citation}]}
                 )
-            case ev.ModelUsed(name=name):
+            case ev.ModelUsed(name=name) if name != self.model:  # usually the one asked
                 self._set_model(name)
         return None
 

@@ -31,50 +31,111 @@ def new_response_id() -> str:
     return f"resp_{time.time_ns() // 1_000_000:012x}{random.getrandbits(64):016x}"
 
 
+# A response's fields in the order the API lists them, each the value a request that
+# sets nothing gets. ``response_frame`` copies it (a copy of a dict this size costs a
+# fraction of building one) and sets what the request and the answer decide.
+_FRAME: dict[str, Any] = {
+    "id": "",
+    "object": "response",
+    "created_at": 0,
+    "completed_at": None,
+    "status": "in_progress",
+    "error": None,
+    "incomplete_details": None,
+    "instructions": None,
+    "max_output_tokens": None,
+    "max_tool_calls": None,
+    "model": "",
+    "provider": "",
+    "output": None,  # a new list per response
+    "parallel_tool_calls": True,
+    "previous_response_id": None,
+    "reasoning": None,  # a new dict per response
+    "store": True,
+    "background": False,
+    "service_tier": "default",
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+    "top_logprobs": 0,
+    "text": None,  # a new dict per response
+    "tool_choice": "auto",
+    "tools": None,  # a new list per response
+    "truncation": "disabled",
+    "usage": None,
+    "user": None,
+    "safety_identifier": None,
+    "prompt_cache_key": None,
+    "prompt_cache_retention": None,
+    "metadata": None,  # a new dict per response
+}
+
+
 def response_frame(
     request: ResponsesRequest, response_id: str, model: str, provider: str
 ) -> dict[str, Any]:
     """The fields of a response that echo the request, status ``in_progress``: every
     field the API reference and the Open Responses specification require, the request's
     value where it sent one, else the API's default."""
-    fmt = (request.text or {}).get("format") or {"type": "text"}
-    reasoning = request.reasoning or {}
-    return {
-        "id": response_id,
-        "object": "response",
-        "created_at": int(time.time()),
-        "completed_at": None,
-        "status": "in_progress",
-        "error": None,
-        "incomplete_details": None,
-        "instructions": request.instructions,
-        "max_output_tokens": request.max_output_tokens,
-        "max_tool_calls": request.max_tool_calls,
-        "model": model,
-        "provider": provider,
-        "output": [],
-        "parallel_tool_calls": request.parallel_tool_calls is not False,
-        "previous_response_id": request.previous_response_id,
-        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
-        "store": request.store,
-        "background": False,
-        "service_tier": request.service_tier or "default",
-        "temperature": 1.0 if request.temperature is None else request.temperature,
-        "top_p": 1.0 if request.top_p is None else request.top_p,
-        "presence_penalty": request.presence_penalty or 0.0,
-        "frequency_penalty": request.frequency_penalty or 0.0,
-        "top_logprobs": request.top_logprobs or 0,
-        "text": {"format": fmt, "verbosity": (request.text or {}).get("verbosity", "medium")},
-        "tool_choice": request.tool_choice or "auto",
-        "tools": echoed_tools(request.tools),
-        "truncation": request.truncation or "disabled",
-        "usage": None,
-        "user": request.user,
-        "safety_identifier": request.safety_identifier,
-        "prompt_cache_key": request.prompt_cache_key,
-        "prompt_cache_retention": request.prompt_cache_retention,
-        "metadata": request.metadata or {},
+    # Read from the model's __dict__: a pydantic model defines __getattr__, which makes
+    # each attribute read take the slow path.
+    sent = request.__dict__
+    frame = dict(_FRAME)
+    frame["id"] = response_id
+    frame["created_at"] = int(time.time())
+    frame["model"] = model
+    frame["provider"] = provider
+    frame["output"] = []
+    text = sent["text"] or {}
+    reasoning = sent["reasoning"] or {}
+    frame["reasoning"] = {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")}
+    frame["text"] = {
+        "format": text.get("format") or {"type": "text"},
+        "verbosity": text.get("verbosity", "medium"),
     }
+    frame["tools"] = echoed_tools(tools) if (tools := sent["tools"]) else []
+    frame["metadata"] = sent["metadata"] or {}
+    frame["store"] = sent["store"]
+    # The rest can differ from the template only where the request sent it (most send
+    # none of these).
+    given = request.model_fields_set
+    for name in _ECHOED.intersection(given):
+        if (value := sent[name]) is not None:
+            frame[name] = value
+    if sent["parallel_tool_calls"] is False:
+        frame["parallel_tool_calls"] = False
+    for name in _OR_DEFAULT.intersection(given):
+        if value := sent[name]:  # a falsy value means the default, as the API reads it
+            frame[name] = value
+    return frame
+
+
+# Echoed as sent when not null; echoed when truthy (else the API's default).
+_ECHOED = frozenset(
+    (
+        "instructions",
+        "max_output_tokens",
+        "max_tool_calls",
+        "previous_response_id",
+        "temperature",
+        "top_p",
+        "user",
+        "safety_identifier",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+    )
+)
+_OR_DEFAULT = frozenset(
+    (
+        "service_tier",
+        "presence_penalty",
+        "frequency_penalty",
+        "top_logprobs",
+        "tool_choice",
+        "truncation",
+    )
+)
 
 
 def finished(
@@ -169,7 +230,9 @@ def output_items(transcript: Transcript, plan: ToolPlan) -> list[dict[str, Any]]
     return items
 
 
-# A message item's opening and closing events, to be %-formatted (ResponseStream).
+# A message item's opening and closing events (ResponseStream): the opening one
+# %-formatted, the closing ones (which carry the whole text) joined from these pieces,
+# since %-formatting reads its template byte by byte.
 _MESSAGE_ADDED = (
     b'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
     b'"sequence_number":%d,"output_index":%d,"item":{"id":"%b","type":"message",'
@@ -178,16 +241,19 @@ _MESSAGE_ADDED = (
     b'"sequence_number":%d,%b,"content_index":0,'
     b'"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}}\n\n'
 )
-_TEXT_PART = b'{"type":"output_text","text":%b,"annotations":%b,"logprobs":[]}'
-_MESSAGE_DONE = (
+_TEXT_DONE = (
     b'event: response.output_text.done\ndata: {"type":"response.output_text.done",'
-    b'"sequence_number":%d,%b,"content_index":0,"text":%b,"logprobs":[]}\n\n'
-    b'event: response.content_part.done\ndata: {"type":"response.content_part.done",'
-    b'"sequence_number":%d,%b,"content_index":0,"part":%b}\n\n'
-    b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
-    b'"sequence_number":%d,"output_index":%d,"item":{"id":"%b","type":"message",'
-    b'"status":"completed","role":"assistant","content":[%b]}}\n\n'
+    b'"sequence_number":'
 )
+_PART_DONE = (
+    b'event: response.content_part.done\ndata: {"type":"response.content_part.done",'
+    b'"sequence_number":'
+)
+_ITEM_DONE = (
+    b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
+    b'"sequence_number":'
+)
+_MESSAGE_ITEM = b',"type":"message","status":"completed","role":"assistant","content":['
 
 
 def _sse(kind: str, data: bytes) -> bytes:
@@ -290,11 +356,19 @@ class ResponseStream:
             seq = self._seq
             self._seq = seq + 3
             encoded, position = dumps(text), self._message_position
-            part = _TEXT_PART % (encoded, dumps(self._annotations))
-            return _MESSAGE_DONE % (
-                seq, position, encoded,
-                seq + 1, position, part,
-                seq + 2, index, item["id"].encode(), part,
+            part = (
+                b'{"type":"output_text","text":' + encoded + b',"annotations":'
+                + dumps(self._annotations) + b',"logprobs":[]}'
+            )  # fmt: skip
+            return b"".join(
+                (
+                    _TEXT_DONE, str(seq).encode(), b",", position,
+                    b',"content_index":0,"text":', encoded, b',"logprobs":[]}\n\n',
+                    _PART_DONE, str(seq + 1).encode(), b",", position,
+                    b',"content_index":0,"part":', part, b"}\n\n",
+                    _ITEM_DONE, str(seq + 2).encode(), b',"output_index":', str(index).encode(),
+                    b',"item":{"id":', dumps(item["id"]), _MESSAGE_ITEM, part, b"]}}\n\n",
+                )
             )  # fmt: skip
         position = self._position()
         done = _reasoning(item["id"], text)
@@ -430,8 +504,16 @@ class ResponseStream:
 
     def end(self, transcript: Transcript) -> bytes:
         body = self.final(transcript)
-        kind = "response.completed" if body["status"] == "completed" else "response.incomplete"
-        return self._closing + self._event(kind, response=body)
+        kind = b"response.completed" if body["status"] == "completed" else b"response.incomplete"
+        seq = self._seq
+        self._seq = seq + 1
+        return b"".join(
+            (
+                self._closing, b"event: ", kind, b'\ndata: {"type":"', kind,
+                b'","sequence_number":', str(seq).encode(), b',"response":', dumps(body),
+                b"}\n\n",
+            )
+        )  # fmt: skip
 
     def failure(self, error: errors.G4FError) -> bytes:
         return self._event("response.failed", response=failed(self.frame, self.output, error))
