@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from contextvars import ContextVar
+from collections.abc import Callable
+from contextvars import ContextVar, Token
 from typing import TextIO
 
 import orjson
@@ -42,10 +43,10 @@ _sink: structlog.WriteLogger | None = None
 _stream: TextIO | None = None
 
 
-def bind_request_id(request_id: str) -> None:
-    """Every line logged while this request is handled carries its id. aiohttp runs each
-    request in a task of its own, so the binding ends with the request."""
-    _request_id.set(request_id)
+# Every line logged while this request is handled carries its id. aiohttp runs each
+# request in a task of its own, so the binding ends with the request. The ContextVar's
+# own method, not a wrapper: one Python frame fewer per request.
+bind_request_id: Callable[[str | None], Token[str | None]] = _request_id.set
 
 
 class _Stderr:

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ValidationError
 from g4f_server import errors
 from g4f_server.appkeys import CONFIG
 from g4f_server.config import AppConfig
-from g4f_server.requests import set_chat_limits, set_embedding_limits
+from g4f_server.requests import set_request_limits
 from g4f_server.web.validation import validation_error
 
 M = TypeVar("M", bound=BaseModel)
@@ -56,10 +56,12 @@ _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate":
 async def read_model(request: web.Request, model: type[M]) -> M:
     """The body as ``model``, within every limit; a 400 names its first problem."""
     config = request.app[CONFIG]
-    data = json_object(await read_body(request, config), config)
+    body = _arrived(request, config.max_body_size)
+    if body is None:  # still arriving, or compressed: the general path
+        body = await read_body(request, config)
+    data = json_object(body, config)
     # The models' own limits (their validators cannot see the settings).
-    set_chat_limits(config.max_messages, config.max_content_parts)
-    set_embedding_limits(config.max_embedding_inputs)
+    set_request_limits(config.max_messages, config.max_content_parts, config.max_embedding_inputs)
     try:
         # model_validate's own work, without its Python frame (its options are unused).
         return model.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
@@ -78,6 +80,24 @@ async def read_body(request: web.Request, config: AppConfig) -> bytearray:
     body = await _read_raw(request, config.body_timeout, limit)
     if coding is not None:
         return await inflate(body, coding, limit)
+    return body
+
+
+def _arrived(request: web.Request, limit: int) -> bytearray | None:
+    """The whole body when it has all arrived uncompressed within ``limit`` (nearly every
+    request): read without the two coroutines of ``read_body``. None otherwise, and for
+    every body over the limit, which ``read_body`` refuses."""
+    content = request.content
+    if not content.is_eof() or content.exception() is not None:
+        return None  # (a broken body's error is mapped by ``_read_raw``)
+    if "Content-Encoding" in request.headers:
+        return None
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        return None
+    body = bytearray(content.read_nowait())
+    if len(body) > limit:
+        raise too_large(limit)
     return body
 
 

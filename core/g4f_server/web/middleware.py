@@ -28,7 +28,7 @@ from g4f_server.providers.router import Route
 from g4f_server.web import cors
 from g4f_server.web.admission import InFlight
 from g4f_server.web.connections import CONNECTIONS
-from g4f_server.web.handlers import error_body
+from g4f_server.web.handlers import direct, error_body
 from g4f_server.web.jsonio import error_response, json_response
 
 log = get_logger("g4f_server.middleware")
@@ -106,7 +106,7 @@ def edge_middleware(config: AppConfig) -> web.Middleware:
                     demo.check_request(request)
                 cost = in_flight.admit(request)  # its 503 is answered as any error below
                 try:
-                    response = await handler(request)
+                    response = await direct(handler)(request)
                 finally:
                     in_flight.release(cost)
             except errors.G4FError as exc:
