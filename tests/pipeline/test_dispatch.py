@@ -87,6 +87,38 @@ async def test_watchdog_does_not_count_time_outside_waits() -> None:
         watchdog.stop()
 
 
+async def test_watchdogs_on_one_loop_each_keep_their_own_limit() -> None:
+    """They share one timer: a short limit set after a long one still fires on time, and
+    a watchdog stopped meanwhile is not looked at any more."""
+
+    async def wait(period: float, stop_first: bool = False, sleep: float = 0.3) -> float:
+        watchdog = Watchdog(period)
+        started = asyncio.get_running_loop().time()
+        try:
+            if stop_first:
+                watchdog.stop()
+            watchdog.start_wait(period)
+            await asyncio.sleep(sleep)
+        except asyncio.CancelledError:
+            if not watchdog.fired():
+                raise  # not the watchdog's: the test's own cancel
+            return asyncio.get_running_loop().time() - started
+        finally:
+            watchdog.stop()
+        return -1.0  # slept it out: nothing cancelled it
+
+    long = asyncio.create_task(wait(10.0, sleep=5.0))
+    await asyncio.sleep(0)
+    stopped = asyncio.create_task(wait(0.05, stop_first=True))
+    short = asyncio.create_task(wait(0.1))
+    took = await short
+    assert 0.08 < took < 0.29
+    assert await stopped == -1.0
+    long.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long
+
+
 def _route(name: str) -> Any:
     from g4f_server.provider import ProviderInfo
     from g4f_server.providers.registry import ProviderEntry

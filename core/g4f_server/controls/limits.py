@@ -274,8 +274,21 @@ class Ticket:
         local = self.local
         if local is None:
             return False
-        for key, delta in self._settle(tokens):
-            local.charge_now(key, delta, WINDOW)
+        keys, self.token_keys = self.token_keys, None
+        if not keys:
+            return True
+        # _settle and local.charge_now per counter, inlined: the clock read once, no list.
+        rolled = bool(self.reserved_until) and time.monotonic() >= self.reserved_until
+        now = local.clock()
+        start = math.floor(now / WINDOW) * WINDOW
+        windows = local._windows
+        for key, _, reserved in keys:
+            delta = tokens - reserved
+            if delta > 0 or (delta < 0 and not rolled):
+                slot = windows.get(key)
+                if slot is None or slot[0] != start:
+                    slot = local._slot(key, start, now)
+                slot[1] = max(0.0, slot[1] + delta)  # a refund never takes it below 0
         return True
 
     def release_now(self) -> bool:
@@ -467,11 +480,14 @@ async def limits_middleware(request: web.Request, handler: Any) -> web.StreamRes
 
 def rate_headers(ticket: Ticket, headers: Any) -> None:
     """What is left, on every answer (streamed ones too): from controls.on_prepare."""
+    last, reset_text = None, ""
     for kind, limit, remaining, reset in ticket.rates or ():
         names = _NAMES[kind]
         headers[names[0]] = str(limit)
         headers[names[1]] = str(remaining)
-        headers[names[2]] = f"{max(0.0, reset):.3f}s"
+        if reset != last:  # rpm and tpm share one window: formatted once (~2.6k each)
+            last, reset_text = reset, f"{max(0.0, reset):.3f}s"
+        headers[names[2]] = reset_text
 
 
 async def admit_model(limits: RateLimits, ticket: Ticket, model: str) -> None:
@@ -483,23 +499,32 @@ async def admit_model(limits: RateLimits, ticket: Ticket, model: str) -> None:
 
 
 def reserve_tokens_now(ticket: Ticket, estimate: int) -> bool:
-    """``reserve_tokens`` on the memory backend without a coroutine (the same rules);
-    False: the limiter is shared, await ``reserve_tokens``."""
+    """``reserve_tokens`` on the memory backend without a coroutine (the same rules as
+    its ``reserve_now`` per counter, the clock read once and no ``Decision`` unless
+    refused); False: the limiter is shared, await ``reserve_tokens``."""
     local = ticket.local
     if local is None:
         return False
     keys = ticket.token_keys
     if not keys or ticket.uncounted:
         return True
+    now = local.clock()
+    start = math.floor(now / WINDOW) * WINDOW
+    reset = start + WINDOW - now
+    windows = local._windows
     for index, (key, limit, _) in enumerate(keys):
-        cost = min(estimate, limit)
-        decision = local.reserve_now(key, cost, limit, WINDOW)
-        if not decision.allowed:
+        slot = windows.get(key)
+        if slot is None or slot[0] != start:
+            slot = local._slot(key, start, now)
+        used = slot[1]
+        if used >= limit:
             del keys[index:]
             ticket.charge_now(0)
-            raise _rate_limited("tpm", key[2:], decision)
+            raise _rate_limited("tpm", key[2:], Decision(False, limit, 0, reset))
+        cost = min(estimate, limit)
+        slot[1] = used + cost
         keys[index] = (key, limit, cost)
-        ticket.reserved_until = time.monotonic() + decision.reset
+    ticket.reserved_until = time.monotonic() + reset
     return True
 
 

@@ -133,28 +133,23 @@ def decode(data: bytes) -> tuple[str, str, list[ev.ChatEvent]]:
 
 @dataclass(slots=True)
 class Lookup:
-    key: str | None  # where the answer is to be stored (None: bypass, or a hit)
+    key: str | None  # where the answer is to be stored (None: bypass)
     state: str  # hit | miss | bypass: the X-G4F-Cache header
-    run: Any = None  # a hit: a ChatRun replaying the stored answer
+    # A hit: (provider, model, the events to replay). ``start_turn`` replays them, or
+    # makes it a miss when that provider is gone (uninstalled since). The dispatcher is
+    # not imported here: this module is loaded at start-up (setup_cache).
+    hit: tuple[str, str, list[ev.ChatEvent]] | None = None
 
 
 async def lookup(
     request: web.Request, chat: ChatRequest, scope: str, settings: CacheSettings
 ) -> Lookup:
-    from g4f_server.appkeys import CONFIG
-    from g4f_server.pipeline.dispatch import replay
-    from g4f_server.providers.registry import REGISTRY, Route
-
     key = decide(request, chat, scope)
     if key is None:
         return Lookup(None, "bypass")
     data = await settings.backend.get(key)
     if data is not None:
-        provider, model, events = decode(data)
-        entry = request.app[REGISTRY].get(provider)
-        if entry is not None:  # (a provider uninstalled since: a miss)
-            run = replay(Route(entry, model), 0, events, request.app[CONFIG].stream_timeout)
-            return Lookup(None, "hit", run)
+        return Lookup(key, "hit", decode(data))
     return Lookup(key, "miss")
 
 

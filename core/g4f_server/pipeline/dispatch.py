@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
@@ -120,48 +121,103 @@ class ChatRun:
             await aclose()
 
 
+class _Ticker:
+    """One timer per event loop for every watchdog on it: it fires at the soonest look any
+    of them needs and checks those that are due. A watchdog's own ``call_at`` and
+    ``cancel`` (a uvloop timer each) were ~9k instructions per request; a set add and
+    discard are a few hundred, and the timer is re-armed only when a look is wanted
+    sooner than it fires (rare: every watchdog on a loop shares the server's timeouts)."""
+
+    __slots__ = ("_handle", "_when", "loop", "watching")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.watching: set[Watchdog] = set()
+        self._handle: asyncio.TimerHandle | None = None
+        self._when = math.inf
+
+    def look_at(self, at: float) -> None:
+        """Some watchdog needs a look no later than ``at``."""
+        if at < self._when:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._when = at
+            self._handle = self.loop.call_at(at, self._tick)
+
+    def _tick(self) -> None:
+        self._handle, self._when = None, math.inf
+        now = self.loop.time()
+        soonest = math.inf
+        for watchdog in list(self.watching):  # a check may cancel a task, never add one
+            if watchdog._next <= now:
+                watchdog._check(now)
+            if watchdog._next < soonest:
+                soonest = watchdog._next
+        if soonest < math.inf:
+            self.look_at(soonest)
+
+
+# The ticker of the loop last seen: a server process runs one loop. A watchdog keeps its
+# own ticker, so a second loop (tests) only makes a ticker of its own, never a wrong one.
+_ticker: _Ticker | None = None
+
+
+def _ticker_for(loop: asyncio.AbstractEventLoop) -> _Ticker:
+    global _ticker
+    ticker = _ticker
+    if ticker is None or ticker.loop is not loop:
+        ticker = _ticker = _Ticker(loop)
+    return ticker
+
+
 class Watchdog:
     """Cancels the task it was made in when a wait for the provider runs over its limit,
     or when the deadline has passed; ``fired()`` then tells that cancellation from any
     other. Waits are marked with ``start_wait``/``end_wait``, so time spent writing to
     the client never counts.
 
-    One timer for a whole request (first event, failover, every chunk), re-armed lazily,
-    instead of an ``asyncio.timeout`` per wait: creating and cancelling the timer is most
-    of a timeout's cost, and per chunk that was ~13% of a streamed answer's CPU.
+    One watch for a whole request (first event, failover, every chunk), looked at lazily
+    by its loop's shared ``_Ticker``, instead of an ``asyncio.timeout`` per wait: creating
+    and cancelling the timer is most of a timeout's cost, and per chunk that was ~13% of a
+    streamed answer's CPU.
     """
 
     __slots__ = (
         "_cancelling",
         "_deadline",
         "_fired",
-        "_handle",
         "_limit",
         "_loop",
+        "_next",
         "_period",
         "_since",
         "_task",
+        "_ticker",
     )
 
     def __init__(self, period: float) -> None:
         """``period``: the shortest limit it will be given (it looks at least that often)."""
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task(self._loop)
+        self._loop = loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task(loop)
         self._cancelling = self._task.cancelling() if self._task is not None else 0
         self._period = self._limit = period
         self._deadline: float | None = None
         self._since: float | None = None
         self._fired = False
-        self._handle = self._loop.call_at(self._loop.time() + period, self._check)
+        self._ticker = ticker = _ticker_for(loop)
+        self._next = at = loop.time() + period  # when it looks next (inf: fired, or stopped)
+        ticker.watching.add(self)
+        if at < ticker._when:
+            ticker.look_at(at)
 
     def set_deadline(self, within: float | None) -> None:
         if within is None:
             self._deadline = None
             return
         self._deadline = deadline = self._loop.time() + within
-        if deadline < self._handle.when():  # sooner than the next look: look then
-            self._handle.cancel()
-            self._handle = self._loop.call_at(deadline, self._check)
+        if deadline < self._next:  # sooner than the next look: look then
+            self._next = deadline
+            self._ticker.look_at(deadline)
 
     @property
     def past_deadline(self) -> bool:
@@ -184,21 +240,23 @@ class Watchdog:
             return False
         self._fired = False
         self._since = None
-        self._handle = self._loop.call_at(self._loop.time() + self._period, self._check)
+        self._next = at = self._loop.time() + self._period
+        self._ticker.look_at(at)
         task = self._task
         # Someone else cancelled the task too (the client left): that one goes on.
         return task is None or task.uncancel() <= self._cancelling
 
     def stop(self) -> None:
-        self._handle.cancel()
+        self._next = math.inf
+        self._ticker.watching.discard(self)
 
-    def _check(self) -> None:
-        now = self._loop.time()
+    def _check(self, now: float) -> None:
         since, deadline = self._since, self._deadline
         if since is not None and (
             now - since >= self._limit or (deadline is not None and now >= deadline)
         ):
             self._fired = True
+            self._next = math.inf  # no look until fired() takes the cancellation back
             if self._task is not None:
                 self._task.cancel()
             return
@@ -207,7 +265,7 @@ class Watchdog:
         at = now + self._period if since is None else since + self._limit
         if deadline is not None and now < deadline < at:
             at = deadline
-        self._handle = self._loop.call_at(at, self._check)
+        self._next = at
 
 
 def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError:

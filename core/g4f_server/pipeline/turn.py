@@ -31,6 +31,7 @@ from g4f_server.pipeline.dispatch import (
     ChatRun,
     answers,
     answers_visibly,
+    replay,
     served_headers,
     start_chat,
 )
@@ -180,12 +181,19 @@ async def start_turn(
     cached = None
     if (settings := app[cache.CACHE]) is not None:  # the response cache is on
         cached = await cache.lookup(request, chat, request.get(KEY_NAME, ""), settings)
+        if cached.hit is not None:
+            name, model, events = cached.hit
+            entry = app[REGISTRY].get(name)
+            if entry is not None:  # a hit, replayed as the answer
+                hit = replay(Route(entry, model), 0, events, config.stream_timeout)
+                if observers.cache_verdict is not None:
+                    observers.cache_verdict(request, "hit")
+                headers = served_headers(request, hit.route, 0)
+                headers[CACHE_HEADER] = "hit"
+                return ChatTurn(request, chat, hit, headers, conversation_id, store, None, keep)
+            cached.state = "miss"  # that provider is gone (uninstalled since)
         if observers.cache_verdict is not None:
             observers.cache_verdict(request, cached.state)
-    if cached is not None and cached.run is not None:  # a hit, replayed as the answer
-        headers = served_headers(request, cached.run.route, 0)
-        headers[CACHE_HEADER] = "hit"
-        return ChatTurn(request, chat, cached.run, headers, conversation_id, store, None, keep)
     counts = answers if shows_reasoning else answers_visibly
     run = await start_chat(
         routes,

@@ -32,16 +32,17 @@ def make_context(
 ) -> ProviderContext:
     """``proxy``: the request's, else the server's (``--proxy``)."""
     config = app[CONFIG]
+    # Positional, in the field order: keywords cost a dict per call, on every request.
     ctx = ProviderContext(
-        http=app[HTTP],
-        log=_provider_logger(entry.name),
-        state=entry.state,
-        timeout=config.timeout,
-        proxy=proxy or config.proxy,
-        api_key=api_key,
-        request_id=request.get(REQUEST_ID, "") if request is not None else "",
-        conversation_id=conversation_id,
-        conversation=conversation,
+        app[HTTP],
+        _provider_logger(entry.name),
+        entry.state,
+        config.timeout,
+        proxy or config.proxy,
+        api_key,
+        request.get(REQUEST_ID, "") if request is not None else "",
+        conversation_id,
+        conversation,
     )
     cookies = app.get(COOKIES)
     if cookies is not None:
