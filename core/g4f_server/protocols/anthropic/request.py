@@ -35,6 +35,8 @@ _EFFORT_BUDGETS = ((4096, "low"), (16384, "medium"))
 # Anthropic's effort levels (output_config.effort) as OpenAI reasoning efforts: the two
 # above "high" have no OpenAI counterpart that every upstream takes.
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
+# Fields the chat request takes under the same name, when sent (not None).
+_CHAT_FIELDS = ("temperature", "top_p", "top_k", "provider", "api_key", "proxy")
 # Content blocks of earlier turns that record what Anthropic's servers ran (server tools,
 # MCP connector, code execution): the gateway ran none of them, the provider is not shown.
 _SERVER_BLOCKS = frozenset(
@@ -112,40 +114,48 @@ class MessagesRequest(_Open):
         return [_dropped_name(t) for t in self.tools or () if isinstance(t, dict) and not _kept(t)]
 
     def to_chat(self) -> ChatRequest:
-        _within_parts(self.messages)
+        # Read from __dict__, and only the fields sent set: the chat schema's defaults are
+        # the same (None), and a dict comprehension over a dozen Nones cost more.
+        sent = self.__dict__
+        _within_parts(sent["messages"])
         messages: list[dict[str, Any]] = []
-        system = _system_text(self.system, "system")
+        system = _system_text(sent["system"], "system")
         if system:
             messages.append({"role": "system", "content": system})
-        for i, message in enumerate(self.messages):
+        for i, message in enumerate(sent["messages"]):
             messages += _chat_messages(i, message)
         fields: dict[str, Any] = {
-            "model": self.model,
+            "model": sent["model"],
             "messages": messages,
-            "stream": self.stream,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "stop": self.stop_sequences or None,
-            "user": _user_id((self.metadata or {}).get("user_id")),
-            "provider": self.provider,
-            "api_key": self.api_key,
-            "proxy": self.proxy,
+            "stream": sent["stream"],
+            "max_tokens": sent["max_tokens"],
         }
-        tools, dropped = _chat_tools(self.tools or [])
-        if tools:
-            fields["tools"] = tools
-        if self.tool_choice:
-            fields.update(_chat_tool_choice(self.tool_choice, tools, dropped))
-        thinking = self.thinking.model_dump(exclude_none=True) if self.thinking else None
-        effort = _reasoning_effort(thinking, self.output_config)
-        if effort:
-            fields["reasoning_effort"] = effort
-        fmt = self.output_format or (self.output_config or {}).get("format")
+        for name in _CHAT_FIELDS:
+            if (value := sent[name]) is not None:
+                fields[name] = value
+        if sent["stop_sequences"]:
+            fields["stop"] = sent["stop_sequences"]
+        metadata = sent["metadata"]
+        if metadata and (user := _user_id(metadata.get("user_id"))) is not None:
+            fields["user"] = user
+        if sent["tools"]:
+            tools, dropped = _chat_tools(sent["tools"])
+            if tools:
+                fields["tools"] = tools
+            if sent["tool_choice"]:
+                fields.update(_chat_tool_choice(sent["tool_choice"], tools, dropped))
+        elif sent["tool_choice"]:
+            fields.update(_chat_tool_choice(sent["tool_choice"], [], []))
+        thinking, config = sent["thinking"], sent["output_config"]
+        if thinking is not None or config:
+            thinking = thinking.model_dump(exclude_none=True) if thinking else None
+            effort = _reasoning_effort(thinking, config)
+            if effort:
+                fields["reasoning_effort"] = effort
+        fmt = sent["output_format"] or (config or {}).get("format")
         if fmt:
             fields["response_format"] = _response_format(fmt)
-        return parse_model(ChatRequest, {k: v for k, v in fields.items() if v is not None})
+        return parse_model(ChatRequest, fields)
 
 
 def _user_id(value: Any) -> str | None:
@@ -284,9 +294,8 @@ def _block_text(block: dict[str, Any], param: str) -> str:
 def _within_parts(messages: list[AnthropicMessage]) -> None:
     """``max_content_parts`` on the blocks as sent: the conversion below merges text
     blocks, so the chat schema's own count would let 5,000 of them through."""
-    limit = chat_limits()[1]
-    blocks = sum(len(m.content) for m in messages if isinstance(m.content, list))
-    if blocks > limit:
+    blocks = sum(len(m.content) for m in messages if type(m.content) is list)
+    if blocks and blocks > (limit := chat_limits()[1]):
         raise errors.InvalidRequestError(
             f"at most {limit} content blocks are allowed in all messages together "
             "(max_content_parts)",

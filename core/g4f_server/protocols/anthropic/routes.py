@@ -31,11 +31,12 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     """Create a message (Anthropic Messages API; streaming with `stream: true`)."""
     body = await read_model(request, MessagesRequest)
     chat = body.to_chat()
-    if body.dropped_tools:  # the caller can tell what the model was not offered
-        log.info("tools_dropped", tools=body.dropped_tools, model=body.model)
+    dropped = body.dropped_tools if body.tools else None  # worked out once, when there are tools
+    if dropped:  # the caller can tell what the model was not offered
+        log.info("tools_dropped", tools=dropped, model=body.model)
     turn = await pipeline.start_turn(request, chat)
-    if body.dropped_tools:
-        turn.headers[DROPPED_HEADER] = ",".join(body.dropped_tools)
+    if dropped:
+        turn.headers[DROPPED_HEADER] = ",".join(dropped)
     message_id = new_message_id()
     if body.stream:
         renderer = MessageStream(message_id, turn.model, turn.provider, turn.chat)

@@ -41,7 +41,11 @@ class Creation:
         self.body = body
         self.plan = body.tool_plan()
         self.items = body.input_items()
-        self.turns = history + input_messages(self.items, self.plan)
+        text = body.input
+        if isinstance(text, str):  # one user message (what input_messages makes of it)
+            self.turns = [*history, {"role": "user", "content": text}]
+        else:
+            self.turns = history + input_messages(self.items, self.plan)
         self.chat = body.to_chat(self.turns, self.plan)
         self.response_id = new_response_id()
         self.renderer: ResponseStream | None = None

@@ -23,6 +23,17 @@ _SUPPORTED_ITEMS = (
     "custom_tool_call_output, compaction, reasoning"
 )
 _ROLES = ("user", "assistant", "system", "developer")
+# Fields the chat request takes under the same name, when sent (not None).
+_CHAT_FIELDS = (
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "parallel_tool_calls",
+    "provider",
+    "api_key",
+    "proxy",
+)
 
 
 class ResponsesRequest(_Open):
@@ -82,33 +93,35 @@ class ResponsesRequest(_Open):
         if not turns:
             raise errors.InvalidRequestError("'input' has no message to answer", param="input")
         plan = plan if plan is not None else self.tool_plan()
-        system = [{"role": "system", "content": self.instructions}] if self.instructions else []
+        # Read from __dict__, and only the fields sent set: the chat schema's defaults are
+        # the same (None), and a dict comprehension over a dozen Nones cost more.
+        sent = self.__dict__
+        instructions = sent["instructions"]
+        messages = [{"role": "system", "content": instructions}, *turns] if instructions else turns
         fields: dict[str, Any] = {
-            "model": self.model,
-            "messages": system + turns,
-            "stream": self.stream,
-            "max_completion_tokens": self.max_output_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "presence_penalty": self.presence_penalty,
-            "frequency_penalty": self.frequency_penalty,
-            "user": self.user or self.safety_identifier,
-            "parallel_tool_calls": self.parallel_tool_calls,
-            "provider": self.provider,
-            "api_key": self.api_key,
-            "proxy": self.proxy,
+            "model": sent["model"],
+            "messages": messages,
+            "stream": sent["stream"],
         }
+        if sent["max_output_tokens"] is not None:
+            fields["max_completion_tokens"] = sent["max_output_tokens"]
+        for name in _CHAT_FIELDS:
+            if (value := sent[name]) is not None:
+                fields[name] = value
+        user = sent["user"] or sent["safety_identifier"]
+        if user is not None:
+            fields["user"] = user
         if plan.tools:
             fields["tools"] = plan.tools
         if plan.choice is not None:
             fields["tool_choice"] = plan.choice
-        fmt = (self.text or {}).get("format")
+        fmt = (sent["text"] or {}).get("format")
         if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
             fields["response_format"] = _chat_response_format(fmt)
-        effort = (self.reasoning or {}).get("effort")
+        effort = (sent["reasoning"] or {}).get("effort")
         if effort:
             fields["reasoning_effort"] = effort
-        return parse_model(ChatRequest, {k: v for k, v in fields.items() if v is not None})
+        return parse_model(ChatRequest, fields)
 
 
 def input_messages(

@@ -36,7 +36,11 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         bounds = response_bounds(request.app[CONFIG])
         if (request.content_length or 0) > bounds["max_record"]:
             raise response_too_large(request.content_length or 0, bounds["max_record"])
-    made = Creation(request, body, await stored_history(request, body.previous_response_id))
+    # No earlier response (most requests): no coroutine to run for an empty history.
+    history = (
+        await stored_history(request, previous) if (previous := body.previous_response_id) else []
+    )
+    made = Creation(request, body, history)
     # Over HTTP nothing outlives the request unless it is stored (the WebSocket mode keeps
     # every turn for its connection): no keep, no history trimmed, for store: false.
     turn = await pipeline.start_turn(request, made.chat, keep=made.keep if body.store else None)

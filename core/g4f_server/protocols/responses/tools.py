@@ -105,6 +105,8 @@ def custom_arguments(text: str) -> str:
 def plan_tools(tools: list[dict[str, Any]] | None, choice: str | dict[str, Any] | None) -> ToolPlan:
     """The chat tools and tool choice for a Responses request's ``tools``/``tool_choice``."""
     plan = ToolPlan()
+    if not tools and choice is None:  # most requests: nothing to plan
+        return plan
     found: list[tuple[str | None, dict[str, Any], str]] = []  # (namespace, tool, param)
     for i, tool in enumerate(tools or []):
         if not isinstance(tool, dict):
