@@ -1,6 +1,7 @@
 """Cold start and idle RSS of two checkouts, interleaved (noise hits both alike).
 
     .venv/bin/python bench/cold_start_ab.py --before ../old-checkout --after . --rounds 7
+    .venv/bin/python bench/cold_start_ab.py --before ../old --plugins copilot,pollinations
 
 Each start is ``<checkout>/.venv/bin/g4f-server api`` on a free loopback port with an empty
 data folder: the time from spawn to the first 200 of ``/health``, then the process's RSS
@@ -25,11 +26,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_once(tree: Path) -> tuple[float, float]:
+def start_once(tree: Path, plugins: str | None = None) -> tuple[float, float]:
     port, data = free_port(), tempfile.mkdtemp()
     env = {"PATH": "/usr/bin:/bin", "HOME": data, "G4F_DATA_DIR": data, "XDG_DATA_HOME": data}
     began = time.perf_counter()
     command = [str(tree / ".venv/bin/g4f-server"), "api", "--port", str(port)]
+    if plugins:
+        command += ["--load-plugins", plugins]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
@@ -55,12 +58,17 @@ def main() -> None:
     parser.add_argument("--before", type=Path, required=True)
     parser.add_argument("--after", type=Path, default=Path("."))
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--plugins",
+        help="load only these plugins in both (e.g. copilot,pollinations: the layout's own cost,"
+        " without a plugin the earlier checkout did not have)",
+    )
     args = parser.parse_args()
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     found: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
     for _ in range(args.rounds):
         for name, tree in trees.items():
-            found[name].append(start_once(tree))
+            found[name].append(start_once(tree, args.plugins))
     for name, runs in found.items():
         start = statistics.median(s for s, _ in runs)
         rss = statistics.median(r for _, r in runs)
