@@ -5,6 +5,8 @@
   at the end), split across network reads however they fall.
 - ``NDJSONLines`` / ``ndjson_lines``: one JSON document per line (Ollama's native API
   and others).
+- ``Lines``: the complete lines of a byte stream, for a provider that reads its own
+  ``data:`` lines (a fast path that decodes the chunks it expects most in one pass).
 - ``retry_after`` and ``retry_delay``: how long an upstream asked us to wait, from
   ``Retry-After`` (seconds or an HTTP date) or the ``x-ratelimit-reset-*`` headers
   (``1m30s``, ``6.5s``, ``250ms``) that OpenAI-style APIs send with a 429.
@@ -22,6 +24,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 __all__ = [
+    "Lines",
     "NDJSONLines",
     "SSELines",
     "ndjson_lines",
@@ -34,16 +37,22 @@ __all__ = [
 DONE = b"[DONE]"
 
 
-class _Lines:
-    """Complete lines of a byte stream, fed one network read at a time. No limit on a
-    line's length: an upstream chunk can carry a large base64 blob."""
+class Lines:
+    """Complete lines of a byte stream, fed one network read at a time: ``split`` returns
+    the lines a read completed (without their ``\n``; a ``\r`` stays), ``partial`` holds
+    the start of a line whose end has not arrived. No limit on a line's length: an
+    upstream chunk can carry a large base64 blob."""
 
     __slots__ = ("_partial",)
 
     def __init__(self) -> None:
         self._partial = bytearray()
 
-    def _split(self, piece: bytes) -> list[bytes] | list[bytearray]:
+    @property
+    def partial(self) -> bytearray:
+        return self._partial
+
+    def split(self, piece: bytes) -> list[bytes] | list[bytearray]:
         partial = self._partial
         if partial:
             partial += piece
@@ -57,13 +66,14 @@ class _Lines:
             partial += rest
         return lines
 
-    def _rest(self) -> bytes:
+    def rest(self) -> bytes:
+        """What is left after the last newline (a last line the stream did not end), once."""
         rest = bytes(self._partial)
         self._partial.clear()
         return rest
 
 
-class SSELines(_Lines):
+class SSELines(Lines):
     """The ``data:`` payloads of an event stream. ``feed`` returns those that a read
     completed; ``close`` the one left when the stream ended without a final newline.
     Comments, ``event:``, ``id:`` and ``retry:`` lines are skipped. After ``[DONE]`` the
@@ -79,7 +89,7 @@ class SSELines(_Lines):
         if self.done:
             return []
         out: list[bytes] = []
-        for line in self._split(piece):
+        for line in self.split(piece):
             if data := self._data(line):
                 if data == DONE:
                     self.done = True
@@ -88,7 +98,7 @@ class SSELines(_Lines):
         return out
 
     def close(self) -> list[bytes]:
-        data = self._data(self._rest())
+        data = self._data(self.rest())
         if self.done or not data:
             return []
         if data == DONE:
@@ -105,16 +115,16 @@ class SSELines(_Lines):
         return bytes(line[5:].strip())
 
 
-class NDJSONLines(_Lines):
+class NDJSONLines(Lines):
     """Non-blank lines of a newline-delimited JSON stream, as bytes."""
 
     __slots__ = ()
 
     def feed(self, piece: bytes) -> list[bytes]:
-        return [bytes(s) for line in self._split(piece) if (s := line.strip())]
+        return [bytes(s) for line in self.split(piece) if (s := line.strip())]
 
     def close(self) -> list[bytes]:
-        rest = self._rest().strip()
+        rest = self.rest().strip()
         return [rest] if rest else []
 
 

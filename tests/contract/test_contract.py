@@ -176,3 +176,18 @@ def test_retry_delay_prefers_retry_after_then_the_spent_reset() -> None:
     headers["x-ratelimit-remaining-tokens"] = "5"
     assert retry_delay(headers) == 7.5  # none spent: the longest reset
     assert retry_delay({}) is None
+
+
+@pytest.mark.parametrize("cut", range(1, 12))
+def test_lines_are_whole_however_the_reads_fall(cut: int) -> None:
+    """upstream.Lines, which the plugins' own stream readers split with: every line comes
+    out once and whole wherever a network read ends; the unterminated end stays for rest()."""
+    from g4f_server.upstream import Lines
+
+    body = b"data: a\n\ndata: bb\r\n: c\nlast"
+    lines = Lines()
+    got = [bytes(line) for line in lines.split(body[:cut])]
+    got += [bytes(line) for line in lines.split(body[cut:])]
+    assert got == [b"data: a", b"", b"data: bb\r", b": c"]
+    assert lines.partial == b"last"
+    assert lines.rest() == b"last" and lines.partial == b""

@@ -17,6 +17,7 @@ import orjson
 
 from g4f_server import events as ev
 from g4f_server.errors import G4FError, ProviderError
+from g4f_server.upstream import Lines
 from g4f_server_openai_compat.upstreams import Upstream
 
 _FINISH: dict[str, ev.FinishReason] = {
@@ -35,13 +36,13 @@ class StreamReader:
     """Chat completion chunks -> events. Holds the finish reason until the stream ends:
     the usage chunk comes after it, and the kernel wants ``Finish`` last."""
 
-    __slots__ = ("done", "error", "finish", "model_named", "partial", "up")
+    __slots__ = ("done", "error", "finish", "lines", "model_named", "up")
 
     def __init__(self, up: Upstream) -> None:
         self.up = up
         self.finish: ev.FinishReason | None = None
         self.model_named = False
-        self.partial = bytearray()  # the start of a line whose end has not arrived yet
+        self.lines = Lines()
         self.done = False  # [DONE] seen: the stream is over, whatever follows
         # An error the stream reported: raised after the events that came before it in
         # the same read have been yielded (they are part of the answer the client saw).
@@ -52,18 +53,9 @@ class StreamReader:
         ``id:`` and ``retry:`` lines, and payloads that are not JSON (keep-alives), are
         skipped; no limit on a line's length (a chunk may carry a large base64 blob)."""
         out: list[ev.ChatEvent] = []
-        partial = self.partial
-        lines: list[bytes] | list[bytearray]
-        if partial:
-            partial += piece
-            if b"\n" not in piece:
-                return out
-            lines = partial.split(b"\n")
-            partial.clear()
-        else:
-            lines = piece.split(b"\n")
-        if rest := lines.pop():
-            partial += rest
+        lines = self.lines.split(piece)
+        if not lines:
+            return out
         loads = orjson.loads
         for line in lines:
             if not line:
@@ -111,11 +103,9 @@ class StreamReader:
 
     def close(self) -> list[ev.ChatEvent]:
         """The events of a last line that the stream ended without a newline after."""
-        rest = self.partial
-        if self.done or not rest:
+        if self.done or not self.lines.partial:
             return []
-        self.partial = bytearray()
-        return self.feed(bytes(rest) + b"\n")
+        return self.feed(self.lines.rest() + b"\n")
 
     def _chunk(self, chunk: dict[str, Any], out: list[ev.ChatEvent]) -> None:
         error = chunk.get("error")

@@ -26,6 +26,7 @@ from g4f_server.events import (
     Usage,
 )
 from g4f_server.provider import ProviderContext
+from g4f_server.upstream import Lines
 from g4f_server_pollinations import errors, media_info, transport
 from g4f_server_pollinations.config import api_key, auth_headers, settings
 
@@ -314,9 +315,9 @@ class _Answer:
         "held_text",
         "lead",
         "legacy",
+        "lines",
         "model_seen",
         "out",
-        "partial",
         "put",
         "reason",
         "saw_tools",
@@ -326,7 +327,7 @@ class _Answer:
 
     def __init__(self, request: ChatRequest, *, keyed: bool) -> None:
         self.out: list[ChatEvent] = []
-        self.partial = bytearray()  # the start of a line whose end has not arrived yet
+        self.lines = Lines()
         self.done = False  # [DONE] seen, or the answer was cut: read no further
         self.cut = False  # cut at a stop sequence or max_tokens (legacy)
         self.model_seen = False
@@ -380,19 +381,9 @@ class _Answer:
         """The events of the next piece of an SSE body. No limit on the line length:
         a chunk can carry a large base64 blob."""
         out = self._new_batch()
-        partial = self.partial
-        lines: list[bytes] | list[bytearray]
-        if partial:
-            if b"\n" not in piece:
-                partial += piece
-                return out
-            partial += piece
-            lines = partial.split(b"\n")
-            partial.clear()
-        else:
-            lines = piece.split(b"\n")
-        if rest := lines.pop():
-            partial += rest
+        lines = self.lines.split(piece)
+        if not lines:
+            return out
         loads = orjson.loads
         # Most chunks: text only, read from the typed form (not on the legacy host, whose
         # text takes the stop and notice checks of the full walk).
@@ -533,8 +524,8 @@ class _Answer:
     def close(self, *, streamed: bool = False) -> list[ChatEvent]:
         """The last events: what was held back, and the Finish."""
         out = self._new_batch()
-        if self.partial and not self.done:  # the body ended without a final newline
-            line = self.partial.strip()
+        if self.lines.partial and not self.done:  # the body ended without a final newline
+            line = self.lines.rest().strip()
             data = line[5:].strip() if line.startswith(b"data:") else b""
             if data and data != b"[DONE]":
                 try:

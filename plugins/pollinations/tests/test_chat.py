@@ -442,7 +442,7 @@ async def test_stream_lines_split_anywhere() -> None:
     for cut in range(1, len(body)):
         answer = chat_module._Answer(req(stream=True), keyed=True)
         got = [*answer.feed(body[:cut]), *answer.feed(body[cut:])]
-        assert not answer.partial and answer.done
+        assert not answer.lines.partial and answer.done
         got += answer.close()
         assert got == [
             events.ModelUsed("m"),
