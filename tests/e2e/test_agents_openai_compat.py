@@ -27,7 +27,7 @@ import g4f_server_openai_compat
 from g4f_server.app import create_app
 from g4f_server.config import AppConfig
 from tests import agent_upstream
-from tests.e2e.test_claude_code import claude, run_claude  # noqa: F401 (claude: a fixture)
+from tests.e2e.test_claude_code import claude, run_claude, text_deltas  # noqa: F401 (claude: a fixture)
 from tests.e2e.test_codex import codex_binary, codex_config, run_codex
 from tests.server_process import free_port
 
@@ -155,13 +155,7 @@ async def test_claude_code_reads_a_file_and_answers_from_it(
     )  # fmt: skip
     assert code == 0, output
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    deltas = [
-        e["event"]["delta"]["text"]
-        for e in lines
-        if e.get("type") == "stream_event"
-        and e["event"]["type"] == "content_block_delta"
-        and e["event"]["delta"]["type"] == "text_delta"
-    ]
+    deltas = text_deltas(lines)
     assert len(deltas) > 2 and "Stream me" in "".join(deltas)
     assert all(body.get("stream") for body in gateway.front.requests)
     assert gateway.refused() == []

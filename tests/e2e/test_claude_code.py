@@ -134,6 +134,17 @@ async def gateway(aiohttp_server: Callable[..., Any], tmp_path: Path) -> AsyncIt
         await asyncio.to_thread(running.__exit__, None, None, None)
 
 
+def text_deltas(lines: list[dict[str, Any]]) -> list[str]:
+    """The text deltas of Claude Code's stream-json output (our Messages events, relayed)."""
+    return [
+        e["event"]["delta"]["text"]
+        for e in lines
+        if e.get("type") == "stream_event"
+        and e["event"]["type"] == "content_block_delta"
+        and e["event"]["delta"]["type"] == "text_delta"
+    ]
+
+
 async def run_claude(
     claude: Path, gateway: Gateway, workdir: Path, *args: str, key: str = KEY
 ) -> tuple[int, str, float]:
@@ -202,13 +213,7 @@ async def test_claude_code_answers_reads_a_file_and_streams(
     )  # fmt: skip
     assert code == 0, output
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    deltas = [
-        e["event"]["delta"]["text"]
-        for e in lines
-        if e.get("type") == "stream_event"
-        and e["event"]["type"] == "content_block_delta"
-        and e["event"]["delta"]["type"] == "text_delta"
-    ]
+    deltas = text_deltas(lines)
     assert len(deltas) > 2 and "Stream me [[reply]]" in "".join(deltas)
     assert [e["subtype"] for e in lines if e.get("type") == "result"] == ["success"]
 
