@@ -19,17 +19,19 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _bench(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a bench script from the repository root; it must exit 0 (else its output tails)."""
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
 def test_harness_smoke(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     doc = tmp_path / "performance.md"
-    proc = subprocess.run(
-        [sys.executable, str(RUN), "--smoke", "--json", str(out), "--output", str(doc)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = _bench(
+        [sys.executable, str(RUN), "--smoke", "--json", str(out), "--output", str(doc)], timeout=300
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
 
     load = results["load"]
@@ -68,14 +70,7 @@ def test_harness_smoke_before_and_workers(tmp_path: Path) -> None:
     CPU that caps the scaling; both land in the table."""
     out = tmp_path / "results.json"
     argv = [sys.executable, str(RUN), "--smoke", "--before", str(ROOT), "--workers", "2"]
-    proc = subprocess.run(
-        [*argv, "--json", str(out), "--output", "-"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = _bench([*argv, "--json", str(out), "--output", "-"], timeout=300)
     results = json.loads(out.read_text())
     for key, pair in results["pairs"].items():
         row = results["load"][key]
@@ -96,14 +91,9 @@ def test_sqlite_save_bench_smoke() -> None:
     """bench/sqlite_save.py runs both layouts, the store and the store at its cap with both
     kinds of response id, and prints a figure for each."""
     script = str(ROOT / "bench" / "sqlite_save.py")
-    proc = subprocess.run(
-        [sys.executable, script, "--saves", "300", "--rounds", "1", "--cap", "300"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = _bench(
+        [sys.executable, script, "--saves", "300", "--rounds", "1", "--cap", "300"], timeout=120
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| schema ")]
     assert len(rows) == 2
     for row in rows:
@@ -140,14 +130,10 @@ def test_upstreams_smoke(tmp_path: Path) -> None:
     same fake upstream answer chat (checked for content), and embeddings come back as 8
     vectors of 1,536 through the gateway and the relay; every run counted requests."""
     out = tmp_path / "upstreams.json"
-    proc = subprocess.run(
+    proc = _bench(
         [sys.executable, str(RUN), "--only", "upstreams", "--smoke", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
     assert set(results["chat"]) == {"json/c1", "stream/c1"}
     for row in results["chat"].values():
@@ -164,14 +150,10 @@ def test_cold_start_ab_smoke() -> None:
     """bench/cold_start_ab.py starts each checkout's server and prints both medians (here
     the same checkout twice, one round)."""
     script = str(ROOT / "bench" / "cold_start_ab.py")
-    proc = subprocess.run(
+    proc = _bench(
         [sys.executable, script, "--before", str(ROOT), "--after", str(ROOT), "--rounds", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=120,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ("before", "after"):
         line = next(x for x in proc.stdout.splitlines() if x.startswith(f"{name}: "))
         seconds = float(line.split("median ")[1].split(" s")[0])
@@ -190,14 +172,7 @@ def test_instructions_per_request_within_the_baseline() -> None:
     the baseline: bench/instructions.py --write-baseline bench/instructions-baseline.json."""
     script = str(ROOT / "bench" / "instructions.py")
     baseline = str(ROOT / "bench" / "instructions-baseline.json")
-    proc = subprocess.run(
-        [sys.executable, script, "--check", baseline],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = _bench([sys.executable, script, "--check", baseline], timeout=600)
     assert "within 10% of the baseline" in proc.stdout
 
 
@@ -227,14 +202,10 @@ def test_breakdown_groups_a_profiled_gateways_time(tmp_path: Path) -> None:
     """bench/breakdown.py profiles a gateway between its two signals and groups the time:
     the table has the kernel's own groups with time in them, and the shares add up."""
     script = str(ROOT / "bench" / "breakdown.py")
-    proc = subprocess.run(
+    proc = _bench(
         [sys.executable, script, "--modes", "json", "--requests", "30", "--warmup", "5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = {}
     for line in proc.stdout.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
