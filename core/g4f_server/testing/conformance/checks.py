@@ -349,6 +349,24 @@ def _fault_ready(h: Harness, name: str, kind: str) -> tuple[Any, Result | None]:
     return chat[0], None
 
 
+async def _answer_under_fault(
+    h: Harness, entry: Any, kind: str, *, stream: bool = False, **fields: Any
+) -> wire.Answer:
+    """One chat request while the emulator injects ``kind`` (``fields`` as the kit's
+    ``fail`` takes them), starting from a healthy provider (no cooldown left by an earlier
+    check), with the fault cleared afterwards whatever happens."""
+    assert h.upstream is not None and h.http is not None
+    entry.health.succeeded()
+    h.upstream.fail(kind, **{"times": 100, **fields})
+    try:
+        body: dict[str, Any] = {"model": _model(entry, "chat"), "messages": _USER}
+        if stream:
+            body["stream"] = True
+        return await wire.post(h.http, h.url + "/v1/chat/completions", body, stream=stream)
+    finally:
+        h.upstream.clear()
+
+
 def fault(key: str) -> Check:
     kind, fields, statuses, codes, documented = FAULTS[key]
     name = f"faults.{key}"
@@ -357,14 +375,7 @@ def fault(key: str) -> Check:
         entry, skipped = _fault_ready(h, name, kind)
         if skipped:
             return [skipped]
-        assert h.upstream is not None and h.http is not None
-        entry.health.succeeded()  # no cooldown left by an earlier check
-        h.upstream.fail(kind, times=100, **fields)
-        try:
-            body = {"model": _model(entry, "chat"), "messages": _USER}
-            answer = await wire.post(h.http, h.url + "/v1/chat/completions", body)
-        finally:
-            h.upstream.clear()
+        answer = await _answer_under_fault(h, entry, kind, **fields)
         code = answer.error_code()
         detail = f"HTTP {answer.status} {code or ''}".strip()
         if code == "empty_answer":
@@ -395,13 +406,7 @@ async def fault_cut(h: Harness) -> list[Result]:
     entry, skipped = _fault_ready(h, name, "cut")
     if skipped:
         return [skipped]
-    assert h.upstream is not None and h.http is not None
-    h.upstream.fail("cut", after=1, times=100)
-    try:
-        body = {"model": _model(entry, "chat"), "messages": _USER, "stream": True}
-        answer = await wire.post(h.http, h.url + "/v1/chat/completions", body, stream=True)
-    finally:
-        h.upstream.clear()
+    answer = await _answer_under_fault(h, entry, "cut", stream=True, after=1)
     error = wire.stream_error(answer)
     if error is None:
         return [
@@ -421,13 +426,7 @@ async def empty_answer(h: Harness) -> list[Result]:
     entry, skipped = _fault_ready(h, name, "empty")
     if skipped:
         return [skipped]
-    assert h.upstream is not None and h.http is not None
-    h.upstream.fail("empty", times=100)
-    try:
-        body = {"model": _model(entry, "chat"), "messages": _USER}
-        answer = await wire.post(h.http, h.url + "/v1/chat/completions", body)
-    finally:
-        h.upstream.clear()
+    answer = await _answer_under_fault(h, entry, "empty")
     if 200 <= answer.status < 300:
         return [
             Result(
