@@ -200,7 +200,8 @@ def test_instructions_check_fails_on_growth_over_the_tolerance(
 
 def test_breakdown_groups_a_profiled_gateways_time(tmp_path: Path) -> None:
     """bench/breakdown.py profiles a gateway between its two signals and groups the time:
-    the table has the kernel's own groups with time in them, and the shares add up."""
+    each concern that serves a chat request has time in it, and the catch-all group is not
+    where most of it lands (a grouping that matched nothing would put it all there)."""
     script = str(ROOT / "bench" / "breakdown.py")
     proc = _bench(
         [sys.executable, script, "--modes", "json", "--requests", "30", "--warmup", "5"],
@@ -213,5 +214,11 @@ def test_breakdown_groups_a_profiled_gateways_time(tmp_path: Path) -> None:
             rows[cells[0]] = float(cells[1])
     assert rows["pipeline: turn, dispatch, transcript"] > 0, proc.stdout
     assert rows["plugin: upstream reading and event shaping"] > 0, proc.stdout
+    for group in (
+        "web: edge middleware, admission, body reading",
+        "aiohttp server: HTTP parse, response write",
+        "aiohttp client: the upstream request",
+    ):
+        assert rows[group] > 0, (group, proc.stdout)
     whole = rows.pop("all")
-    assert abs(sum(rows.values()) - whole) < 0.01 * whole + 1
+    assert rows["other: built-ins and the standard library"] < whole / 2, proc.stdout
