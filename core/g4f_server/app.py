@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator
 
@@ -15,7 +13,7 @@ from g4f_server.config import AppConfig
 from g4f_server.controls import wiring as controls
 from g4f_server.controls.apikeys import KEYRING
 from g4f_server.logs import configure_logging_once, get_logger
-from g4f_server.periodic import every
+from g4f_server.periodic import every, in_background
 from g4f_server.pipeline.cache import setup_cache
 from g4f_server.pipeline.media import MEDIA, StoredMediaPublisher
 from g4f_server.providers.context import make_context
@@ -132,10 +130,5 @@ async def _probes(app: web.Application) -> AsyncIterator[None]:
     if not interval:
         yield
         return
-    task = asyncio.create_task(app[PROBER].run(interval))
-    try:
+    async with in_background(app[PROBER].run(interval)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

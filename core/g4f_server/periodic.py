@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 
 @contextlib.asynccontextmanager
@@ -17,7 +18,15 @@ async def every(seconds: float, job: Callable[[], Awaitable[None]]) -> AsyncIter
             await asyncio.sleep(seconds)
             await job()
 
-    task = asyncio.create_task(repeat())
+    async with in_background(repeat()):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def in_background(job: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``job`` as a task while the ``async with`` block runs; leaving the block
+    cancels it and waits until it has stopped."""
+    task = asyncio.create_task(job)
     try:
         yield
     finally:
