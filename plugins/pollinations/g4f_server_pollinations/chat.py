@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from g4f_server.errors import ProviderError
 from g4f_server.events import (
@@ -607,13 +609,21 @@ class _Answer:
         self.held = None
 
 
+@functools.lru_cache(maxsize=16)
+def _route(host: str, key: str | None) -> tuple[URL, CIMultiDictProxy[str]]:
+    """The chat URL, parsed, and the request headers (read-only: aiohttp copies them into
+    each request's own) for a host and key: the same on almost every call."""
+    url = URL(f"{host}/v1/chat/completions" if key else f"{host}/openai")
+    headers = CIMultiDict({"Content-Type": "application/json", **auth_headers(key)})
+    return url, CIMultiDictProxy(headers)
+
+
 async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[ChatItem]:
     cfg = settings()
     key = api_key(ctx, cfg)
     keyed = key is not None
-    url = f"{cfg.gen_url}/v1/chat/completions" if keyed else f"{cfg.text_url}/openai"
+    url, headers = _route(cfg.gen_url if keyed else cfg.text_url, key)
     body = build_body(request, keyed=keyed)
-    headers = {"Content-Type": "application/json", **auth_headers(key)}
     answer = _Answer(request, keyed=keyed)
     slot = _NO_SLOT if keyed else transport.anonymous_slot(ctx, cfg, "text", keyed=False)
     streamed = False
