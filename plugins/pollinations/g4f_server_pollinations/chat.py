@@ -34,7 +34,7 @@ from g4f_server_pollinations.config import api_key, auth_headers, settings
 
 if TYPE_CHECKING:
     from g4f_server.provider import ChatRequest
-    from g4f_server_pollinations.chunks import TextChunk
+    from g4f_server_pollinations.chunks import TextChunk, TextCompletion
 
 # OpenAI fields forwarded when the client set them (both hosts accept these).
 _FORWARD = (
@@ -99,6 +99,14 @@ def _typed() -> tuple[Callable[[bytes | bytearray], TextChunk], type[Exception]]
     from g4f_server_pollinations import chunks
 
     return chunks.decode, chunks.ShapeError
+
+
+@functools.cache
+def _typed_completion() -> tuple[Callable[[bytes], TextCompletion], type[Exception]]:
+    """The same for a whole JSON completion, imported with the first one."""
+    from g4f_server_pollinations import chunks
+
+    return chunks.decode_completion, chunks.ShapeError
 
 
 def build_body(request: ChatRequest, *, keyed: bool) -> dict[str, Any]:
@@ -237,25 +245,22 @@ def read_completion(data: Any, audio_format: str) -> list[ChatEvent]:
     return events
 
 
-async def _read_whole(resp: aiohttp.ClientResponse, body: dict[str, Any]) -> list[ChatEvent]:
+async def _read_whole(
+    resp: aiohttp.ClientResponse, body: dict[str, Any], answer: _Answer
+) -> list[ChatEvent]:
     """The events of an answer that is not an SSE stream (read in one piece)."""
     kind = resp.content_type
     if kind == "application/json" or kind.endswith("+json"):
-        audio_format = (body.get("audio") or {}).get("format", "mp3")
-        try:
-            data = orjson.loads(await resp.read())
-        except orjson.JSONDecodeError:
-            raise ProviderError("Pollinations sent malformed JSON") from None
-        return read_completion(data, audio_format)
+        return answer.completion(await resp.read(), (body.get("audio") or {}).get("format", "mp3"))
     if kind.startswith("audio/"):
         data = await resp.read()
         media_info.check_audio(data, (body.get("audio") or {}).get("format", "mp3"), kind)
-        return [Media(kind="audio", data=data, mime_type=kind)]
+        return answer.whole([Media(kind="audio", data=data, mime_type=kind)])
     if kind in ("text/html", "application/xhtml+xml"):  # a CDN's or proxy's page, not a reply
         raise errors.html_error(kind, await resp.content.read(64 * 1024))
     if kind.startswith("text/"):  # the legacy host answers plain text for some models
         text = await resp.text()
-        return [TextDelta(text)] if text else []
+        return answer.whole([TextDelta(text)] if text else [])
     raise ProviderError(f"Pollinations answered an unexpected content type {kind!r}")
 
 
@@ -498,6 +503,44 @@ class _Answer:
             self.saw_usage = True
             put(usage)
 
+    def completion(self, raw: bytes, audio_format: str) -> list[ChatEvent]:
+        """The events of a JSON completion. The usual one, text only from the gateway host,
+        is decoded typed and its events put in one pass (what ``whole`` would make of
+        ``read_completion``'s); any other (reasoning, tool calls, audio, citations, an
+        error, another shape, the legacy host's checks) takes the full walk."""
+        if not self.legacy:
+            decode, shape_error = _typed_completion()
+            try:
+                done = decode(raw)
+            except shape_error:
+                pass
+            else:
+                if done.choices:
+                    return self._text_completion(done)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ProviderError("Pollinations sent malformed JSON") from None
+        return self.whole(read_completion(data, audio_format))
+
+    def _text_completion(self, done: TextCompletion) -> list[ChatEvent]:
+        out = self._new_batch()
+        put = self.put
+        if done.model and not self.model_seen:
+            put(ModelUsed(done.model))
+        choice = done.choices[0]
+        if (message := choice.message) is not None and (text := message.content):
+            if self.lead is not None:
+                text = self._lead(text)
+            if text:
+                put(TextDelta(text))
+        if usage := _usage(done.usage):
+            self.saw_usage = True
+            put(usage)
+        if reason := choice.finish_reason:
+            self.reason = _FINISH.get(reason, "stop")
+        return out
+
     def whole(self, events: list[ChatEvent]) -> list[ChatEvent]:
         """The events of an answer read in one piece (JSON, plain text, audio)."""
         out = self._new_batch()
@@ -645,6 +688,6 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
                     answer.model_seen = True  # one model per stream: the first one named
                 if answer.done:
                     break
-        elif events := answer.whole(await _read_whole(resp, body)):
+        elif events := await _read_whole(resp, body, answer):
             yield events
     yield answer.close(streamed=streamed)

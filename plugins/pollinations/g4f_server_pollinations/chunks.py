@@ -1,13 +1,16 @@
-"""The usual streamed chunk, typed (msgspec): decoding it skips every field we do not read
-(ids, timestamps, content filter results) instead of building dicts and strings for them.
+"""The usual streamed chunk and whole completion, typed (msgspec): decoding skips every
+field we do not read (ids, timestamps, content filter results) instead of building dicts
+and strings for them.
 
-Only the text fast path of ``chat._Answer`` reads these. The fields that make a chunk
-more than text are typed ``None``: a chunk that carries any of them fails to decode here
-and is read by the full walk over ``orjson.loads`` instead, as is anything of another
-shape. The structs cannot form a reference cycle, so the GC need not track them.
+Only the text fast paths of ``chat._Answer`` read these. The fields that make an answer
+more than text are typed ``None``: one that carries any of them fails to decode here and
+is read by the full walk over ``orjson.loads`` instead, as is anything of another shape.
+The structs cannot form a reference cycle, so the GC need not track them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import msgspec
 
@@ -35,3 +38,28 @@ class TextChunk(msgspec.Struct, gc=False):
 
 
 decode = msgspec.json.Decoder(TextChunk).decode
+
+
+class Message(msgspec.Struct, gc=False):
+    content: str | None = None
+    reasoning_content: None = None
+    reasoning: None = None
+    tool_calls: None = None
+    audio: None = None
+
+
+class WholeChoice(msgspec.Struct, gc=False):
+    message: Message | None = None
+    finish_reason: str | None = None
+
+
+class TextCompletion(msgspec.Struct, gc=False):
+    choices: list[WholeChoice] = []
+    model: str | None = None
+    # Read as the walk reads it (chat._usage): its "*_details" objects are open-ended.
+    usage: dict[str, Any] | None = None
+    citations: None = None
+    error: None = None
+
+
+decode_completion = msgspec.json.Decoder(TextCompletion).decode

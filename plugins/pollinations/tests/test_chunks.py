@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from g4f_server.requests import ChatRequest
-from g4f_server_pollinations.chat import _Answer
-from g4f_server_pollinations.chunks import decode
+from g4f_server_pollinations.chat import _Answer, read_completion
+from g4f_server_pollinations.chunks import decode, decode_completion
 
 REQUEST = ChatRequest(model="openai", messages=[{"role": "user", "content": "Hi"}], stream=True)
 BASE = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "openai"}
@@ -110,3 +110,92 @@ def test_malformed_chunk_is_a_provider_error() -> None:
 
     with pytest.raises(ProviderError, match="malformed"):
         _Answer(REQUEST, keyed=True).feed(b'data: {"choices": [\n\n')
+
+
+# Whole (non-streamed) completions: the typed one-pass read against read_completion + whole.
+WHOLE = {"id": "chatcmpl-2", "object": "chat.completion", "created": 1, "model": "openai"}
+USAGE = {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+
+
+def _message(message: Any, finish: Any = "stop") -> dict[str, Any]:
+    return {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+
+
+COMPLETIONS = {
+    "text": {**WHOLE, "choices": [_message({"role": "assistant", "content": "Hi"})]},
+    "text and usage": {**WHOLE, "choices": [_message({"content": "Hi"})], "usage": USAGE},
+    "usage details": {
+        **WHOLE,
+        "choices": [_message({"content": "Hi"})],
+        "usage": {**USAGE, "prompt_tokens_details": {"cached_tokens": 4}},
+    },
+    "usage without counts": {**WHOLE, "choices": [_message({"content": "Hi"})], "usage": {}},
+    "blank lines first": {**WHOLE, "choices": [_message({"content": "\n\n  Hi\nthere"})]},
+    "only whitespace": {**WHOLE, "choices": [_message({"content": " \n"})]},
+    "empty text": {**WHOLE, "choices": [_message({"content": ""})]},
+    "null text": {**WHOLE, "choices": [_message({"content": None})]},
+    "no message": {**WHOLE, "choices": [{"index": 0, "finish_reason": "length"}]},
+    "unknown finish": {**WHOLE, "choices": [_message({"content": "x"}, "weird")]},
+    "no finish": {**WHOLE, "choices": [_message({"content": "x"}, None)]},
+    "no model": {"choices": [_message({"content": "a"})]},
+    "numeric model": {**WHOLE, "model": 4, "choices": [_message({"content": "f"})]},
+    "reasoning": {**WHOLE, "choices": [_message({"reasoning_content": "hmm", "content": "c"})]},
+    "tool call": {
+        **WHOLE,
+        "choices": [
+            _message(
+                {"tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{}"}}]},
+                "tool_calls",
+            )
+        ],
+    },
+    "citations": {
+        **WHOLE,
+        "citations": ["https://a.example"],
+        "choices": [_message({"content": "d"})],
+    },
+    "content parts": {**WHOLE, "choices": [_message({"content": [{"type": "text", "text": "e"}]})]},
+    "one-element array": [{**WHOLE, "choices": [_message({"content": "g"})]}],
+    "error false": {**WHOLE, "error": False, "choices": [_message({"content": "i"})]},
+}
+WHOLE_TYPED = {"text", "text and usage", "usage details", "usage without counts"}
+WHOLE_TYPED |= {"blank lines first", "only whitespace", "empty text", "null text", "no message"}
+WHOLE_TYPED |= {"unknown finish", "no finish", "no model"}
+
+
+def _whole_state(answer: _Answer, out: list[Any]) -> tuple[Any, ...]:
+    return (*_state(answer, out), answer.saw_usage, answer.lead, answer.close())
+
+
+@pytest.mark.parametrize("name", sorted(COMPLETIONS))
+def test_typed_completion_and_full_walk_agree(name: str) -> None:
+    raw = orjson.dumps(COMPLETIONS[name])
+    read = _Answer(REQUEST, keyed=True)
+    out = read.completion(raw, "mp3")
+    walked = _Answer(REQUEST, keyed=True)
+    walk_out = walked.whole(read_completion(orjson.loads(raw), "mp3"))
+    assert _whole_state(read, out) == _whole_state(walked, walk_out)
+
+
+@pytest.mark.parametrize("name", sorted(COMPLETIONS))
+def test_typed_completion_takes_only_text_answers(name: str) -> None:
+    try:
+        kept = bool(decode_completion(orjson.dumps(COMPLETIONS[name])).choices)
+    except Exception:  # msgspec rejects the shape
+        kept = False
+    assert kept == (name in WHOLE_TYPED)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"choices": [', "malformed JSON"),
+        (b'{"error": {"message": "model crashed"}}', "model crashed"),
+        (b'{"model": "openai", "choices": []}', "without choices"),
+    ],
+)
+def test_a_completion_that_is_no_answer_raises(raw: bytes, message: str) -> None:
+    from g4f_server.errors import ProviderError
+
+    with pytest.raises(ProviderError, match=message):
+        _Answer(REQUEST, keyed=True).completion(raw, "mp3")
