@@ -670,6 +670,9 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
     answer = _Answer(request, keyed=keyed)
     slot = _NO_SLOT if keyed else transport.anonymous_slot(ctx, cfg, "text", keyed=False)
     streamed = False
+    # The answer's last events (the whole answer, or the read that ended the stream) go
+    # out with close()'s in one batch: one write to the client, not two.
+    last: list[ChatEvent] | None = None
     async with (
         slot,
         transport.call(
@@ -683,11 +686,23 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
             streamed = True
             feed = answer.feed
             async for piece in resp.content.iter_any():
-                if events := feed(piece):
+                events = feed(piece)
+                if answer.done:
+                    last = events
+                    break
+                if events:
                     yield events
                     answer.model_seen = True  # one model per stream: the first one named
-                if answer.done:
-                    break
-        elif events := await _read_whole(resp, body, answer):
-            yield events
-    yield answer.close(streamed=streamed)
+        else:
+            last = await _read_whole(resp, body, answer)
+    try:
+        end = answer.close(streamed=streamed)
+    except Exception:
+        if last:  # what was read before the failure still goes first, as it did
+            yield last
+        raise
+    if last:
+        last += end
+        yield last
+    else:
+        yield end

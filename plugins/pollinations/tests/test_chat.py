@@ -475,6 +475,19 @@ async def test_events_of_one_read_come_as_one_list(emulator, ctx) -> None:
     assert finish(flat) == "stop"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_last_read_and_the_finish_come_as_one_list(emulator, ctx, stream) -> None:
+    """The events of the read that ends the answer (a whole one, or a stream's through
+    [DONE]) go out together with the Finish: one write to the client instead of two."""
+    emulator.one_write = True
+    request = req("one two three", stream=stream)
+    items = [item async for item in plugin.chat(request, ctx(api_key="sk_test_key"))]
+    assert len(items) == 1
+    assert text_of(items[0]) == "Echo: one two three"
+    assert isinstance(items[0][-2], events.Usage)
+    assert finish(items[0]) == "stop"
+
+
 @pytest.mark.parametrize("mode", ["no_events", "only_done"])
 @pytest.mark.parametrize("keyed", [False, True])
 async def test_event_stream_without_events_is_an_upstream_error(
