@@ -171,17 +171,18 @@ def usage_of_headers(headers: dict[str, str]) -> Usage | None:
 
 
 def _usage(data: Any) -> Usage | None:
-    if not isinstance(data, dict) or not isinstance(data.get("prompt_tokens"), int):
+    if not isinstance(data, dict) or not isinstance(prompt := data.get("prompt_tokens"), int):
         return None
-    details = {
-        k: v for k, v in data.items() if k.endswith("_details") and isinstance(v, dict) and v
-    }
-    return Usage(
-        prompt_tokens=data["prompt_tokens"],
-        completion_tokens=int(data.get("completion_tokens") or 0),
-        total_tokens=data.get("total_tokens"),
-        details=details,
-    )
+    if len(data) == 3 and "completion_tokens" in data and "total_tokens" in data:
+        details = {}  # only the three counts (the usual): no "*_details" to look for
+    else:
+        details = {
+            k: v for k, v in data.items() if k.endswith("_details") and isinstance(v, dict) and v
+        }
+    # Positional, in the field order (prompt, completion, total, estimated, details):
+    # keywords cost a dict per call.
+    completion = int(data.get("completion_tokens") or 0)
+    return Usage(prompt, completion, data.get("total_tokens"), False, details)
 
 
 def _citations(data: dict[str, Any], seen: set[str]) -> list[Citation]:
@@ -393,9 +394,10 @@ class _Answer:
             return out
         loads = orjson.loads
         # Most chunks: text only, read from the typed form (not on the legacy host, whose
-        # text takes the stop and notice checks of the full walk).
+        # text takes the stop and notice checks of the full walk). Read inline: a method
+        # call per chunk was a tenth of the chunk's cost.
         decode, shape_error = (None, None) if self.legacy else _typed()
-        text_chunk = self._text_chunk
+        put = self.put  # out.append: fixed for this batch when not legacy
         for line in lines:
             if not line:
                 continue  # the blank line that ends each event
@@ -409,10 +411,25 @@ class _Answer:
             self.chunks += 1
             if decode is not None:
                 try:
-                    if text_chunk(decode(line[5:])):
-                        continue
+                    text = decode(line[5:])
                 except shape_error:  # more than text, another shape, or not JSON: see below
                     pass
+                else:
+                    # Nothing but text, a model name and a finish reason (the typed decoder
+                    # refuses any more): the same as _chunk makes of it.
+                    if not self.model_seen and text.model:
+                        self.model_seen = True
+                        put(ModelUsed(text.model))
+                    if choices := text.choices:
+                        choice = choices[0]
+                        if (delta := choice.delta) is not None and (content := delta.content):
+                            if self.lead is not None:
+                                content = self._lead(content)
+                            if content:
+                                put(TextDelta(content))
+                        if reason := choice.finish_reason:
+                            self.reason = _FINISH.get(reason, "stop")
+                    continue
             try:
                 chunk = loads(line[5:])
             except orjson.JSONDecodeError:
@@ -428,24 +445,6 @@ class _Answer:
             if self.done:
                 break
         return out
-
-    def _text_chunk(self, chunk: TextChunk) -> bool:
-        """A chunk with nothing but text, a model name and a finish reason: always read
-        (True), since the typed decoder refuses any more (``_chunk`` reads those, with
-        the same result)."""
-        if not self.model_seen and chunk.model:
-            self.model_seen = True
-            self.put(ModelUsed(chunk.model))
-        if choices := chunk.choices:
-            choice = choices[0]
-            if (delta := choice.delta) is not None and (content := delta.content):
-                if self.lead is not None:
-                    content = self._lead(content)
-                if content:
-                    self.put(TextDelta(content))
-            if reason := choice.finish_reason:
-                self.reason = _FINISH.get(reason, "stop")
-        return True
 
     def _chunk(self, chunk: Any) -> None:
         if not isinstance(chunk, dict):

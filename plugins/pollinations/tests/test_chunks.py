@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
+from g4f_server.events import Usage
 from g4f_server.requests import ChatRequest
-from g4f_server_pollinations.chat import _Answer, read_completion
+from g4f_server_pollinations.chat import _Answer, _usage, read_completion
 from g4f_server_pollinations.chunks import decode, decode_completion
 
 REQUEST = ChatRequest(model="openai", messages=[{"role": "user", "content": "Hi"}], stream=True)
@@ -87,11 +88,10 @@ def test_fast_path_and_full_walk_agree(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(CHUNKS))
 def test_fast_path_takes_only_text_chunks(name: str) -> None:
-    """The chunks the fast path keeps are those of text only; it hands over the rest."""
-    answer = _Answer(REQUEST, keyed=True)
-    answer._new_batch()
+    """The chunks the fast path keeps (those the typed decoder takes) are those of text
+    only; it hands over the rest."""
     try:
-        kept = answer._text_chunk(decode(orjson.dumps(CHUNKS[name])))
+        kept = decode(orjson.dumps(CHUNKS[name])) is not None
     except Exception:  # msgspec rejects the shape
         kept = False
     assert kept == (name in TYPED)
@@ -199,3 +199,32 @@ def test_a_completion_that_is_no_answer_raises(raw: bytes, message: str) -> None
 
     with pytest.raises(ProviderError, match=message):
         _Answer(REQUEST, keyed=True).completion(raw, "mp3")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}, Usage(9, 2, 11)),
+        ({"prompt_tokens": 9}, Usage(9, 0)),
+        ({"prompt_tokens": 9, "completion_tokens": None, "total_tokens": 9}, Usage(9, 0, 9)),
+        (
+            {
+                "prompt_tokens": 9,
+                "completion_tokens": 2,
+                "total_tokens": 11,
+                "prompt_tokens_details": {"cached_tokens": 4},
+                "completion_tokens_details": {},
+                "cost_details": "n/a",
+            },
+            Usage(9, 2, 11, details={"prompt_tokens_details": {"cached_tokens": 4}}),
+        ),
+        (  # three keys, but not the three counts: its details are still read
+            {"prompt_tokens": 9, "completion_tokens": 2, "x_details": {"a": 1}},
+            Usage(9, 2, details={"x_details": {"a": 1}}),
+        ),
+        ({"prompt_tokens": "9", "completion_tokens": 2, "total_tokens": 11}, None),
+        ([9, 2, 11], None),
+    ],
+)
+def test_usage_counts_and_details(data: Any, expected: Usage | None) -> None:
+    assert _usage(data) == expected
