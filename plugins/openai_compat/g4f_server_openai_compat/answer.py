@@ -30,6 +30,8 @@ _FINISH: dict[str, ev.FinishReason] = {
     "eos": "stop",
 }
 _DONE = b"data: [DONE]"
+# Events are frozen: the last one of every answer is shared, not built per answer.
+_FINISHED = {reason: ev.Finish(reason) for reason in set(_FINISH.values())}
 
 
 class StreamReader:
@@ -177,8 +179,12 @@ class StreamReader:
         out: list[ev.ChatEvent] = []
         if isinstance(completion, dict):
             self._chunk(completion, out)  # an error object raises here
-        out.append(ev.Finish(self.finish or "stop"))
+        out.append(self._finished())
         return out
 
     def end(self) -> list[ev.ChatEvent]:
-        return [ev.Finish(self.finish or "stop")]
+        return [self._finished()]
+
+    def _finished(self) -> ev.Finish:
+        reason = self.finish or "stop"
+        return _FINISHED.get(reason) or ev.Finish(reason)

@@ -105,9 +105,16 @@ async def chat(up: Upstream, request: ChatRequest, ctx: ProviderContext) -> Asyn
             complete = True
             return
         feed = reader.feed
+        # The read that ended the stream at [DONE] goes out with the Finish: one batch
+        # (one write to the client), not two.
+        last: list[Any] = []
         try:
             async for piece in resp.content.iter_any():
-                if batch := feed(piece):
+                batch = feed(piece)
+                if reader.done and reader.error is None:
+                    last = batch
+                    break
+                if batch:
                     yield batch
                 if reader.error is not None:
                     raise reader.error
@@ -126,7 +133,8 @@ async def chat(up: Upstream, request: ChatRequest, ctx: ProviderContext) -> Asyn
                 code="upstream_stream_cut",
             )
         complete = True
-        yield reader.end()
+        last += reader.end()
+        yield last
     finally:
         if complete:
             resp.release()

@@ -237,3 +237,34 @@ async def test_other_protocols_reach_the_upstream_as_openai_messages(
     assert seen.content[0].text == "I see 1 image(s). Echo: what"
     part = emulator.last("chat").json["messages"][0]["content"][0]
     assert part["image_url"]["url"] == "data:image/png;base64,iVBORw0KGgo="
+
+
+async def test_the_read_that_ends_the_stream_comes_with_the_finish(
+    aiohttp_server: Any, provider_context: Any
+) -> None:
+    """An upstream stream that arrives in one read (text, usage, [DONE]) is one batch,
+    Finish included: one write to the client instead of two."""
+    from aiohttp import web
+
+    from g4f_server import events
+    from g4f_server.requests import ChatRequest
+    from g4f_server_openai_compat.chat import chat
+    from g4f_server_openai_compat.upstreams import resolve
+
+    chunk = {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]}
+    last = {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
+    usage = {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+    body = b"".join(b"data: %s\n\n" % json.dumps(c).encode() for c in (chunk, last, usage))
+
+    async def completions(request: web.Request) -> web.Response:
+        return web.Response(body=body + b"data: [DONE]\n\n", content_type="text/event-stream")
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    up = resolve("groq", {"api_key": "k", "base_url": str(server.make_url("/v1"))}, {})
+    request = ChatRequest(model=MODEL, messages=[{"role": "user", "content": "Hi"}], stream=True)
+    batches = [batch async for batch in chat(up, request, provider_context())]
+    assert batches == [
+        [events.TextDelta("Hi"), events.Usage(3, 1), events.Finish("length")],
+    ]
