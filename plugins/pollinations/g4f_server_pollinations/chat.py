@@ -88,8 +88,18 @@ _CHARS_PER_TOKEN = 4
 # Keyed calls are limited per account upstream: no local slot to wait for.
 _NO_SLOT = contextlib.nullcontext()
 _FINISHED = {reason: Finish(reason) for reason in set(_FINISH.values())}  # type: ignore[arg-type]
+# ModelUsed events are frozen too: one per model name (there are a few), not per answer.
+_MODELS: dict[str, ModelUsed] = {}
 # Upstream response headers passed on to the client, as they are (docs: README).
 _PASSED = (b"x-model-used", b"x-usage-")
+
+
+def _model_used(name: str) -> ModelUsed:
+    if (event := _MODELS.get(name)) is None:
+        if len(_MODELS) >= 64:  # an upstream naming ever new models: stay bounded
+            _MODELS.clear()
+        event = _MODELS[name] = ModelUsed(name)
+    return event
 
 
 @functools.cache
@@ -211,7 +221,7 @@ def read_completion(data: Any, audio_format: str) -> list[ChatEvent]:
         raise ProviderError("Pollinations answered without choices")
     events: list[ChatEvent] = []
     if data.get("model"):
-        events.append(ModelUsed(str(data["model"])))
+        events.append(_model_used(str(data["model"])))
     events += _citations(data, set())
     choice = data["choices"][0]
     message = choice.get("message") or {}
@@ -372,7 +382,7 @@ class _Answer:
         ctx.response_headers.update(passed)
         if model := passed.get("x-model-used"):
             self.model_seen = True
-            self.carry = ModelUsed(model)
+            self.carry = _model_used(model)
         self.header_usage = usage_of_headers(passed)
 
     def _new_batch(self) -> list[ChatEvent]:
@@ -419,7 +429,7 @@ class _Answer:
                     # refuses any more): the same as _chunk makes of it.
                     if not self.model_seen and text.model:
                         self.model_seen = True
-                        put(ModelUsed(text.model))
+                        put(_model_used(text.model))
                     if choices := text.choices:
                         choice = choices[0]
                         if (delta := choice.delta) is not None and (content := delta.content):
@@ -454,7 +464,7 @@ class _Answer:
         put = self.put
         if not self.model_seen and (model := chunk.get("model")):
             self.model_seen = True
-            put(ModelUsed(str(model)))
+            put(_model_used(str(model)))
         if chunk.get("citations"):
             for citation in _citations(chunk, self.cited):
                 put(citation)
@@ -526,7 +536,7 @@ class _Answer:
         out = self._new_batch()
         put = self.put
         if done.model and not self.model_seen:
-            put(ModelUsed(done.model))
+            put(_model_used(done.model))
         choice = done.choices[0]
         if (message := choice.message) is not None and (text := message.content):
             if self.lead is not None:
@@ -584,7 +594,7 @@ class _Answer:
                 "its end)",
                 code="upstream_empty_stream",
             )
-        if not self.cut and (tail := self.stop.flush()):
+        if self.stop is not _NO_STOPS and not self.cut and (tail := self.stop.flush()):
             budget = self.budget
             if budget is not None and self.emitted + len(tail) > budget:
                 tail, self.reason = tail[: budget - self.emitted], "length"

@@ -35,7 +35,10 @@ def stop_read_timer(resp: aiohttp.ClientResponse) -> None:
     aiohttp re-arms ``sock_read`` on every network read (~5 k instructions each, 22 on a
     paced streamed answer), and it would cut a pause between chunks at ``ctx.timeout``
     where the operator allowed ``G4F_STREAM_TIMEOUT``. Until the headers arrive the timer
-    stays: an upstream that never answers is caught by the plugin itself."""
+    stays: an upstream that never answers is caught by the plugin itself. A body that has
+    all arrived (a whole answer, usually) has no timer left: aiohttp drops it at the end."""
+    if resp.content.is_eof():
+        return
     protocol = resp.connection.protocol if resp.connection is not None else None
     if protocol is not None and hasattr(protocol, "read_timeout"):
         protocol.read_timeout = None
