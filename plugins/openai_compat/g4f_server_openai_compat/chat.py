@@ -144,8 +144,11 @@ async def chat(up: Upstream, request: ChatRequest, ctx: ProviderContext) -> Asyn
 
 async def _completion(up: Upstream, resp: aiohttp.ClientResponse) -> Any:
     """A whole JSON completion; one that does not parse was cut on the way."""
+    content = resp.content
     try:
-        raw = await resp.read()
+        # Usually the body came with the headers: taken as it is, without read()'s loop
+        # of awaits for a body that is all there.
+        raw = content.read_nowait() if content.is_eof() else await resp.read()
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise failures.for_exception(up, exc, "chat") from exc
     try:

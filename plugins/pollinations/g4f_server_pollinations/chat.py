@@ -262,7 +262,11 @@ async def _read_whole(
     """The events of an answer that is not an SSE stream (read in one piece)."""
     kind = resp.content_type
     if kind == "application/json" or kind.endswith("+json"):
-        return answer.completion(await resp.read(), (body.get("audio") or {}).get("format", "mp3"))
+        # Usually the body came with the headers: taken as it is, without read()'s loop of
+        # awaits (three coroutines) for a body that is all there.
+        content = resp.content
+        raw = content.read_nowait() if content.is_eof() else await resp.read()
+        return answer.completion(raw, (body.get("audio") or {}).get("format", "mp3"))
     if kind.startswith("audio/"):
         data = await resp.read()
         media_info.check_audio(data, (body.get("audio") or {}).get("format", "mp3"), kind)

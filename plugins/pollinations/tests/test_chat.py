@@ -579,3 +579,42 @@ def test_done_or_blank_lines_alone_are_no_events(keyed: bool, body: bytes) -> No
     assert answer.feed(body) == []
     with pytest.raises(errors.ProviderError, match="no events"):
         answer.close(streamed=True)
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.05])
+async def test_a_json_answer_read_whole_or_as_it_arrives(aiohttp_server, ctx, monkeypatch, pause):
+    """A JSON answer that came with its headers is taken as it is; one whose body is still
+    arriving is read to its end: the same events either way."""
+    import asyncio
+
+    from aiohttp import web
+
+    body = (
+        b'{"model": "openai", "choices": [{"index": 0, "message": {"role": "assistant", '
+        b'"content": "Hello there"}, "finish_reason": "stop"}], "usage": '
+        b'{"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}'
+    )
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        await resp.write(body[:40])
+        await asyncio.sleep(pause)
+        await resp.write(body[40:])
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/gen/v1/chat/completions", completions)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    monkeypatch.setenv("POLLINATIONS_GEN_URL", str(server.make_url("/gen")))
+    items = [item async for item in plugin.chat(req(), ctx(api_key="sk_test_key"))]
+    assert items == [
+        [
+            events.ModelUsed("openai"),
+            events.TextDelta("Hello there"),
+            events.Usage(3, 2, 5),
+            events.Finish("stop"),
+        ]
+    ]
