@@ -104,12 +104,13 @@ async def chat(up: Upstream, request: ChatRequest, ctx: ProviderContext) -> Asyn
             yield reader.whole(await _completion(up, resp))
             complete = True
             return
-        feed = reader.feed
+        feed, readany = reader.feed, resp.content.readany
         # The read that ended the stream at [DONE] goes out with the Finish: one batch
         # (one write to the client), not two.
         last: list[Any] = []
         try:
-            async for piece in resp.content.iter_any():
+            # readany() itself, not iter_any(): its __anext__ is one more coroutine per read.
+            while piece := await readany():
                 batch = feed(piece)
                 if reader.done and reader.error is None:
                     last = batch

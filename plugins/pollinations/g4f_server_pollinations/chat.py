@@ -697,8 +697,9 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
         # One list per network read: the gateway writes it to the client in one piece.
         if resp.content_type == "text/event-stream":
             streamed = True
-            feed = answer.feed
-            async for piece in resp.content.iter_any():
+            feed, readany = answer.feed, resp.content.readany
+            # readany() itself, not iter_any(): its __anext__ is one more coroutine per read.
+            while piece := await readany():
                 events = feed(piece)
                 if answer.done:
                     last = events
