@@ -620,6 +620,9 @@ class _Answer:
     def _lead(self, text: str) -> str:
         """``text`` without the blank lines that open the answer ("" while the answer is
         still only whitespace); the indentation of the first line with text stays."""
+        if not self.lead and text and not text[0].isspace():  # the usual: nothing to trim
+            self.lead = None
+            return text
         lead = self.lead + text  # type: ignore[operator]
         body = lead.lstrip()
         if not body:

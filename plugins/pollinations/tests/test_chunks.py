@@ -228,3 +228,22 @@ def test_a_completion_that_is_no_answer_raises(raw: bytes, message: str) -> None
 )
 def test_usage_counts_and_details(data: Any, expected: Usage | None) -> None:
     assert _usage(data) == expected
+
+
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        (["Hi", "\n there"], ["Hi", "\n there"]),
+        (["", "\n\n  Hi"], ["", "  Hi"]),
+        (["\n", " \n", "  Hi\n", "\nthere"], ["", "", "  Hi\n", "\nthere"]),
+        (["\u2003", "Hi"], ["", "\u2003Hi"]),
+        (["x\n"], ["x\n"]),
+    ],
+)
+def test_blank_lines_that_open_the_answer_are_dropped(
+    pieces: list[str], expected: list[str]
+) -> None:
+    answer = _Answer(REQUEST, keyed=True)
+    assert [
+        answer._lead(piece) if answer.lead is not None else piece for piece in pieces
+    ] == expected
