@@ -429,8 +429,8 @@ class _Answer:
                 except shape_error:  # more than text, another shape, or not JSON: see below
                     pass
                 else:
-                    # Nothing but text, a model name and a finish reason (the typed decoder
-                    # refuses any more): the same as _chunk makes of it.
+                    # Nothing but text, a model name, a finish reason and usage (the typed
+                    # decoder refuses any more): the same as _chunk makes of it.
                     if not self.model_seen and text.model:
                         self.model_seen = True
                         put(_model_used(text.model))
@@ -443,6 +443,9 @@ class _Answer:
                                 put(TextDelta(content))
                         if reason := choice.finish_reason:
                             self.reason = _FINISH.get(reason, "stop")
+                    if text.usage is not None and (usage := _usage(text.usage)):
+                        self.saw_usage = True
+                        put(usage)
                     continue
             try:
                 chunk = loads(line[5:])

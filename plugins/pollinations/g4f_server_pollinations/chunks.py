@@ -3,8 +3,9 @@ field we do not read (ids, timestamps, content filter results) instead of buildi
 and strings for them.
 
 Only the text fast paths of ``chat._Answer`` read these. The fields that make an answer
-more than text are typed ``None``: one that carries any of them fails to decode here and
-is read by the full walk over ``orjson.loads`` instead, as is anything of another shape.
+more than text (and usage) are typed ``None``: one that carries any of them fails to decode
+here and is read by the full walk over ``orjson.loads`` instead, as is anything of another
+shape.
 The structs cannot form a reference cycle, so the GC need not track them.
 """
 
@@ -32,7 +33,9 @@ class Choice(msgspec.Struct, gc=False):
 class TextChunk(msgspec.Struct, gc=False):
     choices: list[Choice] = []
     model: str | None = None
-    usage: None = None
+    # The usage chunk (the last but [DONE] of a keyed stream) too; read as the walk reads
+    # it (chat._usage): its "*_details" objects are open-ended.
+    usage: dict[str, Any] | None = None
     citations: None = None
     error: None = None
 

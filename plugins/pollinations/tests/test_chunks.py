@@ -40,6 +40,13 @@ CHUNKS = {
         "system_fingerprint": "fp_1",
     },
     "usage": {**BASE, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}},
+    "usage with details": {
+        **BASE,
+        "choices": [],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "x_details": {"a": 1}},
+    },
+    "empty usage": {**BASE, "choices": [_choice({"content": "u"})], "usage": {}},
+    "usage not an object": {**BASE, "choices": [], "usage": [3, 4]},
     "reasoning": {**BASE, "choices": [_choice({"reasoning_content": "hmm", "content": "c"})]},
     "reasoning (other name)": {**BASE, "choices": [_choice({"reasoning": "hmm"})]},
     "tool call": {
@@ -68,11 +75,12 @@ CHUNKS = {
     "error false": {**BASE, "error": False, "choices": [_choice({"content": "i"})]},
 }
 TYPED = {"text", "role and text", "empty text", "null text", "finish", "finish by length"}
-TYPED |= {"unknown finish", "no choices", "no model", "filter results"}
+TYPED |= {"unknown finish", "no choices", "no model", "filter results", "usage"}
+TYPED |= {"usage with details", "empty usage"}
 
 
 def _state(answer: _Answer, out: list[Any]) -> tuple[Any, ...]:
-    return out, answer.reason, answer.model_seen, answer.saw_tools
+    return out, answer.reason, answer.model_seen, answer.saw_tools, answer.saw_usage
 
 
 @pytest.mark.parametrize("name", sorted(CHUNKS))
