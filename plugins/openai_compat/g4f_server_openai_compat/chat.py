@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
-from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
 from g4f_server.errors import ProviderError
 from g4f_server.provider import ProviderContext
@@ -76,33 +74,15 @@ def request_body(up: Upstream, request: ChatRequest) -> dict[str, Any]:
     return body
 
 
-# (id(upstream), key, stream) -> (the upstream, its chat URL, the request headers)
-_ROUTES: dict[tuple[int, str | None, bool], tuple[Upstream, URL, CIMultiDictProxy[str]]] = {}
-
-
-def _route(up: Upstream, key: str | None, stream: bool) -> tuple[URL, CIMultiDictProxy[str]]:
-    """The chat URL, parsed, and the request headers (read-only: aiohttp copies them into
-    each request's own): the same on almost every call, so built once per upstream, key
-    and stream flag (bounded; an entry holds its upstream, so the id is never reused)."""
-    route = _ROUTES.get((id(up), key, stream))
-    if route is None or route[0] is not up:
-        if len(_ROUTES) >= 64:
-            _ROUTES.clear()
-        headers = CIMultiDict(auth_headers(up, key))
-        headers["Accept"] = "text/event-stream" if stream else "application/json"
-        headers["Content-Type"] = "application/json"
-        url = URL(f"{up.base_url}/chat/completions")
-        route = _ROUTES[id(up), key, stream] = (up, url, CIMultiDictProxy(headers))
-    return route[1], route[2]
-
-
 async def chat(up: Upstream, request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Any]:
     key = ctx.api_key or up.api_key  # the client's own key wins over the configured one
     failures.check_memory(ctx.state, up, key)
-    url, headers = _route(up, key, request.stream)
+    headers = auth_headers(up, key)
+    headers["Accept"] = "text/event-stream" if request.stream else "application/json"
+    headers["Content-Type"] = "application/json"
     try:
         resp = await ctx.http.post(
-            url,
+            f"{up.base_url}/chat/completions",
             data=orjson.dumps(request_body(up, request)),
             headers=headers,
             proxy=ctx.proxy,
