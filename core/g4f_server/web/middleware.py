@@ -196,6 +196,7 @@ def _edge(edge: Edge, route: _Route) -> Handler:
             tried: list[Route] = []
             attempted.set(tried)
             path = request.path
+            key_name: str | None = None
             try:
                 expect = request.headers.get("Expect")
                 if expect is not None and expect.lower() != "100-continue":
@@ -208,7 +209,7 @@ def _edge(edge: Edge, route: _Route) -> Handler:
                     and path not in OPEN_PATHS
                     and not path.startswith(OPEN_PREFIXES)
                 ):
-                    request[KEY_NAME] = keyring.identify(request)
+                    key_name = request[KEY_NAME] = keyring.identify(request)
                 if config.demo:
                     demo.check_request(request)
                 cost = in_flight.admit(request)  # its 503 is answered as any error below
@@ -224,7 +225,7 @@ def _edge(edge: Edge, route: _Route) -> Handler:
             except asyncio.CancelledError:
                 # aiohttp cancels the handler when the client hangs up: logged as 499 too.
                 if config.access_log:
-                    _access(request, 499, tried, started)
+                    _access(request, request_id, key_name, 499, tried, started)
                 raise
             except web.HTTPException as exc:
                 if exc.status < 400:  # redirects stay redirects
@@ -241,7 +242,7 @@ def _edge(edge: Edge, route: _Route) -> Handler:
                 if response.status >= 400:  # raised or returned, in any protocol's shape
                     response.headers.update(errors.retry_hints(response.status, response.headers))
             if config.access_log:
-                _access(request, response.status, tried, started)
+                _access(request, request_id, key_name, response.status, tried, started)
             return response
         finally:
             if conn is not None:
@@ -262,7 +263,14 @@ def _request_id(request: web.Request) -> str:
     return request_id if request_id and _CLIENT_ID.match(request_id) else _new_id()
 
 
-def _access(request: web.Request, status: int, tried: list[Route], started: float) -> None:
+def _access(
+    request: web.Request,
+    request_id: str,
+    key_name: str | None,
+    status: int,
+    tried: list[Route],
+    started: float,
+) -> None:
     """The access line: who served the request, else every provider tried (``A,B``)."""
     served = request.get(SERVED_BY)
     if served is not None:
@@ -274,13 +282,13 @@ def _access(request: web.Request, status: int, tried: list[Route], started: floa
     else:
         provider = model = attempts = None
     access_line(
-        request[REQUEST_ID],
+        request_id,
         request.method,
         request.path,
         status,
         provider,
         model,
         attempts,
-        round((time.perf_counter() - started) * 1000, 2),
-        request.get(KEY_NAME),
+        (time.perf_counter() - started) * 1000,  # access_line keeps it to the hundredth
+        key_name,
     )
