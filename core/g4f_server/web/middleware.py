@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable
 
 from aiohttp import hdrs, web
+from multidict import istr
 
 from g4f_server import errors
 from g4f_server.appkeys import KEY_NAME, REQUEST_ID, SERVED_BY
@@ -40,6 +41,7 @@ from g4f_server.web.jsonio import error_response, json_response
 
 log = get_logger("g4f_server.middleware")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_X_REQUEST_ID = istr("X-Request-Id")  # an istr: a header lookup without case-folding
 
 
 def _http_error(exc: web.HTTPException, request: web.Request, config: AppConfig) -> errors.G4FError:
@@ -128,7 +130,7 @@ class Edge:
         the edge answers them)."""
         if type(response) is web.HTTPNotFound:
             self._unrouted(request, response)
-        origin = request.headers.get("Origin")
+        origin = request.headers.get(hdrs.ORIGIN)
         if origin is not None:
             cors.add_headers(self.cors, origin, response)  # type: ignore[arg-type]
 
@@ -183,11 +185,15 @@ def _edge(edge: Edge, route: _Route) -> Handler:
         connections = edge.connections
         conn = connections.started(request.protocol) if connections is not None else None
         try:
-            first = cors.answer_first(request, policy)  # before the key check (preflights)
-            if first is not None:
-                return first
+            headers = request.headers
+            # Before the key check (preflights); nothing to check without the Host guard
+            # or an Origin (API clients send none).
+            if policy.guard_host or hdrs.ORIGIN in headers:
+                first = cors.answer_first(request, policy)
+                if first is not None:
+                    return first
             started = time.perf_counter()
-            request_id = request.headers.get("X-Request-Id", "")  # the client's, if usable
+            request_id = headers.get(_X_REQUEST_ID, "")  # the client's, if usable
             if not request_id or not _CLIENT_ID.match(request_id):
                 request_id = _new_id()
             request[REQUEST_ID] = request_id
@@ -198,7 +204,7 @@ def _edge(edge: Edge, route: _Route) -> Handler:
             path = request.path
             key_name: str | None = None
             try:
-                expect = request.headers.get("Expect")
+                expect = headers.get(hdrs.EXPECT)
                 if expect is not None and expect.lower() != "100-continue":
                     raise errors.InvalidRequestError(
                         "Unsupported Expect header: only '100-continue' is understood",
@@ -238,7 +244,7 @@ def _edge(edge: Edge, route: _Route) -> Handler:
                     errors.InternalError(f"Internal server error (request id {request_id})")
                 )
             if not response.prepared:
-                response.headers["X-Request-Id"] = request_id
+                response.headers[_X_REQUEST_ID] = request_id
                 if response.status >= 400:  # raised or returned, in any protocol's shape
                     response.headers.update(errors.retry_hints(response.status, response.headers))
             if config.access_log:
