@@ -24,7 +24,7 @@ from g4f_server.providers.registry import REGISTRY, Registry
 from g4f_server.storage.factory import setup_storage, storage_ctx
 from g4f_server.storage.interfaces import MEDIA_STORE
 from g4f_server.web import cors
-from g4f_server.web.middleware import edge_middleware
+from g4f_server.web.middleware import Edge
 from g4f_server.web.routes import setup_routes
 
 log = get_logger("g4f_server.app")
@@ -54,13 +54,13 @@ def create_app(
         pm, failures, priority=config.priority, ignored=config.ignored_providers
     )
     registry.table = ModelTable.build(config.models)
-    middlewares = [
-        *controls.outer_middlewares(config),  # metrics: it times everything
-        edge_middleware(config),  # timers, CORS, request id, key, caps, errors, access line
-        *controls.middlewares(config),  # limits: after the key check
-    ]
+    # No aiohttp middleware: the route table wraps each handler in the edge (timers, CORS,
+    # request id, key, caps, errors, access line), with the controls' middlewares around
+    # it (metrics: it times everything) and inside it (limits: after the key check).
+    edge = Edge(
+        config, outer=controls.outer_middlewares(config), inner=controls.middlewares(config)
+    )
     app = web.Application(
-        middlewares=middlewares,
         client_max_size=config.max_body_size,
         # Every runner (the tests' too) leaves a body as sent: web/body.py inflates it.
         handler_args={"auto_decompress": False},
@@ -76,12 +76,12 @@ def create_app(
     app[cors.CORS] = cors.CorsPolicy.build(
         config.cors_origins, has_key=KEYRING in app, bind=config.host
     )
-    app.on_response_prepare.append(cors.cors_headers)
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(_models)
     app.cleanup_ctx.append(_probes)
-    setup_routes(app)
+    edge.attach(app)  # after the key ring and the CORS policy: it reads them once
+    setup_routes(app, edge)
     return app
 
 

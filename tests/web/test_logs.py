@@ -68,6 +68,23 @@ def test_access_line_is_the_line_structlog_would_write(
         assert orjson.loads(line)["request_id"] == "req-1"
 
 
+def test_access_line_ms_reads_as_the_float_to_the_hundredth(restore_logging: None) -> None:
+    # The direct path writes the hundredths from a table: the text a float's repr gives.
+    for hundredths in [*range(0, 20_000), 123_456_789, 10**13 + 7, 10**15 + 1]:
+        assert logs._ms_text(hundredths) == repr(hundredths / 100), hundredths
+    out = io.StringIO()
+    _configure(stream=out)
+    logs.access_line(*ACCESS[:-1], 1234.5678)
+    logs.access_line(*ACCESS[:-1], 0.004)
+    assert [line.split(" ms=")[1].split()[0] for line in out.getvalue().splitlines()] == [
+        "1234.57",
+        "0.0",
+    ]
+    with structlog.testing.capture_logs() as captured:
+        logs.access_line(*ACCESS[:-1], 1234.5678)
+    assert captured[0]["ms"] == 1234.57
+
+
 def test_access_line_follows_a_swapped_pipeline(restore_logging: None) -> None:
     out = io.StringIO()
     _configure(stream=out)

@@ -112,6 +112,15 @@ class CorsPolicy:
         return _loopback_name(_origin_host(origin))
 
 
+def add_headers(policy: CorsPolicy, origin: str, response: web.StreamResponse) -> None:
+    """The headers a browser needs to read the answer to ``origin``, if it may (called by
+    the edge's on_response_prepare hook for every answer, streamed ones too)."""
+    if policy.allows(origin):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED
+        response.headers.add("Vary", "Origin")
+
+
 CORS = web.AppKey("cors", CorsPolicy)
 
 
@@ -122,10 +131,9 @@ def _refuse(message: str, code: str) -> web.Response:
     return error_response(error)
 
 
-def answer_first(request: web.Request) -> web.Response | None:
+def answer_first(request: web.Request, policy: CorsPolicy) -> web.Response | None:
     """What the edge answers before anything else (before the key check): a refused Host
     or Origin (403), or a preflight's 204; None to handle the request."""
-    policy = request.app[CORS]
     headers = request.headers
     if policy.guard_host and not _loopback_host_header(headers.get("Host", "")):
         # The header itself: aiohttp's ``request.host`` falls back to this machine's name.
@@ -163,12 +171,3 @@ def _same_origin(request: web.Request, origin: str) -> bool:
     return _origin_host("//" + request.host) == _origin_host(origin) and origin.rstrip(
         "/"
     ).endswith(request.host)
-
-
-async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: the headers a browser needs to read the answer."""
-    origin = request.headers.get("Origin")
-    if origin is not None and request.app[CORS].allows(origin):
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = EXPOSED
-        response.headers.add("Vary", "Origin")

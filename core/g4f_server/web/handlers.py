@@ -1,7 +1,7 @@
 """Route handlers as the web layer sees them: imported by the first request they serve
 (``lazy_handler``), and the marks a handler carries for the edge: its request body's
 schema (``request_body``, read by the OpenAPI generator) and its error shape
-(``errors_as``, read by the middleware), so that the edge never imports a protocol.
+(``errors_as``, read by the edge), so that the edge never imports a protocol.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Awaitable, Callable
-from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -34,7 +33,6 @@ def lazy_handler(target: str) -> Handler:
         if resolved is None:
             module = importlib.import_module(module_name)
             resolved = getattr(module, function)
-            handle.direct = resolved  # type: ignore[attr-defined]
         return resolved
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -53,16 +51,6 @@ async def expect_continue(request: web.Request) -> None:
     if request.version >= (1, 1) and request.headers["Expect"].lower() == "100-continue":
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # the answer's own size starts after it
-
-
-def direct(handler: Handler) -> Handler:
-    """What to await for ``handler``: the function behind a lazy handler once imported
-    (one coroutine frame fewer per request), else ``handler`` itself. Only a lazy handler
-    itself: a middleware's partial wrapping one carries a copy of its attributes, and
-    must be called (that is the middleware)."""
-    if type(handler) is FunctionType:
-        return handler.__dict__.get("direct", handler)  # type: ignore[no-any-return]
-    return handler
 
 
 def real_handler(handler: Any) -> Any:

@@ -1,41 +1,50 @@
-"""The edge's one middleware: the connection's timers, CORS, request id, API key check,
-the in-flight caps, error mapping (with the retry hints of ``errors.retry_hints``) and the
-access line, in that order. The operator's controls add theirs around it (metrics) and
-inside it (limits).
+"""The edge: the connection's timers, CORS, request id, API key check, the in-flight caps,
+error mapping (with the retry hints of ``errors.retry_hints``) and the access line, in
+that order. The operator's controls add their middlewares around it (metrics) and inside
+it (limits).
 
-One middleware instead of seven keeps the per-request cost down (every middleware is an
-extra coroutine frame on the hot path, ~4 k instructions): the parts are functions of
-their own modules (``connections``, ``cors``, ``admission``), called from here.
+The edge is not an aiohttp middleware: the route table wraps each route's handler in it
+(``Edge.wrap``). With any middleware installed aiohttp runs every request through one more
+coroutine of its own (``_fix_request_current_app``) and a cached chain looked up by
+``match_info.apps``, and a lazy handler was one more frame again; wrapped at registration,
+a request goes from aiohttp straight to the edge and from the edge straight to the
+handler. The route table ends with a catch-all route (``routes.no_route``), so every
+request, a 404 or 405 too, passes the edge. The parts are functions of their own modules
+(``connections``, ``cors``, ``admission``), called from here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
 import time
+from collections.abc import Iterable
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 from g4f_server import errors
-from g4f_server.appkeys import CONFIG, KEY_NAME, REQUEST_ID, SERVED_BY
+from g4f_server.appkeys import KEY_NAME, REQUEST_ID, SERVED_BY
 from g4f_server.config import AppConfig
 from g4f_server.controls import demo
-from g4f_server.controls.apikeys import KEYRING, OPEN_PATHS, OPEN_PREFIXES
+from g4f_server.controls.apikeys import KEYRING, OPEN_PATHS, OPEN_PREFIXES, KeyRing
 from g4f_server.logs import access_line, bind_request_id, get_logger
 from g4f_server.pipeline.dispatch import attempted
 from g4f_server.providers.router import Route
 from g4f_server.web import cors
 from g4f_server.web.admission import InFlight
-from g4f_server.web.connections import CONNECTIONS
-from g4f_server.web.handlers import direct, error_body
+from g4f_server.web.connections import CONNECTIONS, Connections
+from g4f_server.web.handlers import Handler, error_body, real_handler
 from g4f_server.web.jsonio import error_response, json_response
 
 log = get_logger("g4f_server.middleware")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_X_REQUEST_ID = istr("X-Request-Id")  # an istr: a header lookup without case-folding
 
 
-def _http_error(exc: web.HTTPException, request: web.Request) -> errors.G4FError:
+def _http_error(exc: web.HTTPException, request: web.Request, config: AppConfig) -> errors.G4FError:
     if isinstance(exc, web.HTTPNotFound):
         return errors.NotFoundError(
             f"Unknown route: {request.method} {request.path}", code="unknown_route"
@@ -47,7 +56,7 @@ def _http_error(exc: web.HTTPException, request: web.Request) -> errors.G4FError
         )
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return errors.PayloadTooLargeError(
-            f"Request body too large (limit {request.app[CONFIG].max_body_size} bytes)"
+            f"Request body too large (limit {config.max_body_size} bytes)"
         )
     error = errors.G4FError(exc.reason or "HTTP error", code=f"http_{exc.status}")
     error.status = exc.status  # type: ignore[misc]
@@ -55,42 +64,147 @@ def _http_error(exc: web.HTTPException, request: web.Request) -> errors.G4FError
     return error
 
 
-def _error_response(error: errors.G4FError, request: web.Request) -> web.Response:
-    """OpenAI's error shape, or the one the route's handler declared (``errors_as``,
-    e.g. Anthropic's on /v1/messages); the same status either way."""
-    body = error_body(request.match_info.handler)
-    if body is not None:
-        return json_response(body(error), status=error.status, headers=error.headers)
-    return error_response(error)
+class _Route:
+    """One route's handler as the edge calls it: imported by the route's first request,
+    then called straight, behind the controls' middlewares that run inside the edge."""
+
+    __slots__ = ("call", "handler", "inner")
+
+    def __init__(self, handler: Handler, inner: tuple[web.Middleware, ...]) -> None:
+        self.handler = handler  # a lazy handler, or a function (the catch-all route)
+        self.inner = inner
+        self.call: Handler | None = None
+
+    def resolve(self) -> Handler:
+        call = real_handler(self.handler)
+        for middleware in reversed(self.inner):
+            call = functools.partial(middleware, handler=call)
+        self.call = call
+        return call
+
+    def error_response(self, error: errors.G4FError) -> web.Response:
+        """OpenAI's error shape, or the one the route's handler declared (``errors_as``,
+        e.g. Anthropic's on /v1/messages); the same status either way."""
+        body = error_body(self.handler)
+        if body is not None:
+            return json_response(body(error), status=error.status, headers=error.headers)
+        return error_response(error)
 
 
-def edge_middleware(config: AppConfig) -> web.Middleware:
-    """The app's middleware (see the module's docstring); ``config`` sizes its caps."""
-    in_flight = InFlight(config)
+class Edge:
+    """The edge of one app, wrapped around each route's handler by the route table
+    (``wrap``). ``outer`` are the controls' middlewares that run around it (metrics: it
+    times everything), ``inner`` those that run inside it (limits: after the key check);
+    both are aiohttp-style ``(request, handler)`` middlewares, chained as aiohttp would."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        outer: Iterable[web.Middleware] = (),
+        inner: Iterable[web.Middleware] = (),
+    ) -> None:
+        self.config = config
+        self.outer, self.inner = tuple(outer), tuple(inner)
+        self.in_flight = InFlight(config)
+        self.keyring: KeyRing | None = None
+        self.cors: cors.CorsPolicy | None = None
+        # The runner's connection guard (admission.serve), set before the app starts;
+        # None behind another runner (the tests' own): no timers.
+        self.connections: Connections | None = None
+        self._foreign: dict[Handler, Handler] = {}  # routes added outside the table
+
+    def attach(self, app: web.Application) -> None:
+        """Read what the edge needs of ``app`` once, not per request: the key ring and the
+        CORS policy now, the connection guard when the app starts."""
+        self.keyring = app.get(KEYRING)
+        self.cors = app[cors.CORS]
+        app.on_response_prepare.append(self._prepare)
+        app.on_startup.append(self._started)
+
+    async def _prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """on_response_prepare, for every answer (streamed ones too): CORS's headers; and
+        our 404 for a request target no route can match (``OPTIONS *``, an absolute URL
+        without a path: the catch-all route only matches paths), which aiohttp answers
+        in plain text before any handler (our handlers' HTTPExceptions never get here:
+        the edge answers them)."""
+        if type(response) is web.HTTPNotFound:
+            self._unrouted(request, response)
+        origin = request.headers.get(hdrs.ORIGIN)
+        if origin is not None:
+            cors.add_headers(self.cors, origin, response)  # type: ignore[arg-type]
+
+    def _unrouted(self, request: web.Request, response: web.Response) -> None:
+        request_id = _request_id(request)
+        answer = error_response(_http_error(web.HTTPNotFound(), request, self.config))
+        response.body = answer.body
+        response.headers.update(answer.headers)  # its Content-Type
+        response.headers[hdrs.CONTENT_LENGTH] = str(len(answer.body))  # type: ignore[arg-type]
+        response.headers["X-Request-Id"] = request_id
+        response.headers.update(errors.retry_hints(404, response.headers))
+        if self.config.access_log:
+            access_line(request_id, request.method, request.path, 404, None, None, None, 0.0)
+
+    async def _started(self, app: web.Application) -> None:
+        self.connections = app.get(CONNECTIONS)
+        # Routes an embedding program added after the table (or a sub-app's) would bypass
+        # the edge (no key check): then, and only then, the edge also runs as an aiohttp
+        # middleware, for them. (Before the app freezes: its middlewares are still open.)
+        if any(not hasattr(route.handler, "edge") for route in app.router.routes()):
+            app.middlewares.append(self._foreign_routes)
 
     @web.middleware
-    async def edge(request: web.Request, handler: web.Handler) -> web.StreamResponse:
-        app = request.app
-        # Behind a runner without the connection guard (the tests' own): no timers.
-        connections = app.get(CONNECTIONS)
+    async def _foreign_routes(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if hasattr(handler, "edge"):  # the table's own: behind the edge already
+            return await handler(request)
+        wrapped = self._foreign.get(handler)
+        if wrapped is None:
+            wrapped = self.wrap(handler)
+            if request.match_info.http_exception is None:  # aiohttp's 404/405: one-off
+                self._foreign[handler] = wrapped
+        return await wrapped(request)
+
+    def wrap(self, handler: Handler) -> Handler:
+        """``handler`` (a lazy handler or a function) behind the edge and the controls."""
+        route = _Route(handler, self.inner)
+        wrapped = _edge(self, route)
+        for middleware in reversed(self.outer):
+            wrapped = functools.partial(middleware, handler=wrapped)
+        # What the OpenAPI builder reads (handlers.real_handler): the function served.
+        wrapped.resolve = functools.partial(real_handler, handler)  # type: ignore[union-attr]
+        wrapped.edge = self  # type: ignore[union-attr]  # behind this edge
+        return wrapped
+
+
+def _edge(edge: Edge, route: _Route) -> Handler:
+    """One route's edge (see the module's docstring)."""
+    config, in_flight, policy = edge.config, edge.in_flight, edge.cors
+    assert policy is not None, "Edge.attach(app) comes before Edge.wrap"
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        connections = edge.connections
         conn = connections.started(request.protocol) if connections is not None else None
         try:
-            first = cors.answer_first(request)  # before the key check (preflights)
-            if first is not None:
-                return first
+            headers = request.headers
+            # Before the key check (preflights); nothing to check without the Host guard
+            # or an Origin (API clients send none).
+            if policy.guard_host or hdrs.ORIGIN in headers:
+                first = cors.answer_first(request, policy)
+                if first is not None:
+                    return first
             started = time.perf_counter()
-            request_id = request.headers.get("X-Request-Id", "")  # the client's, if usable
+            request_id = headers.get(_X_REQUEST_ID, "")  # the client's, if usable
             if not request_id or not _CLIENT_ID.match(request_id):
-                # Ids need to be unique, not secret: no getrandom syscall per request.
-                request_id = f"{random.getrandbits(128):032x}"
+                request_id = _new_id()
             request[REQUEST_ID] = request_id
             bind_request_id(request_id)
-            config, keyring = app[CONFIG], app.get(KEYRING)
+            keyring = edge.keyring
             tried: list[Route] = []
             attempted.set(tried)
             path = request.path
+            key_name: str | None = None
             try:
-                expect = request.headers.get("Expect")
+                expect = headers.get(hdrs.EXPECT)
                 if expect is not None and expect.lower() != "100-continue":
                     raise errors.InvalidRequestError(
                         "Unsupported Expect header: only '100-continue' is understood",
@@ -101,50 +215,68 @@ def edge_middleware(config: AppConfig) -> web.Middleware:
                     and path not in OPEN_PATHS
                     and not path.startswith(OPEN_PREFIXES)
                 ):
-                    request[KEY_NAME] = keyring.identify(request)
+                    key_name = request[KEY_NAME] = keyring.identify(request)
                 if config.demo:
                     demo.check_request(request)
                 cost = in_flight.admit(request)  # its 503 is answered as any error below
                 try:
-                    response = await direct(handler)(request)
+                    response = await (route.call or route.resolve())(request)
                 finally:
                     in_flight.release(cost)
             except errors.G4FError as exc:
-                response = _error_response(exc, request)
+                response = route.error_response(exc)
             except ConnectionResetError:
                 # The client hung up mid-answer: nothing to send, nothing broken. 499 as nginx does.
                 response = web.Response(status=499)
             except asyncio.CancelledError:
                 # aiohttp cancels the handler when the client hangs up: logged as 499 too.
                 if config.access_log:
-                    _access(request, 499, tried, started)
+                    _access(request, request_id, key_name, 499, tried, started)
                 raise
             except web.HTTPException as exc:
                 if exc.status < 400:  # redirects stay redirects
                     raise
-                response = _error_response(_http_error(exc, request), request)
+                response = route.error_response(_http_error(exc, request, config))
             except Exception:
                 # A bug. The client gets the request id to quote, never the traceback.
                 log.exception("unhandled_error", method=request.method, path=request.path)
-                response = _error_response(
-                    errors.InternalError(f"Internal server error (request id {request_id})"),
-                    request,
+                response = route.error_response(
+                    errors.InternalError(f"Internal server error (request id {request_id})")
                 )
             if not response.prepared:
-                response.headers["X-Request-Id"] = request_id
+                response.headers[_X_REQUEST_ID] = request_id
                 if response.status >= 400:  # raised or returned, in any protocol's shape
                     response.headers.update(errors.retry_hints(response.status, response.headers))
             if config.access_log:
-                _access(request, response.status, tried, started)
+                _access(request, request_id, key_name, response.status, tried, started)
             return response
         finally:
             if conn is not None:
                 connections.finished(conn)  # type: ignore[union-attr]
 
-    return edge
+    handle.__name__ = handle.__qualname__ = getattr(route.handler, "__name__", "handle")
+    return handle
 
 
-def _access(request: web.Request, status: int, tried: list[Route], started: float) -> None:
+def _new_id() -> str:
+    # Ids need to be unique, not secret: no getrandom syscall per request.
+    return f"{random.getrandbits(128):032x}"
+
+
+def _request_id(request: web.Request) -> str:
+    """The client's ``X-Request-Id`` if usable, else a new one."""
+    request_id = request.headers.get("X-Request-Id", "")
+    return request_id if request_id and _CLIENT_ID.match(request_id) else _new_id()
+
+
+def _access(
+    request: web.Request,
+    request_id: str,
+    key_name: str | None,
+    status: int,
+    tried: list[Route],
+    started: float,
+) -> None:
     """The access line: who served the request, else every provider tried (``A,B``)."""
     served = request.get(SERVED_BY)
     if served is not None:
@@ -156,13 +288,13 @@ def _access(request: web.Request, status: int, tried: list[Route], started: floa
     else:
         provider = model = attempts = None
     access_line(
-        request[REQUEST_ID],
+        request_id,
         request.method,
         request.path,
         status,
         provider,
         model,
         attempts,
-        round((time.perf_counter() - started) * 1000, 2),
-        request.get(KEY_NAME),
+        (time.perf_counter() - started) * 1000,  # access_line keeps it to the hundredth
+        key_name,
     )

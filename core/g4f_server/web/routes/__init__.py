@@ -12,6 +12,7 @@ from aiohttp import web
 
 from g4f_server.appkeys import OPENAPI_SPEC
 from g4f_server.web.handlers import expect_continue, lazy_handler, request_body
+from g4f_server.web.middleware import Edge
 
 __all__ = ["ROUTES", "UNVERSIONED", "lazy_handler", "request_body", "setup_routes"]
 
@@ -126,11 +127,14 @@ async def no_route(request: web.Request) -> web.StreamResponse:
 _ANY_PATH = "/{tail}"
 
 
-def setup_routes(app: web.Application) -> None:
+def setup_routes(app: web.Application, edge: Edge) -> None:
+    """Every route, its handler behind ``edge`` (the app's)."""
     app[OPENAPI_SPEC] = {}  # built by the first /openapi.json or /docs request
+    router = app.router
     for method, path, target in ROUTES + UNVERSIONED:
+        handler = edge.wrap(lazy_handler(target))
         if method == "GET":  # add_get also answers HEAD (media files, health checks)
-            app.router.add_get(path, lazy_handler(target), expect_handler=expect_continue)
+            router.add_get(path, handler, expect_handler=expect_continue)
         else:
-            app.router.add_route(method, path, lazy_handler(target), expect_handler=expect_continue)
-    app.router.add_route("*", "/{tail:.*}", no_route, expect_handler=expect_continue)
+            router.add_route(method, path, handler, expect_handler=expect_continue)
+    router.add_route("*", "/{tail:.*}", edge.wrap(no_route), expect_handler=expect_continue)
