@@ -61,7 +61,7 @@ class MemoryLimiter:
         if slot is None or slot[0] != start:
             if len(self._windows) >= self._prune_at:
                 self._prune(now)
-            slot = self._windows[key] = [start, 0.0]
+            slot = self._windows[key] = [start, 0]  # whole counts: no int() per check
         return slot
 
     def _prune(self, now: float) -> None:
@@ -89,7 +89,7 @@ class MemoryLimiter:
 
     def charge_now(self, key: str, cost: int, window: float) -> None:
         slot, _ = self._count(key, window)
-        slot[1] = max(0.0, slot[1] + cost)  # a refund never takes the count below 0
+        slot[1] = max(0, slot[1] + cost)  # a refund never takes the count below 0
 
     def acquire_now(self, key: str, limit: int) -> Decision:
         used = self._slots.get(key, 0)
@@ -142,7 +142,7 @@ class MemoryLimiter:
                 ticket.token_keys = [(key, tpm, 0)]
             else:
                 ticket.token_keys.append((key, tpm, 0))
-            rates.append((_TPM_NAMES, rule.tpm_text, int(tpm - used), reset))
+            rates.append((_TPM_NAMES, rule.tpm_text, tpm - used, reset))
         if rpm is not None:
             key = "r:" + subject
             slot = windows.get(key)
@@ -154,7 +154,7 @@ class MemoryLimiter:
                     "rpm", subject, Decision(False, rpm, max(0, int(rpm - used)), reset)
                 )
             slot[1] = used + 1
-            rates.append((_RPM_NAMES, rule.rpm_text, int(rpm - used - 1), reset))
+            rates.append((_RPM_NAMES, rule.rpm_text, rpm - used - 1, reset))
 
     async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
         return self.hit_now(key, cost, limit, window)
@@ -294,8 +294,9 @@ class Ticket:
         if not keys:
             return True
         # _settle and local.charge_now per counter, inlined: the clock read once, no list.
-        rolled = bool(self.reserved_until) and time.monotonic() >= self.reserved_until
+        # (reserved_until is on the limiter's clock here: reserve_tokens_now sets it.)
         now = local.clock()
+        rolled = self.reserved_until and now >= self.reserved_until
         start = math.floor(now / WINDOW) * WINDOW
         windows = local._windows
         for key, _, reserved in keys:
@@ -304,7 +305,7 @@ class Ticket:
                 slot = windows.get(key)
                 if slot is None or slot[0] != start:
                     slot = local._slot(key, start, now)
-                slot[1] = max(0.0, slot[1] + delta)  # a refund never takes it below 0
+                slot[1] = max(0, slot[1] + delta)  # a refund never takes it below 0
         return True
 
     def release_now(self) -> bool:
@@ -466,17 +467,6 @@ def parse_limits(
 LIMITS = web.AppKey("limits", RateLimits)
 
 
-def subject_of(request: web.Request, limits: RateLimits) -> tuple[str, Rule]:
-    """Who is counted (``key:NAME``, else ``ip:ADDRESS``) and by which rule."""
-    try:
-        key_name = request[KEY_NAME]  # not .get(): one Python frame less
-    except KeyError:
-        key_name = None
-    if key_name:
-        return limits.of_key(key_name)
-    return f"ip:{client_address(request, limits.trusted)}", limits.per_client
-
-
 def limits_middleware() -> web.Middleware:
     """The app's limits middleware: one per app, which reads the app's ``LIMITS`` on
     its first request and keeps it (an app key read per request was ~1k instructions)."""
@@ -495,7 +485,16 @@ def limits_middleware() -> web.Middleware:
             state = request[CONTROLLED]
         else:
             state = request[CONTROLLED] = Controlled()
-        subject, rule = subject_of(request, limits)
+        try:  # subject_of and of_key, inlined
+            key_name = request[KEY_NAME]
+        except KeyError:
+            key_name = None
+        if key_name:
+            keyed = limits._by_key.get(key_name)
+            subject, rule = keyed if keyed is not None else limits.of_key(key_name)
+        else:
+            subject = f"ip:{client_address(request, limits.trusted)}"
+            rule = limits.per_client
         ticket = state.ticket = Ticket(limits.limiter)
         try:
             if ticket.local is not None:  # the memory backend: no coroutine for the checks
@@ -509,8 +508,20 @@ def limits_middleware() -> web.Middleware:
         finally:
             if ticket.token_keys is not None and not ticket.charge_now(0):
                 await ticket.charge_tokens(0)  # never finished (failed, cut off): a refund
-            if ticket.slots is not None and not ticket.release_now():
-                await ticket.release()
+            slots = ticket.slots
+            if slots is not None:
+                local = ticket.local
+                if local is None:
+                    await ticket.release()
+                else:  # release_now, inlined
+                    ticket.slots = None
+                    counts = local._slots
+                    for key in slots:
+                        used = counts.get(key, 0) - 1
+                        if used > 0:
+                            counts[key] = used
+                        else:
+                            counts.pop(key, None)
 
     return limits_middleware
 
@@ -560,7 +571,7 @@ def reserve_tokens_now(ticket: Ticket, estimate: int) -> bool:
         cost = min(estimate, limit)
         slot[1] = used + cost
         keys[index] = (key, limit, cost)
-    ticket.reserved_until = time.monotonic() + reset
+    ticket.reserved_until = now + reset  # the limiter's clock: charge_now reads the same
     return True
 
 
@@ -580,8 +591,10 @@ async def reserve_tokens(limits: RateLimits, ticket: Ticket, estimate: int) -> N
         try:
             if ticket.local is not None:
                 decision = ticket.local.reserve_now(key, cost, limit, WINDOW)
+                now = ticket.local.clock()  # charge_now compares on the limiter's clock
             else:
                 decision = await limits.limiter.reserve(key, cost, limit, WINDOW)
+                now = time.monotonic()  # _settle compares on this clock
         except errors.StateUnavailableError:
             if limits.fail_closed:
                 del keys[index:]  # the earlier reservations are given back
@@ -595,4 +608,4 @@ async def reserve_tokens(limits: RateLimits, ticket: Ticket, estimate: int) -> N
             await ticket.charge_tokens(0)
             raise _rate_limited("tpm", key[2:], decision)
         keys[index] = (key, limit, cost)
-        ticket.reserved_until = time.monotonic() + decision.reset
+        ticket.reserved_until = now + decision.reset
