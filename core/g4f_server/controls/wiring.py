@@ -200,7 +200,11 @@ async def finished(request: web.Request, transcript: Transcript, chat: ChatReque
         if charging and not ticket.charge_now(prompt + completion):
             await ticket.charge_tokens(prompt + completion)
         if metrics is not None:
-            metrics.tokens(request.get(SERVED_BY, ("",))[0], prompt, completion)
+            try:  # not .get(): one Python frame less
+                provider = request[SERVED_BY][0]
+            except KeyError:
+                provider = ""
+            metrics.tokens(provider, prompt, completion)
 
 
 def first_token(request: web.Request, provider: str) -> None:
