@@ -155,6 +155,19 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
         state.metrics.live.streams += 1
 
 
+_BUDGETED: dict[type, bool] = {}  # a request model -> has it a token budget
+
+
+def _has_budget(body: Any) -> bool:
+    """A chat request (media requests have none): ``hasattr`` on the class, once per
+    class; on the instance it ran the ``token_limit`` property, read again just after."""
+    kind = type(body)
+    found = _BUDGETED.get(kind)
+    if found is None:
+        found = _BUDGETED[kind] = hasattr(kind, "token_limit")
+    return found
+
+
 def _admitted(active: Active) -> Callable[[web.Request, Any], Awaitable[None]] | None:
     """The ``admitted`` observer of this app's controls, or None when none looks at the
     body: what is off is decided here once, and the hook reads no app key."""
@@ -180,7 +193,7 @@ def _admitted(active: Active) -> Callable[[web.Request, Any], Awaitable[None]] |
             await limits.admit_model(rate_limits, ticket, model)
         # A chat request (media requests have no token budget), told by an attribute:
         # importing the request models here would load pydantic at start-up.
-        if ticket.token_keys is not None and hasattr(body, "token_limit"):
+        if ticket.token_keys is not None and _has_budget(body):
             estimate = estimate_prompt_tokens(body) + (body.token_limit or completion)
             if not limits.reserve_tokens_now(ticket, estimate):
                 await limits.reserve_tokens(rate_limits, ticket, estimate)
