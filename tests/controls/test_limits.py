@@ -9,11 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from multidict import CIMultiDict
 from typer.testing import CliRunner
 
 from g4f_server.cli import app as cli_app
 from g4f_server.config import AppConfig, ConfigError
-from g4f_server.controls.limits import MemoryLimiter
+from g4f_server.controls.limits import (
+    MemoryLimiter,
+    Rule,
+    Ticket,
+    rate_headers,
+    reserve_tokens_now,
+)
 from g4f_server.controls.wiring import check
 from g4f_server.storage.interfaces import Decision
 from tests.fake_providers import Scripted
@@ -182,6 +189,43 @@ async def test_memory_limiter_windows() -> None:
     assert not (await limiter.acquire("c", 1)).allowed
     await limiter.release("c")
     assert (await limiter.acquire("c", 1)).allowed
+
+
+def test_memory_admission_headers_and_settlement() -> None:
+    """The memory backend's one-call admission, its headers' exact text, and the token
+    reservation settled on the limiter's own clock (no refund once its window is over)."""
+    now = [150.25]
+    limiter = MemoryLimiter(clock=lambda: now[0])
+    rule = Rule(rpm=3, tpm=100, concurrency=1)
+    ticket = Ticket(limiter)
+    limiter.admit_now(ticket, "key:a", rule)
+    headers: CIMultiDict[str] = CIMultiDict()
+    rate_headers(ticket, headers)
+    assert dict(headers) == {
+        "x-ratelimit-limit-tokens": "100",
+        "x-ratelimit-remaining-tokens": "100",
+        "x-ratelimit-reset-tokens": "29.750s",
+        "x-ratelimit-limit-requests": "3",
+        "x-ratelimit-remaining-requests": "2",
+        "x-ratelimit-reset-requests": "29.750s",
+    }
+    assert not limiter.acquire_now("c:key:a", 1).allowed  # its concurrency slot is held
+    assert reserve_tokens_now(ticket, 40)
+    now[0] = 170.0
+    ticket.charge_now(25)  # 40 reserved, 25 used: 15 given back in the same window
+    assert limiter.hit_now("t:key:a", 0, 100, 60).remaining == 75
+    assert ticket.release_now() and limiter.acquire_now("c:key:a", 1).allowed
+    limiter.release_now("c:key:a")
+    late = Ticket(limiter)
+    limiter.admit_now(late, "key:a", rule)
+    assert reserve_tokens_now(late, 50)  # 75 + 50 in the window that ends at 180
+    now[0] = 185.0
+    limiter.release_now("c:key:a")
+    other = Ticket(limiter)
+    limiter.admit_now(other, "key:a", rule)
+    assert reserve_tokens_now(other, 30)  # the new window's first 30
+    late.charge_now(10)  # counted in the old window: the new one is not refunded
+    assert limiter.hit_now("t:key:a", 0, 100, 60).remaining == 70
 
 
 def test_config_file(tmp_path: Path) -> None:

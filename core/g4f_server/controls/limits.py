@@ -61,7 +61,7 @@ class MemoryLimiter:
         if slot is None or slot[0] != start:
             if len(self._windows) >= self._prune_at:
                 self._prune(now)
-            slot = self._windows[key] = [start, 0.0]
+            slot = self._windows[key] = [start, 0]  # whole counts: no int() per check
         return slot
 
     def _prune(self, now: float) -> None:
@@ -89,7 +89,7 @@ class MemoryLimiter:
 
     def charge_now(self, key: str, cost: int, window: float) -> None:
         slot, _ = self._count(key, window)
-        slot[1] = max(0.0, slot[1] + cost)  # a refund never takes the count below 0
+        slot[1] = max(0, slot[1] + cost)  # a refund never takes the count below 0
 
     def acquire_now(self, key: str, limit: int) -> Decision:
         used = self._slots.get(key, 0)
@@ -142,7 +142,7 @@ class MemoryLimiter:
                 ticket.token_keys = [(key, tpm, 0)]
             else:
                 ticket.token_keys.append((key, tpm, 0))
-            rates.append(("tpm", tpm, int(tpm - used), reset))
+            rates.append((_TPM_NAMES, rule.tpm_text, tpm - used, reset))
         if rpm is not None:
             key = "r:" + subject
             slot = windows.get(key)
@@ -154,7 +154,7 @@ class MemoryLimiter:
                     "rpm", subject, Decision(False, rpm, max(0, int(rpm - used)), reset)
                 )
             slot[1] = used + 1
-            rates.append(("rpm", rpm, int(rpm - used - 1), reset))
+            rates.append((_RPM_NAMES, rule.rpm_text, rpm - used - 1, reset))
 
     async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
         return self.hit_now(key, cost, limit, window)
@@ -179,6 +179,13 @@ class Rule:
     rpm: int | None = None
     tpm: int | None = None
     concurrency: int | None = None
+    # The limits' header texts, made once: ``str`` of an int is ~1k instructions.
+    rpm_text: str = field(default="", init=False, compare=False, repr=False)
+    tpm_text: str = field(default="", init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rpm_text", "" if self.rpm is None else str(self.rpm))
+        object.__setattr__(self, "tpm_text", "" if self.tpm is None else str(self.tpm))
 
     @classmethod
     def parse(cls, where: str, table: Mapping[str, Any]) -> Rule:
@@ -218,12 +225,20 @@ _NAMES = {
 }
 
 
+_RPM_NAMES, _TPM_NAMES = _NAMES["rpm"], _NAMES["tpm"]
+
+
+def _reset_text(reset: float) -> str:
+    # printf-style: the same text as f"{max(0.0, reset):.3f}s" for 60% of its cost.
+    return "%.3fs" % (reset if reset > 0.0 else 0.0)
+
+
 def _headers(kind: str, decision: Decision) -> dict[str, str]:
     limit, remaining, reset = _NAMES[kind]
     return {
         limit: str(decision.limit),
         remaining: str(decision.remaining),
-        reset: f"{max(0.0, decision.reset):.3f}s",
+        reset: _reset_text(decision.reset),
     }
 
 
@@ -248,8 +263,9 @@ class Ticket:
         self.slots: list[str] | None = None
         # (counter, its limit, tokens reserved on it) of each tokens-per-minute limit
         self.token_keys: list[tuple[str, int, int]] | None = None
-        # (kind, limit, remaining, reset) of the rpm and tpm checks, for the headers
-        self.rates: list[tuple[str, int, int, float]] | None = None
+        # (header names, limit text, remaining, reset) of the rpm and tpm checks, for the
+        # headers: the names and the limit's text are made once per kind and limit.
+        self.rates: list[tuple[tuple[istr, istr, istr], str, int, float]] | None = None
         # The state store was away at admission (fail-open): nothing more is counted.
         self.uncounted = False
         # When the window of the reservations (``reserve_tokens``) ends (monotonic):
@@ -278,8 +294,9 @@ class Ticket:
         if not keys:
             return True
         # _settle and local.charge_now per counter, inlined: the clock read once, no list.
-        rolled = bool(self.reserved_until) and time.monotonic() >= self.reserved_until
+        # (reserved_until is on the limiter's clock here: reserve_tokens_now sets it.)
         now = local.clock()
+        rolled = self.reserved_until and now >= self.reserved_until
         start = math.floor(now / WINDOW) * WINDOW
         windows = local._windows
         for key, _, reserved in keys:
@@ -288,7 +305,7 @@ class Ticket:
                 slot = windows.get(key)
                 if slot is None or slot[0] != start:
                     slot = local._slot(key, start, now)
-                slot[1] = max(0.0, slot[1] + delta)  # a refund never takes it below 0
+                slot[1] = max(0, slot[1] + delta)  # a refund never takes it below 0
         return True
 
     def release_now(self) -> bool:
@@ -297,8 +314,13 @@ class Ticket:
         if local is None:
             return False
         slots, self.slots = self.slots, None
-        for key in slots or ():
-            local.release_now(key)
+        counts = local._slots
+        for key in slots or ():  # local.release_now, inlined
+            used = counts.get(key, 0) - 1
+            if used > 0:
+                counts[key] = used
+            else:
+                counts.pop(key, None)
         return True
 
     async def charge_tokens(self, tokens: int) -> None:
@@ -334,6 +356,15 @@ class RateLimits:
     after_metrics: bool = False
     # The shared counters are away (or late): 503 (True) or admitted uncounted (False).
     fail_closed: bool = False
+    # key name -> ("key:NAME", its rule): the subject and rule of a keyed request in one
+    # lookup (names come from the config; only names that passed the key check go in).
+    _by_key: dict[str, tuple[str, Rule]] = field(default_factory=dict)
+
+    def of_key(self, key_name: str) -> tuple[str, Rule]:
+        found = self._by_key.get(key_name)
+        if found is None:
+            found = self._by_key[key_name] = (f"key:{key_name}", self.subject_rule(key_name))
+        return found
 
     def model_rule(self, model: str) -> tuple[str, Rule] | None:
         """The rule of a public model name: the exact name, else the first glob."""
@@ -395,12 +426,12 @@ class RateLimits:
                 ticket.token_keys = [(key, rule.tpm, 0)]
             else:
                 ticket.token_keys.append((key, rule.tpm, 0))
-            rates.append(("tpm", decision.limit, decision.remaining, decision.reset))
+            rates.append((_TPM_NAMES, str(decision.limit), decision.remaining, decision.reset))
         if rule.rpm is not None:
             decision = await limiter.hit("r:" + subject, 1, rule.rpm, WINDOW)
             if not decision.allowed:
                 raise _rate_limited("rpm", subject, decision)
-            rates.append(("rpm", decision.limit, decision.remaining, decision.reset))
+            rates.append((_RPM_NAMES, str(decision.limit), decision.remaining, decision.reset))
 
 
 def parse_limits(
@@ -436,57 +467,73 @@ def parse_limits(
 LIMITS = web.AppKey("limits", RateLimits)
 
 
-_KEY_SUBJECTS: dict[str, str] = {}  # key name -> "key:NAME" (names come from the config)
+def limits_middleware() -> web.Middleware:
+    """The app's limits middleware: one per app, which reads the app's ``LIMITS`` on
+    its first request and keeps it (an app key read per request was ~1k instructions)."""
+    found: list[RateLimits] = []
 
-
-def subject_of(request: web.Request, limits: RateLimits) -> tuple[str, str | None]:
-    key_name = request.get(KEY_NAME)
-    if key_name:
-        subject = _KEY_SUBJECTS.get(key_name)
-        if subject is None:
-            subject = _KEY_SUBJECTS[key_name] = f"key:{key_name}"
-        return subject, key_name
-    return f"ip:{client_address(request, limits.trusted)}", None
-
-
-@web.middleware
-async def limits_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Counts every request that passed the key check (open paths are not counted)."""
-    path = request.path
-    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
-        return await handler(request)
-    limits = request.app[LIMITS]
-    if limits.after_metrics:
-        state = request[CONTROLLED]
-    else:
-        state = request[CONTROLLED] = Controlled()
-    subject, key_name = subject_of(request, limits)
-    ticket = state.ticket = Ticket(limits.limiter)
-    try:
-        if ticket.local is not None:  # the memory backend: no coroutine for the checks
-            ticket.local.admit_now(ticket, subject, limits.subject_rule(key_name))
+    @web.middleware
+    async def limits_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        """Counts every request that passed the key check (open paths are not counted)."""
+        path = request.path
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
+            return await handler(request)
+        if not found:
+            found.append(request.app[LIMITS])
+        limits = found[0]
+        if limits.after_metrics:
+            state = request[CONTROLLED]
         else:
-            await limits.admit(ticket, subject, limits.subject_rule(key_name))
-        return await handler(request)
-    except errors.RateLimitError as exc:
-        state.limited = getattr(exc, "kind", "requests")
-        raise
-    finally:
-        if ticket.token_keys is not None and not ticket.charge_now(0):
-            await ticket.charge_tokens(0)  # never finished (failed, cut off): a refund
-        if ticket.slots is not None and not ticket.release_now():
-            await ticket.release()
+            state = request[CONTROLLED] = Controlled()
+        try:  # subject_of and of_key, inlined
+            key_name = request[KEY_NAME]
+        except KeyError:
+            key_name = None
+        if key_name:
+            keyed = limits._by_key.get(key_name)
+            subject, rule = keyed if keyed is not None else limits.of_key(key_name)
+        else:
+            subject = f"ip:{client_address(request, limits.trusted)}"
+            rule = limits.per_client
+        ticket = state.ticket = Ticket(limits.limiter)
+        try:
+            if ticket.local is not None:  # the memory backend: no coroutine for the checks
+                ticket.local.admit_now(ticket, subject, rule)
+            else:
+                await limits.admit(ticket, subject, rule)
+            return await handler(request)
+        except errors.RateLimitError as exc:
+            state.limited = getattr(exc, "kind", "requests")
+            raise
+        finally:
+            if ticket.token_keys is not None and not ticket.charge_now(0):
+                await ticket.charge_tokens(0)  # never finished (failed, cut off): a refund
+            slots = ticket.slots
+            if slots is not None:
+                local = ticket.local
+                if local is None:
+                    await ticket.release()
+                else:  # release_now, inlined
+                    ticket.slots = None
+                    counts = local._slots
+                    for key in slots:
+                        used = counts.get(key, 0) - 1
+                        if used > 0:
+                            counts[key] = used
+                        else:
+                            counts.pop(key, None)
+
+    return limits_middleware
 
 
 def rate_headers(ticket: Ticket, headers: Any) -> None:
     """What is left, on every answer (streamed ones too): from controls.on_prepare."""
     last, reset_text = None, ""
-    for kind, limit, remaining, reset in ticket.rates or ():
-        names = _NAMES[kind]
-        headers[names[0]] = str(limit)
+    for names, limit, remaining, reset in ticket.rates or ():
+        headers[names[0]] = limit
         headers[names[1]] = str(remaining)
-        if reset != last:  # rpm and tpm share one window: formatted once (~2.6k each)
-            last, reset_text = reset, f"{max(0.0, reset):.3f}s"
+        if reset != last:  # rpm and tpm share one window: formatted once (~3k each)
+            last, reset_text = reset, "%.3fs" % (reset if reset > 0.0 else 0.0)
         headers[names[2]] = reset_text
 
 
@@ -524,7 +571,7 @@ def reserve_tokens_now(ticket: Ticket, estimate: int) -> bool:
         cost = min(estimate, limit)
         slot[1] = used + cost
         keys[index] = (key, limit, cost)
-    ticket.reserved_until = time.monotonic() + reset
+    ticket.reserved_until = now + reset  # the limiter's clock: charge_now reads the same
     return True
 
 
@@ -544,8 +591,10 @@ async def reserve_tokens(limits: RateLimits, ticket: Ticket, estimate: int) -> N
         try:
             if ticket.local is not None:
                 decision = ticket.local.reserve_now(key, cost, limit, WINDOW)
+                now = ticket.local.clock()  # charge_now compares on the limiter's clock
             else:
                 decision = await limits.limiter.reserve(key, cost, limit, WINDOW)
+                now = time.monotonic()  # _settle compares on this clock
         except errors.StateUnavailableError:
             if limits.fail_closed:
                 del keys[index:]  # the earlier reservations are given back
@@ -559,4 +608,4 @@ async def reserve_tokens(limits: RateLimits, ticket: Ticket, estimate: int) -> N
             await ticket.charge_tokens(0)
             raise _rate_limited("tpm", key[2:], decision)
         keys[index] = (key, limit, cost)
-        ticket.reserved_until = time.monotonic() + decision.reset
+        ticket.reserved_until = now + decision.reset

@@ -5,6 +5,7 @@ hot path."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import istr
 
-from g4f_server.appkeys import CONFIG, KEY_NAME, SERVED_BY
+from g4f_server.appkeys import KEY_NAME, SERVED_BY
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.controls import demo, limits
 from g4f_server.controls.apikeys import KEYRING, KeyRing
@@ -41,6 +42,8 @@ class Active:
     # Metrics or limits keep a ``Controlled`` per request (tracked.py); set once by
     # ``setup`` (a property was a call per hook).
     tracked: bool = False
+    # Tokens a chat request without max_tokens is counted for (limits_completion_estimate).
+    completion_estimate: int = 1024
 
 
 ACTIVE = web.AppKey("controls", Active)
@@ -100,7 +103,7 @@ def outer_middlewares(config: AppConfig) -> list[Any]:
     if config.metrics:
         from g4f_server.controls.metrics import metrics_middleware
 
-        out.append(metrics_middleware)
+        out.append(metrics_middleware())
     return out
 
 
@@ -108,7 +111,7 @@ def middlewares(config: AppConfig) -> list[Any]:
     """The middlewares after the kernel's (which checks the key and maps errors)."""
     out: list[Any] = []
     if _limits(config) is not None:
-        out.append(limits.limits_middleware)
+        out.append(limits.limits_middleware())
     return out
 
 
@@ -119,6 +122,7 @@ def setup(app: web.Application, config: AppConfig) -> None:
         app[KEYRING] = keyring
     app[scope.TRUSTED] = _trusted(config)
     active.demo = config.demo
+    active.completion_estimate = config.limits_completion_estimate
     if config.metrics:
         from g4f_server.controls import metrics
 
@@ -136,8 +140,9 @@ def setup(app: web.Application, config: AppConfig) -> None:
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the rate-limit headers, and a streamed answer starting (the
     streams-in-progress gauge). One callback for both: each is a coroutine per answer."""
-    state = request.get(CONTROLLED)
-    if state is None:  # an open path (limits only), or /metrics itself
+    try:
+        state = request[CONTROLLED]  # not .get(): that is one Python frame more
+    except KeyError:  # an open path (limits only), or /metrics itself
         return
     if state.ticket is not None and state.ticket.rates is not None:
         limits.rate_headers(state.ticket, response.headers)
@@ -150,31 +155,50 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
         state.metrics.live.streams += 1
 
 
-async def admitted(request: web.Request, body: Any) -> None:
-    """Observer: the body names its public model (and maybe a provider key or a proxy):
-    demo mode's refusals, may this key use the model, and the model's rate limits."""
-    active = request.app[ACTIVE]
-    if active.demo:
-        demo.check_body(body)
-    model = body.model or ""
-    keyring = active.keyring
-    if keyring is not None and keyring.allowed:
-        keyring.check_model(request.get(KEY_NAME), model)
-    if active.tracked:
-        state = request[CONTROLLED]
-        rate_limits = active.limits
-        ticket = state.ticket
-        if rate_limits is not None and ticket is not None:
-            if rate_limits.models:
-                await limits.admit_model(rate_limits, ticket, model)
-            # A chat request (media requests have no token budget), told by an attribute:
-            # importing the request models here would load pydantic at start-up.
-            if ticket.token_keys is not None and hasattr(body, "token_limit"):
-                estimate = estimate_prompt_tokens(body) + (
-                    body.token_limit or request.app[CONFIG].limits_completion_estimate
-                )
-                if not limits.reserve_tokens_now(ticket, estimate):
-                    await limits.reserve_tokens(rate_limits, ticket, estimate)
+_BUDGETED: dict[type, bool] = {}  # a request model -> has it a token budget
+
+
+def _has_budget(body: Any) -> bool:
+    """A chat request (media requests have none): ``hasattr`` on the class, once per
+    class; on the instance it ran the ``token_limit`` property, read again just after."""
+    kind = type(body)
+    found = _BUDGETED.get(kind)
+    if found is None:
+        found = _BUDGETED[kind] = hasattr(kind, "token_limit")
+    return found
+
+
+def _admitted(active: Active) -> Callable[[web.Request, Any], Awaitable[None]] | None:
+    """The ``admitted`` observer of this app's controls, or None when none looks at the
+    body: what is off is decided here once, and the hook reads no app key."""
+    demo_on, rate_limits, completion = active.demo, active.limits, active.completion_estimate
+    keyring = active.keyring if active.keyring is not None and active.keyring.allowed else None
+    if not (demo_on or keyring is not None or rate_limits is not None):
+        return None
+
+    async def admitted(request: web.Request, body: Any) -> None:
+        """The body names its public model (and maybe a provider key or a proxy): demo
+        mode's refusals, may this key use the model, and the model's rate limits."""
+        if demo_on:
+            demo.check_body(body)
+        model = body.model or ""
+        if keyring is not None:
+            keyring.check_model(request.get(KEY_NAME), model)
+        if rate_limits is None:
+            return
+        ticket = request[CONTROLLED].ticket
+        if ticket is None:
+            return
+        if rate_limits.models:
+            await limits.admit_model(rate_limits, ticket, model)
+        # A chat request (media requests have no token budget), told by an attribute:
+        # importing the request models here would load pydantic at start-up.
+        if ticket.token_keys is not None and _has_budget(body):
+            estimate = estimate_prompt_tokens(body) + (body.token_limit or completion)
+            if not limits.reserve_tokens_now(ticket, estimate):
+                await limits.reserve_tokens(rate_limits, ticket, estimate)
+
+    return admitted
 
 
 async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
@@ -189,7 +213,11 @@ async def finished(request: web.Request, transcript: Transcript, chat: ChatReque
         if charging and not ticket.charge_now(prompt + completion):
             await ticket.charge_tokens(prompt + completion)
         if metrics is not None:
-            metrics.tokens(request.get(SERVED_BY, ("",))[0], prompt, completion)
+            try:  # not .get(): one Python frame less
+                provider = request[SERVED_BY][0]
+            except KeyError:
+                provider = ""
+            metrics.tokens(provider, prompt, completion)
 
 
 def first_token(request: web.Request, provider: str) -> None:
@@ -214,9 +242,8 @@ def cache_verdict(request: web.Request, verdict: str) -> None:
 def observers(active: Active) -> Observers:
     """What the controls of this app watch in a turn: only the points some control
     needs, so a server without controls runs none of them."""
-    admits = active.demo or active.tracked or bool(active.keyring and active.keyring.allowed)
     return Observers(
-        admitted=admitted if admits else None,
+        admitted=_admitted(active),
         cache_verdict=cache_verdict if active.metrics is not None else None,
         first_token=first_token if active.metrics is not None else None,
         finished=finished if active.tracked else None,
