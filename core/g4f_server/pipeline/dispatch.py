@@ -319,21 +319,31 @@ async def first_success(
                 raise
             except Exception as exc:
                 failure = unexpected(route.entry, exc)
-            # Not the message: it may quote the upstream's answer (content is never logged).
-            log.info(
-                "provider_failed",
-                provider=route.entry.name,
-                attempt=number,
-                error=type(failure).__name__,
-                code=failure.code,
-                status=failure.status,
-            )
-            route.entry.failed(failure)  # health, and cooldown after repeated failures
-            failures.append((route.entry.name, failure))
+            _failed(route, number, failure, failures)
         raise _all_failed(failures)
     finally:
         if own:
             watching.stop()
+
+
+def _failed(
+    route: Route,
+    number: int,
+    failure: errors.ProviderError,
+    failures: list[tuple[str, errors.ProviderError]],
+) -> None:
+    """One route failed before its answer began: logged, counted and kept for the error."""
+    # Not the message: it may quote the upstream's answer (content is never logged).
+    log.info(
+        "provider_failed",
+        provider=route.entry.name,
+        attempt=number,
+        error=type(failure).__name__,
+        code=failure.code,
+        status=failure.status,
+    )
+    route.entry.failed(failure)  # health, and cooldown after repeated failures
+    failures.append((route.entry.name, failure))
 
 
 def _all_failed(failures: list[tuple[str, errors.ProviderError]]) -> errors.ProviderError:
@@ -389,40 +399,73 @@ async def start_chat(
     the headers. ``counts`` says what is a part of the answer (``answers_visibly`` for a
     protocol that cannot show reasoning)."""
 
-    async def first_event(route: Route) -> tuple[Sequence[ChatEvent], Stream, ProviderContext]:
-        entry = route.entry
-        if request.model != route.model:  # the provider sees its own model id
-            request_for = request.model_copy(update={"model": route.model})
-        else:
-            request_for = request
-        ctx = make_ctx(entry)
-        stream = entry.chat(request_for, ctx)  # type: ignore[misc]  # routes can chat
-        held: list[ChatEvent] = []
-        try:
-            while True:
-                item = await anext(stream)
-                batch = item if isinstance(item, list) else (item,)
-                if any(map(counts, batch)):
+    # first_success with the first read inlined: one coroutine frame, not three, is
+    # what every resume of the provider's request passes through until its answer begins.
+    watchdog = Watchdog(min(first_event_timeout, idle_timeout))
+    failures: list[tuple[str, errors.ProviderError]] = []
+    tried = attempted.get()
+    timeout = first_event_timeout
+    try:
+        for number, route in enumerate(routes, start=1):
+            if tried is not None:
+                tried.append(route)
+            entry = route.entry
+            failure: errors.ProviderError
+            try:
+                started = time.perf_counter()
+                watchdog.start_wait(timeout)
+                stream: Stream | None = None
+                try:
+                    if request.model != route.model:  # the provider sees its own model id
+                        request_for = request.model_copy(update={"model": route.model})
+                    else:
+                        request_for = request
+                    ctx = make_ctx(entry)
+                    stream = entry.chat(request_for, ctx)  # type: ignore[misc]  # routes can chat
+                    next_item = stream.__anext__
+                    held: list[ChatEvent] | None = None
+                    while True:
+                        item = await next_item()
+                        batch = item if isinstance(item, list) else (item,)
+                        if any(map(counts, batch)):
+                            break
+                        if held is None:
+                            held = []
+                        held.extend(batch)
                     if held:
                         held.extend(batch)
-                        return held, stream, ctx
-                    return batch, stream, ctx
-                held.extend(batch)
-        except StopAsyncIteration:
-            raise empty_answer(entry, counts) from None
-        except BaseException:  # failed, timed out or cancelled: release the upstream
-            await stream.aclose()
-            raise
-
-    watchdog = Watchdog(min(first_event_timeout, idle_timeout))
-    try:
-        route, attempts, (first, stream, ctx) = await first_success(
-            routes, first_event, timeout=first_event_timeout, watchdog=watchdog
-        )
+                        batch = held
+                    # Closes the cooldown; the time to the answer's start goes into the
+                    # provider's health (providers/health.py): two clock reads per call.
+                    entry.succeeded(time.perf_counter() - started)
+                    return ChatRun(route, number, batch, stream, idle_timeout, watchdog, ctx)
+                except StopAsyncIteration:
+                    raise empty_answer(entry, counts) from None
+                except BaseException as exc:
+                    if stream is not None:  # failed, timed out or cancelled: release it
+                        await stream.aclose()
+                    if isinstance(exc, asyncio.CancelledError):
+                        if not watchdog.fired():
+                            raise
+                        raise TimeoutError from None
+                    raise
+                finally:
+                    watchdog.end_wait()
+            except TimeoutError:  # ours, or the provider's own
+                failure = errors.ProviderTimeoutError(
+                    f"Provider '{entry.name}' did not answer within {timeout:g}s"
+                )
+            except errors.ProviderError as exc:
+                failure = exc
+            except errors.G4FError:
+                raise
+            except Exception as exc:
+                failure = unexpected(entry, exc)
+            _failed(route, number, failure, failures)
+        raise _all_failed(failures)
     except BaseException:
         watchdog.stop()
         raise
-    return ChatRun(route, attempts, first, stream, idle_timeout, watchdog, ctx)
 
 
 async def _nothing_more() -> AsyncIterator[ChatItem]:
