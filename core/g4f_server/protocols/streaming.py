@@ -60,14 +60,19 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
     protocol's own shape, never as a silent stop. True when the answer completed."""
     request, run = turn.request, turn.run
     transcript = Transcript()
+    watchdog, cut = run.watchdog, run.cut
+    run.begin(None)  # ChatRun.read's wait, inlined here: one frame less per chunk
+    batch = run.first
+    last = cut is not None and cut.found is not None  # the first batch ended at a stop
     try:
-        for event in run.first:  # a model named with the first events names the whole stream
+        for event in batch:  # a model named with the first events names the whole stream
             if isinstance(event, ev.ModelUsed):
                 renderer.render(event)
         lines = [renderer.start()]
         try:
             add, render, text = transcript.add, renderer.render, transcript.text.append
-            async for batch in run.batches():
+            next_item, clock = run.stream.__anext__, watchdog.clock
+            while True:
                 for event in batch:
                     if isinstance(event, ev.TextDelta):  # most events: straight to the text
                         text(event.text)
@@ -80,6 +85,27 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
                 if lines:
                     await write(b"".join(lines))
                     lines.clear()
+                if last:
+                    break
+                watchdog.since = clock()  # writing to the client is not waiting for it
+                try:
+                    item = await next_item()
+                except StopAsyncIteration:
+                    watchdog.since = None
+                    run.ended = True
+                    if cut is None or not (batch := cut.flush()):
+                        break
+                    last = True  # held back as a possible start of a stop: text after all
+                    continue
+                except asyncio.CancelledError:
+                    if watchdog.fired():
+                        raise run.timeout_error(None) from None
+                    raise
+                watchdog.since = None
+                batch = item if isinstance(item, list) else (item,)
+                if cut is not None:
+                    batch = cut.feed(batch)
+                    last = cut.found is not None  # the rest is dropped; close() ends it
         except errors.G4FError as exc:
             log.info("stream_failed", provider=turn.provider, code=exc.code, status=exc.status)
             await end(b"".join([*lines, renderer.failure(exc)]))
@@ -92,7 +118,10 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
             await end(b"".join([*lines, renderer.failure(error)]))
             return False
     finally:
-        await run.close()
+        if run.ended:
+            watchdog.stop()
+        else:
+            await run.close()
     try:
         await turn.complete(transcript)
     except (errors.StateUnavailableError, errors.PayloadTooLargeError) as exc:  # not stored
