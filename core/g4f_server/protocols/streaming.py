@@ -39,15 +39,21 @@ class StreamRenderer(Protocol):
 
 
 async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
-    """Stream the answer as server-sent events (``relay``); the SSE response's status and
-    headers are final once it opens."""
+    """Stream the answer as server-sent events (``open_sse``, then ``relay``)."""
+    response = await open_sse(turn)
+    await relay(turn, renderer, response.write, response.write_eof)
+    return response
+
+
+async def open_sse(turn: ChatTurn) -> web.StreamResponse:
+    """The SSE response for ``turn``, its status and headers final. A route that calls
+    this and ``relay`` itself (as chat completions does) spares the frame of ``stream``,
+    which every chunk's wake-up would pass through."""
     try:
-        response = await sse.open_stream(turn.request, turn.headers)
+        return await sse.open_stream(turn.request, turn.headers)
     except BaseException:
         await turn.run.close()  # nothing was sent: release the upstream
         raise
-    await relay(turn, renderer, response.write, response.write_eof)
-    return response
 
 
 Send = Callable[[bytes], Awaitable[object]]
