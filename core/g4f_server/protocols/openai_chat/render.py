@@ -109,13 +109,14 @@ class ChunkRenderer:
 
     def _set_model(self, model: str) -> None:
         self.model = model
-        self._head = (
-            b'data: {"id":' + dumps(self.id)
-            + b',"object":"chat.completion.chunk","created":' + str(self.created).encode()
-            + b',"model":' + dumps(model) + b',"provider":' + dumps(self.provider)
-            + b',"choices":[{"index":0,"delta":'
-        )  # fmt: skip
-        self._text_head = self._head + b'{"content":'
+        # One join, not a chain of concatenations (a new bytes object each).
+        self._head = head = b"".join((
+            b'data: {"id":', dumps(self.id),
+            b',"object":"chat.completion.chunk","created":', str(self.created).encode(),
+            b',"model":', dumps(model), b',"provider":', dumps(self.provider),
+            b',"choices":[{"index":0,"delta":',
+        ))  # fmt: skip
+        self._text_head = head + b'{"content":'
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         return self._head + dumps(delta) + self._TAIL
