@@ -94,6 +94,21 @@ def test_model_used_changes_later_chunks_and_empty_text_is_skipped() -> None:
     assert parse(renderer.render(ev.TextDelta("a")))["model"] == "actual"
 
 
+def test_end_events_have_no_chunk_and_a_text_subclass_renders_as_text() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(slots=True, frozen=True, init=False)
+    class PluginText(ev.TextDelta):  # a plugin's own text event
+        pass
+
+    renderer = ChunkRenderer("chatcmpl-x", "asked", "Prov")
+    for event in (ev.Usage(1, 2), ev.Finish("length"), ev.ConversationState({"a": 1})):
+        assert renderer.render(event) is None
+    assert renderer.render(PluginText("hi")) == renderer.render(ev.TextDelta("hi"))
+    assert parse(renderer.render(PluginText("hi")))["choices"][0]["delta"] == {"content": "hi"}
+    assert renderer.render(PluginText("")) is None
+
+
 def test_message_dicts_are_the_messages_as_an_upstream_takes_them() -> None:
     from g4f_server.requests import ChatRequest
 

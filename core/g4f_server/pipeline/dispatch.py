@@ -22,6 +22,8 @@ from g4f_server.appkeys import REQUEST_ID, SERVED_BY
 from g4f_server.events import ChatEvent, ChatItem, Media, TextDelta, ToolCallDelta, answers
 from g4f_server.logs import get_logger
 from g4f_server.pipeline import stops
+from g4f_server.pipeline.media import MEDIA
+from g4f_server.pipeline.transcript import Transcript
 from g4f_server.provider import ProviderContext
 from g4f_server.providers.registry import ProviderEntry, Route
 
@@ -52,9 +54,10 @@ class ChatRun:
     ctx: ProviderContext | None = None  # the winner's (the headers it passes on)
     # The kernel cuts the text at a stop sequence (stops.py); None for nearly every run.
     cut: stops.StopCut | None = None
+    ended: bool = False  # the provider's stream ended by itself: nothing to release
 
     def cut_at(self, stop: Sequence[str] | None) -> bool:
-        """Cut this run's text at the first of ``stop`` from here on (``batches``), unless
+        """Cut this run's text at the first of ``stop`` from here on (as it is read), unless
         the model says it honours stop sequences itself; True when it will."""
         if not stops.needed(self.route, stop):
             return False
@@ -63,48 +66,64 @@ class ChatRun:
         self.first = cut.feed(self.first)
         return True
 
-    async def batches(self, within: float | None = None) -> AsyncIterator[Sequence[ChatEvent]]:
-        """The answer as the provider yielded it, a single event as a batch of one, the
-        first batch included. Each wait for the provider is bounded by ``idle_timeout``
-        (time spent writing to the client does not count) and, if given, the whole rest
-        of the answer by ``within`` seconds."""
+    def begin(self, within: float | None) -> None:
+        """Reading the rest of the answer begins: each wait for the provider is bounded by
+        ``idle_timeout`` (time spent writing to the client does not count) and, if given,
+        the whole rest of the answer by ``within`` seconds. The readers (``read`` and the
+        protocols' write loop) wait on ``stream`` themselves: a generator between them
+        and the provider was one more frame switch per chunk."""
         watchdog = self.watchdog
         watchdog.set_deadline(within)
-        yield self.first
-        stream, cut = self.stream, self.cut
-        # Watchdog.start_wait and end_wait, inlined: two method calls per chunk were a
-        # noticeable part of relaying a streamed chunk.
         watchdog._limit = self.idle_timeout
-        clock, deadline = watchdog._loop.time, watchdog._deadline
+
+    async def read(
+        self, transcript: Transcript, within: float | None, request: web.Request | None = None
+    ) -> None:
+        """The whole answer into ``transcript`` (the first batch included), then the stream
+        is released. With ``request``, media without a URL is published (``pipeline.media``)
+        on the way."""
+        self.begin(within)
+        watchdog, stream, cut = self.watchdog, self.stream, self.cut
+        add, next_item, clock = transcript.add, stream.__anext__, watchdog.clock
+        deadline = watchdog._deadline
+        batch = self.first
+        last = cut is not None and cut.found is not None  # the first batch ended at a stop
         try:
-            if cut is not None and cut.found is not None:
-                return  # the first batch already ended at a stop sequence
             while True:
-                watchdog._since = now = clock()
+                for event in batch:
+                    if request is not None and isinstance(event, Media) and event.url is None:
+                        event = await request.app[MEDIA].publish(event, request)
+                    add(event)
+                if last:
+                    break
+                watchdog.since = now = clock()
                 if deadline is not None and now >= deadline:
-                    raise self._timeout_error(within)
+                    raise self.timeout_error(within)
                 try:
-                    item = await anext(stream)
+                    item = await next_item()
                 except StopAsyncIteration:
-                    if cut is not None and (tail := cut.flush()):
-                        yield tail  # held back as a possible start of a stop: text after all
-                    return
+                    watchdog.since = None
+                    self.ended = True
+                    if cut is None or not (batch := cut.flush()):
+                        break
+                    last = True  # held back as a possible start of a stop: text after all
+                    continue
                 except asyncio.CancelledError:
                     if watchdog.fired():
-                        raise self._timeout_error(within) from None
+                        raise self.timeout_error(within) from None
                     raise
-                watchdog._since = None
+                watchdog.since = None
                 batch = item if isinstance(item, list) else (item,)
                 if cut is not None:
                     batch = cut.feed(batch)
-                    if cut.found is not None:  # the rest is dropped; close() ends the stream
-                        yield batch
-                        return
-                yield batch
+                    last = cut.found is not None  # the rest is dropped; close() ends it
         finally:
-            watchdog.stop()
+            if self.ended:
+                watchdog.stop()
+            else:
+                await self.close()
 
-    def _timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
+    def timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
         name = self.route.entry.name
         if self.watchdog.past_deadline:
             return errors.ProviderTimeoutError(
@@ -115,7 +134,10 @@ class ChatRun:
         )
 
     async def close(self) -> None:
+        """Stop watching and release the provider's stream (unless it ended by itself)."""
         self.watchdog.stop()
+        if self.ended:
+            return
         aclose = getattr(self.stream, "aclose", None)
         if aclose is not None:
             await aclose()
@@ -190,19 +212,23 @@ class Watchdog:
         "_loop",
         "_next",
         "_period",
-        "_since",
         "_task",
         "_ticker",
+        "clock",
+        "since",
     )
 
     def __init__(self, period: float) -> None:
         """``period``: the shortest limit it will be given (it looks at least that often)."""
         self._loop = loop = asyncio.get_running_loop()
+        # Read by the loops that wait for the provider: ``since = clock()`` before each
+        # wait, ``since = None`` after it (attributes, not method calls: per chunk).
+        self.clock = loop.time
         self._task = asyncio.current_task(loop)
         self._cancelling = self._task.cancelling() if self._task is not None else 0
         self._period = self._limit = period
         self._deadline: float | None = None
-        self._since: float | None = None
+        self.since: float | None = None  # when the current wait began; None: not waiting
         self._fired = False
         self._ticker = ticker = _ticker_for(loop)
         self._next = at = loop.time() + period  # when it looks next (inf: fired, or stopped)
@@ -227,11 +253,11 @@ class Watchdog:
         """A wait of at most ``limit`` seconds begins; False (and no wait) once the
         deadline is past."""
         self._limit = limit
-        self._since = now = self._loop.time()
+        self.since = now = self._loop.time()
         return self._deadline is None or now < self._deadline
 
     def end_wait(self) -> None:
-        self._since = None
+        self.since = None
 
     def fired(self) -> bool:
         """Whether the cancellation being handled is this watchdog's. If so it is taken
@@ -239,7 +265,7 @@ class Watchdog:
         if not self._fired:
             return False
         self._fired = False
-        self._since = None
+        self.since = None
         self._next = at = self._loop.time() + self._period
         self._ticker.look_at(at)
         task = self._task
@@ -251,7 +277,7 @@ class Watchdog:
         self._ticker.watching.discard(self)
 
     def _check(self, now: float) -> None:
-        since, deadline = self._since, self._deadline
+        since, deadline = self.since, self._deadline
         if since is not None and (
             now - since >= self._limit or (deadline is not None and now >= deadline)
         ):
@@ -319,21 +345,31 @@ async def first_success(
                 raise
             except Exception as exc:
                 failure = unexpected(route.entry, exc)
-            # Not the message: it may quote the upstream's answer (content is never logged).
-            log.info(
-                "provider_failed",
-                provider=route.entry.name,
-                attempt=number,
-                error=type(failure).__name__,
-                code=failure.code,
-                status=failure.status,
-            )
-            route.entry.failed(failure)  # health, and cooldown after repeated failures
-            failures.append((route.entry.name, failure))
+            _failed(route, number, failure, failures)
         raise _all_failed(failures)
     finally:
         if own:
             watching.stop()
+
+
+def _failed(
+    route: Route,
+    number: int,
+    failure: errors.ProviderError,
+    failures: list[tuple[str, errors.ProviderError]],
+) -> None:
+    """One route failed before its answer began: logged, counted and kept for the error."""
+    # Not the message: it may quote the upstream's answer (content is never logged).
+    log.info(
+        "provider_failed",
+        provider=route.entry.name,
+        attempt=number,
+        error=type(failure).__name__,
+        code=failure.code,
+        status=failure.status,
+    )
+    route.entry.failed(failure)  # health, and cooldown after repeated failures
+    failures.append((route.entry.name, failure))
 
 
 def _all_failed(failures: list[tuple[str, errors.ProviderError]]) -> errors.ProviderError:
@@ -389,40 +425,73 @@ async def start_chat(
     the headers. ``counts`` says what is a part of the answer (``answers_visibly`` for a
     protocol that cannot show reasoning)."""
 
-    async def first_event(route: Route) -> tuple[Sequence[ChatEvent], Stream, ProviderContext]:
-        entry = route.entry
-        if request.model != route.model:  # the provider sees its own model id
-            request_for = request.model_copy(update={"model": route.model})
-        else:
-            request_for = request
-        ctx = make_ctx(entry)
-        stream = entry.chat(request_for, ctx)  # type: ignore[misc]  # routes can chat
-        held: list[ChatEvent] = []
-        try:
-            while True:
-                item = await anext(stream)
-                batch = item if isinstance(item, list) else (item,)
-                if any(map(counts, batch)):
+    # first_success with the first read inlined: one coroutine frame, not three, is
+    # what every resume of the provider's request passes through until its answer begins.
+    watchdog = Watchdog(min(first_event_timeout, idle_timeout))
+    failures: list[tuple[str, errors.ProviderError]] = []
+    tried = attempted.get()
+    timeout = first_event_timeout
+    try:
+        for number, route in enumerate(routes, start=1):
+            if tried is not None:
+                tried.append(route)
+            entry = route.entry
+            failure: errors.ProviderError
+            try:
+                started = time.perf_counter()
+                watchdog.start_wait(timeout)
+                stream: Stream | None = None
+                try:
+                    if request.model != route.model:  # the provider sees its own model id
+                        request_for = request.model_copy(update={"model": route.model})
+                    else:
+                        request_for = request
+                    ctx = make_ctx(entry)
+                    stream = entry.chat(request_for, ctx)  # type: ignore[misc]  # routes can chat
+                    next_item = stream.__anext__
+                    held: list[ChatEvent] | None = None
+                    while True:
+                        item = await next_item()
+                        batch = item if isinstance(item, list) else (item,)
+                        if any(map(counts, batch)):
+                            break
+                        if held is None:
+                            held = []
+                        held.extend(batch)
                     if held:
                         held.extend(batch)
-                        return held, stream, ctx
-                    return batch, stream, ctx
-                held.extend(batch)
-        except StopAsyncIteration:
-            raise empty_answer(entry, counts) from None
-        except BaseException:  # failed, timed out or cancelled: release the upstream
-            await stream.aclose()
-            raise
-
-    watchdog = Watchdog(min(first_event_timeout, idle_timeout))
-    try:
-        route, attempts, (first, stream, ctx) = await first_success(
-            routes, first_event, timeout=first_event_timeout, watchdog=watchdog
-        )
+                        batch = held
+                    # Closes the cooldown; the time to the answer's start goes into the
+                    # provider's health (providers/health.py): two clock reads per call.
+                    entry.succeeded(time.perf_counter() - started)
+                    return ChatRun(route, number, batch, stream, idle_timeout, watchdog, ctx)
+                except StopAsyncIteration:
+                    raise empty_answer(entry, counts) from None
+                except BaseException as exc:
+                    if stream is not None:  # failed, timed out or cancelled: release it
+                        await stream.aclose()
+                    if isinstance(exc, asyncio.CancelledError):
+                        if not watchdog.fired():
+                            raise
+                        raise TimeoutError from None
+                    raise
+                finally:
+                    watchdog.end_wait()
+            except TimeoutError:  # ours, or the provider's own
+                failure = errors.ProviderTimeoutError(
+                    f"Provider '{entry.name}' did not answer within {timeout:g}s"
+                )
+            except errors.ProviderError as exc:
+                failure = exc
+            except errors.G4FError:
+                raise
+            except Exception as exc:
+                failure = unexpected(entry, exc)
+            _failed(route, number, failure, failures)
+        raise _all_failed(failures)
     except BaseException:
         watchdog.stop()
         raise
-    return ChatRun(route, attempts, first, stream, idle_timeout, watchdog, ctx)
 
 
 async def _nothing_more() -> AsyncIterator[ChatItem]:

@@ -141,12 +141,7 @@ def schema_errors(value: Any, schema: dict[str, Any]) -> str | None:
 
 async def _read(run: ChatRun, within: float) -> Transcript:
     transcript = Transcript()
-    try:
-        async for batch in run.batches(within):
-            for event in batch:
-                transcript.add(event)
-    finally:
-        await run.close()
+    await run.read(transcript, within)
     return transcript
 
 

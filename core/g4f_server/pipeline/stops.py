@@ -11,7 +11,7 @@ Streamed text is held back by at most the length of the longest stop sequence mi
 so that a stop split across two chunks is still found: whatever is sent can no longer be
 the start of a stop sequence. Only a tail that really is the start of one is held (a
 chunk ending in "ST" with the stop "STOP"); other chunks go out whole and at once. The cut
-happens on the provider's stream (``ChatRun.batches``) before any protocol renders it, so
+happens on the provider's stream (as ``ChatRun`` is read) before any protocol renders it, so
 chat completions, completions, Messages and Responses all get it; once it is found the
 provider's stream is closed (``ChatRun.close``), so the upstream stops too.
 

@@ -22,7 +22,6 @@ from typing import Any
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server import events as ev
 from g4f_server.appkeys import CONFIG, KEY_NAME
 from g4f_server.logs import get_logger
 from g4f_server.pipeline import cache, emulation, stops
@@ -36,7 +35,6 @@ from g4f_server.pipeline.dispatch import (
     start_chat,
 )
 from g4f_server.pipeline.history import remember_turn, with_history
-from g4f_server.pipeline.media import MEDIA
 from g4f_server.pipeline.observers import OBSERVERS
 from g4f_server.pipeline.scope import anonymous_client, conversation_key, provider_key
 from g4f_server.pipeline.transcript import Transcript
@@ -233,14 +231,7 @@ async def collect(turn: ChatTurn) -> Transcript:
     """The whole answer (non-streamed), read within the server's timeout on the stream's
     own watchdog (one timer for both limits), then stored."""
     transcript = Transcript()
-    add, request = transcript.add, turn.request
-    try:
-        async for batch in turn.run.batches(request.app[CONFIG].timeout):
-            for event in batch:
-                if isinstance(event, ev.Media) and event.url is None:  # inline: no await per event
-                    event = await request.app[MEDIA].publish(event, request)
-                add(event)
-    finally:
-        await turn.run.close()
+    request = turn.request
+    await turn.run.read(transcript, request.app[CONFIG].timeout, request)
     await turn.complete(transcript)
     return transcript

@@ -39,15 +39,21 @@ class StreamRenderer(Protocol):
 
 
 async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
-    """Stream the answer as server-sent events (``relay``); the SSE response's status and
-    headers are final once it opens."""
+    """Stream the answer as server-sent events (``open_sse``, then ``relay``)."""
+    response = await open_sse(turn)
+    await relay(turn, renderer, response.write, response.write_eof)
+    return response
+
+
+async def open_sse(turn: ChatTurn) -> web.StreamResponse:
+    """The SSE response for ``turn``, its status and headers final. A route that calls
+    this and ``relay`` itself (as chat completions does) spares the frame of ``stream``,
+    which every chunk's wake-up would pass through."""
     try:
-        response = await sse.open_stream(turn.request, turn.headers)
+        return await sse.open_stream(turn.request, turn.headers)
     except BaseException:
         await turn.run.close()  # nothing was sent: release the upstream
         raise
-    await relay(turn, renderer, response.write, response.write_eof)
-    return response
 
 
 Send = Callable[[bytes], Awaitable[object]]
@@ -60,14 +66,19 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
     protocol's own shape, never as a silent stop. True when the answer completed."""
     request, run = turn.request, turn.run
     transcript = Transcript()
+    watchdog, cut = run.watchdog, run.cut
+    run.begin(None)  # ChatRun.read's wait, inlined here: one frame less per chunk
+    batch = run.first
+    last = cut is not None and cut.found is not None  # the first batch ended at a stop
     try:
-        for event in run.first:  # a model named with the first events names the whole stream
+        for event in batch:  # a model named with the first events names the whole stream
             if isinstance(event, ev.ModelUsed):
                 renderer.render(event)
         lines = [renderer.start()]
         try:
             add, render, text = transcript.add, renderer.render, transcript.text.append
-            async for batch in run.batches():
+            next_item, clock = run.stream.__anext__, watchdog.clock
+            while True:
                 for event in batch:
                     if isinstance(event, ev.TextDelta):  # most events: straight to the text
                         text(event.text)
@@ -80,6 +91,27 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
                 if lines:
                     await write(b"".join(lines))
                     lines.clear()
+                if last:
+                    break
+                watchdog.since = clock()  # writing to the client is not waiting for it
+                try:
+                    item = await next_item()
+                except StopAsyncIteration:
+                    watchdog.since = None
+                    run.ended = True
+                    if cut is None or not (batch := cut.flush()):
+                        break
+                    last = True  # held back as a possible start of a stop: text after all
+                    continue
+                except asyncio.CancelledError:
+                    if watchdog.fired():
+                        raise run.timeout_error(None) from None
+                    raise
+                watchdog.since = None
+                batch = item if isinstance(item, list) else (item,)
+                if cut is not None:
+                    batch = cut.feed(batch)
+                    last = cut.found is not None  # the rest is dropped; close() ends it
         except errors.G4FError as exc:
             log.info("stream_failed", provider=turn.provider, code=exc.code, status=exc.status)
             await end(b"".join([*lines, renderer.failure(exc)]))
@@ -92,7 +124,10 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
             await end(b"".join([*lines, renderer.failure(error)]))
             return False
     finally:
-        await run.close()
+        if run.ended:
+            watchdog.stop()
+        else:
+            await run.close()
     try:
         await turn.complete(transcript)
     except (errors.StateUnavailableError, errors.PayloadTooLargeError) as exc:  # not stored

@@ -67,6 +67,10 @@ def completion_body(
     return body
 
 
+# Events that only shape the end (finish reason, usage, stored state): no chunk of their own.
+_AT_THE_END = frozenset({ev.Finish, ev.Usage, ev.ConversationState})
+
+
 class ChunkRenderer:
     """Turns events into chat.completion.chunk SSE lines sharing one id.
 
@@ -105,13 +109,14 @@ class ChunkRenderer:
 
     def _set_model(self, model: str) -> None:
         self.model = model
-        self._head = (
-            b'data: {"id":' + dumps(self.id)
-            + b',"object":"chat.completion.chunk","created":' + str(self.created).encode()
-            + b',"model":' + dumps(model) + b',"provider":' + dumps(self.provider)
-            + b',"choices":[{"index":0,"delta":'
-        )  # fmt: skip
-        self._text_head = self._head + b'{"content":'
+        # One join, not a chain of concatenations (a new bytes object each).
+        self._head = head = b"".join((
+            b'data: {"id":', dumps(self.id),
+            b',"object":"chat.completion.chunk","created":', str(self.created).encode(),
+            b',"model":', dumps(model), b',"provider":', dumps(self.provider),
+            b',"choices":[{"index":0,"delta":',
+        ))  # fmt: skip
+        self._text_head = head + b'{"content":'
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         return self._head + dumps(delta) + self._TAIL
@@ -146,10 +151,19 @@ class ChunkRenderer:
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         """The SSE line for one event, or None for events that only affect the end."""
-        if isinstance(event, ev.TextDelta):  # most chunks: no match, no dict to build
-            text = event.text
+        kind = type(event)
+        if kind is ev.TextDelta:  # most chunks: no match, no dict to build
+            text = event.text  # type: ignore[union-attr]
             return self._text_head + dumps(text) + self._TEXT_TAIL if text else None
+        if kind in _AT_THE_END:  # every answer has them: spared the walk through the match
+            return None
+        if kind is ev.ModelUsed:  # named by the first events: usually the model asked
+            if event.name != self.model:  # type: ignore[union-attr]
+                self._set_model(event.name)  # type: ignore[union-attr]
+            return None
         match event:
+            case ev.TextDelta(text=text):  # a plugin's subclass
+                return self._text_head + dumps(text) + self._TEXT_TAIL if text else None
             case ev.ReasoningDelta(text=text):
                 return self._delta({"reasoning_content": text}) if text else None
             case ev.ToolCallDelta():

@@ -27,7 +27,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         renderer = ChunkRenderer(
             new_completion_id(), turn.model, turn.provider, request=turn.chat, extra=extra
         )
-        return await streaming.stream(turn, renderer)
+        response = await streaming.open_sse(turn)  # and relay here: a frame less per chunk
+        await streaming.relay(turn, renderer, response.write, response.write_eof)
+        return response
     transcript = await pipeline.collect(turn)
     body = completion_body(
         transcript,
