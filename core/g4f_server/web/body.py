@@ -83,10 +83,11 @@ async def read_body(request: web.Request, config: AppConfig) -> bytearray:
     return body
 
 
-def _arrived(request: web.Request, limit: int) -> bytearray | None:
+def _arrived(request: web.Request, limit: int) -> bytes | None:
     """The whole body when it has all arrived uncompressed within ``limit`` (nearly every
-    request): read without the two coroutines of ``read_body``. None otherwise, and for
-    every body over the limit, which ``read_body`` refuses."""
+    request): read without the two coroutines of ``read_body`` and without a copy (the
+    parser takes bytes). None otherwise, and for every body over the limit, which
+    ``read_body`` refuses."""
     content = request.content
     if not content.is_eof() or content.exception() is not None:
         return None  # (a broken body's error is mapped by ``_read_raw``)
@@ -95,13 +96,13 @@ def _arrived(request: web.Request, limit: int) -> bytearray | None:
     declared = request.content_length
     if declared is not None and declared > limit:
         return None
-    body = bytearray(content.read_nowait())
+    body = content.read_nowait()
     if len(body) > limit:
         raise too_large(limit)
     return body
 
 
-def json_object(body: bytearray, config: AppConfig) -> dict[str, Any]:
+def json_object(body: bytes | bytearray, config: AppConfig) -> dict[str, Any]:
     """``body`` parsed as a JSON object, within the JSON limits."""
     if not body or body.isspace():
         raise errors.InvalidRequestError("The request body is empty; send a JSON object")
@@ -163,7 +164,7 @@ def _too_many(max_items: int, param: str | None = None) -> errors.InvalidRequest
     )
 
 
-def precheck_json_size(body: bytearray, max_items: int) -> None:
+def precheck_json_size(body: bytes | bytearray, max_items: int) -> None:
     """Refuse, before parsing, a body with more than ``max_items`` objects: parsing
     600,000 small objects alone holds the event loop for about half a second. ``{"``
     starts an object with a key in compact JSON (what clients send); inside a string a
@@ -174,7 +175,7 @@ def precheck_json_size(body: bytearray, max_items: int) -> None:
         raise _too_many(max_items)
 
 
-def shape_bounded_by_bytes(body: bytearray, max_depth: int, max_items: int) -> bool:
+def shape_bounded_by_bytes(body: bytes | bytearray, max_depth: int, max_items: int) -> bool:
     """True when the bytes alone prove the JSON within both bounds, so that
     ``check_json_shape`` (and ``precheck_json_size``, whose count is at most this one's)
     can be skipped: true of a chat body of up to a few dozen messages under the defaults
