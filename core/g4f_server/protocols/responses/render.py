@@ -240,9 +240,7 @@ _MESSAGE_ADDED = (
     b'"sequence_number":%d,%b,"content_index":0,'
     b'"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}}\n\n'
 )
-_TEXT_DELTA = (
-    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-)
+_TEXT_DELTA = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
 _DELTA_TAIL = b"}\n\n"
 # A delta's sequence number and the key after it, encoded once: a stream's deltas are
 # numbered 0, 1, 2, ... and formatting the number was most of a delta's own cost.
