@@ -565,3 +565,24 @@ async def test_models_in_anthropic_shape(sdk: Any) -> None:
             assert (await r.json())["object"] == "list"
         async with http.get(base + "/v1/models/echo-1") as r:
             assert (await r.json())["object"] == "model"
+
+
+async def test_a_failed_tool_result_reaches_the_provider_marked_as_an_error(sdk: Any) -> None:
+    echo = Scripted()
+    client = await sdk(echo)
+    messages = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "tu_1", "name": "get_weather", "input": {}},
+        ]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "tu_1", "is_error": True,
+             "content": "no such city"},
+            {"type": "text", "text": "try again"},
+        ]},
+    ]  # fmt: skip
+    body = {"model": "echo-1", "max_tokens": 10, "messages": messages}
+    await post_messages(client, body)
+    sent = echo.seen[-1].messages
+    assert sent[2] == {"role": "tool", "tool_call_id": "tu_1", "content": "Error: no such city"}
+    assert sent[3] == {"role": "user", "content": "try again"}

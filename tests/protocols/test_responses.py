@@ -123,6 +123,18 @@ async def test_stream_events_and_final_response(sdk: Any) -> None:
     assert events[-1]["response"]["output"][0]["content"][0]["text"] == "echo: a b"
 
 
+async def test_a_long_stream_numbers_every_delta(sdk: Any) -> None:
+    # Past the renderer's table of encoded sequence numbers (512): numbered the same way.
+    client = await sdk(Scripted())
+    words = " ".join(f"w{i}" for i in range(600))
+    events = await raw_events(client, {"model": "echo-1", "input": words, "stream": True})
+    deltas = [e for e in events if e["type"] == "response.output_text.delta"]
+    assert len(deltas) > 520
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert "".join(e["delta"] for e in deltas) == "echo: " + words
+    assert events[-1]["response"]["output_text"] == "echo: " + words
+
+
 async def test_reasoning_is_a_summary(sdk: Any) -> None:
     client = await sdk(Scripted())
     reply = await client.responses.create(model="thinker", input="why")

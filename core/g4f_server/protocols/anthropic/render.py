@@ -244,10 +244,9 @@ class MessageStream:
 
     def end(self, transcript: Transcript) -> bytes:
         out = self._stop_block() if self._index >= 0 else self._open_text() + self._stop_block()
-        delta = {
-            "stop_reason": stop_reason(transcript),
-            "stop_sequence": _stop_sequence(transcript),
-        }
+        reason = stop_reason(transcript)
+        sequence = transcript.stop_sequence if reason == "stop_sequence" else None
+        delta = {"stop_reason": reason, "stop_sequence": sequence}
         usage = _usage(transcript, self.chat)
         data = {"type": "message_delta", "delta": delta, "usage": usage}
         return out + _sse(b"message_delta", dumps(data)) + _MESSAGE_STOP

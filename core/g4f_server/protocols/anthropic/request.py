@@ -307,26 +307,29 @@ def _chat_messages(i: int, message: AnthropicMessage) -> list[dict[str, Any]]:
     """One Anthropic message as chat messages: tool results become tool messages (before
     the rest of the user's content), tool_use blocks the assistant's tool calls, a
     system entry a system message at this point."""
-    if message.role == "system":
-        text = _system_text(message.content, f"messages.{i}.content")
+    # Read from __dict__: a pydantic attribute read takes __getattr__'s slow path.
+    sent = message.__dict__
+    role, content = sent["role"], sent["content"]
+    if role == "system":
+        text = _system_text(content, f"messages.{i}.content")
         return [{"role": "system", "content": text}] if text else []
-    if isinstance(message.content, str):
-        return [{"role": message.role, "content": message.content}]
+    if type(content) is str:  # most messages
+        return [{"role": role, "content": content}]
     out: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
-    for j, block in enumerate(message.content):
+    for j, block in enumerate(content):
         param = f"messages.{i}.content.{j}"
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
             if not isinstance(block.get("text"), str):
                 raise errors.InvalidRequestError("a text block needs 'text'", param=param)
             parts.append({"type": "text", "text": block["text"]})
-        elif kind == "image" and message.role == "user":
+        elif kind == "image" and role == "user":
             parts.append(_image_url(block, param))
-        elif kind in ("document", "search_result") and message.role == "user":
+        elif kind in ("document", "search_result") and role == "user":
             parts.append({"type": "text", "text": _block_text(block, param)})
-        elif kind == "tool_use" and message.role == "assistant":
+        elif kind == "tool_use" and role == "assistant":
             if not block.get("id") or not block.get("name"):
                 raise errors.InvalidRequestError("a tool_use block needs id and name", param=param)
             arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
@@ -337,22 +340,22 @@ def _chat_messages(i: int, message: AnthropicMessage) -> list[dict[str, Any]]:
                     "function": {"name": block["name"], "arguments": arguments},
                 }
             )
-        elif kind == "tool_result" and message.role == "user":
+        elif kind == "tool_result" and role == "user":
             if not block.get("tool_use_id"):
                 raise errors.InvalidRequestError(
                     "a tool_result block needs tool_use_id", param=param
                 )
-            content = _result_text(block.get("content"), f"{param}.content")
-            if block.get("is_error") and isinstance(content, str):
-                content = f"Error: {content}"
-            out.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": content})
-        elif kind in ("thinking", "redacted_thinking") and message.role == "assistant":
+            result = _result_text(block.get("content"), f"{param}.content")
+            if block.get("is_error") and isinstance(result, str):
+                result = f"Error: {result}"
+            out.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": result})
+        elif kind in ("thinking", "redacted_thinking") and role == "assistant":
             continue  # the model's earlier reasoning: not forwarded
         elif isinstance(kind, str) and kind in _SERVER_BLOCKS:  # (a list "type": unhashable)
             continue  # what Anthropic's servers would have run: the gateway ran none
         else:
-            raise _unsupported(f"{message.role} content blocks", kind, f"{param}.type")
-    if message.role == "assistant":
+            raise _unsupported(f"{role} content blocks", kind, f"{param}.type")
+    if role == "assistant":
         text = "".join(p["text"] for p in parts)
         if text or calls:
             reply: dict[str, Any] = {"role": "assistant", "content": text or None}

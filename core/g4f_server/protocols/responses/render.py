@@ -230,9 +230,8 @@ def output_items(transcript: Transcript, plan: ToolPlan) -> list[dict[str, Any]]
     return items
 
 
-# A message item's opening and closing events (ResponseStream): the opening one
-# %-formatted, the closing ones (which carry the whole text) joined from these pieces,
-# since %-formatting reads its template byte by byte.
+# A message item's opening and closing events and its text deltas (ResponseStream), joined
+# from these pieces: %-formatting reads its template byte by byte, a join copies it.
 _MESSAGE_ADDED = (
     b'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
     b'"sequence_number":%d,"output_index":%d,"item":{"id":"%b","type":"message",'
@@ -241,6 +240,11 @@ _MESSAGE_ADDED = (
     b'"sequence_number":%d,%b,"content_index":0,'
     b'"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}}\n\n'
 )
+_TEXT_DELTA = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+_DELTA_TAIL = b"}\n\n"
+# A delta's sequence number and the key after it, encoded once: a stream's deltas are
+# numbered 0, 1, 2, ... and formatting the number was most of a delta's own cost.
+_SEQ_DELTA = tuple(b'%d,"delta":' % n for n in range(512))
 _TEXT_DONE = (
     b'event: response.output_text.done\ndata: {"type":"response.output_text.done",'
     b'"sequence_number":'
@@ -317,15 +321,15 @@ class ResponseStream:
         self._parts, self._annotations = [], []
         seq = self._seq
         self._seq = seq + 2
-        # A message's events are the hot path after the deltas: byte templates, formatted
+        # A message's events are the hot path after the deltas: joined from byte pieces
         # (the item id is hex, the index a number: nothing in them needs escaping).
-        position = b'"item_id":"%b","output_index":%d' % (item_id.encode(), index)
+        encoded_id = item_id.encode()
+        position = b'"item_id":"%b","output_index":%d' % (encoded_id, index)
         self._text_line = (
-            b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-            + position + b',"content_index":0,"logprobs":[],"sequence_number":%d,"delta":%b}\n\n'
-        )  # fmt: skip
+            _TEXT_DELTA + position + b',"content_index":0,"logprobs":[],"sequence_number":'
+        )
         self._message_position = position
-        return out + _MESSAGE_ADDED % (seq, index, item_id.encode(), seq + 1, position)
+        return out + _MESSAGE_ADDED % (seq, index, encoded_id, seq + 1, position)
 
     def _open_reasoning(self) -> bytes:
         out = self._close()
@@ -423,7 +427,8 @@ class ResponseStream:
             self._parts.append(text)
             seq = self._seq
             self._seq = seq + 1
-            return self._text_line % (seq, dumps(text))
+            number = _SEQ_DELTA[seq] if seq < 512 else b'%d,"delta":' % seq
+            return b"".join((self._text_line, number, dumps(text), _DELTA_TAIL))
         match event:
             case ev.ReasoningDelta(text=text) if text:
                 out = self._open_reasoning() if self._open != "reasoning" else b""
@@ -456,9 +461,14 @@ class ResponseStream:
     def _text(self, text: str) -> bytes:
         out = b"" if self._open == "message" else self._open_message()
         self._parts.append(text)
+        return out + self._delta(text)
+
+    def _delta(self, text: str) -> bytes:
+        """An ``output_text.delta`` of the open message."""
         seq = self._seq
         self._seq = seq + 1
-        return out + self._text_line % (seq, dumps(text))
+        number = _SEQ_DELTA[seq] if seq < 512 else b'%d,"delta":' % seq
+        return b"".join((self._text_line, number, dumps(text), _DELTA_TAIL))
 
     def _tool_call(self, event: ev.ToolCallDelta) -> bytes:
         out = b""
