@@ -160,9 +160,8 @@ def test_stream_bytes_equal_the_encoded_objects(case: str, monkeypatch: pytest.M
     kind = b"response.completed" if final["status"] == "completed" else b"response.incomplete"
     tail = b'event: %b\ndata: {"type":"%b","sequence_number":' % (kind, kind)
     assert tail in end
-    closing, _, event = end.rpartition(tail)
+    event = end.rpartition(tail)[2]
     assert event.endswith(b',"response":' + dumps(final) + b"}\n\n")
-    assert closing == k_chunks[-1].rpartition(tail)[0]
     assert final["completed_at"] == 1_765_000_000
 
 
@@ -170,7 +169,6 @@ def test_the_final_object_is_finished_of_the_frame() -> None:
     """The kept object is ``finished`` of the frame and the output (the non-streamed
     path's function), so the bytes above are the dict-encoding path's."""
     fields, events, first = CASES["tool calls"]
-    random.seed(1)
     _, _, _, final, transcript = _run(fields, events, first, kept=True)
     request = ResponsesRequest.model_validate({"model": "m-1", "input": "hi", **fields})
     plan = request.tool_plan()
