@@ -125,3 +125,54 @@ def _route(name: str) -> Any:
     from g4f_server.providers.router import Route
 
     return Route(ProviderEntry(info=ProviderInfo(name=name), plugin_name=name), "m")
+
+
+async def test_what_a_failed_attempt_says_before_the_next_is_tried() -> None:
+    """A provider's timeout, its own error and its crash each become a ProviderError and
+    the next route is tried; a refusal of the request itself is raised at once."""
+    said: list[str] = []
+
+    def failing(exc: Exception) -> Any:
+        async def attempt(route: Any) -> None:
+            said.append(route.entry.name)
+            raise exc
+
+        return attempt
+
+    cases: list[tuple[Exception, type[errors.G4FError], str]] = [
+        (TimeoutError(), errors.ProviderTimeoutError, "did not answer within 2s"),
+        (errors.ProviderError("upstream said no"), errors.ProviderError, "upstream said no"),
+        (RuntimeError("internal detail"), errors.ProviderError, "failed unexpectedly"),
+    ]
+    for exc, kind, message in cases:
+        with pytest.raises(kind) as failed:
+            await first_success([_route("a"), _route("b")], failing(exc), timeout=2)
+        assert message in failed.value.message
+        assert "internal detail" not in failed.value.message
+        assert said == ["a", "b"], said  # both tried
+        said.clear()
+    with pytest.raises(errors.InvalidRequestError):
+        await first_success(
+            [_route("a"), _route("b")], failing(errors.InvalidRequestError("bad")), timeout=2
+        )
+    assert said == ["a"]  # not the provider's fault: no second try
+
+
+async def test_a_chat_provider_that_crashes_is_failed_over_and_a_refusal_is_not(
+    make_client: Any,
+) -> None:
+    crashing = Scripted(name="Crashing", priority=1, fail=RuntimeError("internal detail"))
+    refusing = Scripted(name="Refusing", priority=1, fail=errors.InvalidRequestError("no such"))
+    quick = Scripted(name="Quick", priority=2)
+    client = await make_client(crashing, quick)
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == 200, await resp.text()
+    assert resp.headers["X-G4F-Provider"] == "Quick"
+    assert resp.headers["X-G4F-Attempts"] == "2"
+
+    quick.seen.clear()
+    client = await make_client(refusing, quick)
+    resp = await client.post("/v1/chat/completions", json={"model": "echo-1", "messages": USER})
+    assert resp.status == 400, await resp.text()
+    assert "no such" in (await resp.json())["error"]["message"]
+    assert len(refusing.seen) == 1 and quick.seen == []

@@ -319,7 +319,6 @@ async def first_success(
         for number, route in enumerate(routes, start=1):
             if tried is not None:
                 tried.append(route)
-            failure: errors.ProviderError
             try:
                 started = time.perf_counter()
                 watching.start_wait(timeout)
@@ -335,21 +334,26 @@ async def first_success(
                     raise TimeoutError from None
                 finally:
                     watching.end_wait()
-            except TimeoutError:  # ours, or the provider's own
-                failure = errors.ProviderTimeoutError(
-                    f"Provider '{route.entry.name}' did not answer within {timeout:g}s"
-                )
-            except errors.ProviderError as exc:
-                failure = exc
-            except errors.G4FError:
-                raise
             except Exception as exc:
-                failure = unexpected(route.entry, exc)
-            _failed(route, number, failure, failures)
+                _failed(route, number, _failure(exc, route.entry, timeout), failures)
         raise _all_failed(failures)
     finally:
         if own:
             watching.stop()
+
+
+def _failure(exc: Exception, entry: ProviderEntry, timeout: float) -> errors.ProviderError:
+    """What a route's failure before its answer began says (the next route is tried);
+    a gateway error that is not the provider's (a refused request) is raised as it is."""
+    if isinstance(exc, TimeoutError):  # ours, or the provider's own
+        return errors.ProviderTimeoutError(
+            f"Provider '{entry.name}' did not answer within {timeout:g}s"
+        )
+    if isinstance(exc, errors.ProviderError):
+        return exc
+    if isinstance(exc, errors.G4FError):
+        raise exc
+    return unexpected(entry, exc)
 
 
 def _failed(
@@ -436,7 +440,6 @@ async def start_chat(
             if tried is not None:
                 tried.append(route)
             entry = route.entry
-            failure: errors.ProviderError
             try:
                 started = time.perf_counter()
                 watchdog.start_wait(timeout)
@@ -477,17 +480,8 @@ async def start_chat(
                     raise
                 finally:
                     watchdog.end_wait()
-            except TimeoutError:  # ours, or the provider's own
-                failure = errors.ProviderTimeoutError(
-                    f"Provider '{entry.name}' did not answer within {timeout:g}s"
-                )
-            except errors.ProviderError as exc:
-                failure = exc
-            except errors.G4FError:
-                raise
             except Exception as exc:
-                failure = unexpected(entry, exc)
-            _failed(route, number, failure, failures)
+                _failed(route, number, _failure(exc, route.entry, timeout), failures)
         raise _all_failed(failures)
     except BaseException:
         watchdog.stop()
