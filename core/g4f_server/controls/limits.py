@@ -508,20 +508,8 @@ def limits_middleware() -> web.Middleware:
         finally:
             if ticket.token_keys is not None and not ticket.charge_now(0):
                 await ticket.charge_tokens(0)  # never finished (failed, cut off): a refund
-            slots = ticket.slots
-            if slots is not None:
-                local = ticket.local
-                if local is None:
-                    await ticket.release()
-                else:  # release_now, inlined
-                    ticket.slots = None
-                    counts = local._slots
-                    for key in slots:
-                        used = counts.get(key, 0) - 1
-                        if used > 0:
-                            counts[key] = used
-                        else:
-                            counts.pop(key, None)
+            if ticket.slots is not None and not ticket.release_now():
+                await ticket.release()
 
     return limits_middleware
 
