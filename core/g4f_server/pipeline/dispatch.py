@@ -118,10 +118,7 @@ class ChatRun:
                     batch = cut.feed(batch)
                     last = cut.found is not None  # the rest is dropped; close() ends it
         finally:
-            if self.ended:
-                watchdog.stop()
-            else:
-                await self.close()
+            await self.close()
 
     def timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
         name = self.route.entry.name
@@ -481,7 +478,7 @@ async def start_chat(
                 finally:
                     watchdog.end_wait()
             except Exception as exc:
-                _failed(route, number, _failure(exc, route.entry, timeout), failures)
+                _failed(route, number, _failure(exc, entry, timeout), failures)
         raise _all_failed(failures)
     except BaseException:
         watchdog.stop()

@@ -24,7 +24,7 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
     for message in request.messages:
         content = message.__dict__["content"]
         text = content if type(content) is str else message.text()
-        total += (len(text.encode()) + 3) // 4 + 4
+        total += estimate_tokens(text) + 4
     return total
 
 

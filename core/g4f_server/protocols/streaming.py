@@ -124,10 +124,7 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
             await end(b"".join([*lines, renderer.failure(error)]))
             return False
     finally:
-        if run.ended:
-            watchdog.stop()
-        else:
-            await run.close()
+        await run.close()  # (only stops the watchdog when the stream ended by itself)
     try:
         await turn.complete(transcript)
     except (errors.StateUnavailableError, errors.PayloadTooLargeError) as exc:  # not stored

@@ -53,8 +53,9 @@ def stop_reason(transcript: Transcript) -> str:
     return _STOP_REASONS.get(reason, "end_turn")
 
 
-def _stop_sequence(transcript: Transcript) -> str | None:
-    return transcript.stop_sequence if stop_reason(transcript) == "stop_sequence" else None
+def _stop_sequence(transcript: Transcript, reason: str) -> str | None:
+    """The stop sequence that ended the answer, given its ``stop_reason``."""
+    return transcript.stop_sequence if reason == "stop_sequence" else None
 
 
 def tool_input(arguments: str) -> dict[str, Any]:
@@ -113,8 +114,8 @@ def message_body(
         "model": transcript.model_used or model,
         "provider": provider,
         "content": content,
-        "stop_reason": stop_reason(transcript),
-        "stop_sequence": _stop_sequence(transcript),
+        "stop_reason": (reason := stop_reason(transcript)),
+        "stop_sequence": _stop_sequence(transcript, reason),
         "usage": _usage(transcript, chat),
     }
 
@@ -245,8 +246,7 @@ class MessageStream:
     def end(self, transcript: Transcript) -> bytes:
         out = self._stop_block() if self._index >= 0 else self._open_text() + self._stop_block()
         reason = stop_reason(transcript)
-        sequence = transcript.stop_sequence if reason == "stop_sequence" else None
-        delta = {"stop_reason": reason, "stop_sequence": sequence}
+        delta = {"stop_reason": reason, "stop_sequence": _stop_sequence(transcript, reason)}
         usage = _usage(transcript, self.chat)
         data = {"type": "message_delta", "delta": delta, "usage": usage}
         return out + _sse(b"message_delta", dumps(data)) + _MESSAGE_STOP
