@@ -71,3 +71,58 @@ async def test_a_target_no_route_matches_is_our_json_404(
     [line] = [entry for entry in logs if entry["event"] == "request"]
     assert line["path"] == path and line["status"] == 404
     assert line["request_id"] == headers["X-Request-Id"]
+
+
+async def test_an_answer_reaches_the_client_before_the_edge_returns(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    # An outer middleware (where the controls' metrics run) that holds the request until
+    # the client has its answer: only an answer written by the edge itself gets there.
+    from g4f_server.web import cors
+    from g4f_server.web.middleware import Edge
+
+    received = asyncio.Event()
+
+    @web.middleware
+    async def after_work(request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        await asyncio.wait_for(received.wait(), 2)  # a late answer: TimeoutError, a 500
+        return response
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app[cors.CORS] = cors.CorsPolicy.build(None, has_key=False, bind="0.0.0.0")
+    edge = Edge(AppConfig(data_dir=tmp_path), outer=[after_work])
+    edge.attach(app)
+    app.router.add_get("/answer", edge.wrap(answer))
+    client = await aiohttp_client(app)
+    response = await client.get("/answer")
+    assert response.status == 200 and await response.json() == {"ok": True}
+    assert response.headers["X-Request-Id"]
+    received.set()
+    again = await client.get("/answer")  # the same keep-alive connection, still in step
+    received.set()
+    assert again.status == 200 and await again.json() == {"ok": True}
+
+
+async def test_an_embedding_programs_middleware_still_changes_the_answer(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    # Its middleware runs after the edge returns: the edge must leave the writing to
+    # aiohttp then, or the header would be set on an answer already sent.
+    app = create_app(AppConfig(data_dir=tmp_path), plugins=[Scripted()], load_entrypoints=False)
+
+    @web.middleware
+    async def stamp(request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        response.headers["X-Embedder"] = "stamped"
+        return response
+
+    app.middlewares.append(stamp)
+    client = await aiohttp_client(app)
+    models = await client.get("/v1/models")
+    assert models.status == 200 and models.headers["X-Embedder"] == "stamped"
+    missing = await client.get("/v1/nothing-here")
+    assert missing.status == 404 and missing.headers["X-Embedder"] == "stamped"
