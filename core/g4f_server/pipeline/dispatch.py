@@ -118,7 +118,10 @@ class ChatRun:
                     batch = cut.feed(batch)
                     last = cut.found is not None  # the rest is dropped; close() ends it
         finally:
-            await self.close()
+            if self.ended:  # close() would only stop the watchdog: no coroutine for that
+                watchdog.stop()
+            else:
+                await self.close()
 
     def timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
         name = self.route.entry.name
