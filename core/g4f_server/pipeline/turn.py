@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -40,10 +40,13 @@ from g4f_server.pipeline.scope import anonymous_client, conversation_key, provid
 from g4f_server.pipeline.transcript import Transcript
 from g4f_server.provider import ProviderContext
 from g4f_server.providers.context import call_context
-from g4f_server.providers.registry import REGISTRY, ProviderEntry, Route
+from g4f_server.providers.registry import REGISTRY, ProviderEntry, Registry, Route
 from g4f_server.providers.router import resolve
 from g4f_server.requests import CONVERSATION_ID_MAX, ChatRequest
 from g4f_server.storage.interfaces import CONVERSATIONS, ConversationStore
+
+if TYPE_CHECKING:
+    from g4f_server.config import AppConfig
 
 log = get_logger("g4f_server.chat")
 
@@ -63,6 +66,7 @@ class ChatTurn:
     store: ConversationStore
     conv_key: str | None
     keep: Keep | None  # what the protocol stores besides the conversation
+    timeout: float  # the server's limit for a whole answer that is not streamed (collect)
     cache_key: str | None = None  # where the finished answer goes in the response cache
     # The controls' ``finished`` observer, read once when the turn starts (observers.py).
     finished: Finished | None = None
@@ -157,33 +161,25 @@ async def start_turn(
         chat = await with_history(store, conv_key, chat)
 
     registry = app[REGISTRY]
-
-    def chat_routes(chat: ChatRequest) -> Sequence[Route]:
-        return resolve(
-            registry,
-            config,
-            capability="chat",
-            model=chat.model,
-            provider=provider,
-            needs=chat.needed_capabilities(),
-        )
-
     emulating = None
     try:
-        routes = chat_routes(chat)
+        routes = _chat_routes(registry, config, chat, provider)
     except errors.UnsupportedCapabilityError:
         # No target can do it natively: emulate what is allowed (emulation.py), if anything.
         emulating = emulation.plan(emulation.wanted(config.emulate, chat), chat)
         if emulating is None:
             raise
         chat = emulating.request
-        routes = chat_routes(chat)
+        routes = _chat_routes(registry, config, chat, provider)
     states: dict[str, Any] | None = None  # what each provider kept of the conversation
     if conv_key:
         states = {}
         for route in routes:
             states[route.entry.name] = await store.load(conv_key, route.entry.name)
-    request_id = request.get(REQUEST_ID, "")
+    try:  # not request.get(): two Python frames
+        request_id = request[REQUEST_ID]
+    except KeyError:
+        request_id = ""
 
     def ctx_for(entry: ProviderEntry) -> ProviderContext:
         state = states.get(entry.name) if states is not None else None
@@ -203,7 +199,7 @@ async def start_turn(
                 headers[CACHE_HEADER] = "hit"
                 return ChatTurn(
                     request, chat, hit, headers, conversation_id, store, None, keep,
-                    None, observers.finished,
+                    config.timeout, None, observers.finished,
                 )  # fmt: skip
             cached.state = "miss"  # that provider is gone (uninstalled since)
         if observers.cache_verdict is not None:
@@ -242,16 +238,26 @@ async def start_turn(
         cache_key = cached.key
     return ChatTurn(
         request, chat, run, headers, conversation_id, store, conv_key, keep,
-        cache_key, observers.finished,
+        config.timeout, cache_key, observers.finished,
     )  # fmt: skip
 
 
-async def collect(turn: ChatTurn) -> Transcript:
+def _chat_routes(
+    registry: Registry, config: AppConfig, chat: ChatRequest, provider: str | None
+) -> Sequence[Route]:
+    return resolve(
+        registry,
+        config,
+        capability="chat",
+        model=chat.model,
+        provider=provider,
+        needs=chat.needed_capabilities(),
+    )
+
+
+def collect(turn: ChatTurn) -> Awaitable[Transcript]:
     """The whole answer (non-streamed), read within the server's timeout on the stream's
-    own watchdog (one timer for both limits), then stored."""
-    transcript = Transcript()
-    request = turn.request
-    await turn.run.read(transcript, request.app[CONFIG].timeout, request)
-    if turn.completes:
-        await turn.complete(transcript)
-    return transcript
+    own watchdog (one timer for both limits), then stored: ``ChatRun.read`` does both,
+    so that reading a whole answer is one coroutine, not two."""
+    complete = turn.complete if turn.completes else None
+    return turn.run.read(Transcript(), turn.timeout, turn.request, complete)
