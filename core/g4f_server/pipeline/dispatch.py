@@ -527,9 +527,14 @@ _OWN_HEADERS = ("x-g4f-", "x-request-id")
 
 
 def served_headers(
-    request: web.Request, route: Route, attempts: int, ctx: ProviderContext | None = None
+    request: web.Request,
+    route: Route,
+    attempts: int,
+    ctx: ProviderContext | None = None,
+    request_id: str | None = None,
 ) -> dict[str, str]:
-    """Who served the request, after the ``x-`` headers the provider passed on (ctx)."""
+    """Who served the request, after the ``x-`` headers the provider passed on (ctx);
+    ``request_id``: the request's, when the caller has read it already."""
     provider = route.entry.info.name
     request[SERVED_BY] = (provider, route.model, attempts)
     headers = {}
@@ -540,5 +545,5 @@ def served_headers(
                 headers[name] = value
     headers["X-G4F-Provider"] = provider
     headers["X-G4F-Attempts"] = str(attempts)
-    headers["X-Request-Id"] = request[REQUEST_ID]
+    headers["X-Request-Id"] = request[REQUEST_ID] if request_id is None else request_id
     return headers

@@ -227,7 +227,7 @@ async def start_turn(
 
         run = await emulation.answer(emulating, run, retry, config.timeout)
         emulated = emulating.kinds
-    headers = served_headers(request, run.route, run.attempts, run.ctx)
+    headers = served_headers(request, run.route, run.attempts, run.ctx, request_id or None)
     if chat.stop and run.cut_at(chat.stop):  # the model may ignore `stop`
         emulated += (stops.KIND,)
     if emulated:
