@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from g4f_server import errors
+from g4f_server.pipeline import dispatch
 from g4f_server.pipeline.dispatch import Watchdog, first_success
 from tests.fake_providers import Scripted
 
@@ -176,3 +177,17 @@ async def test_a_chat_provider_that_crashes_is_failed_over_and_a_refusal_is_not(
     assert resp.status == 400, await resp.text()
     assert "no such" in (await resp.json())["error"]["message"]
     assert len(refusing.seen) == 1 and quick.seen == []
+
+
+async def test_an_answer_that_ended_leaves_no_watchdog_behind(make_client: Any) -> None:
+    """A provider's stream that ended by itself is not closed again: its watchdog is
+    stopped in line instead (ChatRun.read, the streamed write loop), and must be, or
+    the loop's ticker would keep looking at a finished request."""
+    client = await make_client(Scripted(), timeout=30)
+    for stream in (False, True):
+        body = {"model": "echo-1", "messages": USER, "stream": stream}
+        resp = await client.post("/v1/chat/completions", json=body)
+        assert resp.status == 200, await resp.text()
+        await resp.read()
+    ticker = dispatch._ticker_for(asyncio.get_running_loop())
+    assert ticker.watching == set()

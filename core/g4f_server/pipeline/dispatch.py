@@ -77,13 +77,22 @@ class ChatRun:
         watchdog._limit = self.idle_timeout
 
     async def read(
-        self, transcript: Transcript, within: float | None, request: web.Request | None = None
-    ) -> None:
+        self,
+        transcript: Transcript,
+        within: float | None,
+        request: web.Request | None = None,
+        then: Callable[[Transcript], Awaitable[None]] | None = None,
+    ) -> Transcript:
         """The whole answer into ``transcript`` (the first batch included), then the stream
         is released. With ``request``, media without a URL is published (``pipeline.media``)
-        on the way."""
-        self.begin(within)
+        on the way; ``then`` is awaited with the finished transcript (the turn stores it:
+        in this frame, not in one more around it)."""
         watchdog, stream, cut = self.watchdog, self.stream, self.cut
+        if within is None:  # begin(within), in line
+            watchdog._deadline = None
+        else:
+            watchdog.set_deadline(within)
+        watchdog._limit = self.idle_timeout
         add, next_item, clock = transcript.add, stream.__anext__, watchdog.clock
         deadline = watchdog._deadline
         batch = self.first
@@ -91,7 +100,7 @@ class ChatRun:
         try:
             while True:
                 for event in batch:
-                    if request is not None and isinstance(event, Media) and event.url is None:
+                    if isinstance(event, Media) and request is not None and event.url is None:
                         event = await request.app[MEDIA].publish(event, request)
                     add(event)
                 if last:
@@ -118,7 +127,13 @@ class ChatRun:
                     batch = cut.feed(batch)
                     last = cut.found is not None  # the rest is dropped; close() ends it
         finally:
-            await self.close()
+            if self.ended:  # close() would only stop the watchdog: no coroutine for that
+                watchdog.stop()
+            else:
+                await self.close()
+        if then is not None:
+            await then(transcript)
+        return transcript
 
     def timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
         name = self.route.entry.name
@@ -221,13 +236,16 @@ class Watchdog:
         # Read by the loops that wait for the provider: ``since = clock()`` before each
         # wait, ``since = None`` after it (attributes, not method calls: per chunk).
         self.clock = loop.time
-        self._task = asyncio.current_task(loop)
-        self._cancelling = self._task.cancelling() if self._task is not None else 0
+        self._task = task = asyncio.current_task(loop)
+        self._cancelling = task.cancelling() if task is not None else 0
         self._period = self._limit = period
         self._deadline: float | None = None
         self.since: float | None = None  # when the current wait began; None: not waiting
         self._fired = False
-        self._ticker = ticker = _ticker_for(loop)
+        ticker = _ticker
+        if ticker is None or ticker.loop is not loop:
+            ticker = _ticker_for(loop)
+        self._ticker = ticker
         self._next = at = loop.time() + period  # when it looks next (inf: fired, or stopped)
         ticker.watching.add(self)
         if at < ticker._when:
@@ -429,6 +447,7 @@ async def start_chat(
     # first_success with the first read inlined: one coroutine frame, not three, is
     # what every resume of the provider's request passes through until its answer begins.
     watchdog = Watchdog(min(first_event_timeout, idle_timeout))
+    clock = watchdog.clock
     failures: list[tuple[str, errors.ProviderError]] = []
     tried = attempted.get()
     timeout = first_event_timeout
@@ -439,7 +458,8 @@ async def start_chat(
             entry = route.entry
             try:
                 started = time.perf_counter()
-                watchdog.start_wait(timeout)
+                # start_wait(timeout) in line (no deadline yet: the wait always begins)
+                watchdog._limit, watchdog.since = timeout, clock()
                 stream: Stream | None = None
                 try:
                     if request.model != route.model:  # the provider sees its own model id
@@ -476,7 +496,7 @@ async def start_chat(
                         raise TimeoutError from None
                     raise
                 finally:
-                    watchdog.end_wait()
+                    watchdog.since = None  # end_wait()
             except Exception as exc:
                 _failed(route, number, _failure(exc, entry, timeout), failures)
         raise _all_failed(failures)
@@ -507,9 +527,14 @@ _OWN_HEADERS = ("x-g4f-", "x-request-id")
 
 
 def served_headers(
-    request: web.Request, route: Route, attempts: int, ctx: ProviderContext | None = None
+    request: web.Request,
+    route: Route,
+    attempts: int,
+    ctx: ProviderContext | None = None,
+    request_id: str | None = None,
 ) -> dict[str, str]:
-    """Who served the request, after the ``x-`` headers the provider passed on (ctx)."""
+    """Who served the request, after the ``x-`` headers the provider passed on (ctx);
+    ``request_id``: the request's, when the caller has read it already."""
     provider = route.entry.info.name
     request[SERVED_BY] = (provider, route.model, attempts)
     headers = {}
@@ -520,5 +545,5 @@ def served_headers(
                 headers[name] = value
     headers["X-G4F-Provider"] = provider
     headers["X-G4F-Attempts"] = str(attempts)
-    headers["X-Request-Id"] = request[REQUEST_ID]
+    headers["X-Request-Id"] = request[REQUEST_ID] if request_id is None else request_id
     return headers

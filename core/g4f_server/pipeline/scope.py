@@ -43,11 +43,15 @@ def provider_key(request: web.Request | None, body_key: str | None) -> str | Non
         return body_key
     if request is None:
         return None
-    if header := request.headers.get("X-Provider-Key"):
+    headers = request.headers
+    if header := headers.get("X-Provider-Key"):
         return _checked(header, "X-Provider-Key")
-    words = bearer_words(request)
-    if len(words) == 2:
-        return _checked(words[1].strip(), "Authorization")
+    # bearer_words(), in line: this runs on every chat request, most with a Bearer key
+    auth = headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        words = auth[7:].split(None, 1)
+        if len(words) == 2:
+            return _checked(words[1].strip(), "Authorization")
     return None
 
 

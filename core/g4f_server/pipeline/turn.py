@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from g4f_server import errors
-from g4f_server.appkeys import CONFIG, KEY_NAME
+from g4f_server.appkeys import CONFIG, KEY_NAME, REQUEST_ID
 from g4f_server.logs import get_logger
 from g4f_server.pipeline import cache, emulation, stops
 from g4f_server.pipeline.cache import HEADER as CACHE_HEADER
@@ -39,15 +39,19 @@ from g4f_server.pipeline.observers import OBSERVERS
 from g4f_server.pipeline.scope import anonymous_client, conversation_key, provider_key
 from g4f_server.pipeline.transcript import Transcript
 from g4f_server.provider import ProviderContext
-from g4f_server.providers.context import make_context
-from g4f_server.providers.registry import REGISTRY, ProviderEntry, Route
+from g4f_server.providers.context import call_context
+from g4f_server.providers.registry import REGISTRY, ProviderEntry, Registry, Route
 from g4f_server.providers.router import resolve
 from g4f_server.requests import CONVERSATION_ID_MAX, ChatRequest
 from g4f_server.storage.interfaces import CONVERSATIONS, ConversationStore
 
+if TYPE_CHECKING:
+    from g4f_server.config import AppConfig
+
 log = get_logger("g4f_server.chat")
 
 Keep = Callable[[Transcript], Awaitable[None]]
+Finished = Callable[[web.Request, Transcript, ChatRequest], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -62,7 +66,10 @@ class ChatTurn:
     store: ConversationStore
     conv_key: str | None
     keep: Keep | None  # what the protocol stores besides the conversation
+    timeout: float  # the server's limit for a whole answer that is not streamed (collect)
     cache_key: str | None = None  # where the finished answer goes in the response cache
+    # The controls' ``finished`` observer, read once when the turn starts (observers.py).
+    finished: Finished | None = None
 
     @property
     def provider(self) -> str:
@@ -71,6 +78,18 @@ class ChatTurn:
     @property
     def model(self) -> str:
         return self.run.route.model
+
+    @property
+    def completes(self) -> bool:
+        """Whether ``complete`` has anything to do: a conversation to store, the
+        protocol's own store, a control counting the answer or the response cache. Most
+        turns have none of them, and then no coroutine is made for it."""
+        return (
+            self.conv_key is not None
+            or self.keep is not None
+            or self.finished is not None
+            or self.cache_key is not None
+        )
 
     async def complete(self, transcript: Transcript) -> None:
         """Store the finished answer before the client sees its end, so that the client's
@@ -89,7 +108,7 @@ class ChatTurn:
             raise  # the client asked for it stored: not stored is not completed
         except Exception as exc:
             log.error("conversation_not_saved", provider=self.provider, exc_info=exc)
-        finished = self.request.app[OBSERVERS].finished
+        finished = self.finished
         if finished is not None:
             await finished(self.request, transcript, self.chat)
         if self.cache_key is not None:
@@ -108,8 +127,9 @@ async def start_turn(
     count for a protocol that cannot show it: ``shows_reasoning=False``)."""
     app = request.app
     config = app[CONFIG]
-    provider = request.match_info.get("provider") or chat.provider
-    conversation_id = request.match_info.get("conversation_id") or chat.conversation_id
+    match_info = request.match_info
+    provider = match_info.get("provider") or chat.provider
+    conversation_id = match_info.get("conversation_id") or chat.conversation_id
     if conversation_id and len(conversation_id) > CONVERSATION_ID_MAX:  # the path's is unchecked
         raise errors.InvalidRequestError(
             f"conversation_id is longer than {CONVERSATION_ID_MAX} characters",
@@ -140,55 +160,47 @@ async def start_turn(
         )
         chat = await with_history(store, conv_key, chat)
 
-    def chat_routes(chat: ChatRequest) -> Sequence[Route]:
-        return resolve(
-            app[REGISTRY],
-            config,
-            capability="chat",
-            model=chat.model,
-            provider=provider,
-            needs=chat.needed_capabilities(),
-        )
-
+    registry = app[REGISTRY]
     emulating = None
     try:
-        routes = chat_routes(chat)
+        routes = _chat_routes(registry, config, chat, provider)
     except errors.UnsupportedCapabilityError:
         # No target can do it natively: emulate what is allowed (emulation.py), if anything.
         emulating = emulation.plan(emulation.wanted(config.emulate, chat), chat)
         if emulating is None:
             raise
         chat = emulating.request
-        routes = chat_routes(chat)
-    states: dict[str, Any] = {}
+        routes = _chat_routes(registry, config, chat, provider)
+    states: dict[str, Any] | None = None  # what each provider kept of the conversation
     if conv_key:
+        states = {}
         for route in routes:
             states[route.entry.name] = await store.load(conv_key, route.entry.name)
+    try:  # not request.get(): two Python frames
+        request_id = request[REQUEST_ID]
+    except KeyError:
+        request_id = ""
 
     def ctx_for(entry: ProviderEntry) -> ProviderContext:
-        return make_context(
-            app,
-            entry,
-            request,
-            api_key=key,
-            proxy=chat.proxy,
-            conversation_id=conversation_id,
-            conversation=states.get(entry.name),
-        )
+        state = states.get(entry.name) if states is not None else None
+        return call_context(app, entry, request_id, key, chat.proxy, conversation_id, state)
 
     cached = None
     if (settings := app[cache.CACHE]) is not None:  # the response cache is on
         cached = await cache.lookup(request, chat, request.get(KEY_NAME, ""), settings)
         if cached.hit is not None:
             name, model, events = cached.hit
-            entry = app[REGISTRY].get(name)
+            entry = registry.get(name)
             if entry is not None:  # a hit, replayed as the answer
                 hit = replay(Route(entry, model), 0, events, config.stream_timeout)
                 if observers.cache_verdict is not None:
                     observers.cache_verdict(request, "hit")
                 headers = served_headers(request, hit.route, 0)
                 headers[CACHE_HEADER] = "hit"
-                return ChatTurn(request, chat, hit, headers, conversation_id, store, None, keep)
+                return ChatTurn(
+                    request, chat, hit, headers, conversation_id, store, None, keep,
+                    config.timeout, None, observers.finished,
+                )  # fmt: skip
             cached.state = "miss"  # that provider is gone (uninstalled since)
         if observers.cache_verdict is not None:
             observers.cache_verdict(request, cached.state)
@@ -215,23 +227,37 @@ async def start_turn(
 
         run = await emulation.answer(emulating, run, retry, config.timeout)
         emulated = emulating.kinds
-    headers = served_headers(request, run.route, run.attempts, run.ctx)
+    headers = served_headers(request, run.route, run.attempts, run.ctx, request_id or None)
     if chat.stop and run.cut_at(chat.stop):  # the model may ignore `stop`
         emulated += (stops.KIND,)
     if emulated:
         headers[emulation.HEADER] = ",".join(emulated)
-    turn = ChatTurn(request, chat, run, headers, conversation_id, store, conv_key, keep)
+    cache_key = None
     if cached is not None:
         headers[CACHE_HEADER] = cached.state
-        turn.cache_key = cached.key
-    return turn
+        cache_key = cached.key
+    return ChatTurn(
+        request, chat, run, headers, conversation_id, store, conv_key, keep,
+        config.timeout, cache_key, observers.finished,
+    )  # fmt: skip
 
 
-async def collect(turn: ChatTurn) -> Transcript:
+def _chat_routes(
+    registry: Registry, config: AppConfig, chat: ChatRequest, provider: str | None
+) -> Sequence[Route]:
+    return resolve(
+        registry,
+        config,
+        capability="chat",
+        model=chat.model,
+        provider=provider,
+        needs=chat.needed_capabilities(),
+    )
+
+
+def collect(turn: ChatTurn) -> Awaitable[Transcript]:
     """The whole answer (non-streamed), read within the server's timeout on the stream's
-    own watchdog (one timer for both limits), then stored."""
-    transcript = Transcript()
-    request = turn.request
-    await turn.run.read(transcript, request.app[CONFIG].timeout, request)
-    await turn.complete(transcript)
-    return transcript
+    own watchdog (one timer for both limits), then stored: ``ChatRun.read`` does both,
+    so that reading a whole answer is one coroutine, not two."""
+    complete = turn.complete if turn.completes else None
+    return turn.run.read(Transcript(), turn.timeout, turn.request, complete)

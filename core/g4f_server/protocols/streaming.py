@@ -124,9 +124,13 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
             await end(b"".join([*lines, renderer.failure(error)]))
             return False
     finally:
-        await run.close()  # (only stops the watchdog when the stream ended by itself)
+        if run.ended:  # close() would only stop the watchdog: no coroutine for that
+            watchdog.stop()
+        else:
+            await run.close()
     try:
-        await turn.complete(transcript)
+        if turn.completes:  # most turns store nothing: no coroutine then
+            await turn.complete(transcript)
     except (errors.StateUnavailableError, errors.PayloadTooLargeError) as exc:  # not stored
         await end(b"".join([*lines, renderer.failure(exc)]))
         return False

@@ -31,21 +31,51 @@ def make_context(
     conversation: dict[str, Any] | None = None,
 ) -> ProviderContext:
     """``proxy``: the request's, else the server's (``--proxy``)."""
-    config = app[CONFIG]
+    request_id = request.get(REQUEST_ID, "") if request is not None else ""
+    return call_context(app, entry, request_id, api_key, proxy, conversation_id, conversation)
+
+
+def call_context(
+    app: web.Application,
+    entry: ProviderEntry,
+    request_id: str,
+    api_key: str | None,
+    proxy: str | None,
+    conversation_id: str | None,
+    conversation: dict[str, Any] | None,
+) -> ProviderContext:
+    """``make_context`` for the chat turn, positional (keywords cost a dict per call).
+
+    A context is made per call, never shared: a provider may keep it across awaits while
+    other requests run, and it sets ``response_headers`` on it. What is the same for every
+    call of a provider in this app (the session, its logger, its state, the timeout and
+    the server's proxy, its cookie accessor) is looked up once and kept on the entry."""
+    http = app[HTTP]
+    parts = entry.context_parts
+    if parts is None or parts[0] is not http:  # first call, or another app's session
+        parts = entry.context_parts = _shared_parts(app, entry, http)
+    http, log, state, timeout, server_proxy, cookies = parts
     # Positional, in the field order: keywords cost a dict per call, on every request.
     ctx = ProviderContext(
-        app[HTTP],
-        _provider_logger(entry.name),
-        entry.state,
-        config.timeout,
-        proxy or config.proxy,
+        http,
+        log,
+        state,
+        timeout,
+        proxy or server_proxy,
         api_key,
-        request.get(REQUEST_ID, "") if request is not None else "",
+        request_id,
         conversation_id,
         conversation,
     )
-    cookies = app.get(COOKIES)
     if cookies is not None:
-        # Only the domains the provider declared: one provider never reads another's login.
-        ctx.cookies = cookies.accessor(entry.info.cookie_domains)
+        ctx.cookies = cookies
     return ctx
+
+
+def _shared_parts(app: web.Application, entry: ProviderEntry, http: Any) -> tuple[Any, ...]:
+    config = app[CONFIG]
+    store = app.get(COOKIES)
+    # Only the domains the provider declared: one provider never reads another's login.
+    cookies = store.accessor(entry.info.cookie_domains) if store is not None else None
+    logger = _provider_logger(entry.name)
+    return http, logger, entry.state, config.timeout, config.proxy, cookies

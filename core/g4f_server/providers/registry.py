@@ -83,6 +83,11 @@ class ProviderEntry:
     chat: Callable[[Any, ProviderContext], Any] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # What every ProviderContext of this provider shares within one app (the HTTP session
+    # first, by which it is recognised): providers/context.py builds it on the first call.
+    context_parts: tuple[Any, ...] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
