@@ -34,6 +34,13 @@ _DONE = b"data: [DONE]"
 _FINISHED = {reason: ev.Finish(reason) for reason in set(_FINISH.values())}
 
 
+def _joined(texts: list[str]) -> ev.TextDelta:
+    """One TextDelta for the pieces of text in ``texts`` (emptied)."""
+    event = ev.TextDelta(texts[0] if len(texts) == 1 else "".join(texts))
+    texts.clear()
+    return event
+
+
 class StreamReader:
     """Chat completion chunks -> events. Holds the finish reason until the stream ends:
     the usage chunk comes after it, and the kernel wants ``Finish`` last."""
@@ -59,6 +66,11 @@ class StreamReader:
         if not lines:
             return out
         loads = orjson.loads
+        # The text of the read's usual chunks goes out as one TextDelta per run of text:
+        # it arrived at once, so the client sees it as soon as it would have, in one
+        # chunk instead of one per upstream chunk (a batch is what the kernel and the
+        # renderers take as a unit; each delta saved is a render and a transcript append).
+        texts: list[str] = []
         for line in lines:
             if not line:
                 continue  # the blank line that ends each event
@@ -94,13 +106,17 @@ class StreamReader:
                 and not chunk.get("error")
             ):
                 if text:
-                    out.append(ev.TextDelta(text))
+                    texts.append(text)
                 continue
+            if texts:  # the text before this chunk's events
+                out.append(_joined(texts))
             try:
                 self._chunk(chunk, out)
             except ProviderError as exc:
                 self.error = exc
                 break
+        if texts:
+            out.append(_joined(texts))
         return out
 
     def close(self) -> list[ev.ChatEvent]:

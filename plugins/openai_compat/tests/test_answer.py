@@ -53,6 +53,18 @@ EXPECTED = [
 ]
 
 
+def merged(events: list[ev.ChatEvent]) -> list[ev.ChatEvent]:
+    """``events`` with each run of TextDeltas as one: a read's text comes as one delta per
+    run (it arrived at once), so how the reads fall decides only where text is split."""
+    out: list[ev.ChatEvent] = []
+    for event in events:
+        if type(event) is ev.TextDelta and out and type(out[-1]) is ev.TextDelta:
+            out[-1] = ev.TextDelta(out[-1].text + event.text)
+        else:
+            out.append(event)
+    return out
+
+
 def read(pieces: list[bytes]) -> tuple[list[ev.ChatEvent], StreamReader]:
     reader = StreamReader(UP)
     out: list[ev.ChatEvent] = []
@@ -68,8 +80,14 @@ def read(pieces: list[bytes]) -> tuple[list[ev.ChatEvent], StreamReader]:
 def test_the_same_events_however_the_reads_fall(size: int) -> None:
     pieces = [STREAM[i : i + size] for i in range(0, len(STREAM), size)]
     events, reader = read(pieces)
-    assert events == EXPECTED
+    assert merged(events) == merged(EXPECTED)
     assert reader.done
+
+
+def test_the_text_of_one_read_is_one_delta_per_run() -> None:
+    events, _ = read([STREAM])
+    assert events == merged(EXPECTED)
+    assert events[1] == ev.TextDelta("Hello")  # "Hel" and "lo" came in the same read
 
 
 def test_crlf_no_space_and_no_final_newline() -> None:
@@ -111,5 +129,5 @@ def test_a_stream_that_never_names_its_model_reads_the_same() -> None:
         b"data: " + orjson.dumps({"choices": [{"delta": {"content": t}}]}) + b"\n\n" for t in "ab"
     )
     events, _ = read([nameless + chunk({"content": "c"})])
-    assert events == [ev.TextDelta("a"), ev.TextDelta("b"), ev.ModelUsed("m"), ev.TextDelta("c"),
+    assert events == [ev.TextDelta("ab"), ev.ModelUsed("m"), ev.TextDelta("c"),
                       ev.Finish("stop")]  # fmt: skip
