@@ -522,41 +522,25 @@ class _Answer:
         self.chunks += len(read)
         self.done = done
         put = self.put  # out.append: the legacy host never comes here
-        # The text of the read's chunks goes out as one TextDelta: it arrived at once, so
-        # the client sees it as soon as it would have, in one chunk instead of one per
-        # upstream chunk (a batch is what the kernel and the renderers take as a unit).
-        texts: list[str] = []
         for chunk in read:
             # Nothing but text, a model name, a finish reason and usage (the typed decoder
             # refuses any more): what the line-by-line reader makes of each.
             if not self.model_seen and chunk.model:
                 self.model_seen = True
-                if texts:  # a model named after text: the events keep their order
-                    self._put_text(texts)
                 put(_model_used(chunk.model))
             if choices := chunk.choices:
                 choice = choices[0]
                 if (delta := choice.delta) is not None and (content := delta.content):
-                    texts.append(content)
+                    if self.lead is not None:
+                        content = self._lead(content)
+                    if content:
+                        put(TextDelta(content))
                 if reason := choice.finish_reason:
                     self.reason = _FINISH.get(reason, "stop")
             if chunk.usage is not None and (usage := _usage(chunk.usage)):
                 self.saw_usage = True
-                if texts:
-                    self._put_text(texts)
                 put(usage)
-        if texts:
-            self._put_text(texts)
         return True
-
-    def _put_text(self, texts: list[str]) -> None:
-        """One TextDelta for the pieces of text in ``texts`` (emptied)."""
-        text = texts[0] if len(texts) == 1 else "".join(texts)
-        texts.clear()
-        if self.lead is not None:  # the blank lines that open the answer are dropped
-            text = self._lead(text)
-        if text:
-            self.put(TextDelta(text))
 
     def _chunk(self, chunk: Any) -> None:
         if not isinstance(chunk, dict):

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from g4f_server.events import TextDelta, Usage
+from g4f_server.events import Usage
 from g4f_server.requests import ChatRequest
 from g4f_server_pollinations.chat import _Answer, _usage, read_completion
 from g4f_server_pollinations.chunks import decode, decode_completion
@@ -259,19 +259,7 @@ def test_blank_lines_that_open_the_answer_are_dropped(
 
 # A read of several events is decoded in one call (_Answer._batch): it must give what the
 # same events give read one by one, for every shape, [DONE] or not, and hand over the reads
-# it cannot take (a chunk of more than text, a comment, a malformed chunk) unchanged. Its
-# text comes as one TextDelta per run of text (it arrived at once): the same text, in the
-# same place among the other events.
-def _merged(events: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for event in events:
-        if type(event) is TextDelta and out and type(out[-1]) is TextDelta:
-            out[-1] = TextDelta(out[-1].text + event.text)
-        else:
-            out.append(event)
-    return out
-
-
+# it cannot take (a chunk of more than text, a comment, a malformed chunk) unchanged.
 def _filler(n: int) -> dict[str, Any]:
     return {**BASE, "choices": [_choice({"content": f"t{n} "})]}
 
@@ -288,16 +276,13 @@ def _one_by_one(body: bytes) -> tuple[Any, ...]:
         if answer.done:  # chat() reads no further
             break
     out += answer.close(streamed=True)
-    return (*_state(answer, _merged(out)), answer.done, answer.chunks)
+    return (*_state(answer, out), answer.done, answer.chunks)
 
 
 def _in_one_read(body: bytes) -> tuple[Any, ...]:
     answer = _Answer(REQUEST, keyed=True)
-    read = answer.feed(body)
-    out = [*read, *answer.close(streamed=True)]
-    if answer.batched:  # read in one decode: no two TextDeltas in a row
-        assert _merged(read) == read
-    return (*_state(answer, _merged(out)), answer.done, answer.chunks)
+    out = [*answer.feed(body), *answer.close(streamed=True)]
+    return (*_state(answer, out), answer.done, answer.chunks)
 
 
 @pytest.mark.parametrize("done", [False, True])
@@ -307,9 +292,6 @@ def test_a_read_of_several_events_gives_what_they_give_one_by_one(name: str, don
     body += b"data: [DONE]\n\n" if done else b""
     assert len(body) > 512  # long enough to be read in one decode
     assert _in_one_read(body) == _one_by_one(body)
-    answer = _Answer(REQUEST, keyed=True)
-    answer.feed(body)
-    assert answer.batched == (name in TYPED)  # text only: taken by the one decode
 
 
 @pytest.mark.parametrize(
