@@ -38,13 +38,6 @@ _SEVERAL = 512
 _FINISHED = {reason: ev.Finish(reason) for reason in set(_FINISH.values())}
 
 
-def _joined(texts: list[str]) -> ev.TextDelta:
-    """One TextDelta for the pieces of text in ``texts`` (emptied)."""
-    event = ev.TextDelta(texts[0] if len(texts) == 1 else "".join(texts))
-    texts.clear()
-    return event
-
-
 class StreamReader:
     """Chat completion chunks -> events. Holds the finish reason until the stream ends:
     the usage chunk comes after it, and the kernel wants ``Finish`` last."""
@@ -100,11 +93,6 @@ class StreamReader:
                         break
                     continue  # a keep-alive or a vendor's non-JSON line: not an answer
         out: list[ev.ChatEvent] = []
-        # The text of the read's usual chunks goes out as one TextDelta per run of text:
-        # it arrived at once, so the client sees it as soon as it would have, in one
-        # chunk instead of one per upstream chunk (a batch is what the kernel and the
-        # renderers take as a unit; each delta saved is a render and a transcript append).
-        texts: list[str] = []
         for chunk in chunks:
             if type(chunk) is not dict:
                 continue
@@ -124,17 +112,13 @@ class StreamReader:
                 and not chunk.get("error")
             ):
                 if text:
-                    texts.append(text)
+                    out.append(ev.TextDelta(text))
                 continue
-            if texts:  # the text before this chunk's events
-                out.append(_joined(texts))
             try:
                 self._chunk(chunk, out)
             except ProviderError as exc:
                 self.error = exc
                 break
-        if texts:
-            out.append(_joined(texts))
         return out
 
     def _at_once(self, piece: bytes) -> list[Any] | None:

@@ -53,18 +53,6 @@ EXPECTED = [
 ]
 
 
-def merged(events: list[ev.ChatEvent]) -> list[ev.ChatEvent]:
-    """``events`` with each run of TextDeltas as one: a read's text comes as one delta per
-    run (it arrived at once), so how the reads fall decides only where text is split."""
-    out: list[ev.ChatEvent] = []
-    for event in events:
-        if type(event) is ev.TextDelta and out and type(out[-1]) is ev.TextDelta:
-            out[-1] = ev.TextDelta(out[-1].text + event.text)
-        else:
-            out.append(event)
-    return out
-
-
 def read(pieces: list[bytes]) -> tuple[list[ev.ChatEvent], StreamReader]:
     reader = StreamReader(UP)
     out: list[ev.ChatEvent] = []
@@ -80,14 +68,8 @@ def read(pieces: list[bytes]) -> tuple[list[ev.ChatEvent], StreamReader]:
 def test_the_same_events_however_the_reads_fall(size: int) -> None:
     pieces = [STREAM[i : i + size] for i in range(0, len(STREAM), size)]
     events, reader = read(pieces)
-    assert merged(events) == merged(EXPECTED)
+    assert events == EXPECTED
     assert reader.done
-
-
-def test_the_text_of_one_read_is_one_delta_per_run() -> None:
-    events, _ = read([STREAM])
-    assert events == merged(EXPECTED)
-    assert events[1] == ev.TextDelta("Hello")  # "Hel" and "lo" came in the same read
 
 
 def test_crlf_no_space_and_no_final_newline() -> None:
@@ -129,7 +111,7 @@ def test_a_stream_that_never_names_its_model_reads_the_same() -> None:
         b"data: " + orjson.dumps({"choices": [{"delta": {"content": t}}]}) + b"\n\n" for t in "ab"
     )
     events, _ = read([nameless + chunk({"content": "c"})])
-    assert events == [ev.TextDelta("ab"), ev.ModelUsed("m"), ev.TextDelta("c"),
+    assert events == [ev.TextDelta("a"), ev.TextDelta("b"), ev.ModelUsed("m"), ev.TextDelta("c"),
                       ev.Finish("stop")]  # fmt: skip
 
 
@@ -154,7 +136,7 @@ def test_a_read_of_several_events_gives_what_they_give_one_by_one(body: bytes) -
     events = body.split(b"\n\n")[:-1]
     one_by_one, slow = read([event + b"\n\n" for event in events])
     at_once, fast = read([body])
-    assert merged(at_once) == merged(one_by_one)
+    assert at_once == one_by_one
     assert (fast.done, fast.finish) == (slow.done, slow.finish)
 
 
@@ -168,6 +150,5 @@ def test_which_reads_are_parsed_at_once() -> None:
 def test_an_error_in_a_read_of_several_events_is_kept_after_the_text_before_it() -> None:
     reader = StreamReader(UP)
     out = reader.feed(WORDS + chunk(error={"message": "boom"}) + WORDS + b"data: [DONE]\n\n")
-    # (the first chunk names the model: read in full, its text a delta of its own)
-    assert merged(out) == [ev.ModelUsed("m"), ev.TextDelta("".join(f"w{i} " for i in range(6)))]
+    assert out == [ev.ModelUsed("m"), *(ev.TextDelta(f"w{i} ") for i in range(6))]
     assert isinstance(reader.error, ProviderError) and "boom" in str(reader.error)

@@ -49,12 +49,7 @@ async def test_chat_and_what_goes_upstream(
     assert emulator.last("chat").headers["Authorization"] == "Bearer test-key"
 
 
-async def test_streaming_one_chunk_per_upstream_word(
-    openai_client: openai.AsyncOpenAI, emulator: Any
-) -> None:
-    """A paced upstream (each word in a read of its own): each word reaches the client
-    as it arrives, in a chunk of its own. (Words that arrive in one read go out in one.)"""
-    emulator.chunk_delay = 0.02
+async def test_streaming_one_chunk_per_upstream_word(openai_client: openai.AsyncOpenAI) -> None:
     stream = await openai_client.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "one two three"}],
