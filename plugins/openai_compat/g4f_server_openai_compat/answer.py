@@ -30,6 +30,10 @@ _FINISH: dict[str, ev.FinishReason] = {
     "eos": "stop",
 }
 _DONE = b"data: [DONE]"
+_DONE_TAIL = b"\n\ndata: [DONE]\n\n"  # what a read that ends the stream ends with
+_BETWEEN = b"\n\ndata: "  # the end of one event and the start of the next
+# A read longer than this likely holds several events (a text chunk is ~150-300 bytes).
+_SEVERAL = 512
 # Events are frozen: the last one of every answer is shared, not built per answer.
 _FINISHED = {reason: ev.Finish(reason) for reason in set(_FINISH.values())}
 
@@ -38,7 +42,7 @@ class StreamReader:
     """Chat completion chunks -> events. Holds the finish reason until the stream ends:
     the usage chunk comes after it, and the kernel wants ``Finish`` last."""
 
-    __slots__ = ("done", "error", "finish", "lines", "model_named", "up")
+    __slots__ = ("batched", "done", "error", "finish", "lines", "model_named", "up")
 
     def __init__(self, up: Upstream) -> None:
         self.up = up
@@ -46,6 +50,7 @@ class StreamReader:
         self.model_named = False
         self.lines = Lines()
         self.done = False  # [DONE] seen: the stream is over, whatever follows
+        self.batched = True  # a read of several events parsed in one call (_at_once)
         # An error the stream reported: raised after the events that came before it in
         # the same read have been yielded (they are part of the answer the client saw).
         self.error: G4FError | None = None
@@ -54,28 +59,41 @@ class StreamReader:
         """The events of the ``data:`` lines this read completed. Comments, ``event:``,
         ``id:`` and ``retry:`` lines, and payloads that are not JSON (keep-alives), are
         skipped; no limit on a line's length (a chunk may carry a large base64 blob)."""
-        out: list[ev.ChatEvent] = []
-        lines = self.lines.split(piece)
-        if not lines:
-            return out
-        loads = orjson.loads
-        for line in lines:
-            if not line:
-                continue  # the blank line that ends each event
-            if not line.startswith(b"data:"):
-                line = line.strip()
+        # A read of several whole events (a fast stream's, or one read late) is parsed
+        # with one orjson call (_at_once); a read of one (a paced stream's), told apart
+        # by its length alone (each check costs), line by line.
+        if not (
+            len(piece) > _SEVERAL
+            and piece[-2:] == b"\n\n"
+            and piece[:6] == b"data: "
+            and self.batched
+            and not self.lines.partial
+            and (chunks := self._at_once(piece)) is not None
+        ):
+            lines = self.lines.split(piece)
+            if not lines:
+                return []
+            loads = orjson.loads
+            chunks = []
+            for line in lines:
+                if not line:
+                    continue  # the blank line that ends each event
                 if not line.startswith(b"data:"):
-                    continue
-            if line == _DONE:  # before parsing: a failed parse costs more
-                self.done = True
-                break
-            try:
-                chunk = loads(line[5:])
-            except orjson.JSONDecodeError:
-                if line[5:].strip() == b"[DONE]":
+                    line = line.strip()
+                    if not line.startswith(b"data:"):
+                        continue
+                if line == _DONE:  # before parsing: a failed parse costs more
                     self.done = True
                     break
-                continue  # a keep-alive or a vendor's non-JSON line: not an answer
+                try:
+                    chunks.append(loads(line[5:]))
+                except orjson.JSONDecodeError:
+                    if line[5:].strip() == b"[DONE]":
+                        self.done = True
+                        break
+                    continue  # a keep-alive or a vendor's non-JSON line: not an answer
+        out: list[ev.ChatEvent] = []
+        for chunk in chunks:
             if type(chunk) is not dict:
                 continue
             # The usual chunk: one choice whose delta is only the next piece of text.
@@ -102,6 +120,29 @@ class StreamReader:
                 self.error = exc
                 break
         return out
+
+    def _at_once(self, piece: bytes) -> list[Any] | None:
+        """The chunks of a read of whole ``data: ...`` events (and a last ``data:
+        [DONE]``), parsed with one orjson call: the read, less its first ``data: ``, made
+        one JSON array by replacing each ``\\n\\ndata: `` between events with a comma (a
+        JSON text holds no raw newline, so that sequence only ever joins two events). No
+        line split, no parse call per line. None for a read that does not parse so (a
+        comment, ``id:``, a keep-alive that is not JSON): it is read line by line, and so
+        is the rest of the answer (each try would cost a failed parse)."""
+        if piece.endswith(_DONE_TAIL):
+            done, piece = True, piece[: -len(_DONE_TAIL)]
+        elif piece == _DONE_TAIL[2:]:
+            self.done = True
+            return []
+        else:
+            done, piece = False, piece[:-2]
+        try:
+            chunks = orjson.loads(b"[" + piece[6:].replace(_BETWEEN, b",") + b"]")
+        except orjson.JSONDecodeError:
+            self.batched = False
+            return None
+        self.done = done
+        return chunks  # type: ignore[no-any-return]
 
     def close(self) -> list[ev.ChatEvent]:
         """The events of a last line that the stream ended without a newline after."""

@@ -113,3 +113,42 @@ def test_a_stream_that_never_names_its_model_reads_the_same() -> None:
     events, _ = read([nameless + chunk({"content": "c"})])
     assert events == [ev.TextDelta("a"), ev.TextDelta("b"), ev.ModelUsed("m"), ev.TextDelta("c"),
                       ev.Finish("stop")]  # fmt: skip
+
+
+# A read of several whole events is parsed with one orjson call (StreamReader._at_once):
+# the same events as the events read one by one, or, for a read it cannot take, the read
+# goes line by line.
+WORDS = b"".join(chunk({"content": f"w{i} "}) for i in range(6))
+AT_ONCE = [
+    WORDS + chunk({}, "stop") + b"data: [DONE]\n\n",
+    WORDS + chunk({"reasoning_content": "r"}) + WORDS,
+    WORDS + chunk(usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}),
+    WORDS + b"data: 5\n\n" + WORDS,  # JSON but no object: skipped either way
+    WORDS + b"data: [DONE]\n\n" + WORDS,  # nothing after [DONE] counts
+    WORDS + b"data: keep-alive\n\n" + WORDS,  # not JSON: line by line
+    WORDS + b": comment\n\n" + WORDS,
+]
+
+
+@pytest.mark.parametrize("body", AT_ONCE)
+def test_a_read_of_several_events_gives_what_they_give_one_by_one(body: bytes) -> None:
+    assert len(body) > 512  # long enough to be parsed at once
+    events = body.split(b"\n\n")[:-1]
+    one_by_one, slow = read([event + b"\n\n" for event in events])
+    at_once, fast = read([body])
+    assert at_once == one_by_one
+    assert (fast.done, fast.finish) == (slow.done, slow.finish)
+
+
+def test_which_reads_are_parsed_at_once() -> None:
+    for body, kept in ((AT_ONCE[0], True), (AT_ONCE[5], False), (AT_ONCE[6], False)):
+        reader = StreamReader(UP)
+        reader.feed(body)
+        assert reader.batched is kept
+
+
+def test_an_error_in_a_read_of_several_events_is_kept_after_the_text_before_it() -> None:
+    reader = StreamReader(UP)
+    out = reader.feed(WORDS + chunk(error={"message": "boom"}) + WORDS + b"data: [DONE]\n\n")
+    assert out == [ev.ModelUsed("m"), *(ev.TextDelta(f"w{i} ") for i in range(6))]
+    assert isinstance(reader.error, ProviderError) and "boom" in str(reader.error)

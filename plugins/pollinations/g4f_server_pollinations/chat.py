@@ -90,6 +90,12 @@ _NO_SLOT = contextlib.nullcontext()
 _FINISHED = {reason: Finish(reason) for reason in set(_FINISH.values())}  # type: ignore[arg-type]
 # ModelUsed events are frozen too: one per model name (there are a few), not per answer.
 _MODELS: dict[str, ModelUsed] = {}
+# A read that ends the stream ends with this (``_Answer._batch``).
+_DONE_TAIL = b"\n\ndata: [DONE]\n\n"
+_DONE_ALONE = _DONE_TAIL[2:]
+_BETWEEN = b"\n\ndata: "  # the end of one event and the start of the next
+# A read longer than this likely holds several events (a text chunk is ~150-300 bytes).
+_SEVERAL = 512
 # Upstream response headers passed on to the client, as they are (docs: README).
 _PASSED = (b"x-model-used", b"x-usage-")
 
@@ -109,6 +115,14 @@ def _typed() -> tuple[Callable[[bytes | bytearray], TextChunk], type[Exception]]
     from g4f_server_pollinations import chunks
 
     return chunks.decode, chunks.ShapeError
+
+
+@functools.cache
+def _typed_read() -> tuple[Callable[[bytes], list[TextChunk]], type[Exception]]:
+    """The typed reader of a whole network read's chunks as one JSON array (``_batch``)."""
+    from g4f_server_pollinations import chunks
+
+    return chunks.decode_many, chunks.ShapeError
 
 
 @functools.cache
@@ -325,6 +339,7 @@ class _Answer:
     """
 
     __slots__ = (
+        "batched",
         "budget",
         "carry",
         "chunks",
@@ -372,6 +387,11 @@ class _Answer:
         self.held: list[ChatEvent] | None = [] if self.legacy else None
         self.held_text = ""
         self.put = self._hold if self.legacy else self.out.append
+        # A read of whole text-only events is decoded in one call (_batch); off for the
+        # legacy host (its text takes the stop and notice checks) and, for the rest of the
+        # answer, once a read was more than text (tool calls, reasoning: the next would be
+        # too, and each try would cost a failed decode).
+        self.batched = not self.legacy
 
     def upstream_headers(self, raw: tuple[tuple[bytes, bytes], ...], ctx: ProviderContext) -> None:
         """x-model-used and x-usage-*: passed on to the client, and read as the events they
@@ -403,6 +423,19 @@ class _Answer:
         """The events of the next piece of an SSE body. No limit on the line length:
         a chunk can carry a large base64 blob."""
         out = self._new_batch()
+        # A read of several events (a fast stream's, or one read late): one decode for all.
+        # A read of one event (a paced stream's) costs less line by line, and is told
+        # apart by its length alone: each check costs ~700 instructions, a bytes method
+        # call ~1.5k, and bytes' `in` ~3.6k (it tries the operand as an int first).
+        if (
+            self.batched
+            and len(piece) > _SEVERAL
+            and piece[-2:] == b"\n\n"
+            and piece[:6] == b"data: "
+            and not self.lines.partial
+            and self._batch(piece)
+        ):
+            return out
         lines = self.lines.split(piece)
         if not lines:
             return out
@@ -462,6 +495,52 @@ class _Answer:
             if self.done:
                 break
         return out
+
+    def _batch(self, piece: bytes) -> bool:
+        """The usual read: whole ``data: {...}`` events, each text only (and a last
+        ``data: [DONE]``), decoded with one msgspec call. The read, less its first
+        ``data: ``, is made one JSON array by replacing each ``\\n\\ndata: `` between
+        events with a comma: a JSON text holds no raw newline, so that sequence is only
+        ever the boundary of two events. Splitting into lines, a decode call per line and
+        the checks of each line are gone (a 22-chunk read: ~200k -> ~130k instructions).
+        Anything else (a comment, ``id:``, a chunk with more than text, a malformed one)
+        does not decode, and False sends the read to the line-by-line reader, which
+        gives the same events for it, or its error."""
+        if piece.endswith(_DONE_TAIL):
+            done, piece = True, piece[: -len(_DONE_TAIL)]
+        elif piece == _DONE_ALONE:
+            self.done = True
+            return True
+        else:
+            done, piece = False, piece[:-2]
+        decode, shape_error = _typed_read()
+        try:
+            read = decode(b"[" + piece[6:].replace(_BETWEEN, b",") + b"]")
+        except shape_error:
+            self.batched = False
+            return False
+        self.chunks += len(read)
+        self.done = done
+        put = self.put  # out.append: the legacy host never comes here
+        for chunk in read:
+            # Nothing but text, a model name, a finish reason and usage (the typed decoder
+            # refuses any more): what the line-by-line reader makes of each.
+            if not self.model_seen and chunk.model:
+                self.model_seen = True
+                put(_model_used(chunk.model))
+            if choices := chunk.choices:
+                choice = choices[0]
+                if (delta := choice.delta) is not None and (content := delta.content):
+                    if self.lead is not None:
+                        content = self._lead(content)
+                    if content:
+                        put(TextDelta(content))
+                if reason := choice.finish_reason:
+                    self.reason = _FINISH.get(reason, "stop")
+            if chunk.usage is not None and (usage := _usage(chunk.usage)):
+                self.saw_usage = True
+                put(usage)
+        return True
 
     def _chunk(self, chunk: Any) -> None:
         if not isinstance(chunk, dict):

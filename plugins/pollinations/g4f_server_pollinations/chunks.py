@@ -41,6 +41,8 @@ class TextChunk(msgspec.Struct, gc=False):
 
 
 decode = msgspec.json.Decoder(TextChunk).decode
+# The chunks of one network read, made one JSON array (chat._Answer._batch).
+decode_many = msgspec.json.Decoder(list[TextChunk]).decode
 
 
 class Message(msgspec.Struct, gc=False):

@@ -255,3 +255,63 @@ def test_blank_lines_that_open_the_answer_are_dropped(
     assert [
         answer._lead(piece) if answer.lead is not None else piece for piece in pieces
     ] == expected
+
+
+# A read of several events is decoded in one call (_Answer._batch): it must give what the
+# same events give read one by one, for every shape, [DONE] or not, and hand over the reads
+# it cannot take (a chunk of more than text, a comment, a malformed chunk) unchanged.
+def _filler(n: int) -> dict[str, Any]:
+    return {**BASE, "choices": [_choice({"content": f"t{n} "})]}
+
+
+def _events(*chunks: Any) -> bytes:
+    return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks)
+
+
+def _one_by_one(body: bytes) -> tuple[Any, ...]:
+    answer = _Answer(REQUEST, keyed=True)
+    out: list[Any] = []
+    for event in body.split(b"\n\n")[:-1]:
+        out += answer.feed(event + b"\n\n")
+        if answer.done:  # chat() reads no further
+            break
+    out += answer.close(streamed=True)
+    return (*_state(answer, out), answer.done, answer.chunks)
+
+
+def _in_one_read(body: bytes) -> tuple[Any, ...]:
+    answer = _Answer(REQUEST, keyed=True)
+    out = [*answer.feed(body), *answer.close(streamed=True)]
+    return (*_state(answer, out), answer.done, answer.chunks)
+
+
+@pytest.mark.parametrize("done", [False, True])
+@pytest.mark.parametrize("name", sorted(CHUNKS))
+def test_a_read_of_several_events_gives_what_they_give_one_by_one(name: str, done: bool) -> None:
+    body = _events(_filler(1), CHUNKS[name], _filler(2), _filler(3), _filler(4))
+    body += b"data: [DONE]\n\n" if done else b""
+    assert len(body) > 512  # long enough to be read in one decode
+    assert _in_one_read(body) == _one_by_one(body)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b": keep-alive\n\n",
+        b"id: 7\ndata: " + orjson.dumps(_filler(9)) + b"\n\n",
+        b"data:" + orjson.dumps(_filler(9)) + b"\n\n",  # no space after the colon
+        b"data: [DONE]\n\n",  # [DONE] before the end of the read: nothing after it counts
+        b"data: \n\n",
+    ],
+)
+def test_a_read_the_single_decode_cannot_take_gives_the_same(odd: bytes) -> None:
+    body = _events(_filler(1), _filler(2), _filler(3)) + odd + _events(_filler(4), _filler(5))
+    assert _in_one_read(body) == _one_by_one(body)
+
+
+def test_a_read_of_several_events_with_an_error_still_raises() -> None:
+    from g4f_server.errors import ProviderError
+
+    body = _events(_filler(1), _filler(2), {"error": {"message": "model crashed"}}, _filler(3))
+    with pytest.raises(ProviderError, match="model crashed"):
+        _Answer(REQUEST, keyed=True).feed(body + _events(_filler(4)))
