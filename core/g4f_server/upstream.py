@@ -56,7 +56,7 @@ class Lines:
         partial = self._partial
         if partial:
             partial += piece
-            if b"\n" not in piece:
+            if piece.find(b"\n") < 0:  # `in` on bytes tries an int first: twice the cost
                 return []
             lines = partial.split(b"\n")
             partial.clear()
