@@ -137,6 +137,19 @@ _TEXT_DELTA = (
     b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
     b'"delta":{"type":"text_delta","text":'
 )
+# The start and the end whole, filled in by %: the model and provider as JSON strings,
+# the id and the stop sequence as JSON (null or a string), the reason plain ASCII, the counts
+# whole numbers. The same bytes as the dicts dumped (tests/protocols/test_anthropic.py).
+_MESSAGE_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":%s,'
+    b'"type":"message","role":"assistant","model":%s,"provider":%s,"content":[],'
+    b'"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":%d,"output_tokens":0}}}'
+    b"\n\n"
+)
+_MESSAGE_END = (
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"%s",'
+    b'"stop_sequence":%s},"usage":{"input_tokens":%d,"output_tokens":%d}}\n\n' + _MESSAGE_STOP
+)
 
 
 class MessageStream:
@@ -184,18 +197,8 @@ class MessageStream:
         return self._event("content_block_delta", {"index": self._index, "delta": delta})
 
     def start(self) -> bytes:
-        message = {
-            "id": self.id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "provider": self.provider,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": estimate_prompt_tokens(self.chat), "output_tokens": 0},
-        }
-        return _sse(b"message_start", dumps({"type": "message_start", "message": message}))
+        tokens = estimate_prompt_tokens(self.chat)
+        return _MESSAGE_START % (dumps(self.id), dumps(self.model), dumps(self.provider), tokens)
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         if isinstance(event, ev.TextDelta):  # most events: no match, no call
@@ -246,8 +249,13 @@ class MessageStream:
     def end(self, transcript: Transcript) -> bytes:
         out = self._stop_block() if self._index >= 0 else self._open_text() + self._stop_block()
         reason = stop_reason(transcript)
-        delta = {"stop_reason": reason, "stop_sequence": _stop_sequence(transcript, reason)}
-        usage = _usage(transcript, self.chat)
+        sequence = _stop_sequence(transcript, reason)
+        prompt, completion, _ = transcript.token_counts(self.chat)
+        if type(prompt) is int and type(completion) is int:  # (an upstream's may be anything)
+            stop = b"null" if sequence is None else dumps(sequence)
+            return out + _MESSAGE_END % (reason.encode(), stop, prompt, completion)
+        delta = {"stop_reason": reason, "stop_sequence": sequence}
+        usage = {"input_tokens": prompt, "output_tokens": completion}
         data = {"type": "message_delta", "delta": delta, "usage": usage}
         return out + _sse(b"message_delta", dumps(data)) + _MESSAGE_STOP
 
