@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from g4f_server import errors
+from g4f_server.protocols.anthropic.chat_build import built_chat
 from g4f_server.requests import ApiKey, ChatRequest, _Open, chat_limits
 from g4f_server.web.validation import parse_model
 
@@ -114,6 +115,12 @@ class MessagesRequest(_Open):
         return [_dropped_name(t) for t in self.tools or () if isinstance(t, dict) and not _kept(t)]
 
     def to_chat(self) -> ChatRequest:
+        fields = self.chat_fields()
+        # Built from parts already checked when it is the plain shape (chat_build.py).
+        return built_chat(fields) or parse_model(ChatRequest, fields)
+
+    def chat_fields(self) -> dict[str, Any]:
+        """The chat request's fields, as sent to the chat schema."""
         # Read from __dict__, and only the fields sent set: the chat schema's defaults are
         # the same (None), and a dict comprehension over a dozen Nones cost more.
         sent = self.__dict__
@@ -155,7 +162,7 @@ class MessagesRequest(_Open):
         fmt = sent["output_format"] or (config or {}).get("format")
         if fmt:
             fields["response_format"] = _response_format(fmt)
-        return parse_model(ChatRequest, fields)
+        return fields
 
 
 def _user_id(value: Any) -> str | None:
