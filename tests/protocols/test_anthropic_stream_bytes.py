@@ -88,3 +88,33 @@ def test_end_is_the_dumped_message_delta_and_stop(
     # and a client reads what it always read
     payload = json.loads(end.split(b"data: ")[2].split(b"\n")[0])
     assert payload["usage"] == {"input_tokens": prompt, "output_tokens": completion}
+
+
+def test_first_text_block_and_the_events_with_no_event_of_their_own() -> None:
+    stream = MessageStream("msg_1", "m", "p", CHAT)
+    for event in (ev.ModelUsed("other"), ev.Usage(1, 2), ev.Finish("stop")):
+        assert stream.render(event) is None
+    first = stream.render(ev.TextDelta('Hi "you"'))
+    start = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    delta = {"type": "text_delta", "text": 'Hi "you"'}
+    assert first == (
+        _sse("content_block_start", start)
+        + _sse("ping", {"type": "ping"})
+        + _sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+    )
+    second = stream.render(ev.TextDelta("\u00e9"))
+    delta = {"type": "text_delta", "text": "\u00e9"}
+    assert second == _sse(
+        "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+    )
+    # a thinking block after it stops the text block and opens block 1, with no second ping
+    thinking = stream.render(ev.ReasoningDelta("hm"))
+    assert thinking is not None
+    assert thinking.startswith(
+        _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+    )
+    assert b"ping" not in thinking and b'"index":1' in thinking

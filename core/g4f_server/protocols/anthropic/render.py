@@ -137,6 +137,9 @@ _TEXT_DELTA = (
     b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
     b'"delta":{"type":"text_delta","text":'
 )
+# The first block of most answers, a text block, and the ping after it, whole.
+_FIRST_TEXT_HEAD = _TEXT_DELTA % 0
+_FIRST_TEXT = _TEXT_START % 0 + _PING + _FIRST_TEXT_HEAD
 # The start and the end whole, filled in by %: the model and provider as JSON strings,
 # the id and the stop sequence as JSON (null or a string), the reason plain ASCII, the counts
 # whole numbers. The same bytes as the dicts dumped (tests/protocols/test_anthropic.py).
@@ -152,6 +155,11 @@ _MESSAGE_END = (
 )
 
 
+# Events with no Messages event of their own (the model is named in message_start, the
+# rest shapes the end): every answer has them, spared the walk through the match.
+_NO_EVENT = frozenset({ev.ModelUsed, ev.Usage, ev.Finish, ev.ConversationState})
+
+
 class MessageStream:
     """Turns events into Anthropic stream events (``streaming.StreamRenderer``).
 
@@ -159,6 +167,18 @@ class MessageStream:
     the answer ends; ``ping`` follows the first block start, as Anthropic sends it. Text
     deltas are the hot path: their constant part is encoded once per block.
     """
+
+    __slots__ = (
+        "_call",
+        "_index",
+        "_open",
+        "_pinged",
+        "_text_head",
+        "chat",
+        "id",
+        "model",
+        "provider",
+    )
 
     def __init__(self, message_id: str, model: str, provider: str, chat: ChatRequest) -> None:
         self.id, self.model, self.provider, self.chat = message_id, model, provider, chat
@@ -207,6 +227,8 @@ class MessageStream:
             if self._open == "text":
                 return self._text_head + dumps(text) + b"}}\n\n"
             return self._text(text)
+        if type(event) in _NO_EVENT:
+            return None
         match event:
             case ev.ReasoningDelta(text=text) if text:
                 out = b""
@@ -243,6 +265,10 @@ class MessageStream:
         return out
 
     def _text(self, text: str) -> bytes:
+        if self._index < 0:  # the answer's first block (nearly always text): one template
+            self._index, self._open, self._pinged = 0, "text", True
+            self._text_head = _FIRST_TEXT_HEAD
+            return _FIRST_TEXT + dumps(text) + b"}}\n\n"
         out = b"" if self._open == "text" else self._open_text()
         return out + self._text_head + dumps(text) + b"}}\n\n"
 
