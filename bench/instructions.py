@@ -60,6 +60,8 @@ PROTOCOL_MODES = tuple(name for name in run.PROTOCOLS if name != "chat")
 # chunk and holds back a tail, the most it can cost: --modes stop-json,stop-stream
 STOP = {"stop": ["<|never|>", "\n\nUser:"]}
 STOP_MODES = ("stop-json", "stop-stream")
+# Messages answered as one body (run.PROTOCOLS has only its stream), beside chat-json.
+MESSAGES_JSON = json.dumps({**json.loads(run.messages_body()), "stream": False}).encode()
 # The gateways that can be counted besides the relay: as bench/run.py starts them, without a
 # key ("plain"), and with a named key, per-key limits and metrics ("controls",
 # bench/controls.py).
@@ -83,6 +85,8 @@ def _requests(port: int, count: int, mode: str) -> None:
     headers = run.HEADERS
     if mode in PROTOCOL_MODES:
         path, body = run.PROTOCOLS[mode][:2]
+    elif mode == "messages-json":
+        path, body = "/v1/messages", MESSAGES_JSON
     elif mode in STOP_MODES:
         stream = mode == "stop-stream"
         path, body = run.CHAT_PATH, json.dumps({**json.loads(run.chat_body(stream)), **STOP})
@@ -171,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, help="counted requests per run (200)")
     parser.add_argument("--warmup", type=int, help="requests before the count (50)")
     parser.add_argument(
-        "--modes", help="json, stream, paced, stop-json, stop-stream or a run.PROTOCOLS name"
+        "--modes",
+        help="json, stream, paced, stop-json, stop-stream, messages-json or a run.PROTOCOLS name",
     )
     parser.add_argument(
         "--servers",

@@ -137,6 +137,27 @@ _TEXT_DELTA = (
     b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
     b'"delta":{"type":"text_delta","text":'
 )
+# The first block of most answers, a text block, and the ping after it, whole.
+_FIRST_TEXT_HEAD = _TEXT_DELTA % 0
+_FIRST_TEXT = _TEXT_START % 0 + _PING + _FIRST_TEXT_HEAD
+# The start and the end whole, filled in by %: the model and provider as JSON strings,
+# the id and the stop sequence as JSON (null or a string), the reason plain ASCII, the counts
+# whole numbers. The same bytes as the dicts dumped (tests/protocols/test_anthropic.py).
+_MESSAGE_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":%s,'
+    b'"type":"message","role":"assistant","model":%s,"provider":%s,"content":[],'
+    b'"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":%d,"output_tokens":0}}}'
+    b"\n\n"
+)
+_MESSAGE_END = (
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"%s",'
+    b'"stop_sequence":%s},"usage":{"input_tokens":%d,"output_tokens":%d}}\n\n' + _MESSAGE_STOP
+)
+
+
+# Events with no Messages event of their own (the model is named in message_start, the
+# rest shapes the end): every answer has them, spared the walk through the match.
+_NO_EVENT = frozenset({ev.ModelUsed, ev.Usage, ev.Finish, ev.ConversationState})
 
 
 class MessageStream:
@@ -146,6 +167,18 @@ class MessageStream:
     the answer ends; ``ping`` follows the first block start, as Anthropic sends it. Text
     deltas are the hot path: their constant part is encoded once per block.
     """
+
+    __slots__ = (
+        "_call",
+        "_index",
+        "_open",
+        "_pinged",
+        "_text_head",
+        "chat",
+        "id",
+        "model",
+        "provider",
+    )
 
     def __init__(self, message_id: str, model: str, provider: str, chat: ChatRequest) -> None:
         self.id, self.model, self.provider, self.chat = message_id, model, provider, chat
@@ -184,18 +217,8 @@ class MessageStream:
         return self._event("content_block_delta", {"index": self._index, "delta": delta})
 
     def start(self) -> bytes:
-        message = {
-            "id": self.id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "provider": self.provider,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": estimate_prompt_tokens(self.chat), "output_tokens": 0},
-        }
-        return _sse(b"message_start", dumps({"type": "message_start", "message": message}))
+        tokens = estimate_prompt_tokens(self.chat)
+        return _MESSAGE_START % (dumps(self.id), dumps(self.model), dumps(self.provider), tokens)
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         if isinstance(event, ev.TextDelta):  # most events: no match, no call
@@ -204,6 +227,8 @@ class MessageStream:
             if self._open == "text":
                 return self._text_head + dumps(text) + b"}}\n\n"
             return self._text(text)
+        if type(event) in _NO_EVENT:
+            return None
         match event:
             case ev.ReasoningDelta(text=text) if text:
                 out = b""
@@ -240,14 +265,23 @@ class MessageStream:
         return out
 
     def _text(self, text: str) -> bytes:
+        if self._index < 0:  # the answer's first block (nearly always text): one template
+            self._index, self._open, self._pinged = 0, "text", True
+            self._text_head = _FIRST_TEXT_HEAD
+            return _FIRST_TEXT + dumps(text) + b"}}\n\n"
         out = b"" if self._open == "text" else self._open_text()
         return out + self._text_head + dumps(text) + b"}}\n\n"
 
     def end(self, transcript: Transcript) -> bytes:
         out = self._stop_block() if self._index >= 0 else self._open_text() + self._stop_block()
         reason = stop_reason(transcript)
-        delta = {"stop_reason": reason, "stop_sequence": _stop_sequence(transcript, reason)}
-        usage = _usage(transcript, self.chat)
+        sequence = _stop_sequence(transcript, reason)
+        prompt, completion, _ = transcript.token_counts(self.chat)
+        if type(prompt) is int and type(completion) is int:  # (an upstream's may be anything)
+            stop = b"null" if sequence is None else dumps(sequence)
+            return out + _MESSAGE_END % (reason.encode(), stop, prompt, completion)
+        delta = {"stop_reason": reason, "stop_sequence": sequence}
+        usage = {"input_tokens": prompt, "output_tokens": completion}
         data = {"type": "message_delta", "delta": delta, "usage": usage}
         return out + _sse(b"message_delta", dumps(data)) + _MESSAGE_STOP
 

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from g4f_server import errors
+from g4f_server.protocols.anthropic.chat_build import built_chat
 from g4f_server.requests import ApiKey, ChatRequest, _Open, chat_limits
 from g4f_server.web.validation import parse_model
 
@@ -114,16 +115,28 @@ class MessagesRequest(_Open):
         return [_dropped_name(t) for t in self.tools or () if isinstance(t, dict) and not _kept(t)]
 
     def to_chat(self) -> ChatRequest:
+        fields = self.chat_fields()
+        # Built from parts already checked when it is the plain shape (chat_build.py).
+        return built_chat(fields) or parse_model(ChatRequest, fields)
+
+    def chat_fields(self) -> dict[str, Any]:
+        """The chat request's fields, as sent to the chat schema."""
         # Read from __dict__, and only the fields sent set: the chat schema's defaults are
         # the same (None), and a dict comprehension over a dozen Nones cost more.
         sent = self.__dict__
-        _within_parts(sent["messages"])
+        sent_messages = sent["messages"]
+        _within_parts(sent_messages)
         messages: list[dict[str, Any]] = []
         system = _system_text(sent["system"], "system")
         if system:
             messages.append({"role": "system", "content": system})
-        for i, message in enumerate(sent["messages"]):
-            messages += _chat_messages(i, message)
+        for i, message in enumerate(sent_messages):
+            # A user's or an assistant's text (most messages) here, without a call.
+            role, content = (entry := message.__dict__)["role"], entry["content"]
+            if type(content) is str and role != "system":
+                messages.append({"role": role, "content": content})
+            else:
+                messages += _chat_messages(i, message)
         fields: dict[str, Any] = {
             "model": sent["model"],
             "messages": messages,
@@ -152,10 +165,10 @@ class MessagesRequest(_Open):
             effort = _reasoning_effort(thinking, config)
             if effort:
                 fields["reasoning_effort"] = effort
-        fmt = sent["output_format"] or (config or {}).get("format")
+        fmt = sent["output_format"] or (config.get("format") if config else None)
         if fmt:
             fields["response_format"] = _response_format(fmt)
-        return parse_model(ChatRequest, fields)
+        return fields
 
 
 def _user_id(value: Any) -> str | None:
@@ -294,7 +307,10 @@ def _block_text(block: dict[str, Any], param: str) -> str:
 def _within_parts(messages: list[AnthropicMessage]) -> None:
     """``max_content_parts`` on the blocks as sent: the conversion below merges text
     blocks, so the chat schema's own count would let 5,000 of them through."""
-    blocks = sum(len(m.content) for m in messages if type(m.content) is list)
+    blocks = 0
+    for message in messages:  # (a loop: a generator's frame cost more than the count)
+        if type(content := message.__dict__["content"]) is list:
+            blocks += len(content)
     if blocks and blocks > (limit := chat_limits()[1]):
         raise errors.InvalidRequestError(
             f"at most {limit} content blocks are allowed in all messages together "

@@ -40,7 +40,9 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     message_id = new_message_id()
     if body.stream:
         renderer = MessageStream(message_id, turn.model, turn.provider, turn.chat)
-        return await streaming.stream(turn, renderer)
+        response = await streaming.open_sse(turn)  # and relay here: a frame less per chunk
+        await streaming.relay(turn, renderer, response.write, response.write_eof)
+        return response
     transcript = await pipeline.collect(turn)
     message = message_body(
         transcript, turn.chat, message_id=message_id, model=turn.model, provider=turn.provider
