@@ -26,12 +26,14 @@ INPUTS: list[Any] = [
     [{"type": "message", "role": "developer", "content": "be brief"}],
     [
         {"role": "system", "content": [{"type": "input_text", "text": "a"}]},
-        {"role": "user", "content": [{"type": "input_text", "text": "b"}, {"type": "text", "text": "c"}]},
+        {"role": "user", "content": [{"type": "input_text", "text": "b"},
+                                     {"type": "text", "text": "c"}]},
         {"role": "assistant", "content": [{"type": "output_text", "text": "d"}]},
         {"type": "reasoning", "summary": []},
         {"role": "user", "content": "e"},
     ],
-    [{"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]}, {"role": "user", "content": "f"}],
+    [{"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]},
+     {"role": "user", "content": "f"}],
     # Validated (not text messages): an image, a tool call and its output.
     [{"role": "user", "content": [{"type": "input_image", "image_url": "http://x/i.png"}]}],
     [
