@@ -260,6 +260,11 @@ _ITEM_DONE = (
 _MESSAGE_ITEM = b',"type":"message","status":"completed","role":"assistant","content":['
 
 
+# Events every answer has that write no line of their own (the model names the final
+# response): by exact type, before a ``match`` that would try each pattern in turn.
+_NO_LINE = frozenset({ev.ModelUsed, ev.Usage, ev.Finish, ev.ConversationState})
+
+
 def _sse(kind: str, data: bytes) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
 
@@ -420,8 +425,9 @@ class ResponseStream:
         )
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
-        if isinstance(event, ev.TextDelta):  # most events: no match, no call
-            text = event.text
+        kind = type(event)
+        if kind is ev.TextDelta or (kind not in _NO_LINE and isinstance(event, ev.TextDelta)):
+            text = event.text  # most events: no match, no call
             if self._open != "message" or not text:
                 return self._text(text) if text else None
             self._parts.append(text)
@@ -429,6 +435,10 @@ class ResponseStream:
             self._seq = seq + 1
             number = _SEQ_DELTA[seq] if seq < 512 else b'%d,"delta":' % seq
             return b"".join((self._text_line, number, dumps(text), _DELTA_TAIL))
+        if kind in _NO_LINE:  # every answer has them: spared the walk through the match
+            if kind is ev.ModelUsed:
+                self.frame["model"] = event.name  # type: ignore[union-attr]
+            return None
         match event:
             case ev.ReasoningDelta(text=text) if text:
                 out = self._open_reasoning() if self._open != "reasoning" else b""

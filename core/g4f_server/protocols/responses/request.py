@@ -10,9 +10,9 @@ from pydantic import Field
 from g4f_server import errors
 from g4f_server.protocols.responses import compaction
 from g4f_server.protocols.responses.files import file_text
+from g4f_server.protocols.responses.prevalidated import chat_request
 from g4f_server.protocols.responses.tools import ToolPlan, custom_arguments, plan_tools
 from g4f_server.requests import ApiKey, ChatRequest, _Open
-from g4f_server.web.validation import parse_model
 
 # Input item types that carry nothing for the upstream: accepted, not forwarded. Tuples,
 # not sets: a client's "type" or "role" may be a list or an object, which a set lookup
@@ -90,6 +90,12 @@ class ResponsesRequest(_Open):
     def to_chat(self, turns: list[dict[str, Any]], plan: ToolPlan | None = None) -> ChatRequest:
         """The chat request providers receive: ``instructions`` as the system message, then
         ``turns`` (chat message dicts: the earlier turns and this request's input)."""
+        return chat_request(self.chat_fields(turns, plan))
+
+    def chat_fields(
+        self, turns: list[dict[str, Any]], plan: ToolPlan | None = None
+    ) -> dict[str, Any]:
+        """The chat request's fields (``to_chat`` before the chat model)."""
         if not turns:
             raise errors.InvalidRequestError("'input' has no message to answer", param="input")
         plan = plan if plan is not None else self.tool_plan()
@@ -121,7 +127,7 @@ class ResponsesRequest(_Open):
         effort = (sent["reasoning"] or {}).get("effort")
         if effort:
             fields["reasoning_effort"] = effort
-        return parse_model(ChatRequest, fields)
+        return fields
 
 
 def input_messages(
