@@ -1,4 +1,4 @@
-"""A Messages body's ChatRequest, built from its checked parts (``chat_build``), is the one
+"""A Messages body's ChatRequest, built from its checked parts (``prevalidated``), is the one
 validating the translated fields gives: the same types, values, fields set and extras,
 object by object, over many bodies; and a body the chat schema would refuse is never
 built (it is validated, and refused, as before)."""
@@ -14,8 +14,8 @@ import pytest
 from pydantic import BaseModel
 
 from g4f_server import errors
-from g4f_server.protocols.anthropic.chat_build import built_chat
-from g4f_server.protocols.anthropic.request import MessagesRequest
+from g4f_server.protocols.anthropic.request import CHAT_TRUSTED, MessagesRequest
+from g4f_server.protocols.prevalidated import built_chat
 from g4f_server.requests import ChatRequest, set_chat_limits
 from g4f_server.web.validation import parse_model
 
@@ -138,7 +138,7 @@ def test_built_equals_validated_over_many_bodies() -> None:
         request = MessagesRequest.model_validate(body)
         fields = request.chat_fields()
         want = _validated(fields)
-        got = built_chat(copy.deepcopy(fields))
+        got = built_chat(copy.deepcopy(fields), CHAT_TRUSTED)
         if got is None:
             continue
         assert not isinstance(want, errors.G4FError), body  # never built past a refusal
@@ -161,7 +161,7 @@ def test_built_equals_validated_over_many_bodies() -> None:
 )
 def test_nothing_left_is_still_the_chat_schemas_refusal(messages: list[dict[str, Any]]) -> None:
     request = MessagesRequest.model_validate({"max_tokens": 8, "messages": messages})
-    assert built_chat(request.chat_fields()) is None
+    assert built_chat(request.chat_fields(), CHAT_TRUSTED) is None
     with pytest.raises(errors.InvalidRequestError) as refused:
         request.to_chat()
     assert refused.value.param == "messages"
@@ -172,7 +172,7 @@ def test_too_many_messages_is_still_the_chat_schemas_refusal() -> None:
     try:
         body = {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}] * 4}
         request = MessagesRequest.model_validate(body)
-        assert built_chat(request.chat_fields()) is None
+        assert built_chat(request.chat_fields(), CHAT_TRUSTED) is None
         with pytest.raises(errors.InvalidRequestError, match="max_messages"):
             request.to_chat()
     finally:

@@ -13,10 +13,19 @@ import pytest
 from pydantic import BaseModel
 
 from g4f_server import errors
-from g4f_server.protocols.responses.prevalidated import chat_request, trusted
-from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
+from g4f_server.protocols.prevalidated import built_chat
+from g4f_server.protocols.responses.request import CHAT_TRUSTED, ResponsesRequest, input_messages
 from g4f_server.requests import ChatRequest, set_chat_limits
 from g4f_server.web.validation import parse_model
+
+
+def trusted(fields: dict[str, Any]) -> bool:
+    return built_chat(fields, CHAT_TRUSTED) is not None
+
+
+def chat_request(fields: dict[str, Any]) -> ChatRequest:
+    return built_chat(fields, CHAT_TRUSTED) or parse_model(ChatRequest, fields)
+
 
 INPUTS: list[Any] = [
     "Say twenty words.",

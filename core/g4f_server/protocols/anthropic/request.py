@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from g4f_server import errors
-from g4f_server.protocols.anthropic.chat_build import built_chat
+from g4f_server.protocols.prevalidated import built_chat
 from g4f_server.requests import ApiKey, ChatRequest, _Open, chat_limits
 from g4f_server.web.validation import parse_model
 
@@ -37,6 +37,13 @@ _EFFORT_BUDGETS = ((4096, "low"), (16384, "medium"))
 # above "high" have no OpenAI counterpart that every upstream takes.
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 # Fields the chat request takes under the same name, when sent (not None).
+# The translated fields the Messages schema checked to be what the chat schema asks (the
+# same types, ranges within chat's; top_k and reasoning_effort are extras): taken without
+# a second validation when the messages are plain text (protocols/prevalidated.py).
+CHAT_TRUSTED = frozenset(
+    {"model", "messages", "stream", "max_tokens", "temperature", "top_p", "provider"}
+    | {"api_key", "proxy", "stop", "user", "top_k", "reasoning_effort"}
+)
 _CHAT_FIELDS = ("temperature", "top_p", "top_k", "provider", "api_key", "proxy")
 # Content blocks of earlier turns that record what Anthropic's servers ran (server tools,
 # MCP connector, code execution): the gateway ran none of them, the provider is not shown.
@@ -116,8 +123,8 @@ class MessagesRequest(_Open):
 
     def to_chat(self) -> ChatRequest:
         fields = self.chat_fields()
-        # Built from parts already checked when it is the plain shape (chat_build.py).
-        return built_chat(fields) or parse_model(ChatRequest, fields)
+        # Built from parts already checked when it is the plain shape (prevalidated.py).
+        return built_chat(fields, CHAT_TRUSTED) or parse_model(ChatRequest, fields)
 
     def chat_fields(self) -> dict[str, Any]:
         """The chat request's fields, as sent to the chat schema."""

@@ -8,11 +8,12 @@ from typing import Any
 from pydantic import Field
 
 from g4f_server import errors
+from g4f_server.protocols.prevalidated import built_chat
 from g4f_server.protocols.responses import compaction
 from g4f_server.protocols.responses.files import file_text
-from g4f_server.protocols.responses.prevalidated import chat_request
 from g4f_server.protocols.responses.tools import ToolPlan, custom_arguments, plan_tools
 from g4f_server.requests import ApiKey, ChatRequest, _Open
+from g4f_server.web.validation import parse_model
 
 # Input item types that carry nothing for the upstream: accepted, not forwarded. Tuples,
 # not sets: a client's "type" or "role" may be a list or an object, which a set lookup
@@ -24,6 +25,15 @@ _SUPPORTED_ITEMS = (
 )
 _ROLES = ("user", "assistant", "system", "developer")
 # Fields the chat request takes under the same name, when sent (not None).
+# The chat fields the translation may set whose Responses field was validated to the same
+# type and bounds (max_output_tokens -> max_completion_tokens, user or safety_identifier
+# -> user), and the one extra it sets (``reasoning_effort``): taken without a second
+# validation when the messages are plain text (protocols/prevalidated.py).
+CHAT_TRUSTED = frozenset(
+    {"model", "messages", "stream", "max_completion_tokens", "temperature", "top_p"}
+    | {"presence_penalty", "frequency_penalty", "parallel_tool_calls", "provider"}
+    | {"api_key", "proxy", "user", "reasoning_effort"}
+)
 _CHAT_FIELDS = (
     "temperature",
     "top_p",
@@ -90,7 +100,9 @@ class ResponsesRequest(_Open):
     def to_chat(self, turns: list[dict[str, Any]], plan: ToolPlan | None = None) -> ChatRequest:
         """The chat request providers receive: ``instructions`` as the system message, then
         ``turns`` (chat message dicts: the earlier turns and this request's input)."""
-        return chat_request(self.chat_fields(turns, plan))
+        fields = self.chat_fields(turns, plan)
+        # Built from parts already checked when it is the plain shape (prevalidated.py).
+        return built_chat(fields, CHAT_TRUSTED) or parse_model(ChatRequest, fields)
 
     def chat_fields(
         self, turns: list[dict[str, Any]], plan: ToolPlan | None = None
