@@ -41,7 +41,7 @@ class StreamRenderer(Protocol):
 async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
     """Stream the answer as server-sent events (``open_sse``, then ``relay``)."""
     response = await open_sse(turn)
-    await relay(turn, renderer, response.write, response.write_eof)
+    await relay(turn, renderer, sse.batch_writer(turn.request, response), response.write_eof)
     return response
 
 
@@ -59,11 +59,13 @@ async def open_sse(turn: ChatTurn) -> web.StreamResponse:
 Send = Callable[[bytes], Awaitable[object]]
 
 
-async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send) -> bool:
+async def relay(turn: ChatTurn, renderer: StreamRenderer, write: sse.Write, end: Send) -> bool:
     """Write the answer through a transport (SSE, a WebSocket): one ``write`` per batch
     the provider yielded, the renderer's start with the first, and the last chunks with
     the end in one ``end``. A failure after the first byte travels in the stream in the
-    protocol's own shape, never as a silent stop. True when the answer completed."""
+    protocol's own shape, never as a silent stop. True when the answer completed.
+    ``write`` returns what to await, or None when the bytes are already on their way
+    (``sse.batch_writer``: no coroutine per batch)."""
     request, run = turn.request, turn.run
     transcript = Transcript()
     watchdog, cut = run.watchdog, run.cut
@@ -89,7 +91,8 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
                     if (line := render(event)) is not None:
                         lines.append(line)
                 if lines:
-                    await write(b"".join(lines))
+                    if (pending := write(b"".join(lines))) is not None:
+                        await pending
                     lines.clear()
                 if last:
                     break
