@@ -87,6 +87,7 @@ class ChunkRenderer:
         "model",
         "provider",
         "request",
+        "text_parts",
     )
     _TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
     _TEXT_TAIL = b"}" + _TAIL
@@ -117,6 +118,8 @@ class ChunkRenderer:
             b',"choices":[{"index":0,"delta":',
         ))  # fmt: skip
         self._text_head = head + b'{"content":'
+        # streaming.relay writes a text delta's chunk itself from these (no call per chunk)
+        self.text_parts = (self._text_head, self._TEXT_TAIL)
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         return self._head + dumps(delta) + self._TAIL
