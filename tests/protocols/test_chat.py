@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from g4f_server import errors, events
+from g4f_server.pipeline.transcript import Transcript
+from g4f_server.protocols.openai_chat.render import ChunkRenderer
 from tests.fake_providers import Batched, Scripted
 
 USER = [{"role": "user", "content": "hello there"}]
@@ -560,3 +562,38 @@ async def test_upstream_headers_a_provider_passes_on(make_client: Any) -> None:
         assert resp.headers["x-usage-total-tokens"] == "7"
         assert resp.headers["X-G4F-Provider"] == "Batcher"
         assert resp.headers.get("Server") != "upstream"
+
+
+class _PluginText(events.TextDelta):
+    """A plugin's own TextDelta subclass: rendered like any text delta."""
+
+    __slots__ = ()
+
+
+async def test_streamed_bytes_equal_the_renderers_event_by_event(make_client: Any) -> None:
+    """The write loop splices text chunks from the renderer's ``text_parts`` instead of
+    calling ``render``: the bytes are what rendering each event gives, across a model
+    named mid-stream (new parts), a plugin's subclass, empty and odd text."""
+    batches: list[list[events.ChatEvent]] = [
+        [events.TextDelta("a"), _PluginText("b"), events.TextDelta(""), events.TextDelta('"é\0\n')],
+        [events.ModelUsed("other-2"), events.TextDelta("c\u2028")],
+        [events.TextDelta("d"), events.Finish("length")],
+    ]
+    client = await make_client(Batched(items=batches))
+    body = {"model": "batch-1", "messages": USER, "stream": True}
+    resp = await client.post("/v1/chat/completions", json=body)
+    assert resp.status == 200
+    got = await resp.read()
+    first = json.loads(got.split(b"\n\n")[0].removeprefix(b"data: "))
+
+    renderer = ChunkRenderer(first["id"], first["model"], first["provider"])
+    renderer.created = first["created"]
+    renderer._set_model(first["model"])  # the head with that second
+    transcript = Transcript()
+    want = [renderer.start()]
+    for event in (event for batch in batches for event in batch):
+        transcript.add(event)
+        want.append(renderer.render(event) or b"")
+    want.append(renderer.end(transcript))
+    assert got == b"".join(want)
+    assert got.count(b'"model":"other-2"') == 3 and b'"content":"b"' in got

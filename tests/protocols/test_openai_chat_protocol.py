@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import pytest
 
 from g4f_server import events as ev
-from g4f_server.protocols.openai_chat.render import ChunkRenderer
+from g4f_server.pipeline.transcript import Transcript
+from g4f_server.protocols.openai_chat.render import ChunkRenderer, completion_body, completion_json
+from g4f_server.requests import ChatRequest
+from g4f_server.web.jsonio import dumps
 
 
 def parse(line: bytes | None) -> dict:
@@ -144,3 +149,41 @@ def test_message_dicts_are_the_messages_as_an_upstream_takes_them() -> None:
         "function": {"name": "f", "arguments": ""},
         "x_tc": True,
     }
+
+
+_ANSWERS: dict[str, tuple[list[ev.ChatEvent], dict[str, Any] | None]] = {
+    # name: (events, extra): the spliced answers, then the ones encoded from the dict
+    "text, upstream usage": ([ev.TextDelta('a "b"\n'), ev.Usage(9, 20), ev.Finish("stop")], None),
+    "no text, no usage": ([], None),
+    "model used, length": (
+        [ev.ModelUsed('m"\u2028'), ev.TextDelta("\0é"), ev.Finish("length")],
+        None,
+    ),
+    "usage total given": ([ev.TextDelta("x"), ev.Usage(1, 2, total_tokens=7)], None),
+    "usage estimated": ([ev.TextDelta("x"), ev.Usage(1, 2, estimated=True)], None),
+    "usage details": ([ev.Usage(1, 2, details={"prompt_tokens_details": {"cached": 1}})], None),
+    "usage not ints": ([ev.Usage(True, 2.5)], None),  # type: ignore[arg-type]
+    "tool call": ([ev.ToolCallDelta(0, id="c1", name="f", arguments="{}")], None),
+    "reasoning": ([ev.ReasoningDelta("hm"), ev.TextDelta("a")], None),
+    "citation": ([ev.TextDelta("a"), ev.Citation("https://x.invalid", None)], None),
+    "conversation id": ([ev.TextDelta("a")], {"conversation_id": "c-1"}),
+}
+
+
+@pytest.mark.parametrize("name", list(_ANSWERS))
+def test_completion_json_is_the_body_encoded(name: str) -> None:
+    """The JSON answer is spliced for the usual case: the bytes must be the dict's."""
+    events, extra = _ANSWERS[name]
+    transcript = Transcript()
+    for event in events:
+        transcript.add(event)
+    request = ChatRequest.model_validate(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    fields: dict[str, Any] = {"completion_id": 'id"\u00e9', "model": "asked", "provider": 'P"\0'}
+    encoded = completion_json(transcript, request, **fields, extra=extra)
+    created = json.loads(encoded)["created"]
+    assert abs(created - time.time()) < 5
+    assert encoded == dumps(
+        completion_body(transcript, request, **fields, created=created, extra=extra)
+    )

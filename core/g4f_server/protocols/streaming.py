@@ -16,11 +16,13 @@ from aiohttp import web
 
 from g4f_server import errors
 from g4f_server import events as ev
+from g4f_server.events import TextDelta
 from g4f_server.logs import get_logger
 from g4f_server.pipeline.media import MEDIA
 from g4f_server.pipeline.transcript import Transcript
 from g4f_server.pipeline.turn import ChatTurn
 from g4f_server.protocols import sse
+from g4f_server.web.jsonio import dumps
 
 log = get_logger("g4f_server.chat")
 
@@ -38,10 +40,17 @@ class StreamRenderer(Protocol):
     def failure(self, error: errors.G4FError) -> bytes: ...
 
 
+# A renderer may also have ``text_parts``: the bytes before and after a text delta's JSON
+# string when its chunk is exactly ``before + dumps(text) + after`` (chat completions);
+# the relay then writes those chunks itself. It is read again after every other event (a
+# model named mid-stream changes it); a renderer without it renders each delta.
+_NO_PARTS = (None, None)
+
+
 async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
     """Stream the answer as server-sent events (``open_sse``, then ``relay``)."""
     response = await open_sse(turn)
-    await relay(turn, renderer, response.write, response.write_eof)
+    await relay(turn, renderer, sse.batch_writer(turn.request, response), response.write_eof)
     return response
 
 
@@ -59,11 +68,13 @@ async def open_sse(turn: ChatTurn) -> web.StreamResponse:
 Send = Callable[[bytes], Awaitable[object]]
 
 
-async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send) -> bool:
+async def relay(turn: ChatTurn, renderer: StreamRenderer, write: sse.Write, end: Send) -> bool:
     """Write the answer through a transport (SSE, a WebSocket): one ``write`` per batch
     the provider yielded, the renderer's start with the first, and the last chunks with
     the end in one ``end``. A failure after the first byte travels in the stream in the
-    protocol's own shape, never as a silent stop. True when the answer completed."""
+    protocol's own shape, never as a silent stop. True when the answer completed.
+    ``write`` returns what to await, or None when the bytes are already on their way
+    (``sse.batch_writer``: no coroutine per batch)."""
     request, run = turn.request, turn.run
     transcript = Transcript()
     watchdog, cut = run.watchdog, run.cut
@@ -78,18 +89,26 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
         try:
             add, render, text = transcript.add, renderer.render, transcript.text.append
             next_item, clock = run.stream.__anext__, watchdog.clock
+            before, after = getattr(renderer, "text_parts", None) or _NO_PARTS
             while True:
                 for event in batch:
-                    if isinstance(event, ev.TextDelta):  # most events: straight to the text
-                        text(event.text)
+                    if type(event) is TextDelta:  # most events: straight to the text
+                        text(delta := event.text)
+                        if before is not None:  # and its chunk spliced here: no call
+                            if delta:
+                                lines += (before, dumps(delta), after)
+                            continue
                     else:
                         if isinstance(event, ev.Media) and event.url is None:
                             event = await request.app[MEDIA].publish(event, request)
                         add(event)
                     if (line := render(event)) is not None:
                         lines.append(line)
+                    if before is not None:
+                        before, after = renderer.text_parts  # type: ignore[attr-defined]
                 if lines:
-                    await write(b"".join(lines))
+                    if (pending := write(b"".join(lines))) is not None:
+                        await pending
                     lines.clear()
                 if last:
                     break

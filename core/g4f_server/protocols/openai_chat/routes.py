@@ -5,16 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server.pipeline import turn as pipeline
-from g4f_server.protocols import streaming
+from g4f_server.protocols import sse, streaming
 from g4f_server.protocols.openai_chat.render import (
     ChunkRenderer,
-    completion_body,
+    completion_json,
     new_completion_id,
 )
 from g4f_server.requests import ChatRequest
 from g4f_server.web.body import read_model
 from g4f_server.web.handlers import request_body
-from g4f_server.web.jsonio import json_response
 
 
 @request_body(ChatRequest)
@@ -28,15 +27,16 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             new_completion_id(), turn.model, turn.provider, request=turn.chat, extra=extra
         )
         response = await streaming.open_sse(turn)  # and relay here: a frame less per chunk
-        await streaming.relay(turn, renderer, response.write, response.write_eof)
+        write = sse.batch_writer(request, response)
+        await streaming.relay(turn, renderer, write, response.write_eof)
         return response
     transcript = await pipeline.collect(turn)
-    body = completion_body(
+    body = completion_json(
         transcript,
         turn.chat,
         completion_id=new_completion_id(),
         model=turn.model,
         provider=turn.provider,
         extra=extra,
-    )
-    return json_response(body, headers=turn.headers)
+    )  # json_response's Response, the body already encoded
+    return web.Response(body=body, headers=turn.headers, content_type="application/json")
