@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import SchemaSerializer
 
 from g4f_server.errors import InvalidRequestError
 
@@ -285,8 +286,11 @@ class ChatRequest(_Open):
     def message_dicts(self) -> list[dict[str, Any]]:
         """The messages as JSON-ready dicts, None fields left out and extra fields kept:
         what an OpenAI-compatible upstream takes. One serializer pass for all of them
-        (a ``model_dump`` per message costs about twice as much)."""
-        return _message_list().dump_python(self.messages, mode="json", exclude_none=True)
+        (a ``model_dump`` per message costs about twice as much), called directly:
+        ``TypeAdapter.dump_python``'s own frame cost a third as much again."""
+        return _messages_serializer().to_python(  # type: ignore[no-any-return]
+            self.messages, mode="json", exclude_none=True
+        )
 
     @property
     def token_limit(self) -> int | None:
@@ -317,8 +321,8 @@ class ChatRequest(_Open):
 
 
 @functools.cache
-def _message_list() -> TypeAdapter[list[Message]]:
-    return TypeAdapter(list[Message])
+def _messages_serializer() -> SchemaSerializer:
+    return TypeAdapter(list[Message]).serializer
 
 
 # --- images and audio ----------------------------------------------------------------

@@ -235,6 +235,27 @@ async def test_invalid_requests_get_400_with_param(
     assert error["message"]
 
 
+@pytest.mark.parametrize("temperature", [None, 3])
+async def test_a_mistyped_provider_option_is_refused_first(
+    make_client: Any, temperature: int | None
+) -> None:
+    """``modalities`` is an extra field providers read: its type is checked before the
+    fields are (ChatRequest's 'before' validator), so it is the error named even when a
+    field is wrong too. (Moving the check after the fields saves ~4.4k instructions a
+    body but would name ``temperature`` here instead.)"""
+    client = await make_client(Scripted())
+    payload = {"model": "echo-1", "messages": USER, "modalities": "text"}
+    if temperature is not None:
+        payload["temperature"] = temperature
+    resp = await client.post("/v1/chat/completions", json=payload)
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error["param"] == "modalities"
+    assert error["message"] == (
+        """Invalid value for 'modalities': a list such as ["text"] or ["text", "audio"]"""
+    )
+
+
 @pytest.mark.parametrize("body", [b"", b"{not json", b"[1, 2]"])
 async def test_unparseable_bodies_get_400(make_client: Any, body: bytes) -> None:
     client = await make_client(Scripted())
