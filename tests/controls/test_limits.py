@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from g4f_server.cli import app as cli_app
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.controls.limits import (
+    _NAMES_KEPT,
     MemoryLimiter,
     Rule,
     Ticket,
@@ -22,6 +23,7 @@ from g4f_server.controls.limits import (
     reserve_tokens_now,
 )
 from g4f_server.controls.wiring import check
+from g4f_server.errors import RateLimitError
 from g4f_server.storage.interfaces import Decision
 from tests.fake_providers import Scripted
 
@@ -226,6 +228,20 @@ def test_memory_admission_headers_and_settlement() -> None:
     assert reserve_tokens_now(other, 30)  # the new window's first 30
     late.charge_now(10)  # counted in the old window: the new one is not refunded
     assert limiter.hit_now("t:key:a", 0, 100, 60).remaining == 70
+
+
+def test_memory_admission_counter_names_are_bounded() -> None:
+    """The counter names kept per subject stay bounded (client addresses are subjects),
+    and a subject whose names were dropped still counts into the same counters."""
+    limiter = MemoryLimiter(clock=lambda: 30.0)
+    rule = Rule(rpm=2)
+    limiter.admit_now(Ticket(limiter), "ip:first", rule)
+    for number in range(_NAMES_KEPT + 10):
+        limiter.admit_now(Ticket(limiter), f"ip:10.0.{number // 256}.{number % 256}", rule)
+    assert len(limiter._names) <= _NAMES_KEPT
+    limiter.admit_now(Ticket(limiter), "ip:first", rule)  # its second request of the minute
+    with pytest.raises(RateLimitError):
+        limiter.admit_now(Ticket(limiter), "ip:first", rule)
 
 
 def test_config_file(tmp_path: Path) -> None:

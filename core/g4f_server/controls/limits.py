@@ -39,6 +39,7 @@ from g4f_server.storage.interfaces import Decision, Limiter
 log = get_logger("g4f_server.limits")
 WINDOW = 60.0  # rpm and tpm are per minute
 LIMIT_KINDS = ("rpm", "tpm", "concurrency")
+_NAMES_KEPT = 4096  # subjects whose counter names the memory limiter keeps made
 
 
 @dataclass(slots=True)
@@ -50,6 +51,10 @@ class MemoryLimiter:
     _windows: dict[str, list[float]] = field(default_factory=dict)
     _slots: dict[str, int] = field(default_factory=dict)
     _prune_at: int = 1024
+    # subject -> its counters' names (concurrency, tokens, requests), made once: three
+    # new strings per request were three allocations and three hashes. Bounded: client
+    # addresses are subjects too.
+    _names: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def _count(self, key: str, window: float) -> tuple[list[float], float]:
         now = self.clock()
@@ -109,9 +114,12 @@ class MemoryLimiter:
         """``RateLimits.admit`` for this backend in one call: the clock read once, no
         coroutine and no ``Decision`` per check (together a third of the limits' cost
         per request). The same rules as the three calls it stands for."""
+        names = self._names.get(subject)
+        if names is None:
+            names = self._counter_names(subject)
         concurrency = rule.concurrency
         if concurrency is not None:
-            key = "c:" + subject
+            key = names[0]
             used = self._slots.get(key, 0)
             if used >= concurrency:
                 raise _rate_limited("concurrency", subject, Decision(False, concurrency, 0, 1.0))
@@ -131,7 +139,7 @@ class MemoryLimiter:
             rates = ticket.rates = []
         windows = self._windows
         if tpm is not None:
-            key = "t:" + subject
+            key = names[1]
             slot = windows.get(key)
             if slot is None or slot[0] != start:
                 slot = self._slot(key, start, now)
@@ -144,7 +152,7 @@ class MemoryLimiter:
                 ticket.token_keys.append((key, tpm, 0))
             rates.append((_TPM_NAMES, rule.tpm_text, tpm - used, reset))
         if rpm is not None:
-            key = "r:" + subject
+            key = names[2]
             slot = windows.get(key)
             if slot is None or slot[0] != start:
                 slot = self._slot(key, start, now)
@@ -155,6 +163,12 @@ class MemoryLimiter:
                 )
             slot[1] = used + 1
             rates.append((_RPM_NAMES, rule.rpm_text, rpm - used - 1, reset))
+
+    def _counter_names(self, subject: str) -> tuple[str, str, str]:
+        if len(self._names) >= _NAMES_KEPT:
+            self._names.clear()
+        names = self._names[subject] = ("c:" + subject, "t:" + subject, "r:" + subject)
+        return names
 
     async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
         return self.hit_now(key, cost, limit, window)
