@@ -256,23 +256,24 @@ def _headers(kind: str, decision: Decision) -> dict[str, str]:
     }
 
 
-class Ticket:
+class Ticket(Controlled):
     """What one admitted request holds: the concurrency slots to give back, the token
     counters to charge when the answer is done, and the decisions its headers report.
-    A plain slotted class whose lists are made only when needed: one per request."""
+    It is the request's ``Controlled`` too (made by the metrics middleware when metrics
+    are on, with no limiter until the limits middleware admits it): one object per
+    request for both. A plain slotted class whose lists are made only when needed."""
 
-    __slots__ = (
-        "limiter",
-        "local",
-        "rates",
-        "reserved_until",
-        "slots",
-        "token_keys",
-        "uncounted",
-    )
+    __slots__ = ("limiter", "local", "reserved_until", "slots", "uncounted")
 
-    def __init__(self, limiter: Limiter) -> None:
-        self.limiter = limiter
+    def __init__(
+        self, limiter: Limiter | None = None, started: float = 0.0, metrics: Any = None
+    ) -> None:
+        # Controlled's fields, set here (its __init__ would be one more call per request).
+        self.started = started
+        self.metrics = metrics
+        self.streaming = False
+        self.limited: str | None = None
+        self.limiter = limiter  # None: not admitted by the limits (yet, or an open path)
         self.local = limiter if type(limiter) is MemoryLimiter else None
         self.slots: list[str] | None = None
         # (counter, its limit, tokens reserved on it) of each tokens-per-minute limit
@@ -495,10 +496,12 @@ def limits_middleware() -> web.Middleware:
         if not found:
             found.append(request.app[LIMITS])
         limits = found[0]
-        if limits.after_metrics:
-            state = request[CONTROLLED]
+        if limits.after_metrics:  # the metrics middleware made it, without a limiter
+            ticket: Ticket = request[CONTROLLED]  # type: ignore[assignment]
+            limiter = ticket.limiter = limits.limiter
+            ticket.local = limiter if type(limiter) is MemoryLimiter else None
         else:
-            state = request[CONTROLLED] = Controlled()
+            ticket = request[CONTROLLED] = Ticket(limits.limiter)
         try:  # subject_of and of_key, inlined
             key_name = request[KEY_NAME]
         except KeyError:
@@ -509,7 +512,6 @@ def limits_middleware() -> web.Middleware:
         else:
             subject = f"ip:{client_address(request, limits.trusted)}"
             rule = limits.per_client
-        ticket = state.ticket = Ticket(limits.limiter)
         try:
             if ticket.local is not None:  # the memory backend: no coroutine for the checks
                 ticket.local.admit_now(ticket, subject, rule)
@@ -517,7 +519,7 @@ def limits_middleware() -> web.Middleware:
                 await limits.admit(ticket, subject, rule)
             return await handler(request)
         except errors.RateLimitError as exc:
-            state.limited = getattr(exc, "kind", "requests")
+            ticket.limited = getattr(exc, "kind", "requests")
             raise
         finally:
             if ticket.token_keys is not None and not ticket.charge_now(0):

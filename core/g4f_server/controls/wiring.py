@@ -131,6 +131,8 @@ def setup(app: web.Application, config: AppConfig) -> None:
     rate_limits = _limits(config, app)
     if rate_limits is not None:
         rate_limits.after_metrics = active.metrics is not None
+        if active.metrics is not None:
+            active.metrics.limited = True
         app[limits.LIMITS] = active.limits = rate_limits
     active.tracked = active.metrics is not None or active.limits is not None
     if active.tracked:
@@ -145,8 +147,8 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
         state = request[CONTROLLED]  # not .get(): that is one Python frame more
     except KeyError:  # an open path (limits only), or /metrics itself
         return
-    if state.ticket is not None and state.ticket.rates is not None:
-        limits.rate_headers(state.ticket, response.headers)
+    if state.rates is not None:  # a limits.Ticket's
+        limits.rate_headers(state, response.headers)  # type: ignore[arg-type]
     if (
         state.metrics is not None
         and not state.streaming
@@ -187,9 +189,9 @@ def _admitted(active: Active) -> Callable[[web.Request, Any], Awaitable[None]] |
             keyring.check_model(request.get(KEY_NAME), model)
         if rate_limits is None:
             return
-        ticket = request[CONTROLLED].ticket
-        if ticket is None:
-            return
+        ticket = request[CONTROLLED]
+        if type(ticket) is not limits.Ticket or ticket.limiter is None:
+            return  # not admitted by the limits middleware (a path it does not count)
         if rate_limits.models:
             await limits.admit_model(rate_limits, ticket, model)
         # A chat request (media requests have no token budget), told by an attribute:
@@ -216,8 +218,8 @@ def _finished(active: Active) -> Callable[[web.Request, Transcript, ChatRequest]
         """An answer is done: its tokens (the upstream's count, else an estimate) settle
         what was reserved against the tokens-per-minute limits, and count in the
         metrics."""
-        ticket = request[CONTROLLED].ticket
-        charging = ticket is not None and ticket.token_keys is not None
+        ticket: Any = request[CONTROLLED]  # a limits.Ticket when it reserved tokens
+        charging = ticket.token_keys is not None
         if tokens is not None or charging:
             prompt, completion, _ = transcript.token_counts(chat)
             if charging and not ticket.charge_now(prompt + completion):
