@@ -136,26 +136,34 @@ def setup(app: web.Application, config: AppConfig) -> None:
         app[limits.LIMITS] = active.limits = rate_limits
     active.tracked = active.metrics is not None or active.limits is not None
     if active.tracked:
-        app.on_response_prepare.append(on_prepare)
+        app.on_response_prepare.append(_on_prepare(active))
     app[OBSERVERS] = observers(active)
 
 
-async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: the rate-limit headers, and a streamed answer starting (the
-    streams-in-progress gauge). One callback for both: each is a coroutine per answer."""
-    try:
-        state = request[CONTROLLED]  # not .get(): that is one Python frame more
-    except KeyError:  # an open path (limits only), or /metrics itself
-        return
-    if state.rates is not None:  # a limits.Ticket's
-        limits.rate_headers(state, response.headers)  # type: ignore[arg-type]
-    if (
-        state.metrics is not None
-        and not state.streaming
-        and response.headers.get(_CONTENT_TYPE, "").startswith("text/event-stream")
-    ):
-        state.streaming = True  # the metrics middleware counts it down when it ends
-        state.metrics.live.streams += 1
+def _on_prepare(active: Active) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """The app's on_response_prepare callback, made once: whether streams are counted is
+    decided here, and the answer's headers are read once."""
+    live = active.metrics.live if active.metrics is not None else None
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        """The rate-limit headers, and a streamed answer starting (the streams-in-progress
+        gauge). One callback for both: each is a coroutine per answer."""
+        try:
+            state = request[CONTROLLED]  # not .get(): that is one Python frame more
+        except KeyError:  # an open path (limits only), or /metrics itself
+            return
+        headers = response.headers
+        if state.rates is not None:  # a limits.Ticket's
+            limits.rate_headers(state, headers)  # type: ignore[arg-type]
+        if (
+            live is not None
+            and not state.streaming
+            and headers.get(_CONTENT_TYPE, "").startswith("text/event-stream")
+        ):
+            state.streaming = True  # the metrics middleware counts it down when it ends
+            live.streams += 1
+
+    return on_prepare
 
 
 _BUDGETED: dict[type, bool] = {}  # a request model -> has it a token budget
