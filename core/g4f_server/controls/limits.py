@@ -531,7 +531,7 @@ def limits_middleware() -> web.Middleware:
 
 
 def rate_headers(ticket: Ticket, headers: Any) -> None:
-    """What is left, on every answer (streamed ones too): from the on_prepare of controls/wiring.py."""
+    """What is left, on every answer (streamed ones too): from wiring's on_prepare."""
     last, reset_text = None, ""
     for names, limit, remaining, reset in ticket.rates or ():
         headers[names[0]] = limit
