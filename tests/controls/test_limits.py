@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from g4f_server.cli import app as cli_app
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.controls.limits import (
-    _NAMES_KEPT,
     MemoryLimiter,
     Rule,
     Ticket,
@@ -233,12 +232,12 @@ def test_memory_admission_headers_and_settlement() -> None:
 def test_memory_admission_counter_names_are_bounded() -> None:
     """The counter names kept per subject stay bounded (client addresses are subjects),
     and a subject whose names were dropped still counts into the same counters."""
-    limiter = MemoryLimiter(clock=lambda: 30.0)
+    limiter = MemoryLimiter(clock=lambda: 30.0, names_kept=8)
     rule = Rule(rpm=2)
     limiter.admit_now(Ticket(limiter), "ip:first", rule)
-    for number in range(_NAMES_KEPT + 10):
-        limiter.admit_now(Ticket(limiter), f"ip:10.0.{number // 256}.{number % 256}", rule)
-    assert len(limiter._names) <= _NAMES_KEPT
+    for number in range(20):
+        limiter.admit_now(Ticket(limiter), f"ip:10.0.0.{number}", rule)
+    assert len(limiter._names) <= 8
     limiter.admit_now(Ticket(limiter), "ip:first", rule)  # its second request of the minute
     with pytest.raises(RateLimitError):
         limiter.admit_now(Ticket(limiter), "ip:first", rule)

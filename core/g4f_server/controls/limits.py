@@ -39,7 +39,6 @@ from g4f_server.storage.interfaces import Decision, Limiter
 log = get_logger("g4f_server.limits")
 WINDOW = 60.0  # rpm and tpm are per minute
 LIMIT_KINDS = ("rpm", "tpm", "concurrency")
-_NAMES_KEPT = 4096  # subjects whose counter names the memory limiter keeps made
 
 
 @dataclass(slots=True)
@@ -55,6 +54,7 @@ class MemoryLimiter:
     # new strings per request were three allocations and three hashes. Bounded: client
     # addresses are subjects too.
     _names: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    names_kept: int = 4096
 
     def _count(self, key: str, window: float) -> tuple[list[float], float]:
         now = self.clock()
@@ -165,7 +165,7 @@ class MemoryLimiter:
             rates.append((_RPM_NAMES, rule.rpm_text, rpm - used - 1, reset))
 
     def _counter_names(self, subject: str) -> tuple[str, str, str]:
-        if len(self._names) >= _NAMES_KEPT:
+        if len(self._names) >= self.names_kept:
             self._names.clear()
         names = self._names[subject] = ("c:" + subject, "t:" + subject, "r:" + subject)
         return names
