@@ -22,6 +22,7 @@ from g4f_server.controls.limits import (
     reserve_tokens_now,
 )
 from g4f_server.controls.wiring import check
+from g4f_server.errors import RateLimitError
 from g4f_server.storage.interfaces import Decision
 from tests.fake_providers import Scripted
 
@@ -228,6 +229,20 @@ def test_memory_admission_headers_and_settlement() -> None:
     assert limiter.hit_now("t:key:a", 0, 100, 60).remaining == 70
 
 
+def test_memory_admission_counter_names_are_bounded() -> None:
+    """The counter names kept per subject stay bounded (client addresses are subjects),
+    and a subject whose names were dropped still counts into the same counters."""
+    limiter = MemoryLimiter(clock=lambda: 30.0, names_kept=8)
+    rule = Rule(rpm=2)
+    limiter.admit_now(Ticket(limiter), "ip:first", rule)
+    for number in range(20):
+        limiter.admit_now(Ticket(limiter), f"ip:10.0.0.{number}", rule)
+    assert len(limiter._names) <= 8
+    limiter.admit_now(Ticket(limiter), "ip:first", rule)  # its second request of the minute
+    with pytest.raises(RateLimitError):
+        limiter.admit_now(Ticket(limiter), "ip:first", rule)
+
+
 def test_config_file(tmp_path: Path) -> None:
     path = tmp_path / "g4f.toml"
     path.write_text(
@@ -290,3 +305,26 @@ def test_a_bad_trusted_proxy_is_a_config_error_without_limits() -> None:
     # Conversations use the client address too, so the list is checked even with no limits.
     with pytest.raises(ConfigError, match=r"trusted_proxies.*not-an-ip"):
         check(AppConfig(trusted_proxies=["127.0.0.1", "not-an-ip"]))
+
+
+async def test_limits_with_metrics_on_share_one_request_state(make_client: Any) -> None:
+    """With metrics on, the metrics middleware makes the request's state and the limits
+    admit it: the tokens are settled with the real count, the slot is given back (a
+    concurrency of 1 passes request after request), the refusal's kind is counted and
+    the tokens reach the metrics; a path the limits do not count is not counted."""
+    client = await make_client(
+        Scripted(usage=True),
+        metrics=True,
+        metrics_public=True,
+        limits={"per_client": {"tpm": 30, "concurrency": 1}},
+    )
+    for used in (0, 13, 26):
+        resp = await client.post(CHAT, json=body())
+        assert resp.status == 200
+        assert resp.headers["x-ratelimit-remaining-tokens"] == str(30 - used)
+    assert (await client.get("/health")).status == 200
+    assert "x-ratelimit-limit-tokens" not in (await client.get("/health")).headers
+    await assert_429(await client.post(CHAT, json=body()), "tokens", 30)
+    text = await (await client.get("/metrics")).text()
+    assert 'g4f_rate_limited_total{kind="tpm"} 1.0' in text
+    assert 'g4f_tokens_total{kind="prompt",provider="Echo"} 33.0' in text

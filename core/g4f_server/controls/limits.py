@@ -50,6 +50,11 @@ class MemoryLimiter:
     _windows: dict[str, list[float]] = field(default_factory=dict)
     _slots: dict[str, int] = field(default_factory=dict)
     _prune_at: int = 1024
+    # subject -> its counters' names (concurrency, tokens, requests), made once: three
+    # new strings per request were three allocations and three hashes. Bounded: client
+    # addresses are subjects too.
+    _names: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    names_kept: int = 4096
 
     def _count(self, key: str, window: float) -> tuple[list[float], float]:
         now = self.clock()
@@ -109,9 +114,12 @@ class MemoryLimiter:
         """``RateLimits.admit`` for this backend in one call: the clock read once, no
         coroutine and no ``Decision`` per check (together a third of the limits' cost
         per request). The same rules as the three calls it stands for."""
+        names = self._names.get(subject)
+        if names is None:
+            names = self._counter_names(subject)
         concurrency = rule.concurrency
         if concurrency is not None:
-            key = "c:" + subject
+            key = names[0]
             used = self._slots.get(key, 0)
             if used >= concurrency:
                 raise _rate_limited("concurrency", subject, Decision(False, concurrency, 0, 1.0))
@@ -131,7 +139,7 @@ class MemoryLimiter:
             rates = ticket.rates = []
         windows = self._windows
         if tpm is not None:
-            key = "t:" + subject
+            key = names[1]
             slot = windows.get(key)
             if slot is None or slot[0] != start:
                 slot = self._slot(key, start, now)
@@ -144,7 +152,7 @@ class MemoryLimiter:
                 ticket.token_keys.append((key, tpm, 0))
             rates.append((_TPM_NAMES, rule.tpm_text, tpm - used, reset))
         if rpm is not None:
-            key = "r:" + subject
+            key = names[2]
             slot = windows.get(key)
             if slot is None or slot[0] != start:
                 slot = self._slot(key, start, now)
@@ -155,6 +163,12 @@ class MemoryLimiter:
                 )
             slot[1] = used + 1
             rates.append((_RPM_NAMES, rule.rpm_text, rpm - used - 1, reset))
+
+    def _counter_names(self, subject: str) -> tuple[str, str, str]:
+        if len(self._names) >= self.names_kept:
+            self._names.clear()
+        names = self._names[subject] = ("c:" + subject, "t:" + subject, "r:" + subject)
+        return names
 
     async def hit(self, key: str, cost: int, limit: int, window: float) -> Decision:
         return self.hit_now(key, cost, limit, window)
@@ -242,23 +256,24 @@ def _headers(kind: str, decision: Decision) -> dict[str, str]:
     }
 
 
-class Ticket:
+class Ticket(Controlled):
     """What one admitted request holds: the concurrency slots to give back, the token
     counters to charge when the answer is done, and the decisions its headers report.
-    A plain slotted class whose lists are made only when needed: one per request."""
+    It is the request's ``Controlled`` too (made by the metrics middleware when metrics
+    are on, with no limiter until the limits middleware admits it): one object per
+    request for both. A plain slotted class whose lists are made only when needed."""
 
-    __slots__ = (
-        "limiter",
-        "local",
-        "rates",
-        "reserved_until",
-        "slots",
-        "token_keys",
-        "uncounted",
-    )
+    __slots__ = ("limiter", "local", "reserved_until", "slots", "uncounted")
 
-    def __init__(self, limiter: Limiter) -> None:
-        self.limiter = limiter
+    def __init__(
+        self, limiter: Limiter | None = None, started: float = 0.0, metrics: Any = None
+    ) -> None:
+        # Controlled's fields, set here (its __init__ would be one more call per request).
+        self.started = started
+        self.metrics = metrics
+        self.streaming = False
+        self.limited: str | None = None
+        self.limiter = limiter  # None: not admitted by the limits (yet, or an open path)
         self.local = limiter if type(limiter) is MemoryLimiter else None
         self.slots: list[str] | None = None
         # (counter, its limit, tokens reserved on it) of each tokens-per-minute limit
@@ -481,10 +496,12 @@ def limits_middleware() -> web.Middleware:
         if not found:
             found.append(request.app[LIMITS])
         limits = found[0]
-        if limits.after_metrics:
-            state = request[CONTROLLED]
+        if limits.after_metrics:  # the metrics middleware made it, without a limiter
+            ticket: Ticket = request[CONTROLLED]  # type: ignore[assignment]
+            limiter = ticket.limiter = limits.limiter
+            ticket.local = limiter if type(limiter) is MemoryLimiter else None
         else:
-            state = request[CONTROLLED] = Controlled()
+            ticket = request[CONTROLLED] = Ticket(limits.limiter)
         try:  # subject_of and of_key, inlined
             key_name = request[KEY_NAME]
         except KeyError:
@@ -495,7 +512,6 @@ def limits_middleware() -> web.Middleware:
         else:
             subject = f"ip:{client_address(request, limits.trusted)}"
             rule = limits.per_client
-        ticket = state.ticket = Ticket(limits.limiter)
         try:
             if ticket.local is not None:  # the memory backend: no coroutine for the checks
                 ticket.local.admit_now(ticket, subject, rule)
@@ -503,7 +519,7 @@ def limits_middleware() -> web.Middleware:
                 await limits.admit(ticket, subject, rule)
             return await handler(request)
         except errors.RateLimitError as exc:
-            state.limited = getattr(exc, "kind", "requests")
+            ticket.limited = getattr(exc, "kind", "requests")
             raise
         finally:
             if ticket.token_keys is not None and not ticket.charge_now(0):
@@ -515,7 +531,7 @@ def limits_middleware() -> web.Middleware:
 
 
 def rate_headers(ticket: Ticket, headers: Any) -> None:
-    """What is left, on every answer (streamed ones too): from controls.on_prepare."""
+    """What is left, on every answer (streamed ones too): from wiring's on_prepare."""
     last, reset_text = None, ""
     for names, limit, remaining, reset in ticket.rates or ():
         headers[names[0]] = limit

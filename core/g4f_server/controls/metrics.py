@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from g4f_server.appkeys import SERVED_BY
+from g4f_server.controls.limits import Ticket
 from g4f_server.controls.tracked import CONTROLLED, Controlled
 from g4f_server.providers.registry import REGISTRY
 
@@ -146,6 +147,8 @@ class Metrics:
         ProcessCollector(registry=registry)
         self._app = app
         self._children: dict[tuple[Counter, str], Any] = {}
+        # Rate limits are on too (wiring.setup): the request's state is their Ticket.
+        self.limited = False
 
     def render_body(self) -> bytes:
         """The text of a scrape: this process's numbers (metrics_shared.py replaces it
@@ -211,7 +214,10 @@ def metrics_middleware() -> web.Middleware:
         metrics = found[0]
         if metrics.public and request.path == "/metrics":
             return metrics.render()
-        state = request[CONTROLLED] = Controlled(perf_counter(), metrics)
+        if metrics.limited:  # one object for both (the limits middleware admits it)
+            state = request[CONTROLLED] = Ticket(None, perf_counter(), metrics)
+        else:
+            state = request[CONTROLLED] = Controlled(perf_counter(), metrics)
         try:
             response = await handler(request)
         finally:

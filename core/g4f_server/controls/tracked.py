@@ -12,16 +12,19 @@ class Controlled:
     """What the metrics and the rate limits keep about one request, in one object under
     one request key: each of their per-request hooks then does one lookup, instead of
     one per value (and a missing key costs a KeyError inside aiohttp's mapping). Made by
-    the outermost of the two middlewares that is installed."""
+    the outermost of the two middlewares that is installed; with rate limits on it is
+    their ``limits.Ticket`` (a subclass), so a request has one such object, not two."""
 
-    __slots__ = ("limited", "metrics", "started", "streaming", "ticket")
+    __slots__ = ("limited", "metrics", "rates", "started", "streaming", "token_keys")
 
     def __init__(self, started: float = 0.0, metrics: Any = None) -> None:
         self.started = started  # perf_counter at the metrics middleware
         self.metrics = metrics  # metrics.Metrics when metrics are on
         self.streaming = False  # counted in the streams-in-progress gauge
-        self.ticket: Any = None  # limits.Ticket once the limits admitted it
         self.limited: str | None = None  # the limit kind that refused it
+        # Set by the limits (limits.Ticket): what its headers report, what it reserved.
+        self.rates: Any = None
+        self.token_keys: Any = None
 
 
 CONTROLLED: web.RequestKey[Controlled] = web.RequestKey("controlled")

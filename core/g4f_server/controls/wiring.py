@@ -5,6 +5,7 @@ hot path."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
@@ -130,29 +131,39 @@ def setup(app: web.Application, config: AppConfig) -> None:
     rate_limits = _limits(config, app)
     if rate_limits is not None:
         rate_limits.after_metrics = active.metrics is not None
+        if active.metrics is not None:
+            active.metrics.limited = True
         app[limits.LIMITS] = active.limits = rate_limits
     active.tracked = active.metrics is not None or active.limits is not None
     if active.tracked:
-        app.on_response_prepare.append(on_prepare)
+        app.on_response_prepare.append(_on_prepare(active))
     app[OBSERVERS] = observers(active)
 
 
-async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: the rate-limit headers, and a streamed answer starting (the
-    streams-in-progress gauge). One callback for both: each is a coroutine per answer."""
-    try:
-        state = request[CONTROLLED]  # not .get(): that is one Python frame more
-    except KeyError:  # an open path (limits only), or /metrics itself
-        return
-    if state.ticket is not None and state.ticket.rates is not None:
-        limits.rate_headers(state.ticket, response.headers)
-    if (
-        state.metrics is not None
-        and not state.streaming
-        and response.headers.get(_CONTENT_TYPE, "").startswith("text/event-stream")
-    ):
-        state.streaming = True  # the metrics middleware counts it down when it ends
-        state.metrics.live.streams += 1
+def _on_prepare(active: Active) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """The app's on_response_prepare callback, made once: whether streams are counted is
+    decided here, and the answer's headers are read once."""
+    live = active.metrics.live if active.metrics is not None else None
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        """The rate-limit headers, and a streamed answer starting (the streams-in-progress
+        gauge). One callback for both: each is a coroutine per answer."""
+        try:
+            state = request[CONTROLLED]  # not .get(): that is one Python frame more
+        except KeyError:  # an open path (limits only), or /metrics itself
+            return
+        headers = response.headers
+        if state.rates is not None:  # a limits.Ticket's
+            limits.rate_headers(state, headers)  # type: ignore[arg-type]
+        if (
+            live is not None
+            and not state.streaming
+            and headers.get(_CONTENT_TYPE, "").startswith("text/event-stream")
+        ):
+            state.streaming = True  # the metrics middleware counts it down when it ends
+            live.streams += 1
+
+    return on_prepare
 
 
 _BUDGETED: dict[type, bool] = {}  # a request model -> has it a token budget
@@ -186,14 +197,19 @@ def _admitted(active: Active) -> Callable[[web.Request, Any], Awaitable[None]] |
             keyring.check_model(request.get(KEY_NAME), model)
         if rate_limits is None:
             return
-        ticket = request[CONTROLLED].ticket
-        if ticket is None:
-            return
+        ticket = request[CONTROLLED]
+        if type(ticket) is not limits.Ticket or ticket.limiter is None:
+            return  # not admitted by the limits middleware (a path it does not count)
         if rate_limits.models:
             await limits.admit_model(rate_limits, ticket, model)
         # A chat request (media requests have no token budget), told by an attribute:
         # importing the request models here would load pydantic at start-up.
-        if ticket.token_keys is not None and _has_budget(body):
+        if ticket.token_keys is None:
+            return
+        budgeted = _BUDGETED.get(type(body))  # _has_budget, inlined
+        if budgeted is None:
+            budgeted = _has_budget(body)
+        if budgeted:
             estimate = estimate_prompt_tokens(body) + (body.token_limit or completion)
             if not limits.reserve_tokens_now(ticket, estimate):
                 await limits.reserve_tokens(rate_limits, ticket, estimate)
@@ -201,35 +217,53 @@ def _admitted(active: Active) -> Callable[[web.Request, Any], Awaitable[None]] |
     return admitted
 
 
-async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
-    """Observer: an answer is done: its tokens (the upstream's count, else an estimate)
-    settle what was reserved against the tokens-per-minute limits, and count in the
-    metrics."""
-    state = request[CONTROLLED]
-    ticket, metrics = state.ticket, state.metrics
-    charging = ticket is not None and ticket.token_keys is not None
-    if metrics is not None or charging:
-        prompt, completion, _ = transcript.token_counts(chat)
-        if charging and not ticket.charge_now(prompt + completion):
-            await ticket.charge_tokens(prompt + completion)
-        if metrics is not None:
-            try:  # not .get(): one Python frame less
-                provider = request[SERVED_BY][0]
-            except KeyError:
-                provider = ""
-            metrics.tokens(provider, prompt, completion)
+def _finished(active: Active) -> Callable[[web.Request, Transcript, ChatRequest], Awaitable[None]]:
+    """The ``finished`` observer of this app's controls, made once: with the metrics'
+    token counts in hand (``Metrics.tokens`` inlined) and no metrics lookups per answer."""
+    tokens = active.metrics.live.tokens if active.metrics is not None else None
+
+    async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
+        """An answer is done: its tokens (the upstream's count, else an estimate) settle
+        what was reserved against the tokens-per-minute limits, and count in the
+        metrics."""
+        ticket: Any = request[CONTROLLED]  # a limits.Ticket when it reserved tokens
+        charging = ticket.token_keys is not None
+        if tokens is not None or charging:
+            prompt, completion, _ = transcript.token_counts(chat)
+            if charging and not ticket.charge_now(prompt + completion):
+                await ticket.charge_tokens(prompt + completion)
+            if tokens is not None:
+                try:  # not .get(): one Python frame less
+                    provider = request[SERVED_BY][0]
+                except KeyError:
+                    provider = ""
+                counts = tokens.get(provider)
+                if counts is None:
+                    counts = tokens[provider] = [0, 0]
+                counts[0] += prompt
+                counts[1] += completion
+
+    return finished
 
 
-def first_token(request: web.Request, provider: str) -> None:
-    """Observer: the provider's first part of the answer arrived (time to first token)."""
-    state = request[CONTROLLED]
-    seconds = perf_counter() - state.started
-    # metrics.first_token inlined: one call less on every answer.
-    histogram = state.metrics.live.first_token.get(provider)
-    if histogram is None:
-        state.metrics.first_token(state.started, provider)
-    else:
-        histogram.observe(seconds)
+def _first_token(metrics: Metrics) -> Callable[[web.Request, str], None]:
+    """The ``first_token`` observer (time to first token), made once per app with the
+    histograms at hand: ``_Histogram.observe`` inlined, no metrics lookups per answer."""
+    from g4f_server.controls.metrics import _LATENCY_BUCKETS
+
+    histograms = metrics.live.first_token
+
+    def first_token(request: web.Request, provider: str) -> None:
+        started = request[CONTROLLED].started
+        seconds = perf_counter() - started
+        histogram = histograms.get(provider)
+        if histogram is None:
+            metrics.first_token(started, provider)
+        else:
+            histogram.counts[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+            histogram.total += seconds
+
+    return first_token
 
 
 def cache_verdict(request: web.Request, verdict: str) -> None:
@@ -245,6 +279,6 @@ def observers(active: Active) -> Observers:
     return Observers(
         admitted=_admitted(active),
         cache_verdict=cache_verdict if active.metrics is not None else None,
-        first_token=first_token if active.metrics is not None else None,
-        finished=finished if active.tracked else None,
+        first_token=_first_token(active.metrics) if active.metrics is not None else None,
+        finished=_finished(active) if active.tracked else None,
     )
