@@ -7,7 +7,9 @@ holds the stream back after 64 KiB, a closed connection raises ConnectionResetEr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -46,16 +48,22 @@ async def _raw(port: int, request: bytes) -> bytes:
     return re.sub(rb"Date: [^\r]*\r\n", b"", data)
 
 
-async def _answer(use_batch_writer: bool, request: bytes, **app: Any) -> bytes:
-    runner = web.AppRunner(_app(use_batch_writer, **app))
+@contextlib.asynccontextmanager
+async def _serving(app: web.Application) -> AsyncIterator[int]:
+    """``app`` served on a free loopback port (yielded), stopped on the way out."""
+    runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        return await _raw(port, request)
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     finally:
         await runner.cleanup()
+
+
+async def _answer(use_batch_writer: bool, request: bytes, **app: Any) -> bytes:
+    async with _serving(_app(use_batch_writer, **app)) as port:
+        return await _raw(port, request)
 
 
 HTTP11 = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -97,12 +105,7 @@ async def test_a_slow_client_holds_the_stream_back() -> None:
 
     app = web.Application()
     app.router.add_post("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with _serving(app) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**16)
         writer.write(HTTP11)
         await asyncio.wait_for(held.wait(), 5)
@@ -116,8 +119,6 @@ async def test_a_slow_client_holds_the_stream_back() -> None:
             total += len(chunk)
         assert written == 200 and total > 200 * 65536
         writer.close()
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_closed_connection_raises_connection_reset() -> None:
@@ -142,12 +143,7 @@ async def test_a_closed_connection_raises_connection_reset() -> None:
     closed = asyncio.Event()
     app = web.Application()
     app.router.add_post("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with _serving(app) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(HTTP11)
         await reader.readuntil(b"data: 1\n\n")
@@ -156,5 +152,3 @@ async def test_a_closed_connection_raises_connection_reset() -> None:
         closed.set()
         error = await asyncio.wait_for(outcome, 5)
         assert isinstance(error, ConnectionResetError)
-    finally:
-        await runner.cleanup()

@@ -463,7 +463,9 @@ class _Answer:
                     pass
                 else:
                     # Nothing but text, a model name, a finish reason and usage (the typed
-                    # decoder refuses any more): the same as _chunk makes of it.
+                    # decoder refuses any more): the same as _chunk makes of it. Written
+                    # twice, here and in _batch's loop (change both): a call per chunk
+                    # would cost a tenth of the chunk.
                     if not self.model_seen and text.model:
                         self.model_seen = True
                         put(_model_used(text.model))
@@ -524,7 +526,8 @@ class _Answer:
         put = self.put  # out.append: the legacy host never comes here
         for chunk in read:
             # Nothing but text, a model name, a finish reason and usage (the typed decoder
-            # refuses any more): what the line-by-line reader makes of each.
+            # refuses any more): what the line-by-line reader makes of each (the same
+            # lines as in read(), kept inline in both: change both).
             if not self.model_seen and chunk.model:
                 self.model_seen = True
                 put(_model_used(chunk.model))
