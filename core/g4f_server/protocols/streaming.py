@@ -50,7 +50,7 @@ _NO_PARTS = (None, None)
 async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
     """Stream the answer as server-sent events (``open_sse``, then ``relay``)."""
     response = await open_sse(turn)
-    await relay(turn, renderer, sse.batch_writer(turn.request, response), response.write_eof)
+    await relay(turn, renderer, response.write, response.write_eof)
     return response
 
 
@@ -68,13 +68,11 @@ async def open_sse(turn: ChatTurn) -> web.StreamResponse:
 Send = Callable[[bytes], Awaitable[object]]
 
 
-async def relay(turn: ChatTurn, renderer: StreamRenderer, write: sse.Write, end: Send) -> bool:
+async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send) -> bool:
     """Write the answer through a transport (SSE, a WebSocket): one ``write`` per batch
     the provider yielded, the renderer's start with the first, and the last chunks with
     the end in one ``end``. A failure after the first byte travels in the stream in the
-    protocol's own shape, never as a silent stop. True when the answer completed.
-    ``write`` returns what to await, or None when the bytes are already on their way
-    (``sse.batch_writer``: no coroutine per batch)."""
+    protocol's own shape, never as a silent stop. True when the answer completed."""
     request, run = turn.request, turn.run
     transcript = Transcript()
     watchdog, cut = run.watchdog, run.cut
@@ -107,8 +105,7 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: sse.Write, end:
                     if before is not None:
                         before, after = renderer.text_parts  # type: ignore[attr-defined]
                 if lines:
-                    if (pending := write(b"".join(lines))) is not None:
-                        await pending
+                    await write(b"".join(lines))
                     lines.clear()
                 if last:
                     break

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from g4f_server.pipeline import turn as pipeline
-from g4f_server.protocols import sse, streaming
+from g4f_server.protocols import streaming
 from g4f_server.protocols.openai_chat.render import (
     ChunkRenderer,
     completion_json,
@@ -27,8 +27,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             new_completion_id(), turn.model, turn.provider, request=turn.chat, extra=extra
         )
         response = await streaming.open_sse(turn)  # and relay here: a frame less per chunk
-        write = sse.batch_writer(request, response)
-        await streaming.relay(turn, renderer, write, response.write_eof)
+        await streaming.relay(turn, renderer, response.write, response.write_eof)
         return response
     transcript = await pipeline.collect(turn)
     body = completion_json(
