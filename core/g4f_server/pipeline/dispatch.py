@@ -127,10 +127,8 @@ class ChatRun:
                     batch = cut.feed(batch)
                     last = cut.found is not None  # the rest is dropped; close() ends it
         finally:
-            if self.ended:  # close() would only stop the watchdog: no coroutine for that
-                watchdog.stop()
-            else:
-                await self.close()
+            if (closing := self.closing()) is not None:
+                await closing
         if then is not None:
             await then(transcript)
         return transcript
@@ -144,6 +142,15 @@ class ChatRun:
         return errors.ProviderTimeoutError(
             f"Provider '{name}' sent nothing for {self.idle_timeout:g}s"
         )
+
+    def closing(self) -> Awaitable[None] | None:
+        """``close()`` on a reader's way out: None when the stream ended by itself (the
+        watchdog is stopped here, as close() would: no coroutine for that), else the
+        ``close()`` to await."""
+        if self.ended:
+            self.watchdog.stop()
+            return None
+        return self.close()
 
     async def close(self) -> None:
         """Stop watching and release the provider's stream (unless it ended by itself)."""

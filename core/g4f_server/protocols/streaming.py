@@ -140,10 +140,8 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
             await end(b"".join([*lines, renderer.failure(error)]))
             return False
     finally:
-        if run.ended:  # close() would only stop the watchdog: no coroutine for that
-            watchdog.stop()
-        else:
-            await run.close()
+        if (closing := run.closing()) is not None:
+            await closing
     try:
         if turn.completes:  # most turns store nothing: no coroutine then
             await turn.complete(transcript)

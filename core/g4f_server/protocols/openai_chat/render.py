@@ -111,14 +111,14 @@ def completion_json(
         counts = _USAGE % (prompt, completion, total)
     else:
         counts = dumps(transcript.usage_dict(request))
-    finish = transcript.finish or "stop"  # Transcript.finish_reason without tool calls
     return b"".join((
         b'{"id":', dumps(completion_id),
         b',"object":"chat.completion","created":', b"%d" % time.time(),
         b',"model":', dumps(transcript.model_used or model), b',"provider":', dumps(provider),
         b',"choices":[{"index":0,"message":{"role":"assistant","content":',
         dumps("".join(transcript.text)),
-        b',"refusal":null},"logprobs":null,"finish_reason":', dumps(finish), b'}],"usage":',
+        b',"refusal":null},"logprobs":null,"finish_reason":',
+        dumps(transcript.finish_reason), b'}],"usage":',
         counts, b"}",
     ))  # fmt: skip
 
