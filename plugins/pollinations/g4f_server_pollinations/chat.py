@@ -776,11 +776,19 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
     last: list[ChatEvent] | None = None
     async with (
         slot,
+        # watched: the kernel's watchdog bounds the wait for the headers and every event
+        # after them (G4F_TIMEOUT, then G4F_STREAM_TIMEOUT), so no socket timer is armed.
         transport.call(
-            ctx, "POST", url, keyed=keyed, what="chat", data=orjson.dumps(body), headers=headers
+            ctx,
+            "POST",
+            url,
+            keyed=keyed,
+            what="chat",
+            watched=True,
+            data=orjson.dumps(body),
+            headers=headers,
         ) as resp,
     ):
-        transport.stop_read_timer(resp)
         answer.upstream_headers(resp.raw_headers, ctx)
         # One list per network read: the gateway writes it to the client in one piece.
         if resp.content_type == "text/event-stream":

@@ -22,27 +22,22 @@ _ERROR_BODY_LIMIT = 64 * 1024
 
 
 @functools.lru_cache(maxsize=32)
-def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # Immutable, so one per distinct value. No total limit: a long stream is fine as
-    # long as bytes keep coming (chat hands even that to the kernel: stop_read_timer).
-    return aiohttp.ClientTimeout(total=None, sock_connect=min(30.0, seconds), sock_read=seconds)
+def client_timeout(seconds: float, *, watched: bool = False) -> aiohttp.ClientTimeout:
+    """Immutable, so one per distinct value. No total limit: a long answer is fine as long
+    as bytes keep coming.
 
-
-def stop_read_timer(resp: aiohttp.ClientResponse) -> None:
-    """No per-read socket timer for the rest of this body: from here on, waits are the
-    kernel's to bound (its first-event, idle and whole-answer limits).
-
-    aiohttp re-arms ``sock_read`` on every network read (~5 k instructions each, 22 on a
-    paced streamed answer), and it would cut a pause between chunks at ``ctx.timeout``
-    where the operator allowed ``G4F_STREAM_TIMEOUT``. Until the headers arrive the timer
-    stays: an upstream that never answers is caught by the plugin itself. A body that has
-    all arrived (a whole answer, usually) has no timer left: aiohttp drops it at the end."""
-    if resp.content.is_eof():
-        return
-    protocol = resp.connection.protocol if resp.connection is not None else None
-    if protocol is not None and hasattr(protocol, "read_timeout"):
-        protocol.read_timeout = None
-        protocol.start_timeout()  # re-evaluated: the timer armed by the last read goes
+    ``watched``: the kernel bounds every wait of this call itself (chat: ``G4F_TIMEOUT``
+    for the first event, counted from before the request, so it is always the first to
+    fire; ``G4F_STREAM_TIMEOUT`` for each gap). Such a call gets no socket read timer at
+    all: aiohttp would arm it when the body is sent, re-arm it on every network read and
+    cancel it at the end (~8 k instructions and a timer handle per request), and it would
+    cut a pause between chunks at ``ctx.timeout`` where the operator allowed
+    ``G4F_STREAM_TIMEOUT``. Calls the kernel does not watch (model lists, images, speech,
+    transcription) keep it: there the plugin bounds the wait itself."""
+    connect = min(30.0, seconds)
+    if watched:
+        return aiohttp.ClientTimeout(total=None, sock_connect=connect)
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=seconds)
 
 
 class call:  # lower case: used like the function it replaced, `async with call(...) as resp`
@@ -56,7 +51,17 @@ class call:  # lower case: used like the function it replaced, `async with call(
     further context managers (four more coroutines per call).
     """
 
-    __slots__ = ("_ctx", "_keyed", "_kwargs", "_method", "_resp", "_timeout", "_url", "_what")
+    __slots__ = (
+        "_ctx",
+        "_keyed",
+        "_kwargs",
+        "_method",
+        "_resp",
+        "_timeout",
+        "_url",
+        "_watched",
+        "_what",
+    )
 
     def __init__(
         self,
@@ -67,10 +72,12 @@ class call:  # lower case: used like the function it replaced, `async with call(
         keyed: bool,
         what: str,
         timeout: float | None = None,
+        watched: bool = False,
         **kwargs: Any,
     ) -> None:
         self._ctx, self._method, self._url = ctx, method, url
         self._keyed, self._what, self._timeout, self._kwargs = keyed, what, timeout, kwargs
+        self._watched = watched  # the kernel bounds its waits: no socket timer (client_timeout)
         self._resp: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
@@ -79,7 +86,7 @@ class call:  # lower case: used like the function it replaced, `async with call(
             self._resp = resp = await ctx.http.request(
                 self._method,
                 self._url,
-                timeout=client_timeout(self._timeout or ctx.timeout),
+                timeout=client_timeout(self._timeout or ctx.timeout, watched=self._watched),
                 proxy=ctx.proxy,
                 **self._kwargs,
             )
