@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from g4f_server.errors import ProviderError
 from g4f_server.provider import ProviderContext
@@ -43,9 +45,37 @@ _ERROR_BODY_LIMIT = 64 * 1024
 
 @functools.lru_cache(maxsize=16)
 def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # No total limit: a long answer is fine while bytes keep coming; the kernel bounds
-    # the wait for each event itself.
-    return aiohttp.ClientTimeout(total=None, sock_connect=min(30.0, seconds), sock_read=seconds)
+    """No total limit: a long answer is fine while bytes keep coming. No socket read
+    timer either: the kernel bounds every wait of a chat call itself (``G4F_TIMEOUT`` for
+    the first event, counted from before the request, so it always fires first;
+    ``G4F_STREAM_TIMEOUT`` for each gap). aiohttp would arm one when the body is sent and
+    re-arm it on every network read (a timer handle and ~5 k instructions each)."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=min(30.0, seconds))
+
+
+# An upstream's chat URL (parsed) and request headers per key and Accept: the same on
+# almost every call. Kept in the upstream's ctx.state, at most this many.
+_ROUTES = 32
+
+
+def _route(
+    up: Upstream, key: str | None, stream: bool, state: dict[str, Any]
+) -> tuple[URL, CIMultiDictProxy[str]]:
+    """(URL, read-only headers): aiohttp copies the headers into each request's own, and
+    takes a parsed URL as it is (a string is parsed again on every call)."""
+    routes: dict[tuple[str | None, bool], tuple[URL, CIMultiDictProxy[str]]] = state.setdefault(
+        "chat_routes", {}
+    )
+    route = routes.get((key, stream))
+    if route is None:
+        if len(routes) >= _ROUTES:  # clients sending ever new keys of their own: bounded
+            routes.clear()
+        headers = auth_headers(up, key)
+        headers["Accept"] = "text/event-stream" if stream else "application/json"
+        headers["Content-Type"] = "application/json"
+        url = URL(f"{up.base_url}/chat/completions")
+        route = routes[(key, stream)] = (url, CIMultiDictProxy(CIMultiDict(headers)))
+    return route
 
 
 def request_body(up: Upstream, request: ChatRequest) -> dict[str, Any]:
@@ -77,12 +107,10 @@ def request_body(up: Upstream, request: ChatRequest) -> dict[str, Any]:
 async def chat(up: Upstream, request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Any]:
     key = ctx.api_key or up.api_key  # the client's own key wins over the configured one
     failures.check_memory(ctx.state, up, key)
-    headers = auth_headers(up, key)
-    headers["Accept"] = "text/event-stream" if request.stream else "application/json"
-    headers["Content-Type"] = "application/json"
+    url, headers = _route(up, key, request.stream, ctx.state)
     try:
         resp = await ctx.http.post(
-            f"{up.base_url}/chat/completions",
+            url,
             data=orjson.dumps(request_body(up, request)),
             headers=headers,
             proxy=ctx.proxy,
