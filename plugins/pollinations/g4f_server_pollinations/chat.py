@@ -4,7 +4,6 @@ and the limits we apply ourselves where the legacy host ignores them."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -85,8 +84,6 @@ AUDIO_MIME = {
 # Chars per token for the legacy host's max_tokens, which we must cut ourselves.
 _CHARS_PER_TOKEN = 4
 # Events are frozen, so the last one of every answer can be shared.
-# Keyed calls are limited per account upstream: no local slot to wait for.
-_NO_SLOT = contextlib.nullcontext()
 _FINISHED = {reason: Finish(reason) for reason in set(_FINISH.values())}  # type: ignore[arg-type]
 # ModelUsed events are frozen too: one per model name (there are a few), not per answer.
 _MODELS: dict[str, ModelUsed] = {}
@@ -769,26 +766,25 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
     url, headers = _route(cfg.gen_url if keyed else cfg.text_url, key)
     body = build_body(request, keyed=keyed)
     answer = _Answer(request, keyed=keyed)
-    slot = _NO_SLOT if keyed else transport.anonymous_slot(ctx, cfg, "text", keyed=False)
+    # Keyed calls are limited per account upstream: no local slot to wait for.
+    slot = None if keyed else transport.anonymous_slot(ctx, cfg, "text", keyed=False)
     streamed = False
     # The answer's last events (the whole answer, or the read that ended the stream) go
     # out with close()'s in one batch: one write to the client, not two.
     last: list[ChatEvent] | None = None
-    async with (
-        slot,
-        # watched: the kernel's watchdog bounds the wait for the headers and every event
-        # after them (G4F_TIMEOUT, then G4F_STREAM_TIMEOUT), so no socket timer is armed.
-        transport.call(
-            ctx,
-            "POST",
-            url,
-            keyed=keyed,
-            what="chat",
-            watched=True,
-            data=orjson.dumps(body),
-            headers=headers,
-        ) as resp,
-    ):
+    # watched: the kernel's watchdog bounds the wait for the headers and every event after
+    # them (G4F_TIMEOUT, then G4F_STREAM_TIMEOUT), so no socket timer is armed.
+    async with transport.call(
+        ctx,
+        "POST",
+        url,
+        keyed=keyed,
+        what="chat",
+        watched=True,
+        slot=slot,
+        data=transport.JsonBody(orjson.dumps(body)),
+        headers=headers,
+    ) as resp:
         answer.upstream_headers(resp.raw_headers, ctx)
         # One list per network read: the gateway writes it to the client in one piece.
         if resp.content_type == "text/event-stream":
