@@ -267,20 +267,25 @@ def read_completion(data: Any, audio_format: str) -> list[ChatEvent]:
     return events
 
 
+def _audio_format(body: dict[str, Any]) -> str:
+    """The audio format asked for (an audio answer is checked against it)."""
+    return (body.get("audio") or {}).get("format", "mp3")
+
+
 async def _read_whole(
     resp: aiohttp.ClientResponse, body: dict[str, Any], answer: _Answer
 ) -> list[ChatEvent]:
     """The events of an answer that is not an SSE stream (read in one piece)."""
     kind = resp.content_type
     if kind == "application/json" or kind.endswith("+json"):
-        # Usually the body came with the headers: taken as it is, without read()'s loop of
+        # A body that came with its headers: taken as it is, without read()'s loop of
         # awaits (three coroutines) for a body that is all there.
         content = resp.content
         raw = content.read_nowait() if content.is_eof() else await resp.read()
-        return answer.completion(raw, (body.get("audio") or {}).get("format", "mp3"))
+        return answer.completion(raw, _audio_format(body))
     if kind.startswith("audio/"):
         data = await resp.read()
-        media_info.check_audio(data, (body.get("audio") or {}).get("format", "mp3"), kind)
+        media_info.check_audio(data, _audio_format(body), kind)
         return answer.whole([Media(kind="audio", data=data, mime_type=kind)])
     if kind in ("text/html", "application/xhtml+xml"):  # a CDN's or proxy's page, not a reply
         raise errors.html_error(kind, await resp.content.read(64 * 1024))
@@ -799,6 +804,10 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
                 if events:
                     yield events
                     answer.model_seen = True  # one model per stream: the first one named
+        elif (content := resp.content).is_eof() and resp.content_type == "application/json":
+            # The usual whole answer: it came with its headers, and is decoded here, without
+            # _read_whole's coroutine (nor read()'s loop of awaits) for a body all there.
+            last = answer.completion(content.read_nowait(), _audio_format(body))
         else:
             last = await _read_whole(resp, body, answer)
     try:

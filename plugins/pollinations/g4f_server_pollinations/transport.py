@@ -23,8 +23,8 @@ from g4f_server_pollinations.config import Settings
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
-@functools.lru_cache(maxsize=32)
-def client_timeout(seconds: float, *, watched: bool = False) -> aiohttp.ClientTimeout:
+@functools.lru_cache(maxsize=64)  # positional: a keyword makes the cache key a tuple more
+def client_timeout(seconds: float, watched: bool = False) -> aiohttp.ClientTimeout:
     """Immutable, so one per distinct value. No total limit: a long answer is fine as long
     as bytes keep coming.
 
@@ -113,7 +113,7 @@ class call:  # lower case: used like the function it replaced, `async with call(
                 self._resp = resp = await ctx.http.request(
                     self._method,
                     self._url,
-                    timeout=client_timeout(self._timeout or ctx.timeout, watched=self._watched),
+                    timeout=client_timeout(self._timeout or ctx.timeout, self._watched),
                     proxy=ctx.proxy,
                     **self._kwargs,
                 )
