@@ -70,29 +70,27 @@ class JsonBody(BytesPayload):
         self._encoding = self._filename = None
 
 
-# An upstream's chat URL (parsed) and request headers per key and Accept: the same on
-# almost every call. Kept in the upstream's ctx.state, at most this many.
-_ROUTES = 32
-
-
 def _route(
     up: Upstream, key: str | None, stream: bool, state: dict[str, Any]
 ) -> tuple[URL, CIMultiDictProxy[str]]:
-    """(URL, read-only headers): aiohttp copies the headers into each request's own, and
-    takes a parsed URL as it is (a string is parsed again on every call)."""
-    routes: dict[tuple[str | None, bool], tuple[URL, CIMultiDictProxy[str]]] = state.setdefault(
-        "chat_routes", {}
-    )
-    route = routes.get((key, stream))
-    if route is None:
-        if len(routes) >= _ROUTES:  # clients sending ever new keys of their own: bounded
-            routes.clear()
-        headers = auth_headers(up, key)
-        headers["Accept"] = "text/event-stream" if stream else "application/json"
-        headers["Content-Type"] = "application/json"
-        url = URL(f"{up.base_url}/chat/completions")
-        route = routes[(key, stream)] = (url, CIMultiDictProxy(CIMultiDict(headers)))
+    """The chat URL, parsed (a string is parsed again on every call), and the request
+    headers, read-only (aiohttp copies them into each request's own). With the configured
+    key (the usual) they are the same on every call: made once per Accept, kept in the
+    upstream's ctx.state. A client's own key is not kept past its request (failures.py
+    remembers keys only by fingerprint), so its headers are made for the call."""
+    if key is not up.api_key:
+        return _made(up, key, stream)
+    routes: dict[bool, tuple[URL, CIMultiDictProxy[str]]] = state.setdefault("chat_routes", {})
+    if (route := routes.get(stream)) is None:
+        route = routes[stream] = _made(up, key, stream)
     return route
+
+
+def _made(up: Upstream, key: str | None, stream: bool) -> tuple[URL, CIMultiDictProxy[str]]:
+    headers = auth_headers(up, key)
+    headers["Accept"] = "text/event-stream" if stream else "application/json"
+    headers["Content-Type"] = "application/json"
+    return URL(f"{up.base_url}/chat/completions"), CIMultiDictProxy(CIMultiDict(headers))
 
 
 def request_body(up: Upstream, request: ChatRequest) -> dict[str, Any]:

@@ -168,8 +168,8 @@ async def test_the_clients_own_key_wins(openai_client: openai.AsyncOpenAI, emula
 async def test_each_call_sends_its_own_key_and_accept(
     openai_client: openai.AsyncOpenAI, emulator: Any
 ) -> None:
-    """The URL and headers are kept per key and per Accept (chat._route): a client's own
-    key, the configured one and a stream's Accept never leak into another call."""
+    """The configured key's URL and headers are kept per Accept (chat._route): a client's
+    own key, the configured one and a stream's Accept never leak into another call."""
     hi = [{"role": "user", "content": "hi"}]
     for key, streamed in [("client-key", False), (None, False), ("client-key", True), (None, True)]:
         emulator.key = key or "test-key"

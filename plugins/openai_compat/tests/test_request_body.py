@@ -53,3 +53,17 @@ def test_the_json_body_is_a_bytes_payload_of_the_same_bytes() -> None:
     for name, value in vars(theirs).items():
         assert getattr(ours, name) == value, name
     assert (ours.size, ours.content_type, ours.consumed) == (len(raw), "application/json", False)
+
+
+def test_the_configured_keys_headers_are_kept_and_a_clients_key_is_not() -> None:
+    up = resolve("groq", {"api_key": "configured"}, {})
+    state: dict[str, object] = {}
+    url, headers = chat._route(up, up.api_key, False, state)
+    assert chat._route(up, up.api_key, False, state)[1] is headers  # made once
+    assert str(url) == f"{up.base_url}/chat/completions"
+    assert headers["Authorization"] == "Bearer configured"
+    assert headers["Accept"] == "application/json"
+    assert chat._route(up, up.api_key, True, state)[1]["Accept"] == "text/event-stream"
+    _, theirs = chat._route(up, "client-key", False, state)
+    assert theirs["Authorization"] == "Bearer client-key"
+    assert "client-key" not in repr(state)  # not kept past its request
