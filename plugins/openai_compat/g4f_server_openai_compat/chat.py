@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
+from aiohttp.payload import BytesPayload
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from g4f_server.errors import ProviderError
 from g4f_server.provider import ProviderContext
@@ -43,9 +46,51 @@ _ERROR_BODY_LIMIT = 64 * 1024
 
 @functools.lru_cache(maxsize=16)
 def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # No total limit: a long answer is fine while bytes keep coming; the kernel bounds
-    # the wait for each event itself.
-    return aiohttp.ClientTimeout(total=None, sock_connect=min(30.0, seconds), sock_read=seconds)
+    """No total limit: a long answer is fine while bytes keep coming. No socket read
+    timer either: the kernel bounds every wait of a chat call itself (``G4F_TIMEOUT`` for
+    the first event, counted from before the request, so it always fires first;
+    ``G4F_STREAM_TIMEOUT`` for each gap). aiohttp would arm one when the body is sent and
+    re-arm it on every network read (a timer handle and ~5 k instructions each)."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=min(30.0, seconds))
+
+
+class JsonBody(BytesPayload):
+    """A JSON request body as aiohttp sends ``data=`` bytes, made without
+    ``BytesPayload.__init__``: that builds a header dict of its own per call (a
+    CIMultiDict, its Content-Type set, the keyword dict passed up), which aiohttp then
+    skips since our request headers name the type already (~4.5 k instructions a
+    request). Every attribute a ``BytesPayload`` of the same bytes has, this one has
+    (test_request_body.py); the headers are one shared read-only mapping. (The
+    Pollinations plugin has the same class: a plugin imports nothing but the contract.)"""
+
+    _headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+
+    def __init__(self, value: bytes) -> None:  # no super().__init__: what this avoids
+        self._value, self._size = value, len(value)
+        self._encoding = self._filename = None
+
+
+def _route(
+    up: Upstream, key: str | None, stream: bool, state: dict[str, Any]
+) -> tuple[URL, CIMultiDictProxy[str]]:
+    """The chat URL, parsed (a string is parsed again on every call), and the request
+    headers, read-only (aiohttp copies them into each request's own). With the configured
+    key (the usual) they are the same on every call: made once per Accept, kept in the
+    upstream's ctx.state. A client's own key is not kept past its request (failures.py
+    remembers keys only by fingerprint), so its headers are made for the call."""
+    if key is not up.api_key:
+        return _made(up, key, stream)
+    routes: dict[bool, tuple[URL, CIMultiDictProxy[str]]] = state.setdefault("chat_routes", {})
+    if (route := routes.get(stream)) is None:
+        route = routes[stream] = _made(up, key, stream)
+    return route
+
+
+def _made(up: Upstream, key: str | None, stream: bool) -> tuple[URL, CIMultiDictProxy[str]]:
+    headers = auth_headers(up, key)
+    headers["Accept"] = "text/event-stream" if stream else "application/json"
+    headers["Content-Type"] = "application/json"
+    return URL(f"{up.base_url}/chat/completions"), CIMultiDictProxy(CIMultiDict(headers))
 
 
 def request_body(up: Upstream, request: ChatRequest) -> dict[str, Any]:
@@ -77,13 +122,11 @@ def request_body(up: Upstream, request: ChatRequest) -> dict[str, Any]:
 async def chat(up: Upstream, request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Any]:
     key = ctx.api_key or up.api_key  # the client's own key wins over the configured one
     failures.check_memory(ctx.state, up, key)
-    headers = auth_headers(up, key)
-    headers["Accept"] = "text/event-stream" if request.stream else "application/json"
-    headers["Content-Type"] = "application/json"
+    url, headers = _route(up, key, request.stream, ctx.state)
     try:
         resp = await ctx.http.post(
-            f"{up.base_url}/chat/completions",
-            data=orjson.dumps(request_body(up, request)),
+            url,
+            data=JsonBody(orjson.dumps(request_body(up, request))),
             headers=headers,
             proxy=ctx.proxy,
             timeout=client_timeout(ctx.timeout),
@@ -101,7 +144,11 @@ async def chat(up: Upstream, request: ChatRequest, ctx: ProviderContext) -> Asyn
         if kind == "application/json" or (not request.stream and kind != "text/event-stream"):
             # One completion: asked for, or an upstream that ignored "stream" (one that
             # streams although asked not to is read as a stream below).
-            yield reader.whole(await _completion(up, resp))
+            content = resp.content
+            if content.is_eof():  # the usual: it came with its headers (no coroutine)
+                yield reader.whole(_parsed(up, content.read_nowait()))
+            else:
+                yield reader.whole(await _completion(up, resp))
             complete = True
             return
         feed, readany = reader.feed, resp.content.readany
@@ -144,14 +191,16 @@ async def chat(up: Upstream, request: ChatRequest, ctx: ProviderContext) -> Asyn
 
 
 async def _completion(up: Upstream, resp: aiohttp.ClientResponse) -> Any:
-    """A whole JSON completion; one that does not parse was cut on the way."""
-    content = resp.content
+    """A whole JSON completion still arriving after its headers."""
     try:
-        # Usually the body came with the headers: taken as it is, without read()'s loop
-        # of awaits for a body that is all there.
-        raw = content.read_nowait() if content.is_eof() else await resp.read()
+        raw = await resp.read()
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise failures.for_exception(up, exc, "chat") from exc
+    return _parsed(up, raw)
+
+
+def _parsed(up: Upstream, raw: bytes) -> Any:
+    """A whole JSON completion; one that does not parse was cut on the way."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -152,3 +152,62 @@ def test_an_error_in_a_read_of_several_events_is_kept_after_the_text_before_it()
     out = reader.feed(WORDS + chunk(error={"message": "boom"}) + WORDS + b"data: [DONE]\n\n")
     assert out == [ev.ModelUsed("m"), *(ev.TextDelta(f"w{i} ") for i in range(6))]
     assert isinstance(reader.error, ProviderError) and "boom" in str(reader.error)
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.05])
+async def test_a_json_completion_read_whole_or_as_it_arrives(
+    aiohttp_server: Any, provider_context: Any, pause: float
+) -> None:
+    """A JSON completion that came with its headers is taken as it is (no coroutine);
+    one whose body is still arriving is read to its end; one that does not parse was cut.
+    The same events, or the same error, either way."""
+    import asyncio
+
+    from aiohttp import web
+
+    from g4f_server.requests import ChatRequest
+    from g4f_server_openai_compat import chat
+
+    body = orjson.dumps(
+        {
+            "id": "c1",
+            "object": "chat.completion",
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Hello"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+    )
+    sent = {"body": body}
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        raw = sent["body"]
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.content_length = len(raw)
+        await resp.prepare(request)
+        await resp.write(raw[:20])
+        await asyncio.sleep(pause)
+        await resp.write(raw[20:])
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    up = resolve("vllm", {}, {"VLLM_BASE_URL": str(server.make_url("/v1"))})
+    hi = [{"role": "user", "content": "hi"}]
+    request = ChatRequest.model_validate({"model": "m", "messages": hi})
+    context = provider_context()
+    items = [item async for item in chat.chat(up, request, context)]
+    flat = [event for batch in items for event in batch]
+    assert [e for e in flat if isinstance(e, ev.TextDelta)] == [ev.TextDelta("Hello")]
+    assert ev.Finish("stop") in flat
+    sent["body"] = body[:-1] + b"," + body[-1:]  # complete, but not JSON: cut on the way
+    with pytest.raises(ProviderError) as info:
+        _ = [item async for item in chat.chat(up, request, context)]
+    assert info.value.code == "upstream_stream_cut"

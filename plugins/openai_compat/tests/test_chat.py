@@ -165,6 +165,26 @@ async def test_the_clients_own_key_wins(openai_client: openai.AsyncOpenAI, emula
     assert emulator.last("chat").headers["Authorization"] == "Bearer client-key"
 
 
+async def test_each_call_sends_its_own_key_and_accept(
+    openai_client: openai.AsyncOpenAI, emulator: Any
+) -> None:
+    """The configured key's URL and headers are kept per Accept (chat._route): a client's
+    own key, the configured one and a stream's Accept never leak into another call."""
+    hi = [{"role": "user", "content": "hi"}]
+    for key, streamed in [("client-key", False), (None, False), ("client-key", True), (None, True)]:
+        emulator.key = key or "test-key"
+        extra = {"X-Provider-Key": key} if key else {}
+        reply = await openai_client.chat.completions.create(
+            model=MODEL, messages=hi, stream=streamed, extra_headers=extra
+        )
+        if streamed:
+            _ = [chunk async for chunk in reply]
+        seen = emulator.last("chat").headers
+        assert seen["Authorization"] == f"Bearer {key or 'test-key'}", (key, streamed)
+        assert seen["Accept"] == ("text/event-stream" if streamed else "application/json")
+        assert seen["Content-Type"] == "application/json"
+
+
 async def test_models_listed_with_capabilities_and_free_marks(
     gateway_url: str, openai_client: openai.AsyncOpenAI
 ) -> None:

@@ -4,7 +4,6 @@ and the limits we apply ourselves where the legacy host ignores them."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -85,8 +84,6 @@ AUDIO_MIME = {
 # Chars per token for the legacy host's max_tokens, which we must cut ourselves.
 _CHARS_PER_TOKEN = 4
 # Events are frozen, so the last one of every answer can be shared.
-# Keyed calls are limited per account upstream: no local slot to wait for.
-_NO_SLOT = contextlib.nullcontext()
 _FINISHED = {reason: Finish(reason) for reason in set(_FINISH.values())}  # type: ignore[arg-type]
 # ModelUsed events are frozen too: one per model name (there are a few), not per answer.
 _MODELS: dict[str, ModelUsed] = {}
@@ -270,20 +267,25 @@ def read_completion(data: Any, audio_format: str) -> list[ChatEvent]:
     return events
 
 
+def _audio_format(body: dict[str, Any]) -> str:
+    """The audio format asked for (an audio answer is checked against it)."""
+    return (body.get("audio") or {}).get("format", "mp3")
+
+
 async def _read_whole(
     resp: aiohttp.ClientResponse, body: dict[str, Any], answer: _Answer
 ) -> list[ChatEvent]:
     """The events of an answer that is not an SSE stream (read in one piece)."""
     kind = resp.content_type
     if kind == "application/json" or kind.endswith("+json"):
-        # Usually the body came with the headers: taken as it is, without read()'s loop of
+        # A body that came with its headers: taken as it is, without read()'s loop of
         # awaits (three coroutines) for a body that is all there.
         content = resp.content
         raw = content.read_nowait() if content.is_eof() else await resp.read()
-        return answer.completion(raw, (body.get("audio") or {}).get("format", "mp3"))
+        return answer.completion(raw, _audio_format(body))
     if kind.startswith("audio/"):
         data = await resp.read()
-        media_info.check_audio(data, (body.get("audio") or {}).get("format", "mp3"), kind)
+        media_info.check_audio(data, _audio_format(body), kind)
         return answer.whole([Media(kind="audio", data=data, mime_type=kind)])
     if kind in ("text/html", "application/xhtml+xml"):  # a CDN's or proxy's page, not a reply
         raise errors.html_error(kind, await resp.content.read(64 * 1024))
@@ -769,18 +771,25 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
     url, headers = _route(cfg.gen_url if keyed else cfg.text_url, key)
     body = build_body(request, keyed=keyed)
     answer = _Answer(request, keyed=keyed)
-    slot = _NO_SLOT if keyed else transport.anonymous_slot(ctx, cfg, "text", keyed=False)
+    # Keyed calls are limited per account upstream: no local slot to wait for.
+    slot = None if keyed else transport.anonymous_slot(ctx, cfg, "text", keyed=False)
     streamed = False
     # The answer's last events (the whole answer, or the read that ended the stream) go
     # out with close()'s in one batch: one write to the client, not two.
     last: list[ChatEvent] | None = None
-    async with (
-        slot,
-        transport.call(
-            ctx, "POST", url, keyed=keyed, what="chat", data=orjson.dumps(body), headers=headers
-        ) as resp,
-    ):
-        transport.stop_read_timer(resp)
+    # watched: the kernel's watchdog bounds the wait for the headers and every event after
+    # them (G4F_TIMEOUT, then G4F_STREAM_TIMEOUT), so no socket timer is armed.
+    async with transport.call(
+        ctx,
+        "POST",
+        url,
+        keyed=keyed,
+        what="chat",
+        watched=True,
+        slot=slot,
+        data=transport.JsonBody(orjson.dumps(body)),
+        headers=headers,
+    ) as resp:
         answer.upstream_headers(resp.raw_headers, ctx)
         # One list per network read: the gateway writes it to the client in one piece.
         if resp.content_type == "text/event-stream":
@@ -795,6 +804,10 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
                 if events:
                     yield events
                     answer.model_seen = True  # one model per stream: the first one named
+        elif (content := resp.content).is_eof() and resp.content_type == "application/json":
+            # The usual whole answer: it came with its headers, and is decoded here, without
+            # _read_whole's coroutine (nor read()'s loop of awaits) for a body all there.
+            last = answer.completion(content.read_nowait(), _audio_format(body))
         else:
             last = await _read_whole(resp, body, answer)
     try:

@@ -8,10 +8,12 @@ import functools
 import math
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import aiohttp
+from aiohttp.payload import BytesPayload
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from g4f_server.errors import G4FError, ProviderRateLimitError
 from g4f_server.provider import ProviderContext
@@ -21,28 +23,38 @@ from g4f_server_pollinations.config import Settings
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
-@functools.lru_cache(maxsize=32)
-def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # Immutable, so one per distinct value. No total limit: a long stream is fine as
-    # long as bytes keep coming (chat hands even that to the kernel: stop_read_timer).
-    return aiohttp.ClientTimeout(total=None, sock_connect=min(30.0, seconds), sock_read=seconds)
+@functools.lru_cache(maxsize=64)  # positional: a keyword makes the cache key a tuple more
+def client_timeout(seconds: float, watched: bool = False) -> aiohttp.ClientTimeout:
+    """Immutable, so one per distinct value. No total limit: a long answer is fine as long
+    as bytes keep coming.
+
+    ``watched``: the kernel bounds every wait of this call itself (chat: ``G4F_TIMEOUT``
+    for the first event, counted from before the request, so it is always the first to
+    fire; ``G4F_STREAM_TIMEOUT`` for each gap). Such a call gets no socket read timer at
+    all: aiohttp would arm it when the body is sent, re-arm it on every network read and
+    cancel it at the end (~8 k instructions and a timer handle per request), and it would
+    cut a pause between chunks at ``ctx.timeout`` where the operator allowed
+    ``G4F_STREAM_TIMEOUT``. Calls the kernel does not watch (model lists, images, speech,
+    transcription) keep it: there the plugin bounds the wait itself."""
+    connect = min(30.0, seconds)
+    if watched:
+        return aiohttp.ClientTimeout(total=None, sock_connect=connect)
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=seconds)
 
 
-def stop_read_timer(resp: aiohttp.ClientResponse) -> None:
-    """No per-read socket timer for the rest of this body: from here on, waits are the
-    kernel's to bound (its first-event, idle and whole-answer limits).
+class JsonBody(BytesPayload):
+    """A JSON request body as aiohttp sends ``data=`` bytes, made without
+    ``BytesPayload.__init__``: that builds a header dict of its own per call (a
+    CIMultiDict, its Content-Type set, the keyword dict passed up), which aiohttp then
+    skips since our request headers name the type already (~4.5 k instructions a
+    request). Every attribute a ``BytesPayload`` of the same bytes has, this one has
+    (test_transport.py); the headers are one shared read-only mapping."""
 
-    aiohttp re-arms ``sock_read`` on every network read (~5 k instructions each, 22 on a
-    paced streamed answer), and it would cut a pause between chunks at ``ctx.timeout``
-    where the operator allowed ``G4F_STREAM_TIMEOUT``. Until the headers arrive the timer
-    stays: an upstream that never answers is caught by the plugin itself. A body that has
-    all arrived (a whole answer, usually) has no timer left: aiohttp drops it at the end."""
-    if resp.content.is_eof():
-        return
-    protocol = resp.connection.protocol if resp.connection is not None else None
-    if protocol is not None and hasattr(protocol, "read_timeout"):
-        protocol.read_timeout = None
-        protocol.start_timeout()  # re-evaluated: the timer armed by the last read goes
+    _headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+
+    def __init__(self, value: bytes) -> None:  # no super().__init__: what this avoids
+        self._value, self._size = value, len(value)
+        self._encoding = self._filename = None
 
 
 class call:  # lower case: used like the function it replaced, `async with call(...) as resp`
@@ -54,9 +66,24 @@ class call:  # lower case: used like the function it replaced, `async with call(
     call. It awaits the request itself and releases the response on the way out, as
     aiohttp's own ``async with session.request(...)`` would, without that form's two
     further context managers (four more coroutines per call).
+
+    ``slot``: an ``anonymous_slot`` held from before the request until after the release,
+    entered here rather than by a context manager of its own around this one, so a keyed
+    call (no slot) has no further layer at all (a ``nullcontext`` was two coroutines).
     """
 
-    __slots__ = ("_ctx", "_keyed", "_kwargs", "_method", "_resp", "_timeout", "_url", "_what")
+    __slots__ = (
+        "_ctx",
+        "_keyed",
+        "_kwargs",
+        "_method",
+        "_resp",
+        "_slot",
+        "_timeout",
+        "_url",
+        "_watched",
+        "_what",
+    )
 
     def __init__(
         self,
@@ -67,45 +94,62 @@ class call:  # lower case: used like the function it replaced, `async with call(
         keyed: bool,
         what: str,
         timeout: float | None = None,
+        watched: bool = False,
+        slot: AbstractAsyncContextManager[None] | None = None,
         **kwargs: Any,
     ) -> None:
         self._ctx, self._method, self._url = ctx, method, url
         self._keyed, self._what, self._timeout, self._kwargs = keyed, what, timeout, kwargs
+        self._watched = watched  # the kernel bounds its waits: no socket timer (client_timeout)
+        self._slot = slot
         self._resp: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
-        ctx = self._ctx
+        ctx, slot = self._ctx, self._slot
+        if slot is not None:
+            await slot.__aenter__()
         try:
-            self._resp = resp = await ctx.http.request(
-                self._method,
-                self._url,
-                timeout=client_timeout(self._timeout or ctx.timeout),
-                proxy=ctx.proxy,
-                **self._kwargs,
-            )
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise errors.for_exception(exc, self._what) from exc
-        if resp.status < 300:
-            return resp
-        try:
-            body = await resp.content.read(_ERROR_BODY_LIMIT)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise errors.for_exception(exc, self._what) from exc
-        finally:
-            resp.release()
-            await resp.wait_for_close()
-        ctx.log.info("pollinations_upstream_error", what=self._what, status=resp.status)
-        raise errors.for_status(resp.status, body, resp.headers, keyed=self._keyed)
+            try:
+                self._resp = resp = await ctx.http.request(
+                    self._method,
+                    self._url,
+                    timeout=client_timeout(self._timeout or ctx.timeout, self._watched),
+                    proxy=ctx.proxy,
+                    **self._kwargs,
+                )
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise errors.for_exception(exc, self._what) from exc
+            if resp.status < 300:
+                return resp
+            try:
+                body = await resp.content.read(_ERROR_BODY_LIMIT)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise errors.for_exception(exc, self._what) from exc
+            finally:
+                resp.release()
+                await resp.wait_for_close()
+            ctx.log.info("pollinations_upstream_error", what=self._what, status=resp.status)
+            raise errors.for_status(resp.status, body, resp.headers, keyed=self._keyed)
+        except BaseException:
+            if slot is not None:  # __aexit__ is not called when __aenter__ fails
+                await slot.__aexit__(None, None, None)  # the slot only ever releases itself
+            raise
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         resp: aiohttp.ClientResponse = self._resp  # type: ignore[assignment]
-        try:  # what leaving aiohttp's `async with` does: the connection goes back
-            resp.release()
-            await resp.wait_for_close()
-        except (TimeoutError, aiohttp.ClientError) as release_error:
-            exc = exc or release_error  # the request body failed to send, say
-        if isinstance(exc, (TimeoutError, aiohttp.ClientError)) and not isinstance(exc, G4FError):
-            raise errors.for_exception(exc, self._what) from exc
+        try:
+            try:  # what leaving aiohttp's `async with` does: the connection goes back
+                resp.release()
+                await resp.wait_for_close()
+            except (TimeoutError, aiohttp.ClientError) as release_error:
+                exc = exc or release_error  # the request body failed to send, say
+            if isinstance(exc, (TimeoutError, aiohttp.ClientError)) and not isinstance(
+                exc, G4FError
+            ):
+                raise errors.for_exception(exc, self._what) from exc
+        finally:
+            if (slot := self._slot) is not None:
+                await slot.__aexit__(None, None, None)
 
 
 # The most of a call's budget kept for the upstream's answer when deciding on a wait.

@@ -186,20 +186,37 @@ async def test_stream_error_before_output(client: openai.AsyncOpenAI, emulator: 
     assert info.value.status_code == 502
 
 
-async def test_stall_maps_to_504(
-    emulator: Any, start_gateway: Any, tmp_path: Path, monkeypatch: Any
+@pytest.mark.parametrize(("streamed", "keyed"), [(False, False), (True, False), (True, True)])
+async def test_a_stalled_upstream_is_the_kernels_504_in_time(
+    emulator: Any, start_gateway: Any, tmp_path: Path, streamed: bool, keyed: bool
 ) -> None:
+    """A chat call arms no socket timer of its own (transport.client_timeout, watched):
+    an upstream that never sends its headers is cut by the kernel's first-event limit,
+    G4F_TIMEOUT, as a 504, not after the upstream's own stall (10 s here), and the
+    upstream request is closed with it."""
+    import time
+
+    from g4f_server.testing import wait_until
+
     base = await start_gateway(
         plugins=[g4f_server_pollinations], data_dir=str(tmp_path), timeout=0.5
     )
-    emulator.stall_seconds = 2
+    emulator.stall_seconds = 10
     emulator.fail("chat", "stall")
+    headers = {"X-Provider-Key": "sk_test_key"} if keyed else {}
+    started = time.monotonic()
     async with openai.AsyncOpenAI(base_url=base + "/v1", api_key="x", max_retries=0) as client:
         with pytest.raises(openai.APIStatusError) as info:
             await client.chat.completions.create(
-                model="openai", messages=[{"role": "user", "content": "x"}]
+                model="openai",
+                messages=[{"role": "user", "content": "x"}],
+                stream=streamed,
+                extra_headers=headers,
             )
     assert info.value.status_code == 504
+    assert time.monotonic() - started < 3
+    assert emulator.last("chat").host == ("gen" if keyed else "legacy-text")
+    await wait_until(lambda: emulator.open_requests == 0, what="the stalled call closed")
 
 
 async def test_mid_stream_pause_is_judged_by_the_stream_timeout(
