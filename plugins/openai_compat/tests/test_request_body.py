@@ -4,9 +4,6 @@ the client did not set is None or the gateway's own."""
 
 from __future__ import annotations
 
-import orjson
-from aiohttp.payload import BytesPayload
-
 from g4f_server.requests import ChatRequest
 from g4f_server_openai_compat import chat
 from g4f_server_openai_compat.upstreams import resolve
@@ -42,17 +39,6 @@ def test_set_fields_extras_and_later_updates_travel_none_does_not() -> None:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-
-
-def test_the_json_body_is_a_bytes_payload_of_the_same_bytes() -> None:
-    """JsonBody skips BytesPayload.__init__: it must still have every attribute one made
-    by aiohttp has, with the same values (an aiohttp upgrade that adds one fails here)."""
-    raw = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "é"}]})
-    ours, theirs = chat.JsonBody(raw), BytesPayload(raw, content_type="application/json")
-    assert vars(ours).keys() == vars(theirs).keys() - {"_headers"}
-    for name, value in vars(theirs).items():
-        assert getattr(ours, name) == value, name
-    assert (ours.size, ours.content_type, ours.consumed) == (len(raw), "application/json", False)
 
 
 def test_the_configured_keys_headers_are_kept_and_a_clients_key_is_not() -> None:

@@ -787,7 +787,7 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
         what="chat",
         watched=True,
         slot=slot,
-        data=transport.JsonBody(orjson.dumps(body)),
+        data=orjson.dumps(body),
         headers=headers,
     ) as resp:
         answer.upstream_headers(resp.raw_headers, ctx)

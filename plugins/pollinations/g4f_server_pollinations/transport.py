@@ -12,8 +12,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import aiohttp
-from aiohttp.payload import BytesPayload
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from g4f_server.errors import G4FError, ProviderRateLimitError
 from g4f_server.provider import ProviderContext
@@ -40,21 +38,6 @@ def client_timeout(seconds: float, watched: bool = False) -> aiohttp.ClientTimeo
     if watched:
         return aiohttp.ClientTimeout(total=None, sock_connect=connect)
     return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=seconds)
-
-
-class JsonBody(BytesPayload):
-    """A JSON request body as aiohttp sends ``data=`` bytes, made without
-    ``BytesPayload.__init__``: that builds a header dict of its own per call (a
-    CIMultiDict, its Content-Type set, the keyword dict passed up), which aiohttp then
-    skips since our request headers name the type already (~4.5 k instructions a
-    request). Every attribute a ``BytesPayload`` of the same bytes has, this one has
-    (test_transport.py); the headers are one shared read-only mapping."""
-
-    _headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
-
-    def __init__(self, value: bytes) -> None:  # no super().__init__: what this avoids
-        self._value, self._size = value, len(value)
-        self._encoding = self._filename = None
 
 
 class call:  # lower case: used like the function it replaced, `async with call(...) as resp`

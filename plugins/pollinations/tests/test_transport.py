@@ -6,27 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 import pytest
-from aiohttp.payload import BytesPayload
 
 import g4f_server_pollinations as plugin
 from g4f_server import errors
 from g4f_server.requests import ChatRequest
 from g4f_server.testing import chat_events, wait_until
-from g4f_server_pollinations import transport
-
-
-def test_a_json_body_is_a_bytes_payload_of_the_same_bytes() -> None:
-    """JsonBody skips BytesPayload.__init__: it must still have every attribute one made
-    by aiohttp has, with the same values (an aiohttp upgrade that adds one fails here)."""
-    raw = orjson.dumps({"model": "openai", "messages": [{"role": "user", "content": "é"}]})
-    ours, theirs = transport.JsonBody(raw), BytesPayload(raw, content_type="application/json")
-    assert vars(ours).keys() == vars(theirs).keys() - {"_headers"}
-    for name, value in vars(theirs).items():
-        assert getattr(ours, name) == value, name
-    assert (ours.size, ours.content_type, ours.consumed) == (len(raw), "application/json", False)
-    assert ours.decode() == raw.decode()
 
 
 async def collect(request: ChatRequest, context: Any) -> list[Any]:
