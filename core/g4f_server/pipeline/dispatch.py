@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from g4f_server import errors
 from g4f_server.appkeys import REQUEST_ID, SERVED_BY
@@ -434,6 +434,7 @@ def empty_answer(
     )
 
 
+@overload
 async def start_chat(
     routes: Sequence[Route],
     request: ChatRequest,
@@ -442,14 +443,43 @@ async def start_chat(
     first_event_timeout: float,
     idle_timeout: float,
     counts: Callable[[ChatEvent], bool] = answers,
-) -> ChatRun:
+    then: None = None,
+) -> ChatRun: ...
+
+
+@overload
+async def start_chat(
+    routes: Sequence[Route],
+    request: ChatRequest,
+    make_ctx: Callable[[ProviderEntry], ProviderContext],
+    *,
+    first_event_timeout: float,
+    idle_timeout: float,
+    counts: Callable[[ChatEvent], bool] = answers,
+    then: Callable[[ChatRun], T],
+) -> T: ...
+
+
+async def start_chat(
+    routes: Sequence[Route],
+    request: ChatRequest,
+    make_ctx: Callable[[ProviderEntry], ProviderContext],
+    *,
+    first_event_timeout: float,
+    idle_timeout: float,
+    counts: Callable[[ChatEvent], bool] = answers,
+    then: Callable[[ChatRun], T] | None = None,
+) -> ChatRun | T:
     """Try each route until one yields a part of the answer (see ``answers``). Events
     before it are held back with it, so nothing reaches the client before the answer
     is known not to be empty: an answer that ends without one is an ``empty_answer``
     provider error, and the next route is tried. The client's first byte therefore
     always comes with a part of the answer, and an answer cannot turn out empty after
     the headers. ``counts`` says what is a part of the answer (``answers_visibly`` for a
-    protocol that cannot show reasoning)."""
+    protocol that cannot show reasoning). ``then`` is called with the run and its result
+    returned, in this coroutine: the chat turn is made there, so that every resume of the
+    provider's request passes through one frame of ours, not two; a failure in it is not
+    the provider's (no failover) and leaves the run to be closed, as a caller's would."""
 
     # first_success with the first read inlined: one coroutine frame, not three, is
     # what every resume of the provider's request passes through until its answer begins.
@@ -491,7 +521,8 @@ async def start_chat(
                     # Closes the cooldown; the time to the answer's start goes into the
                     # provider's health (providers/health.py): two clock reads per call.
                     entry.succeeded(time.perf_counter() - started)
-                    return ChatRun(route, number, batch, stream, idle_timeout, watchdog, ctx)
+                    run = ChatRun(route, number, batch, stream, idle_timeout, watchdog, ctx)
+                    break
                 except StopAsyncIteration:
                     raise empty_answer(entry, counts) from None
                 except BaseException as exc:
@@ -506,10 +537,12 @@ async def start_chat(
                     watchdog.since = None  # end_wait()
             except Exception as exc:
                 _failed(route, number, _failure(exc, entry, timeout), failures)
-        raise _all_failed(failures)
+        else:
+            raise _all_failed(failures)
     except BaseException:
         watchdog.stop()
         raise
+    return run if then is None else then(run)
 
 
 async def _nothing_more() -> AsyncIterator[ChatItem]:
