@@ -88,18 +88,24 @@ class ChatRun:
         on the way; ``then`` is awaited with the finished transcript (the turn stores it:
         in this frame, not in one more around it)."""
         watchdog, stream, cut = self.watchdog, self.stream, self.cut
-        if within is None:  # begin(within), in line
-            watchdog._deadline = None
-        else:
-            watchdog.set_deadline(within)
+        clock = watchdog.clock
+        deadline = None
+        if within is not None:  # begin(within) and set_deadline, in line
+            deadline = clock() + within
+            if deadline < watchdog._next:  # sooner than the next look: look then
+                watchdog._next = deadline
+                watchdog._ticker.look_at(deadline)
+        watchdog._deadline = deadline
         watchdog._limit = self.idle_timeout
-        add, next_item, clock = transcript.add, stream.__anext__, watchdog.clock
-        deadline = watchdog._deadline
+        add, text, next_item = transcript.add, transcript.text.append, stream.__anext__
         batch = self.first
         last = cut is not None and cut.found is not None  # the first batch ended at a stop
         try:
             while True:
                 for event in batch:
+                    if type(event) is TextDelta:  # most events: straight to the text
+                        text(event.text)
+                        continue
                     if isinstance(event, Media) and request is not None and event.url is None:
                         event = await request.app[MEDIA].publish(event, request)
                     add(event)
@@ -169,10 +175,11 @@ class _Ticker:
     discard are a few hundred, and the timer is re-armed only when a look is wanted
     sooner than it fires (rare: every watchdog on a loop shares the server's timeouts)."""
 
-    __slots__ = ("_handle", "_when", "loop", "watching")
+    __slots__ = ("_handle", "_when", "clock", "loop", "watching")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.clock = loop.time  # the bound method its watchdogs share (not one each)
         self.watching: set[Watchdog] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._when = math.inf
@@ -228,7 +235,6 @@ class Watchdog:
         "_deadline",
         "_fired",
         "_limit",
-        "_loop",
         "_next",
         "_period",
         "_task",
@@ -239,21 +245,21 @@ class Watchdog:
 
     def __init__(self, period: float) -> None:
         """``period``: the shortest limit it will be given (it looks at least that often)."""
-        self._loop = loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        ticker = _ticker
+        if ticker is None or ticker.loop is not loop:
+            ticker = _ticker_for(loop)
+        self._ticker = ticker
         # Read by the loops that wait for the provider: ``since = clock()`` before each
         # wait, ``since = None`` after it (attributes, not method calls: per chunk).
-        self.clock = loop.time
+        self.clock = clock = ticker.clock
         self._task = task = asyncio.current_task(loop)
         self._cancelling = task.cancelling() if task is not None else 0
         self._period = self._limit = period
         self._deadline: float | None = None
         self.since: float | None = None  # when the current wait began; None: not waiting
         self._fired = False
-        ticker = _ticker
-        if ticker is None or ticker.loop is not loop:
-            ticker = _ticker_for(loop)
-        self._ticker = ticker
-        self._next = at = loop.time() + period  # when it looks next (inf: fired, or stopped)
+        self._next = at = clock() + period  # when it looks next (inf: fired, or stopped)
         ticker.watching.add(self)
         if at < ticker._when:
             ticker.look_at(at)
@@ -262,20 +268,20 @@ class Watchdog:
         if within is None:
             self._deadline = None
             return
-        self._deadline = deadline = self._loop.time() + within
+        self._deadline = deadline = self.clock() + within
         if deadline < self._next:  # sooner than the next look: look then
             self._next = deadline
             self._ticker.look_at(deadline)
 
     @property
     def past_deadline(self) -> bool:
-        return self._deadline is not None and self._loop.time() >= self._deadline
+        return self._deadline is not None and self.clock() >= self._deadline
 
     def start_wait(self, limit: float) -> bool:
         """A wait of at most ``limit`` seconds begins; False (and no wait) once the
         deadline is past."""
         self._limit = limit
-        self.since = now = self._loop.time()
+        self.since = now = self.clock()
         return self._deadline is None or now < self._deadline
 
     def end_wait(self) -> None:
@@ -288,7 +294,7 @@ class Watchdog:
             return False
         self._fired = False
         self.since = None
-        self._next = at = self._loop.time() + self._period
+        self._next = at = self.clock() + self._period
         self._ticker.look_at(at)
         task = self._task
         # Someone else cancelled the task too (the client left): that one goes on.
