@@ -516,11 +516,15 @@ async def start_chat(
                     while True:
                         item = await next_item()
                         batch = item if isinstance(item, list) else (item,)
-                        if any(map(counts, batch)):
-                            break
-                        if held is None:
-                            held = []
-                        held.extend(batch)
+                        for event in batch:  # any(map(counts, batch)), without its objects
+                            if counts(event):
+                                break
+                        else:
+                            if held is None:
+                                held = []
+                            held.extend(batch)
+                            continue
+                        break
                     if held:
                         held.extend(batch)
                         batch = held
@@ -583,13 +587,20 @@ def served_headers(
     ``request_id``: the request's, when the caller has read it already."""
     provider = route.entry.info.name
     request[SERVED_BY] = (provider, route.model, attempts)
+    if request_id is None:
+        request_id = request[REQUEST_ID]
+    if ctx is None or not ctx.response_headers:  # most providers pass none on
+        return {
+            "X-G4F-Provider": provider,
+            "X-G4F-Attempts": str(attempts),
+            "X-Request-Id": request_id,
+        }
     headers = {}
-    if ctx is not None and ctx.response_headers:
-        for name, value in ctx.response_headers.items():
-            low = name.lower()
-            if low.startswith("x-") and not low.startswith(_OWN_HEADERS) and value.isprintable():
-                headers[name] = value
+    for name, value in ctx.response_headers.items():
+        low = name.lower()
+        if low.startswith("x-") and not low.startswith(_OWN_HEADERS) and value.isprintable():
+            headers[name] = value
     headers["X-G4F-Provider"] = provider
     headers["X-G4F-Attempts"] = str(attempts)
-    headers["X-Request-Id"] = request[REQUEST_ID] if request_id is None else request_id
+    headers["X-Request-Id"] = request_id
     return headers
