@@ -14,7 +14,6 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, overload
 
 from g4f_server import errors
@@ -39,133 +38,6 @@ Stream = AsyncIterator[ChatItem]  # what a provider's chat hook returns
 # served it (all failed, or the client left meanwhile). The middleware gives each request
 # a list of its own; aiohttp runs each request in a task (and context) of its own.
 attempted: ContextVar[list[Route] | None] = ContextVar("g4f_attempted", default=None)
-
-
-@dataclass(slots=True)
-class ChatRun:
-    """A provider that has produced its first event; the rest is still to be read."""
-
-    route: Route
-    attempts: int
-    first: Sequence[ChatEvent]  # up to the first batch with a part of the answer in it
-    stream: AsyncIterator[ChatItem]
-    idle_timeout: float
-    watchdog: Watchdog  # the one that watched for the first event goes on watching
-    ctx: ProviderContext | None = None  # the winner's (the headers it passes on)
-    # The kernel cuts the text at a stop sequence (stops.py); None for nearly every run.
-    cut: stops.StopCut | None = None
-    ended: bool = False  # the provider's stream ended by itself: nothing to release
-
-    def cut_at(self, stop: Sequence[str] | None) -> bool:
-        """Cut this run's text at the first of ``stop`` from here on (as it is read), unless
-        the model says it honours stop sequences itself; True when it will."""
-        if not stops.needed(self.route, stop):
-            return False
-        assert stop is not None
-        cut = self.cut = stops.StopCut(stop)
-        self.first = cut.feed(self.first)
-        return True
-
-    def begin(self, within: float | None) -> None:
-        """Reading the rest of the answer begins: each wait for the provider is bounded by
-        ``idle_timeout`` (time spent writing to the client does not count) and, if given,
-        the whole rest of the answer by ``within`` seconds. The readers (``read`` and the
-        protocols' write loop) wait on ``stream`` themselves: a generator between them
-        and the provider was one more frame switch per chunk."""
-        watchdog = self.watchdog
-        watchdog.set_deadline(within)
-        watchdog._limit = self.idle_timeout
-
-    async def read(
-        self,
-        transcript: Transcript,
-        within: float | None,
-        request: web.Request | None = None,
-        then: Callable[[Transcript], Awaitable[None]] | None = None,
-    ) -> Transcript:
-        """The whole answer into ``transcript`` (the first batch included), then the stream
-        is released. With ``request``, media without a URL is published (``pipeline.media``)
-        on the way; ``then`` is awaited with the finished transcript (the turn stores it:
-        in this frame, not in one more around it)."""
-        watchdog, stream, cut = self.watchdog, self.stream, self.cut
-        clock = watchdog.clock
-        deadline = None
-        if within is not None:  # begin(within) and set_deadline, in line
-            deadline = clock() + within
-            if deadline < watchdog._next:  # sooner than the next look: look then
-                watchdog._next = deadline
-                watchdog._ticker.look_at(deadline)
-        watchdog._deadline = deadline
-        watchdog._limit = self.idle_timeout
-        add, text, next_item = transcript.add, transcript.text.append, stream.__anext__
-        batch = self.first
-        last = cut is not None and cut.found is not None  # the first batch ended at a stop
-        try:
-            while True:
-                for event in batch:
-                    if type(event) is TextDelta:  # most events: straight to the text
-                        text(event.text)
-                        continue
-                    if isinstance(event, Media) and request is not None and event.url is None:
-                        event = await request.app[MEDIA].publish(event, request)
-                    add(event)
-                if last:
-                    break
-                watchdog.since = now = clock()
-                if deadline is not None and now >= deadline:
-                    raise self.timeout_error(within)
-                try:
-                    item = await next_item()
-                except StopAsyncIteration:
-                    watchdog.since = None
-                    self.ended = True
-                    if cut is None or not (batch := cut.flush()):
-                        break
-                    last = True  # held back as a possible start of a stop: text after all
-                    continue
-                except asyncio.CancelledError:
-                    if watchdog.fired():
-                        raise self.timeout_error(within) from None
-                    raise
-                watchdog.since = None
-                batch = item if isinstance(item, list) else (item,)
-                if cut is not None:
-                    batch = cut.feed(batch)
-                    last = cut.found is not None  # the rest is dropped; close() ends it
-        finally:
-            if (closing := self.closing()) is not None:
-                await closing
-        if then is not None:
-            await then(transcript)
-        return transcript
-
-    def timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
-        name = self.route.entry.name
-        if self.watchdog.past_deadline:
-            return errors.ProviderTimeoutError(
-                f"Provider '{name}' did not finish within {within:g}s"
-            )
-        return errors.ProviderTimeoutError(
-            f"Provider '{name}' sent nothing for {self.idle_timeout:g}s"
-        )
-
-    def closing(self) -> Awaitable[None] | None:
-        """``close()`` on a reader's way out: None when the stream ended by itself (the
-        watchdog is stopped here, as close() would: no coroutine for that), else the
-        ``close()`` to await."""
-        if self.ended:
-            self.watchdog.stop()
-            return None
-        return self.close()
-
-    async def close(self) -> None:
-        """Stop watching and release the provider's stream (unless it ended by itself)."""
-        self.watchdog.stop()
-        if self.ended:
-            return
-        aclose = getattr(self.stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 class _Ticker:
@@ -320,6 +192,161 @@ class Watchdog:
         if deadline is not None and now < deadline < at:
             at = deadline
         self._next = at
+
+
+class ChatRun(Watchdog):
+    """A provider that has produced its first event; the rest is still to be read.
+
+    It is its own ``Watchdog``: the one that watched for the first event (made by
+    ``start_chat`` before the first attempt) goes on watching, and becomes the run when
+    the answer begins (``answered``): one object per request instead of two."""
+
+    __slots__ = ("attempts", "ctx", "cut", "ended", "first", "idle_timeout", "route", "stream")
+
+    route: Route
+    attempts: int
+    first: Sequence[ChatEvent]  # up to the first batch with a part of the answer in it
+    stream: AsyncIterator[ChatItem]
+    idle_timeout: float
+    ctx: ProviderContext | None  # the winner's (the headers it passes on)
+    # The kernel cuts the text at a stop sequence (stops.py); None for nearly every run.
+    cut: stops.StopCut | None
+    ended: bool  # the provider's stream ended by itself: nothing to release
+
+    def answered(
+        self,
+        route: Route,
+        attempts: int,
+        first: Sequence[ChatEvent],
+        stream: AsyncIterator[ChatItem],
+        idle_timeout: float,
+        ctx: ProviderContext | None = None,
+    ) -> ChatRun:
+        """The watch becomes the run: ``route`` answered on attempt ``attempts``."""
+        self.route = route
+        self.attempts = attempts
+        self.first = first
+        self.stream = stream
+        self.idle_timeout = idle_timeout
+        self.ctx = ctx
+        self.cut = None
+        self.ended = False
+        return self
+
+    @property
+    def watchdog(self) -> ChatRun:
+        """The run's watchdog: itself (the protocols' write loop reads it by this name)."""
+        return self
+
+    def cut_at(self, stop: Sequence[str] | None) -> bool:
+        """Cut this run's text at the first of ``stop`` from here on (as it is read), unless
+        the model says it honours stop sequences itself; True when it will."""
+        if not stops.needed(self.route, stop):
+            return False
+        assert stop is not None
+        cut = self.cut = stops.StopCut(stop)
+        self.first = cut.feed(self.first)
+        return True
+
+    def begin(self, within: float | None) -> None:
+        """Reading the rest of the answer begins: each wait for the provider is bounded by
+        ``idle_timeout`` (time spent writing to the client does not count) and, if given,
+        the whole rest of the answer by ``within`` seconds. The readers (``read`` and the
+        protocols' write loop) wait on ``stream`` themselves: a generator between them
+        and the provider was one more frame switch per chunk."""
+        self.set_deadline(within)
+        self._limit = self.idle_timeout
+
+    async def read(
+        self,
+        transcript: Transcript,
+        within: float | None,
+        request: web.Request | None = None,
+        then: Callable[[Transcript], Awaitable[None]] | None = None,
+    ) -> Transcript:
+        """The whole answer into ``transcript`` (the first batch included), then the stream
+        is released. With ``request``, media without a URL is published (``pipeline.media``)
+        on the way; ``then`` is awaited with the finished transcript (the turn stores it:
+        in this frame, not in one more around it)."""
+        watchdog, stream, cut = self, self.stream, self.cut
+        clock = watchdog.clock
+        deadline = None
+        if within is not None:  # begin(within) and set_deadline, in line
+            deadline = clock() + within
+            if deadline < watchdog._next:  # sooner than the next look: look then
+                watchdog._next = deadline
+                watchdog._ticker.look_at(deadline)
+        watchdog._deadline = deadline
+        watchdog._limit = self.idle_timeout
+        add, text, next_item = transcript.add, transcript.text.append, stream.__anext__
+        batch = self.first
+        last = cut is not None and cut.found is not None  # the first batch ended at a stop
+        try:
+            while True:
+                for event in batch:
+                    if type(event) is TextDelta:  # most events: straight to the text
+                        text(event.text)
+                        continue
+                    if isinstance(event, Media) and request is not None and event.url is None:
+                        event = await request.app[MEDIA].publish(event, request)
+                    add(event)
+                if last:
+                    break
+                watchdog.since = now = clock()
+                if deadline is not None and now >= deadline:
+                    raise self.timeout_error(within)
+                try:
+                    item = await next_item()
+                except StopAsyncIteration:
+                    watchdog.since = None
+                    self.ended = True
+                    if cut is None or not (batch := cut.flush()):
+                        break
+                    last = True  # held back as a possible start of a stop: text after all
+                    continue
+                except asyncio.CancelledError:
+                    if watchdog.fired():
+                        raise self.timeout_error(within) from None
+                    raise
+                watchdog.since = None
+                batch = item if isinstance(item, list) else (item,)
+                if cut is not None:
+                    batch = cut.feed(batch)
+                    last = cut.found is not None  # the rest is dropped; close() ends it
+        finally:
+            if (closing := self.closing()) is not None:
+                await closing
+        if then is not None:
+            await then(transcript)
+        return transcript
+
+    def timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
+        name = self.route.entry.name
+        if self.past_deadline:
+            return errors.ProviderTimeoutError(
+                f"Provider '{name}' did not finish within {within:g}s"
+            )
+        return errors.ProviderTimeoutError(
+            f"Provider '{name}' sent nothing for {self.idle_timeout:g}s"
+        )
+
+    def closing(self) -> Awaitable[None] | None:
+        """``close()`` on a reader's way out: None when the stream ended by itself (the
+        watchdog is stopped here, as close() would: no coroutine for that), else the
+        ``close()`` to await."""
+        if self.ended:
+            self.stop()
+            return None
+        return self.close()
+
+    async def close(self) -> None:
+        """Stop watching and release the provider's stream (unless it ended by itself)."""
+        self.stop()
+        if self.ended:
+            return
+        aclose = getattr(self.stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError:
@@ -489,7 +516,7 @@ async def start_chat(
 
     # first_success with the first read inlined: one coroutine frame, not three, is
     # what every resume of the provider's request passes through until its answer begins.
-    watchdog = Watchdog(min(first_event_timeout, idle_timeout))
+    watchdog = ChatRun(min(first_event_timeout, idle_timeout))  # the run, once answered
     clock = watchdog.clock
     failures: list[tuple[str, errors.ProviderError]] = []
     tried = attempted.get()
@@ -531,7 +558,7 @@ async def start_chat(
                     # Closes the cooldown; the time to the answer's start goes into the
                     # provider's health (providers/health.py): two clock reads per call.
                     entry.succeeded(time.perf_counter() - started)
-                    run = ChatRun(route, number, batch, stream, idle_timeout, watchdog, ctx)
+                    run = watchdog.answered(route, number, batch, stream, idle_timeout, ctx)
                     break
                 except StopAsyncIteration:
                     raise empty_answer(entry, counts) from None
@@ -569,8 +596,9 @@ def replay(
     ctx: ProviderContext | None = None,
 ) -> ChatRun:
     """A ChatRun whose whole answer is ``events`` (a cache hit, an emulated answer)."""
-    watchdog = Watchdog(idle_timeout)
-    return ChatRun(route, attempts, events, _nothing_more(), idle_timeout, watchdog, ctx)
+    return ChatRun(idle_timeout).answered(
+        route, attempts, events, _nothing_more(), idle_timeout, ctx
+    )
 
 
 _OWN_HEADERS = ("x-g4f-", "x-request-id")
