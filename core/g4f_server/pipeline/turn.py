@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -35,7 +36,7 @@ from g4f_server.pipeline.dispatch import (
     start_chat,
 )
 from g4f_server.pipeline.history import remember_turn, with_history
-from g4f_server.pipeline.observers import OBSERVERS
+from g4f_server.pipeline.observers import OBSERVERS, Observers
 from g4f_server.pipeline.scope import anonymous_client, conversation_key, provider_key
 from g4f_server.pipeline.transcript import Transcript
 from g4f_server.provider import ProviderContext
@@ -157,31 +158,38 @@ def start_turn(
         request_id = request[REQUEST_ID]
     except KeyError:
         request_id = ""
-    proxy = chat.proxy
-
-    def ctx_for(entry: ProviderEntry) -> ProviderContext:
-        return call_context(app, entry, request_id, key, proxy, None, None)
-
-    def started(run: ChatRun) -> ChatTurn:
-        if observers.first_token is not None:
-            observers.first_token(request, run.route.entry.name)
-        headers = served_headers(request, run.route, run.attempts, run.ctx, request_id or None)
-        if chat.stop and run.cut_at(chat.stop):  # the model may ignore `stop`
-            headers[emulation.HEADER] = stops.KIND
-        return ChatTurn(
-            request, chat, run, headers, None, app[CONVERSATIONS], None, keep,
-            config.timeout, None, observers.finished,
-        )  # fmt: skip
-
+    # Partials, not closures: no cells for this frame's variables, no frame of their own.
     return start_chat(
         routes,
         chat,
-        ctx_for,
+        partial(call_context, app, request_id, key, chat.proxy, None, None),
         first_event_timeout=config.timeout,
         idle_timeout=config.stream_timeout,
         counts=answers if shows_reasoning else answers_visibly,
-        then=started,
+        then=partial(_started, request, chat, request_id, keep, observers, config, app),
     )
+
+
+def _started(
+    request: web.Request,
+    chat: ChatRequest,
+    request_id: str,
+    keep: Keep | None,
+    observers: Observers,
+    config: AppConfig,
+    app: web.Application,
+    run: ChatRun,
+) -> ChatTurn:
+    """The turn of ``start_turn``'s quick way, made when the answer begins."""
+    if observers.first_token is not None:
+        observers.first_token(request, run.route.entry.name)
+    headers = served_headers(request, run.route, run.attempts, run.ctx, request_id or None)
+    if chat.stop and run.cut_at(chat.stop):  # the model may ignore `stop`
+        headers[emulation.HEADER] = stops.KIND
+    return ChatTurn(
+        request, chat, run, headers, None, app[CONVERSATIONS], None, keep,
+        config.timeout, None, observers.finished,
+    )  # fmt: skip
 
 
 def _proxy_not_allowed() -> errors.InvalidRequestError:
@@ -253,7 +261,7 @@ async def _start_turn(
 
     def ctx_for(entry: ProviderEntry) -> ProviderContext:
         state = states.get(entry.name) if states is not None else None
-        return call_context(app, entry, request_id, key, chat.proxy, conversation_id, state)
+        return call_context(app, request_id, key, chat.proxy, conversation_id, state, entry)
 
     cached = None
     if (settings := app[cache.CACHE]) is not None:  # the response cache is on
