@@ -254,7 +254,10 @@ class ChatRun(Watchdog):
         the whole rest of the answer by ``within`` seconds. The readers (``read`` and the
         protocols' write loop) wait on ``stream`` themselves: a generator between them
         and the provider was one more frame switch per chunk."""
-        self.set_deadline(within)
+        if within is None:  # every streamed answer: set_deadline(None), in line
+            self._deadline = None
+        else:
+            self.set_deadline(within)
         self._limit = self.idle_timeout
 
     async def read(
