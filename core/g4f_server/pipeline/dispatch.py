@@ -514,8 +514,8 @@ async def start_chat(
     the headers. ``counts`` says what is a part of the answer (``answers_visibly`` for a
     protocol that cannot show reasoning). ``then`` is called with the run and its result
     returned, in this coroutine: the chat turn is made there, so that every resume of the
-    provider's request passes through one frame of ours, not two; a failure in it is not
-    the provider's (no failover) and leaves the run to be closed, as a caller's would."""
+    provider's request passes through one frame of ours, not two. A failure in it is not
+    the provider's (no failover, no failure recorded): the run is closed and it is raised."""
 
     # first_success with the first read inlined: one coroutine frame, not three, is
     # what every resume of the provider's request passes through until its answer begins.
@@ -582,7 +582,13 @@ async def start_chat(
     except BaseException:
         watchdog.stop()
         raise
-    return run if then is None else then(run)
+    if then is None:
+        return run
+    try:
+        return then(run)
+    except BaseException:
+        await run.close()  # nobody else holds the run: release the provider's stream
+        raise
 
 
 async def _nothing_more() -> AsyncIterator[ChatItem]:
