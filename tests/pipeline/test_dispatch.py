@@ -191,3 +191,44 @@ async def test_an_answer_that_ended_leaves_no_watchdog_behind(make_client: Any) 
         await resp.read()
     ticker = dispatch._ticker_for(asyncio.get_running_loop())
     assert ticker.watching == set()
+
+
+async def test_a_failure_of_then_is_not_the_providers_and_releases_its_stream() -> None:
+    """start_chat's ``then`` (the turn made when the answer begins) runs after failover:
+    its error is raised as it is, the next route is not tried, the provider's health
+    records the success it had, and its stream is closed and no longer watched."""
+    from g4f_server.events import TextDelta
+
+    closed: list[str] = []
+
+    def provider(name: str) -> Any:
+        route = _route(name)
+
+        async def chat(request: Any, ctx: Any) -> Any:
+            try:
+                yield TextDelta("hi")
+                yield TextDelta(" there")
+            finally:
+                closed.append(name)
+
+        route.entry.chat = chat
+        return route
+
+    def refuse(run: Any) -> None:
+        raise ValueError("the turn could not be made")
+
+    first, second = provider("a"), provider("b")
+    chat = type("Chat", (), {"model": "m"})()
+    with pytest.raises(ValueError, match="could not be made"):
+        await dispatch.start_chat(
+            [first, second],
+            chat,  # type: ignore[arg-type]
+            lambda entry: None,  # type: ignore[arg-type,return-value]
+            first_event_timeout=5,
+            idle_timeout=5,
+            then=refuse,
+        )
+    assert closed == ["a"]  # released, and "b" never called
+    assert first.entry.vitals.last_ok is True
+    ticker = dispatch._ticker_for(asyncio.get_running_loop())
+    assert ticker.watching == set()

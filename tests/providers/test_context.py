@@ -18,8 +18,8 @@ SERVER_PROXY = "http://127.0.0.1:9"
 async def test_each_call_gets_a_context_of_its_own(make_client: Any) -> None:
     app = (await make_client(Scripted(), timeout=42, proxy=SERVER_PROXY)).app
     entry = app[REGISTRY].get("Echo")
-    one = call_context(app, entry, "rid-1", "key-1", None, "conv-1", {"turn": 1})
-    two = call_context(app, entry, "rid-2", None, "http://127.0.0.1:8", None, None)
+    one = call_context(app, "rid-1", "key-1", None, "conv-1", {"turn": 1}, entry)
+    two = call_context(app, "rid-2", None, "http://127.0.0.1:8", None, None, entry)
     assert one is not two
     one.response_headers["x-usage"] = "1"
     assert two.response_headers == {}

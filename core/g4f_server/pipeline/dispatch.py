@@ -14,8 +14,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from g4f_server import errors
 from g4f_server.appkeys import REQUEST_ID, SERVED_BY
@@ -41,127 +40,6 @@ Stream = AsyncIterator[ChatItem]  # what a provider's chat hook returns
 attempted: ContextVar[list[Route] | None] = ContextVar("g4f_attempted", default=None)
 
 
-@dataclass(slots=True)
-class ChatRun:
-    """A provider that has produced its first event; the rest is still to be read."""
-
-    route: Route
-    attempts: int
-    first: Sequence[ChatEvent]  # up to the first batch with a part of the answer in it
-    stream: AsyncIterator[ChatItem]
-    idle_timeout: float
-    watchdog: Watchdog  # the one that watched for the first event goes on watching
-    ctx: ProviderContext | None = None  # the winner's (the headers it passes on)
-    # The kernel cuts the text at a stop sequence (stops.py); None for nearly every run.
-    cut: stops.StopCut | None = None
-    ended: bool = False  # the provider's stream ended by itself: nothing to release
-
-    def cut_at(self, stop: Sequence[str] | None) -> bool:
-        """Cut this run's text at the first of ``stop`` from here on (as it is read), unless
-        the model says it honours stop sequences itself; True when it will."""
-        if not stops.needed(self.route, stop):
-            return False
-        assert stop is not None
-        cut = self.cut = stops.StopCut(stop)
-        self.first = cut.feed(self.first)
-        return True
-
-    def begin(self, within: float | None) -> None:
-        """Reading the rest of the answer begins: each wait for the provider is bounded by
-        ``idle_timeout`` (time spent writing to the client does not count) and, if given,
-        the whole rest of the answer by ``within`` seconds. The readers (``read`` and the
-        protocols' write loop) wait on ``stream`` themselves: a generator between them
-        and the provider was one more frame switch per chunk."""
-        watchdog = self.watchdog
-        watchdog.set_deadline(within)
-        watchdog._limit = self.idle_timeout
-
-    async def read(
-        self,
-        transcript: Transcript,
-        within: float | None,
-        request: web.Request | None = None,
-        then: Callable[[Transcript], Awaitable[None]] | None = None,
-    ) -> Transcript:
-        """The whole answer into ``transcript`` (the first batch included), then the stream
-        is released. With ``request``, media without a URL is published (``pipeline.media``)
-        on the way; ``then`` is awaited with the finished transcript (the turn stores it:
-        in this frame, not in one more around it)."""
-        watchdog, stream, cut = self.watchdog, self.stream, self.cut
-        if within is None:  # begin(within), in line
-            watchdog._deadline = None
-        else:
-            watchdog.set_deadline(within)
-        watchdog._limit = self.idle_timeout
-        add, next_item, clock = transcript.add, stream.__anext__, watchdog.clock
-        deadline = watchdog._deadline
-        batch = self.first
-        last = cut is not None and cut.found is not None  # the first batch ended at a stop
-        try:
-            while True:
-                for event in batch:
-                    if isinstance(event, Media) and request is not None and event.url is None:
-                        event = await request.app[MEDIA].publish(event, request)
-                    add(event)
-                if last:
-                    break
-                watchdog.since = now = clock()
-                if deadline is not None and now >= deadline:
-                    raise self.timeout_error(within)
-                try:
-                    item = await next_item()
-                except StopAsyncIteration:
-                    watchdog.since = None
-                    self.ended = True
-                    if cut is None or not (batch := cut.flush()):
-                        break
-                    last = True  # held back as a possible start of a stop: text after all
-                    continue
-                except asyncio.CancelledError:
-                    if watchdog.fired():
-                        raise self.timeout_error(within) from None
-                    raise
-                watchdog.since = None
-                batch = item if isinstance(item, list) else (item,)
-                if cut is not None:
-                    batch = cut.feed(batch)
-                    last = cut.found is not None  # the rest is dropped; close() ends it
-        finally:
-            if (closing := self.closing()) is not None:
-                await closing
-        if then is not None:
-            await then(transcript)
-        return transcript
-
-    def timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
-        name = self.route.entry.name
-        if self.watchdog.past_deadline:
-            return errors.ProviderTimeoutError(
-                f"Provider '{name}' did not finish within {within:g}s"
-            )
-        return errors.ProviderTimeoutError(
-            f"Provider '{name}' sent nothing for {self.idle_timeout:g}s"
-        )
-
-    def closing(self) -> Awaitable[None] | None:
-        """``close()`` on a reader's way out: None when the stream ended by itself (the
-        watchdog is stopped here, as close() would: no coroutine for that), else the
-        ``close()`` to await."""
-        if self.ended:
-            self.watchdog.stop()
-            return None
-        return self.close()
-
-    async def close(self) -> None:
-        """Stop watching and release the provider's stream (unless it ended by itself)."""
-        self.watchdog.stop()
-        if self.ended:
-            return
-        aclose = getattr(self.stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
 class _Ticker:
     """One timer per event loop for every watchdog on it: it fires at the soonest look any
     of them needs and checks those that are due. A watchdog's own ``call_at`` and
@@ -169,10 +47,11 @@ class _Ticker:
     discard are a few hundred, and the timer is re-armed only when a look is wanted
     sooner than it fires (rare: every watchdog on a loop shares the server's timeouts)."""
 
-    __slots__ = ("_handle", "_when", "loop", "watching")
+    __slots__ = ("_handle", "_when", "clock", "loop", "watching")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.clock = loop.time  # the bound method its watchdogs share (not one each)
         self.watching: set[Watchdog] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._when = math.inf
@@ -228,7 +107,6 @@ class Watchdog:
         "_deadline",
         "_fired",
         "_limit",
-        "_loop",
         "_next",
         "_period",
         "_task",
@@ -239,21 +117,21 @@ class Watchdog:
 
     def __init__(self, period: float) -> None:
         """``period``: the shortest limit it will be given (it looks at least that often)."""
-        self._loop = loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        ticker = _ticker
+        if ticker is None or ticker.loop is not loop:
+            ticker = _ticker_for(loop)
+        self._ticker = ticker
         # Read by the loops that wait for the provider: ``since = clock()`` before each
         # wait, ``since = None`` after it (attributes, not method calls: per chunk).
-        self.clock = loop.time
+        self.clock = clock = ticker.clock
         self._task = task = asyncio.current_task(loop)
         self._cancelling = task.cancelling() if task is not None else 0
         self._period = self._limit = period
         self._deadline: float | None = None
         self.since: float | None = None  # when the current wait began; None: not waiting
         self._fired = False
-        ticker = _ticker
-        if ticker is None or ticker.loop is not loop:
-            ticker = _ticker_for(loop)
-        self._ticker = ticker
-        self._next = at = loop.time() + period  # when it looks next (inf: fired, or stopped)
+        self._next = at = clock() + period  # when it looks next (inf: fired, or stopped)
         ticker.watching.add(self)
         if at < ticker._when:
             ticker.look_at(at)
@@ -262,20 +140,20 @@ class Watchdog:
         if within is None:
             self._deadline = None
             return
-        self._deadline = deadline = self._loop.time() + within
+        self._deadline = deadline = self.clock() + within
         if deadline < self._next:  # sooner than the next look: look then
             self._next = deadline
             self._ticker.look_at(deadline)
 
     @property
     def past_deadline(self) -> bool:
-        return self._deadline is not None and self._loop.time() >= self._deadline
+        return self._deadline is not None and self.clock() >= self._deadline
 
     def start_wait(self, limit: float) -> bool:
         """A wait of at most ``limit`` seconds begins; False (and no wait) once the
         deadline is past."""
         self._limit = limit
-        self.since = now = self._loop.time()
+        self.since = now = self.clock()
         return self._deadline is None or now < self._deadline
 
     def end_wait(self) -> None:
@@ -288,7 +166,7 @@ class Watchdog:
             return False
         self._fired = False
         self.since = None
-        self._next = at = self._loop.time() + self._period
+        self._next = at = self.clock() + self._period
         self._ticker.look_at(at)
         task = self._task
         # Someone else cancelled the task too (the client left): that one goes on.
@@ -314,6 +192,164 @@ class Watchdog:
         if deadline is not None and now < deadline < at:
             at = deadline
         self._next = at
+
+
+class ChatRun(Watchdog):
+    """A provider that has produced its first event; the rest is still to be read.
+
+    It is its own ``Watchdog``: the one that watched for the first event (made by
+    ``start_chat`` before the first attempt) goes on watching, and becomes the run when
+    the answer begins (``answered``): one object per request instead of two."""
+
+    __slots__ = ("attempts", "ctx", "cut", "ended", "first", "idle_timeout", "route", "stream")
+
+    route: Route
+    attempts: int
+    first: Sequence[ChatEvent]  # up to the first batch with a part of the answer in it
+    stream: AsyncIterator[ChatItem]
+    idle_timeout: float
+    ctx: ProviderContext | None  # the winner's (the headers it passes on)
+    # The kernel cuts the text at a stop sequence (stops.py); None for nearly every run.
+    cut: stops.StopCut | None
+    ended: bool  # the provider's stream ended by itself: nothing to release
+
+    def answered(
+        self,
+        route: Route,
+        attempts: int,
+        first: Sequence[ChatEvent],
+        stream: AsyncIterator[ChatItem],
+        idle_timeout: float,
+        ctx: ProviderContext | None = None,
+    ) -> ChatRun:
+        """The watch becomes the run: ``route`` answered on attempt ``attempts``."""
+        self.route = route
+        self.attempts = attempts
+        self.first = first
+        self.stream = stream
+        self.idle_timeout = idle_timeout
+        self.ctx = ctx
+        self.cut = None
+        self.ended = False
+        return self
+
+    @property
+    def watchdog(self) -> ChatRun:
+        """The run's watchdog: itself (the protocols' write loop reads it by this name)."""
+        return self
+
+    def cut_at(self, stop: Sequence[str] | None) -> bool:
+        """Cut this run's text at the first of ``stop`` from here on (as it is read), unless
+        the model says it honours stop sequences itself; True when it will."""
+        if not stops.needed(self.route, stop):
+            return False
+        assert stop is not None
+        cut = self.cut = stops.StopCut(stop)
+        self.first = cut.feed(self.first)
+        return True
+
+    def begin(self, within: float | None) -> None:
+        """Reading the rest of the answer begins: each wait for the provider is bounded by
+        ``idle_timeout`` (time spent writing to the client does not count) and, if given,
+        the whole rest of the answer by ``within`` seconds. The readers (``read`` and the
+        protocols' write loop) wait on ``stream`` themselves: a generator between them
+        and the provider was one more frame switch per chunk."""
+        if within is None:  # every streamed answer: set_deadline(None), in line
+            self._deadline = None
+        else:
+            self.set_deadline(within)
+        self._limit = self.idle_timeout
+
+    async def read(
+        self,
+        transcript: Transcript,
+        within: float | None,
+        request: web.Request | None = None,
+        then: Callable[[Transcript], Awaitable[None]] | None = None,
+    ) -> Transcript:
+        """The whole answer into ``transcript`` (the first batch included), then the stream
+        is released. With ``request``, media without a URL is published (``pipeline.media``)
+        on the way; ``then`` is awaited with the finished transcript (the turn stores it:
+        in this frame, not in one more around it)."""
+        watchdog, stream, cut = self, self.stream, self.cut
+        clock = watchdog.clock
+        deadline = None
+        if within is not None:  # begin(within) and set_deadline, in line
+            deadline = clock() + within
+            if deadline < watchdog._next:  # sooner than the next look: look then
+                watchdog._next = deadline
+                watchdog._ticker.look_at(deadline)
+        watchdog._deadline = deadline
+        watchdog._limit = self.idle_timeout
+        add, text, next_item = transcript.add, transcript.text.append, stream.__anext__
+        batch = self.first
+        last = cut is not None and cut.found is not None  # the first batch ended at a stop
+        try:
+            while True:
+                for event in batch:
+                    if type(event) is TextDelta:  # most events: straight to the text
+                        text(event.text)
+                        continue
+                    if isinstance(event, Media) and request is not None and event.url is None:
+                        event = await request.app[MEDIA].publish(event, request)
+                    add(event)
+                if last:
+                    break
+                watchdog.since = now = clock()
+                if deadline is not None and now >= deadline:
+                    raise self.timeout_error(within)
+                try:
+                    item = await next_item()
+                except StopAsyncIteration:
+                    watchdog.since = None
+                    self.ended = True
+                    if cut is None or not (batch := cut.flush()):
+                        break
+                    last = True  # held back as a possible start of a stop: text after all
+                    continue
+                except asyncio.CancelledError:
+                    if watchdog.fired():
+                        raise self.timeout_error(within) from None
+                    raise
+                watchdog.since = None
+                batch = item if isinstance(item, list) else (item,)
+                if cut is not None:
+                    batch = cut.feed(batch)
+                    last = cut.found is not None  # the rest is dropped; close() ends it
+        finally:
+            if (closing := self.closing()) is not None:
+                await closing
+        if then is not None:
+            await then(transcript)
+        return transcript
+
+    def timeout_error(self, within: float | None) -> errors.ProviderTimeoutError:
+        name = self.route.entry.name
+        if self.past_deadline:
+            return errors.ProviderTimeoutError(
+                f"Provider '{name}' did not finish within {within:g}s"
+            )
+        return errors.ProviderTimeoutError(
+            f"Provider '{name}' sent nothing for {self.idle_timeout:g}s"
+        )
+
+    def closing(self) -> Awaitable[None] | None:
+        """``close()`` on a reader's way out: None when the stream ended by itself (the
+        watchdog is stopped here, as close() would: no coroutine for that), else the
+        ``close()`` to await."""
+        if self.ended:
+            self.stop()
+            return None
+        return self.close()
+
+    async def close(self) -> None:
+        """Stop watching and release the provider's stream (unless it ended by itself)."""
+        self.stop()
+        if self.ended:
+            return
+        aclose = getattr(self.stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def unexpected(entry: ProviderEntry, exc: BaseException) -> errors.ProviderError:
@@ -434,6 +470,7 @@ def empty_answer(
     )
 
 
+@overload
 async def start_chat(
     routes: Sequence[Route],
     request: ChatRequest,
@@ -442,18 +479,47 @@ async def start_chat(
     first_event_timeout: float,
     idle_timeout: float,
     counts: Callable[[ChatEvent], bool] = answers,
-) -> ChatRun:
+    then: None = None,
+) -> ChatRun: ...
+
+
+@overload
+async def start_chat(
+    routes: Sequence[Route],
+    request: ChatRequest,
+    make_ctx: Callable[[ProviderEntry], ProviderContext],
+    *,
+    first_event_timeout: float,
+    idle_timeout: float,
+    counts: Callable[[ChatEvent], bool] = answers,
+    then: Callable[[ChatRun], T],
+) -> T: ...
+
+
+async def start_chat(
+    routes: Sequence[Route],
+    request: ChatRequest,
+    make_ctx: Callable[[ProviderEntry], ProviderContext],
+    *,
+    first_event_timeout: float,
+    idle_timeout: float,
+    counts: Callable[[ChatEvent], bool] = answers,
+    then: Callable[[ChatRun], T] | None = None,
+) -> ChatRun | T:
     """Try each route until one yields a part of the answer (see ``answers``). Events
     before it are held back with it, so nothing reaches the client before the answer
     is known not to be empty: an answer that ends without one is an ``empty_answer``
     provider error, and the next route is tried. The client's first byte therefore
     always comes with a part of the answer, and an answer cannot turn out empty after
     the headers. ``counts`` says what is a part of the answer (``answers_visibly`` for a
-    protocol that cannot show reasoning)."""
+    protocol that cannot show reasoning). ``then`` is called with the run and its result
+    returned, in this coroutine: the chat turn is made there, so that every resume of the
+    provider's request passes through one frame of ours, not two. A failure in it is not
+    the provider's (no failover, no failure recorded): the run is closed and it is raised."""
 
     # first_success with the first read inlined: one coroutine frame, not three, is
     # what every resume of the provider's request passes through until its answer begins.
-    watchdog = Watchdog(min(first_event_timeout, idle_timeout))
+    watchdog = ChatRun(min(first_event_timeout, idle_timeout))  # the run, once answered
     clock = watchdog.clock
     failures: list[tuple[str, errors.ProviderError]] = []
     tried = attempted.get()
@@ -480,18 +546,23 @@ async def start_chat(
                     while True:
                         item = await next_item()
                         batch = item if isinstance(item, list) else (item,)
-                        if any(map(counts, batch)):
-                            break
-                        if held is None:
-                            held = []
-                        held.extend(batch)
+                        for event in batch:  # any(map(counts, batch)), without its objects
+                            if counts(event):
+                                break
+                        else:
+                            if held is None:
+                                held = []
+                            held.extend(batch)
+                            continue
+                        break
                     if held:
                         held.extend(batch)
                         batch = held
                     # Closes the cooldown; the time to the answer's start goes into the
                     # provider's health (providers/health.py): two clock reads per call.
                     entry.succeeded(time.perf_counter() - started)
-                    return ChatRun(route, number, batch, stream, idle_timeout, watchdog, ctx)
+                    run = watchdog.answered(route, number, batch, stream, idle_timeout, ctx)
+                    break
                 except StopAsyncIteration:
                     raise empty_answer(entry, counts) from None
                 except BaseException as exc:
@@ -506,9 +577,17 @@ async def start_chat(
                     watchdog.since = None  # end_wait()
             except Exception as exc:
                 _failed(route, number, _failure(exc, entry, timeout), failures)
-        raise _all_failed(failures)
+        else:
+            raise _all_failed(failures)
     except BaseException:
         watchdog.stop()
+        raise
+    if then is None:
+        return run
+    try:
+        return then(run)
+    except BaseException:
+        await run.close()  # nobody else holds the run: release the provider's stream
         raise
 
 
@@ -526,8 +605,9 @@ def replay(
     ctx: ProviderContext | None = None,
 ) -> ChatRun:
     """A ChatRun whose whole answer is ``events`` (a cache hit, an emulated answer)."""
-    watchdog = Watchdog(idle_timeout)
-    return ChatRun(route, attempts, events, _nothing_more(), idle_timeout, watchdog, ctx)
+    return ChatRun(idle_timeout).answered(
+        route, attempts, events, _nothing_more(), idle_timeout, ctx
+    )
 
 
 _OWN_HEADERS = ("x-g4f-", "x-request-id")
@@ -544,13 +624,20 @@ def served_headers(
     ``request_id``: the request's, when the caller has read it already."""
     provider = route.entry.info.name
     request[SERVED_BY] = (provider, route.model, attempts)
+    if request_id is None:
+        request_id = request[REQUEST_ID]
+    if ctx is None or not ctx.response_headers:  # most providers pass none on
+        return {
+            "X-G4F-Provider": provider,
+            "X-G4F-Attempts": str(attempts),
+            "X-Request-Id": request_id,
+        }
     headers = {}
-    if ctx is not None and ctx.response_headers:
-        for name, value in ctx.response_headers.items():
-            low = name.lower()
-            if low.startswith("x-") and not low.startswith(_OWN_HEADERS) and value.isprintable():
-                headers[name] = value
+    for name, value in ctx.response_headers.items():
+        low = name.lower()
+        if low.startswith("x-") and not low.startswith(_OWN_HEADERS) and value.isprintable():
+            headers[name] = value
     headers["X-G4F-Provider"] = provider
     headers["X-G4F-Attempts"] = str(attempts)
-    headers["X-Request-Id"] = request[REQUEST_ID] if request_id is None else request_id
+    headers["X-Request-Id"] = request_id
     return headers

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 from g4f_server import errors
 from g4f_server.appkeys import KEY_NAME
@@ -24,6 +25,9 @@ TRUSTED: web.AppKey[Networks] = web.AppKey("trusted_proxies")
 # (the body's ``api_key``), kept here as well because requests.py loads pydantic and this
 # module loads at start-up.
 _HEADER_SAFE = re.compile(r"[\x20-\x7e]*")
+# Looked up on every chat request: a case-insensitive header name made once (a str
+# would be lower-cased and hashed again by each lookup).
+_PROVIDER_KEY = istr("X-Provider-Key")
 
 
 def bearer_words(request: web.Request) -> list[str]:
@@ -44,10 +48,10 @@ def provider_key(request: web.Request | None, body_key: str | None) -> str | Non
     if request is None:
         return None
     headers = request.headers
-    if header := headers.get("X-Provider-Key"):
+    if header := headers.get(_PROVIDER_KEY):
         return _checked(header, "X-Provider-Key")
     # bearer_words(), in line: this runs on every chat request, most with a Bearer key
-    auth = headers.get("Authorization", "")
+    auth = headers.get(hdrs.AUTHORIZATION, "")
     if auth[:7].lower() == "bearer ":
         words = auth[7:].split(None, 1)
         if len(words) == 2:

@@ -32,19 +32,21 @@ def make_context(
 ) -> ProviderContext:
     """``proxy``: the request's, else the server's (``--proxy``)."""
     request_id = request.get(REQUEST_ID, "") if request is not None else ""
-    return call_context(app, entry, request_id, api_key, proxy, conversation_id, conversation)
+    return call_context(app, request_id, api_key, proxy, conversation_id, conversation, entry)
 
 
 def call_context(
     app: web.Application,
-    entry: ProviderEntry,
     request_id: str,
     api_key: str | None,
     proxy: str | None,
     conversation_id: str | None,
     conversation: dict[str, Any] | None,
+    entry: ProviderEntry,
 ) -> ProviderContext:
-    """``make_context`` for the chat turn, positional (keywords cost a dict per call).
+    """``make_context`` for the chat turn, positional (keywords cost a dict per call),
+    the entry last: ``functools.partial`` over a request's values gives the turn its
+    context maker without a closure (and its frame) per request.
 
     A context is made per call, never shared: a provider may keep it across awaits while
     other requests run, and it sets ``response_headers`` on it. What is the same for every
