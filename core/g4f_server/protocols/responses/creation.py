@@ -16,6 +16,7 @@ from g4f_server.pipeline.scope import anonymous_client, owner_key
 from g4f_server.pipeline.transcript import Transcript
 from g4f_server.protocols.responses.render import (
     ResponseStream,
+    final_json,
     finished,
     new_id,
     new_response_id,
@@ -25,6 +26,7 @@ from g4f_server.protocols.responses.request import ResponsesRequest, input_messa
 from g4f_server.protocols.responses.tools import DROPPED_HEADER
 from g4f_server.requests import ChatRequest
 from g4f_server.storage.interfaces import RESPONSES
+from g4f_server.web.jsonio import dumps
 
 log = get_logger("g4f_server.responses")
 
@@ -73,6 +75,15 @@ class Creation:
                 items = output_items(transcript, self.plan)
                 self._made = finished(self.frame, items, transcript, self.asked)
         return self._made
+
+    def encoded(self, transcript: Transcript) -> bytes:
+        """The final object encoded (a non-streamed answer): spliced from the frame's
+        bytes when nothing built it first and the answer is one text message."""
+        if self._made is None and self.renderer is None:
+            assert self.asked is not None  # set once the turn has started
+            if (body := final_json(self.frame, transcript, self.asked)) is not None:
+                return body
+        return dumps(self.final(transcript))
 
     async def keep(self, transcript: Transcript) -> None:
         """After the answer, before its end reaches the client: the conversation so far,

@@ -51,7 +51,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         made.renderer = ResponseStream(made.frame, turn.chat, made.plan)
         return await streaming.stream(turn, made.renderer)
     transcript = await pipeline.collect(turn)
-    return json_response(made.final(transcript), headers=turn.headers)
+    body = made.encoded(transcript)
+    return web.Response(body=body, headers=turn.headers, content_type="application/json")
 
 
 async def get_response(request: web.Request) -> web.Response:
