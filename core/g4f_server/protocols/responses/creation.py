@@ -42,12 +42,11 @@ class Creation:
         self.request = request
         self.body = body
         self.plan = body.tool_plan()
-        self.items = body.input_items()
         text = body.input
         if isinstance(text, str):  # one user message (what input_messages makes of it)
             self.turns = [*history, {"role": "user", "content": text}]
         else:
-            self.turns = history + input_messages(self.items, self.plan)
+            self.turns = history + input_messages(text, self.plan)
         self.chat = body.to_chat(self.turns, self.plan)
         self.response_id = new_response_id()
         self.renderer: ResponseStream | None = None
@@ -94,7 +93,7 @@ class Creation:
             return
         record = {
             "response": self.final(transcript),
-            "input_items": _with_ids(self.items),
+            "input_items": _with_ids(self.body.input_items()),
             "messages": self.messages,
         }
         await self.request.app[RESPONSES].save_response(

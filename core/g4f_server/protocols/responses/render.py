@@ -87,27 +87,36 @@ def response_frame(
     frame["model"] = model
     frame["provider"] = provider
     frame["output"] = []
-    text = sent["text"] or {}
-    reasoning = sent["reasoning"] or {}
-    frame["reasoning"] = {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")}
-    frame["text"] = {
-        "format": text.get("format") or {"type": "text"},
-        "verbosity": text.get("verbosity", "medium"),
-    }
+    if (reasoning := sent["reasoning"]) is None:  # most requests: the defaults, no lookups
+        frame["reasoning"] = {"effort": None, "summary": None}
+    else:
+        frame["reasoning"] = {
+            "effort": reasoning.get("effort"),
+            "summary": reasoning.get("summary"),
+        }
+    if (text := sent["text"]) is None:
+        frame["text"] = {"format": {"type": "text"}, "verbosity": "medium"}
+    else:
+        frame["text"] = {
+            "format": text.get("format") or {"type": "text"},
+            "verbosity": text.get("verbosity", "medium"),
+        }
     frame["tools"] = echoed_tools(tools) if (tools := sent["tools"]) else []
     frame["metadata"] = sent["metadata"] or {}
     frame["store"] = sent["store"]
     # The rest can differ from the template only where the request sent it (most send
-    # none of these).
+    # none of these but ``instructions``).
     given = request.model_fields_set
-    for name in _ECHOED.intersection(given):
-        if (value := sent[name]) is not None:
-            frame[name] = value
+    if not given.isdisjoint(_ECHOED):
+        for name in _ECHOED.intersection(given):
+            if (value := sent[name]) is not None:
+                frame[name] = value
     if sent["parallel_tool_calls"] is False:
         frame["parallel_tool_calls"] = False
-    for name in _OR_DEFAULT.intersection(given):
-        if value := sent[name]:  # a falsy value means the default, as the API reads it
-            frame[name] = value
+    if not given.isdisjoint(_OR_DEFAULT):
+        for name in _OR_DEFAULT.intersection(given):
+            if value := sent[name]:  # a falsy value means the default, as the API reads it
+                frame[name] = value
     return frame
 
 
@@ -261,7 +270,7 @@ _MESSAGE_ITEM = b',"type":"message","status":"completed","role":"assistant","con
 
 
 # The frame's fields that its final object changes, as the frame encodes them
-# (``ResponseStream._plain_end``), and where each value ends after its key.
+# (``spliced_final``), and where each value ends after its key.
 _STATUS_OPEN = b'"completed_at":null,"status":"in_progress","error":null,"incomplete_details":null'
 _STATUS_END = len(_STATUS_OPEN)
 _OUTPUT_OPEN = b',"output":[],"parallel_tool_calls":'
