@@ -16,7 +16,13 @@ import pytest
 
 from g4f_server import events as ev
 from g4f_server.pipeline.transcript import Transcript
-from g4f_server.protocols.responses.render import ResponseStream, finished, response_frame
+from g4f_server.protocols.responses.render import (
+    ResponseStream,
+    final_json,
+    finished,
+    output_items,
+    response_frame,
+)
 from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
 from g4f_server.web.jsonio import dumps
 
@@ -38,6 +44,19 @@ ODD = {
     '"usage":null': "},{",
     "model": '"output":[]',
     "completed_at": "\u0000\u0000",
+}
+# A schema echoed in the frame's ``text`` holding the frame's own fields as the final
+# object's splice looks for them (ResponseStream._plain_end).
+SPLIT = {
+    "properties": ODD,
+    "completed_at": None,
+    "status": "in_progress",
+    "error": None,
+    "incomplete_details": None,
+    "output": [],
+    "parallel_tool_calls": True,
+    "usage": None,
+    "user": "u",
 }
 
 TEXT = [ev.TextDelta("Hel"), ev.TextDelta('lo "w"\n\u00e9\u0000'), ev.Finish("stop")]
@@ -99,7 +118,7 @@ CASES: dict[str, tuple[dict[str, Any], list[ev.ChatEvent], int]] = {
             "truncation": "auto",
             "metadata": ODD,
             "text": {
-                "format": {"type": "json_schema", "name": "o", "schema": {"properties": ODD}},
+                "format": {"type": "json_schema", "name": "o", "schema": SPLIT},
                 "verbosity": "low",
             },
             "tools": [READ],
@@ -107,6 +126,19 @@ CASES: dict[str, tuple[dict[str, Any], list[ev.ChatEvent], int]] = {
         [*TEXT, ev.Usage(1, 2)],
         1,
     ),
+}
+
+
+# The cases whose answer is one text message: their final object is spliced from the
+# opening's bytes when nothing asked for it first (the rest build and encode it).
+SPLICED = {
+    "completed",
+    "completed, estimated usage",
+    "upstream usage marked estimated",
+    "incomplete: length",
+    "incomplete: content filter",
+    "model named first",
+    "everything echoed",
 }
 
 
@@ -136,7 +168,11 @@ def _run(
             chunks.append(line)
     final = renderer.final(transcript) if kept else {}
     chunks.append(renderer.end(transcript))
+    _built.append(renderer._final is not None)
     return opening, chunks, seen, final, transcript
+
+
+_built: list[bool] = []  # for each _run, whether the renderer built the final object
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -163,6 +199,8 @@ def test_stream_bytes_equal_the_encoded_objects(case: str, monkeypatch: pytest.M
     event = end.rpartition(tail)[2]
     assert event.endswith(b',"response":' + dumps(final) + b"}\n\n")
     assert final["completed_at"] == 1_765_000_000
+    # Without ``keep``, a one-message answer's end never built the object it encodes.
+    assert _built[-2:] == [case not in SPLICED, True]
 
 
 def test_the_final_object_is_finished_of_the_frame() -> None:
@@ -177,3 +215,29 @@ def test_the_final_object_is_finished_of_the_frame() -> None:
     again = finished(frame, final["output"], transcript, chat)
     again["completed_at"] = final["completed_at"]
     assert again == final
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_json_answer_equals_the_encoded_object(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-streamed answer's body (``final_json``, spliced when it is one text message)
+    is the final object ``finished`` builds, encoded; the other answers are not spliced."""
+    monkeypatch.setattr(time, "time", lambda: 1_765_000_000.75)
+    fields, events, _ = CASES[case]
+    request = ResponsesRequest.model_validate({"model": "m-1", "input": "hi", **fields})
+    plan = request.tool_plan()
+    chat = request.to_chat(input_messages(request.input_items(), plan), plan)
+    frame = response_frame(request, "resp_0123", "m-1", "prov")
+    transcript = Transcript()
+    for event in events:
+        transcript.add(event)
+    random.seed(29)
+    spliced = final_json(frame, transcript, chat)
+    random.seed(29)
+    built = dumps(finished(frame, output_items(transcript, plan), transcript, chat))
+    one_message = {"no output at all", "empty text only", "model named empty"}
+    if case in (SPLICED | one_message) - {"model named first"}:  # the frame's model
+        assert spliced == built
+    else:
+        assert spliced is None

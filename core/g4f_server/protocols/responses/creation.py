@@ -16,6 +16,7 @@ from g4f_server.pipeline.scope import anonymous_client, owner_key
 from g4f_server.pipeline.transcript import Transcript
 from g4f_server.protocols.responses.render import (
     ResponseStream,
+    final_json,
     finished,
     new_id,
     new_response_id,
@@ -25,6 +26,7 @@ from g4f_server.protocols.responses.request import ResponsesRequest, input_messa
 from g4f_server.protocols.responses.tools import DROPPED_HEADER
 from g4f_server.requests import ChatRequest
 from g4f_server.storage.interfaces import RESPONSES
+from g4f_server.web.jsonio import dumps
 
 log = get_logger("g4f_server.responses")
 
@@ -40,12 +42,11 @@ class Creation:
         self.request = request
         self.body = body
         self.plan = body.tool_plan()
-        self.items = body.input_items()
         text = body.input
         if isinstance(text, str):  # one user message (what input_messages makes of it)
             self.turns = [*history, {"role": "user", "content": text}]
         else:
-            self.turns = history + input_messages(self.items, self.plan)
+            self.turns = history + input_messages(text, self.plan)
         self.chat = body.to_chat(self.turns, self.plan)
         self.response_id = new_response_id()
         self.renderer: ResponseStream | None = None
@@ -74,6 +75,15 @@ class Creation:
                 self._made = finished(self.frame, items, transcript, self.asked)
         return self._made
 
+    def encoded(self, transcript: Transcript) -> bytes:
+        """The final object encoded (a non-streamed answer): spliced from the frame's
+        bytes when nothing built it first and the answer is one text message."""
+        if self._made is None and self.renderer is None:
+            assert self.asked is not None  # set once the turn has started
+            if (body := final_json(self.frame, transcript, self.asked)) is not None:
+                return body
+        return dumps(self.final(transcript))
+
     async def keep(self, transcript: Transcript) -> None:
         """After the answer, before its end reaches the client: the conversation so far,
         and the stored response unless ``store`` is false."""
@@ -83,7 +93,7 @@ class Creation:
             return
         record = {
             "response": self.final(transcript),
-            "input_items": _with_ids(self.items),
+            "input_items": _with_ids(self.body.input_items()),
             "messages": self.messages,
         }
         await self.request.app[RESPONSES].save_response(

@@ -87,27 +87,36 @@ def response_frame(
     frame["model"] = model
     frame["provider"] = provider
     frame["output"] = []
-    text = sent["text"] or {}
-    reasoning = sent["reasoning"] or {}
-    frame["reasoning"] = {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")}
-    frame["text"] = {
-        "format": text.get("format") or {"type": "text"},
-        "verbosity": text.get("verbosity", "medium"),
-    }
+    if (reasoning := sent["reasoning"]) is None:  # most requests: the defaults, no lookups
+        frame["reasoning"] = {"effort": None, "summary": None}
+    else:
+        frame["reasoning"] = {
+            "effort": reasoning.get("effort"),
+            "summary": reasoning.get("summary"),
+        }
+    if (text := sent["text"]) is None:
+        frame["text"] = {"format": {"type": "text"}, "verbosity": "medium"}
+    else:
+        frame["text"] = {
+            "format": text.get("format") or {"type": "text"},
+            "verbosity": text.get("verbosity", "medium"),
+        }
     frame["tools"] = echoed_tools(tools) if (tools := sent["tools"]) else []
     frame["metadata"] = sent["metadata"] or {}
     frame["store"] = sent["store"]
     # The rest can differ from the template only where the request sent it (most send
-    # none of these).
+    # none of these but ``instructions``).
     given = request.model_fields_set
-    for name in _ECHOED.intersection(given):
-        if (value := sent[name]) is not None:
-            frame[name] = value
+    if not given.isdisjoint(_ECHOED):
+        for name in _ECHOED.intersection(given):
+            if (value := sent[name]) is not None:
+                frame[name] = value
     if sent["parallel_tool_calls"] is False:
         frame["parallel_tool_calls"] = False
-    for name in _OR_DEFAULT.intersection(given):
-        if value := sent[name]:  # a falsy value means the default, as the API reads it
-            frame[name] = value
+    if not given.isdisjoint(_OR_DEFAULT):
+        for name in _OR_DEFAULT.intersection(given):
+            if value := sent[name]:  # a falsy value means the default, as the API reads it
+                frame[name] = value
     return frame
 
 
@@ -260,6 +269,89 @@ _ITEM_DONE = (
 _MESSAGE_ITEM = b',"type":"message","status":"completed","role":"assistant","content":['
 
 
+# The frame's fields that its final object changes, as the frame encodes them
+# (``spliced_final``), and where each value ends after its key.
+_STATUS_OPEN = b'"completed_at":null,"status":"in_progress","error":null,"incomplete_details":null'
+_STATUS_END = len(_STATUS_OPEN)
+_OUTPUT_OPEN = b',"output":[],"parallel_tool_calls":'
+_OUTPUT_END = len(b',"output":[]')
+_USAGE_OPEN = b',"usage":null,"user":'
+_USAGE_END = len(b',"usage":null')
+_USAGE = (
+    b',"usage":{"input_tokens":%d,"input_tokens_details":{"cached_tokens":0},'
+    b'"output_tokens":%d,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":%d'
+)
+_ESTIMATED = b',"estimated":true}'
+_INCOMPLETE = {
+    "length": b'{"reason":"max_output_tokens"}',
+    "content_filter": b'{"reason":"content_filter"}',
+}
+
+
+def spliced_final(
+    opening: bytes, message: bytes, text: bytes, transcript: Transcript, chat: ChatRequest
+) -> tuple[bytes, bytes] | None:
+    """``dumps(finished(frame, [item], transcript, chat))`` for an answer that is one
+    message item, without building it: ``opening`` is ``dumps(frame)`` (the model the
+    final object names being the frame's), ``message`` the item encoded and ``text`` its
+    text as a JSON string. With the kind (``completed`` or ``incomplete``); None if the
+    opening is not a frame's encoding.
+
+    The final object differs from the frame in ``completed_at``, ``status``,
+    ``incomplete_details``, ``output`` and ``usage``, and ends with ``output_text``. Each
+    is found by its key and the value the frame gives it: a JSON string holds no
+    unescaped quote, so these bytes occur in no string; every field before ``output`` is
+    a string, a number or null (the first match is the field) and every field after
+    ``usage`` a string or ``metadata``'s strings (the last match is).
+    """
+    status = opening.find(_STATUS_OPEN)
+    output = opening.find(_OUTPUT_OPEN, status)
+    usage = opening.rfind(_USAGE_OPEN)
+    if not 0 < status < output < usage:
+        return None
+    reason = transcript.finish_reason
+    if reason in ("length", "content_filter"):
+        kind = b"incomplete"
+        details = _INCOMPLETE[reason]
+    else:
+        kind, details = b"completed", b"null"
+    prompt, completion, estimated = transcript.token_counts(chat)
+    response = b"".join(
+        (
+            opening[:status], b'"completed_at":%d,"status":"%b","error":null,'
+            b'"incomplete_details":%b' % (int(time.time()), kind, details),
+            opening[status + _STATUS_END : output], b',"output":[', message, b"]",
+            opening[output + _OUTPUT_END : usage],
+            _USAGE % (prompt, completion, prompt + completion),
+            _ESTIMATED if estimated else b"}",
+            opening[usage + _USAGE_END : -1], b',"output_text":', text, b"}",
+        )
+    )  # fmt: skip
+    return kind, response
+
+
+def final_json(frame: dict[str, Any], transcript: Transcript, chat: ChatRequest) -> bytes | None:
+    """The encoded final object of a non-streamed answer that is one text message (no
+    reasoning, tool call or citation, the model the frame's): what encoding
+    ``finished(frame, output_items(...), ...)`` gives, spliced; None for any other."""
+    if (
+        transcript.reasoning
+        or transcript.tools
+        or transcript.citations
+        or (transcript.model_used or frame["model"]) != frame["model"]
+    ):
+        return None
+    text = dumps("".join(transcript.text))
+    message = b"".join(
+        (
+            b'{"id":"', new_id("msg").encode(), b'"', _MESSAGE_ITEM,
+            b'{"type":"output_text","text":', text, b',"annotations":[],"logprobs":[]}]}',
+        )
+    )  # fmt: skip
+    spliced = spliced_final(dumps(frame), message, text, transcript, chat)
+    return None if spliced is None else spliced[1]
+
+
 # Events every answer has that write no line of their own (the model names the final
 # response): by exact type, before a ``match`` that would try each pattern in turn.
 _NO_LINE = frozenset({ev.ModelUsed, ev.Usage, ev.Finish, ev.ConversationState})
@@ -297,6 +389,10 @@ class ResponseStream:
         self._message_position = b""  # '"item_id":...,"output_index":N' of the open message
         self._final: dict[str, Any] | None = None
         self._closing = b""
+        self._opening = b""  # the frame as start() encoded it
+        self._opening_model = ""  # and the model it named
+        # The message item closed last, encoded, and its text encoded (a JSON string).
+        self._closed_message: tuple[bytes, bytes] | None = None
 
     # --- framing
 
@@ -369,6 +465,8 @@ class ResponseStream:
                 b'{"type":"output_text","text":' + encoded + b',"annotations":'
                 + dumps(self._annotations) + b',"logprobs":[]}'
             )  # fmt: skip
+            message = b'{"id":' + dumps(item["id"]) + _MESSAGE_ITEM + part + b"]}"
+            self._closed_message = (message, encoded)
             return b"".join(
                 (
                     _TEXT_DONE, str(seq).encode(), b",", position,
@@ -376,7 +474,7 @@ class ResponseStream:
                     _PART_DONE, str(seq + 1).encode(), b",", position,
                     b',"content_index":0,"part":', part, b"}\n\n",
                     _ITEM_DONE, str(seq + 2).encode(), b',"output_index":', str(index).encode(),
-                    b',"item":{"id":', dumps(item["id"]), _MESSAGE_ITEM, part, b"]}}\n\n",
+                    b',"item":', message, b"}\n\n",
                 )
             )  # fmt: skip
         position = self._position()
@@ -415,7 +513,8 @@ class ResponseStream:
 
     def start(self) -> bytes:
         # The frame is the same in both events: encoded once.
-        response = dumps(self.frame)
+        response = self._opening = dumps(self.frame)
+        self._opening_model = self.frame["model"]
         self._seq = 2
         return (
             b'event: response.created\ndata: {"type":"response.created","sequence_number":0,'
@@ -523,17 +622,42 @@ class ResponseStream:
         return self._final
 
     def end(self, transcript: Transcript) -> bytes:
-        body = self.final(transcript)
-        kind = b"response.completed" if body["status"] == "completed" else b"response.incomplete"
+        if self._final is None and (spliced := self._plain_end(transcript)) is not None:
+            kind, response = spliced
+        else:
+            body = self.final(transcript)  # built by now if _plain_end had closed the item
+            kind = b"completed" if body["status"] == "completed" else b"incomplete"
+            response = dumps(body)
         seq = self._seq
         self._seq = seq + 1
         return b"".join(
             (
-                self._closing, b"event: ", kind, b'\ndata: {"type":"', kind,
-                b'","sequence_number":', str(seq).encode(), b',"response":', dumps(body),
+                self._closing, b"event: response.", kind, b'\ndata: {"type":"response.', kind,
+                b'","sequence_number":', str(seq).encode(), b',"response":', response,
                 b"}\n\n",
             )
         )  # fmt: skip
+
+    def _plain_end(self, transcript: Transcript) -> tuple[bytes, bytes] | None:
+        """The final object of an answer that is one text message, spliced from the
+        opening's bytes (``spliced_final``), with its kind; None for any other answer."""
+        if (
+            self._open != "message"
+            or len(self.output) != 1
+            or self._annotations
+            or (transcript.model_used or self.frame["model"]) != self._opening_model
+        ):
+            return None
+        closing = self._close()
+        message, text = self._closed_message  # type: ignore[misc]
+        spliced = spliced_final(self._opening, message, text, transcript, self.chat)
+        if spliced is not None:
+            self._closing = closing
+            return spliced
+        # Cannot happen (the frame's own keys): the object built, its closing kept.
+        self._final = finished(self.frame, list(self.output), transcript, self.chat)
+        self._closing = closing
+        return None
 
     def failure(self, error: errors.G4FError) -> bytes:
         return self._event("response.failed", response=failed(self.frame, self.output, error))

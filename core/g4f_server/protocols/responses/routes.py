@@ -46,12 +46,14 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     turn = await pipeline.start_turn(request, made.chat, keep=made.keep if body.store else None)
     made.asked = turn.chat
     made.frame = response_frame(body, made.response_id, turn.model, turn.provider)
-    turn.headers.update(made.headers)
+    if made.plan.dropped:  # most requests: no hosted tool dropped, no header to add
+        turn.headers.update(made.headers)
     if body.stream:
         made.renderer = ResponseStream(made.frame, turn.chat, made.plan)
         return await streaming.stream(turn, made.renderer)
     transcript = await pipeline.collect(turn)
-    return json_response(made.final(transcript), headers=turn.headers)
+    body = made.encoded(transcript)
+    return web.Response(body=body, headers=turn.headers, content_type="application/json")
 
 
 async def get_response(request: web.Request) -> web.Response:
