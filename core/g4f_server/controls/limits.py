@@ -58,7 +58,7 @@ class MemoryLimiter:
 
     def _count(self, key: str, window: float) -> tuple[list[float], float]:
         now = self.clock()
-        start = math.floor(now / window) * window
+        start = now - now % window  # the window start: exact, and no call
         return self._slot(key, start, now), start + window - now
 
     def _slot(self, key: str, start: float, now: float) -> list[float]:
@@ -132,7 +132,7 @@ class MemoryLimiter:
         if tpm is None and rpm is None:
             return
         now = self.clock()
-        start = math.floor(now / WINDOW) * WINDOW
+        start = now - now % WINDOW  # as _count: exact, and no call
         reset = start + WINDOW - now
         rates = ticket.rates
         if rates is None:
@@ -312,7 +312,7 @@ class Ticket(Controlled):
         # (reserved_until is on the limiter's clock here: reserve_tokens_now sets it.)
         now = local.clock()
         rolled = self.reserved_until and now >= self.reserved_until
-        start = math.floor(now / WINDOW) * WINDOW
+        start = now - now % WINDOW  # as _count: exact, and no call
         windows = local._windows
         for key, _, reserved in keys:
             delta = tokens - reserved
@@ -320,7 +320,8 @@ class Ticket(Controlled):
                 slot = windows.get(key)
                 if slot is None or slot[0] != start:
                     slot = local._slot(key, start, now)
-                slot[1] = max(0, slot[1] + delta)  # a refund never takes it below 0
+                total = slot[1] + delta  # a refund never takes it below 0 (max(), inlined)
+                slot[1] = total if total > 0 else 0
         return True
 
     def release_now(self) -> bool:
@@ -599,7 +600,7 @@ def reserve_tokens_now(ticket: Ticket, estimate: int) -> bool:
     if not keys or ticket.uncounted:
         return True
     now = local.clock()
-    start = math.floor(now / WINDOW) * WINDOW
+    start = now - now % WINDOW  # as _count: exact, and no call
     reset = start + WINDOW - now
     windows = local._windows
     for index, (key, limit, _) in enumerate(keys):
@@ -611,7 +612,7 @@ def reserve_tokens_now(ticket: Ticket, estimate: int) -> bool:
             del keys[index:]
             ticket.charge_now(0)
             raise _rate_limited("tpm", key[2:], Decision(False, limit, 0, reset))
-        cost = min(estimate, limit)
+        cost = estimate if estimate < limit else limit  # min(), without its call
         slot[1] = used + cost
         keys[index] = (key, limit, cost)
     ticket.reserved_until = now + reset  # the limiter's clock: charge_now reads the same
