@@ -12,6 +12,7 @@ import pytest
 from multidict import CIMultiDict
 from typer.testing import CliRunner
 
+from g4f_server import errors
 from g4f_server.cli import app as cli_app
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.controls.limits import (
@@ -141,6 +142,35 @@ async def test_tokens_are_estimated_when_the_provider_reports_none(make_client: 
     # ~12 estimated tokens (prompt and answer): the first answer uses the minute up.
     assert (await client.post(CHAT, json=body())).status == 200
     await assert_429(await client.post(CHAT, json=body()), "tokens", 10)
+
+
+async def test_with_metrics_on_what_an_ended_request_holds_is_given_back(
+    make_client: Any,
+) -> None:
+    """With metrics on, the memory backend's slots and reservations are given back by
+    the metrics middleware: after a failed answer (its reserved tokens refunded) and
+    after a 429 raised inside the handler (a model's limit, with the client's slot
+    already taken), whose kind the metrics count."""
+    provider = Scripted(usage=True, fail=errors.ProviderError("upstream down"))
+    client = await make_client(
+        provider,
+        metrics=True,
+        metrics_public=True,
+        limits={"per_client": {"tpm": 30, "concurrency": 1}, "models": {"thinker": {"rpm": 1}}},
+    )
+    # The failed answer reserved the whole minute (no max_tokens: 1024 estimated, at
+    # most the budget): without the refund the next request would be refused.
+    assert (await client.post(CHAT, json=body())).status == 502
+    provider.fail = None
+    resp = await client.post(CHAT, json=body())
+    assert resp.status == 200
+    assert resp.headers["x-ratelimit-remaining-tokens"] == "30"
+    assert (await client.post(CHAT, json=body("thinker"))).status == 200
+    await assert_429(await client.post(CHAT, json=body("thinker")), "requests", 1)
+    # The slot the refused request took is free again (a concurrency of 1).
+    assert (await client.post(CHAT, json=body())).status == 200
+    text = await (await client.get("/metrics")).text()
+    assert 'g4f_rate_limited_total{kind="rpm"} 1.0' in text
 
 
 async def test_concurrent_requests(make_client: Any) -> None:

@@ -21,7 +21,7 @@ import fnmatch
 import ipaddress
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +58,7 @@ class MemoryLimiter:
 
     def _count(self, key: str, window: float) -> tuple[list[float], float]:
         now = self.clock()
-        start = math.floor(now / window) * window
+        start = now - now % window  # the window start: exact, and no call
         return self._slot(key, start, now), start + window - now
 
     def _slot(self, key: str, start: float, now: float) -> list[float]:
@@ -132,7 +132,7 @@ class MemoryLimiter:
         if tpm is None and rpm is None:
             return
         now = self.clock()
-        start = math.floor(now / WINDOW) * WINDOW
+        start = now - now % WINDOW  # as _count: exact, and no call
         reset = start + WINDOW - now
         rates = ticket.rates
         if rates is None:
@@ -263,7 +263,7 @@ class Ticket(Controlled):
     are on, with no limiter until the limits middleware admits it): one object per
     request for both. A plain slotted class whose lists are made only when needed."""
 
-    __slots__ = ("limiter", "local", "reserved_until", "slots", "uncounted")
+    __slots__ = ("limiter", "local", "reserved_until", "uncounted")
 
     def __init__(
         self, limiter: Limiter | None = None, started: float = 0.0, metrics: Any = None
@@ -312,7 +312,7 @@ class Ticket(Controlled):
         # (reserved_until is on the limiter's clock here: reserve_tokens_now sets it.)
         now = local.clock()
         rolled = self.reserved_until and now >= self.reserved_until
-        start = math.floor(now / WINDOW) * WINDOW
+        start = now - now % WINDOW  # as _count: exact, and no call
         windows = local._windows
         for key, _, reserved in keys:
             delta = tokens - reserved
@@ -320,7 +320,8 @@ class Ticket(Controlled):
                 slot = windows.get(key)
                 if slot is None or slot[0] != start:
                     slot = local._slot(key, start, now)
-                slot[1] = max(0, slot[1] + delta)  # a refund never takes it below 0
+                total = slot[1] + delta  # a refund never takes it below 0 (max(), inlined)
+                slot[1] = total if total > 0 else 0
         return True
 
     def release_now(self) -> bool:
@@ -355,6 +356,20 @@ class Ticket(Controlled):
         slots, self.slots = self.slots, None
         for key in slots or ():
             await self.limiter.release(key)
+
+    def settle_now(self) -> bool:
+        """What an ended request still holds, given back in memory: the refund of tokens
+        reserved for an answer that never finished, then the slots. False: await
+        ``settle``."""
+        if self.token_keys is not None and not self.charge_now(0):
+            return False
+        return self.slots is None or self.release_now()
+
+    async def settle(self) -> None:
+        if self.token_keys is not None:
+            await self.charge_tokens(0)  # never finished (failed, cut off): a refund
+        if self.slots is not None:
+            await self.release()
 
 
 @dataclass(slots=True)
@@ -484,24 +499,31 @@ LIMITS = web.AppKey("limits", RateLimits)
 
 def limits_middleware() -> web.Middleware:
     """The app's limits middleware: one per app, which reads the app's ``LIMITS`` on
-    its first request and keeps it (an app key read per request was ~1k instructions)."""
+    its first request and keeps it (an app key read per request was ~1k instructions).
+
+    Not a coroutine: on the memory backend with metrics on, it admits the request and
+    returns the handler's own coroutine, and the metrics middleware (outside the edge)
+    gives back what the request still holds when it ends. A middleware's coroutine is
+    one more frame that every wake-up of the request passes through (the upstream's
+    answer, each chunk of a stream). Otherwise (a shared limiter, whose calls are
+    awaited; or no metrics middleware to settle) it returns ``_admit_and_settle``'s."""
     found: list[RateLimits] = []
 
-    @web.middleware
-    async def limits_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    def limits_middleware(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
         """Counts every request that passed the key check (open paths are not counted)."""
         path = request.path
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
-            return await handler(request)
+            return handler(request)  # type: ignore[no-any-return]
         if not found:
             found.append(request.app[LIMITS])
         limits = found[0]
         if limits.after_metrics:  # the metrics middleware made it, without a limiter
             ticket: Ticket = request[CONTROLLED]  # type: ignore[assignment]
             limiter = ticket.limiter = limits.limiter
-            ticket.local = limiter if type(limiter) is MemoryLimiter else None
+            local = ticket.local = limiter if type(limiter) is MemoryLimiter else None
         else:
             ticket = request[CONTROLLED] = Ticket(limits.limiter)
+            local = None  # nothing outside the edge settles it: _admit_and_settle does
         try:  # subject_of and of_key, inlined
             key_name = request[KEY_NAME]
         except KeyError:
@@ -512,22 +534,40 @@ def limits_middleware() -> web.Middleware:
         else:
             subject = f"ip:{client_address(request, limits.trusted)}"
             rule = limits.per_client
+        if local is None:
+            return _admit_and_settle(limits, ticket, subject, rule, request, handler)
         try:
-            if ticket.local is not None:  # the memory backend: no coroutine for the checks
-                ticket.local.admit_now(ticket, subject, rule)
-            else:
-                await limits.admit(ticket, subject, rule)
-            return await handler(request)
+            local.admit_now(ticket, subject, rule)  # slots it took: the metrics give back
         except errors.RateLimitError as exc:
             ticket.limited = getattr(exc, "kind", "requests")
             raise
-        finally:
-            if ticket.token_keys is not None and not ticket.charge_now(0):
-                await ticket.charge_tokens(0)  # never finished (failed, cut off): a refund
-            if ticket.slots is not None and not ticket.release_now():
-                await ticket.release()
+        return handler(request)  # type: ignore[no-any-return]
 
-    return limits_middleware
+    return limits_middleware  # type: ignore[return-value]
+
+
+async def _admit_and_settle(
+    limits: RateLimits,
+    ticket: Ticket,
+    subject: str,
+    rule: Rule,
+    request: web.Request,
+    handler: Any,
+) -> web.StreamResponse:
+    """Admit, run the handler, and give back what the request still holds, all inside
+    the edge (so a 503 of the shared limiter is answered as any error)."""
+    try:
+        if ticket.local is not None:  # the memory backend: no coroutine for the checks
+            ticket.local.admit_now(ticket, subject, rule)
+        else:
+            await limits.admit(ticket, subject, rule)
+        return await handler(request)  # type: ignore[no-any-return]
+    except errors.RateLimitError as exc:
+        ticket.limited = getattr(exc, "kind", "requests")
+        raise
+    finally:
+        if not ticket.settle_now():
+            await ticket.settle()
 
 
 def rate_headers(ticket: Ticket, headers: Any) -> None:
@@ -560,7 +600,7 @@ def reserve_tokens_now(ticket: Ticket, estimate: int) -> bool:
     if not keys or ticket.uncounted:
         return True
     now = local.clock()
-    start = math.floor(now / WINDOW) * WINDOW
+    start = now - now % WINDOW  # as _count: exact, and no call
     reset = start + WINDOW - now
     windows = local._windows
     for index, (key, limit, _) in enumerate(keys):
@@ -572,7 +612,7 @@ def reserve_tokens_now(ticket: Ticket, estimate: int) -> bool:
             del keys[index:]
             ticket.charge_now(0)
             raise _rate_limited("tpm", key[2:], Decision(False, limit, 0, reset))
-        cost = min(estimate, limit)
+        cost = estimate if estimate < limit else limit  # min(), without its call
         slot[1] = used + cost
         keys[index] = (key, limit, cost)
     ticket.reserved_until = now + reset  # the limiter's clock: charge_now reads the same

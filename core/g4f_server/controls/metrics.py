@@ -223,6 +223,12 @@ def metrics_middleware() -> web.Middleware:
         finally:
             if state.streaming:
                 metrics.live.streams -= 1
+            # The limits' slots and unspent token reservations: on the memory backend
+            # their middleware has no frame of its own and leaves them to this one.
+            if (state.slots is not None or state.token_keys is not None) and not (
+                state.settle_now()  # type: ignore[attr-defined]  # a limits.Ticket's
+            ):
+                await state.settle()  # type: ignore[attr-defined]
         route = request.match_info.route
         known = routes.get(route)
         if known is None:

@@ -15,16 +15,18 @@ class Controlled:
     the outermost of the two middlewares that is installed; with rate limits on it is
     their ``limits.Ticket`` (a subclass), so a request has one such object, not two."""
 
-    __slots__ = ("limited", "metrics", "rates", "started", "streaming", "token_keys")
+    __slots__ = ("limited", "metrics", "rates", "slots", "started", "streaming", "token_keys")
 
     def __init__(self, started: float = 0.0, metrics: Any = None) -> None:
         self.started = started  # perf_counter at the metrics middleware
         self.metrics = metrics  # metrics.Metrics when metrics are on
         self.streaming = False  # counted in the streams-in-progress gauge
         self.limited: str | None = None  # the limit kind that refused it
-        # Set by the limits (limits.Ticket): what its headers report, what it reserved.
+        # Set by the limits (limits.Ticket): what its headers report, what it reserved,
+        # the concurrency slots it holds (the metrics middleware gives back what is left).
         self.rates: Any = None
         self.token_keys: Any = None
+        self.slots: Any = None
 
 
 CONTROLLED: web.RequestKey[Controlled] = web.RequestKey("controlled")

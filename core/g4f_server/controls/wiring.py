@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import istr
 
+from g4f_server import errors
 from g4f_server.appkeys import KEY_NAME, SERVED_BY
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.controls import demo, limits
@@ -200,19 +201,25 @@ def _admitted(active: Active) -> Callable[[web.Request, Any], Awaitable[None]] |
         ticket = request[CONTROLLED]
         if type(ticket) is not limits.Ticket or ticket.limiter is None:
             return  # not admitted by the limits middleware (a path it does not count)
-        if rate_limits.models:
-            await limits.admit_model(rate_limits, ticket, model)
-        # A chat request (media requests have no token budget), told by an attribute:
-        # importing the request models here would load pydantic at start-up.
-        if ticket.token_keys is None:
-            return
-        budgeted = _BUDGETED.get(type(body))  # _has_budget, inlined
-        if budgeted is None:
-            budgeted = _has_budget(body)
-        if budgeted:
-            estimate = estimate_prompt_tokens(body) + (body.token_limit or completion)
-            if not limits.reserve_tokens_now(ticket, estimate):
-                await limits.reserve_tokens(rate_limits, ticket, estimate)
+        try:
+            if rate_limits.models:
+                await limits.admit_model(rate_limits, ticket, model)
+            # A chat request (media requests have no token budget), told by an attribute:
+            # importing the request models here would load pydantic at start-up.
+            if ticket.token_keys is None:
+                return
+            budgeted = _BUDGETED.get(type(body))  # _has_budget, inlined
+            if budgeted is None:
+                budgeted = _has_budget(body)
+            if budgeted:
+                estimate = estimate_prompt_tokens(body) + (body.token_limit or completion)
+                if not limits.reserve_tokens_now(ticket, estimate):
+                    await limits.reserve_tokens(rate_limits, ticket, estimate)
+        except errors.RateLimitError as exc:
+            # The metrics count the refusal's kind; the limits middleware may not be a
+            # frame around the handler to see it pass (limits_middleware).
+            ticket.limited = getattr(exc, "kind", "requests")
+            raise
 
     return admitted
 

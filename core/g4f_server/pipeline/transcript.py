@@ -14,17 +14,20 @@ if TYPE_CHECKING:
 
 def estimate_tokens(text: str) -> int:
     """Rough count (UTF-8 bytes / 4) used when the upstream reports no usage."""
-    return (len(text.encode()) + 3) // 4
+    # isascii() reads a flag of the string: an ASCII text's UTF-8 length is its length.
+    return ((len(text) if text.isascii() else len(text.encode())) + 3) // 4
 
 
 def estimate_prompt_tokens(request: ChatRequest) -> int:
     # A string content read from the message's __dict__ (a pydantic attribute read and a
-    # text() call per message were half the cost; Messages' message_start asks each time).
+    # text() call per message were half the cost; Messages' message_start asks each time;
+    # the rate limits' reservation, each request).
     total = 3
     for message in request.messages:
         content = message.__dict__["content"]
         text = content if type(content) is str else message.text()
-        total += estimate_tokens(text) + 4
+        # estimate_tokens, inlined: a call per message was a third of the cost.
+        total += ((len(text) if text.isascii() else len(text.encode())) + 3) // 4 + 4
     return total
 
 
