@@ -54,12 +54,40 @@ _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate":
 
 
 async def read_model(request: web.Request, model: type[M]) -> M:
-    """The body as ``model``, within every limit; a 400 names its first problem."""
+    """The body as ``model``, within every limit; a 400 names its first problem.
+
+    One frame for a body that has all arrived uncompressed (nearly every request): no
+    coroutine of ``read_body``, no copy (the parser takes bytes), no helper frames. Its
+    Content-Length needs no check: the HTTP parser ended the body there, so its length
+    says the same (a body over the limit is refused by its length, with the same 413)."""
     config = request.app[CONFIG]
-    body = _arrived(request, config.max_body_size)
-    if body is None:  # still arriving, or compressed: the general path
+    content = request.content
+    if (
+        content.is_eof()
+        and content.exception() is None  # (a broken body's error is mapped by ``_read_raw``)
+        and "Content-Encoding" not in request.headers
+    ):
+        body: bytes | bytearray = content.read_nowait()
+        if len(body) > config.max_body_size:
+            raise too_large(config.max_body_size)
+    else:  # still arriving, or compressed: the general path
         body = await read_body(request, config)
-    data = json_object(body, config)
+    if not body or body.isspace():
+        raise errors.InvalidRequestError("The request body is empty; send a JSON object")
+    max_depth, max_items = config.max_json_depth, config.max_json_items
+    # Bounded by its bytes (nearly every body): within the pre-check's bound too.
+    bounded = shape_bounded_by_bytes(body, max_depth, max_items)
+    if not bounded:
+        precheck_json_size(body, max_items)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    del body  # the parsed objects are the one copy from here on
+    if type(data) is not dict:
+        raise errors.InvalidRequestError("The request body must be a JSON object")
+    if not bounded:
+        check_json_shape(data, max_depth, max_items)
     # The models' own limits (their validators cannot see the settings).
     set_request_limits(config.max_messages, config.max_content_parts, config.max_embedding_inputs)
     try:
@@ -81,46 +109,6 @@ async def read_body(request: web.Request, config: AppConfig) -> bytearray:
     if coding is not None:
         return await inflate(body, coding, limit)
     return body
-
-
-def _arrived(request: web.Request, limit: int) -> bytes | None:
-    """The whole body when it has all arrived uncompressed within ``limit`` (nearly every
-    request): read without the two coroutines of ``read_body`` and without a copy (the
-    parser takes bytes). None otherwise, and for every body over the limit, which
-    ``read_body`` refuses."""
-    content = request.content
-    if not content.is_eof() or content.exception() is not None:
-        return None  # (a broken body's error is mapped by ``_read_raw``)
-    if "Content-Encoding" in request.headers:
-        return None
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        return None
-    body = content.read_nowait()
-    if len(body) > limit:
-        raise too_large(limit)
-    return body
-
-
-def json_object(body: bytes | bytearray, config: AppConfig) -> dict[str, Any]:
-    """``body`` parsed as a JSON object, within the JSON limits."""
-    if not body or body.isspace():
-        raise errors.InvalidRequestError("The request body is empty; send a JSON object")
-    max_depth, max_items = config.max_json_depth, config.max_json_items
-    # Bounded by its bytes (nearly every body): within the pre-check's bound too.
-    bounded = shape_bounded_by_bytes(body, max_depth, max_items)
-    if not bounded:
-        precheck_json_size(body, max_items)
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
-    del body  # the parsed objects are the one copy from here on
-    if not isinstance(data, dict):
-        raise errors.InvalidRequestError("The request body must be a JSON object")
-    if not bounded:
-        check_json_shape(data, max_depth, max_items)
-    return data
 
 
 def too_large(limit: int, setting: str = "max_body_size") -> errors.PayloadTooLargeError:
