@@ -75,4 +75,3 @@ async def test_headers_go_out_with_the_first_write(
     assert fields["X-Accel-Buffering"] == "kept?"
     assert fields["Transfer-Encoding"] == "chunked"
     assert body == b"9\r\ndata: 1\n\n\r\ne\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"
-

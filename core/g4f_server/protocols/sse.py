@@ -14,12 +14,14 @@ DONE = b"data: [DONE]\n\n"
 # Every stream's own headers, made once: a response copies them (a multidict's copy keeps
 # the keys' folded forms) instead of building them from a dict per stream.
 _HEADERS = CIMultiDictProxy(
-    CIMultiDict({
-        "Content-Type": "text/event-stream; charset=utf-8",
-        "Cache-Control": "no-cache",
-        # Tell nginx and similar proxies not to buffer the stream.
-        "X-Accel-Buffering": "no",
-    })
+    CIMultiDict(
+        {
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            # Tell nginx and similar proxies not to buffer the stream.
+            "X-Accel-Buffering": "no",
+        }
+    )
 )
 
 
