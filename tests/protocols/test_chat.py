@@ -618,3 +618,17 @@ async def test_streamed_bytes_equal_the_renderers_event_by_event(make_client: An
     want.append(renderer.end(transcript))
     assert got == b"".join(want)
     assert got.count(b'"model":"other-2"') == 3 and b'"content":"b"' in got
+
+
+@pytest.mark.parametrize("reason", ["stop", "length", "tool_calls", "content_filter"])
+def test_the_usual_end_is_the_finish_chunk_and_done(reason: str) -> None:
+    """``end`` sends the usual finish chunk and [DONE] as one encoded piece: the same
+    bytes as the finish chunk built for that reason."""
+    renderer = ChunkRenderer("chatcmpl-1", "m-1", "P")
+    transcript = Transcript()
+    transcript.add(events.Finish(reason))  # type: ignore[arg-type]
+    chunk = {**renderer._chunk({}, reason)}
+    assert (
+        renderer.end(transcript)
+        == b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\ndata: [DONE]\n\n"
+    )

@@ -67,6 +67,32 @@ async def open_sse(turn: ChatTurn) -> web.StreamResponse:
 
 Send = Callable[[bytes], Awaitable[object]]
 
+_NUL_ESCAPED = b"\\u0000"
+
+
+def splice(lines: list[bytes], texts: list[str], before: bytes, after: bytes) -> None:
+    """Append the chunks of consecutive text deltas (``before + dumps(text) + after``
+    each) to ``lines``, and empty ``texts``. Encoding is most of a chunk's cost, so a run
+    is encoded at once: joined by NUL, which JSON writes as ``\\u0000``, then split there.
+    That is exact only when no text has a NUL or a backslash of its own (a ``\\u0000``
+    written for a text's ``\\`` and ``u0000`` would look the same); otherwise, or when a
+    text cannot be encoded at all, each is encoded alone, as a chunk at a time would be."""
+    if len(texts) > 1:
+        joined = "\0".join(texts)
+        if "\\" not in joined and joined.count("\0") == len(texts) - 1:
+            try:
+                encoded = dumps(joined)
+            except TypeError:  # a lone surrogate: each alone below, so the error comes
+                pass  # after the chunks before it, as before
+            else:
+                split = b'"' + after + before + b'"'  # one chunk's end, the next's start
+                lines += (before, encoded.replace(_NUL_ESCAPED, split), after)
+                texts.clear()
+                return
+    for delta in texts:
+        lines += (before, dumps(delta), after)
+    texts.clear()
+
 
 async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send) -> bool:
     """Write the answer through a transport (SSE, a WebSocket): one ``write`` per batch
@@ -88,22 +114,31 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
             add, render, text = transcript.add, renderer.render, transcript.text.append
             next_item, clock = run.stream.__anext__, watchdog.clock
             before, after = getattr(renderer, "text_parts", None) or _NO_PARTS
+            texts: list[str] = []  # the batch's text deltas not yet spliced
             while True:
                 for event in batch:
                     if type(event) is TextDelta:  # most events: straight to the text
                         text(delta := event.text)
-                        if before is not None:  # and its chunk spliced here: no call
+                        if before is not None:  # and its chunk spliced below: no call
                             if delta:
-                                lines += (before, dumps(delta), after)
+                                texts.append(delta)
                             continue
                     else:
                         if isinstance(event, ev.Media) and event.url is None:
                             event = await request.app[MEDIA].publish(event, request)
                         add(event)
+                    if texts:  # the text before this event comes first
+                        splice(lines, texts, before, after)  # type: ignore[arg-type]
                     if (line := render(event)) is not None:
                         lines.append(line)
                     if before is not None:
                         before, after = renderer.text_parts  # type: ignore[attr-defined]
+                if texts:
+                    if len(texts) == 1:  # one delta a read (a paced upstream): no call
+                        lines += (before, dumps(texts[0]), after)
+                        texts.clear()
+                    else:
+                        splice(lines, texts, before, after)  # type: ignore[arg-type]
                 if lines:
                     await write(b"".join(lines))
                     lines.clear()

@@ -126,6 +126,13 @@ def completion_json(
 _USAGE = b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}'
 
 
+# The usual stream's end after the chunk head: the finish chunk (no gateway fields, no
+# usage chunk asked for) and [DONE], per finish reason, encoded once.
+_ENDS = {
+    reason: b'{},"logprobs":null,"finish_reason":' + dumps(reason) + b"}]}\n\n" + sse.DONE
+    for reason in ("stop", "length", "tool_calls", "content_filter")
+}
+
 # Events that only shape the end (finish reason, usage, stored state): no chunk of their own.
 _AT_THE_END = frozenset({ev.Finish, ev.Usage, ev.ConversationState})
 
@@ -202,8 +209,12 @@ class ChunkRenderer:
 
     def end(self, transcript: Transcript) -> bytes:
         """The finish chunk, the usage chunk if asked for, and [DONE]."""
-        tail = self.finish(transcript, self.extra)
         request = self.request
+        if not self.extra and (request is None or not request.wants_usage_chunk):
+            end = _ENDS.get(transcript.finish_reason)  # the usual end: one piece
+            if end is not None:
+                return self._head + end
+        tail = self.finish(transcript, self.extra)
         if request is not None and request.wants_usage_chunk:
             tail += self.usage(transcript, request)
         return tail + sse.DONE
