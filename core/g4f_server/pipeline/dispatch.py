@@ -295,6 +295,7 @@ class ChatRun(Watchdog):
                     add(event)
                 if last:
                     break
+                # The wait below is streaming.relay's too (each copy names the other).
                 watchdog.since = now = clock()
                 if deadline is not None and now >= deadline:
                     raise self.timeout_error(within)

@@ -210,7 +210,9 @@ async def _start_turn(
     conversation_id: str | None,
 ) -> ChatTurn:
     """``start_turn`` with what it awaits before the provider is called: the controls'
-    ``admitted``, the conversation's history and states, the response cache, emulation."""
+    ``admitted``, the conversation's history and states, the response cache, emulation.
+    ``start_turn``'s quick way repeats this one's proxy check, routing and making of the
+    turn (``_started``) for the requests that await none of these: change both."""
     app = request.app
     config = app[CONFIG]
     if conversation_id and len(conversation_id) > CONVERSATION_ID_MAX:  # the path's is unchecked

@@ -102,7 +102,7 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
     request, run = turn.request, turn.run
     transcript = Transcript()
     watchdog, cut = run.watchdog, run.cut
-    run.begin(None)  # ChatRun.read's wait, inlined here: one frame less per chunk
+    run.begin(None)  # ChatRun.read's wait, inlined here (each copy names the other)
     batch = run.first
     last = cut is not None and cut.found is not None  # the first batch ended at a stop
     try:
