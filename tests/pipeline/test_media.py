@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from g4f_server import events, hookimpl
+from g4f_server.provider import ModelInfo, ProviderContext, ProviderInfo
+from g4f_server.requests import ChatRequest
 from g4f_server.storage.media import MediaStore
 from tests.media_providers import Illustrator, Painter, png
 
@@ -174,3 +178,46 @@ async def test_media_is_open_but_everything_else_needs_the_key(
     assert status == 200 and data.startswith(b"\x89PNG")
     assert (await get(base + "/v1/images/generations"))[0] == 401
     assert (await get(base + "/mediaX/whatever"))[0] == 401
+
+
+class _BrokenPicture:
+    """Text, then media the store refuses (no bytes), in one batch."""
+
+    name = "BrokenPicture"
+
+    @hookimpl
+    def provider_info(self) -> ProviderInfo:
+        return ProviderInfo(name=self.name, public_names=True)
+
+    @hookimpl
+    async def list_models(self, ctx: ProviderContext) -> list[ModelInfo]:
+        return [ModelInfo("broken-picture", frozenset({"chat"}))]
+
+    @hookimpl
+    async def chat(self, request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Any]:
+        yield [
+            events.TextDelta("first words, "),
+            events.TextDelta("second words"),
+            events.Media("image", data=b"", mime_type="image/png"),
+        ]
+
+
+async def test_text_before_media_that_fails_reaches_the_client(
+    start_gateway: Any, tmp_path: Path
+) -> None:
+    """The stream's write loop holds a read's text deltas to encode them together: they
+    are written before the media is published, so a failed publish costs no text."""
+    base = await start_gateway(plugins=[_BrokenPicture()], data_dir=str(tmp_path))
+    body = {
+        "model": "broken-picture",
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(base + "/v1/chat/completions", json=body) as resp,
+    ):
+        assert resp.status == 200
+        text = await resp.text()
+    assert '"content":"first words, "' in text and '"content":"second words"' in text
+    assert text.index("second words") < text.index('"error"')

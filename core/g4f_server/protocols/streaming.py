@@ -124,11 +124,12 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
                                 texts.append(delta)
                             continue
                     else:
+                        if texts:  # the text before this event comes first (and is kept
+                            # in ``lines`` should publishing the media below fail)
+                            splice(lines, texts, before, after)  # type: ignore[arg-type]
                         if isinstance(event, ev.Media) and event.url is None:
                             event = await request.app[MEDIA].publish(event, request)
                         add(event)
-                    if texts:  # the text before this event comes first
-                        splice(lines, texts, before, after)  # type: ignore[arg-type]
                     if (line := render(event)) is not None:
                         lines.append(line)
                     if before is not None:
