@@ -273,14 +273,8 @@ class ChatRun(Watchdog):
         in this frame, not in one more around it)."""
         watchdog, stream, cut = self, self.stream, self.cut
         clock = watchdog.clock
-        deadline = None
-        if within is not None:  # begin(within) and set_deadline, in line
-            deadline = clock() + within
-            if deadline < watchdog._next:  # sooner than the next look: look then
-                watchdog._next = deadline
-                watchdog._ticker.look_at(deadline)
-        watchdog._deadline = deadline
-        watchdog._limit = self.idle_timeout
+        self.begin(within)
+        deadline = self._deadline
         add, text, next_item = transcript.add, transcript.text.append, stream.__anext__
         batch = self.first
         last = cut is not None and cut.found is not None  # the first batch ended at a stop

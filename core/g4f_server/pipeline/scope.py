@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from aiohttp import hdrs, web
+from aiohttp import web
 from multidict import istr
 
 from g4f_server import errors
@@ -47,15 +47,11 @@ def provider_key(request: web.Request | None, body_key: str | None) -> str | Non
         return body_key
     if request is None:
         return None
-    headers = request.headers
-    if header := headers.get(_PROVIDER_KEY):
+    if header := request.headers.get(_PROVIDER_KEY):
         return _checked(header, "X-Provider-Key")
-    # bearer_words(), in line: this runs on every chat request, most with a Bearer key
-    auth = headers.get(hdrs.AUTHORIZATION, "")
-    if auth[:7].lower() == "bearer ":
-        words = auth[7:].split(None, 1)
-        if len(words) == 2:
-            return _checked(words[1].strip(), "Authorization")
+    words = bearer_words(request)
+    if len(words) == 2:
+        return _checked(words[1].strip(), "Authorization")
     return None
 
 
