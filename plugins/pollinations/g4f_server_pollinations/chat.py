@@ -13,7 +13,7 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from g4f_server.errors import ProviderError
+from g4f_server.errors import G4FError, ProviderError
 from g4f_server.events import (
     ChatEvent,
     ChatItem,
@@ -349,6 +349,7 @@ class _Answer:
         "cut",
         "done",
         "emitted",
+        "ended",
         "header_usage",
         "held",
         "held_text",
@@ -366,7 +367,8 @@ class _Answer:
 
     def __init__(self, request: ChatRequest, *, keyed: bool) -> None:
         self.out: list[ChatEvent] = []
-        self.lines = Lines()
+        # Made with the first read of a stream (feed): a whole answer needs none.
+        self.lines: Lines | None = None
         self.done = False  # [DONE] seen, or the answer was cut: read no further
         self.cut = False  # cut at a stop sequence or max_tokens (legacy)
         self.model_seen = False
@@ -374,7 +376,8 @@ class _Answer:
         # Blank lines before the first text are dropped (None once text went out); held
         # here while the answer so far is only whitespace.
         self.lead: str | None = ""
-        self.cited: set[str] = set()
+        self.cited: set[str] | None = None  # made with the first citation
+        self.ended = False  # the Finish is out already (_text_completion): no close()
         self.reason: str | None = None
         self.saw_tools = False
         self.saw_usage = False
@@ -425,6 +428,8 @@ class _Answer:
         """The events of the next piece of an SSE body. No limit on the line length:
         a chunk can carry a large base64 blob."""
         out = self._new_batch()
+        if (lines := self.lines) is None:
+            lines = self.lines = Lines()
         # A read of several events (a fast stream's, or one read late): one decode for all.
         # A read of one event (a paced stream's) costs less line by line, and is told
         # apart by its length alone: each check costs ~700 instructions, a bytes method
@@ -434,11 +439,11 @@ class _Answer:
             and len(piece) > _SEVERAL
             and piece[-2:] == b"\n\n"
             and piece[:6] == b"data: "
-            and not self.lines.partial
+            and not lines.partial
             and self._batch(piece)
         ):
             return out
-        lines = self.lines.split(piece)
+        lines = lines.split(piece)
         if not lines:
             return out
         loads = orjson.loads
@@ -557,6 +562,8 @@ class _Answer:
             self.model_seen = True
             put(_model_used(str(model)))
         if chunk.get("citations"):
+            if self.cited is None:
+                self.cited = set()
             for citation in _citations(chunk, self.cited):
                 put(citation)
         choices = chunk.get("choices")
@@ -606,8 +613,9 @@ class _Answer:
     def completion(self, raw: bytes, audio_format: str) -> list[ChatEvent]:
         """The events of a JSON completion. The usual one, text only from the gateway host,
         is decoded typed and its events put in one pass (what ``whole`` would make of
-        ``read_completion``'s); any other (reasoning, tool calls, audio, citations, an
-        error, another shape, the legacy host's checks) takes the full walk."""
+        ``read_completion``'s) and ended with its Finish (``ended``: ``close`` adds
+        nothing); any other (reasoning, tool calls, audio, citations, an error, another
+        shape, the legacy host's checks) takes the full walk."""
         if not self.legacy:
             decode, shape_error = _typed_completion()
             try:
@@ -624,6 +632,9 @@ class _Answer:
         return self.whole(read_completion(data, audio_format))
 
     def _text_completion(self, done: TextCompletion) -> list[ChatEvent]:
+        """The whole answer, ended: what ``close`` would add is added here (a text answer
+        from the gateway host holds nothing back and has no tool calls), so the usual
+        JSON answer is one pass and one list."""
         out = self._new_batch()
         put = self.put
         if done.model and not self.model_seen:
@@ -638,7 +649,11 @@ class _Answer:
             self.saw_usage = True
             put(usage)
         if reason := choice.finish_reason:
-            self.reason = _FINISH.get(reason, "stop")
+            self.reason = reason = _FINISH.get(reason, "stop")
+        if self.header_usage is not None and not self.saw_usage:
+            put(self.header_usage)
+        put(_FINISHED[reason or "stop"])
+        self.ended = True
         return out
 
     def whole(self, events: list[ChatEvent]) -> list[ChatEvent]:
@@ -667,10 +682,13 @@ class _Answer:
         return out
 
     def close(self, *, streamed: bool = False) -> list[ChatEvent]:
-        """The last events: what was held back, and the Finish."""
+        """The last events: what was held back, and the Finish (none once ``ended``)."""
         out = self._new_batch()
-        if self.lines.partial and not self.done:  # the body ended without a final newline
-            line = self.lines.rest().strip()
+        if self.ended:
+            return out
+        lines = self.lines
+        if lines is not None and lines.partial and not self.done:  # no final newline
+            line = lines.rest().strip()
             data = line[5:].strip() if line.startswith(b"data:") else b""
             if data and data != b"[DONE]":
                 try:
@@ -771,45 +789,68 @@ async def chat(request: ChatRequest, ctx: ProviderContext) -> AsyncIterator[Chat
     url, headers = _route(cfg.gen_url if keyed else cfg.text_url, key)
     body = build_body(request, keyed=keyed)
     answer = _Answer(request, keyed=keyed)
-    # Keyed calls are limited per account upstream: no local slot to wait for.
+    # Keyed calls are limited per account upstream: no local slot to wait for. An
+    # anonymous call holds its slot from before the request until after the release.
     slot = None if keyed else transport.anonymous_slot(ctx, cfg, "text", keyed=False)
-    streamed = False
-    # The answer's last events (the whole answer, or the read that ended the stream) go
-    # out with close()'s in one batch: one write to the client, not two.
-    last: list[ChatEvent] | None = None
-    # watched: the kernel's watchdog bounds the wait for the headers and every event after
-    # them (G4F_TIMEOUT, then G4F_STREAM_TIMEOUT), so no socket timer is armed.
-    async with transport.call(
-        ctx,
-        "POST",
-        url,
-        keyed=keyed,
-        what="chat",
-        watched=True,
-        slot=slot,
-        data=orjson.dumps(body),
-        headers=headers,
-    ) as resp:
-        answer.upstream_headers(resp.raw_headers, ctx)
-        # One list per network read: the gateway writes it to the client in one piece.
-        if resp.content_type == "text/event-stream":
-            streamed = True
-            feed, readany = answer.feed, resp.content.readany
-            # readany() itself, not iter_any(): its __anext__ is one more coroutine per read.
-            while piece := await readany():
-                events = feed(piece)
-                if answer.done:
-                    last = events
-                    break
-                if events:
-                    yield events
-                    answer.model_seen = True  # one model per stream: the first one named
-        elif (content := resp.content).is_eof() and resp.content_type == "application/json":
-            # The usual whole answer: it came with its headers, and is decoded here, without
-            # _read_whole's coroutine (nor read()'s loop of awaits) for a body all there.
-            last = answer.completion(content.read_nowait(), _audio_format(body))
-        else:
-            last = await _read_whole(resp, body, answer)
+    if slot is not None:
+        await slot.__aenter__()
+    try:
+        # The request awaited here and released below, as transport.call does it, without
+        # that object and its two coroutines: this is every chat request's path. watched:
+        # the kernel's watchdog bounds the wait for the headers and every event after them
+        # (G4F_TIMEOUT, then G4F_STREAM_TIMEOUT), so no socket timer is armed.
+        try:
+            resp = await ctx.http.request(
+                "POST",
+                url,
+                timeout=transport.client_timeout(ctx.timeout, True),
+                proxy=ctx.proxy,
+                data=orjson.dumps(body),
+                headers=headers,
+            )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise errors.for_exception(exc, "chat") from exc
+        if resp.status >= 300:
+            raise await transport.refusal(ctx, resp, "chat", keyed=keyed)
+        # The answer's last events (the whole answer, or the read that ended the stream)
+        # go out with close()'s in one batch (one write to the client, not two), after the
+        # connection is back.
+        last: list[ChatEvent] | None = None
+        try:
+            answer.upstream_headers(resp.raw_headers, ctx)
+            # One list per network read: the gateway writes it to the client in one piece.
+            if resp.content_type == "text/event-stream":
+                feed, readany = answer.feed, resp.content.readany
+                # readany() itself, not iter_any(): its __anext__ is one more coroutine.
+                while piece := await readany():
+                    events = feed(piece)
+                    if answer.done:
+                        last = events
+                        break
+                    if events:
+                        yield events
+                        answer.model_seen = True  # one model per stream: the first one named
+                streamed = True
+            elif (content := resp.content).is_eof() and resp.content_type == "application/json":
+                # The usual whole answer: it came with its headers, and is decoded here,
+                # without _read_whole's coroutine (nor read()'s loop of awaits).
+                last = answer.completion(content.read_nowait(), _audio_format(body))
+                streamed = False
+            else:
+                last = await _read_whole(resp, body, answer)
+                streamed = False
+        except G4FError:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:  # while reading the answer
+            raise errors.for_exception(exc, "chat") from exc
+        finally:  # what leaving aiohttp's `async with` does: the connection goes back
+            resp.release()
+    finally:
+        if slot is not None:
+            await slot.__aexit__(None, None, None)
+    if answer.ended:  # a text completion, finished in the same pass: nothing to close
+        yield last  # type: ignore[misc]
+        return
     try:
         end = answer.close(streamed=streamed)
     except Exception:

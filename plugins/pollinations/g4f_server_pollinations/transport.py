@@ -104,15 +104,7 @@ class call:  # lower case: used like the function it replaced, `async with call(
                 raise errors.for_exception(exc, self._what) from exc
             if resp.status < 300:
                 return resp
-            try:
-                body = await resp.content.read(_ERROR_BODY_LIMIT)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                raise errors.for_exception(exc, self._what) from exc
-            finally:
-                resp.release()
-                await resp.wait_for_close()
-            ctx.log.info("pollinations_upstream_error", what=self._what, status=resp.status)
-            raise errors.for_status(resp.status, body, resp.headers, keyed=self._keyed)
+            raise await refusal(ctx, resp, self._what, keyed=self._keyed)
         except BaseException:
             if slot is not None:  # __aexit__ is not called when __aenter__ fails
                 await slot.__aexit__(None, None, None)  # the slot only ever releases itself
@@ -133,6 +125,22 @@ class call:  # lower case: used like the function it replaced, `async with call(
         finally:
             if (slot := self._slot) is not None:
                 await slot.__aexit__(None, None, None)
+
+
+async def refusal(
+    ctx: ProviderContext, resp: aiohttp.ClientResponse, what: str, *, keyed: bool
+) -> G4FError:
+    """The error an upstream answer with a status of 300 or more means; its body is read
+    (up to 64 KiB, for the message) and the response released."""
+    try:
+        body = await resp.content.read(_ERROR_BODY_LIMIT)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise errors.for_exception(exc, what) from exc
+    finally:
+        resp.release()
+        await resp.wait_for_close()
+    ctx.log.info("pollinations_upstream_error", what=what, status=resp.status)
+    return errors.for_status(resp.status, body, resp.headers, keyed=keyed)
 
 
 # The most of a call's budget kept for the upstream's answer when deciding on a wait.

@@ -172,7 +172,9 @@ WHOLE_TYPED |= {"unknown finish", "no finish", "no model"}
 
 
 def _whole_state(answer: _Answer, out: list[Any]) -> tuple[Any, ...]:
-    return (*_state(answer, out), answer.saw_usage, answer.lead, answer.close())
+    """The whole answer's events (the typed read ends it itself, the walk in close())."""
+    events = [*out, *answer.close()]
+    return (*_state(answer, events), answer.saw_usage, answer.lead)
 
 
 @pytest.mark.parametrize("name", sorted(COMPLETIONS))
@@ -315,3 +317,17 @@ def test_a_read_of_several_events_with_an_error_still_raises() -> None:
     body = _events(_filler(1), _filler(2), {"error": {"message": "model crashed"}}, _filler(3))
     with pytest.raises(ProviderError, match="model crashed"):
         _Answer(REQUEST, keyed=True).feed(body + _events(_filler(4)))
+
+
+@pytest.mark.parametrize("name", ["text", "text and usage", "no finish"])
+def test_typed_completion_ends_with_the_header_usage_as_close_would(name: str) -> None:
+    """The typed read ends the answer itself: the usage the x-usage-* headers gave comes
+    before its Finish when the body had none, as close() puts it for the full walk."""
+    raw = orjson.dumps(COMPLETIONS[name])
+    read, walked = _Answer(REQUEST, keyed=True), _Answer(REQUEST, keyed=True)
+    read.header_usage = walked.header_usage = Usage(5, 7, 12)
+    out = read.completion(raw, "mp3")
+    assert read.ended and read.close() == []
+    walk_out = walked.whole(read_completion(orjson.loads(raw), "mp3"))
+    assert out == [*walk_out, *walked.close()]
+    assert (Usage(5, 7, 12) in out) == (name != "text and usage")
