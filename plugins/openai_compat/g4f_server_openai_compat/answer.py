@@ -48,7 +48,8 @@ class StreamReader:
         self.up = up
         self.finish: ev.FinishReason | None = None
         self.model_named = False
-        self.lines = Lines()
+        # Made with the first read of a stream (feed): a whole completion needs none.
+        self.lines: Lines | None = None
         self.done = False  # [DONE] seen: the stream is over, whatever follows
         self.batched = True  # a read of several events parsed in one call (_at_once)
         # An error the stream reported: raised after the events that came before it in
@@ -62,20 +63,21 @@ class StreamReader:
         # A read of several whole events (a fast stream's, or one read late) is parsed
         # with one orjson call (_at_once); a read of one (a paced stream's), told apart
         # by its length alone (each check costs), line by line.
+        if (lines := self.lines) is None:
+            lines = self.lines = Lines()
         if not (
             len(piece) > _SEVERAL
             and piece[-2:] == b"\n\n"
             and piece[:6] == b"data: "
             and self.batched
-            and not self.lines.partial
+            and not lines.partial
             and (chunks := self._at_once(piece)) is not None
         ):
-            lines = self.lines.split(piece)
-            if not lines:
+            if not (complete := lines.split(piece)):
                 return []
             loads = orjson.loads
             chunks = []
-            for line in lines:
+            for line in complete:
                 if not line:
                     continue  # the blank line that ends each event
                 if not line.startswith(b"data:"):
@@ -146,9 +148,9 @@ class StreamReader:
 
     def close(self) -> list[ev.ChatEvent]:
         """The events of a last line that the stream ended without a newline after."""
-        if self.done or not self.lines.partial:
+        if self.done or (lines := self.lines) is None or not lines.partial:
             return []
-        return self.feed(self.lines.rest() + b"\n")
+        return self.feed(lines.rest() + b"\n")
 
     def _chunk(self, chunk: dict[str, Any], out: list[ev.ChatEvent]) -> None:
         error = chunk.get("error")

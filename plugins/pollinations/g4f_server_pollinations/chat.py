@@ -443,8 +443,8 @@ class _Answer:
             and self._batch(piece)
         ):
             return out
-        lines = lines.split(piece)
-        if not lines:
+        complete = lines.split(piece)
+        if not complete:
             return out
         loads = orjson.loads
         # Most chunks: text only, read from the typed form (not on the legacy host, whose
@@ -452,7 +452,7 @@ class _Answer:
         # call per chunk was a tenth of the chunk's cost.
         decode, shape_error = (None, None) if self.legacy else _typed()
         put = self.put  # out.append: fixed for this batch when not legacy
-        for line in lines:
+        for line in complete:
             if not line:
                 continue  # the blank line that ends each event
             if not line.startswith(b"data:"):
