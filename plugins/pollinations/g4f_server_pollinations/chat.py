@@ -635,14 +635,22 @@ class _Answer:
         """The whole answer, ended: what ``close`` would add is added here (a text answer
         from the gateway host holds nothing back and has no tool calls), so the usual
         JSON answer is one pass and one list."""
-        out = self._new_batch()
-        put = self.put
-        if done.model and not self.model_seen:
-            put(_model_used(done.model))
+        # What _new_batch, _model_used and _lead do, inline: each call was a frame of
+        # the answer's only pass. Nothing here is the legacy host's (no _hold).
+        self.out = out = []
+        self.put = put = out.append
+        if (carry := self.carry) is not None:
+            put(carry)
+            self.carry = None
+        if (model := done.model) and not self.model_seen:
+            put(_MODELS.get(model) or _model_used(model))
         choice = done.choices[0]
         if (message := choice.message) is not None and (text := message.content):
             if self.lead is not None:
-                text = self._lead(text)
+                if self.lead == "" and not text[0].isspace():  # the usual: nothing to trim
+                    self.lead = None
+                else:
+                    text = self._lead(text)
             if text:
                 put(TextDelta(text))
         if usage := _usage(done.usage):
