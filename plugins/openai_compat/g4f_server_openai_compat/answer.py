@@ -11,7 +11,9 @@ cost about what the Pollinations plugin's reader costs (docs/performance.md, iss
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -19,6 +21,9 @@ from g4f_server import events as ev
 from g4f_server.errors import G4FError, ProviderError
 from g4f_server.upstream import Lines
 from g4f_server_openai_compat.upstreams import Upstream
+
+if TYPE_CHECKING:
+    from g4f_server_openai_compat.chunks import TextChunk
 
 _FINISH: dict[str, ev.FinishReason] = {
     "stop": "stop",
@@ -38,11 +43,21 @@ _SEVERAL = 512
 _FINISHED = {reason: ev.Finish(reason) for reason in set(_FINISH.values())}
 
 
+@functools.cache
+def _typed_read() -> tuple[Callable[[bytes], list[TextChunk]], type[Exception]]:
+    """The typed reader of a read's events as one JSON array and the error it raises on
+    a chunk that is more than text, imported with the first streamed answer (msgspec is
+    not needed by an idle server)."""
+    from g4f_server_openai_compat import chunks
+
+    return chunks.decode_many, chunks.ShapeError
+
+
 class StreamReader:
     """Chat completion chunks -> events. Holds the finish reason until the stream ends:
     the usage chunk comes after it, and the kernel wants ``Finish`` last."""
 
-    __slots__ = ("batched", "done", "error", "finish", "lines", "model_named", "up")
+    __slots__ = ("batched", "done", "error", "finish", "lines", "model_named", "typed", "up")
 
     def __init__(self, up: Upstream) -> None:
         self.up = up
@@ -52,6 +67,9 @@ class StreamReader:
         self.lines: Lines | None = None
         self.done = False  # [DONE] seen: the stream is over, whatever follows
         self.batched = True  # a read of several events parsed in one call (_at_once)
+        # ... and decoded typed (chunks.py) while its chunks are text only: off for the rest
+        # of the answer once one was not (the next would likely not be either).
+        self.typed = True
         # An error the stream reported: raised after the events that came before it in
         # the same read have been yielded (they are part of the answer the client saw).
         self.error: G4FError | None = None
@@ -61,11 +79,11 @@ class StreamReader:
         ``id:`` and ``retry:`` lines, and payloads that are not JSON (keep-alives), are
         skipped; no limit on a line's length (a chunk may carry a large base64 blob)."""
         # A read of several whole events (a fast stream's, or one read late) is parsed
-        # with one orjson call (_at_once); a read of one (a paced stream's), told apart
+        # with one msgspec or orjson call (_at_once); a read of one (a paced stream's), told apart
         # by its length alone (each check costs), line by line.
         if (lines := self.lines) is None:
             lines = self.lines = Lines()
-        if not (
+        if (
             len(piece) > _SEVERAL
             and piece[-2:] == b"\n\n"
             and piece[:6] == b"data: "
@@ -73,6 +91,9 @@ class StreamReader:
             and not lines.partial
             and (chunks := self._at_once(piece)) is not None
         ):
+            if type(chunks) is tuple:  # decoded typed: the events are made from the structs
+                return self._text_only(chunks[0])
+        else:
             if not (complete := lines.split(piece)):
                 return []
             loads = orjson.loads
@@ -123,7 +144,31 @@ class StreamReader:
                 break
         return out
 
-    def _at_once(self, piece: bytes) -> list[Any] | None:
+    def _text_only(self, read: list[TextChunk]) -> list[ev.ChatEvent]:
+        """The events of a read whose chunks all decoded typed: what the walk (``_chunk``)
+        gives for each, in its order (model, text, finish reason, usage), without its
+        lookups and checks, which the typed decoder has done."""
+        out: list[ev.ChatEvent] = []
+        put = out.append
+        for chunk in read:
+            if not self.model_named and chunk.model:
+                put(ev.ModelUsed(chunk.model))
+                self.model_named = True
+            for choice in chunk.choices:
+                if choice.index != 0:
+                    continue
+                if (delta := choice.delta) is not None and (text := delta.content):
+                    put(ev.TextDelta(text))
+                if reason := choice.finish_reason:
+                    if reason == "error":  # OpenRouter: the model failed after starting
+                        self.error = self._stream_error(choice.error or "finish_reason: error")
+                        return out
+                    self.finish = _FINISH.get(reason, "stop")
+            if (usage := chunk.usage) is not None:
+                self._usage(usage, out)
+        return out
+
+    def _at_once(self, piece: bytes) -> list[Any] | tuple[list[TextChunk]] | None:
         """The chunks of a read of whole ``data: ...`` events (and a last ``data:
         [DONE]``), parsed with one orjson call: the read, less its first ``data: ``, made
         one JSON array by replacing each ``\\n\\ndata: `` between events with a comma (a
@@ -138,8 +183,18 @@ class StreamReader:
             return []
         else:
             done, piece = False, piece[:-2]
+        array = b"[" + piece[6:].replace(_BETWEEN, b",") + b"]"
+        if self.typed:
+            decode, shape_error = _typed_read()
+            try:
+                read = decode(array)
+            except shape_error:
+                self.typed = False
+            else:
+                self.done = done
+                return (read,)
         try:
-            chunks = orjson.loads(b"[" + piece[6:].replace(_BETWEEN, b",") + b"]")
+            chunks = orjson.loads(array)
         except orjson.JSONDecodeError:
             self.batched = False
             return None
@@ -174,7 +229,10 @@ class StreamReader:
                 raise self._stream_error(choice.get("error") or "finish_reason: error")
             if reason:
                 self.finish = _FINISH.get(reason, "stop")
-        usage = chunk.get("usage")
+        self._usage(chunk.get("usage"), out)
+
+    @staticmethod
+    def _usage(usage: Any, out: list[ev.ChatEvent]) -> None:
         if isinstance(usage, dict) and usage.get("prompt_tokens") is not None:
             out.append(
                 ev.Usage(

@@ -211,3 +211,79 @@ async def test_a_json_completion_read_whole_or_as_it_arrives(
     with pytest.raises(ProviderError) as info:
         _ = [item async for item in chat.chat(up, request, context)]
     assert info.value.code == "upstream_stream_cut"
+
+
+def event(body: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def choice(**fields: Any) -> dict[str, Any]:
+    return {"index": 0, "delta": {"content": "x"}, "finish_reason": None, **fields}
+
+
+# One chunk between text chunks: those of text only (the first group) are decoded typed
+# (chunks.py); any other sends its read to orjson and the walk. Either way, the events
+# (and the error) are those the chunk gives read on its own, line by line.
+TEXT_ONLY = {
+    "text": {"model": "m", "choices": [choice()]},
+    "role and text": {"choices": [choice(delta={"role": "assistant", "content": "y"})]},
+    "empty text": {"choices": [choice(delta={"content": ""})]},
+    "null text": {"choices": [choice(delta={"content": None})]},
+    "empty delta": {"choices": [choice(delta={})]},
+    "no delta": {"choices": [{"index": 0, "finish_reason": None}]},
+    "another choice": {"choices": [choice(index=1, delta={"content": "no"})]},
+    "two choices": {"choices": [choice(), choice(index=1, delta={"content": "no"})]},
+    "no index": {"choices": [{"delta": {"content": "z"}}]},
+    "finish": {"choices": [choice(finish_reason="length")]},
+    "unknown finish": {"choices": [choice(finish_reason="weird")]},
+    "empty finish": {"choices": [choice(finish_reason="")]},
+    "finish error": {"choices": [choice(finish_reason="error", error={"message": "oom"})]},
+    "finish error, no detail": {"choices": [choice(finish_reason="error")]},
+    "no choices": {"choices": []},
+    "no model": {"choices": [choice()], "model": None},
+    "empty model": {"choices": [choice()], "model": ""},
+    "usage": {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2}},
+    "usage null": {"choices": [choice()], "usage": None},
+    "usage without prompt": {"choices": [], "usage": {"completion_tokens": 2}},
+    "usage not an object": {"choices": [], "usage": [1, 2]},
+    "logprobs and ids": {"id": "c", "created": 1, "choices": [choice(logprobs={"a": 1})]},
+}
+MORE_THAN_TEXT = {
+    "reasoning": {"choices": [choice(delta={"reasoning_content": "hmm"})]},
+    "reasoning too": {"choices": [choice(delta={"reasoning": "hmm", "content": "c"})]},
+    "empty reasoning": {"choices": [choice(delta={"reasoning": "", "content": "c"})]},
+    "tool call": {"choices": [choice(delta={"tool_calls": [{"function": CALL}]})]},
+    "no tool calls": {"choices": [choice(delta={"tool_calls": []})]},
+    "whole message": {"choices": [{"index": 0, "message": {"content": "m"}}]},
+    "error": {"error": {"message": "boom"}},
+    "error false": {"error": False, "choices": [choice()]},
+    "numeric model": {"model": 4, "choices": [choice()]},
+    "numeric finish": {"choices": [choice(finish_reason=1)]},
+    "null index": {"choices": [choice(index=None)]},
+    "null choices": {"choices": None},
+    "choice not an object": {"choices": ["x"]},
+    "text not a string": {"choices": [choice(delta={"content": 5})]},
+    "not an object": [1],
+}
+
+
+def read_to_error(pieces: list[bytes]) -> tuple[list[ev.ChatEvent], StreamReader]:
+    """As chat.py reads: an error the stream reported ends it after that read's events."""
+    reader = StreamReader(UP)
+    out: list[ev.ChatEvent] = []
+    for piece in pieces:
+        out += reader.feed(piece)
+        if reader.error is not None:
+            return out, reader
+    return out + reader.close() + reader.end(), reader
+
+
+@pytest.mark.parametrize("name", sorted(TEXT_ONLY | MORE_THAN_TEXT))
+def test_a_typed_read_gives_what_the_walk_gives(name: str) -> None:
+    shape = (TEXT_ONLY | MORE_THAN_TEXT)[name]
+    body = WORDS + event(shape) + WORDS + chunk({}, "stop")
+    one_by_one, slow = read_to_error([piece + b"\n\n" for piece in body.split(b"\n\n")[:-1]])
+    at_once, fast = read_to_error([body])
+    assert at_once == one_by_one
+    assert (fast.done, fast.finish, str(fast.error)) == (slow.done, slow.finish, str(slow.error))
+    assert fast.batched and fast.typed == (name in TEXT_ONLY)
