@@ -26,8 +26,10 @@ from g4f_server.controls.wiring import check
 from g4f_server.errors import RateLimitError
 from g4f_server.storage.interfaces import Decision
 from tests.fake_providers import Scripted
+from tests.pipeline.test_emulation import WEATHER, Plain, ask
 
 CHAT = "/v1/chat/completions"
+CALL = '{"tool_call": {"name": "get_weather", "arguments": {"location": "Paris"}}}'
 
 
 def body(model: str = "echo-1", text: str = "hi") -> dict[str, Any]:
@@ -358,3 +360,23 @@ async def test_limits_with_metrics_on_share_one_request_state(make_client: Any) 
     text = await (await client.get("/metrics")).text()
     assert 'g4f_rate_limited_total{kind="tpm"} 1.0' in text
     assert 'g4f_tokens_total{kind="prompt",provider="Echo"} 33.0' in text
+
+
+@pytest.mark.parametrize("metrics", [False, True])
+async def test_an_emulated_request_is_counted_once(make_client: Any, metrics: bool) -> None:
+    """A request no model serves natively is admitted before routing finds that out and
+    the turn takes the way with emulation: its model's limit counts it once, not twice,
+    and it reserves its tokens once (what the first reserved is settled: the second sees
+    the minute's budget nearly whole)."""
+    client = await make_client(
+        Plain([f"```json\n{CALL}\n```"]),
+        emulate=["tools"],
+        metrics=metrics,
+        limits={"models": {"plain-1": {"rpm": 2}}, "per_client": {"tpm": 2100}},
+    )
+    for _ in range(2):
+        resp = await client.post(CHAT, json=ask(tools=WEATHER))
+        assert resp.status == 200, await resp.text()
+        assert resp.headers["X-G4F-Emulated"] == "tools"
+        assert int(resp.headers["x-ratelimit-remaining-tokens"]) > 1500
+    await assert_429(await client.post(CHAT, json=ask(tools=WEATHER)), "requests", 2)

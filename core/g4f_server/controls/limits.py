@@ -589,6 +589,14 @@ async def admit_model(limits: RateLimits, ticket: Ticket, model: str) -> None:
         await limits.admit(ticket, f"model:{glob}", rule)
 
 
+def admit_model_now(limits: RateLimits, ticket: Ticket, model: str) -> None:
+    """``admit_model`` on the memory backend (``ticket.local`` set): no coroutine."""
+    found = limits.model_rule(model)
+    if found is not None:
+        glob, rule = found
+        ticket.local.admit_now(ticket, f"model:{glob}", rule)  # type: ignore[union-attr]
+
+
 def reserve_tokens_now(ticket: Ticket, estimate: int) -> bool:
     """``reserve_tokens`` on the memory backend without a coroutine (the same rules as
     its ``reserve_now`` per counter, the clock read once and no ``Decision`` unless

@@ -224,31 +224,83 @@ def _admitted(active: Active) -> Callable[[web.Request, Any], Awaitable[None]] |
     return admitted
 
 
-def _finished(active: Active) -> Callable[[web.Request, Transcript, ChatRequest], Awaitable[None]]:
+def _admitted_now(active: Active) -> Callable[[web.Request, Any], None] | None:
+    """``admitted`` as a plain call, when nothing in it ever awaits: no rate limits, or
+    limits on the in-memory counters (a shared limiter's are network calls). A chat turn
+    then needs no coroutine of its own before the provider is called (``start_turn``'s
+    quick way), which a coroutine here forced on every request of a keyed, limited
+    server. The same checks in the same order as ``_admitted``'s (change both)."""
+    demo_on, rate_limits, completion = active.demo, active.limits, active.completion_estimate
+    keyring = active.keyring if active.keyring is not None and active.keyring.allowed else None
+    if not (demo_on or keyring is not None or rate_limits is not None):
+        return None
+    if rate_limits is not None and type(rate_limits.limiter) is not limits.MemoryLimiter:
+        return None
+
+    def admitted_now(request: web.Request, body: Any) -> None:
+        if demo_on:
+            demo.check_body(body)
+        model = body.model or ""
+        if keyring is not None:
+            keyring.check_model(request.get(KEY_NAME), model)
+        if rate_limits is None:
+            return
+        ticket = request[CONTROLLED]
+        # Admitted by the limits middleware (else a path it does not count); on this
+        # backend its ticket always counts in memory (``Ticket.local``).
+        if type(ticket) is not limits.Ticket or ticket.local is None:
+            return
+        try:
+            if rate_limits.models:
+                limits.admit_model_now(rate_limits, ticket, model)
+            if ticket.token_keys is None:
+                return
+            budgeted = _BUDGETED.get(type(body))  # _has_budget, inlined
+            if budgeted is None:
+                budgeted = _has_budget(body)
+            if budgeted:
+                limits.reserve_tokens_now(
+                    ticket, estimate_prompt_tokens(body) + (body.token_limit or completion)
+                )
+        except errors.RateLimitError as exc:
+            ticket.limited = getattr(exc, "kind", "requests")  # as _admitted's
+            raise
+
+    return admitted_now
+
+
+def _finished(active: Active) -> Callable[[web.Request, Transcript, ChatRequest], Any]:
     """The ``finished`` observer of this app's controls, made once: with the metrics'
-    token counts in hand (``Metrics.tokens`` inlined) and no metrics lookups per answer."""
+    token counts in hand (``Metrics.tokens`` inlined) and no metrics lookups per answer.
+    A plain call that returns what is left to await (a shared limiter's charge) or None:
+    on the memory backend nothing is, and a coroutine per answer was a frame for no
+    wait."""
     tokens = active.metrics.live.tokens if active.metrics is not None else None
 
-    async def finished(request: web.Request, transcript: Transcript, chat: ChatRequest) -> None:
+    def finished(
+        request: web.Request, transcript: Transcript, chat: ChatRequest
+    ) -> Awaitable[None] | None:
         """An answer is done: its tokens (the upstream's count, else an estimate) settle
         what was reserved against the tokens-per-minute limits, and count in the
         metrics."""
         ticket: Any = request[CONTROLLED]  # a limits.Ticket when it reserved tokens
         charging = ticket.token_keys is not None
-        if tokens is not None or charging:
-            prompt, completion, _ = transcript.token_counts(chat)
-            if charging and not ticket.charge_now(prompt + completion):
-                await ticket.charge_tokens(prompt + completion)
-            if tokens is not None:
-                try:  # not .get(): one Python frame less
-                    provider = request[SERVED_BY][0]
-                except KeyError:
-                    provider = ""
-                counts = tokens.get(provider)
-                if counts is None:
-                    counts = tokens[provider] = [0, 0]
-                counts[0] += prompt
-                counts[1] += completion
+        if tokens is None and not charging:
+            return None
+        prompt, completion, _ = transcript.token_counts(chat)
+        if tokens is not None:
+            try:  # not .get(): one Python frame less
+                provider = request[SERVED_BY][0]
+            except KeyError:
+                provider = ""
+            counts = tokens.get(provider)
+            if counts is None:
+                counts = tokens[provider] = [0, 0]
+            counts[0] += prompt
+            counts[1] += completion
+        if charging and not ticket.charge_now(prompt + completion):
+            return ticket.charge_tokens(prompt + completion)  # type: ignore[no-any-return]
+        return None
 
     return finished
 
@@ -285,6 +337,7 @@ def observers(active: Active) -> Observers:
     needs, so a server without controls runs none of them."""
     return Observers(
         admitted=_admitted(active),
+        admitted_now=_admitted_now(active),
         cache_verdict=cache_verdict if active.metrics is not None else None,
         first_token=_first_token(active.metrics) if active.metrics is not None else None,
         finished=_finished(active) if active.tracked else None,

@@ -7,10 +7,13 @@ attribute read per point).
 
 - ``admitted(request, body)``: the body names its public model (and maybe a provider key
   or a proxy): a control may refuse the request by raising, before any provider is called.
+  ``admitted_now`` is the same observer as a plain call, set beside it when it never
+  awaits: a turn then needs no coroutine before the provider is called.
 - ``cache_verdict(request, state)``: the response cache said ``hit``, ``miss`` or
   ``bypass``.
 - ``first_token(request, provider)``: the provider's first part of the answer arrived.
-- ``finished(request, transcript, chat)``: an answer is complete (its tokens count).
+- ``finished(request, transcript, chat)``: an answer is complete (its tokens count); a
+  plain call that returns what is left to await, or None.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ if TYPE_CHECKING:
 @dataclass(slots=True)
 class Observers:
     admitted: Callable[[web.Request, Any], Awaitable[None]] | None = None
+    admitted_now: Callable[[web.Request, Any], None] | None = None
     cache_verdict: Callable[[web.Request, str], None] | None = None
     first_token: Callable[[web.Request, str], None] | None = None
-    finished: Callable[[web.Request, Transcript, ChatRequest], Awaitable[None]] | None = None
+    finished: Callable[[web.Request, Transcript, ChatRequest], Awaitable[None] | None] | None = None
 
 
 OBSERVERS: web.AppKey[Observers] = web.AppKey("observers")

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 log = get_logger("g4f_server.chat")
 
 Keep = Callable[[Transcript], Awaitable[None]]
-Finished = Callable[[web.Request, Transcript, ChatRequest], Awaitable[None]]
+Finished = Callable[[web.Request, Transcript, ChatRequest], Awaitable[None] | None]
 
 
 @dataclass(slots=True)
@@ -111,7 +111,9 @@ class ChatTurn:
             log.error("conversation_not_saved", provider=self.provider, exc_info=exc)
         finished = self.finished
         if finished is not None:
-            await finished(self.request, transcript, self.chat)
+            pending = finished(self.request, transcript, self.chat)
+            if pending is not None:  # only what needs a wait (observers.py)
+                await pending
         if self.cache_key is not None:
             await cache.store(self.request, self.cache_key, self.provider, self.model, transcript)
 
@@ -137,8 +139,15 @@ def start_turn(
     provider = match_info.get("provider") or chat.provider
     conversation_id = match_info.get("conversation_id") or chat.conversation_id
     observers = app[OBSERVERS]
-    if conversation_id or observers.admitted is not None or app[cache.CACHE] is not None:
+    admitted_now = observers.admitted_now
+    if (
+        conversation_id
+        or (observers.admitted is not None and admitted_now is None)
+        or app[cache.CACHE] is not None
+    ):
         return _start_turn(request, chat, keep, shows_reasoning, provider, conversation_id)
+    if admitted_now is not None:  # keys, limits, demo mode, nothing awaited (controls/)
+        admitted_now(request, chat)
     config = app[CONFIG]
     if chat.proxy and not config.allow_request_proxy:
         raise _proxy_not_allowed()
@@ -153,7 +162,9 @@ def start_turn(
             needs=chat.needed_capabilities(),
         )
     except errors.UnsupportedCapabilityError:
-        return _start_turn(request, chat, keep, shows_reasoning, provider, conversation_id)
+        return _start_turn(
+            request, chat, keep, shows_reasoning, provider, conversation_id, admitted=True
+        )
     try:  # not request.get(): two Python frames
         request_id = request[REQUEST_ID]
     except KeyError:
@@ -208,6 +219,7 @@ async def _start_turn(
     shows_reasoning: bool,
     provider: str | None,
     conversation_id: str | None,
+    admitted: bool = False,  # the quick way already ran ``admitted_now``
 ) -> ChatTurn:
     """``start_turn`` with what it awaits before the provider is called: the controls'
     ``admitted``, the conversation's history and states, the response cache, emulation.
@@ -222,7 +234,7 @@ async def _start_turn(
             code="conversation_id_too_long",
         )
     observers = app[OBSERVERS]
-    if observers.admitted is not None:  # keys, limits, demo mode (controls/)
+    if observers.admitted is not None and not admitted:  # keys, limits, demo (controls/)
         await observers.admitted(request, chat)
     if chat.proxy and not config.allow_request_proxy:
         raise _proxy_not_allowed()
