@@ -24,8 +24,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         renderer = ChunkRenderer(
             None, route.model, route.entry.name, request=turn.chat, extra=extra
         )
-        response = await streaming.open_sse(turn)  # and relay here: a frame less per chunk
-        await streaming.relay(turn, renderer, response.write, response.write_eof)
+        # open and relay here: a frame less per chunk
+        response, write = await streaming.open_sse_writer(turn)
+        await streaming.relay(turn, renderer, write, response.write_eof)
         return response
     transcript = await pipeline.collect(turn)
     body = completion_json(
