@@ -607,9 +607,9 @@ async def test_streamed_bytes_equal_the_renderers_event_by_event(make_client: An
     got = await resp.read()
     first = json.loads(got.split(b"\n\n")[0].removeprefix(b"data: "))
 
-    renderer = ChunkRenderer(first["id"], first["model"], first["provider"])
-    renderer.created = first["created"]
-    renderer._set_model(first["model"])  # the head with that second
+    renderer = ChunkRenderer(
+        first["id"], first["model"], first["provider"], created=first["created"]
+    )  # the frame with that second
     transcript = Transcript()
     want = [renderer.start()]
     for event in (event for batch in batches for event in batch):

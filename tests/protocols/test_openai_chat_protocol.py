@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -187,3 +188,72 @@ def test_completion_json_is_the_body_encoded(name: str) -> None:
     assert encoded == dumps(
         completion_body(transcript, request, **fields, created=created, extra=extra)
     )
+
+
+_NEW_ID = re.compile(r"chatcmpl-[0-9a-f]{24}")
+
+
+@pytest.mark.parametrize("name", list(_ANSWERS))
+def test_completion_json_with_a_new_id_is_the_body_encoded(name: str) -> None:
+    """Without an id (the route's call) the answer makes one, formatted into the bytes
+    on the usual path: new_completion_id's form, and the dict's bytes with that id."""
+    events, extra = _ANSWERS[name]
+    transcript = Transcript()
+    for event in events:
+        transcript.add(event)
+    request = ChatRequest.model_validate(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    fields: dict[str, Any] = {"model": "asked", "provider": 'P"\0'}
+    encoded = completion_json(transcript, request, **fields, extra=extra)
+    parsed = json.loads(encoded)
+    assert _NEW_ID.fullmatch(parsed["id"])
+    assert completion_json(transcript, request, **fields, extra=extra) != encoded  # new each
+    assert encoded == dumps(
+        completion_body(
+            transcript,
+            request,
+            **fields,
+            completion_id=parsed["id"],
+            created=parsed["created"],
+            extra=extra,
+        )
+    )
+
+
+def test_a_renderer_with_a_new_id_frames_every_chunk_with_it() -> None:
+    renderer = ChunkRenderer(None, 'model "q"', "Prov")
+    assert _NEW_ID.fullmatch(renderer.id)
+    assert ChunkRenderer(None, "m", "P").id != renderer.id
+    frame = {**_frame(renderer), "id": renderer.id}
+    role = parse(renderer.role())
+    assert role == {
+        **frame,
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": ""},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+        ],
+    }
+    renderer.render(ev.ModelUsed("other"))
+    transcript = Transcript()
+    transcript.add(ev.Finish("length"))
+    extra = {"conversation_id": "c-1"}  # the chunk built from the dict: the same id
+    assert parse(renderer.finish(transcript, extra)) == {
+        **frame,
+        "model": "other",
+        "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "length"}],
+        **extra,
+    }
+
+
+def test_the_named_fields_cache_is_bounded() -> None:
+    from g4f_server.protocols.openai_chat import render
+
+    for i in range(render._NAMED_MAX + 5):
+        renderer = ChunkRenderer(None, f"m-{i}", "P")
+        assert parse(renderer.role())["model"] == f"m-{i}"
+    assert len(render._NAMED) <= render._NAMED_MAX

@@ -34,8 +34,9 @@ class _EventStream(web.StreamResponse):
     _send_headers_immediately = False
 
 
-async def open_stream(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
-    """Start an SSE response. Status and headers are final once this returns; they are
+def event_stream(headers: dict[str, str]) -> web.StreamResponse:
+    """An SSE response with ``headers`` after the stream's own (a provider's same-named
+    header replaces ours), to ``prepare``: its status and headers are final then, and
     sent with the first ``write`` (or ``write_eof``), which the caller makes at once.
 
     Callers write each batch of events in one ``write`` and the end with ``write_eof``:
@@ -43,7 +44,13 @@ async def open_stream(request: web.Request, headers: dict[str, str]) -> web.Stre
     or delays a chunk.
     """
     response = _EventStream(headers=_HEADERS)
-    response.headers.update(headers)  # a provider's same-named header replaces ours, as before
+    response.headers.update(headers)
+    return response
+
+
+async def open_stream(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
+    """``event_stream``, prepared for ``request``."""
+    response = event_stream(headers)
     await response.prepare(request)
     return response
 

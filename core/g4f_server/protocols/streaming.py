@@ -54,18 +54,38 @@ async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse
     return response
 
 
+Send = Callable[[bytes], Awaitable[object]]
+
+
+async def open_sse_writer(turn: ChatTurn) -> tuple[web.StreamResponse, Send]:
+    """``open_sse``, with the ``write`` of the stream writer ``prepare`` returns (aiohttp's
+    ``AbstractStreamWriter``): the response's own ``write`` is a coroutine around it
+    that checks what ``relay`` never does (bytes, written before the end), one coroutine
+    per batch; the writer's is the same framing, buffering and drain. The stream still
+    ends with the response's ``write_eof``."""
+    try:
+        response = sse.event_stream(turn.headers)
+        writer = await response.prepare(turn.request)
+    except BaseException:
+        await turn.run.close()  # nothing was sent: release the upstream
+        raise
+    assert writer is not None  # a new response: prepared now, not ended
+    return response, writer.write
+
+
 async def open_sse(turn: ChatTurn) -> web.StreamResponse:
     """The SSE response for ``turn``, its status and headers final. A route that calls
     this and ``relay`` itself (as chat completions does) spares the frame of ``stream``,
-    which every chunk's wake-up would pass through."""
+    which every chunk's wake-up would pass through. (``sse.open_stream``'s two steps,
+    here: one coroutine per stream less.)"""
     try:
-        return await sse.open_stream(turn.request, turn.headers)
+        response = sse.event_stream(turn.headers)
+        await response.prepare(turn.request)
+        return response
     except BaseException:
         await turn.run.close()  # nothing was sent: release the upstream
         raise
 
-
-Send = Callable[[bytes], Awaitable[object]]
 
 _NUL_ESCAPED = b"\\u0000"
 

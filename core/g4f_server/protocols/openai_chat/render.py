@@ -81,24 +81,31 @@ def completion_json(
     transcript: Transcript,
     request: ChatRequest,
     *,
-    completion_id: str,
+    completion_id: str | None = None,
     model: str,
     provider: str,
     extra: dict[str, Any] | None = None,
 ) -> bytes:
-    """``completion_body`` encoded, byte for byte. The usual answer (text only, no
-    gateway fields) is spliced from fixed bytes around its variable parts, with no dict
-    to build and walk; anything else is the dict encoded."""
+    """``completion_body`` encoded, byte for byte; ``completion_id`` None: a new one
+    (``new_completion_id``'s form). The usual answer (text only, no gateway fields) is
+    one bytes format of fixed text around its variable parts, the new id's digits
+    included, with no dict to build and walk; anything else is the dict encoded."""
     if transcript.tools or transcript.reasoning or transcript.citations or extra:
         body = completion_body(
             transcript,
             request,
-            completion_id=completion_id,
+            completion_id=new_completion_id() if completion_id is None else completion_id,
             model=model,
             provider=provider,
             extra=extra,
         )
         return dumps(body)
+    finish = transcript.finish or "stop"  # finish_reason's rule when there are no tools
+    reason = _REASONS.get(finish) or dumps(finish)
+    named = _named(transcript.model_used or model, provider)
+    text = dumps("".join(transcript.text))
+    new = completion_id is None
+    ident = _bits(96) if new else dumps(completion_id)  # a new id's digits, or the id
     usage = transcript.usage
     if (
         usage is not None
@@ -107,23 +114,50 @@ def completion_json(
         and type(prompt := usage.prompt_tokens) is int
         and type(completion := usage.completion_tokens) is int
         and type(total := usage.total) is int
-    ):  # the upstream's counts, as an upstream usually sends them
-        counts = _USAGE % (prompt, completion, total)
-    else:
-        counts = dumps(transcript.usage_dict(request))
-    return b"".join((
-        b'{"id":', dumps(completion_id),
-        b',"object":"chat.completion","created":', b"%d" % time.time(),
-        b',"model":', dumps(transcript.model_used or model), b',"provider":', dumps(provider),
-        b',"choices":[{"index":0,"message":{"role":"assistant","content":',
-        dumps("".join(transcript.text)),
-        b',"refusal":null},"logprobs":null,"finish_reason":',
-        dumps(transcript.finish_reason), b'}],"usage":',
-        counts, b"}",
-    ))  # fmt: skip
+    ):  # the upstream's counts, as an upstream usually sends them: one format in all
+        counted = _NEW_COUNTED if new else _GIVEN_COUNTED
+        return counted % (ident, time.time(), named, text, reason, prompt, completion, total)
+    usage_json = dumps(transcript.usage_dict(request))
+    return (_NEW_USAGE if new else _GIVEN_USAGE) % (
+        ident,
+        time.time(),
+        named,
+        text,
+        reason,
+        usage_json,
+    )
 
 
-_USAGE = b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}'
+# The JSON answer's fixed text around its variable parts, for one bytes format: a new id
+# (its digits formatted in place) or a given one, and the usual usage or any other.
+_ANSWER = (
+    b',"object":"chat.completion","created":%d,"model":%s'
+    b',"choices":[{"index":0,"message":{"role":"assistant","content":%s'
+    b',"refusal":null},"logprobs":null,"finish_reason":%s}],"usage":'
+)
+_NEW_ID = b'{"id":"chatcmpl-%024x"'
+_COUNTS = b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}'
+_NEW_COUNTED = _NEW_ID + _ANSWER + _COUNTS
+_NEW_USAGE = _NEW_ID + _ANSWER + b"%s}"
+_GIVEN_COUNTED = b'{"id":%s' + _ANSWER + _COUNTS
+_GIVEN_USAGE = b'{"id":%s' + _ANSWER + b"%s}"
+
+# A finish reason as JSON, for the usual ones.
+_REASONS = {reason: dumps(reason) for reason in ("stop", "length", "tool_calls", "content_filter")}
+
+# (model, provider) -> their JSON fields, ``"m","provider":"p"``: the same few pairs
+# answer every request, so each is encoded once (bounded: cleared when full).
+_NAMED: dict[tuple[str, str], bytes] = {}
+_NAMED_MAX = 256
+
+
+def _named(model: str, provider: str) -> bytes:
+    named = _NAMED.get((model, provider))
+    if named is None:
+        if len(_NAMED) >= _NAMED_MAX:
+            _NAMED.clear()
+        named = _NAMED[model, provider] = dumps(model) + b',"provider":' + dumps(provider)
+    return named
 
 
 # The usual stream's end after the chunk head: the finish chunk (no gateway fields, no
@@ -132,6 +166,12 @@ _ENDS = {
     reason: b'{},"logprobs":null,"finish_reason":' + dumps(reason) + b"}]}\n\n" + sse.DONE
     for reason in ("stop", "length", "tool_calls", "content_filter")
 }
+
+# A chunk's frame up to its model: a new id's digits formatted in place, or a given id.
+_CHUNK_FROM_OBJECT = b',"object":"chat.completion.chunk","created":%d,"model":'
+_CHUNK_NEW = b'data: {"id":"chatcmpl-%024x"' + _CHUNK_FROM_OBJECT
+_CHUNK_GIVEN = b'data: {"id":%s' + _CHUNK_FROM_OBJECT
+_CHOICES = b',"choices":[{"index":0,"delta":'
 
 # Events that only shape the end (finish reason, usage, stored state): no chunk of their own.
 _AT_THE_END = frozenset({ev.Finish, ev.Usage, ev.ConversationState})
@@ -146,10 +186,11 @@ class ChunkRenderer:
 
     __slots__ = (
         "_head",
+        "_id",
+        "_prefix",
         "_text_head",
         "created",
         "extra",
-        "id",
         "model",
         "provider",
         "request",
@@ -157,32 +198,41 @@ class ChunkRenderer:
     )
     _TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
     _TEXT_TAIL = b"}" + _TAIL
+    _ROLE = b'{"role":"assistant","content":""}' + _TAIL
 
     def __init__(
         self,
-        completion_id: str,
+        completion_id: str | None,
         model: str,
         provider: str,
         *,
         request: ChatRequest | None = None,
         extra: dict[str, Any] | None = None,
+        created: int | None = None,
     ) -> None:
-        self.id = completion_id
-        self.created = int(time.time())
+        """``completion_id`` None: a new one (``new_completion_id``'s form), its digits
+        formatted straight into the chunks' frame."""
+        self.created = created = int(time.time()) if created is None else created
         self.provider = provider
         self.request = request  # for the usage chunk (stream_options.include_usage)
         self.extra = extra  # gateway fields of the last chunk (conversation_id)
+        if completion_id is None:
+            bits = _bits(96)
+            self._id: str | int = bits  # the id's digits (see ``id``)
+            self._prefix = _CHUNK_NEW % (bits, created)
+        else:
+            self._id = completion_id
+            self._prefix = _CHUNK_GIVEN % (dumps(completion_id), created)
         self._set_model(model)
+
+    @property
+    def id(self) -> str:
+        ident = self._id
+        return ident if type(ident) is str else "chatcmpl-%024x" % ident  # noqa: UP031
 
     def _set_model(self, model: str) -> None:
         self.model = model
-        # One join, not a chain of concatenations (a new bytes object each).
-        self._head = head = b"".join((
-            b'data: {"id":', dumps(self.id),
-            b',"object":"chat.completion.chunk","created":', str(self.created).encode(),
-            b',"model":', dumps(model), b',"provider":', dumps(self.provider),
-            b',"choices":[{"index":0,"delta":',
-        ))  # fmt: skip
+        self._head = head = self._prefix + _named(model, self.provider) + _CHOICES
         self._text_head = head + b'{"content":'
         # streaming.relay writes a text delta's chunk itself from these (no call per chunk)
         self.text_parts = (self._text_head, self._TEXT_TAIL)
@@ -203,7 +253,7 @@ class ChunkRenderer:
         }
 
     def role(self) -> bytes:
-        return self._head + b'{"role":"assistant","content":""}' + self._TAIL
+        return self._head + self._ROLE
 
     start = role  # streaming.StreamRenderer: the role chunk opens the stream
 
