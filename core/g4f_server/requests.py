@@ -114,6 +114,13 @@ def typed_extras(data: Any, rules: dict[str, Rule]) -> Any:
 
 # --- chat ----------------------------------------------------------------------------
 
+
+def names_no_option(data: Any) -> bool:
+    """True when ``data`` is a dict naming none of ``CHAT_OPTIONS`` (nearly every body):
+    ``ChatRequest._options`` then has nothing to check (a set test in C)."""
+    return type(data) is dict and CHAT_OPTIONS.keys().isdisjoint(data)
+
+
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
@@ -243,8 +250,7 @@ class ChatRequest(_Open):
     @model_validator(mode="before")
     @classmethod
     def _options(cls, data: Any) -> Any:
-        # Nearly no body carries one: a set test in C instead of a call per request.
-        if type(data) is dict and CHAT_OPTIONS.keys().isdisjoint(data):
+        if names_no_option(data):
             return data
         return typed_extras(data, CHAT_OPTIONS)
 

@@ -13,9 +13,12 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from g4f_server.config import AppConfig
+from g4f_server.requests import ChatRequest
 from g4f_server.web.body import check_json_shape, shape_bounded_by_bytes
+from g4f_server.web.validation import lean_chat, validation_error
 from tests.fake_providers import Scripted
 from tests.media_providers import Painter
 from tests.server_process import free_port, server_process
@@ -410,3 +413,113 @@ def test_a_short_chat_body_is_bounded_by_its_bytes_under_the_default_limits() ->
     for _ in range(config.max_json_depth + 1):
         deep = [deep]
     assert not shape_bounded_by_bytes(bytearray(orjson.dumps({"metadata": deep})), *limits)
+
+
+# --- the lean chat validator (``read_model`` on a body within every limit) -----------------
+
+
+def _chat_bodies() -> list[Any]:
+    """Valid and invalid chat bodies that name no option: every problem but the limits."""
+    messages: list[Any] = [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": "be brief", "name": "s"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c", "function": {"name": "f"}}],
+        },
+        {"role": "tool", "content": "42", "tool_call_id": "c"},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": "u"}],
+        },
+        {"role": "user", "content": "x", "x_vendor": {"a": [1]}},
+        {"role": "user"},  # no content
+        {"role": "tool", "content": "no id"},
+        {"role": "robot", "content": "x"},
+        {"role": "user", "content": [{"type": "text"}]},
+        {"role": "user", "content": [{"text": "no type"}]},
+        "not a message",
+    ]
+    fields: list[dict[str, Any]] = [
+        {},
+        {"stream": True, "stream_options": {"include_usage": True}},
+        {"temperature": 0.5, "top_p": 1, "max_tokens": 8, "stop": "END", "seed": 3},
+        {"temperature": 3, "n": 2},
+        {"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "auto"},
+        {"response_format": {"type": "json_object"}, "user": "u", "x_extra": [1, {"b": None}]},
+        {"response_format": {"type": "yaml"}},
+        {"api_key": "k\n", "conversation_id": "c" * 201},
+        {"provider": "p", "api_key": "k", "proxy": "http://127.0.0.1:1"},
+    ]
+    bodies: list[Any] = []
+    for extra in fields:
+        for i, message in enumerate(messages):
+            bodies.append(
+                {"model": "m", "messages": [message, messages[(i + 1) % len(messages)]], **extra}
+            )
+    bodies += [{"model": "m"}, {"messages": []}, {"messages": "hi"}, {"messages": None}]
+    return bodies
+
+
+def _outcome(validate: Any, body: Any) -> Any:
+    try:
+        chat = validate(body)
+    except ValidationError as exc:
+        return validation_error(exc).args
+    return (
+        chat.model_dump(),
+        chat.model_fields_set,
+        chat.model_extra,
+        [(type(m), m.model_fields_set, m.model_extra) for m in chat.messages],
+    )
+
+
+def test_the_lean_chat_validator_gives_what_the_full_one_gives() -> None:
+    """Without ``_options`` and ``_within_limits`` (which pass every body here), the same
+    request or the same first problem, its ``param`` and the count of the others."""
+    full = ChatRequest.__pydantic_validator__.validate_python
+    lean = lean_chat().validate_python
+    bodies = _chat_bodies()
+    refused = 0
+    for body in bodies:
+        expected = _outcome(full, body)
+        assert _outcome(lean, body) == expected, body
+        refused += type(expected[0]) is str
+    assert 20 < refused < len(bodies) - 20  # both outcomes were compared
+
+
+def test_the_lean_chat_validator_leaves_out_only_the_request_wide_checks() -> None:
+    """What makes it lean (the limits and the options are read_model's to prove), and
+    what it must keep (a message's own rules, the ``stop`` list)."""
+    lean = lean_chat().validate_python
+    chat = lean({"messages": [{"role": "user", "content": "hi"}] * 3000, "stop": "x"})
+    assert len(chat.messages) == 3000 and chat.stop == ["x"]
+    with pytest.raises(ValidationError):
+        lean({"messages": [{"role": "user"}]})
+
+
+async def test_a_compact_body_at_the_limits_is_still_refused(make_client: Any) -> None:
+    """Compact JSON (fewest commas): the byte bound that lets read_model skip the
+    limits' check is never below the real counts."""
+    client = await make_client(Scripted(), max_messages=3, max_content_parts=2)
+
+    async def send(body: dict[str, Any]) -> int:
+        resp = await client.post(
+            "/v1/chat/completions",
+            data=orjson.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
+        return resp.status
+
+    one = {"role": "user", "content": "a"}
+    assert await send({"model": "echo-1", "messages": [one] * 3}) == 200
+    assert await send({"model": "echo-1", "messages": [one] * 4}) == 400
+    parts = [{"type": "text", "text": "a"}]
+    assert (
+        await send({"model": "echo-1", "messages": [{"role": "user", "content": parts * 2}]}) == 200
+    )
+    assert (
+        await send({"model": "echo-1", "messages": [{"role": "user", "content": parts * 3}]}) == 400
+    )
+    assert await send({"model": "echo-1", "messages": [one], "modalities": "text"}) == 400

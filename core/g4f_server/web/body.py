@@ -43,8 +43,8 @@ from pydantic import BaseModel, ValidationError
 from g4f_server import errors
 from g4f_server.appkeys import CONFIG
 from g4f_server.config import AppConfig
-from g4f_server.requests import set_request_limits
-from g4f_server.web.validation import validation_error
+from g4f_server.requests import ChatRequest, names_no_option, set_request_limits
+from g4f_server.web.validation import lean_chat, validation_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -76,7 +76,8 @@ async def read_model(request: web.Request, model: type[M]) -> M:
         raise errors.InvalidRequestError("The request body is empty; send a JSON object")
     max_depth, max_items = config.max_json_depth, config.max_json_items
     # Bounded by its bytes (nearly every body): within the pre-check's bound too.
-    bounded = shape_bounded_by_bytes(body, max_depth, max_items)
+    containers, values = shape_bounds(body)
+    bounded = containers <= max_depth and values <= max_items
     if not bounded:
         precheck_json_size(body, max_items)
     try:
@@ -89,10 +90,21 @@ async def read_model(request: web.Request, model: type[M]) -> M:
     if not bounded:
         check_json_shape(data, max_depth, max_items)
     # The models' own limits (their validators cannot see the settings).
-    set_request_limits(config.max_messages, config.max_content_parts, config.max_embedding_inputs)
+    max_messages, max_parts = config.max_messages, config.max_content_parts
+    set_request_limits(max_messages, max_parts, config.max_embedding_inputs)
+    validator = model.__pydantic_validator__
+    # A chat body with fewer values than either limit has no more messages or parts than
+    # that; naming no option too, its request-wide checks have nothing to refuse.
+    if (
+        model is ChatRequest
+        and values <= max_messages
+        and values <= max_parts
+        and names_no_option(data)
+    ):
+        validator = lean_chat()
     try:
         # model_validate's own work, without its Python frame (its options are unused).
-        return model.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
+        return validator.validate_python(data)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise validation_error(exc) from None
 
@@ -167,12 +179,19 @@ def shape_bounded_by_bytes(body: bytes | bytearray, max_depth: int, max_items: i
     """True when the bytes alone prove the JSON within both bounds, so that
     ``check_json_shape`` (and ``precheck_json_size``, whose count is at most this one's)
     can be skipped: true of a chat body of up to a few dozen messages under the defaults
-    (~1 us here against ~10 us there); longer ones walk. Every container opens with a
-    ``{`` or ``[`` and every value after a container's first follows a ``,``: the
-    containers bound the depth, and commas plus containers bound the values. Bytes
-    inside strings count too, so the bounds only ever overstate."""
+    (~1 us here against ~10 us there); longer ones walk."""
+    containers, values = shape_bounds(body)
+    return containers <= max_depth and values <= max_items
+
+
+def shape_bounds(body: bytes | bytearray) -> tuple[int, int]:
+    """(containers, values): at least the JSON's depth, and at least the number of values
+    in all its containers together (so also the length of any one list). Every container
+    opens with a ``{`` or ``[`` and every value after a container's first follows a
+    ``,``: the containers bound the depth, and commas plus containers bound the values.
+    Bytes inside strings count too, so the bounds only ever overstate."""
     containers = body.count(b"{") + body.count(b"[")
-    return containers <= max_depth and containers + body.count(b",") <= max_items
+    return containers, containers + body.count(b",")
 
 
 def check_json_shape(data: Any, max_depth: int, max_items: int) -> None:
