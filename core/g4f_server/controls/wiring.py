@@ -49,6 +49,12 @@ class Active:
 
 
 ACTIVE = web.AppKey("controls", Active)
+# What the controls add to every answer as it is prepared (rate-limit headers, the
+# streams gauge): a plain call the edge's one on_response_prepare receiver makes (a
+# receiver of its own was one more coroutine per answer). Set only when tracked.
+ON_PREPARE: web.AppKey[Callable[[web.Request, web.StreamResponse], None]] = web.AppKey(
+    "controls_on_prepare"
+)
 _CONTENT_TYPE = istr("Content-Type")
 
 
@@ -137,18 +143,18 @@ def setup(app: web.Application, config: AppConfig) -> None:
         app[limits.LIMITS] = active.limits = rate_limits
     active.tracked = active.metrics is not None or active.limits is not None
     if active.tracked:
-        app.on_response_prepare.append(_on_prepare(active))
+        app[ON_PREPARE] = _on_prepare(active)  # called by the edge (web/middleware.py)
     app[OBSERVERS] = observers(active)
 
 
-def _on_prepare(active: Active) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """The app's on_response_prepare callback, made once: whether streams are counted is
-    decided here, and the answer's headers are read once."""
+def _on_prepare(active: Active) -> Callable[[web.Request, web.StreamResponse], None]:
+    """What the controls do as an answer is prepared, made once: whether streams are
+    counted is decided here, and the answer's headers are read once."""
     live = active.metrics.live if active.metrics is not None else None
 
-    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         """The rate-limit headers, and a streamed answer starting (the streams-in-progress
-        gauge). One callback for both: each is a coroutine per answer."""
+        gauge)."""
         try:
             state = request[CONTROLLED]  # not .get(): that is one Python frame more
         except KeyError:  # an open path (limits only), or /metrics itself

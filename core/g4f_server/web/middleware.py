@@ -20,7 +20,7 @@ import functools
 import random
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiohttp import hdrs, web
 from multidict import istr
@@ -28,7 +28,7 @@ from multidict import istr
 from g4f_server import errors
 from g4f_server.appkeys import KEY_NAME, REQUEST_ID, SERVED_BY
 from g4f_server.config import AppConfig
-from g4f_server.controls import demo
+from g4f_server.controls import demo, wiring
 from g4f_server.controls.apikeys import KEYRING, OPEN_PATHS, OPEN_PREFIXES, KeyRing
 from g4f_server.logs import access_line, bind_request_id, get_logger
 from g4f_server.pipeline.dispatch import attempted
@@ -111,6 +111,7 @@ class Edge:
         self.in_flight = InFlight(config)
         self.keyring: KeyRing | None = None
         self.cors: cors.CorsPolicy | None = None
+        self.controls_prepare: Callable[[web.Request, web.StreamResponse], None] | None = None
         # The runner's connection guard (admission.serve), set before the app starts;
         # None behind another runner (the tests' own): no timers.
         self.connections: Connections | None = None
@@ -136,6 +137,7 @@ class Edge:
         CORS policy now, the connection guard when the app starts."""
         self.keyring = app.get(KEYRING)
         self.cors = app[cors.CORS]
+        self.controls_prepare = app.get(wiring.ON_PREPARE)
         app.on_response_prepare.append(self._prepare)
         app.on_startup.append(self._started)
 
@@ -144,7 +146,9 @@ class Edge:
         our 404 for a request target no route can match (``OPTIONS *``, an absolute URL
         without a path: the catch-all route only matches paths), which aiohttp answers
         in plain text before any handler (our handlers' HTTPExceptions never get here:
-        the edge answers them)."""
+        the edge answers them). The controls' part first (their headers before CORS's)."""
+        if (controls_prepare := self.controls_prepare) is not None:
+            controls_prepare(request, response)
         if type(response) is web.HTTPNotFound:
             self._unrouted(request, response)
         origin = request.headers.get(hdrs.ORIGIN)
