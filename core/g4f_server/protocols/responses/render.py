@@ -601,6 +601,7 @@ class ResponseStream:
             lines += (line, number, dumps(text), _DELTA_TAIL)
             texts.clear()
             return
+        self._parts += texts
         pieces: list[bytes] = []
         try:
             splice(pieces, texts, b"", b"\0")
@@ -610,10 +611,8 @@ class ResponseStream:
             rest = texts[done:]
             texts.clear()
             for text in rest:
-                lines.append(self._text(text))
+                lines.append(self._delta(text))
             return
-        self._parts += texts
-        texts.clear()
         self._spliced(lines, b"".join(pieces).split(b"\0"), count)
 
     def _spliced(self, lines: list[bytes], strings: list[bytes], count: int) -> None:
