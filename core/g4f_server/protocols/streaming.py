@@ -43,7 +43,9 @@ class StreamRenderer(Protocol):
 # A renderer may also have ``text_parts``: the bytes before and after a text delta's JSON
 # string when its chunk is exactly ``before + dumps(text) + after`` (chat completions);
 # the relay then writes those chunks itself. It is read again after every other event (a
-# model named mid-stream changes it); a renderer without it renders each delta.
+# model named mid-stream changes it); a renderer without it renders each delta. One whose
+# chunks differ per delta (Responses numbers its events) may also have ``splice_texts``,
+# called as ``splice`` is, to write a run of deltas itself.
 _NO_PARTS = (None, None)
 
 
@@ -134,6 +136,7 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
             add, render, text = transcript.add, renderer.render, transcript.text.append
             next_item, clock = run.stream.__anext__, watchdog.clock
             before, after = getattr(renderer, "text_parts", None) or _NO_PARTS
+            put = getattr(renderer, "splice_texts", splice)
             texts: list[str] = []  # the batch's text deltas not yet spliced
             while True:
                 for event in batch:
@@ -146,7 +149,7 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
                     else:
                         if texts:  # the text before this event comes first (and is kept
                             # in ``lines`` should publishing the media below fail)
-                            splice(lines, texts, before, after)  # type: ignore[arg-type]
+                            put(lines, texts, before, after)  # type: ignore[arg-type]
                         if isinstance(event, ev.Media) and event.url is None:
                             event = await request.app[MEDIA].publish(event, request)
                         add(event)
@@ -155,11 +158,11 @@ async def relay(turn: ChatTurn, renderer: StreamRenderer, write: Send, end: Send
                     if before is not None:
                         before, after = renderer.text_parts  # type: ignore[attr-defined]
                 if texts:
-                    if len(texts) == 1:  # one delta a read (a paced upstream): no call
+                    if len(texts) == 1 and put is splice:  # one delta a read: no call
                         lines += (before, dumps(texts[0]), after)
                         texts.clear()
                     else:
-                        splice(lines, texts, before, after)  # type: ignore[arg-type]
+                        put(lines, texts, before, after)  # type: ignore[arg-type]
                 if lines:
                     await write(b"".join(lines))
                     lines.clear()

@@ -14,6 +14,7 @@ from g4f_server import events as ev
 from g4f_server.pipeline.transcript import Transcript, media_markdown
 from g4f_server.protocols.responses.request import ResponsesRequest
 from g4f_server.protocols.responses.tools import ToolPlan, custom_input, echoed_tools
+from g4f_server.protocols.streaming import splice
 from g4f_server.requests import ChatRequest
 from g4f_server.web.jsonio import dumps
 
@@ -578,6 +579,51 @@ class ResponseStream:
         self._seq = seq + 1
         number = _SEQ_DELTA[seq] if seq < 512 else b'%d,"delta":' % seq
         return b"".join((self._text_line, number, dumps(text), _DELTA_TAIL))
+
+    # The write loop (streaming.relay) gathers a read's text deltas and hands them to
+    # ``splice_texts``; ``text_parts`` only tells it to (a delta's bytes around its text
+    # are not fixed: its sequence number changes).
+    text_parts = (b"", b"")
+
+    def splice_texts(self, lines: list[bytes], texts: list[str], _b: bytes, _a: bytes) -> None:
+        """Append the ``output_text.delta`` events of consecutive non-empty text deltas
+        (opening the message first if none is) to ``lines`` and empty ``texts``: the
+        bytes ``render`` gives one delta at a time. The texts are encoded in one call
+        (``streaming.splice``, each JSON string followed by a NUL byte, which no JSON
+        text holds raw) and each event joined from fixed bytes around its number."""
+        if self._open != "message":
+            lines.append(self._open_message())
+        line, seq, count = self._text_line, self._seq, len(texts)
+        if count == 1:  # one delta a read (a paced upstream): no splice
+            self._parts.append(text := texts[0])
+            self._seq = seq + 1
+            number = _SEQ_DELTA[seq] if seq < 512 else b'%d,"delta":' % seq
+            lines += (line, number, dumps(text), _DELTA_TAIL)
+            texts.clear()
+            return
+        self._parts += texts
+        pieces: list[bytes] = []
+        try:
+            splice(pieces, texts, b"", b"\0")
+        except TypeError:  # a text JSON cannot encode: the deltas before it, then it alone
+            done = len(pieces) // 3  # as ``render`` fails on it
+            self._spliced(lines, b"".join(pieces).split(b"\0"), done)
+            rest = texts[done:]
+            texts.clear()
+            for text in rest:
+                lines.append(self._delta(text))
+            return
+        self._spliced(lines, b"".join(pieces).split(b"\0"), count)
+
+    def _spliced(self, lines: list[bytes], strings: list[bytes], count: int) -> None:
+        """The delta events of the first ``count`` encoded ``strings``, numbered on."""
+        seq, line = self._seq, self._text_line
+        self._seq = end = seq + count
+        numbers = (
+            _SEQ_DELTA[seq:end] if end <= 512 else [b'%d,"delta":' % n for n in range(seq, end)]
+        )
+        for number, string in zip(numbers, strings, strict=False):  # strings: one more
+            lines += (line, number, string, _DELTA_TAIL)
 
     def _tool_call(self, event: ev.ToolCallDelta) -> bytes:
         out = b""

@@ -50,7 +50,10 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         turn.headers.update(made.headers)
     if body.stream:
         made.renderer = ResponseStream(made.frame, turn.chat, made.plan)
-        return await streaming.stream(turn, made.renderer)
+        # open_sse and relay here, not streaming.stream: one frame less per chunk.
+        response = await streaming.open_sse(turn)
+        await streaming.relay(turn, made.renderer, response.write, response.write_eof)
+        return response
     transcript = await pipeline.collect(turn)
     body = made.encoded(transcript)
     return web.Response(body=body, headers=turn.headers, content_type="application/json")

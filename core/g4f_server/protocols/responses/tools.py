@@ -102,11 +102,16 @@ def custom_arguments(text: str) -> str:
     return json.dumps({CUSTOM_ARGUMENT: text}, ensure_ascii=False)
 
 
+# The plan of a request without tools, shared: only plan_tools fills a plan, and only
+# the one it has just made.
+_NO_TOOLS = ToolPlan()
+
+
 def plan_tools(tools: list[dict[str, Any]] | None, choice: str | dict[str, Any] | None) -> ToolPlan:
     """The chat tools and tool choice for a Responses request's ``tools``/``tool_choice``."""
+    if not tools and choice is None:  # most requests: nothing to plan, no plan to make
+        return _NO_TOOLS
     plan = ToolPlan()
-    if not tools and choice is None:  # most requests: nothing to plan
-        return plan
     found: list[tuple[str | None, dict[str, Any], str]] = []  # (namespace, tool, param)
     for i, tool in enumerate(tools or []):
         if not isinstance(tool, dict):
