@@ -49,22 +49,25 @@ class StreamRenderer(Protocol):
 _NO_PARTS = (None, None)
 
 
-async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
-    """Stream the answer as server-sent events (``open_sse``, then ``relay``)."""
-    response = await open_sse(turn)
-    await relay(turn, renderer, response.write, response.write_eof)
-    return response
-
-
 Send = Callable[[bytes], Awaitable[object]]
 
 
-async def open_sse_writer(turn: ChatTurn) -> tuple[web.StreamResponse, Send]:
-    """``open_sse``, with the ``write`` of the stream writer ``prepare`` returns (aiohttp's
-    ``AbstractStreamWriter``): the response's own ``write`` is a coroutine around it
-    that checks what ``relay`` never does (bytes, written before the end), one coroutine
-    per batch; the writer's is the same framing, buffering and drain. The stream still
-    ends with the response's ``write_eof``."""
+async def stream(turn: ChatTurn, renderer: StreamRenderer) -> web.StreamResponse:
+    """Stream the answer as server-sent events (``open_sse``, then ``relay``)."""
+    response, write = await open_sse(turn)
+    await relay(turn, renderer, write, response.write_eof)
+    return response
+
+
+async def open_sse(turn: ChatTurn) -> tuple[web.StreamResponse, Send]:
+    """The SSE response for ``turn``, its status and headers final, and the ``write`` of
+    the stream writer ``prepare`` returned (aiohttp's ``AbstractStreamWriter``): the
+    response's own ``write`` is a coroutine around it that checks what ``relay`` never
+    does (bytes, written before the end), one coroutine per batch; the writer's is the
+    same framing, buffering and drain. The stream still ends with the response's
+    ``write_eof``. A route that calls this and ``relay`` itself (as chat completions
+    does) spares the frame of ``stream``, which every chunk's wake-up would pass
+    through."""
     try:
         response = sse.event_stream(turn.headers)
         writer = await response.prepare(turn.request)
@@ -73,20 +76,6 @@ async def open_sse_writer(turn: ChatTurn) -> tuple[web.StreamResponse, Send]:
         raise
     assert writer is not None  # a new response: prepared now, not ended
     return response, writer.write
-
-
-async def open_sse(turn: ChatTurn) -> web.StreamResponse:
-    """The SSE response for ``turn``, its status and headers final. A route that calls
-    this and ``relay`` itself (as chat completions does) spares the frame of ``stream``,
-    which every chunk's wake-up would pass through. (``sse.open_stream``'s two steps,
-    here: one coroutine per stream less.)"""
-    try:
-        response = sse.event_stream(turn.headers)
-        await response.prepare(turn.request)
-        return response
-    except BaseException:
-        await turn.run.close()  # nothing was sent: release the upstream
-        raise
 
 
 _NUL_ESCAPED = b"\\u0000"

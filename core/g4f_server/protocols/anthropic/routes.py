@@ -40,8 +40,8 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     message_id = new_message_id()
     if body.stream:
         renderer = MessageStream(message_id, turn.model, turn.provider, turn.chat)
-        response = await streaming.open_sse(turn)  # and relay here: a frame less per chunk
-        await streaming.relay(turn, renderer, response.write, response.write_eof)
+        response, write = await streaming.open_sse(turn)  # and relay here: a frame less
+        await streaming.relay(turn, renderer, write, response.write_eof)
         return response
     transcript = await pipeline.collect(turn)
     message = message_body(

@@ -25,7 +25,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             None, route.model, route.entry.name, request=turn.chat, extra=extra
         )
         # open and relay here: a frame less per chunk
-        response, write = await streaming.open_sse_writer(turn)
+        response, write = await streaming.open_sse(turn)
         await streaming.relay(turn, renderer, write, response.write_eof)
         return response
     transcript = await pipeline.collect(turn)

@@ -51,8 +51,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     if body.stream:
         made.renderer = ResponseStream(made.frame, turn.chat, made.plan)
         # open_sse and relay here, not streaming.stream: one frame less per chunk.
-        response = await streaming.open_sse(turn)
-        await streaming.relay(turn, made.renderer, response.write, response.write_eof)
+        response, write = await streaming.open_sse(turn)
+        await streaming.relay(turn, made.renderer, write, response.write_eof)
         return response
     transcript = await pipeline.collect(turn)
     body = made.encoded(transcript)
