@@ -181,6 +181,19 @@ def answers(event: ChatEvent) -> bool:
     blanks, a tool call or media. Usage, the model used, state, citations and the finish
     are not: an answer made only of those (and blanks) is empty. (The kernel's failover
     and its probes both wait for the first such event.)"""
+    # By exact type first (every request asks it of its first events, and a usual
+    # answer opens with a ModelUsed): an isinstance() that fails walks its tuple
+    # through __instancecheck__, ~4x a type compare. A subclass takes the isinstance.
+    kind = type(event)
+    if kind is TextDelta or kind is ReasoningDelta:
+        text = event.text  # type: ignore[union-attr]
+        return text != "" and not text.isspace()
+    if kind in NOT_ANSWERS:
+        return False
     if isinstance(event, (TextDelta, ReasoningDelta)):
         return event.text != "" and not event.text.isspace()
     return isinstance(event, (ToolCallDelta, Media))
+
+
+# The event types that are never a part of the answer, exactly (not their subclasses).
+NOT_ANSWERS = frozenset({Usage, ModelUsed, ConversationState, Finish, Citation})

@@ -104,3 +104,41 @@ async def test_the_rule_holds_for_the_responses_protocol(make_client: Any, strea
     resp = await client.post("/v1/responses", json=body)
     assert resp.status == 502
     assert (await resp.json())["error"]["code"] == "empty_answer"
+
+
+class _PluginText(events.TextDelta):
+    """A plugin's own subclass of an event: the rule holds for it as for its base."""
+
+
+class _PluginMedia(events.Media):
+    pass
+
+
+# (event, an answer?, an answer a protocol without reasoning can show?)
+RULE = [
+    (events.TextDelta("hi"), True, True),
+    (events.TextDelta(" \n"), False, False),
+    (events.TextDelta(""), False, False),
+    (events.ReasoningDelta("hmm"), True, False),
+    (events.ReasoningDelta("  "), False, False),
+    (events.ToolCallDelta(0, "c1", "f"), True, True),
+    (events.Media("image", url="https://example.org/a.png"), True, True),
+    (events.ModelUsed("m"), False, False),
+    (events.Usage(1, 2), False, False),
+    (events.Finish("stop"), False, False),
+    (events.Citation("https://example.org"), False, False),
+    (events.ConversationState({"turn": 1}), False, False),
+    (_PluginText("hi"), True, True),
+    (_PluginText(" "), False, False),
+    (_PluginMedia("image", url="https://example.org/a.png"), True, True),
+]
+
+
+@pytest.mark.parametrize(("event", "answer", "visible"), RULE, ids=lambda v: repr(v)[:40])
+def test_what_is_a_part_of_the_answer(event: Any, answer: bool, visible: bool) -> None:
+    """``answers`` and ``answers_visibly`` decide by exact type first: subclasses and
+    every event type still follow the rule."""
+    from g4f_server.pipeline.dispatch import answers_visibly
+
+    assert events.answers(event) is answer
+    assert answers_visibly(event) is visible

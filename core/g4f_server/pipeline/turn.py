@@ -64,7 +64,7 @@ class ChatTurn:
     run: ChatRun
     headers: dict[str, str]  # served-by headers for the response
     conversation_id: str | None
-    store: ConversationStore
+    store: ConversationStore | None  # the conversations' (None: no conversation to keep)
     conv_key: str | None
     keep: Keep | None  # what the protocol stores besides the conversation
     timeout: float  # the server's limit for a whole answer that is not streamed (collect)
@@ -99,7 +99,7 @@ class ChatTurn:
         (``StateUnavailableError``) the answer fails instead, so that no turn a client
         saw completed is missing from the store."""
         try:
-            if self.conv_key:
+            if self.conv_key and self.store is not None:
                 if transcript.state is not None:
                     await self.store.save(self.conv_key, self.provider, transcript.state)
                 await remember_turn(self.store, self.conv_key, self.chat, transcript)
@@ -177,7 +177,7 @@ def start_turn(
         first_event_timeout=config.timeout,
         idle_timeout=config.stream_timeout,
         counts=answers if shows_reasoning else answers_visibly,
-        then=partial(_started, request, chat, request_id, keep, observers, config, app),
+        then=partial(_started, request, chat, request_id, keep, observers, config),
     )
 
 
@@ -188,17 +188,17 @@ def _started(
     keep: Keep | None,
     observers: Observers,
     config: AppConfig,
-    app: web.Application,
     run: ChatRun,
 ) -> ChatTurn:
-    """The turn of ``start_turn``'s quick way, made when the answer begins."""
+    """The turn of ``start_turn``'s quick way, made when the answer begins. It has no
+    conversation, so no store (an app-key read less per request)."""
     if observers.first_token is not None:
         observers.first_token(request, run.route.entry.name)
     headers = served_headers(request, run.route, run.attempts, run.ctx, request_id or None)
     if chat.stop and run.cut_at(chat.stop):  # the model may ignore `stop`
         headers[emulation.HEADER] = stops.KIND
     return ChatTurn(
-        request, chat, run, headers, None, app[CONVERSATIONS], None, keep,
+        request, chat, run, headers, None, None, None, keep,
         config.timeout, None, observers.finished,
     )  # fmt: skip
 
