@@ -146,6 +146,34 @@ async def test_tokens_are_estimated_when_the_provider_reports_none(make_client: 
     await assert_429(await client.post(CHAT, json=body()), "tokens", 10)
 
 
+@pytest.mark.parametrize(
+    ("limits_sent", "next_status"),
+    [
+        ({"max_completion_tokens": 10, "max_tokens": 95}, 200),  # the current name wins
+        ({"max_tokens": 10}, 200),
+        ({"max_tokens": 95}, 429),
+        ({}, 429),  # none: the completion estimate (1024), at most the whole budget
+    ],
+)
+async def test_the_reservation_counts_the_answers_token_limit(
+    make_client: Any, limits_sent: dict[str, int], next_status: int
+) -> None:
+    """A request in flight holds its prompt's estimate (~8 tokens for "hi") plus its
+    answer's limit (max_completion_tokens, else max_tokens, else the estimate): a budget
+    of 100 is used up by 8 + 95, not by 8 + 10."""
+    provider = Scripted(delay=0.5)
+    client = await make_client(provider, metrics=True, limits={"per_client": {"tpm": 100}})
+    first = asyncio.create_task(client.post(CHAT, json={**body(), **limits_sent}))
+    while not provider.seen:
+        await asyncio.sleep(0.01)
+    resp = await client.post(CHAT, json=body())
+    if next_status == 429:
+        await assert_429(resp, "tokens", 100)
+    else:
+        assert resp.status == 200
+    assert (await first).status == 200
+
+
 async def test_with_metrics_on_what_an_ended_request_holds_is_given_back(
     make_client: Any,
 ) -> None:

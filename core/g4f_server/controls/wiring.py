@@ -265,8 +265,12 @@ def _admitted_now(active: Active) -> Callable[[web.Request, Any], None] | None:
             if budgeted is None:
                 budgeted = _has_budget(body)
             if budgeted:
+                # ChatRequest.token_limit from the fields: on a pydantic model a property
+                # is a frame and each attribute read inside it takes the slow path.
+                fields = body.__dict__
+                limit = fields["max_completion_tokens"] or fields["max_tokens"]
                 limits.reserve_tokens_now(
-                    ticket, estimate_prompt_tokens(body) + (body.token_limit or completion)
+                    ticket, estimate_prompt_tokens(body) + (limit or completion)
                 )
         except errors.RateLimitError as exc:
             ticket.limited = getattr(exc, "kind", "requests")  # as _admitted's
