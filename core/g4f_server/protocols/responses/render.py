@@ -361,6 +361,16 @@ def final_json(frame: dict[str, Any], transcript: Transcript, chat: ChatRequest)
 _NO_LINE = frozenset({ev.ModelUsed, ev.Usage, ev.Finish, ev.ConversationState})
 
 
+# A stream's first two events around the response they both carry (one join, one copy).
+_CREATED = (
+    b'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":'
+)
+_IN_PROGRESS = (
+    b'}\n\nevent: response.in_progress\ndata: {"type":"response.in_progress",'
+    b'"sequence_number":1,"response":'
+)
+
+
 def _sse(kind: str, data: bytes) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
 
@@ -372,6 +382,31 @@ class ResponseStream:
     or the answer ends. Text deltas are the hot path: their constant part is encoded once
     per item and the sequence number and delta spliced in.
     """
+
+    # One made per streamed response: slots, no instance dict to build and fill.
+    __slots__ = (
+        "_annotations",
+        "_calls",
+        "_closed_message",
+        "_closing",
+        "_custom",
+        "_final",
+        "_index",
+        "_item",
+        "_message_id",
+        "_message_position",
+        "_open",
+        "_open_call",
+        "_opening",
+        "_opening_model",
+        "_parts",
+        "_seq",
+        "_text_line",
+        "chat",
+        "frame",
+        "output",
+        "plan",
+    )
 
     def __init__(self, frame: dict[str, Any], chat: ChatRequest, plan: ToolPlan) -> None:
         self.frame = frame
@@ -528,12 +563,7 @@ class ResponseStream:
         response = self._opening = dumps(self.frame)
         self._opening_model = self.frame["model"]
         self._seq = 2
-        return (
-            b'event: response.created\ndata: {"type":"response.created","sequence_number":0,'
-            b'"response":' + response + b"}\n\n"
-            b'event: response.in_progress\ndata: {"type":"response.in_progress",'
-            b'"sequence_number":1,"response":' + response + b"}\n\n"
-        )
+        return b"".join((_CREATED, response, _IN_PROGRESS, response, b"}\n\n"))
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         kind = type(event)
