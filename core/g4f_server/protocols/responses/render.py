@@ -18,9 +18,12 @@ from g4f_server.protocols.streaming import splice
 from g4f_server.requests import ChatRequest
 from g4f_server.web.jsonio import dumps
 
+_bits = random.getrandbits
+
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{random.getrandbits(96):024x}"  # unique, not secret
+    # unique, not secret; % rather than an f-string with format specs (as chat's id)
+    return "%s_%024x" % (prefix, _bits(96))  # noqa: UP031
 
 
 def new_response_id() -> str:
@@ -29,7 +32,7 @@ def new_response_id() -> str:
     store keys sort by age: trimming the oldest responses at the store's cap deletes
     neighbouring key-index entries, where random ids dirtied a page a row
     (bench/sqlite_save.py, "at the cap")."""
-    return f"resp_{time.time_ns() // 1_000_000:012x}{random.getrandbits(64):016x}"
+    return "resp_%012x%016x" % (time.time_ns() // 1_000_000, _bits(64))  # noqa: UP031
 
 
 # A response's fields in the order the API lists them, each the value a request that
@@ -358,6 +361,16 @@ def final_json(frame: dict[str, Any], transcript: Transcript, chat: ChatRequest)
 _NO_LINE = frozenset({ev.ModelUsed, ev.Usage, ev.Finish, ev.ConversationState})
 
 
+# A stream's first two events around the response they both carry (one join, one copy).
+_CREATED = (
+    b'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":'
+)
+_IN_PROGRESS = (
+    b'}\n\nevent: response.in_progress\ndata: {"type":"response.in_progress",'
+    b'"sequence_number":1,"response":'
+)
+
+
 def _sse(kind: str, data: bytes) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
 
@@ -369,6 +382,31 @@ class ResponseStream:
     or the answer ends. Text deltas are the hot path: their constant part is encoded once
     per item and the sequence number and delta spliced in.
     """
+
+    # One made per streamed response: slots, no instance dict to build and fill.
+    __slots__ = (
+        "_annotations",
+        "_calls",
+        "_closed_message",
+        "_closing",
+        "_custom",
+        "_final",
+        "_index",
+        "_item",
+        "_message_id",
+        "_message_position",
+        "_open",
+        "_open_call",
+        "_opening",
+        "_opening_model",
+        "_parts",
+        "_seq",
+        "_text_line",
+        "chat",
+        "frame",
+        "output",
+        "plan",
+    )
 
     def __init__(self, frame: dict[str, Any], chat: ChatRequest, plan: ToolPlan) -> None:
         self.frame = frame
@@ -388,6 +426,7 @@ class ResponseStream:
         self._custom: dict[str, str] = {}  # custom tool call id -> its JSON arguments so far
         self._text_line = b""
         self._message_position = b""  # '"item_id":...,"output_index":N' of the open message
+        self._message_id = b""  # and its id
         self._final: dict[str, Any] | None = None
         self._closing = b""
         self._opening = b""  # the frame as start() encoded it
@@ -416,16 +455,22 @@ class ResponseStream:
         out = self._close()
         self._open = "message"
         index = self._index = len(self.output)
-        item_id = new_id("msg")
-        self._item = {"id": item_id, "type": "message", "status": "in_progress"}
-        self._item.update(role="assistant", content=[])
-        self.output.append(self._item)
+        # The id's digits formatted once, as bytes (the id is hex: nothing to escape).
+        encoded_id = b"msg_%024x" % _bits(96)
+        self._item = item = {
+            "id": encoded_id.decode(),
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        self.output.append(item)
         self._parts, self._annotations = [], []
         seq = self._seq
         self._seq = seq + 2
         # A message's events are the hot path after the deltas: joined from byte pieces
         # (the item id is hex, the index a number: nothing in them needs escaping).
-        encoded_id = item_id.encode()
+        self._message_id = encoded_id
         position = b'"item_id":"%b","output_index":%d' % (encoded_id, index)
         self._text_line = (
             _TEXT_DELTA + position + b',"content_index":0,"logprobs":[],"sequence_number":'
@@ -462,19 +507,20 @@ class ResponseStream:
             seq = self._seq
             self._seq = seq + 3
             encoded, position = dumps(text), self._message_position
-            part = (
-                b'{"type":"output_text","text":' + encoded + b',"annotations":'
-                + dumps(self._annotations) + b',"logprobs":[]}'
+            annotations = dumps(self._annotations) if self._annotations else b"[]"
+            part = b"".join(
+                (b'{"type":"output_text","text":', encoded, b',"annotations":', annotations,
+                 b',"logprobs":[]}')
             )  # fmt: skip
-            message = b'{"id":' + dumps(item["id"]) + _MESSAGE_ITEM + part + b"]}"
+            message = b"".join((b'{"id":"', self._message_id, b'"', _MESSAGE_ITEM, part, b"]}"))
             self._closed_message = (message, encoded)
             return b"".join(
                 (
-                    _TEXT_DONE, str(seq).encode(), b",", position,
+                    _TEXT_DONE, b"%d," % seq, position,
                     b',"content_index":0,"text":', encoded, b',"logprobs":[]}\n\n',
-                    _PART_DONE, str(seq + 1).encode(), b",", position,
+                    _PART_DONE, b"%d," % (seq + 1), position,
                     b',"content_index":0,"part":', part, b"}\n\n",
-                    _ITEM_DONE, str(seq + 2).encode(), b',"output_index":', str(index).encode(),
+                    _ITEM_DONE, b'%d,"output_index":%d' % (seq + 2, index),
                     b',"item":', message, b"}\n\n",
                 )
             )  # fmt: skip
@@ -517,12 +563,7 @@ class ResponseStream:
         response = self._opening = dumps(self.frame)
         self._opening_model = self.frame["model"]
         self._seq = 2
-        return (
-            b'event: response.created\ndata: {"type":"response.created","sequence_number":0,'
-            b'"response":' + response + b"}\n\n"
-            b'event: response.in_progress\ndata: {"type":"response.in_progress",'
-            b'"sequence_number":1,"response":' + response + b"}\n\n"
-        )
+        return b"".join((_CREATED, response, _IN_PROGRESS, response, b"}\n\n"))
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         kind = type(event)
@@ -679,7 +720,7 @@ class ResponseStream:
         return b"".join(
             (
                 self._closing, b"event: response.", kind, b'\ndata: {"type":"response.', kind,
-                b'","sequence_number":', str(seq).encode(), b',"response":', response,
+                b'","sequence_number":%d,"response":' % seq, response,
                 b"}\n\n",
             )
         )  # fmt: skip
