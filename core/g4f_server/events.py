@@ -185,13 +185,15 @@ def answers(event: ChatEvent) -> bool:
     # answer opens with a ModelUsed): an isinstance() that fails walks its tuple
     # through __instancecheck__, ~4x a type compare. A subclass takes the isinstance.
     kind = type(event)
-    if kind is TextDelta or kind is ReasoningDelta:
-        text = event.text  # type: ignore[union-attr]
-        return text != "" and not text.isspace()
     if kind in NOT_ANSWERS:
         return False
-    if isinstance(event, (TextDelta, ReasoningDelta)):
-        return event.text != "" and not event.text.isspace()
+    if (
+        kind is TextDelta
+        or kind is ReasoningDelta
+        or isinstance(event, (TextDelta, ReasoningDelta))
+    ):
+        text = event.text  # type: ignore[union-attr]
+        return text != "" and not text.isspace()
     return isinstance(event, (ToolCallDelta, Media))
 
 

@@ -22,9 +22,10 @@ async def events_server() -> AsyncIterator[tuple[TestServer, asyncio.Event]]:
     go = asyncio.Event()
 
     async def events(request: web.Request) -> web.StreamResponse:
-        response = await sse.open_stream(
-            request, {"X-G4F-Provider": "P", "X-Accel-Buffering": "kept?", "x-upstream": "u"}
+        response = sse.event_stream(
+            {"X-G4F-Provider": "P", "X-Accel-Buffering": "kept?", "x-upstream": "u"}
         )
+        await response.prepare(request)
         await go.wait()
         await response.write(b"data: 1\n\n")
         await response.write_eof(sse.DONE)

@@ -25,7 +25,6 @@ from g4f_server.events import (
     Media,
     ReasoningDelta,
     TextDelta,
-    ToolCallDelta,
     answers,
 )
 from g4f_server.logs import get_logger
@@ -466,15 +465,7 @@ def _all_failed(failures: list[tuple[str, errors.ProviderError]]) -> errors.Prov
 def answers_visibly(event: ChatEvent) -> bool:
     """``answers`` for a protocol that cannot show reasoning (legacy completions): only
     text that is not blank, a tool call or media make an answer there."""
-    kind = type(event)  # by exact type first, as ``answers``
-    if kind is TextDelta:
-        text = event.text  # type: ignore[union-attr]
-        return text != "" and not text.isspace()
-    if kind in NOT_ANSWERS or kind is ReasoningDelta:
-        return False
-    if isinstance(event, TextDelta):
-        return event.text != "" and not event.text.isspace()
-    return isinstance(event, (ToolCallDelta, Media))
+    return not isinstance(event, ReasoningDelta) and answers(event)
 
 
 def empty_answer(

@@ -48,12 +48,5 @@ def event_stream(headers: dict[str, str]) -> web.StreamResponse:
     return response
 
 
-async def open_stream(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
-    """``event_stream``, prepared for ``request``."""
-    response = event_stream(headers)
-    await response.prepare(request)
-    return response
-
-
 def event(data: dict[str, Any]) -> bytes:
     return b"data: " + dumps(data) + b"\n\n"
