@@ -14,7 +14,6 @@ from g4f_server import events as ev
 from g4f_server.pipeline.transcript import Transcript, media_markdown
 from g4f_server.protocols.responses.request import ResponsesRequest
 from g4f_server.protocols.responses.tools import ToolPlan, custom_input, echoed_tools
-from g4f_server.protocols.streaming import splice
 from g4f_server.requests import ChatRequest
 from g4f_server.web.jsonio import dumps
 
@@ -258,6 +257,23 @@ _DELTA_TAIL = b"}\n\n"
 # A delta's sequence number and the key after it, encoded once: a stream's deltas are
 # numbered 0, 1, 2, ... and formatting the number was most of a delta's own cost.
 _SEQ_DELTA = tuple(b'%d,"delta":' % n for n in range(512))
+_NUL_ESCAPED = b"\\u0000"  # how JSON writes a NUL
+
+
+# The same with the delta string's opening quote, and the string's closing after it
+# (``splice_texts`` writes strings without their quotes).
+_SEQ_QUOTED = tuple(b'%d,"delta":"' % n for n in range(512))
+_STRING_TAIL = b'"' + _DELTA_TAIL
+
+
+def _numbers(start: int, end: int) -> tuple[bytes, ...] | list[bytes]:
+    """The encoded numbers of deltas ``start`` to ``end`` (excluded), each with the
+    opening quote of its string."""
+    if end <= 512:
+        return _SEQ_QUOTED[start:end]
+    return [b'%d,"delta":"' % n for n in range(start, end)]
+
+
 _TEXT_DONE = (
     b'event: response.output_text.done\ndata: {"type":"response.output_text.done",'
     b'"sequence_number":'
@@ -386,6 +402,7 @@ class ResponseStream:
     # One made per streamed response: slots, no instance dict to build and fill.
     __slots__ = (
         "_annotations",
+        "_between",
         "_calls",
         "_closed_message",
         "_closing",
@@ -425,6 +442,7 @@ class ResponseStream:
         self._open_call: int | None = None
         self._custom: dict[str, str] = {}  # custom tool call id -> its JSON arguments so far
         self._text_line = b""
+        self._between = b""
         self._message_position = b""  # '"item_id":...,"output_index":N' of the open message
         self._message_id = b""  # and its id
         self._final: dict[str, Any] | None = None
@@ -476,6 +494,7 @@ class ResponseStream:
             _TEXT_DELTA + position + b',"content_index":0,"logprobs":[],"sequence_number":'
         )
         self._message_position = position
+        self._between = _STRING_TAIL + self._text_line  # one delta's end, the next's start
         return out + _MESSAGE_ADDED % (seq, index, encoded_id, seq + 1, position)
 
     def _open_reasoning(self) -> bytes:
@@ -629,42 +648,45 @@ class ResponseStream:
     def splice_texts(self, lines: list[bytes], texts: list[str], _b: bytes, _a: bytes) -> None:
         """Append the ``output_text.delta`` events of consecutive non-empty text deltas
         (opening the message first if none is) to ``lines`` and empty ``texts``: the
-        bytes ``render`` gives one delta at a time. The texts are encoded in one call
-        (``streaming.splice``, each JSON string followed by a NUL byte, which no JSON
-        text holds raw) and each event joined from fixed bytes around its number."""
+        bytes ``render`` gives one delta at a time.
+
+        A run is encoded in one call, joined by NUL (which JSON writes as ``\\u0000``)
+        and split there; the strings are interleaved with the numbers and the bytes
+        between two deltas by slice assignment: no Python step per delta.
+        That is exact only when no text has a NUL or a backslash of its own (as
+        ``streaming.splice``); otherwise, or when a text cannot be encoded, each delta
+        is encoded alone, as ``render`` would (failing at the same delta)."""
         if self._open != "message":
             lines.append(self._open_message())
+        self._parts += texts
         line, seq, count = self._text_line, self._seq, len(texts)
-        if count == 1:  # one delta a read (a paced upstream): no splice
-            self._parts.append(text := texts[0])
+        if count > 1:
+            joined = "\0".join(texts)
+            if "\\" not in joined and joined.count("\0") == count - 1:
+                try:
+                    encoded = dumps(joined)
+                except TypeError:  # a lone surrogate: one at a time below
+                    pass
+                else:
+                    self._seq = end = seq + count
+                    # Each delta's string without its quotes: split where JSON wrote a NUL
+                    # (a short scan: the separator search is C's, over the texts alone).
+                    strings = encoded[1:-1].split(_NUL_ESCAPED)
+                    # number (with the string's opening quote), string, closing + next line
+                    woven = [self._between] * (3 * count)
+                    woven[0::3] = _numbers(seq, end)
+                    woven[1::3] = strings
+                    woven[-1] = _STRING_TAIL
+                    lines.append(line)
+                    lines += woven
+                    texts.clear()
+                    return
+        for text in texts:  # one delta a read (a paced upstream), or the exceptions
+            seq = self._seq
             self._seq = seq + 1
             number = _SEQ_DELTA[seq] if seq < 512 else b'%d,"delta":' % seq
             lines += (line, number, dumps(text), _DELTA_TAIL)
-            texts.clear()
-            return
-        self._parts += texts
-        pieces: list[bytes] = []
-        try:
-            splice(pieces, texts, b"", b"\0")
-        except TypeError:  # a text JSON cannot encode: the deltas before it, then it alone
-            done = len(pieces) // 3  # as ``render`` fails on it
-            self._spliced(lines, b"".join(pieces).split(b"\0"), done)
-            rest = texts[done:]
-            texts.clear()
-            for text in rest:
-                lines.append(self._delta(text))
-            return
-        self._spliced(lines, b"".join(pieces).split(b"\0"), count)
-
-    def _spliced(self, lines: list[bytes], strings: list[bytes], count: int) -> None:
-        """The delta events of the first ``count`` encoded ``strings``, numbered on."""
-        seq, line = self._seq, self._text_line
-        self._seq = end = seq + count
-        numbers = (
-            _SEQ_DELTA[seq:end] if end <= 512 else [b'%d,"delta":' % n for n in range(seq, end)]
-        )
-        for number, string in zip(numbers, strings, strict=False):  # strings: one more
-            lines += (line, number, string, _DELTA_TAIL)
+        texts.clear()
 
     def _tool_call(self, event: ev.ToolCallDelta) -> bytes:
         out = b""
