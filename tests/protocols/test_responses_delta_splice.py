@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from g4f_server import events as ev
-from g4f_server.protocols.responses.render import ResponseStream, response_frame
+from g4f_server.protocols.responses.frame import Frame
+from g4f_server.protocols.responses.render import ResponseStream
 from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
 from tests.fake_providers import Batched
 from tests.protocols.test_stream_splice import ODD
@@ -22,7 +23,7 @@ def _renderer() -> ResponseStream:
     request = ResponsesRequest.model_validate({"model": "m-1", "input": "hi", "stream": True})
     plan = request.tool_plan()
     chat = request.to_chat(input_messages(request.input_items(), plan), plan)
-    return ResponseStream(response_frame(request, "resp_0123", "m-1", "prov"), chat, plan)
+    return ResponseStream(Frame(request, "resp_0123", "m-1", "prov"), chat, plan)
 
 
 def _one_by_one(batches: list[list[ev.ChatEvent]]) -> bytes:

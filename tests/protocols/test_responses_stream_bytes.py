@@ -7,7 +7,6 @@ and one that was never asked for it (HTTP, store: false)."""
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from typing import Any
@@ -16,12 +15,12 @@ import pytest
 
 from g4f_server import events as ev
 from g4f_server.pipeline.transcript import Transcript
+from g4f_server.protocols.responses.frame import Frame, response_frame
 from g4f_server.protocols.responses.render import (
     ResponseStream,
     final_json,
     finished,
     output_items,
-    response_frame,
 )
 from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
 from g4f_server.web.jsonio import dumps
@@ -154,12 +153,14 @@ def _run(
     )
     plan = request.tool_plan()
     chat = request.to_chat(input_messages(request.input_items(), plan), plan)
-    frame = response_frame(request, "resp_0123", "m-1", "prov")
+    frame = Frame(request, "resp_0123", "m-1", "prov")
     renderer = ResponseStream(frame, chat, plan)
     for event in events[:first]:
         if isinstance(event, ev.ModelUsed):
             renderer.render(event)
-    seen = copy.deepcopy(frame)
+    # The frame as a dict, built apart (reading ``frame.dict()`` would build the one the
+    # renderer encodes, where a plain request's is encoded from pieces).
+    seen = response_frame(request, "resp_0123", frame.model, "prov", frame.created)
     opening = renderer.start()
     chunks, transcript = [], Transcript()
     for event in events:
@@ -228,14 +229,15 @@ def test_a_json_answer_equals_the_encoded_object(
     request = ResponsesRequest.model_validate({"model": "m-1", "input": "hi", **fields})
     plan = request.tool_plan()
     chat = request.to_chat(input_messages(request.input_items(), plan), plan)
-    frame = response_frame(request, "resp_0123", "m-1", "prov")
+    frame = Frame(request, "resp_0123", "m-1", "prov")
     transcript = Transcript()
     for event in events:
         transcript.add(event)
     random.seed(29)
     spliced = final_json(frame, transcript, chat)
     random.seed(29)
-    built = dumps(finished(frame, output_items(transcript, plan), transcript, chat))
+    built_frame = response_frame(request, "resp_0123", "m-1", "prov", frame.created)
+    built = dumps(finished(built_frame, output_items(transcript, plan), transcript, chat))
     one_message = {"no output at all", "empty text only", "model named empty"}
     if case in (SPLICED | one_message) - {"model named first"}:  # the frame's model
         assert spliced == built

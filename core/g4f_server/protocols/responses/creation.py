@@ -14,6 +14,7 @@ from g4f_server.logs import get_logger
 from g4f_server.pipeline.history import reply_message, trim_history
 from g4f_server.pipeline.scope import anonymous_client, owner_key
 from g4f_server.pipeline.transcript import Transcript
+from g4f_server.protocols.responses.frame import Frame
 from g4f_server.protocols.responses.render import (
     ResponseStream,
     final_json,
@@ -55,7 +56,7 @@ class Creation:
         # ``keep``, and a cycle through it left every stored answer's objects to the
         # garbage collector (~50 us a request in collections).
         self.asked: ChatRequest | None = None
-        self.frame: dict[str, Any] = {}
+        self.frame: Frame | None = None  # set once the turn has started
         self._made: dict[str, Any] | None = None
         if self.plan.dropped:
             log.info("tools_dropped", tools=",".join(self.plan.dropped), model=body.model)
@@ -70,16 +71,16 @@ class Creation:
             if self.renderer is not None:
                 self._made = self.renderer.final(transcript)
             else:
-                assert self.asked is not None  # set once the turn has started
+                assert self.asked is not None and self.frame is not None  # the turn started
                 items = output_items(transcript, self.plan)
-                self._made = finished(self.frame, items, transcript, self.asked)
+                self._made = finished(self.frame.dict(), items, transcript, self.asked)
         return self._made
 
     def encoded(self, transcript: Transcript) -> bytes:
         """The final object encoded (a non-streamed answer): spliced from the frame's
         bytes when nothing built it first and the answer is one text message."""
         if self._made is None and self.renderer is None:
-            assert self.asked is not None  # set once the turn has started
+            assert self.asked is not None and self.frame is not None  # the turn started
             if (body := final_json(self.frame, transcript, self.asked)) is not None:
                 return body
         return dumps(self.final(transcript))

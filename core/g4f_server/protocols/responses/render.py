@@ -12,8 +12,8 @@ from typing import Any
 from g4f_server import errors
 from g4f_server import events as ev
 from g4f_server.pipeline.transcript import Transcript, media_markdown
-from g4f_server.protocols.responses.request import ResponsesRequest
-from g4f_server.protocols.responses.tools import ToolPlan, custom_input, echoed_tools
+from g4f_server.protocols.responses.frame import EncodedFrame, Frame
+from g4f_server.protocols.responses.tools import ToolPlan, custom_input
 from g4f_server.requests import ChatRequest
 from g4f_server.web.jsonio import dumps
 
@@ -32,122 +32,6 @@ def new_response_id() -> str:
     neighbouring key-index entries, where random ids dirtied a page a row
     (bench/sqlite_save.py, "at the cap")."""
     return "resp_%012x%016x" % (time.time_ns() // 1_000_000, _bits(64))  # noqa: UP031
-
-
-# A response's fields in the order the API lists them, each the value a request that
-# sets nothing gets. ``response_frame`` copies it (a copy of a dict this size costs a
-# fraction of building one) and sets what the request and the answer decide.
-_FRAME: dict[str, Any] = {
-    "id": "",
-    "object": "response",
-    "created_at": 0,
-    "completed_at": None,
-    "status": "in_progress",
-    "error": None,
-    "incomplete_details": None,
-    "instructions": None,
-    "max_output_tokens": None,
-    "max_tool_calls": None,
-    "model": "",
-    "provider": "",
-    "output": None,  # a new list per response
-    "parallel_tool_calls": True,
-    "previous_response_id": None,
-    "reasoning": None,  # a new dict per response
-    "store": True,
-    "background": False,
-    "service_tier": "default",
-    "temperature": 1.0,
-    "top_p": 1.0,
-    "presence_penalty": 0.0,
-    "frequency_penalty": 0.0,
-    "top_logprobs": 0,
-    "text": None,  # a new dict per response
-    "tool_choice": "auto",
-    "tools": None,  # a new list per response
-    "truncation": "disabled",
-    "usage": None,
-    "user": None,
-    "safety_identifier": None,
-    "prompt_cache_key": None,
-    "prompt_cache_retention": None,
-    "metadata": None,  # a new dict per response
-}
-
-
-def response_frame(
-    request: ResponsesRequest, response_id: str, model: str, provider: str
-) -> dict[str, Any]:
-    """The fields of a response that echo the request, status ``in_progress``: every
-    field the API reference and the Open Responses specification require, the request's
-    value where it sent one, else the API's default."""
-    # Read from the model's __dict__: a pydantic model defines __getattr__, which makes
-    # each attribute read take the slow path.
-    sent = request.__dict__
-    frame = dict(_FRAME)
-    frame["id"] = response_id
-    frame["created_at"] = int(time.time())
-    frame["model"] = model
-    frame["provider"] = provider
-    frame["output"] = []
-    if (reasoning := sent["reasoning"]) is None:  # most requests: the defaults, no lookups
-        frame["reasoning"] = {"effort": None, "summary": None}
-    else:
-        frame["reasoning"] = {
-            "effort": reasoning.get("effort"),
-            "summary": reasoning.get("summary"),
-        }
-    if (text := sent["text"]) is None:
-        frame["text"] = {"format": {"type": "text"}, "verbosity": "medium"}
-    else:
-        frame["text"] = {
-            "format": text.get("format") or {"type": "text"},
-            "verbosity": text.get("verbosity", "medium"),
-        }
-    frame["tools"] = echoed_tools(tools) if (tools := sent["tools"]) else []
-    frame["metadata"] = sent["metadata"] or {}
-    frame["store"] = sent["store"]
-    # The rest can differ from the template only where the request sent it (most send
-    # none of these but ``instructions``).
-    given = request.model_fields_set
-    if not given.isdisjoint(_ECHOED):
-        for name in _ECHOED.intersection(given):
-            if (value := sent[name]) is not None:
-                frame[name] = value
-    if sent["parallel_tool_calls"] is False:
-        frame["parallel_tool_calls"] = False
-    if not given.isdisjoint(_OR_DEFAULT):
-        for name in _OR_DEFAULT.intersection(given):
-            if value := sent[name]:  # a falsy value means the default, as the API reads it
-                frame[name] = value
-    return frame
-
-
-# Echoed as sent when not null; echoed when truthy (else the API's default).
-_ECHOED = frozenset(
-    (
-        "instructions",
-        "max_output_tokens",
-        "max_tool_calls",
-        "previous_response_id",
-        "temperature",
-        "top_p",
-        "user",
-        "safety_identifier",
-        "prompt_cache_key",
-        "prompt_cache_retention",
-    )
-)
-_OR_DEFAULT = frozenset(
-    (
-        "service_tier",
-        "presence_penalty",
-        "frequency_penalty",
-        "top_logprobs",
-        "tool_choice",
-        "truncation",
-    )
-)
 
 
 def finished(
@@ -289,76 +173,15 @@ _ITEM_DONE = (
 _MESSAGE_ITEM = b',"type":"message","status":"completed","role":"assistant","content":['
 
 
-# The frame's fields that its final object changes, as the frame encodes them
-# (``spliced_final``), and where each value ends after its key.
-_STATUS_OPEN = b'"completed_at":null,"status":"in_progress","error":null,"incomplete_details":null'
-_STATUS_END = len(_STATUS_OPEN)
-_OUTPUT_OPEN = b',"output":[],"parallel_tool_calls":'
-_OUTPUT_END = len(b',"output":[]')
-_USAGE_OPEN = b',"usage":null,"user":'
-_USAGE_END = len(b',"usage":null')
-_USAGE = (
-    b',"usage":{"input_tokens":%d,"input_tokens_details":{"cached_tokens":0},'
-    b'"output_tokens":%d,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":%d'
-)
-_ESTIMATED = b',"estimated":true}'
-_INCOMPLETE = {
-    "length": b'{"reason":"max_output_tokens"}',
-    "content_filter": b'{"reason":"content_filter"}',
-}
-
-
-def spliced_final(
-    opening: bytes, message: bytes, text: bytes, transcript: Transcript, chat: ChatRequest
-) -> tuple[bytes, bytes] | None:
-    """``dumps(finished(frame, [item], transcript, chat))`` for an answer that is one
-    message item, without building it: ``opening`` is ``dumps(frame)`` (the model the
-    final object names being the frame's), ``message`` the item encoded and ``text`` its
-    text as a JSON string. With the kind (``completed`` or ``incomplete``); None if the
-    opening is not a frame's encoding.
-
-    The final object differs from the frame in ``completed_at``, ``status``,
-    ``incomplete_details``, ``output`` and ``usage``, and ends with ``output_text``. Each
-    is found by its key and the value the frame gives it: a JSON string holds no
-    unescaped quote, so these bytes occur in no string; every field before ``output`` is
-    a string, a number or null (the first match is the field) and every field after
-    ``usage`` a string or ``metadata``'s strings (the last match is).
-    """
-    status = opening.find(_STATUS_OPEN)
-    output = opening.find(_OUTPUT_OPEN, status)
-    usage = opening.rfind(_USAGE_OPEN)
-    if not 0 < status < output < usage:
-        return None
-    reason = transcript.finish_reason
-    if reason in ("length", "content_filter"):
-        kind = b"incomplete"
-        details = _INCOMPLETE[reason]
-    else:
-        kind, details = b"completed", b"null"
-    prompt, completion, estimated = transcript.token_counts(chat)
-    response = b"".join(
-        (
-            opening[:status], b'"completed_at":%d,"status":"%b","error":null,'
-            b'"incomplete_details":%b' % (int(time.time()), kind, details),
-            opening[status + _STATUS_END : output], b',"output":[', message, b"]",
-            opening[output + _OUTPUT_END : usage],
-            _USAGE % (prompt, completion, prompt + completion),
-            _ESTIMATED if estimated else b"}",
-            opening[usage + _USAGE_END : -1], b',"output_text":', text, b"}",
-        )
-    )  # fmt: skip
-    return kind, response
-
-
-def final_json(frame: dict[str, Any], transcript: Transcript, chat: ChatRequest) -> bytes | None:
+def final_json(frame: Frame, transcript: Transcript, chat: ChatRequest) -> bytes | None:
     """The encoded final object of a non-streamed answer that is one text message (no
     reasoning, tool call or citation, the model the frame's): what encoding
-    ``finished(frame, output_items(...), ...)`` gives, spliced; None for any other."""
+    ``finished(frame.dict(), output_items(...), ...)`` gives, spliced; None for any other."""
     if (
         transcript.reasoning
         or transcript.tools
         or transcript.citations
-        or (transcript.model_used or frame["model"]) != frame["model"]
+        or (transcript.model_used or frame.model) != frame.model
     ):
         return None
     text = dumps("".join(transcript.text))
@@ -368,8 +191,7 @@ def final_json(frame: dict[str, Any], transcript: Transcript, chat: ChatRequest)
             b'{"type":"output_text","text":', text, b',"annotations":[],"logprobs":[]}]}',
         )
     )  # fmt: skip
-    spliced = spliced_final(dumps(frame), message, text, transcript, chat)
-    return None if spliced is None else spliced[1]
+    return frame.encoded().final(message, text, transcript, chat)[1]
 
 
 # Events every answer has that write no line of their own (the model names the final
@@ -425,7 +247,7 @@ class ResponseStream:
         "plan",
     )
 
-    def __init__(self, frame: dict[str, Any], chat: ChatRequest, plan: ToolPlan) -> None:
+    def __init__(self, frame: Frame, chat: ChatRequest, plan: ToolPlan) -> None:
         self.frame = frame
         self.chat = chat
         self.plan = plan
@@ -447,7 +269,7 @@ class ResponseStream:
         self._message_id = b""  # and its id
         self._final: dict[str, Any] | None = None
         self._closing = b""
-        self._opening = b""  # the frame as start() encoded it
+        self._opening: EncodedFrame | None = None  # the frame as start() encoded it
         self._opening_model = ""  # and the model it named
         # The message item closed last, encoded, and its text encoded (a JSON string).
         self._closed_message: tuple[bytes, bytes] | None = None
@@ -578,11 +400,12 @@ class ResponseStream:
     # --- streaming.StreamRenderer
 
     def start(self) -> bytes:
-        # The frame is the same in both events: encoded once.
-        response = self._opening = dumps(self.frame)
-        self._opening_model = self.frame["model"]
+        # The frame is the same in both events: its pieces joined into both at once.
+        encoded = self._opening = self.frame.encoded()
+        self._opening_model = self.frame.model
         self._seq = 2
-        return b"".join((_CREATED, response, _IN_PROGRESS, response, b"}\n\n"))
+        response = encoded.pieces()
+        return b"".join((_CREATED, *response, _IN_PROGRESS, *response, b"}\n\n"))
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         kind = type(event)
@@ -597,7 +420,7 @@ class ResponseStream:
             return b"".join((self._text_line, number, dumps(text), _DELTA_TAIL))
         if kind in _NO_LINE:  # every answer has them: spared the walk through the match
             if kind is ev.ModelUsed:
-                self.frame["model"] = event.name  # type: ignore[union-attr]
+                self.frame.set_model(event.name)  # type: ignore[union-attr]
             return None
         match event:
             case ev.ReasoningDelta(text=text) if text:
@@ -625,7 +448,7 @@ class ResponseStream:
                     annotation=annotation,
                 )
             case ev.ModelUsed(name=name):
-                self.frame["model"] = name
+                self.frame.set_model(name)
         return None
 
     def _text(self, text: str) -> bytes:
@@ -727,7 +550,7 @@ class ResponseStream:
         """The final response object (computed once: stored, then sent)."""
         if self._final is None:
             self._closing = self._close()
-            self._final = finished(self.frame, list(self.output), transcript, self.chat)
+            self._final = finished(self.frame.dict(), list(self.output), transcript, self.chat)
         return self._final
 
     def end(self, transcript: Transcript) -> bytes:
@@ -749,24 +572,19 @@ class ResponseStream:
 
     def _plain_end(self, transcript: Transcript) -> tuple[bytes, bytes] | None:
         """The final object of an answer that is one text message, spliced from the
-        opening's bytes (``spliced_final``), with its kind; None for any other answer."""
+        opening's pieces (``EncodedFrame.final``), with its kind; None for any other."""
         if (
             self._open != "message"
             or len(self.output) != 1
             or self._annotations
-            or (transcript.model_used or self.frame["model"]) != self._opening_model
+            or (transcript.model_used or self.frame.model) != self._opening_model
         ):
             return None
-        closing = self._close()
+        self._closing = self._close()
         message, text = self._closed_message  # type: ignore[misc]
-        spliced = spliced_final(self._opening, message, text, transcript, self.chat)
-        if spliced is not None:
-            self._closing = closing
-            return spliced
-        # Cannot happen (the frame's own keys): the object built, its closing kept.
-        self._final = finished(self.frame, list(self.output), transcript, self.chat)
-        self._closing = closing
-        return None
+        return self._opening.final(message, text, transcript, self.chat)  # type: ignore[union-attr]
 
     def failure(self, error: errors.G4FError) -> bytes:
-        return self._event("response.failed", response=failed(self.frame, self.output, error))
+        return self._event(
+            "response.failed", response=failed(self.frame.dict(), self.output, error)
+        )

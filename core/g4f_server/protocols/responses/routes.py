@@ -19,7 +19,8 @@ from g4f_server.protocols.responses.creation import (
     owner,
     stored_history,
 )
-from g4f_server.protocols.responses.render import ResponseStream, response_frame
+from g4f_server.protocols.responses.frame import Frame
+from g4f_server.protocols.responses.render import ResponseStream
 from g4f_server.protocols.responses.request import ResponsesRequest
 from g4f_server.storage.factory import response_bounds
 from g4f_server.storage.interfaces import RESPONSES, response_too_large
@@ -45,7 +46,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     # every turn for its connection): no keep, no history trimmed, for store: false.
     turn = await pipeline.start_turn(request, made.chat, keep=made.keep if body.store else None)
     made.asked = turn.chat
-    made.frame = response_frame(body, made.response_id, turn.model, turn.provider)
+    made.frame = Frame(body, made.response_id, turn.model, turn.provider)
     if made.plan.dropped:  # most requests: no hosted tool dropped, no header to add
         turn.headers.update(made.headers)
     if body.stream:

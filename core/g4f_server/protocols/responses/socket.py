@@ -29,7 +29,8 @@ from g4f_server.protocols.responses.creation import (
     previous_not_found,
     stored_history,
 )
-from g4f_server.protocols.responses.render import ResponseStream, finished, response_frame
+from g4f_server.protocols.responses.frame import Frame
+from g4f_server.protocols.responses.render import ResponseStream, finished
 from g4f_server.protocols.responses.request import ResponsesRequest
 from g4f_server.web.jsonio import dumps
 from g4f_server.web.validation import parse_model
@@ -121,7 +122,7 @@ class _Session:
     async def _respond(self, made: Creation) -> bool:
         turn = await pipeline.start_turn(self.request, made.chat, keep=made.keep)
         made.asked = turn.chat
-        made.frame = response_frame(made.body, made.response_id, turn.model, turn.provider)
+        made.frame = Frame(made.body, made.response_id, turn.model, turn.provider)
         made.renderer = ResponseStream(made.frame, turn.chat, made.plan)
         completed = await websocket.stream(self.ws, turn, made.renderer)
         if completed and made.messages is not None:
@@ -131,9 +132,9 @@ class _Session:
     async def _warm_up(self, made: Creation) -> None:
         """``generate: false``: no answer, the input kept under a new response id that
         later turns continue from (a completed response with no output)."""
-        frame = response_frame(made.body, made.response_id, made.body.model, "")
+        frame = Frame(made.body, made.response_id, made.body.model, "")
         renderer = ResponseStream(frame, made.chat, made.plan)
-        empty = finished(frame, [], _NoTranscript(), made.chat)
+        empty = finished(frame.dict(), [], _NoTranscript(), made.chat)
         end = renderer._event("response.completed", response=empty)
         await websocket.send_events(self.ws, renderer.start() + end)
         self._keep(made.response_id, made.turns)
