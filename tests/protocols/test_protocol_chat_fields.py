@@ -146,6 +146,12 @@ def test_messages_effort_checked_only_when_sent() -> None:
             },
             {"user": "s1", "max_completion_tokens": 9, "tool_choice": "required"},
         ),
+        # A plain request (nothing but the gateway's fields besides its own): the same.
+        (
+            {"instructions": "x", "store": True, "provider": "p", "api_key": "k"},
+            {"model", "messages", "stream", "provider", "api_key"},
+            {"provider": "p", "api_key": "k", "proxy": None},
+        ),
         # An empty user and safety identifier: sent, so kept (as before).
         (
             {"user": "", "safety_identifier": ""},

@@ -260,19 +260,12 @@ class EncodedFrame:
         return (b"completed" if status is _COMPLETED else b"incomplete"), response
 
 
-# A plain request sets nothing the frame echoes but these (``input``, ``stream`` and the
-# gateway's own fields are not echoed at all).
-_PLAIN = frozenset(("model", "input", "instructions", "stream", "store"))
-_PLAIN_GATEWAY = frozenset(("provider", "api_key", "proxy"))
-_PLAIN_FIELDS = _PLAIN | _PLAIN_GATEWAY
-
-
 def _plain_frame(frame: Frame) -> EncodedFrame | None:
     """A plain request's frame encoded from the pieces around its values (id, created,
     instructions, model, provider, store); None for another request."""
     pieces = _plain_pieces()
     request = frame.request
-    if pieces is None or not _PLAIN_FIELDS.issuperset(request.model_fields_set):
+    if pieces is None or not request.is_plain():
         return None
     sent = request.__dict__
     h0, h1, h2, m0, m1, m2, m3, r0, r1, tail = pieces

@@ -46,6 +46,11 @@ _CHAT_FIELDS = (
 )
 
 
+# The fields of a plain request (``ResponsesRequest.is_plain``), and the gateway's.
+_GATEWAY_FIELDS = ("provider", "api_key", "proxy")
+_PLAIN_FIELDS = frozenset(("model", "input", "instructions", "stream", "store", *_GATEWAY_FIELDS))
+
+
 class ResponsesRequest(_Open):
     """POST /v1/responses. ``provider``, ``api_key`` and ``proxy`` are gateway fields."""
 
@@ -80,6 +85,12 @@ class ResponsesRequest(_Open):
     api_key: ApiKey | None = None
     proxy: str | None = None
 
+    def is_plain(self) -> bool:
+        """Whether the request sets nothing but its model, input, instructions, ``stream``,
+        ``store`` and the gateway's fields (most requests): no tool, option or other
+        field of the response echoes or translates."""
+        return _PLAIN_FIELDS.issuperset(self.__pydantic_fields_set__)
+
     def input_items(self) -> list[dict[str, Any]]:
         """``input`` as a list of items (a string is one user message)."""
         if isinstance(self.input, str):
@@ -110,7 +121,6 @@ class ResponsesRequest(_Open):
         """The chat request's fields (``to_chat`` before the chat model)."""
         if not turns:
             raise errors.InvalidRequestError("'input' has no message to answer", param="input")
-        plan = plan if plan is not None else self.tool_plan()
         # Read from __dict__, and only the fields sent set: the chat schema's defaults are
         # the same (None), and a dict comprehension over a dozen Nones cost more.
         sent = self.__dict__
@@ -121,6 +131,12 @@ class ResponsesRequest(_Open):
             "messages": messages,
             "stream": sent["stream"],
         }
+        if self.is_plain():  # most requests: nothing else to translate
+            for name in _GATEWAY_FIELDS:
+                if (value := sent[name]) is not None:
+                    fields[name] = value
+            return fields
+        plan = plan if plan is not None else self.tool_plan()
         if sent["max_output_tokens"] is not None:
             fields["max_completion_tokens"] = sent["max_output_tokens"]
         for name in _CHAT_FIELDS:
