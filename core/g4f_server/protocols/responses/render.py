@@ -292,7 +292,7 @@ class ResponseStream:
         return self._event("response.output_item.added", output_index=index, item=item)
 
     def _open_message(self) -> bytes:
-        out = self._close()
+        out = b"" if self._open is None else self._close()  # the first item: nothing open
         self._open = "message"
         index = self._index = len(self.output)
         # The id's digits formatted once, as bytes (the id is hex: nothing to escape).
