@@ -99,14 +99,15 @@ class ResponsesRequest(_Open):
 
     def tool_plan(self) -> ToolPlan:
         """The tools for the provider (hosted tools dropped); a 400 for what cannot be."""
-        if self.background:
+        sent = self.__dict__  # pydantic's __getattr__ makes attribute reads the slow kind
+        if sent["background"]:
             raise errors.InvalidRequestError(
                 "'background' responses are not supported by this gateway: send the "
                 "request without it (stream it to see progress)",
                 param="background",
                 code="unsupported_parameter",
             )
-        return plan_tools(self.tools, self.tool_choice)
+        return plan_tools(sent["tools"], sent["tool_choice"])
 
     def to_chat(self, turns: list[dict[str, Any]], plan: ToolPlan | None = None) -> ChatRequest:
         """The chat request providers receive: ``instructions`` as the system message, then
