@@ -149,7 +149,7 @@ def test_the_json_answer_is_the_dumped_message(
     for events in BODIES:
         extra = [] if usage is None else [usage]
         transcript = _transcript([*events, *extra, finish])
-        for model, provider in (("m", "p"), ("mod\u00e8le \\ \"q\"", "tab\tprovider")):
+        for model, provider in (("m", "p"), ('mod\u00e8le \\ "q"', "tab\tprovider")):
             body = message_body(
                 transcript, CHAT, message_id="msg_given", model=model, provider=provider
             )
