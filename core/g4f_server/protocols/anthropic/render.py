@@ -204,6 +204,13 @@ _ENDS = {
     for reason in ("end_turn", "max_tokens", "tool_use", "refusal")
 }
 _FIRST_STOP = _BLOCK_STOP % 0
+# The usual answer's end whole (its one text block stopped), per finish: stop_reason's
+# mapping when there is no tool call nor stop sequence (any other finish: end_turn).
+_END_TURN = _FIRST_STOP + _ENDS["end_turn"]
+_USUAL_ENDS = {
+    finish: _FIRST_STOP + _ENDS[_STOP_REASONS[finish or "stop"]]
+    for finish in (None, *_STOP_REASONS)
+}
 _TEXT_TAIL = b"}}\n\n"
 
 # (model, provider) -> their JSON fields, ``"m","provider":"p"``: the same few pairs
@@ -392,7 +399,18 @@ class MessageStream:
         (_splice or _load_splice())(lines, texts, self._text_head, _TEXT_TAIL)
 
     def end(self, transcript: Transcript) -> bytes:
-        if self._index == 0 and self._open == "text":  # the usual answer: one text block
+        usage = transcript.usage
+        if (
+            self._index == 0
+            and self._open == "text"
+            and usage is not None
+            and transcript.stop_sequence is None
+            and not transcript.tools
+            and type(prompt := usage.prompt_tokens) is int
+            and type(completion := usage.completion_tokens) is int
+        ):  # the usual answer: one text block, the upstream's counts: one template
+            return _USUAL_ENDS.get(transcript.finish, _END_TURN) % (prompt, completion)
+        if self._index == 0 and self._open == "text":
             out = _FIRST_STOP
         elif self._index >= 0:
             out = self._stop_block()
