@@ -14,7 +14,12 @@ import pytest
 from pydantic import BaseModel
 
 from g4f_server import errors
-from g4f_server.protocols.anthropic.request import CHAT_TRUSTED, MessagesRequest
+from g4f_server.protocols.anthropic.request import (
+    CHAT_TRUSTED,
+    MessagesRequest,
+    _messages,
+    _options,
+)
 from g4f_server.protocols.prevalidated import built_chat
 from g4f_server.requests import ChatRequest, set_chat_limits
 from g4f_server.web.validation import parse_model
@@ -177,3 +182,38 @@ def test_too_many_messages_is_still_the_chat_schemas_refusal() -> None:
             request.to_chat()
     finally:
         set_chat_limits(2048, 2048)
+
+
+def test_the_quick_translation_is_the_general_one() -> None:
+    """``chat_fields`` takes a string system and text messages without the general
+    translation (``_messages``) and skips the options when none was sent: over the
+    bodies above, the same fields as the general way gives."""
+    quick = 0
+    for body in _bodies():
+        request = MessagesRequest.model_validate(body)
+        sent = request.__dict__
+        try:
+            general: Any = _messages(sent)
+        except errors.G4FError as error:
+            general = error
+        try:
+            fields: Any = request.chat_fields()
+        except errors.G4FError as error:
+            assert isinstance(general, errors.G4FError), body
+            assert (error.message, error.param) == (general.message, general.param)
+            continue
+        assert not isinstance(general, errors.G4FError), body
+        _same(fields["messages"], general)
+        options: dict[str, Any] = {}
+        _options(sent, options)
+        assert fields == {
+            "model": sent["model"],
+            "messages": general,
+            "stream": sent["stream"],
+            "max_tokens": sent["max_tokens"],
+            **options,
+        }
+        quick += type(sent["system"]) is str and all(
+            type(m.content) is str and m.role != "system" for m in sent["messages"]
+        )
+    assert quick  # some bodies took the quick way

@@ -41,19 +41,23 @@ def test_start_is_the_dumped_message_start(name: str) -> None:
     assert stream.start() == _sse("message_start", {"type": "message_start", "message": message})
 
 
-def _transcript(finish: ev.Finish, usage: ev.Usage | None) -> Transcript:
+def _transcript(finish: ev.Finish | None, usage: ev.Usage | None) -> Transcript:
     transcript = Transcript()
     transcript.add(ev.TextDelta("Hello there"))
     if usage is not None:
         transcript.add(usage)
-    transcript.add(finish)
+    if finish is not None:  # (None: the upstream named no finish)
+        transcript.add(finish)
     return transcript
 
 
 FINISHES = [
+    None,
     ev.Finish("stop"),
     ev.Finish("length"),
     ev.Finish("content_filter"),
+    ev.Finish("tool_calls"),
+    ev.Finish("something new"),
     ev.Finish("stop", stop_sequence='\n\nUser: "x" \u00e9'),
     ev.Finish("stop", stop_sequence="END"),
 ]
@@ -63,19 +67,21 @@ USAGES = [None, ev.Usage(12, 34), ev.Usage(0, 0), ev.Usage(7.0, 3), ev.Usage(Tru
 @pytest.mark.parametrize("finish", FINISHES)
 @pytest.mark.parametrize("usage", USAGES)
 def test_end_is_the_dumped_message_delta_and_stop(
-    finish: ev.Finish, usage: ev.Usage | None
+    finish: ev.Finish | None, usage: ev.Usage | None
 ) -> None:
     stream = MessageStream("msg_1", "m", "p", CHAT)
     stream.render(ev.TextDelta("Hello there"))  # a text block is open
     transcript = _transcript(finish, usage)
     prompt, completion, _ = transcript.token_counts(CHAT)
     reason = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal"}
-    expected_reason = reason[finish.reason]
-    if finish.stop_sequence is not None:
+    reason |= {"tool_calls": "tool_use"}
+    expected_reason = reason.get(finish.reason if finish else "stop", "end_turn")
+    sequence = finish.stop_sequence if finish else None
+    if sequence is not None:
         expected_reason = "stop_sequence"
     delta = {
         "type": "message_delta",
-        "delta": {"stop_reason": expected_reason, "stop_sequence": finish.stop_sequence},
+        "delta": {"stop_reason": expected_reason, "stop_sequence": sequence},
         "usage": {"input_tokens": prompt, "output_tokens": completion},
     }
     expected = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from g4f_server import errors
@@ -42,8 +43,11 @@ def error_body(error: errors.G4FError) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": error.message}}
 
 
+_bits = random.getrandbits
+
+
 def new_message_id() -> str:
-    return f"msg_{random.getrandbits(96):024x}"  # unique, not secret
+    return "msg_%024x" % _bits(96)  # noqa: UP031 (unique, not secret; % costs less)
 
 
 def stop_reason(transcript: Transcript) -> str:
@@ -120,6 +124,44 @@ def message_body(
     }
 
 
+def message_json(
+    transcript: Transcript,
+    chat: ChatRequest,
+    *,
+    message_id: str | None = None,
+    model: str,
+    provider: str,
+) -> bytes:
+    """``message_body`` encoded, byte for byte; ``message_id`` None: a new one
+    (``new_message_id``'s form). The usual answer (one text block, whole-number counts)
+    is one bytes format of fixed text around its variable parts, the new id's digits
+    included, with no dict to build and walk; anything else is the dict encoded."""
+    if not (transcript.reasoning or transcript.tools or transcript.citations):
+        prompt, completion, _ = transcript.token_counts(chat)
+        if type(prompt) is int and type(completion) is int:  # (an upstream's may be anything)
+            reason = stop_reason(transcript)
+            stop = b"null" if reason != "stop_sequence" else dumps(transcript.stop_sequence)
+            named = _named(transcript.model_used or model, provider)
+            text = dumps("".join(transcript.text))
+            parts = (named, text, reason.encode(), stop, prompt, completion)
+            if message_id is None:
+                return _ANSWER_NEW % (_bits(96), *parts)
+            return _ANSWER_GIVEN % (dumps(message_id), *parts)
+    if message_id is None:
+        message_id = new_message_id()
+    body = message_body(transcript, chat, message_id=message_id, model=model, provider=provider)
+    return dumps(body)
+
+
+# The usual JSON answer's fixed text around its variable parts (``message_json``).
+_ANSWER_REST = (
+    b'"type":"message","role":"assistant","model":%s,"content":[{"type":"text","text":%s}],'
+    b'"stop_reason":"%s","stop_sequence":%s,"usage":{"input_tokens":%d,"output_tokens":%d}}'
+)
+_ANSWER_NEW = b'{"id":"msg_%024x",' + _ANSWER_REST
+_ANSWER_GIVEN = b'{"id":%s,' + _ANSWER_REST
+
+
 def _sse(kind: bytes, data: bytes) -> bytes:
     return b"event: " + kind + b"\ndata: " + data + b"\n\n"
 
@@ -140,19 +182,64 @@ _TEXT_DELTA = (
 # The first block of most answers, a text block, and the ping after it, whole.
 _FIRST_TEXT_HEAD = _TEXT_DELTA % 0
 _FIRST_TEXT = _TEXT_START % 0 + _PING + _FIRST_TEXT_HEAD
-# The start and the end whole, filled in by %: the model and provider as JSON strings,
-# the id and the stop sequence as JSON (null or a string), the reason plain ASCII, the counts
-# whole numbers. The same bytes as the dicts dumped (tests/protocols/test_anthropic.py).
-_MESSAGE_START = (
-    b'event: message_start\ndata: {"type":"message_start","message":{"id":%s,'
-    b'"type":"message","role":"assistant","model":%s,"provider":%s,"content":[],'
+# The start and the end whole, filled in by %: the id (a new one's digits in place, or a
+# given one as JSON), the model and provider as JSON strings (``_named``), the stop
+# sequence as JSON (null or a string), the reason plain ASCII, the counts whole numbers.
+# The same bytes as the dicts dumped (tests/protocols/test_anthropic_stream_bytes.py).
+_START_REST = (
+    b'"type":"message","role":"assistant","model":%s,"content":[],'
     b'"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":%d,"output_tokens":0}}}'
     b"\n\n"
 )
+_START_HEAD = b'event: message_start\ndata: {"type":"message_start","message":{"id":'
+_START_NEW = _START_HEAD + b'"msg_%024x",' + _START_REST
+_START_GIVEN = _START_HEAD + b"%s," + _START_REST
 _MESSAGE_END = (
     b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"%s",'
     b'"stop_sequence":%s},"usage":{"input_tokens":%d,"output_tokens":%d}}\n\n' + _MESSAGE_STOP
 )
+# The usual end, per reason: no stop sequence (null), whole-number counts.
+_ENDS = {
+    reason: _MESSAGE_END.replace(b"%s", reason.encode(), 1).replace(b"%s", b"null", 1)
+    for reason in ("end_turn", "max_tokens", "tool_use", "refusal")
+}
+_FIRST_STOP = _BLOCK_STOP % 0
+# The usual answer's end whole (its one text block stopped), per finish: stop_reason's
+# mapping when there is no tool call nor stop sequence (any other finish: end_turn).
+_END_TURN = _FIRST_STOP + _ENDS["end_turn"]
+_USUAL_ENDS = {
+    finish: _FIRST_STOP + _ENDS[_STOP_REASONS[finish or "stop"]]
+    for finish in (None, *_STOP_REASONS)
+}
+_TEXT_TAIL = b"}}\n\n"
+
+# (model, provider) -> their JSON fields, ``"m","provider":"p"``: the same few pairs
+# answer every request, so each is encoded once (bounded: cleared when full).
+_NAMED: dict[tuple[str, str], bytes] = {}
+_NAMED_MAX = 256
+
+
+def _named(model: str, provider: str) -> bytes:
+    named = _NAMED.get((model, provider))
+    if named is None:
+        if len(_NAMED) >= _NAMED_MAX:
+            _NAMED.clear()
+        named = _NAMED[model, provider] = dumps(model) + b',"provider":' + dumps(provider)
+    return named
+
+
+Splice = Callable[[list[bytes], list[str], bytes, bytes], None]
+_splice: Splice | None = None
+
+
+def _load_splice() -> Splice:
+    """``streaming.splice``, imported with the first run of several deltas: the models
+    route imports this module for its error shape, and streaming brings pydantic."""
+    global _splice
+    from g4f_server.protocols.streaming import splice
+
+    _splice = splice
+    return splice
 
 
 # Events with no Messages event of their own (the model is named in message_start, the
@@ -169,24 +256,34 @@ class MessageStream:
     """
 
     __slots__ = (
+        "_bits",
         "_call",
         "_index",
         "_open",
         "_pinged",
         "_text_head",
         "chat",
-        "id",
         "model",
         "provider",
     )
 
-    def __init__(self, message_id: str, model: str, provider: str, chat: ChatRequest) -> None:
-        self.id, self.model, self.provider, self.chat = message_id, model, provider, chat
+    def __init__(
+        self, message_id: str | None, model: str, provider: str, chat: ChatRequest
+    ) -> None:
+        """``message_id`` None: a new one (``new_message_id``'s form), its digits
+        formatted straight into ``message_start``."""
+        self._bits: str | int = _bits(96) if message_id is None else message_id
+        self.model, self.provider, self.chat = model, provider, chat
         self._index = -1  # of the open block
         self._open: str | None = None  # "text", "thinking" or "tool_use"
         self._call: int | None = None  # event index of the open tool_use block
         self._pinged = False
         self._text_head = b""
+
+    @property
+    def id(self) -> str:
+        ident = self._bits
+        return ident if type(ident) is str else "msg_%024x" % ident  # noqa: UP031
 
     def _event(self, kind: str, data: dict[str, Any]) -> bytes:
         data = {"type": kind, **data}
@@ -218,14 +315,17 @@ class MessageStream:
 
     def start(self) -> bytes:
         tokens = estimate_prompt_tokens(self.chat)
-        return _MESSAGE_START % (dumps(self.id), dumps(self.model), dumps(self.provider), tokens)
+        named, ident = _named(self.model, self.provider), self._bits
+        if type(ident) is int:
+            return _START_NEW % (ident, named, tokens)
+        return _START_GIVEN % (dumps(ident), named, tokens)
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         if isinstance(event, ev.TextDelta):  # most events: no match, no call
             if not (text := event.text):
                 return None
             if self._open == "text":
-                return self._text_head + dumps(text) + b"}}\n\n"
+                return self._text_head + dumps(text) + _TEXT_TAIL
             return self._text(text)
         if type(event) in _NO_EVENT:
             return None
@@ -265,21 +365,65 @@ class MessageStream:
         return out
 
     def _text(self, text: str) -> bytes:
+        encoded = dumps(text)  # first: a text that cannot be encoded changes nothing
+        return self._opening() + encoded + _TEXT_TAIL
+
+    def _opening(self) -> bytes:
+        """Open a text block (stopping the open one): the bytes up to a delta's text."""
         if self._index < 0:  # the answer's first block (nearly always text): one template
             self._index, self._open, self._pinged = 0, "text", True
             self._text_head = _FIRST_TEXT_HEAD
-            return _FIRST_TEXT + dumps(text) + b"}}\n\n"
-        out = b"" if self._open == "text" else self._open_text()
-        return out + self._text_head + dumps(text) + b"}}\n\n"
+            return _FIRST_TEXT
+        return (b"" if self._open == "text" else self._open_text()) + self._text_head
+
+    # The write loop (streaming.relay) gathers a read's text deltas and hands them to
+    # ``splice_texts`` instead of calling ``render`` for each; ``text_parts`` only tells
+    # it to (the bytes before the first delta depend on the open block).
+    text_parts = (b"", b"")
+
+    def splice_texts(self, lines: list[bytes], texts: list[str], _b: bytes, _a: bytes) -> None:
+        """Append the events of consecutive non-empty text deltas to ``lines`` (opening a
+        text block first if none is open) and empty ``texts``: the bytes ``render``
+        gives one delta at a time, and a text that cannot be encoded fails after the
+        deltas before it, as there."""
+        if self._open != "text":
+            lines.append(self._text(texts[0]))
+            if len(texts) == 1:
+                texts.clear()
+                return
+            del texts[0]
+        if len(texts) == 1:  # one delta a read (a paced upstream): no splice
+            lines += (self._text_head, dumps(texts[0]), _TEXT_TAIL)
+            texts.clear()
+            return
+        (_splice or _load_splice())(lines, texts, self._text_head, _TEXT_TAIL)
 
     def end(self, transcript: Transcript) -> bytes:
-        out = self._stop_block() if self._index >= 0 else self._open_text() + self._stop_block()
+        usage = transcript.usage
+        if (
+            self._index == 0
+            and self._open == "text"
+            and usage is not None
+            and transcript.stop_sequence is None
+            and not transcript.tools
+            and type(prompt := usage.prompt_tokens) is int
+            and type(completion := usage.completion_tokens) is int
+        ):  # the usual answer: one text block, the upstream's counts: one template
+            return _USUAL_ENDS.get(transcript.finish, _END_TURN) % (prompt, completion)
+        if self._index == 0 and self._open == "text":
+            out = _FIRST_STOP
+        elif self._index >= 0:
+            out = self._stop_block()
+        else:
+            out = self._open_text() + self._stop_block()
         reason = stop_reason(transcript)
-        sequence = _stop_sequence(transcript, reason)
         prompt, completion, _ = transcript.token_counts(self.chat)
         if type(prompt) is int and type(completion) is int:  # (an upstream's may be anything)
-            stop = b"null" if sequence is None else dumps(sequence)
-            return out + _MESSAGE_END % (reason.encode(), stop, prompt, completion)
+            if reason != "stop_sequence":
+                return out + _ENDS[reason] % (prompt, completion)
+            stop = dumps(transcript.stop_sequence)
+            return out + _MESSAGE_END % (b"stop_sequence", stop, prompt, completion)
+        sequence = _stop_sequence(transcript, reason)
         delta = {"stop_reason": reason, "stop_sequence": sequence}
         usage = {"input_tokens": prompt, "output_tokens": completion}
         data = {"type": "message_delta", "delta": delta, "usage": usage}

@@ -131,51 +131,81 @@ class MessagesRequest(_Open):
         # Read from __dict__, and only the fields sent set: the chat schema's defaults are
         # the same (None), and a dict comprehension over a dozen Nones cost more.
         sent = self.__dict__
-        sent_messages = sent["messages"]
-        _within_parts(sent_messages)
         messages: list[dict[str, Any]] = []
-        system = _system_text(sent["system"], "system")
-        if system:
-            messages.append({"role": "system", "content": system})
-        for i, message in enumerate(sent_messages):
-            # A user's or an assistant's text (most messages) here, without a call.
-            role, content = (entry := message.__dict__)["role"], entry["content"]
-            if type(content) is str and role != "system":
+        system = sent["system"]
+        if type(system) is str:  # (a list of blocks: the general way)
+            if system:
+                messages.append({"role": "system", "content": system})
+            # A user's or an assistant's text (most messages) here, without a call; no
+            # blocks, so within max_content_parts.
+            for message in sent["messages"]:
+                role, content = (entry := message.__dict__)["role"], entry["content"]
+                if type(content) is not str or role == "system":
+                    messages = _messages(sent)
+                    break
                 messages.append({"role": role, "content": content})
-            else:
-                messages += _chat_messages(i, message)
+        else:
+            messages = _messages(sent)
         fields: dict[str, Any] = {
             "model": sent["model"],
             "messages": messages,
             "stream": sent["stream"],
             "max_tokens": sent["max_tokens"],
         }
-        for name in _CHAT_FIELDS:
-            if (value := sent[name]) is not None:
-                fields[name] = value
-        if sent["stop_sequences"]:
-            fields["stop"] = sent["stop_sequences"]
-        metadata = sent["metadata"]
-        if metadata and (user := _user_id(metadata.get("user_id"))) is not None:
-            fields["user"] = user
-        if sent["tools"]:
-            tools, dropped = _chat_tools(sent["tools"])
-            if tools:
-                fields["tools"] = tools
-            if sent["tool_choice"]:
-                fields.update(_chat_tool_choice(sent["tool_choice"], tools, dropped))
-        elif sent["tool_choice"]:
-            fields.update(_chat_tool_choice(sent["tool_choice"], [], []))
-        thinking, config = sent["thinking"], sent["output_config"]
-        if thinking is not None or config:
-            thinking = thinking.model_dump(exclude_none=True) if thinking else None
-            effort = _reasoning_effort(thinking, config)
-            if effort:
-                fields["reasoning_effort"] = effort
-        fmt = sent["output_format"] or (config.get("format") if config else None)
-        if fmt:
-            fields["response_format"] = _response_format(fmt)
+        if not _USUAL.issuperset(self.__pydantic_fields_set__):  # an option was sent
+            _options(sent, fields)
         return fields
+
+
+# The fields of most bodies, all in the chat fields already: no option to translate.
+_USUAL = frozenset({"model", "max_tokens", "system", "messages", "stream"})
+
+
+def _messages(sent: dict[str, Any]) -> list[dict[str, Any]]:
+    """The system text and the messages as chat messages, within max_content_parts."""
+    sent_messages = sent["messages"]
+    _within_parts(sent_messages)
+    messages: list[dict[str, Any]] = []
+    system = _system_text(sent["system"], "system")
+    if system:
+        messages.append({"role": "system", "content": system})
+    for i, message in enumerate(sent_messages):
+        # A user's or an assistant's text (most messages) here, without a call.
+        role, content = (entry := message.__dict__)["role"], entry["content"]
+        if type(content) is str and role != "system":
+            messages.append({"role": role, "content": content})
+        else:
+            messages += _chat_messages(i, message)
+    return messages
+
+
+def _options(sent: dict[str, Any], fields: dict[str, Any]) -> None:
+    """The options sent, as the chat request's fields (into ``fields``)."""
+    for name in _CHAT_FIELDS:
+        if (value := sent[name]) is not None:
+            fields[name] = value
+    if sent["stop_sequences"]:
+        fields["stop"] = sent["stop_sequences"]
+    metadata = sent["metadata"]
+    if metadata and (user := _user_id(metadata.get("user_id"))) is not None:
+        fields["user"] = user
+    if sent["tools"]:
+        tools, dropped = _chat_tools(sent["tools"])
+        if tools:
+            fields["tools"] = tools
+        if sent["tool_choice"]:
+            fields.update(_chat_tool_choice(sent["tool_choice"], tools, dropped))
+    elif sent["tool_choice"]:
+        fields.update(_chat_tool_choice(sent["tool_choice"], [], []))
+    thinking, config = sent["thinking"], sent["output_config"]
+    if thinking is not None or config:
+        thinking = thinking.model_dump(exclude_none=True) if thinking else None
+        effort = _reasoning_effort(thinking, config)
+        if effort:
+            fields["reasoning_effort"] = effort
+    fmt = sent["output_format"] or (config.get("format") if config else None)
+    if fmt:
+        fields["response_format"] = _response_format(fmt)
 
 
 def _user_id(value: Any) -> str | None:

@@ -13,8 +13,7 @@ from g4f_server.protocols import streaming
 from g4f_server.protocols.anthropic.render import (
     MessageStream,
     error_body,
-    message_body,
-    new_message_id,
+    message_json,
 )
 from g4f_server.protocols.anthropic.request import CountTokensRequest, MessagesRequest
 from g4f_server.web.body import read_model
@@ -31,23 +30,25 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     """Create a message (Anthropic Messages API; streaming with `stream: true`)."""
     body = await read_model(request, MessagesRequest)
     chat = body.to_chat()
-    dropped = body.dropped_tools if body.tools else None  # worked out once, when there are tools
+    sent = body.__dict__  # (a pydantic attribute read takes __getattr__'s slow path)
+    # worked out once, when there are tools
+    dropped = body.dropped_tools if sent["tools"] else None
     if dropped:  # the caller can tell what the model was not offered
-        log.info("tools_dropped", tools=dropped, model=body.model)
+        log.info("tools_dropped", tools=dropped, model=sent["model"])
     turn = await pipeline.start_turn(request, chat)
     if dropped:
         turn.headers[DROPPED_HEADER] = ",".join(dropped)
-    message_id = new_message_id()
-    if body.stream:
-        renderer = MessageStream(message_id, turn.model, turn.provider, turn.chat)
+    route = turn.run.route  # turn.model and turn.provider, without their two calls
+    # A new message id each (None): the renderers format its digits in place.
+    if sent["stream"]:
+        renderer = MessageStream(None, route.model, route.entry.name, turn.chat)
         response, write = await streaming.open_sse(turn)  # and relay here: a frame less
         await streaming.relay(turn, renderer, write, response.write_eof)
         return response
     transcript = await pipeline.collect(turn)
-    message = message_body(
-        transcript, turn.chat, message_id=message_id, model=turn.model, provider=turn.provider
-    )
-    return json_response(message, headers=turn.headers)
+    answer = message_json(transcript, turn.chat, model=route.model, provider=route.entry.name)
+    # json_response's Response, the body already encoded
+    return web.Response(body=answer, headers=turn.headers, content_type="application/json")
 
 
 @errors_as(error_body)
