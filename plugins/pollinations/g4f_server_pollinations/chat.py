@@ -95,6 +95,11 @@ _BETWEEN = b"\n\ndata: "  # the end of one event and the start of the next
 _SEVERAL = 512
 # Upstream response headers passed on to the client, as they are (docs: README).
 _PASSED = (b"x-model-used", b"x-usage-")
+# A streamed chunk's TextDelta, made as TextDelta(text) makes it but without the Python
+# frame of its __init__ (~450 instructions a chunk): the contract's events are slotted
+# dataclasses (events.py). tests/test_chunks.py holds the two equal, field by field.
+_new = object.__new__
+_set_text = TextDelta.__dict__["text"].__set__
 
 
 def _model_used(name: str) -> ModelUsed:
@@ -136,7 +141,11 @@ def build_body(request: ChatRequest, *, keyed: bool) -> dict[str, Any]:
     for item in messages:
         if item["role"] == "developer":  # not every upstream model knows this role
             item["role"] = "system"
-    body: dict[str, Any] = {"model": request.model, "messages": messages}
+    # The fields read from the instance dict: an attribute read on a pydantic model takes
+    # Python's slow path (BaseModel has a __getattr__), and token_limit is a property over
+    # two of them (~2.5k instructions a request for the five below).
+    fields = request.__dict__
+    body: dict[str, Any] = {"model": fields["model"], "messages": messages}
     # Only what the client set can be forwarded (each of these defaults to None); most
     # requests set none of them, and skip both loops.
     if not _FORWARD_SET.isdisjoint(request.model_fields_set):
@@ -157,17 +166,18 @@ def build_body(request: ChatRequest, *, keyed: bool) -> dict[str, Any]:
             if extra.get(name) is not None:
                 body[name] = extra[name]
     if keyed:
-        if request.token_limit:
-            body["max_tokens"] = request.token_limit
-        if request.stop:
-            body["stop"] = request.stop
-        if request.user:
-            body["user"] = request.user
+        # request.token_limit: max_completion_tokens (current name) or max_tokens (older)
+        if limit := fields["max_completion_tokens"] or fields["max_tokens"]:
+            body["max_tokens"] = limit
+        if stop := fields["stop"]:
+            body["stop"] = stop
+        if user := fields["user"]:
+            body["user"] = user
     wants_audio = "audio" in (body.get("modalities") or ())
     if wants_audio:
         body.setdefault("audio", {"voice": body.get("voice", "alloy"), "format": "mp3"})
     # Audio answers come as one base64 blob; streaming them buys nothing.
-    body["stream"] = request.stream and not wants_audio
+    body["stream"] = fields["stream"] and not wants_audio
     if body["stream"] and keyed:
         body["stream_options"] = {"include_usage": True}
     return body
@@ -367,7 +377,8 @@ class _Answer:
 
     def __init__(self, request: ChatRequest, *, keyed: bool) -> None:
         self.out: list[ChatEvent] = []
-        # Made with the first read of a stream (feed): a whole answer needs none.
+        # Made with the first read of a stream that is not decoded whole (feed): a whole
+        # answer, and a fast stream whose every read is, need none.
         self.lines: Lines | None = None
         self.done = False  # [DONE] seen, or the answer was cut: read no further
         self.cut = False  # cut at a stop sequence or max_tokens (legacy)
@@ -385,7 +396,7 @@ class _Answer:
         self.carry: ModelUsed | None = None  # from x-model-used: goes with the first events
         self.legacy = not keyed
         # The gateway honours max_tokens and stop itself; the legacy host does neither.
-        self.stop = _StopCut(list(request.stop)) if request.stop and not keyed else _NO_STOPS
+        self.stop = _StopCut(list(request.stop)) if not keyed and request.stop else _NO_STOPS
         limit = None if keyed else request.token_limit
         self.budget = limit * _CHARS_PER_TOKEN if limit else None
         self.emitted = 0
@@ -401,10 +412,13 @@ class _Answer:
     def upstream_headers(self, raw: tuple[tuple[bytes, bytes], ...], ctx: ProviderContext) -> None:
         """x-model-used and x-usage-*: passed on to the client, and read as the events they
         mean (the model named here is the answer's: chunks may not name it again). Read
-        from the raw pairs: most headers are skipped on their first two bytes."""
+        from the raw pairs: most headers are skipped on their first byte, "x" or "X" when
+        its 0x20 bit is set (an int compare; a slice and a tuple lookup cost ~500
+        instructions a header more). An HTTP field name is never empty: the parser
+        refuses one."""
         passed: dict[str, str] = {}
         for name, value in raw:
-            if name[:2] in (b"x-", b"X-") and (low := name.lower()).startswith(_PASSED):
+            if (name[0] | 0x20) == 0x78 and (low := name.lower()).startswith(_PASSED):
                 passed[low.decode("latin-1")] = value.decode("latin-1")
         if not passed:
             return
@@ -428,8 +442,7 @@ class _Answer:
         """The events of the next piece of an SSE body. No limit on the line length:
         a chunk can carry a large base64 blob."""
         out = self._new_batch()
-        if (lines := self.lines) is None:
-            lines = self.lines = Lines()
+        lines = self.lines  # made with the first read that is not taken whole (below)
         # A read of several events (a fast stream's, or one read late): one decode for all.
         # A read of one event (a paced stream's) costs less line by line, and is told
         # apart by its length alone: each check costs ~700 instructions, a bytes method
@@ -439,10 +452,12 @@ class _Answer:
             and len(piece) > _SEVERAL
             and piece[-2:] == b"\n\n"
             and piece[:6] == b"data: "
-            and not lines.partial
+            and (lines is None or not lines.partial)
             and self._batch(piece)
         ):
             return out
+        if lines is None:
+            lines = self.lines = Lines()
         complete = lines.split(piece)
         if not complete:
             return out
@@ -482,7 +497,8 @@ class _Answer:
                             if self.lead is not None:
                                 content = self._lead(content)
                             if content:
-                                put(TextDelta(content))
+                                put(event := _new(TextDelta))
+                                _set_text(event, content)
                         if reason := choice.finish_reason:
                             self.reason = _FINISH.get(reason, "stop")
                     if text.usage is not None and (usage := _usage(text.usage)):
@@ -516,21 +532,24 @@ class _Answer:
         does not decode, and False sends the read to the line-by-line reader, which
         gives the same events for it, or its error."""
         if piece.endswith(_DONE_TAIL):
-            done, piece = True, piece[: -len(_DONE_TAIL)]
+            done, end = True, -len(_DONE_TAIL)
         elif piece == _DONE_ALONE:
             self.done = True
             return True
         else:
-            done, piece = False, piece[:-2]
+            done, end = False, -2
         decode, shape_error = _typed_read()
         try:
-            read = decode(b"[" + piece[6:].replace(_BETWEEN, b",") + b"]")
+            # One copy of the events (less the first "data: " and the last blank line),
+            # one for the commas and one for the brackets.
+            read = decode(b"".join((b"[", piece[6:end].replace(_BETWEEN, b","), b"]")))
         except shape_error:
             self.batched = False
             return False
         self.chunks += len(read)
         self.done = done
         put = self.put  # out.append: the legacy host never comes here
+        new, set_text = _new, _set_text
         for chunk in read:
             # Nothing but text, a model name, a finish reason and usage (the typed decoder
             # refuses any more): what the line-by-line reader makes of each (the same
@@ -544,7 +563,8 @@ class _Answer:
                     if self.lead is not None:
                         content = self._lead(content)
                     if content:
-                        put(TextDelta(content))
+                        put(event := new(TextDelta))
+                        set_text(event, content)
                 if reason := choice.finish_reason:
                     self.reason = _FINISH.get(reason, "stop")
             if chunk.usage is not None and (usage := _usage(chunk.usage)):

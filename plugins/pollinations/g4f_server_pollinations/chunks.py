@@ -31,8 +31,11 @@ class Choice(msgspec.Struct, gc=False):
 
 
 class TextChunk(msgspec.Struct, gc=False):
-    choices: list[Choice] = []
+    # In the order upstreams send them (the model before the choices): msgspec looks for
+    # each key from the field after the last one found, so a key in order is found at once
+    # (~130 instructions a chunk less than the other way round).
     model: str | None = None
+    choices: list[Choice] = []
     # The usage chunk (the last but [DONE] of a keyed stream) too; read as the walk reads
     # it (chat._usage): its "*_details" objects are open-ended.
     usage: dict[str, Any] | None = None

@@ -616,3 +616,55 @@ async def test_a_json_answer_read_whole_or_as_it_arrives(aiohttp_server, ctx, mo
             events.Finish("stop"),
         ]
     ]
+
+
+async def test_upstream_headers_pass_on_exactly_the_x_model_and_x_usage_ones(ctx) -> None:
+    """The raw pairs are filtered on their first byte: every name that starts with a
+    passed prefix, in any case, is passed on, and no other (names whose first byte only
+    differs from "x" in another bit, or that start with "x" but name something else)."""
+    raw = (
+        (b"Content-Type", b"text/event-stream"),
+        (b"X-Model-Used", b"openai-large"),
+        (b"x-usage-prompt-text-tokens", b"5"),
+        (b"X-USAGE-COMPLETION-TEXT-TOKENS", b"7"),
+        (b"x-usage-total-tokens", b"12"),
+        (b"X-Request-Id", b"abc"),
+        (b"Xylophone", b"1"),
+        (b"8-usage-prompt-text-tokens", b"9"),  # 0x38: the 0x20 bit set, not "x"
+        (b"Y-Model-Used", b"no"),
+        (b"X", b"short"),
+    )
+    answer = chat_module._Answer(req(stream=True), keyed=True)
+    context = ctx()
+    answer.upstream_headers(raw, context)
+    assert context.response_headers == {
+        "x-model-used": "openai-large",
+        "x-usage-prompt-text-tokens": "5",
+        "x-usage-completion-text-tokens": "7",
+        "x-usage-total-tokens": "12",
+    }
+    assert answer.carry == events.ModelUsed("openai-large") and answer.model_seen
+    assert answer.header_usage == events.Usage(5, 7, 12)
+
+
+def test_the_upstream_body_reads_the_fields_as_the_request_gives_them() -> None:
+    """build_body reads the request's fields from its dict: what the properties give."""
+    for fields in (
+        {},
+        {"max_tokens": 5},
+        {"max_completion_tokens": 7, "max_tokens": 5},
+        {"max_completion_tokens": 7},
+        {"stop": ["x", "y"], "user": "u-1"},
+        {"stop": "end"},
+        {"stream": False},
+    ):
+        request = req(**{"stream": True, **fields})
+        for keyed in (True, False):
+            body = chat_module.build_body(request, keyed=keyed)
+            assert body["model"] == request.model and body["stream"] == request.stream
+            if keyed:
+                assert body.get("max_tokens") == request.token_limit
+                assert body.get("stop") == (request.stop or None)
+                assert body.get("user") == request.user
+            else:
+                assert "max_tokens" not in body and "stop" not in body and "user" not in body

@@ -331,3 +331,23 @@ def test_typed_completion_ends_with_the_header_usage_as_close_would(name: str) -
     walk_out = walked.whole(read_completion(orjson.loads(raw), "mp3"))
     assert out == [*walk_out, *walked.close()]
     assert (Usage(5, 7, 12) in out) == (name != "text and usage")
+
+
+def test_a_read_of_text_chunks_gives_text_deltas_as_the_contract_makes_them() -> None:
+    """_batch makes each TextDelta without its __init__ (the slot set directly): the
+    events must be what TextDelta(text) is, field by field, whatever the contract adds."""
+    import dataclasses
+
+    from g4f_server.events import TextDelta
+
+    answer = _Answer(REQUEST, keyed=True)
+    out = answer.feed(_events(*(_filler(n) for n in range(8))))
+    made = [event for event in out if type(event) is TextDelta]
+    assert len(made) == 8
+    for n, event in enumerate(made):
+        expected = TextDelta(f"t{n} ")
+        assert event == expected and hash(event) == hash(expected)
+        assert repr(event) == repr(expected)
+        assert dataclasses.astuple(event) == dataclasses.astuple(expected)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            event.text = "changed"  # type: ignore[misc]
