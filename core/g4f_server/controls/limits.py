@@ -511,8 +511,16 @@ def limits_middleware() -> web.Middleware:
 
     def limits_middleware(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
         """Counts every request that passed the key check (open paths are not counted)."""
-        path = request.path
-        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
+        try:  # subject_of and of_key, inlined
+            key_name = request[KEY_NAME]
+        except KeyError:
+            key_name = None
+        # The edge names a key only off the open paths: a keyed request needs no look.
+        if not key_name:
+            path = request.path
+            if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+                return handler(request)  # type: ignore[no-any-return]
+        if request.method == "OPTIONS":
             return handler(request)  # type: ignore[no-any-return]
         if not found:
             found.append(request.app[LIMITS])
@@ -524,11 +532,7 @@ def limits_middleware() -> web.Middleware:
         else:
             ticket = request[CONTROLLED] = Ticket(limits.limiter)
             local = None  # nothing outside the edge settles it: _admit_and_settle does
-        try:  # subject_of and of_key, inlined
-            key_name = request[KEY_NAME]
-        except KeyError:
-            key_name = None
-        if key_name:
+        if key_name:  # subject_of and of_key, inlined
             keyed = limits._by_key.get(key_name)
             subject, rule = keyed if keyed is not None else limits.of_key(key_name)
         else:
