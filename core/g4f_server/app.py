@@ -55,11 +55,10 @@ def create_app(
     )
     registry.table = ModelTable.build(config.models)
     # No aiohttp middleware: the route table wraps each handler in the edge (timers, CORS,
-    # request id, key, caps, errors, access line), with the controls' middlewares around
-    # it (metrics: it times everything) and inside it (limits: after the key check).
-    edge = Edge(
-        config, outer=controls.outer_middlewares(config), inner=controls.middlewares(config)
-    )
+    # request id, key, caps, errors, access line), which calls the controls' hooks (metrics:
+    # first and last, they time everything), with their middlewares inside it (limits:
+    # after the key check).
+    edge = Edge(config, inner=controls.middlewares(config))
     app = web.Application(
         client_max_size=config.max_body_size,
         # Every runner (the tests' too) leaves a body as sent: web/body.py inflates it.

@@ -152,3 +152,34 @@ async def test_exactly_the_documented_routes_are_open(
         if resp.status != 401:
             opened.add(path)
     assert opened == expected_open
+
+
+def test_a_named_key_is_remembered_by_its_header_only_when_valid() -> None:
+    """A named key's Authorization header, seen valid, names the key next time without
+    parsing it; the single key (here the same text as a named key's) is never remembered
+    that way, the other key headers still come first, and a wrong key never goes in."""
+    import hashlib
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from g4f_server import errors
+    from g4f_server.controls.apikeys import KeyRing
+
+    def sha(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    ring = KeyRing.build(KEY, {"team": {"sha256": sha("team-key")}, "same": {"sha256": sha(KEY)}})
+    assert ring is not None
+
+    def name(**headers: str) -> str:
+        request = make_mocked_request("GET", "/v1/models", headers=headers)
+        return ring.identify(request)
+
+    for _ in range(2):
+        assert name(Authorization="Bearer team-key") == "team"
+        assert name(Authorization="Bearer team-key provider-key") == "team"
+        assert name(Authorization=f"Bearer {KEY}") == "default"
+        assert name(Authorization="Bearer team-key", **{"x-api-key": KEY}) == "default"
+        with pytest.raises(errors.AuthenticationError):
+            name(Authorization="Bearer wrong")
+    assert set(ring._known_headers) == {"Bearer team-key", "Bearer team-key provider-key"}

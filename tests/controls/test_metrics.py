@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -12,11 +13,12 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from g4f_server import errors
-from tests.fake_providers import Scripted
+from g4f_server import errors, events
+from tests.fake_providers import Batched, Scripted
 from tests.server_process import server_process
 
 CHAT = "/v1/chat/completions"
+FINISH = events.Finish("stop")
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -156,3 +158,38 @@ def test_workers_are_summed_in_every_scrape(tmp_path: Path) -> None:
                 after.append(health(_get(base + "/metrics")))
             time.sleep(0.1)
         assert after and min(after) >= start + 30, after
+
+
+async def test_a_stream_the_client_leaves_is_counted_and_gives_back_what_it_held(
+    make_client: Any,
+) -> None:
+    """A client that hangs up mid-stream: the streams gauge goes back to 0, its
+    concurrency slot is given back (a concurrency of 1 admits the next request), and the
+    request is counted once, as the 499 the edge answers it with."""
+    provider = Batched(
+        items=[events.TextDelta("first"), "wait", *[events.TextDelta(" more")] * 50, FINISH]
+    )
+    client = await make_client(
+        provider, metrics=True, metrics_public=True, limits={"per_client": {"concurrency": 1}}
+    )
+    resp = await client.post(CHAT, json={**BODY, "model": "batch-1", "stream": True})
+    assert resp.status == 200
+    while b"first" not in await resp.content.readline():  # the role's chunk comes first
+        pass
+    found = samples(await (await client.get("/metrics")).text())
+    assert value(found, "g4f_streams_in_progress") == 1
+    resp.close()  # the client leaves; the next chunks find the connection gone
+    provider.gate.set()
+    for _ in range(200):
+        found = samples(await (await client.get("/metrics")).text())
+        if value(found, "g4f_streams_in_progress") == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert value(found, "g4f_streams_in_progress") == 0
+    route = "/v1/chat/completions"
+    assert value(found, "g4f_requests_total", route=route) == 1
+    assert value(found, "g4f_requests_total", route=route, status="499") == 1
+    assert value(found, "g4f_request_duration_seconds_count", route=route) == 1
+    provider.gate.clear()
+    provider.items = [events.TextDelta("again"), FINISH]
+    assert (await client.post(CHAT, json={**BODY, "model": "batch-1"})).status == 200

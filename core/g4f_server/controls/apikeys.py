@@ -28,6 +28,7 @@ _KEY_FIELDS = frozenset({"sha256", "models", "rpm", "tpm", "concurrency", "admin
 
 # istr: the header look-ups per request skip folding the name's case each time.
 _G4F_API_KEY, _X_API_KEY = istr("g4f-api-key"), istr("x-api-key")
+_AUTHORIZATION = istr("Authorization")
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -64,6 +65,9 @@ class KeyRing:
     # Named keys already seen and valid -> name: a SHA-256 per request was a third of
     # the key check. Only valid keys go in, so guesses cannot grow it.
     _known: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # The same by the whole Authorization header as sent (a client sends the same one
+    # request after request): its parsing was half of what was left of the check.
+    _known_headers: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, api_key: str | None, keys: Mapping[str, Any]) -> KeyRing | None:
@@ -100,6 +104,15 @@ class KeyRing:
 
     def identify(self, request: web.Request) -> str:
         """The name of the key the request carries; 401 when it carries none or a wrong one."""
+        headers = request.headers
+        # A named key seen valid in this very header (the two others take precedence).
+        if not (headers.get(_G4F_API_KEY) or headers.get(_X_API_KEY)):
+            authorization = headers.get(_AUTHORIZATION)
+            name = self._known_headers.get(authorization)  # type: ignore[arg-type]
+            if name is not None:
+                return name
+        else:
+            authorization = None
         presented = presented_key(request)
         if not presented:
             raise errors.AuthenticationError(
@@ -110,13 +123,15 @@ class KeyRing:
             return DEFAULT_NAME
         if self.by_hash:
             name = self._known.get(presented)
-            if name is not None:
-                return name
-            # A dict lookup by the hash: the hash of a guess says nothing about the key.
-            name = self.by_hash.get(key_hash(presented))
-            if name is not None:
-                if len(self._known) < _KNOWN_MAX:
+            if name is None:
+                # A dict lookup by the hash: the hash of a guess says nothing about the key.
+                name = self.by_hash.get(key_hash(presented))
+                if name is not None and len(self._known) < _KNOWN_MAX:
                     self._known[presented] = name
+            if name is not None:
+                # Only after the single key's comparison failed: that one never goes in.
+                if authorization is not None and len(self._known_headers) < _KNOWN_MAX:
+                    self._known_headers[authorization] = name
                 return name
         raise errors.AuthenticationError("Invalid API key")
 

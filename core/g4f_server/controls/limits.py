@@ -259,7 +259,7 @@ def _headers(kind: str, decision: Decision) -> dict[str, str]:
 class Ticket(Controlled):
     """What one admitted request holds: the concurrency slots to give back, the token
     counters to charge when the answer is done, and the decisions its headers report.
-    It is the request's ``Controlled`` too (made by the metrics middleware when metrics
+    It is the request's ``Controlled`` too (made by the metrics' on_start when metrics
     are on, with no limiter until the limits middleware admits it): one object per
     request for both. A plain slotted class whose lists are made only when needed."""
 
@@ -382,7 +382,7 @@ class RateLimits:
     keys: Mapping[str, Rule] = field(default_factory=dict)
     models: Mapping[str, Rule] = field(default_factory=dict)  # public model glob -> rule
     trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
-    # The metrics middleware, outside this one, has made the request's Controlled.
+    # The metrics' on_start, before the edge's key check, has made the request's Controlled.
     after_metrics: bool = False
     # The shared counters are away (or late): 503 (True) or admitted uncounted (False).
     fail_closed: bool = False
@@ -502,33 +502,37 @@ def limits_middleware() -> web.Middleware:
     its first request and keeps it (an app key read per request was ~1k instructions).
 
     Not a coroutine: on the memory backend with metrics on, it admits the request and
-    returns the handler's own coroutine, and the metrics middleware (outside the edge)
+    returns the handler's own coroutine, and the metrics' on_done (as the edge ends)
     gives back what the request still holds when it ends. A middleware's coroutine is
     one more frame that every wake-up of the request passes through (the upstream's
     answer, each chunk of a stream). Otherwise (a shared limiter, whose calls are
-    awaited; or no metrics middleware to settle) it returns ``_admit_and_settle``'s."""
+    awaited; or no metrics to settle) it returns ``_admit_and_settle``'s."""
     found: list[RateLimits] = []
 
     def limits_middleware(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
         """Counts every request that passed the key check (open paths are not counted)."""
-        path = request.path
-        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or request.method == "OPTIONS":
+        try:  # subject_of and of_key, inlined
+            key_name = request[KEY_NAME]
+        except KeyError:
+            key_name = None
+        # The edge names a key only off the open paths: a keyed request needs no look.
+        if not key_name:
+            path = request.path
+            if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+                return handler(request)  # type: ignore[no-any-return]
+        if request.method == "OPTIONS":
             return handler(request)  # type: ignore[no-any-return]
         if not found:
             found.append(request.app[LIMITS])
         limits = found[0]
-        if limits.after_metrics:  # the metrics middleware made it, without a limiter
+        if limits.after_metrics:  # the metrics' on_start made it, without a limiter
             ticket: Ticket = request[CONTROLLED]  # type: ignore[assignment]
             limiter = ticket.limiter = limits.limiter
             local = ticket.local = limiter if type(limiter) is MemoryLimiter else None
         else:
             ticket = request[CONTROLLED] = Ticket(limits.limiter)
             local = None  # nothing outside the edge settles it: _admit_and_settle does
-        try:  # subject_of and of_key, inlined
-            key_name = request[KEY_NAME]
-        except KeyError:
-            key_name = None
-        if key_name:
+        if key_name:  # subject_of and of_key, inlined
             keyed = limits._by_key.get(key_name)
             subject, rule = keyed if keyed is not None else limits.of_key(key_name)
         else:

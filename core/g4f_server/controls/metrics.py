@@ -12,9 +12,10 @@ scrape time.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from time import perf_counter
 from typing import Any
 
@@ -199,53 +200,75 @@ METRICS = web.AppKey("metrics", Metrics)
 _STATUS_TEXTS: dict[int, str] = {}  # status -> its label text (a few dozen codes)
 
 
-def metrics_middleware() -> web.Middleware:
-    """The app's metrics middleware: one per app, which reads the app's ``METRICS`` on
-    its first request and keeps it (an app key read per request was ~1k instructions)."""
-    found: list[Metrics] = []
+def on_start(metrics: Metrics) -> Callable[[web.Request], web.StreamResponse | None]:
+    """What the metrics do as a request reaches the edge, before anything else
+    (``wiring.ON_START``), made once per app: the public ``/metrics`` answered before the
+    key check (and not counted), else the request's state and its clock. The edge calls
+    it and ``on_done`` as it ends: a middleware around the edge was a coroutine that every
+    wake-up of the request passed through (the upstream's answer, each read of a stream)."""
+    public = metrics.public
+    limited = metrics.limited  # rate limits are on too: set by wiring.setup before this
+
+    def start(request: web.Request) -> web.StreamResponse | None:
+        if public and request.path == "/metrics":
+            return metrics.render()
+        if limited:  # one object for both (the limits middleware admits it)
+            request[CONTROLLED] = Ticket(None, perf_counter(), metrics)
+        else:
+            request[CONTROLLED] = Controlled(perf_counter(), metrics)
+        return None
+
+    return start
+
+
+_SETTLING: set[asyncio.Task[None]] = set()  # settlements left to finish (kept referenced)
+
+
+def on_done(metrics: Metrics) -> Callable[[web.Request, web.StreamResponse | None], None]:
+    """What the metrics do when the edge is done with a request (``wiring.ON_DONE``),
+    made once per app: the streams gauge and what the limits still hold, always; the
+    request's count and latency when the edge returned an answer (``response``; None: it
+    raised, e.g. cancelled)."""
+    live = metrics.live
     # A route -> (its label, its latency histogram): the label is four properties deep
     # (match info, route, resource, canonical), resolved once per route.
     routes: dict[Any, tuple[str, _Histogram]] = {}
 
-    @web.middleware
-    async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        if not found:
-            found.append(request.app[METRICS])
-        metrics = found[0]
-        if metrics.public and request.path == "/metrics":
-            return metrics.render()
-        if metrics.limited:  # one object for both (the limits middleware admits it)
-            state = request[CONTROLLED] = Ticket(None, perf_counter(), metrics)
-        else:
-            state = request[CONTROLLED] = Controlled(perf_counter(), metrics)
+    def done(request: web.Request, response: web.StreamResponse | None) -> None:
         try:
-            response = await handler(request)
-        finally:
-            if state.streaming:
-                metrics.live.streams -= 1
-            # The limits' slots and unspent token reservations: on the memory backend
-            # their middleware has no frame of its own and leaves them to this one.
-            slots = state.slots
-            local = state.local if slots is not None else None  # type: ignore[attr-defined]
-            if local is not None and state.token_keys is None:
-                # The usual end (the tokens charged, the slots held in memory):
-                # Ticket.release_now, inlined (its two frames were ~2k instructions).
-                state.slots = None
-                counts = local._slots
-                for key in slots:
-                    used = counts.get(key, 0) - 1
-                    if used > 0:
-                        counts[key] = used
-                    else:
-                        counts.pop(key, None)
-            elif (slots is not None or state.token_keys is not None) and not (
-                state.settle_now()  # type: ignore[attr-defined]  # a limits.Ticket's
-            ):
-                await state.settle()  # type: ignore[attr-defined]
+            state = request[CONTROLLED]  # not .get(): one Python frame less
+        except KeyError:  # answered by on_start (the public /metrics)
+            return
+        if state.streaming:
+            live.streams -= 1
+        # The limits' slots and unspent token reservations: on the memory backend
+        # their middleware has no frame of its own and leaves them to this one.
+        slots = state.slots
+        local = state.local if slots is not None else None  # type: ignore[attr-defined]
+        if local is not None and state.token_keys is None:
+            # The usual end (the tokens charged, the slots held in memory):
+            # Ticket.release_now, inlined (its two frames were ~2k instructions).
+            state.slots = None
+            counts = local._slots
+            for key in slots:
+                used = counts.get(key, 0) - 1
+                if used > 0:
+                    counts[key] = used
+                else:
+                    counts.pop(key, None)
+        elif (slots is not None or state.token_keys is not None) and not (
+            state.settle_now()  # type: ignore[attr-defined]  # a limits.Ticket's
+        ):
+            # A shared limiter's (its middleware settles them itself: not reached).
+            task = asyncio.ensure_future(state.settle())  # type: ignore[attr-defined]
+            _SETTLING.add(task)
+            task.add_done_callback(_SETTLING.discard)
+        if response is None:
+            return
         route = request.match_info.route
         known = routes.get(route)
         if known is None:
-            known = routes[route] = _route_stats(metrics.live, route)
+            known = routes[route] = _route_stats(live, route)
         status = response.status
         status_text = _STATUS_TEXTS.get(status)
         if status_text is None:
@@ -262,16 +285,15 @@ def metrics_middleware() -> web.Middleware:
             labels = (known[0], request.method, status_text, served[0], served[1])
         else:
             labels = (known[0], request.method, status_text, "", "")
-        requests = metrics.live.requests
+        requests = live.requests
         requests[labels] = requests.get(labels, 0) + 1  # Metrics.count, inlined
         seconds, histogram = perf_counter() - state.started, known[1]
         histogram.counts[bisect_left(_LATENCY_BUCKETS, seconds)] += 1  # observe, inlined
         histogram.total += seconds
         if state.limited is not None:
             metrics.inc(metrics.rate_limited, state.limited)
-        return response
 
-    return metrics_middleware
+    return done
 
 
 def _route_stats(live: _Live, route: Any) -> tuple[str, _Histogram]:

@@ -18,12 +18,12 @@ class Controlled:
     __slots__ = ("limited", "metrics", "rates", "slots", "started", "streaming", "token_keys")
 
     def __init__(self, started: float = 0.0, metrics: Any = None) -> None:
-        self.started = started  # perf_counter at the metrics middleware
+        self.started = started  # perf_counter at the metrics' on_start
         self.metrics = metrics  # metrics.Metrics when metrics are on
         self.streaming = False  # counted in the streams-in-progress gauge
         self.limited: str | None = None  # the limit kind that refused it
         # Set by the limits (limits.Ticket): what its headers report, what it reserved,
-        # the concurrency slots it holds (the metrics middleware gives back what is left).
+        # the concurrency slots it holds (the metrics' on_done gives back what is left).
         self.rates: Any = None
         self.token_keys: Any = None
         self.slots: Any = None

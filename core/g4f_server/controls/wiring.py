@@ -55,6 +55,19 @@ ACTIVE = web.AppKey("controls", Active)
 ON_PREPARE: web.AppKey[Callable[[web.Request, web.StreamResponse], None]] = web.AppKey(
     "controls_on_prepare"
 )
+# What the controls do as a request reaches the edge, before anything else (the metrics'
+# clock and the request's state; the public /metrics answered without the key): a plain
+# call that returns an answer to send as it is, or None. And when the edge is done with
+# it (the metrics' count and latency, the streams gauge, the limits' slots given back):
+# a plain call with the answer the edge returned, or None when it raised. Both are made
+# by the edge (web/middleware.py); the metrics middleware around the edge was a
+# coroutine every wake-up of the request passed through. Set only when metrics are on.
+ON_START: web.AppKey[Callable[[web.Request], web.StreamResponse | None]] = web.AppKey(
+    "controls_on_start"
+)
+ON_DONE: web.AppKey[Callable[[web.Request, web.StreamResponse | None], None]] = web.AppKey(
+    "controls_on_done"
+)
 _CONTENT_TYPE = istr("Content-Type")
 
 
@@ -105,16 +118,6 @@ def _limits(config: AppConfig, app: web.Application | None = None) -> limits.Rat
         raise ConfigError(str(exc)) from None
 
 
-def outer_middlewares(config: AppConfig) -> list[Any]:
-    """The middlewares before the edge's own: metrics, outermost (it times everything)."""
-    out: list[Any] = []
-    if config.metrics:
-        from g4f_server.controls.metrics import metrics_middleware
-
-        out.append(metrics_middleware())
-    return out
-
-
 def middlewares(config: AppConfig) -> list[Any]:
     """The middlewares after the kernel's (which checks the key and maps errors)."""
     out: list[Any] = []
@@ -135,12 +138,17 @@ def setup(app: web.Application, config: AppConfig) -> None:
         from g4f_server.controls import metrics
 
         app[metrics.METRICS] = active.metrics = metrics.Metrics(app, config.metrics_public)
+        app[ON_DONE] = metrics.on_done(active.metrics)  # called by the edge
     rate_limits = _limits(config, app)
     if rate_limits is not None:
         rate_limits.after_metrics = active.metrics is not None
         if active.metrics is not None:
             active.metrics.limited = True
         app[limits.LIMITS] = active.limits = rate_limits
+    if active.metrics is not None:  # after ``limited`` is known
+        from g4f_server.controls import metrics
+
+        app[ON_START] = metrics.on_start(active.metrics)  # called by the edge
     active.tracked = active.metrics is not None or active.limits is not None
     if active.tracked:
         app[ON_PREPARE] = _on_prepare(active)  # called by the edge (web/middleware.py)
@@ -167,7 +175,7 @@ def _on_prepare(active: Active) -> Callable[[web.Request, web.StreamResponse], N
             and not state.streaming
             and headers.get(_CONTENT_TYPE, "").startswith("text/event-stream")
         ):
-            state.streaming = True  # the metrics middleware counts it down when it ends
+            state.streaming = True  # the metrics count it down when it ends (on_done)
             live.streams += 1
 
     return on_prepare

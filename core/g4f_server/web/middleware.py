@@ -1,7 +1,7 @@
 """The edge: the connection's timers, CORS, request id, API key check, the in-flight caps,
 error mapping (with the retry hints of ``errors.retry_hints``) and the access line, in
-that order. The operator's controls add their middlewares around it (metrics) and inside
-it (limits).
+that order. The operator's controls are called first and last (metrics: ``wiring.ON_START``
+and ``ON_DONE``) and add their middlewares inside it (limits).
 
 The edge is not an aiohttp middleware: the route table wraps each route's handler in it
 (``Edge.wrap``). With any middleware installed aiohttp runs every request through one more
@@ -112,6 +112,8 @@ class Edge:
         self.keyring: KeyRing | None = None
         self.cors: cors.CorsPolicy | None = None
         self.controls_prepare: Callable[[web.Request, web.StreamResponse], None] | None = None
+        self.controls_start: Callable[[web.Request], web.StreamResponse | None] | None = None
+        self.controls_done: Callable[[web.Request, web.StreamResponse | None], None] | None = None
         # The runner's connection guard (admission.serve), set before the app starts;
         # None behind another runner (the tests' own): no timers.
         self.connections: Connections | None = None
@@ -138,6 +140,8 @@ class Edge:
         self.keyring = app.get(KEYRING)
         self.cors = app[cors.CORS]
         self.controls_prepare = app.get(wiring.ON_PREPARE)
+        self.controls_start = app.get(wiring.ON_START)
+        self.controls_done = app.get(wiring.ON_DONE)
         app.on_response_prepare.append(self._prepare)
         app.on_startup.append(self._started)
 
@@ -203,8 +207,12 @@ def _edge(edge: Edge, route: _Route) -> Handler:
     assert policy is not None, "Edge.attach(app) comes before Edge.wrap"
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        # The controls first (the metrics' clock; the public /metrics, answered as it is).
+        if (start := edge.controls_start) is not None and (ready := start(request)) is not None:
+            return ready
         connections = edge.connections
         conn = connections.started(request.protocol) if connections is not None else None
+        answered: web.StreamResponse | None = None  # for the controls' on_done
         try:
             headers = request.headers
             # Before the key check (preflights); nothing to check without the Host guard
@@ -212,6 +220,7 @@ def _edge(edge: Edge, route: _Route) -> Handler:
             if policy.guard_host or hdrs.ORIGIN in headers:
                 first = cors.answer_first(request, policy)
                 if first is not None:
+                    answered = first
                     return first
             started = time.perf_counter()
             request_id = headers.get(_X_REQUEST_ID, "")  # the client's, if usable
@@ -280,10 +289,13 @@ def _edge(edge: Edge, route: _Route) -> Handler:
                         status = 499
             if config.access_log:
                 _access(request, request_id, key_name, status, tried, started)
+            answered = response
             return response
         finally:
             if conn is not None:
                 connections.finished(conn)  # type: ignore[union-attr]
+            if (done := edge.controls_done) is not None:
+                done(request, answered)
 
     handle.__name__ = handle.__qualname__ = getattr(route.handler, "__name__", "handle")
     return handle
