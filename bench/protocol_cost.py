@@ -36,11 +36,8 @@ def pieces() -> dict[str, Callable[[], object]]:
     from g4f_server import events as ev
     from g4f_server.pipeline.transcript import Transcript
     from g4f_server.protocols.openai_chat.render import ChunkRenderer, new_completion_id
-    from g4f_server.protocols.responses.render import (
-        ResponseStream,
-        new_response_id,
-        response_frame,
-    )
+    from g4f_server.protocols.responses.frame import Frame
+    from g4f_server.protocols.responses.render import ResponseStream, new_response_id
     from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
     from g4f_server.requests import ChatRequest
     from g4f_server.web.validation import parse_model
@@ -71,13 +68,15 @@ def pieces() -> dict[str, Callable[[], object]]:
         return b"".join(line for line in lines if line)
 
     def render_responses() -> bytes:
-        frame = response_frame(request, new_response_id(), "openai", "pollinations")
+        frame = Frame(request, new_response_id(), "openai", "pollinations")
         renderer = ResponseStream(frame, asked, plan)
         lines = [renderer.start(), *map(renderer.render, deltas), renderer.end(transcript)]
         return b"".join(line for line in lines if line)
 
-    def response_object() -> dict:
-        return response_frame(request, new_response_id(), "openai", "pollinations")
+    def response_object() -> bytes:
+        # What a route pays for the frame: its bytes (a plain request's, from pieces).
+        frame = Frame(request, new_response_id(), "openai", "pollinations")
+        return b"".join(frame.encoded().pieces())
 
     return {
         "baseline": lambda: None,
