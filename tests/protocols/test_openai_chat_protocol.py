@@ -251,9 +251,9 @@ def test_a_renderer_with_a_new_id_frames_every_chunk_with_it() -> None:
 
 
 def test_the_named_fields_cache_is_bounded() -> None:
-    from g4f_server.protocols.openai_chat import render
+    from g4f_server.protocols import named
 
-    for i in range(render._NAMED_MAX + 5):
+    for i in range(named.NAMED_MAX + 5):
         renderer = ChunkRenderer(None, f"m-{i}", "P")
         assert parse(renderer.role())["model"] == f"m-{i}"
-    assert len(render._NAMED) <= render._NAMED_MAX
+        assert 0 < named.cached() <= named.NAMED_MAX

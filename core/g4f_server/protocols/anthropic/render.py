@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from g4f_server import errors
 from g4f_server import events as ev
 from g4f_server.pipeline.transcript import Transcript, estimate_prompt_tokens, media_markdown
+from g4f_server.protocols.named import named_fields
 from g4f_server.web.jsonio import dumps
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def message_json(
         if type(prompt) is int and type(completion) is int:  # (an upstream's may be anything)
             reason = stop_reason(transcript)
             stop = b"null" if reason != "stop_sequence" else dumps(transcript.stop_sequence)
-            named = _named(transcript.model_used or model, provider)
+            named = named_fields(transcript.model_used or model, provider)
             text = dumps("".join(transcript.text))
             parts = (named, text, reason.encode(), stop, prompt, completion)
             if message_id is None:
@@ -183,7 +184,7 @@ _TEXT_DELTA = (
 _FIRST_TEXT_HEAD = _TEXT_DELTA % 0
 _FIRST_TEXT = _TEXT_START % 0 + _PING + _FIRST_TEXT_HEAD
 # The start and the end whole, filled in by %: the id (a new one's digits in place, or a
-# given one as JSON), the model and provider as JSON strings (``_named``), the stop
+# given one as JSON), the model and provider as JSON strings (``named_fields``), the stop
 # sequence as JSON (null or a string), the reason plain ASCII, the counts whole numbers.
 # The same bytes as the dicts dumped (tests/protocols/test_anthropic_stream_bytes.py).
 _START_REST = (
@@ -212,20 +213,6 @@ _USUAL_ENDS = {
     for finish in (None, *_STOP_REASONS)
 }
 _TEXT_TAIL = b"}}\n\n"
-
-# (model, provider) -> their JSON fields, ``"m","provider":"p"``: the same few pairs
-# answer every request, so each is encoded once (bounded: cleared when full).
-_NAMED: dict[tuple[str, str], bytes] = {}
-_NAMED_MAX = 256
-
-
-def _named(model: str, provider: str) -> bytes:
-    named = _NAMED.get((model, provider))
-    if named is None:
-        if len(_NAMED) >= _NAMED_MAX:
-            _NAMED.clear()
-        named = _NAMED[model, provider] = dumps(model) + b',"provider":' + dumps(provider)
-    return named
 
 
 Splice = Callable[[list[bytes], list[str], bytes, bytes], None]
@@ -315,7 +302,7 @@ class MessageStream:
 
     def start(self) -> bytes:
         tokens = estimate_prompt_tokens(self.chat)
-        named, ident = _named(self.model, self.provider), self._bits
+        named, ident = named_fields(self.model, self.provider), self._bits
         if type(ident) is int:
             return _START_NEW % (ident, named, tokens)
         return _START_GIVEN % (dumps(ident), named, tokens)

@@ -12,6 +12,7 @@ from g4f_server import errors
 from g4f_server import events as ev
 from g4f_server.pipeline.transcript import Transcript, media_markdown
 from g4f_server.protocols import sse
+from g4f_server.protocols.named import named_fields
 from g4f_server.requests import ChatRequest
 from g4f_server.web.jsonio import dumps
 
@@ -102,7 +103,7 @@ def completion_json(
         return dumps(body)
     finish = transcript.finish or "stop"  # finish_reason's rule when there are no tools
     reason = _REASONS.get(finish) or dumps(finish)
-    named = _named(transcript.model_used or model, provider)
+    named = named_fields(transcript.model_used or model, provider)
     text = dumps("".join(transcript.text))
     new = completion_id is None
     ident = _bits(96) if new else dumps(completion_id)  # a new id's digits, or the id
@@ -144,20 +145,6 @@ _GIVEN_USAGE = b'{"id":%s' + _ANSWER + b"%s}"
 
 # A finish reason as JSON, for the usual ones.
 _REASONS = {reason: dumps(reason) for reason in ("stop", "length", "tool_calls", "content_filter")}
-
-# (model, provider) -> their JSON fields, ``"m","provider":"p"``: the same few pairs
-# answer every request, so each is encoded once (bounded: cleared when full).
-_NAMED: dict[tuple[str, str], bytes] = {}
-_NAMED_MAX = 256
-
-
-def _named(model: str, provider: str) -> bytes:
-    named = _NAMED.get((model, provider))
-    if named is None:
-        if len(_NAMED) >= _NAMED_MAX:
-            _NAMED.clear()
-        named = _NAMED[model, provider] = dumps(model) + b',"provider":' + dumps(provider)
-    return named
 
 
 # The usual stream's end after the chunk head: the finish chunk (no gateway fields, no
@@ -232,7 +219,7 @@ class ChunkRenderer:
 
     def _set_model(self, model: str) -> None:
         self.model = model
-        self._head = head = self._prefix + _named(model, self.provider) + _CHOICES
+        self._head = head = self._prefix + named_fields(model, self.provider) + _CHOICES
         self._text_head = head + b'{"content":'
         # streaming.relay writes a text delta's chunk itself from these (no call per chunk)
         self.text_parts = (self._text_head, self._TEXT_TAIL)
