@@ -243,20 +243,7 @@ def on_done(metrics: Metrics) -> Callable[[web.Request, web.StreamResponse | Non
             live.streams -= 1
         # The limits' slots and unspent token reservations: on the memory backend
         # their middleware has no frame of its own and leaves them to this one.
-        slots = state.slots
-        local = state.local if slots is not None else None  # type: ignore[attr-defined]
-        if local is not None and state.token_keys is None:
-            # The usual end (the tokens charged, the slots held in memory):
-            # Ticket.release_now, inlined (its two frames were ~2k instructions).
-            state.slots = None
-            counts = local._slots
-            for key in slots:
-                used = counts.get(key, 0) - 1
-                if used > 0:
-                    counts[key] = used
-                else:
-                    counts.pop(key, None)
-        elif (slots is not None or state.token_keys is not None) and not (
+        if (state.slots is not None or state.token_keys is not None) and not (
             state.settle_now()  # type: ignore[attr-defined]  # a limits.Ticket's
         ):
             # A shared limiter's (its middleware settles them itself: not reached).

@@ -138,17 +138,15 @@ def setup(app: web.Application, config: AppConfig) -> None:
         from g4f_server.controls import metrics
 
         app[metrics.METRICS] = active.metrics = metrics.Metrics(app, config.metrics_public)
-        app[ON_DONE] = metrics.on_done(active.metrics)  # called by the edge
     rate_limits = _limits(config, app)
     if rate_limits is not None:
         rate_limits.after_metrics = active.metrics is not None
         if active.metrics is not None:
             active.metrics.limited = True
         app[limits.LIMITS] = active.limits = rate_limits
-    if active.metrics is not None:  # after ``limited`` is known
-        from g4f_server.controls import metrics
-
-        app[ON_START] = metrics.on_start(active.metrics)  # called by the edge
+    if active.metrics is not None:  # after ``limited`` is known; both called by the edge
+        app[ON_START] = metrics.on_start(active.metrics)
+        app[ON_DONE] = metrics.on_done(active.metrics)
     active.tracked = active.metrics is not None or active.limits is not None
     if active.tracked:
         app[ON_PREPARE] = _on_prepare(active)  # called by the edge (web/middleware.py)

@@ -397,12 +397,7 @@ class MessageStream:
             and type(completion := usage.completion_tokens) is int
         ):  # the usual answer: one text block, the upstream's counts: one template
             return _USUAL_ENDS.get(transcript.finish, _END_TURN) % (prompt, completion)
-        if self._index == 0 and self._open == "text":
-            out = _FIRST_STOP
-        elif self._index >= 0:
-            out = self._stop_block()
-        else:
-            out = self._open_text() + self._stop_block()
+        out = self._stop_block() if self._index >= 0 else self._open_text() + self._stop_block()
         reason = stop_reason(transcript)
         prompt, completion, _ = transcript.token_counts(self.chat)
         if type(prompt) is int and type(completion) is int:  # (an upstream's may be anything)
