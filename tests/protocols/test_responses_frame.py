@@ -59,7 +59,6 @@ def test_the_encoded_frame_is_the_dict_encoded(case: str) -> None:
 @pytest.mark.parametrize("case", list(PLAIN))
 def test_a_plain_request_is_encoded_without_its_dict(case: str) -> None:
     frame = _frame(PLAIN[case])
-    assert frames._plain_frame(frame) is not None
     frame.encoded()
     assert frame._dict is None
 
@@ -67,7 +66,8 @@ def test_a_plain_request_is_encoded_without_its_dict(case: str) -> None:
 @pytest.mark.parametrize("case", list(OTHER))
 def test_any_other_request_is_encoded_from_its_dict(case: str) -> None:
     frame = _frame(OTHER[case])
-    assert frames._plain_frame(frame) is None
+    frame.encoded()
+    assert frame._dict is not None
 
 
 def test_a_model_named_later_is_in_the_dict_and_the_bytes() -> None:
@@ -85,3 +85,29 @@ def test_the_dict_and_the_bytes_say_the_same_second() -> None:
     created = frame.created
     assert frame.dict()["created_at"] == created
     assert b'"created_at":%d,' % created in frame.encoded().head
+
+
+def test_a_kept_middle_is_the_one_its_instructions_model_and_provider_give() -> None:
+    frames._MIDDLES.clear()
+    for model, provider in (("m-1", "p-1"), ("m-1", "p-1"), ("m-1", "p-2"), ("m-2", "p-1")):
+        request = ResponsesRequest.model_validate(
+            {"model": "asked", "input": "hi", "instructions": ODD}
+        )
+        frame = Frame(request, "resp_1", model, provider)
+        assert b"".join(frame.encoded().pieces()) == dumps(frame.dict())
+    assert len(frames._MIDDLES) == 3  # the repeat was read from the cache
+
+
+def test_long_instructions_are_not_kept_and_the_cache_stays_bounded() -> None:
+    frames._MIDDLES.clear()
+    long = "x" * (frames.MIDDLE_TEXT_MAX + 1)
+    request = ResponsesRequest.model_validate({"model": "a", "input": "hi", "instructions": long})
+    frame = Frame(request, "resp_1", "m", "p")
+    assert b"".join(frame.encoded().pieces()) == dumps(frame.dict())
+    assert not frames._MIDDLES
+    for n in range(frames.MIDDLES_MAX + 5):
+        request = ResponsesRequest.model_validate(
+            {"model": "a", "input": "hi", "instructions": f"{n}"}
+        )
+        Frame(request, "resp_1", "m", "p").encoded()
+    assert 0 < len(frames._MIDDLES) <= frames.MIDDLES_MAX

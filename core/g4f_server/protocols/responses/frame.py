@@ -17,7 +17,8 @@ import time
 from typing import Any
 
 from g4f_server.pipeline.transcript import Transcript
-from g4f_server.protocols.responses.request import ResponsesRequest
+from g4f_server.protocols.named import named_fields
+from g4f_server.protocols.responses.request import _PLAIN_FIELDS, ResponsesRequest
 from g4f_server.protocols.responses.tools import echoed_tools
 from g4f_server.requests import ChatRequest
 from g4f_server.web.jsonio import dumps
@@ -174,10 +175,35 @@ class Frame:
             self._dict["model"] = model
 
     def encoded(self) -> EncodedFrame:
-        """The frame encoded, as it reads now."""
-        if self._dict is None and (plain := _plain_frame(self)) is not None:
-            return plain
-        return EncodedFrame.of(dumps(self.dict()))
+        """The frame encoded, as it reads now: a plain request's (one that sets nothing
+        the frame echoes but ``instructions`` and ``store``: ``is_plain``, inlined) from
+        the pieces around its values (id, created, instructions, model, provider, store),
+        any other from its dict."""
+        request = self.request
+        if (
+            self._dict is not None
+            or (pieces := _plain_pieces()) is None
+            or not _PLAIN_FIELDS.issuperset(request.__pydantic_fields_set__)
+        ):
+            return EncodedFrame.of(dumps(self.dict()))
+        h0, h1, h2, m0, m1, m3, ends = pieces
+        sent = request.__dict__
+        # Built as ``EncodedFrame.__init__`` would, without its frame: rest, tail and
+        # closing are the plain frame's constants (by ``store``).
+        encoded = _new(EncodedFrame)
+        encoded.head = b"".join((h0, dumps(self.id), h1, b"%d" % self.created, h2))
+        # The same few instructions, models and providers answer most requests: the
+        # middle kept by them (bounded; short instructions only, so that it stays small).
+        key = (instructions := sent["instructions"], self.model, self.provider)
+        if (middle := _MIDDLES.get(key)) is None:
+            middle = b"".join((m0, dumps(instructions), m1, named_fields(*key[1:]), m3))
+            if instructions is None or len(instructions) <= MIDDLE_TEXT_MAX:
+                if len(_MIDDLES) >= MIDDLES_MAX:
+                    _MIDDLES.clear()
+                _MIDDLES[key] = middle
+        encoded.middle = middle
+        encoded.rest, encoded.tail, encoded.closing = ends[sent["store"] is True]
+        return encoded
 
 
 # The frame's fields that its final object changes, as the frame encodes them, and the
@@ -200,18 +226,20 @@ _INCOMPLETE = {
     "content_filter": b',"status":"incomplete","error":null,'
     b'"incomplete_details":{"reason":"content_filter"}',
 }
+_new = object.__new__
 
 
 class EncodedFrame:
     """A frame encoded, cut around the fields its final object changes: ``head`` up to
     ``completed_at``, ``middle`` from after ``incomplete_details`` up to ``output``,
     ``rest`` from after ``output`` up to ``usage``, ``tail`` after ``usage`` (without
-    the closing brace)."""
+    the closing brace); ``closing`` is the in-progress frame's bytes after ``middle``."""
 
-    __slots__ = ("head", "middle", "rest", "tail")
+    __slots__ = ("closing", "head", "middle", "rest", "tail")
 
     def __init__(self, head: bytes, middle: bytes, rest: bytes, tail: bytes) -> None:
         self.head, self.middle, self.rest, self.tail = head, middle, rest, tail
+        self.closing = b"".join((_OUTPUT_EMPTY, rest, _USAGE_NULL, tail, b"}"))
 
     @classmethod
     def of(cls, encoded: bytes) -> EncodedFrame:
@@ -234,53 +262,33 @@ class EncodedFrame:
 
     def pieces(self) -> tuple[bytes, ...]:
         """The frame's bytes, in pieces to join."""
-        return (
-            self.head, _STATUS_OPEN, self.middle, _OUTPUT_EMPTY, self.rest, _USAGE_NULL,
-            self.tail, b"}",
-        )  # fmt: skip
+        return self.head, _STATUS_OPEN, self.middle, self.closing
 
     def final(
-        self, message: bytes, text: bytes, transcript: Transcript, chat: ChatRequest
-    ) -> tuple[bytes, bytes]:
+        self,
+        message: tuple[bytes, ...],
+        text: bytes,
+        transcript: Transcript,
+        chat: ChatRequest,
+    ) -> tuple[bytes, tuple[bytes, ...]]:
         """``dumps(finished(frame, [item], transcript, chat))`` for an answer that is one
-        message item (``message`` encoded, ``text`` its text as a JSON string), the model
-        it names being the frame's; with its kind (``completed`` or ``incomplete``)."""
-        reason = transcript.finish_reason
-        status = _INCOMPLETE.get(reason, _COMPLETED)
+        message item (``message`` encoded, in pieces; ``text`` its text as a JSON string),
+        the model it names being the frame's, in pieces to join (the stream's last events
+        join them with the message's closing: one copy); with its kind (``completed`` or
+        ``incomplete``)."""
+        status = _INCOMPLETE.get(transcript.finish_reason, _COMPLETED)
         prompt, completion, estimated = transcript.token_counts(chat)
-        response = b"".join(
-            (
-                self.head, b'"completed_at":%d' % int(time.time()), status, self.middle,
-                b',"output":[', message, b"]", self.rest,
-                _USAGE % (prompt, completion, prompt + completion),
-                _ESTIMATED if estimated else b"}",
-                self.tail, b',"output_text":', text, b"}",
-            )
+        return (b"completed" if status is _COMPLETED else b"incomplete"), (
+            self.head, b'"completed_at":%d' % int(time.time()), status, self.middle,
+            b',"output":[', *message, b"]", self.rest,
+            _USAGE % (prompt, completion, prompt + completion),
+            _ESTIMATED if estimated else b"}",
+            self.tail, b',"output_text":', text, b"}",
         )  # fmt: skip
-        return (b"completed" if status is _COMPLETED else b"incomplete"), response
 
 
-def _plain_frame(frame: Frame) -> EncodedFrame | None:
-    """A plain request's frame encoded from the pieces around its values (id, created,
-    instructions, model, provider, store); None for another request."""
-    pieces = _plain_pieces()
-    request = frame.request
-    if pieces is None or not request.is_plain():
-        return None
-    sent = request.__dict__
-    h0, h1, h2, m0, m1, m2, m3, r0, r1, tail = pieces
-    instructions, model, provider = (
-        dumps(sent["instructions"]),
-        dumps(frame.model),
-        dumps(frame.provider),
-    )
-    return EncodedFrame(
-        b"".join((h0, dumps(frame.id), h1, b"%d" % frame.created, h2)),
-        b"".join((m0, instructions, m1, model, m2, provider, m3)),
-        b"".join((r0, b"true" if sent["store"] else b"false", r1)),
-        tail,
-    )
-
+_MIDDLES: dict[tuple[str | None, str, str], bytes] = {}
+MIDDLES_MAX, MIDDLE_TEXT_MAX = 256, 1024
 
 # Values no real frame holds, to find where a plain frame's values go.
 _PROBE_ID, _PROBE_CREATED = "\x00id\x01", 4_102_444_800_123
@@ -288,29 +296,28 @@ _PROBE_INSTRUCTIONS, _PROBE_MODEL, _PROBE_PROVIDER = "\x00i\x01", "\x00m\x01", "
 
 
 @functools.cache
-def _plain_pieces() -> tuple[bytes, ...] | None:
+def _plain_pieces() -> tuple[Any, ...] | None:
     """The constant bytes of a plain request's encoded frame, cut around its values:
     derived from ``response_frame`` of a probe request, so they are its bytes; None
-    (encode each frame whole) should a value not be found exactly once."""
-    probe = ResponsesRequest.model_validate(
-        {"model": "m", "input": "x", "instructions": _PROBE_INSTRUCTIONS, "store": True}
-    )
-    frame = response_frame(probe, _PROBE_ID, _PROBE_MODEL, _PROBE_PROVIDER, _PROBE_CREATED)
-    encoded = dumps(frame)
-    cut = EncodedFrame.of(encoded)
+    (encode each frame whole) should a value not be found exactly once. The model and
+    provider go in as ``named_fields`` encodes them; rest, tail and closing are
+    constants, one set per value of ``store``."""
+    ends = []
+    for store in (False, True):
+        probe = ResponsesRequest.model_validate(
+            {"model": "m", "input": "x", "instructions": _PROBE_INSTRUCTIONS, "store": store}
+        )
+        frame = response_frame(probe, _PROBE_ID, _PROBE_MODEL, _PROBE_PROVIDER, _PROBE_CREATED)
+        encoded = dumps(frame)
+        cut = EncodedFrame.of(encoded)
+        ends.append((cut.rest, cut.tail, cut.closing))
     head = _split(encoded, cut.head, dumps(_PROBE_ID), b"%d" % _PROBE_CREATED)
-    middle = _split(
-        encoded,
-        cut.middle,
-        dumps(_PROBE_INSTRUCTIONS),
-        dumps(_PROBE_MODEL),
-        dumps(_PROBE_PROVIDER),
-    )
-    rest = _split(encoded, cut.rest, b'"store":true')
-    if head is None or middle is None or rest is None:
+    named = named_fields(_PROBE_MODEL, _PROBE_PROVIDER)
+    middle = _split(encoded, cut.middle, dumps(_PROBE_INSTRUCTIONS), named)
+    markers = (dumps(_PROBE_ID), dumps(_PROBE_INSTRUCTIONS), named)
+    if head is None or middle is None or any(m in e for m in markers for e in ends[1]):
         return None
-    rest[0] += b'"store":'
-    return (*head, *middle, *rest, cut.tail)
+    return (*head, *middle, tuple(ends))
 
 
 def _split(whole: bytes, part: bytes, *markers: bytes) -> list[bytes] | None:

@@ -12,7 +12,7 @@ from typing import Any
 from g4f_server import errors
 from g4f_server import events as ev
 from g4f_server.pipeline.transcript import Transcript, media_markdown
-from g4f_server.protocols.responses.frame import EncodedFrame, Frame
+from g4f_server.protocols.responses.frame import _STATUS_OPEN, EncodedFrame, Frame
 from g4f_server.protocols.responses.tools import ToolPlan, custom_input
 from g4f_server.requests import ChatRequest
 from g4f_server.web.jsonio import dumps
@@ -130,16 +130,25 @@ def output_items(transcript: Transcript, plan: ToolPlan) -> list[dict[str, Any]]
 
 # A message item's opening and closing events and its text deltas (ResponseStream), joined
 # from these pieces: %-formatting reads its template byte by byte, a join copies it.
-_MESSAGE_ADDED = (
+_ITEM_ADDED = (
     b'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
-    b'"sequence_number":%d,"output_index":%d,"item":{"id":"%b","type":"message",'
-    b'"status":"in_progress","role":"assistant","content":[]}}\n\n'
-    b'event: response.content_part.added\ndata: {"type":"response.content_part.added",'
-    b'"sequence_number":%d,%b,"content_index":0,'
-    b'"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}}\n\n'
+    b'"sequence_number":'
 )
+_MESSAGE_ADDED = (
+    b'","type":"message","status":"in_progress","role":"assistant","content":[]}}\n\n'
+    b'event: response.content_part.added\ndata: {"type":"response.content_part.added",'
+    b'"sequence_number":'
+)
+_PART_ADDED = (
+    b',"content_index":0,"part":{"type":"output_text","text":"","annotations":[],'
+    b'"logprobs":[]}}\n\n'
+)
+# Small numbers encoded once (sequence numbers, output indexes): a table read is a
+# fraction of formatting one.
+_NUMBERS = tuple(b"%d" % n for n in range(512))
 _TEXT_DELTA = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
 _DELTA_TAIL = b"}\n\n"
+_DELTA_POSITION_END = b',"content_index":0,"logprobs":[],"sequence_number":'
 # A delta's sequence number and the key after it, encoded once: a stream's deltas are
 # numbered 0, 1, 2, ... and formatting the number was most of a delta's own cost.
 _SEQ_DELTA = tuple(b'%d,"delta":' % n for n in range(512))
@@ -172,7 +181,10 @@ _ITEM_DONE = (
     b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
     b'"sequence_number":'
 )
-_MESSAGE_ITEM = b',"type":"message","status":"completed","role":"assistant","content":['
+_MESSAGE_ITEM = (
+    b'","type":"message","status":"completed","role":"assistant","content":['
+    b'{"type":"output_text","text":'
+)
 
 
 def final_json(frame: Frame, transcript: Transcript, chat: ChatRequest) -> bytes | None:
@@ -187,13 +199,17 @@ def final_json(frame: Frame, transcript: Transcript, chat: ChatRequest) -> bytes
     ):
         return None
     text = dumps("".join(transcript.text))
-    message = b"".join(
-        (
-            b'{"id":"', new_id("msg").encode(), b'"', _MESSAGE_ITEM,
-            b'{"type":"output_text","text":', text, b',"annotations":[],"logprobs":[]}]}',
-        )
+    message = _message_pieces(new_id("msg").encode(), text, b"[]")
+    _, pieces = frame.encoded().final(message, text, transcript, chat)
+    return b"".join(pieces)
+
+
+def _message_pieces(message_id: bytes, text: bytes, annotations: bytes) -> tuple[bytes, ...]:
+    """A completed message item of one text part, encoded, in pieces (``text`` encoded)."""
+    return (
+        b'{"id":"', message_id, _MESSAGE_ITEM, text, b',"annotations":', annotations,
+        b',"logprobs":[]}]}',
     )  # fmt: skip
-    return frame.encoded().final(message, text, transcript, chat)[1]
 
 
 # Events every answer has that write no line of their own (the model names the final
@@ -313,13 +329,19 @@ class ResponseStream:
         # A message's events are the hot path after the deltas: joined from byte pieces
         # (the item id is hex, the index a number: nothing in them needs escaping).
         self._message_id = encoded_id
-        position = b'"item_id":"%b","output_index":%d' % (encoded_id, index)
-        self._text_line = (
-            _TEXT_DELTA + position + b',"content_index":0,"logprobs":[],"sequence_number":'
-        )
+        number = _NUMBERS[index] if index < 512 else b"%d" % index
+        position = b"".join((b'"item_id":"', encoded_id, b'","output_index":', number))
+        self._text_line = line = b"".join((_TEXT_DELTA, position, _DELTA_POSITION_END))
         self._message_position = position
-        self._between = _STRING_TAIL + self._text_line  # one delta's end, the next's start
-        return out + _MESSAGE_ADDED % (seq, index, encoded_id, seq + 1, position)
+        self._between = _STRING_TAIL + line  # one delta's end, the next's start
+        return out + b"".join(
+            (
+                _ITEM_ADDED, _NUMBERS[seq] if seq < 512 else b"%d" % seq,
+                b',"output_index":', number, b',"item":{"id":"', encoded_id, _MESSAGE_ADDED,
+                _NUMBERS[seq + 1] if seq < 511 else b"%d" % (seq + 1), b",", position,
+                _PART_ADDED,
+            )
+        )  # fmt: skip
 
     def _open_reasoning(self) -> bytes:
         out = self._close()
@@ -346,27 +368,7 @@ class ResponseStream:
             return self._close_call(index, call)
         item, text, index = self._item, "".join(self._parts), self._index
         if kind == "message":
-            self.output[index] = _message(item["id"], text, self._annotations)
-            seq = self._seq
-            self._seq = seq + 3
-            encoded, position = dumps(text), self._message_position
-            annotations = dumps(self._annotations) if self._annotations else b"[]"
-            part = b"".join(
-                (b'{"type":"output_text","text":', encoded, b',"annotations":', annotations,
-                 b',"logprobs":[]}')
-            )  # fmt: skip
-            message = b"".join((b'{"id":"', self._message_id, b'"', _MESSAGE_ITEM, part, b"]}"))
-            self._closed_message = (message, encoded)
-            return b"".join(
-                (
-                    _TEXT_DONE, b"%d," % seq, position,
-                    b',"content_index":0,"text":', encoded, b',"logprobs":[]}\n\n',
-                    _PART_DONE, b"%d," % (seq + 1), position,
-                    b',"content_index":0,"part":', part, b"}\n\n",
-                    _ITEM_DONE, b'%d,"output_index":%d' % (seq + 2, index),
-                    b',"item":', message, b"}\n\n",
-                )
-            )  # fmt: skip
+            return b"".join(self._close_message())
         position = self._position()
         done = _reasoning(item["id"], text)
         out = self._event("response.reasoning_summary_text.done", **position,
@@ -375,6 +377,28 @@ class ResponseStream:
                            summary_index=0, part=done["summary"][0])  # fmt: skip
         self.output[index] = done
         return out + self._event("response.output_item.done", output_index=index, item=done)
+
+    def _close_message(self) -> list[bytes]:
+        """The open message's closing events, in pieces to join; the item encoded is kept
+        (``_closed_message``, for the final object)."""
+        text, index = "".join(self._parts), self._index
+        self.output[index] = _message(self._item["id"], text, self._annotations)
+        seq = self._seq
+        self._seq = seq + 3
+        encoded, position = dumps(text), self._message_position
+        annotations = dumps(self._annotations) if self._annotations else b"[]"
+        message = _message_pieces(self._message_id, encoded, annotations)
+        self._closed_message = (message, encoded)
+        return [
+            _TEXT_DONE, _NUMBERS[seq] if seq < 512 else b"%d" % seq, b",", position,
+            b',"content_index":0,"text":', encoded, b',"logprobs":[]}\n\n',
+            _PART_DONE, _NUMBERS[seq + 1] if seq < 511 else b"%d" % (seq + 1), b",", position,
+            b',"content_index":0,"part":{"type":"output_text","text":', encoded,
+            b',"annotations":', annotations, b',"logprobs":[]}}\n\n',
+            _ITEM_DONE, _NUMBERS[seq + 2] if seq < 510 else b"%d" % (seq + 2),
+            b',"output_index":', _NUMBERS[index] if index < 512 else b"%d" % index,
+            b',"item":', *message, b"}\n\n",
+        ]  # fmt: skip
 
     def _close_call(self, index: int, call: dict[str, Any]) -> bytes:
         call["status"] = "completed"
@@ -406,8 +430,11 @@ class ResponseStream:
         encoded = self._opening = self.frame.encoded()
         self._opening_model = self.frame.model
         self._seq = 2
-        response = encoded.pieces()
-        return b"".join((_CREATED, *response, _IN_PROGRESS, *response, b"}\n\n"))
+        head, middle, closing = encoded.head, encoded.middle, encoded.closing
+        return b"".join(
+            (_CREATED, head, _STATUS_OPEN, middle, closing,
+             _IN_PROGRESS, head, _STATUS_OPEN, middle, closing, b"}\n\n")
+        )  # fmt: skip
 
     def render(self, event: ev.ChatEvent) -> bytes | None:
         kind = type(event)
@@ -557,24 +584,22 @@ class ResponseStream:
 
     def end(self, transcript: Transcript) -> bytes:
         if self._final is None and (spliced := self._plain_end(transcript)) is not None:
-            kind, response = spliced
-        else:
-            body = self.final(transcript)  # built by now if _plain_end had closed the item
-            kind = b"completed" if body["status"] == "completed" else b"incomplete"
-            response = dumps(body)
+            return spliced
+        body = self.final(transcript)
+        kind = b"completed" if body["status"] == "completed" else b"incomplete"
         seq = self._seq
         self._seq = seq + 1
         return b"".join(
             (
                 self._closing, b"event: response.", kind, b'\ndata: {"type":"response.', kind,
-                b'","sequence_number":%d,"response":' % seq, response,
-                b"}\n\n",
+                b'","sequence_number":%d,"response":' % seq, dumps(body), b"}\n\n",
             )
         )  # fmt: skip
 
-    def _plain_end(self, transcript: Transcript) -> tuple[bytes, bytes] | None:
-        """The final object of an answer that is one text message, spliced from the
-        opening's pieces (``EncodedFrame.final``), with its kind; None for any other."""
+    def _plain_end(self, transcript: Transcript) -> bytes | None:
+        """The last events of an answer that is one text message: its closing events and
+        the final object spliced from the opening's pieces (``EncodedFrame.final``), in
+        one join; None for any other answer."""
         if (
             self._open != "message"
             or len(self.output) != 1
@@ -582,9 +607,19 @@ class ResponseStream:
             or (transcript.model_used or self.frame.model) != self._opening_model
         ):
             return None
-        self._closing = self._close()
+        self._open = None
+        pieces = self._close_message()
         message, text = self._closed_message  # type: ignore[misc]
-        return self._opening.final(message, text, transcript, self.chat)  # type: ignore[union-attr]
+        opening: EncodedFrame = self._opening  # type: ignore[assignment]
+        kind, response = opening.final(message, text, transcript, self.chat)
+        seq = self._seq
+        self._seq = seq + 1
+        pieces += (
+            b"event: response.", kind, b'\ndata: {"type":"response.', kind,
+            b'","sequence_number":', _NUMBERS[seq] if seq < 512 else b"%d" % seq,
+            b',"response":', *response, b"}\n\n",
+        )  # fmt: skip
+        return b"".join(pieces)
 
     def failure(self, error: errors.G4FError) -> bytes:
         return self._event(
