@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from g4f_server import errors
 from g4f_server.protocols.prevalidated import built_chat
+from g4f_server.protocols.responses.creation import Creation
 from g4f_server.protocols.responses.request import CHAT_TRUSTED, ResponsesRequest, input_messages
 from g4f_server.requests import ChatRequest, set_chat_limits
 from g4f_server.web.validation import parse_model
@@ -140,6 +141,90 @@ def test_max_messages_refused_as_validation_refuses_it() -> None:
             chat_request(fields)
         with pytest.raises(errors.InvalidRequestError) as validated:
             parse_model(ChatRequest, fields)
+    finally:
+        set_chat_limits(2048, 2048)
+    assert built.value.to_dict() == validated.value.to_dict()
+    assert built.value.param == "messages"
+
+
+# A plain request (``ResponsesRequest.is_plain``) with a string input takes
+# ``plain_chat``: no turns, no fields dict, no tool plan. Its options, each shape of them.
+PLAIN_OPTIONS: list[dict[str, Any]] = [
+    {},
+    {"instructions": "You are a helpful assistant."},
+    {"instructions": ""},
+    {"instructions": None},
+    {"instructions": 'ünï "q" \n'},
+    {"model": "openai", "stream": True, "store": False},
+    {"model": "", "stream": False, "store": True},
+    {"provider": "p", "api_key": "sk-1", "proxy": "http://127.0.0.1:1"},
+    {"provider": None, "api_key": None, "proxy": None},  # sent, but null: not chat's
+    {"provider": "p", "proxy": None, "instructions": "sys", "stream": True},
+]
+PLAIN_INPUTS = ["Say twenty words.", "", 'ünïcode "quoted" \n and \\ escapes']
+
+
+def test_plain_chat_equals_the_validated_translation() -> None:
+    for number, (given, options) in enumerate(itertools.product(PLAIN_INPUTS, PLAIN_OPTIONS)):
+        body = parse_model(ResponsesRequest, {"input": given, **options})
+        assert body.is_plain()
+        made = Creation(None, body, [])  # type: ignore[arg-type]  # no request: not stored
+        assert body.plain_chat() is not None, number
+        assert made.plan.tools == [] and made.plan.choice is None and not made.plan.dropped
+        # What the general path gives: the turns, the chat fields, then validation.
+        turns = input_messages(body.input_items(), body.tool_plan())
+        assert made.turns == turns
+        fields = body.chat_fields(turns, body.tool_plan())
+        validated = parse_model(ChatRequest, orjson.loads(orjson.dumps(fields)))
+        chat = made.chat
+        assert _state(chat) == _state(validated), (number, given, options)
+        assert _state(chat) == _state(chat_request(fields))
+        assert chat.model_dump_json() == validated.model_dump_json()
+        assert chat.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
+        assert chat.message_dicts() == validated.message_dicts()
+        # Its own objects: nothing shared with another request's.
+        again = Creation(None, body, []).chat  # type: ignore[arg-type]
+        assert again.__dict__ is not chat.__dict__
+        assert again.model_fields_set is not chat.model_fields_set
+        assert again.__pydantic_extra__ is not chat.__pydantic_extra__
+        for one, other in zip(chat.messages, again.messages, strict=True):
+            assert one is not other and one.__dict__ is not other.__dict__
+            assert one.model_fields_set is not other.model_fields_set
+            assert one.__pydantic_extra__ is not other.__pydantic_extra__
+
+
+def test_anything_but_a_plain_string_input_takes_the_general_path() -> None:
+    for raw in (
+        {"input": [{"role": "user", "content": "hi"}]},
+        {"input": "hi", "temperature": 1},
+        {"input": "hi", "tools": [{"type": "function", "name": "w", "parameters": {}}]},
+        {"input": "hi", "previous_response_id": "resp_1"},
+        {"input": "hi", "metadata": {"k": "v"}},
+        {"input": "hi", "unknown_field": 1},
+    ):
+        assert parse_model(ResponsesRequest, raw).plain_chat() is None, raw
+    # A history (a previous response) is the general path's too.
+    body = parse_model(ResponsesRequest, {"input": "hi", "instructions": "sys"})
+    history = [{"role": "user", "content": "earlier"}, {"role": "assistant", "content": "a"}]
+    made = Creation(None, body, history)  # type: ignore[arg-type]
+    assert made.turns == [*history, {"role": "user", "content": "hi"}]
+    fields = body.chat_fields(made.turns, body.tool_plan())
+    assert _state(made.chat) == _state(parse_model(ChatRequest, fields))
+
+
+def test_plain_chat_over_max_messages_is_refused_as_validation_refuses_it() -> None:
+    body = parse_model(ResponsesRequest, {"input": "hi", "instructions": "sys"})
+    fields = body.chat_fields([{"role": "user", "content": "hi"}], body.tool_plan())
+    set_chat_limits(1, 2048)
+    try:
+        assert body.plain_chat() is None
+        with pytest.raises(errors.InvalidRequestError) as built:
+            Creation(None, body, [])  # type: ignore[arg-type]
+        with pytest.raises(errors.InvalidRequestError) as validated:
+            parse_model(ChatRequest, fields)
+        # One message is within the limit: still the plain path.
+        alone = parse_model(ResponsesRequest, {"input": "hi"})
+        assert alone.plain_chat() is not None
     finally:
         set_chat_limits(2048, 2048)
     assert built.value.to_dict() == validated.value.to_dict()

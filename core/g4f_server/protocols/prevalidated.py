@@ -102,3 +102,56 @@ def built_chat(fields: dict[str, Any], trusted: frozenset[str]) -> ChatRequest |
     _set_extra(chat, extra)
     _set_private(chat, None)
     return chat
+
+
+# The chat request's gateway fields, taken as they are when set (each protocol's model
+# declares them with the chat schema's types).
+GATEWAY_FIELDS = ("provider", "api_key", "proxy")
+
+
+def prompt_chat(sent: dict[str, Any], system: str | None, user: str) -> ChatRequest | None:
+    """The ``ChatRequest`` that validating ``{"model", "messages": [system (if any),
+    user], "stream"}`` and the ``GATEWAY_FIELDS`` set (not None) of ``sent`` would give,
+    or None (then validate) when the templates cannot be used or two messages are over
+    ``max_messages``. ``sent`` is a protocol model's instance dict: its schema checked
+    those fields as the chat schema does. ``built_chat`` for the one shape most requests
+    have, from the model's values: no fields dict, no message dicts, nothing to check."""
+    templates = _templates()
+    if templates is None or (system is not None and chat_limits()[0] < 2):
+        return None
+    chat_values, message_values = templates
+    values = message_values.copy()
+    values["role"] = "user"
+    values["content"] = user
+    asked = _new(Message)
+    _set_dict(asked, values)
+    _set_fields(asked, {"role", "content"})
+    _set_extra(asked, {})
+    _set_private(asked, None)
+    if system is None:
+        messages = [asked]
+    else:
+        values = message_values.copy()
+        values["role"] = "system"
+        values["content"] = system
+        told = _new(Message)
+        _set_dict(told, values)
+        _set_fields(told, {"role", "content"})
+        _set_extra(told, {})
+        _set_private(told, None)
+        messages = [told, asked]
+    values = chat_values.copy()
+    values["model"] = sent["model"]
+    values["messages"] = messages
+    values["stream"] = sent["stream"]
+    names = {"model", "messages", "stream"}
+    for name in GATEWAY_FIELDS:
+        if (value := sent[name]) is not None:
+            values[name] = value
+            names.add(name)
+    chat = _new(ChatRequest)
+    _set_dict(chat, values)
+    _set_fields(chat, names)
+    _set_extra(chat, {})
+    _set_private(chat, None)
+    return chat

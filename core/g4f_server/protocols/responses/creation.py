@@ -24,7 +24,7 @@ from g4f_server.protocols.responses.render import (
     output_items,
 )
 from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
-from g4f_server.protocols.responses.tools import DROPPED_HEADER
+from g4f_server.protocols.responses.tools import DROPPED_HEADER, NO_TOOLS
 from g4f_server.requests import ChatRequest
 from g4f_server.storage.interfaces import RESPONSES
 from g4f_server.web.jsonio import dumps
@@ -42,13 +42,20 @@ class Creation:
     ) -> None:
         self.request = request
         self.body = body
-        self.plan = body.tool_plan()
+        self.history = history
+        self._turns: list[dict[str, Any]] | None = None  # a string input's: made when asked
         text = body.input
-        if isinstance(text, str):  # one user message (what input_messages makes of it)
-            self.turns = [*history, {"role": "user", "content": text}]
+        # A plain request with a string input (most): no tools to plan, no turns to list.
+        if isinstance(text, str) and not history and (chat := body.plain_chat()) is not None:
+            self.plan = NO_TOOLS
         else:
-            self.turns = history + input_messages(text, self.plan)
-        self.chat = body.to_chat(self.turns, self.plan)
+            self.plan = plan = body.tool_plan()
+            if isinstance(text, str):
+                turns = self.turns
+            else:
+                turns = self._turns = history + input_messages(text, plan)
+            chat = body.to_chat(turns, plan)
+        self.chat = chat
         self.response_id = new_response_id()
         self.renderer: ResponseStream | None = None
         self.messages: list[dict[str, Any]] | None = None
@@ -60,6 +67,14 @@ class Creation:
         self._made: dict[str, Any] | None = None
         if self.plan.dropped:
             log.info("tools_dropped", tools=",".join(self.plan.dropped), model=body.model)
+
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        """The conversation to answer: the earlier turns, then this request's input (a
+        string input is one user message, what ``input_messages`` makes of it)."""
+        if self._turns is None:
+            self._turns = [*self.history, {"role": "user", "content": self.body.input}]
+        return self._turns
 
     @property
     def headers(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from g4f_server import errors
-from g4f_server.protocols.prevalidated import built_chat
+from g4f_server.protocols.prevalidated import GATEWAY_FIELDS, built_chat, prompt_chat
 from g4f_server.protocols.responses import compaction
 from g4f_server.protocols.responses.files import file_text
 from g4f_server.protocols.responses.tools import ToolPlan, custom_arguments, plan_tools
@@ -46,9 +46,8 @@ _CHAT_FIELDS = (
 )
 
 
-# The fields of a plain request (``ResponsesRequest.is_plain``), and the gateway's.
-_GATEWAY_FIELDS = ("provider", "api_key", "proxy")
-_PLAIN_FIELDS = frozenset(("model", "input", "instructions", "stream", "store", *_GATEWAY_FIELDS))
+# The fields of a plain request (``ResponsesRequest.is_plain``).
+_PLAIN_FIELDS = frozenset(("model", "input", "instructions", "stream", "store", *GATEWAY_FIELDS))
 
 
 class ResponsesRequest(_Open):
@@ -109,6 +108,16 @@ class ResponsesRequest(_Open):
             )
         return plan_tools(sent["tools"], sent["tool_choice"])
 
+    def plain_chat(self) -> ChatRequest | None:
+        """The chat request of a plain request (``is_plain``) whose input is a string (most
+        requests), built from this model's values without the turns and the fields dict
+        of ``to_chat``; None for any other request, or when validation has to decide."""
+        sent = self.__dict__
+        text = sent["input"]
+        if not isinstance(text, str) or not _PLAIN_FIELDS.issuperset(self.__pydantic_fields_set__):
+            return None
+        return prompt_chat(sent, sent["instructions"] or None, text)
+
     def to_chat(self, turns: list[dict[str, Any]], plan: ToolPlan | None = None) -> ChatRequest:
         """The chat request providers receive: ``instructions`` as the system message, then
         ``turns`` (chat message dicts: the earlier turns and this request's input)."""
@@ -133,7 +142,7 @@ class ResponsesRequest(_Open):
             "stream": sent["stream"],
         }
         if self.is_plain():  # most requests: nothing else to translate
-            for name in _GATEWAY_FIELDS:
+            for name in GATEWAY_FIELDS:
                 if (value := sent[name]) is not None:
                     fields[name] = value
             return fields
