@@ -44,17 +44,19 @@ class Creation:
         self.body = body
         self.history = history
         self._turns: list[dict[str, Any]] | None = None  # a string input's: made when asked
-        text = body.input
         # A plain request with a string input (most): no tools to plan, no turns to list.
-        if isinstance(text, str) and not history and (chat := body.plain_chat()) is not None:
-            self.plan = NO_TOOLS
-        else:
+        if history or (chat := body.plain_chat()) is None:
             self.plan = plan = body.tool_plan()
+            text = body.input
             if isinstance(text, str):
                 turns = self.turns
             else:
                 turns = self._turns = history + input_messages(text, plan)
             chat = body.to_chat(turns, plan)
+            if plan.dropped:
+                log.info("tools_dropped", tools=",".join(plan.dropped), model=body.model)
+        else:
+            self.plan = NO_TOOLS
         self.chat = chat
         self.response_id = new_response_id()
         self.renderer: ResponseStream | None = None
@@ -65,8 +67,6 @@ class Creation:
         self.asked: ChatRequest | None = None
         self.frame: Frame | None = None  # set once the turn has started
         self._made: dict[str, Any] | None = None
-        if self.plan.dropped:
-            log.info("tools_dropped", tools=",".join(self.plan.dropped), model=body.model)
 
     @property
     def turns(self) -> list[dict[str, Any]]:

@@ -114,7 +114,7 @@ class ResponsesRequest(_Open):
         of ``to_chat``; None for any other request, or when validation has to decide."""
         sent = self.__dict__
         text = sent["input"]
-        if not isinstance(text, str) or not _PLAIN_FIELDS.issuperset(self.__pydantic_fields_set__):
+        if type(text) is not str or not _PLAIN_FIELDS.issuperset(self.__pydantic_fields_set__):
             return None
         return prompt_chat(sent, sent["instructions"] or None, text)
 
