@@ -129,18 +129,45 @@ def prompt_chat(sent: dict[str, Any], system: str | None, user: str) -> ChatRequ
     _set_extra(asked, {})
     _set_private(asked, None)
     if system is None:
-        messages = [asked]
-    else:
+        return _plain_chat(chat_values, sent, [asked])
+    values = message_values.copy()
+    values["role"] = "system"
+    values["content"] = system
+    told = _new(Message)
+    _set_dict(told, values)
+    _set_fields(told, {"role", "content"})
+    _set_extra(told, {})
+    _set_private(told, None)
+    return _plain_chat(chat_values, sent, [told, asked])
+
+
+def texts_chat(sent: dict[str, Any], texts: list[str]) -> ChatRequest | None:
+    """``prompt_chat`` for any number of text messages: ``texts`` holds each one's role
+    (one of ``_ROLES``, as the caller checked) and string content in turn."""
+    templates = _templates()
+    if templates is None or not 0 < len(texts) <= 2 * chat_limits()[0]:
+        return None
+    chat_values, message_values = templates
+    messages = []
+    pairs = iter(texts)
+    for role, content in zip(pairs, pairs, strict=True):
         values = message_values.copy()
-        values["role"] = "system"
-        values["content"] = system
-        told = _new(Message)
-        _set_dict(told, values)
-        _set_fields(told, {"role", "content"})
-        _set_extra(told, {})
-        _set_private(told, None)
-        messages = [told, asked]
-    values = chat_values.copy()
+        values["role"] = role
+        values["content"] = content
+        message = _new(Message)
+        _set_dict(message, values)
+        _set_fields(message, {"role", "content"})
+        _set_extra(message, {})
+        _set_private(message, None)
+        messages.append(message)
+    return _plain_chat(chat_values, sent, messages)
+
+
+def _plain_chat(
+    template: dict[str, Any], sent: dict[str, Any], messages: list[Message]
+) -> ChatRequest:
+    """The chat request of ``sent``'s model, stream and gateway fields, and ``messages``."""
+    values = template.copy()
     values["model"] = sent["model"]
     values["messages"] = messages
     values["stream"] = sent["stream"]

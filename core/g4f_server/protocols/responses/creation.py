@@ -23,7 +23,7 @@ from g4f_server.protocols.responses.render import (
     new_response_id,
     output_items,
 )
-from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
+from g4f_server.protocols.responses.request import ResponsesRequest, input_messages, plain_chat
 from g4f_server.protocols.responses.tools import DROPPED_HEADER, NO_TOOLS
 from g4f_server.requests import ChatRequest
 from g4f_server.storage.interfaces import RESPONSES
@@ -43,9 +43,9 @@ class Creation:
         self.request = request
         self.body = body
         self.history = history
-        self._turns: list[dict[str, Any]] | None = None  # a string input's: made when asked
-        # A plain request with a string input (most): no tools to plan, no turns to list.
-        if history or (chat := body.plain_chat()) is None:
+        self._turns: list[dict[str, Any]] | None = None  # a plain input's: made when asked
+        # A plain request of text (most): no tools to plan, no turns to list.
+        if history or (chat := plain_chat(body)) is None:
             self.plan = plan = body.tool_plan()
             text = body.input
             if isinstance(text, str):
@@ -73,7 +73,11 @@ class Creation:
         """The conversation to answer: the earlier turns, then this request's input (a
         string input is one user message, what ``input_messages`` makes of it)."""
         if self._turns is None:
-            self._turns = [*self.history, {"role": "user", "content": self.body.input}]
+            text = self.body.input
+            if isinstance(text, str):
+                self._turns = [*self.history, {"role": "user", "content": text}]
+            else:  # (a plain request's: no tools)
+                self._turns = self.history + input_messages(text, self.plan)
         return self._turns
 
     @property
