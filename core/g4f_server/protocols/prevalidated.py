@@ -9,7 +9,9 @@ schema's types and bounds: each protocol names them, ``trusted``), the chat requ
 built as pydantic-core builds it: its instance dict in field order, the fields set, the
 extras. Anything else (tools, a response format, content parts, no message, more than
 ``max_messages``) returns None and the caller validates, which decides the error and its
-``param``. tests/protocols/test_responses_prevalidated.py and
+``param``. ``prompt_chat`` and ``texts_chat`` do the same for a protocol's plain request
+of text (Responses' ``plain_chat``) from its model's values, without the fields dict and
+message dicts ``built_chat`` reads. tests/protocols/test_responses_prevalidated.py and
 test_anthropic_chat_build.py hold the built request equal to the validated one.
 """
 

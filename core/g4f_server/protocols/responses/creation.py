@@ -70,8 +70,9 @@ class Creation:
 
     @property
     def turns(self) -> list[dict[str, Any]]:
-        """The conversation to answer: the earlier turns, then this request's input (a
-        string input is one user message, what ``input_messages`` makes of it)."""
+        """The conversation to answer: the earlier turns, then this request's input as
+        chat messages (a string is one user message). Listed when first asked for (the
+        store, the WebSocket mode) for a plain request, whose chat request needs none."""
         if self._turns is None:
             text = self.body.input
             if isinstance(text, str):
