@@ -14,7 +14,13 @@ from pydantic import BaseModel
 
 from g4f_server import errors
 from g4f_server.protocols.prevalidated import built_chat
-from g4f_server.protocols.responses.request import CHAT_TRUSTED, ResponsesRequest, input_messages
+from g4f_server.protocols.responses.creation import Creation
+from g4f_server.protocols.responses.request import (
+    CHAT_TRUSTED,
+    ResponsesRequest,
+    input_messages,
+    plain_chat,
+)
 from g4f_server.requests import ChatRequest, set_chat_limits
 from g4f_server.web.validation import parse_model
 
@@ -140,6 +146,136 @@ def test_max_messages_refused_as_validation_refuses_it() -> None:
             chat_request(fields)
         with pytest.raises(errors.InvalidRequestError) as validated:
             parse_model(ChatRequest, fields)
+    finally:
+        set_chat_limits(2048, 2048)
+    assert built.value.to_dict() == validated.value.to_dict()
+    assert built.value.param == "messages"
+
+
+# A plain request (``ResponsesRequest.is_plain``) of text takes ``plain_chat``: no
+# turns, no fields dict, no tool plan. Its options and inputs, each shape of them.
+PLAIN_OPTIONS: list[dict[str, Any]] = [
+    {},
+    {"instructions": "You are a helpful assistant."},
+    {"instructions": ""},
+    {"instructions": None},
+    {"instructions": 'ünï "q" \n'},
+    {"model": "openai", "stream": True, "store": False},
+    {"model": "", "stream": False, "store": True},
+    {"provider": "p", "api_key": "sk-1", "proxy": "http://127.0.0.1:1"},
+    {"provider": None, "api_key": None, "proxy": None},  # sent, but null: not chat's
+    {"provider": "p", "proxy": None, "instructions": "sys", "stream": True},
+]
+PLAIN_INPUTS: list[Any] = [
+    "Say twenty words.",
+    "",
+    'ünïcode "quoted" \n and \\ escapes',
+    [{"role": "user", "content": "hi"}],
+    [{"type": "message", "role": "developer", "content": ""}],
+    [
+        {"role": "system", "content": "a"},
+        {"type": "message", "role": "user", "content": "b", "id": "msg_1", "status": "x"},
+        {"role": "assistant", "content": "c"},
+        {"role": "user", "content": "d"},
+    ],
+]
+# Plain requests whose input the general path translates (or refuses).
+GENERAL_INPUTS: list[Any] = [
+    [],
+    [{"role": "user", "content": [{"type": "input_text", "text": "parts"}]}],
+    [{"role": "user", "content": "a"}, {"type": "reasoning", "summary": []}],
+    [{"role": "tool", "content": "a"}],
+    [{"role": ["user"], "content": "a"}],
+    [{"type": ["message"], "role": "user", "content": "a"}],
+    [{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}],
+    [{"role": "user", "content": None}],
+    [{"content": "no role"}],
+]
+
+
+def _general(body: ResponsesRequest, history: list[dict[str, Any]]) -> Any:
+    """What the general path makes of ``body``: its turns and validated chat request, or
+    the error it raises."""
+    plan = body.tool_plan()
+    try:
+        turns = history + input_messages(body.input_items(), plan)
+        fields = body.chat_fields(turns, plan)
+        return turns, fields, parse_model(ChatRequest, orjson.loads(orjson.dumps(fields)))
+    except errors.InvalidRequestError as exc:
+        return exc.to_dict()
+
+
+def test_plain_chat_equals_the_validated_translation() -> None:
+    cases = itertools.product(PLAIN_INPUTS, PLAIN_OPTIONS)
+    for number, (given, options) in enumerate(cases):
+        body = parse_model(ResponsesRequest, {"input": given, **options})
+        assert body.is_plain()
+        assert plain_chat(body) is not None, number
+        made = Creation(None, body, [])  # type: ignore[arg-type]  # no request: not stored
+        assert made.plan.tools == [] and made.plan.choice is None and not made.plan.dropped
+        turns, fields, validated = _general(body, [])
+        assert made.turns == turns
+        chat = made.chat
+        assert _state(chat) == _state(validated), (number, given, options)
+        assert _state(chat) == _state(chat_request(fields))
+        assert chat.model_dump_json() == validated.model_dump_json()
+        assert chat.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
+        assert chat.message_dicts() == validated.message_dicts()
+        # Its own objects: nothing shared with another request's.
+        again = Creation(None, body, []).chat  # type: ignore[arg-type]
+        assert again.__dict__ is not chat.__dict__
+        assert again.model_fields_set is not chat.model_fields_set
+        assert again.__pydantic_extra__ is not chat.__pydantic_extra__
+        for one, other in zip(chat.messages, again.messages, strict=True):
+            assert one is not other and one.__dict__ is not other.__dict__
+            assert one.model_fields_set is not other.model_fields_set
+            assert one.__pydantic_extra__ is not other.__pydantic_extra__
+
+
+def test_anything_else_takes_the_general_path_with_its_answer() -> None:
+    for number, (given, options) in enumerate(itertools.product(GENERAL_INPUTS, PLAIN_OPTIONS)):
+        body = parse_model(ResponsesRequest, {"input": given, **options})
+        assert plain_chat(body) is None, number
+        want = _general(body, [])
+        try:
+            made = Creation(None, body, [])  # type: ignore[arg-type]
+        except errors.InvalidRequestError as exc:
+            assert exc.to_dict() == want, number
+            continue
+        turns, _fields, validated = want
+        assert made.turns == turns
+        assert _state(made.chat) == _state(validated), number
+    for raw in (
+        {"input": "hi", "temperature": 1},
+        {"input": [{"role": "user", "content": "hi"}], "max_output_tokens": 5},
+        {"input": "hi", "tools": [{"type": "function", "name": "w", "parameters": {}}]},
+        {"input": "hi", "previous_response_id": "resp_1"},
+        {"input": "hi", "metadata": {"k": "v"}},
+        {"input": "hi", "unknown_field": 1},
+    ):
+        assert plain_chat(parse_model(ResponsesRequest, raw)) is None, raw
+    # A history (a previous response) is the general path's too.
+    body = parse_model(ResponsesRequest, {"input": "hi", "instructions": "sys"})
+    history = [{"role": "user", "content": "earlier"}, {"role": "assistant", "content": "a"}]
+    made = Creation(None, body, history)  # type: ignore[arg-type]
+    turns, _fields, validated = _general(body, history)
+    assert made.turns == turns == [*history, {"role": "user", "content": "hi"}]
+    assert _state(made.chat) == _state(validated)
+
+
+@pytest.mark.parametrize("given", ["hi", [{"role": "user", "content": "hi"}]])
+def test_plain_chat_over_max_messages_is_refused_as_validation_refuses_it(given: Any) -> None:
+    body = parse_model(ResponsesRequest, {"input": given, "instructions": "sys"})
+    fields = body.chat_fields([{"role": "user", "content": "hi"}], body.tool_plan())
+    set_chat_limits(1, 2048)
+    try:
+        assert plain_chat(body) is None
+        with pytest.raises(errors.InvalidRequestError) as built:
+            Creation(None, body, [])  # type: ignore[arg-type]
+        with pytest.raises(errors.InvalidRequestError) as validated:
+            parse_model(ChatRequest, fields)
+        # One message is within the limit: still the plain path.
+        assert plain_chat(parse_model(ResponsesRequest, {"input": given})) is not None
     finally:
         set_chat_limits(2048, 2048)
     assert built.value.to_dict() == validated.value.to_dict()

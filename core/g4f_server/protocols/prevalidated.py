@@ -9,7 +9,9 @@ schema's types and bounds: each protocol names them, ``trusted``), the chat requ
 built as pydantic-core builds it: its instance dict in field order, the fields set, the
 extras. Anything else (tools, a response format, content parts, no message, more than
 ``max_messages``) returns None and the caller validates, which decides the error and its
-``param``. tests/protocols/test_responses_prevalidated.py and
+``param``. ``prompt_chat`` and ``texts_chat`` do the same for a protocol's plain request
+of text (Responses' ``plain_chat``) from its model's values, without the fields dict and
+message dicts ``built_chat`` reads. tests/protocols/test_responses_prevalidated.py and
 test_anthropic_chat_build.py hold the built request equal to the validated one.
 """
 
@@ -100,5 +102,85 @@ def built_chat(fields: dict[str, Any], trusted: frozenset[str]) -> ChatRequest |
     _set_dict(chat, values)
     _set_fields(chat, set(fields))
     _set_extra(chat, extra)
+    _set_private(chat, None)
+    return chat
+
+
+# The chat request's gateway fields, taken as they are when set (each protocol's model
+# declares them with the chat schema's types).
+GATEWAY_FIELDS = ("provider", "api_key", "proxy")
+
+
+def prompt_chat(sent: dict[str, Any], system: str | None, user: str) -> ChatRequest | None:
+    """The ``ChatRequest`` that validating ``{"model", "messages": [system (if any),
+    user], "stream"}`` and the ``GATEWAY_FIELDS`` set (not None) of ``sent`` would give,
+    or None (then validate) when the templates cannot be used or two messages are over
+    ``max_messages``. ``sent`` is a protocol model's instance dict: its schema checked
+    those fields as the chat schema does. ``built_chat`` for the one shape most requests
+    have, from the model's values: no fields dict, no message dicts, nothing to check."""
+    templates = _templates()
+    if templates is None or (system is not None and chat_limits()[0] < 2):
+        return None
+    chat_values, message_values = templates
+    values = message_values.copy()
+    values["role"] = "user"
+    values["content"] = user
+    asked = _new(Message)
+    _set_dict(asked, values)
+    _set_fields(asked, {"role", "content"})
+    _set_extra(asked, {})
+    _set_private(asked, None)
+    if system is None:
+        return _plain_chat(chat_values, sent, [asked])
+    values = message_values.copy()
+    values["role"] = "system"
+    values["content"] = system
+    told = _new(Message)
+    _set_dict(told, values)
+    _set_fields(told, {"role", "content"})
+    _set_extra(told, {})
+    _set_private(told, None)
+    return _plain_chat(chat_values, sent, [told, asked])
+
+
+def texts_chat(sent: dict[str, Any], texts: list[str]) -> ChatRequest | None:
+    """``prompt_chat`` for any number of text messages: ``texts`` holds each one's role
+    (one of ``_ROLES``, as the caller checked) and string content in turn."""
+    templates = _templates()
+    if templates is None or not 0 < len(texts) <= 2 * chat_limits()[0]:
+        return None
+    chat_values, message_values = templates
+    messages = []
+    pairs = iter(texts)
+    for role, content in zip(pairs, pairs, strict=True):
+        values = message_values.copy()
+        values["role"] = role
+        values["content"] = content
+        message = _new(Message)
+        _set_dict(message, values)
+        _set_fields(message, {"role", "content"})
+        _set_extra(message, {})
+        _set_private(message, None)
+        messages.append(message)
+    return _plain_chat(chat_values, sent, messages)
+
+
+def _plain_chat(
+    template: dict[str, Any], sent: dict[str, Any], messages: list[Message]
+) -> ChatRequest:
+    """The chat request of ``sent``'s model, stream and gateway fields, and ``messages``."""
+    values = template.copy()
+    values["model"] = sent["model"]
+    values["messages"] = messages
+    values["stream"] = sent["stream"]
+    names = {"model", "messages", "stream"}
+    for name in GATEWAY_FIELDS:
+        if (value := sent[name]) is not None:
+            values[name] = value
+            names.add(name)
+    chat = _new(ChatRequest)
+    _set_dict(chat, values)
+    _set_fields(chat, names)
+    _set_extra(chat, {})
     _set_private(chat, None)
     return chat

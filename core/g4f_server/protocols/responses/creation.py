@@ -23,8 +23,8 @@ from g4f_server.protocols.responses.render import (
     new_response_id,
     output_items,
 )
-from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
-from g4f_server.protocols.responses.tools import DROPPED_HEADER
+from g4f_server.protocols.responses.request import ResponsesRequest, input_messages, plain_chat
+from g4f_server.protocols.responses.tools import DROPPED_HEADER, NO_TOOLS
 from g4f_server.requests import ChatRequest
 from g4f_server.storage.interfaces import RESPONSES
 from g4f_server.web.jsonio import dumps
@@ -42,13 +42,22 @@ class Creation:
     ) -> None:
         self.request = request
         self.body = body
-        self.plan = body.tool_plan()
-        text = body.input
-        if isinstance(text, str):  # one user message (what input_messages makes of it)
-            self.turns = [*history, {"role": "user", "content": text}]
+        self.history = history
+        self._turns: list[dict[str, Any]] | None = None  # a plain input's: made when asked
+        # A plain request of text (most): no tools to plan, no turns to list.
+        if history or (chat := plain_chat(body)) is None:
+            self.plan = plan = body.tool_plan()
+            text = body.input
+            if isinstance(text, str):
+                turns = self.turns
+            else:
+                turns = self._turns = history + input_messages(text, plan)
+            chat = body.to_chat(turns, plan)
+            if plan.dropped:
+                log.info("tools_dropped", tools=",".join(plan.dropped), model=body.model)
         else:
-            self.turns = history + input_messages(text, self.plan)
-        self.chat = body.to_chat(self.turns, self.plan)
+            self.plan = NO_TOOLS
+        self.chat = chat
         self.response_id = new_response_id()
         self.renderer: ResponseStream | None = None
         self.messages: list[dict[str, Any]] | None = None
@@ -58,8 +67,19 @@ class Creation:
         self.asked: ChatRequest | None = None
         self.frame: Frame | None = None  # set once the turn has started
         self._made: dict[str, Any] | None = None
-        if self.plan.dropped:
-            log.info("tools_dropped", tools=",".join(self.plan.dropped), model=body.model)
+
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        """The conversation to answer: the earlier turns, then this request's input as
+        chat messages (a string is one user message). Listed when first asked for (the
+        store, the WebSocket mode) for a plain request, whose chat request needs none."""
+        if self._turns is None:
+            text = self.body.input
+            if isinstance(text, str):
+                self._turns = [*self.history, {"role": "user", "content": text}]
+            else:  # (a plain request's: no tools)
+                self._turns = self.history + input_messages(text, self.plan)
+        return self._turns
 
     @property
     def headers(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from g4f_server import errors
-from g4f_server.protocols.prevalidated import built_chat
+from g4f_server.protocols.prevalidated import GATEWAY_FIELDS, built_chat, prompt_chat, texts_chat
 from g4f_server.protocols.responses import compaction
 from g4f_server.protocols.responses.files import file_text
 from g4f_server.protocols.responses.tools import ToolPlan, custom_arguments, plan_tools
@@ -46,9 +46,8 @@ _CHAT_FIELDS = (
 )
 
 
-# The fields of a plain request (``ResponsesRequest.is_plain``), and the gateway's.
-_GATEWAY_FIELDS = ("provider", "api_key", "proxy")
-_PLAIN_FIELDS = frozenset(("model", "input", "instructions", "stream", "store", *_GATEWAY_FIELDS))
+# The fields of a plain request (``ResponsesRequest.is_plain``).
+_PLAIN_FIELDS = frozenset(("model", "input", "instructions", "stream", "store", *GATEWAY_FIELDS))
 
 
 class ResponsesRequest(_Open):
@@ -133,7 +132,7 @@ class ResponsesRequest(_Open):
             "stream": sent["stream"],
         }
         if self.is_plain():  # most requests: nothing else to translate
-            for name in _GATEWAY_FIELDS:
+            for name in GATEWAY_FIELDS:
                 if (value := sent[name]) is not None:
                     fields[name] = value
             return fields
@@ -157,6 +156,35 @@ class ResponsesRequest(_Open):
         if effort:
             fields["reasoning_effort"] = effort
         return fields
+
+
+def plain_chat(body: ResponsesRequest) -> ChatRequest | None:
+    """The chat request of a plain request (``is_plain``) whose input is a string or text
+    messages (most requests), built from the model's values without the turns, the
+    fields dict and the checks of ``to_chat`` (a function: pydantic's ``__getattr__``
+    makes a method lookup the slow kind); None for any other request, or when
+    validation has to decide (its error)."""
+    sent = body.__dict__
+    if not _PLAIN_FIELDS.issuperset(body.__pydantic_fields_set__):
+        return None
+    text = sent["input"]
+    if type(text) is str:
+        return prompt_chat(sent, sent["instructions"] or None, text)
+    if not text:  # no message to answer: the general path's 400
+        return None
+    texts = ["system", sent["instructions"]] if sent["instructions"] else []
+    for item in text:
+        # A message item of a role and a string (what input_messages makes a chat message
+        # as it is); anything else (parts, calls, reasoning) is the general path's.
+        if (
+            type(item) is not dict
+            or item.get("type", "message") != "message"
+            or (role := item.get("role")) not in _ROLES
+            or type(content := item.get("content")) is not str
+        ):
+            return None
+        texts += (role, content)
+    return texts_chat(sent, texts)
 
 
 def input_messages(

@@ -33,23 +33,27 @@ from g4f_server.web.jsonio import json_response
 async def create_response(request: web.Request) -> web.StreamResponse:
     """Create a model response (OpenAI Responses API; streaming with `stream: true`)."""
     body = await read_model(request, ResponsesRequest)
-    if body.store:  # a body larger than a record may be is refused before any provider runs
+    sent = body.__dict__  # pydantic's __getattr__ makes attribute reads the slow kind
+    # A stored body larger than a record may be is refused before any provider runs.
+    if store := sent["store"]:
         bounds = response_bounds(request.app[CONFIG])
         if (request.content_length or 0) > bounds["max_record"]:
             raise response_too_large(request.content_length or 0, bounds["max_record"])
     # No earlier response (most requests): no coroutine to run for an empty history.
     history = (
-        await stored_history(request, previous) if (previous := body.previous_response_id) else []
+        await stored_history(request, previous)
+        if (previous := sent["previous_response_id"])
+        else []
     )
     made = Creation(request, body, history)
     # Over HTTP nothing outlives the request unless it is stored (the WebSocket mode keeps
     # every turn for its connection): no keep, no history trimmed, for store: false.
-    turn = await pipeline.start_turn(request, made.chat, keep=made.keep if body.store else None)
+    turn = await pipeline.start_turn(request, made.chat, keep=made.keep if store else None)
     made.asked = turn.chat
     made.frame = Frame(body, made.response_id, turn.model, turn.provider)
     if made.plan.dropped:  # most requests: no hosted tool dropped, no header to add
         turn.headers.update(made.headers)
-    if body.stream:
+    if sent["stream"]:
         made.renderer = ResponseStream(made.frame, turn.chat, made.plan)
         # open_sse and relay here, not streaming.stream: one frame less per chunk.
         response, write = await streaming.open_sse(turn)

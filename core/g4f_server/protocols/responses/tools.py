@@ -104,13 +104,13 @@ def custom_arguments(text: str) -> str:
 
 # The plan of a request without tools, shared: only plan_tools fills a plan, and only
 # the one it has just made.
-_NO_TOOLS = ToolPlan()
+NO_TOOLS = ToolPlan()
 
 
 def plan_tools(tools: list[dict[str, Any]] | None, choice: str | dict[str, Any] | None) -> ToolPlan:
     """The chat tools and tool choice for a Responses request's ``tools``/``tool_choice``."""
     if not tools and choice is None:  # most requests: nothing to plan, no plan to make
-        return _NO_TOOLS
+        return NO_TOOLS
     plan = ToolPlan()
     found: list[tuple[str | None, dict[str, Any], str]] = []  # (namespace, tool, param)
     for i, tool in enumerate(tools or []):
