@@ -68,6 +68,13 @@ ON_START: web.AppKey[Callable[[web.Request], web.StreamResponse | None]] = web.A
 ON_DONE: web.AppKey[Callable[[web.Request, web.StreamResponse | None], None]] = web.AppKey(
     "controls_on_done"
 )
+# The rate limits' admission as the edge's plain call after the key check (with the key's
+# name), where their middleware ran: set only on the in-memory counters with metrics on,
+# whose on_done gives back what a request holds. The middleware (a functools.partial and
+# a frame per request, and the key name read back from the request) is then not
+# installed; a shared limiter's calls are awaited, and without metrics nothing outside it
+# would settle, so those keep it.
+ON_ADMIT: web.AppKey[Callable[[web.Request, str | None], None]] = web.AppKey("controls_on_admit")
 _CONTENT_TYPE = istr("Content-Type")
 
 
@@ -118,10 +125,16 @@ def _limits(config: AppConfig, app: web.Application | None = None) -> limits.Rat
         raise ConfigError(str(exc)) from None
 
 
+def _admits_in_edge(config: AppConfig) -> bool:
+    """The limits admit through the edge's call (``ON_ADMIT``), not a middleware: their
+    counters are in memory and the metrics settle what a request holds."""
+    return config.metrics and not config.state_url
+
+
 def middlewares(config: AppConfig) -> list[Any]:
     """The middlewares after the kernel's (which checks the key and maps errors)."""
     out: list[Any] = []
-    if _limits(config) is not None:
+    if _limits(config) is not None and not _admits_in_edge(config):
         out.append(limits.limits_middleware())
     return out
 
@@ -144,6 +157,8 @@ def setup(app: web.Application, config: AppConfig) -> None:
         if active.metrics is not None:
             active.metrics.limited = True
         app[limits.LIMITS] = active.limits = rate_limits
+        if _admits_in_edge(config):  # on the in-memory counters: no state URL
+            app[ON_ADMIT] = limits.admit_in_edge(rate_limits)
     if active.metrics is not None:  # after ``limited`` is known; both called by the edge
         app[ON_START] = metrics.on_start(active.metrics)
         app[ON_DONE] = metrics.on_done(active.metrics)
