@@ -318,7 +318,11 @@ def _finished(active: Active) -> Callable[[web.Request, Transcript, ChatRequest]
         charging = ticket.token_keys is not None
         if tokens is None and not charging:
             return None
-        prompt, completion, _ = transcript.token_counts(chat)
+        usage = transcript.usage
+        if usage is not None:  # the upstream's count: token_counts without its frame
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        else:
+            prompt, completion, _ = transcript.token_counts(chat)
         if tokens is not None:
             try:  # not .get(): one Python frame less
                 provider = request[SERVED_BY][0]
