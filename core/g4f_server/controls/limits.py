@@ -31,7 +31,7 @@ from multidict import istr
 from g4f_server import errors
 from g4f_server.appkeys import KEY_NAME
 from g4f_server.controls.apikeys import OPEN_PATHS, OPEN_PREFIXES
-from g4f_server.controls.tracked import CONTROLLED, Controlled
+from g4f_server.controls.tracked import Controlled, current, track
 from g4f_server.logs import get_logger
 from g4f_server.pipeline.scope import client_address, parse_trusted
 from g4f_server.storage.interfaces import Decision, Limiter
@@ -524,11 +524,12 @@ def limits_middleware() -> web.Middleware:
             found.append(request.app[LIMITS])
         limits = found[0]
         if limits.after_metrics:  # the metrics' on_start made it, without a limiter
-            ticket: Ticket = request[CONTROLLED]  # type: ignore[assignment]
+            ticket: Ticket = current()  # type: ignore[assignment]
             limiter = ticket.limiter = limits.limiter
             ticket.local = limiter if type(limiter) is MemoryLimiter else None
         else:
-            ticket = request[CONTROLLED] = Ticket(limits.limiter)
+            ticket = Ticket(limits.limiter)
+            track(ticket)
         if key_name:  # subject_of and of_key, inlined
             keyed = limits._by_key.get(key_name)
             subject, rule = keyed if keyed is not None else limits.of_key(key_name)
@@ -558,7 +559,7 @@ def admit_in_edge(limits: RateLimits) -> Callable[[web.Request, str | None], Non
                 return
         if request.method == "OPTIONS":
             return
-        ticket: Ticket = request[CONTROLLED]  # type: ignore[assignment]
+        ticket: Ticket = current()  # type: ignore[assignment]
         ticket.limiter = ticket.local = limiter
         if key_name:
             keyed = by_key.get(key_name)

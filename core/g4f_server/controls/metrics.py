@@ -32,7 +32,7 @@ from prometheus_client.utils import floatToGoString
 
 from g4f_server.appkeys import SERVED_BY
 from g4f_server.controls.limits import Ticket
-from g4f_server.controls.tracked import CONTROLLED, Controlled
+from g4f_server.controls.tracked import Controlled, current, track
 from g4f_server.providers.registry import REGISTRY
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -213,9 +213,9 @@ def on_start(metrics: Metrics) -> Callable[[web.Request], web.StreamResponse | N
         if public and request.path == "/metrics":
             return metrics.render()
         if limited:  # one object for both (the limits middleware admits it)
-            request[CONTROLLED] = Ticket(None, perf_counter(), metrics)
+            track(Ticket(None, perf_counter(), metrics))
         else:
-            request[CONTROLLED] = Controlled(perf_counter(), metrics)
+            track(Controlled(perf_counter(), metrics))
         return None
 
     return start
@@ -235,9 +235,8 @@ def on_done(metrics: Metrics) -> Callable[[web.Request, web.StreamResponse | Non
     routes: dict[Any, tuple[str, _Histogram]] = {}
 
     def done(request: web.Request, response: web.StreamResponse | None) -> None:
-        try:
-            state = request[CONTROLLED]  # not .get(): one Python frame less
-        except KeyError:  # answered by on_start (the public /metrics)
+        state = current()
+        if state is None:  # answered by on_start (the public /metrics)
             return
         if state.streaming:
             live.streams -= 1

@@ -19,7 +19,7 @@ from g4f_server.appkeys import KEY_NAME, SERVED_BY
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.controls import demo, limits
 from g4f_server.controls.apikeys import KEYRING, KeyRing
-from g4f_server.controls.tracked import CONTROLLED
+from g4f_server.controls.tracked import current
 from g4f_server.pipeline import scope
 from g4f_server.pipeline.observers import OBSERVERS, Observers
 from g4f_server.pipeline.transcript import estimate_prompt_tokens
@@ -176,9 +176,8 @@ def _on_prepare(active: Active) -> Callable[[web.Request, web.StreamResponse], N
     def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         """The rate-limit headers, and a streamed answer starting (the streams-in-progress
         gauge)."""
-        try:
-            state = request[CONTROLLED]  # not .get(): that is one Python frame more
-        except KeyError:  # an open path (limits only), or /metrics itself
+        state = current()
+        if state is None:  # an open path (limits only), or /metrics itself
             return
         headers = response.headers
         if state.rates is not None:  # a limits.Ticket's
@@ -225,7 +224,7 @@ def _admitted(active: Active) -> Callable[[web.Request, Any], Awaitable[None]] |
             keyring.check_model(request.get(KEY_NAME), model)
         if rate_limits is None:
             return
-        ticket = request[CONTROLLED]
+        ticket = current()
         if type(ticket) is not limits.Ticket or ticket.limiter is None:
             return  # not admitted by the limits middleware (a path it does not count)
         try:
@@ -272,7 +271,7 @@ def _admitted_now(active: Active) -> Callable[[web.Request, Any], None] | None:
             keyring.check_model(request.get(KEY_NAME), model)
         if rate_limits is None:
             return
-        ticket = request[CONTROLLED]
+        ticket = current()
         # Admitted by the limits middleware (else a path it does not count); on this
         # backend its ticket always counts in memory (``Ticket.local``).
         if type(ticket) is not limits.Ticket or ticket.local is None:
@@ -314,7 +313,7 @@ def _finished(active: Active) -> Callable[[web.Request, Transcript, ChatRequest]
         """An answer is done: its tokens (the upstream's count, else an estimate) settle
         what was reserved against the tokens-per-minute limits, and count in the
         metrics."""
-        ticket: Any = request[CONTROLLED]  # a limits.Ticket when it reserved tokens
+        ticket: Any = current()  # a limits.Ticket when it reserved tokens
         charging = ticket.token_keys is not None
         if tokens is None and not charging:
             return None
@@ -348,7 +347,7 @@ def _first_token(metrics: Metrics) -> Callable[[web.Request, str], None]:
     histograms = metrics.live.first_token
 
     def first_token(request: web.Request, provider: str) -> None:
-        started = request[CONTROLLED].started
+        started = current().started  # type: ignore[union-attr]
         seconds = perf_counter() - started
         histogram = histograms.get(provider)
         if histogram is None:
