@@ -260,7 +260,7 @@ class Ticket(Controlled):
     """What one admitted request holds: the concurrency slots to give back, the token
     counters to charge when the answer is done, and the decisions its headers report.
     It is the request's ``Controlled`` too (made by the metrics' on_start when metrics
-    are on, with no limiter until the limits middleware admits it): one object per
+    are on, with no limiter until the limits admit it): one object per
     request for both. A plain slotted class whose lists are made only when needed."""
 
     __slots__ = ("limiter", "local", "reserved_until", "uncounted")

@@ -212,7 +212,7 @@ def on_start(metrics: Metrics) -> Callable[[web.Request], web.StreamResponse | N
     def start(request: web.Request) -> web.StreamResponse | None:
         if public and request.path == "/metrics":
             return metrics.render()
-        if limited:  # one object for both (the limits middleware admits it)
+        if limited:  # one object for both (the limits admit it)
             track(Ticket(None, perf_counter(), metrics))
         else:
             track(Controlled(perf_counter(), metrics))
@@ -240,11 +240,15 @@ def on_done(metrics: Metrics) -> Callable[[web.Request, web.StreamResponse | Non
             return
         if state.streaming:
             live.streams -= 1
-        # The limits' slots and unspent token reservations: on the memory backend
-        # their middleware has no frame of its own and leaves them to this one.
-        if (state.slots is not None or state.token_keys is not None) and not (
-            state.settle_now()  # type: ignore[attr-defined]  # a limits.Ticket's
-        ):
+        # The limits' slots and unspent token reservations: on the memory backend they
+        # admit through the edge's call (limits.admit_in_edge) and leave them to this
+        # one. No reservation left (the usual case after ``finished``): only the slots,
+        # given back by ``release_now`` without ``settle_now``'s frame around it.
+        if state.token_keys is None:
+            settled = state.slots is None or state.release_now()  # type: ignore[attr-defined]
+        else:
+            settled = state.settle_now()  # type: ignore[attr-defined]  # a limits.Ticket's
+        if not settled:
             # A shared limiter's (its middleware settles them itself: not reached).
             task = asyncio.ensure_future(state.settle())  # type: ignore[attr-defined]
             _SETTLING.add(task)

@@ -10,8 +10,8 @@ from typing import Any
 
 class Controlled:
     """What the metrics and the rate limits keep about one request, in one object: each of
-    their per-request hooks then does one lookup, instead of one per value. Made by
-    the outermost of the two middlewares that is installed; with rate limits on it is
+    their per-request hooks then does one lookup, instead of one per value. Made by the
+    metrics' on_start, else by the limits' middleware; with rate limits on it is
     their ``limits.Ticket`` (a subclass), so a request has one such object, not two."""
 
     __slots__ = ("limited", "metrics", "rates", "slots", "started", "streaming", "token_keys")

@@ -263,22 +263,25 @@ def _admitted_now(active: Active) -> Callable[[web.Request, Any], None] | None:
     if rate_limits is not None and type(rate_limits.limiter) is not limits.MemoryLimiter:
         return None
 
+    # The body's model is read only where a control looks at it (a pydantic attribute read
+    # takes the slow path): a key's allowed models, the models' own limits.
+    models = rate_limits is not None and bool(rate_limits.models)
+
     def admitted_now(request: web.Request, body: Any) -> None:
         if demo_on:
             demo.check_body(body)
-        model = body.model or ""
         if keyring is not None:
-            keyring.check_model(request.get(KEY_NAME), model)
+            keyring.check_model(request.get(KEY_NAME), body.model or "")
         if rate_limits is None:
             return
         ticket = current()
-        # Admitted by the limits middleware (else a path it does not count); on this
+        # Admitted by the limits (else a path they do not count); on this
         # backend its ticket always counts in memory (``Ticket.local``).
         if type(ticket) is not limits.Ticket or ticket.local is None:
             return
         try:
-            if rate_limits.models:
-                limits.admit_model_now(rate_limits, ticket, model)
+            if models:
+                limits.admit_model_now(rate_limits, ticket, body.model or "")
             if ticket.token_keys is None:
                 return
             budgeted = _BUDGETED.get(type(body))  # _has_budget, inlined
