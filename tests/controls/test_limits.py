@@ -32,6 +32,11 @@ CHAT = "/v1/chat/completions"
 CALL = '{"tool_call": {"name": "get_weather", "arguments": {"location": "Paris"}}}'
 
 
+# With metrics on, the limits admit through the edge's plain call (wiring.ON_ADMIT); with
+# them off, through their middleware: both ways count the same requests, the same way.
+ADMISSIONS = pytest.mark.parametrize("metrics", [False, True], ids=["middleware", "edge"])
+
+
 def body(model: str = "echo-1", text: str = "hi") -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": text}]}
 
@@ -56,8 +61,9 @@ async def assert_429(resp: Any, unit: str | None, limit: int) -> None:
         assert resp.headers[f"x-ratelimit-reset-{unit}"].endswith("s")
 
 
-async def test_requests_per_minute_per_client_address(make_client: Any) -> None:
-    client = await make_client(Scripted(), limits={"per_client": {"rpm": 3}})
+@ADMISSIONS
+async def test_requests_per_minute_per_client_address(make_client: Any, metrics: bool) -> None:
+    client = await make_client(Scripted(), limits={"per_client": {"rpm": 3}}, metrics=metrics)
     for remaining in (2, 1, 0):
         resp = await client.post(CHAT, json=body())
         assert resp.status == 200
@@ -68,28 +74,33 @@ async def test_requests_per_minute_per_client_address(make_client: Any) -> None:
     assert (await client.get("/v1/models")).status == 429
 
 
-async def test_streamed_answer_carries_the_headers(make_client: Any) -> None:
-    client = await make_client(Scripted(), limits={"per_client": {"rpm": 5}})
+@ADMISSIONS
+async def test_streamed_answer_carries_the_headers(make_client: Any, metrics: bool) -> None:
+    client = await make_client(Scripted(), limits={"per_client": {"rpm": 5}}, metrics=metrics)
     resp = await client.post(CHAT, json={**body(), "stream": True})
     assert resp.status == 200
     assert resp.headers["x-ratelimit-remaining-requests"] == "4"
     assert b"[DONE]" in await resp.read()
 
 
-async def test_open_paths_are_not_counted(make_client: Any) -> None:
-    client = await make_client(Scripted(), limits={"per_client": {"rpm": 1}})
+@ADMISSIONS
+async def test_open_paths_are_not_counted(make_client: Any, metrics: bool) -> None:
+    client = await make_client(Scripted(), limits={"per_client": {"rpm": 1}}, metrics=metrics)
     for _ in range(3):
         assert (await client.get("/health")).status == 200
     assert (await client.post(CHAT, json=body())).status == 200
     await assert_429(await client.post(CHAT, json=body()), "requests", 1)
 
 
-async def test_named_keys_have_their_own_counts(make_client: Any) -> None:
+@ADMISSIONS
+async def test_named_keys_have_their_own_counts(make_client: Any, metrics: bool) -> None:
     keys = {
         "alice": {"sha256": sha("alice-key"), "rpm": 2},
         "bob": {"sha256": sha("bob-key")},
     }
-    client = await make_client(Scripted(), keys=keys, limits={"per_key": {"rpm": 1}})
+    client = await make_client(
+        Scripted(), keys=keys, limits={"per_key": {"rpm": 1}}, metrics=metrics
+    )
     for _ in range(2):
         assert (await client.post(CHAT, json=body(), headers=bearer("alice-key"))).status == 200
     resp = await client.post(CHAT, json=body(), headers=bearer("alice-key"))
@@ -118,9 +129,10 @@ async def test_key_allowed_models(make_client: Any) -> None:
     assert "narrow" in error["message"] and "val-123" not in error["message"]
 
 
-async def test_requests_per_minute_per_public_model(make_client: Any) -> None:
+@ADMISSIONS
+async def test_requests_per_minute_per_public_model(make_client: Any, metrics: bool) -> None:
     limits = {"models": {"echo-*": {"rpm": 2}}}
-    client = await make_client(Scripted(), limits=limits)
+    client = await make_client(Scripted(), limits=limits, metrics=metrics)
     for _ in range(2):
         assert (await client.post(CHAT, json=body("echo-1"))).status == 200
     await assert_429(await client.post(CHAT, json=body("echo-1")), "requests", 2)
@@ -129,9 +141,12 @@ async def test_requests_per_minute_per_public_model(make_client: Any) -> None:
         assert (await client.post(CHAT, json=body("plain"))).status == 200
 
 
-async def test_tokens_per_minute(make_client: Any) -> None:
+@ADMISSIONS
+async def test_tokens_per_minute(make_client: Any, metrics: bool) -> None:
     # Scripted reports 11 prompt + 2 completion tokens for "hi": 13 per answer.
-    client = await make_client(Scripted(usage=True), limits={"per_client": {"tpm": 30}})
+    client = await make_client(
+        Scripted(usage=True), limits={"per_client": {"tpm": 30}}, metrics=metrics
+    )
     for used in (0, 13, 26):
         resp = await client.post(CHAT, json=body())
         assert resp.status == 200
@@ -139,8 +154,11 @@ async def test_tokens_per_minute(make_client: Any) -> None:
     await assert_429(await client.post(CHAT, json=body()), "tokens", 30)
 
 
-async def test_tokens_are_estimated_when_the_provider_reports_none(make_client: Any) -> None:
-    client = await make_client(Scripted(), limits={"per_client": {"tpm": 10}})
+@ADMISSIONS
+async def test_tokens_are_estimated_when_the_provider_reports_none(
+    make_client: Any, metrics: bool
+) -> None:
+    client = await make_client(Scripted(), limits={"per_client": {"tpm": 10}}, metrics=metrics)
     # ~12 estimated tokens (prompt and answer): the first answer uses the minute up.
     assert (await client.post(CHAT, json=body())).status == 200
     await assert_429(await client.post(CHAT, json=body()), "tokens", 10)
@@ -203,9 +221,10 @@ async def test_with_metrics_on_what_an_ended_request_holds_is_given_back(
     assert 'g4f_rate_limited_total{kind="rpm"} 1.0' in text
 
 
-async def test_concurrent_requests(make_client: Any) -> None:
+@ADMISSIONS
+async def test_concurrent_requests(make_client: Any, metrics: bool) -> None:
     provider = Scripted(delay=0.5)
-    client = await make_client(provider, limits={"per_client": {"concurrency": 2}})
+    client = await make_client(provider, limits={"per_client": {"concurrency": 2}}, metrics=metrics)
     first = [asyncio.create_task(client.post(CHAT, json=body())) for _ in range(2)]
     while len(provider.seen) < 2:
         await asyncio.sleep(0.01)
@@ -217,16 +236,21 @@ async def test_concurrent_requests(make_client: Any) -> None:
     assert (await client.post(CHAT, json=body())).status == 200
 
 
-async def test_forwarded_for_is_believed_only_from_trusted_proxies(make_client: Any) -> None:
+@ADMISSIONS
+async def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    make_client: Any, metrics: bool
+) -> None:
     limits = {"per_client": {"rpm": 1}}
-    client = await make_client(Scripted(), limits=limits, trusted_proxies=["127.0.0.0/8"])
+    client = await make_client(
+        Scripted(), limits=limits, trusted_proxies=["127.0.0.0/8"], metrics=metrics
+    )
     for address in ("203.0.113.1", "203.0.113.2"):
         headers = {"X-Forwarded-For": f"{address}, 127.0.0.5"}
         assert (await client.post(CHAT, json=body(), headers=headers)).status == 200
     headers = {"X-Forwarded-For": "203.0.113.1"}
     await assert_429(await client.post(CHAT, json=body(), headers=headers), "requests", 1)
 
-    untrusted = await make_client(Scripted(), limits=limits)
+    untrusted = await make_client(Scripted(), limits=limits, metrics=metrics)
     for address in ("203.0.113.1", "203.0.113.2"):
         headers = {"X-Forwarded-For": address}
         status = (await untrusted.post(CHAT, json=body(), headers=headers)).status
@@ -408,3 +432,17 @@ async def test_an_emulated_request_is_counted_once(make_client: Any, metrics: bo
         assert resp.headers["X-G4F-Emulated"] == "tools"
         assert int(resp.headers["x-ratelimit-remaining-tokens"]) > 1500
     await assert_429(await client.post(CHAT, json=ask(tools=WEATHER)), "requests", 2)
+
+
+@ADMISSIONS
+async def test_each_admission_way_is_the_one_installed(make_client: Any, metrics: bool) -> None:
+    """The parametrized tests above run both ways only while each is installed as said."""
+    from g4f_server.controls.wiring import ON_ADMIT
+
+    client = await make_client(Scripted(), limits={"per_client": {"rpm": 1}}, metrics=metrics)
+    app = client.server.app
+    edge = next(
+        route.handler.edge for route in app.router.routes() if hasattr(route.handler, "edge")
+    )
+    assert (ON_ADMIT in app) is metrics
+    assert len(edge.inner) == (0 if metrics else 1)

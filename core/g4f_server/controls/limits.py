@@ -21,7 +21,7 @@ import fnmatch
 import ipaddress
 import math
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from multidict import istr
 from g4f_server import errors
 from g4f_server.appkeys import KEY_NAME
 from g4f_server.controls.apikeys import OPEN_PATHS, OPEN_PREFIXES
-from g4f_server.controls.tracked import CONTROLLED, Controlled
+from g4f_server.controls.tracked import Controlled, current, track
 from g4f_server.logs import get_logger
 from g4f_server.pipeline.scope import client_address, parse_trusted
 from g4f_server.storage.interfaces import Decision, Limiter
@@ -260,7 +260,7 @@ class Ticket(Controlled):
     """What one admitted request holds: the concurrency slots to give back, the token
     counters to charge when the answer is done, and the decisions its headers report.
     It is the request's ``Controlled`` too (made by the metrics' on_start when metrics
-    are on, with no limiter until the limits middleware admits it): one object per
+    are on, with no limiter until the limits admit it): one object per
     request for both. A plain slotted class whose lists are made only when needed."""
 
     __slots__ = ("limiter", "local", "reserved_until", "uncounted")
@@ -501,12 +501,10 @@ def limits_middleware() -> web.Middleware:
     """The app's limits middleware: one per app, which reads the app's ``LIMITS`` on
     its first request and keeps it (an app key read per request was ~1k instructions).
 
-    Not a coroutine: on the memory backend with metrics on, it admits the request and
-    returns the handler's own coroutine, and the metrics' on_done (as the edge ends)
-    gives back what the request still holds when it ends. A middleware's coroutine is
-    one more frame that every wake-up of the request passes through (the upstream's
-    answer, each chunk of a stream). Otherwise (a shared limiter, whose calls are
-    awaited; or no metrics to settle) it returns ``_admit_and_settle``'s."""
+    Installed only where the edge's plain call (``admit_in_edge``) cannot do: a shared
+    limiter, whose calls are awaited, or no metrics, whose on_done would give back what
+    the request holds. It returns ``_admit_and_settle``'s coroutine, which admits, runs
+    the handler and settles."""
     found: list[RateLimits] = []
 
     def limits_middleware(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
@@ -526,28 +524,55 @@ def limits_middleware() -> web.Middleware:
             found.append(request.app[LIMITS])
         limits = found[0]
         if limits.after_metrics:  # the metrics' on_start made it, without a limiter
-            ticket: Ticket = request[CONTROLLED]  # type: ignore[assignment]
+            ticket: Ticket = current()  # type: ignore[assignment]
             limiter = ticket.limiter = limits.limiter
-            local = ticket.local = limiter if type(limiter) is MemoryLimiter else None
+            ticket.local = limiter if type(limiter) is MemoryLimiter else None
         else:
-            ticket = request[CONTROLLED] = Ticket(limits.limiter)
-            local = None  # nothing outside the edge settles it: _admit_and_settle does
+            ticket = Ticket(limits.limiter)
+            track(ticket)
         if key_name:  # subject_of and of_key, inlined
             keyed = limits._by_key.get(key_name)
             subject, rule = keyed if keyed is not None else limits.of_key(key_name)
         else:
             subject = f"ip:{client_address(request, limits.trusted)}"
             rule = limits.per_client
-        if local is None:
-            return _admit_and_settle(limits, ticket, subject, rule, request, handler)
+        return _admit_and_settle(limits, ticket, subject, rule, request, handler)
+
+    return limits_middleware  # type: ignore[return-value]
+
+
+def admit_in_edge(limits: RateLimits) -> Callable[[web.Request, str | None], None]:
+    """``limits_middleware``'s admission as a plain call the edge makes after the key
+    check (``wiring.ON_ADMIT``), with the key's name in hand: on the in-memory counters
+    with metrics on, whose on_start made the request's ``Ticket`` and whose on_done gives
+    back what it holds. The same requests are counted, by the same rules."""
+    limiter = limits.limiter
+    if type(limiter) is not MemoryLimiter:
+        raise TypeError("a shared limiter's calls are awaited: limits_middleware admits")
+    by_key, per_client, trusted = limits._by_key, limits.per_client, limits.trusted
+
+    def admit(request: web.Request, key_name: str | None) -> None:
+        # The edge names a key only off the open paths: a keyed request needs no look.
+        if not key_name:
+            path = request.path
+            if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+                return
+        if request.method == "OPTIONS":
+            return
+        ticket: Ticket = current()  # type: ignore[assignment]
+        ticket.limiter = ticket.local = limiter
+        if key_name:
+            keyed = by_key.get(key_name)
+            subject, rule = keyed if keyed is not None else limits.of_key(key_name)
+        else:
+            subject, rule = f"ip:{client_address(request, trusted)}", per_client
         try:
-            local.admit_now(ticket, subject, rule)  # slots it took: the metrics give back
+            limiter.admit_now(ticket, subject, rule)  # slots it took: the metrics give back
         except errors.RateLimitError as exc:
             ticket.limited = getattr(exc, "kind", "requests")
             raise
-        return handler(request)  # type: ignore[no-any-return]
 
-    return limits_middleware  # type: ignore[return-value]
+    return admit
 
 
 async def _admit_and_settle(

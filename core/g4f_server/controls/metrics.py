@@ -32,7 +32,7 @@ from prometheus_client.utils import floatToGoString
 
 from g4f_server.appkeys import SERVED_BY
 from g4f_server.controls.limits import Ticket
-from g4f_server.controls.tracked import CONTROLLED, Controlled
+from g4f_server.controls.tracked import Controlled, current, track
 from g4f_server.providers.registry import REGISTRY
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -212,10 +212,10 @@ def on_start(metrics: Metrics) -> Callable[[web.Request], web.StreamResponse | N
     def start(request: web.Request) -> web.StreamResponse | None:
         if public and request.path == "/metrics":
             return metrics.render()
-        if limited:  # one object for both (the limits middleware admits it)
-            request[CONTROLLED] = Ticket(None, perf_counter(), metrics)
+        if limited:  # one object for both (the limits admit it)
+            track(Ticket(None, perf_counter(), metrics))
         else:
-            request[CONTROLLED] = Controlled(perf_counter(), metrics)
+            track(Controlled(perf_counter(), metrics))
         return None
 
     return start
@@ -235,17 +235,20 @@ def on_done(metrics: Metrics) -> Callable[[web.Request, web.StreamResponse | Non
     routes: dict[Any, tuple[str, _Histogram]] = {}
 
     def done(request: web.Request, response: web.StreamResponse | None) -> None:
-        try:
-            state = request[CONTROLLED]  # not .get(): one Python frame less
-        except KeyError:  # answered by on_start (the public /metrics)
+        state = current()
+        if state is None:  # answered by on_start (the public /metrics)
             return
         if state.streaming:
             live.streams -= 1
-        # The limits' slots and unspent token reservations: on the memory backend
-        # their middleware has no frame of its own and leaves them to this one.
-        if (state.slots is not None or state.token_keys is not None) and not (
-            state.settle_now()  # type: ignore[attr-defined]  # a limits.Ticket's
-        ):
+        # The limits' slots and unspent token reservations: on the memory backend they
+        # admit through the edge's call (limits.admit_in_edge) and leave them to this
+        # one. No reservation left (the usual case after ``finished``): only the slots,
+        # given back by ``release_now`` without ``settle_now``'s frame around it.
+        if state.token_keys is None:
+            settled = state.slots is None or state.release_now()  # type: ignore[attr-defined]
+        else:
+            settled = state.settle_now()  # type: ignore[attr-defined]  # a limits.Ticket's
+        if not settled:
             # A shared limiter's (its middleware settles them itself: not reached).
             task = asyncio.ensure_future(state.settle())  # type: ignore[attr-defined]
             _SETTLING.add(task)

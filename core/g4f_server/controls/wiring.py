@@ -19,7 +19,7 @@ from g4f_server.appkeys import KEY_NAME, SERVED_BY
 from g4f_server.config import AppConfig, ConfigError
 from g4f_server.controls import demo, limits
 from g4f_server.controls.apikeys import KEYRING, KeyRing
-from g4f_server.controls.tracked import CONTROLLED
+from g4f_server.controls.tracked import current
 from g4f_server.pipeline import scope
 from g4f_server.pipeline.observers import OBSERVERS, Observers
 from g4f_server.pipeline.transcript import estimate_prompt_tokens
@@ -68,6 +68,13 @@ ON_START: web.AppKey[Callable[[web.Request], web.StreamResponse | None]] = web.A
 ON_DONE: web.AppKey[Callable[[web.Request, web.StreamResponse | None], None]] = web.AppKey(
     "controls_on_done"
 )
+# The rate limits' admission as the edge's plain call after the key check (with the key's
+# name), where their middleware ran: set only on the in-memory counters with metrics on,
+# whose on_done gives back what a request holds. The middleware (a functools.partial and
+# a frame per request, and the key name read back from the request) is then not
+# installed; a shared limiter's calls are awaited, and without metrics nothing outside it
+# would settle, so those keep it.
+ON_ADMIT: web.AppKey[Callable[[web.Request, str | None], None]] = web.AppKey("controls_on_admit")
 _CONTENT_TYPE = istr("Content-Type")
 
 
@@ -118,10 +125,16 @@ def _limits(config: AppConfig, app: web.Application | None = None) -> limits.Rat
         raise ConfigError(str(exc)) from None
 
 
+def _admits_in_edge(config: AppConfig) -> bool:
+    """The limits admit through the edge's call (``ON_ADMIT``), not a middleware: their
+    counters are in memory and the metrics settle what a request holds."""
+    return config.metrics and not config.state_url
+
+
 def middlewares(config: AppConfig) -> list[Any]:
     """The middlewares after the kernel's (which checks the key and maps errors)."""
     out: list[Any] = []
-    if _limits(config) is not None:
+    if _limits(config) is not None and not _admits_in_edge(config):
         out.append(limits.limits_middleware())
     return out
 
@@ -144,6 +157,8 @@ def setup(app: web.Application, config: AppConfig) -> None:
         if active.metrics is not None:
             active.metrics.limited = True
         app[limits.LIMITS] = active.limits = rate_limits
+        if _admits_in_edge(config):  # on the in-memory counters: no state URL
+            app[ON_ADMIT] = limits.admit_in_edge(rate_limits)
     if active.metrics is not None:  # after ``limited`` is known; both called by the edge
         app[ON_START] = metrics.on_start(active.metrics)
         app[ON_DONE] = metrics.on_done(active.metrics)
@@ -161,9 +176,8 @@ def _on_prepare(active: Active) -> Callable[[web.Request, web.StreamResponse], N
     def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         """The rate-limit headers, and a streamed answer starting (the streams-in-progress
         gauge)."""
-        try:
-            state = request[CONTROLLED]  # not .get(): that is one Python frame more
-        except KeyError:  # an open path (limits only), or /metrics itself
+        state = current()
+        if state is None:  # an open path (limits only), or /metrics itself
             return
         headers = response.headers
         if state.rates is not None:  # a limits.Ticket's
@@ -210,7 +224,7 @@ def _admitted(active: Active) -> Callable[[web.Request, Any], Awaitable[None]] |
             keyring.check_model(request.get(KEY_NAME), model)
         if rate_limits is None:
             return
-        ticket = request[CONTROLLED]
+        ticket = current()
         if type(ticket) is not limits.Ticket or ticket.limiter is None:
             return  # not admitted by the limits middleware (a path it does not count)
         try:
@@ -249,22 +263,25 @@ def _admitted_now(active: Active) -> Callable[[web.Request, Any], None] | None:
     if rate_limits is not None and type(rate_limits.limiter) is not limits.MemoryLimiter:
         return None
 
+    # The body's model is read only where a control looks at it (a pydantic attribute read
+    # takes the slow path): a key's allowed models, the models' own limits.
+    models = rate_limits is not None and bool(rate_limits.models)
+
     def admitted_now(request: web.Request, body: Any) -> None:
         if demo_on:
             demo.check_body(body)
-        model = body.model or ""
         if keyring is not None:
-            keyring.check_model(request.get(KEY_NAME), model)
+            keyring.check_model(request.get(KEY_NAME), body.model or "")
         if rate_limits is None:
             return
-        ticket = request[CONTROLLED]
-        # Admitted by the limits middleware (else a path it does not count); on this
+        ticket = current()
+        # Admitted by the limits (else a path they do not count); on this
         # backend its ticket always counts in memory (``Ticket.local``).
         if type(ticket) is not limits.Ticket or ticket.local is None:
             return
         try:
-            if rate_limits.models:
-                limits.admit_model_now(rate_limits, ticket, model)
+            if models:
+                limits.admit_model_now(rate_limits, ticket, body.model or "")
             if ticket.token_keys is None:
                 return
             budgeted = _BUDGETED.get(type(body))  # _has_budget, inlined
@@ -299,11 +316,15 @@ def _finished(active: Active) -> Callable[[web.Request, Transcript, ChatRequest]
         """An answer is done: its tokens (the upstream's count, else an estimate) settle
         what was reserved against the tokens-per-minute limits, and count in the
         metrics."""
-        ticket: Any = request[CONTROLLED]  # a limits.Ticket when it reserved tokens
+        ticket: Any = current()  # a limits.Ticket when it reserved tokens
         charging = ticket.token_keys is not None
         if tokens is None and not charging:
             return None
-        prompt, completion, _ = transcript.token_counts(chat)
+        usage = transcript.usage
+        if usage is not None:  # the upstream's count: token_counts without its frame
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        else:
+            prompt, completion, _ = transcript.token_counts(chat)
         if tokens is not None:
             try:  # not .get(): one Python frame less
                 provider = request[SERVED_BY][0]
@@ -329,7 +350,7 @@ def _first_token(metrics: Metrics) -> Callable[[web.Request, str], None]:
     histograms = metrics.live.first_token
 
     def first_token(request: web.Request, provider: str) -> None:
-        started = request[CONTROLLED].started
+        started = current().started  # type: ignore[union-attr]
         seconds = perf_counter() - started
         histogram = histograms.get(provider)
         if histogram is None:

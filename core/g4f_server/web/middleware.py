@@ -114,6 +114,7 @@ class Edge:
         self.controls_prepare: Callable[[web.Request, web.StreamResponse], None] | None = None
         self.controls_start: Callable[[web.Request], web.StreamResponse | None] | None = None
         self.controls_done: Callable[[web.Request, web.StreamResponse | None], None] | None = None
+        self.controls_admit: Callable[[web.Request, str | None], None] | None = None
         # The runner's connection guard (admission.serve), set before the app starts;
         # None behind another runner (the tests' own): no timers.
         self.connections: Connections | None = None
@@ -142,6 +143,7 @@ class Edge:
         self.controls_prepare = app.get(wiring.ON_PREPARE)
         self.controls_start = app.get(wiring.ON_START)
         self.controls_done = app.get(wiring.ON_DONE)
+        self.controls_admit = app.get(wiring.ON_ADMIT)
         app.on_response_prepare.append(self._prepare)
         app.on_startup.append(self._started)
 
@@ -250,6 +252,8 @@ def _edge(edge: Edge, route: _Route) -> Handler:
                     demo.check_request(request)
                 cost = in_flight.admit(request)  # its 503 is answered as any error below
                 try:
+                    if (admit := edge.controls_admit) is not None:  # the limits (controls/)
+                        admit(request, key_name)
                     response = await (route.call or route.resolve())(request)
                 finally:
                     in_flight.release(cost)
