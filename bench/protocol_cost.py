@@ -36,9 +36,10 @@ def pieces() -> dict[str, Callable[[], object]]:
     from g4f_server import events as ev
     from g4f_server.pipeline.transcript import Transcript
     from g4f_server.protocols.openai_chat.render import ChunkRenderer, new_completion_id
+    from g4f_server.protocols.responses.creation import Creation
     from g4f_server.protocols.responses.frame import Frame
     from g4f_server.protocols.responses.render import ResponseStream, new_response_id
-    from g4f_server.protocols.responses.request import ResponsesRequest, input_messages
+    from g4f_server.protocols.responses.request import ResponsesRequest
     from g4f_server.requests import ChatRequest
     from g4f_server.web.validation import parse_model
 
@@ -49,9 +50,9 @@ def pieces() -> dict[str, Callable[[], object]]:
         return parse_model(ChatRequest, dict(chat_body))
 
     def parse_responses() -> tuple[ResponsesRequest, ChatRequest]:
+        # As the route does: validated, then its chat request made (Creation).
         body = parse_model(ResponsesRequest, dict(responses_body))
-        plan = body.tool_plan()
-        return body, body.to_chat(input_messages(body.input_items(), plan), plan)
+        return body, Creation(None, body, []).chat  # type: ignore[arg-type]
 
     chat = parse_chat()
     request, asked = parse_responses()

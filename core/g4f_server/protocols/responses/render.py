@@ -181,6 +181,9 @@ _ITEM_DONE = (
     b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
     b'"sequence_number":'
 )
+# A message item's end after its text (with its annotations, or none).
+_MESSAGE_END = b',"logprobs":[]}]}'
+_NO_ANNOTATIONS_END = b',"annotations":[]' + _MESSAGE_END
 _MESSAGE_ITEM = (
     b'","type":"message","status":"completed","role":"assistant","content":['
     b'{"type":"output_text","text":'
@@ -199,17 +202,9 @@ def final_json(frame: Frame, transcript: Transcript, chat: ChatRequest) -> bytes
     ):
         return None
     text = dumps("".join(transcript.text))
-    message = _message_pieces(new_id("msg").encode(), text, b"[]")
+    message = (b'{"id":"', new_id("msg").encode(), _MESSAGE_ITEM, text, _NO_ANNOTATIONS_END)
     _, pieces = frame.encoded().final(message, text, transcript, chat)
     return b"".join(pieces)
-
-
-def _message_pieces(message_id: bytes, text: bytes, annotations: bytes) -> tuple[bytes, ...]:
-    """A completed message item of one text part, encoded, in pieces (``text`` encoded)."""
-    return (
-        b'{"id":"', message_id, _MESSAGE_ITEM, text, b',"annotations":', annotations,
-        b',"logprobs":[]}]}',
-    )  # fmt: skip
 
 
 # Events every answer has that write no line of their own (the model names the final
@@ -382,12 +377,20 @@ class ResponseStream:
         """The open message's closing events, in pieces to join; the item encoded is kept
         (``_closed_message``, for the final object)."""
         text, index = "".join(self._parts), self._index
-        self.output[index] = _message(self._item["id"], text, self._annotations)
+        # The output's item completed in place (the keys in ``_message``'s order).
+        item = self._item
+        item["status"] = "completed"
+        item["content"].append(
+            {"type": "output_text", "text": text, "annotations": self._annotations, "logprobs": []}
+        )
         seq = self._seq
         self._seq = seq + 3
         encoded, position = dumps(text), self._message_position
         annotations = dumps(self._annotations) if self._annotations else b"[]"
-        message = _message_pieces(self._message_id, encoded, annotations)
+        message = (
+            b'{"id":"', self._message_id, _MESSAGE_ITEM, encoded, b',"annotations":',
+            annotations, _MESSAGE_END,
+        )  # fmt: skip
         self._closed_message = (message, encoded)
         return [
             _TEXT_DONE, _NUMBERS[seq] if seq < 512 else b"%d" % seq, b",", position,
