@@ -37,13 +37,23 @@ class Creation:
     the store and the client) and ``messages`` (the conversation so far, for the next
     turn) once the answer is complete."""
 
+    # Set as the response is made (class defaults: one object a request sets six).
+    _turns: list[dict[str, Any]] | None = None  # a plain input's: made when asked
+    renderer: ResponseStream | None = None
+    messages: list[dict[str, Any]] | None = None
+    # What the closures need of the turn, never the turn itself: the turn holds ``keep``,
+    # and a cycle through it left every stored answer's objects to the garbage collector
+    # (~50 us a request in collections).
+    asked: ChatRequest | None = None
+    frame: Frame | None = None  # set once the turn has started
+    _made: dict[str, Any] | None = None
+
     def __init__(
         self, request: web.Request, body: ResponsesRequest, history: list[dict[str, Any]]
     ) -> None:
         self.request = request
         self.body = body
         self.history = history
-        self._turns: list[dict[str, Any]] | None = None  # a plain input's: made when asked
         # A plain request of text (most): no tools to plan, no turns to list.
         if history or (chat := plain_chat(body)) is None:
             self.plan = plan = body.tool_plan()
@@ -59,14 +69,6 @@ class Creation:
             self.plan = NO_TOOLS
         self.chat = chat
         self.response_id = new_response_id()
-        self.renderer: ResponseStream | None = None
-        self.messages: list[dict[str, Any]] | None = None
-        # What the closures need of the turn, never the turn itself: the turn holds
-        # ``keep``, and a cycle through it left every stored answer's objects to the
-        # garbage collector (~50 us a request in collections).
-        self.asked: ChatRequest | None = None
-        self.frame: Frame | None = None  # set once the turn has started
-        self._made: dict[str, Any] | None = None
 
     @property
     def turns(self) -> list[dict[str, Any]]:

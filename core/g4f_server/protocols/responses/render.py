@@ -161,14 +161,6 @@ _SEQ_QUOTED = tuple(b'%d,"delta":"' % n for n in range(512))
 _STRING_TAIL = b'"' + _DELTA_TAIL
 
 
-def _numbers(start: int, end: int) -> tuple[bytes, ...] | list[bytes]:
-    """The encoded numbers of deltas ``start`` to ``end`` (excluded), each with the
-    opening quote of its string."""
-    if end <= 512:
-        return _SEQ_QUOTED[start:end]
-    return [b'%d,"delta":"' % n for n in range(start, end)]
-
-
 _TEXT_DONE = (
     b'event: response.output_text.done\ndata: {"type":"response.output_text.done",'
     b'"sequence_number":'
@@ -234,31 +226,27 @@ class ResponseStream:
     per item and the sequence number and delta spliced in.
     """
 
-    # One made per streamed response: slots, no instance dict to build and fill.
-    __slots__ = (
-        "_annotations",
-        "_between",
-        "_calls",
-        "_closed_message",
-        "_closing",
-        "_custom",
-        "_final",
-        "_index",
-        "_item",
-        "_message_id",
-        "_message_position",
-        "_open",
-        "_open_call",
-        "_opening",
-        "_opening_model",
-        "_parts",
-        "_seq",
-        "_text_line",
-        "chat",
-        "frame",
-        "output",
-        "plan",
-    )
+    # What an answer may never need is a class default: one made per streamed response
+    # sets six attributes (its instance dict is 3.11's inline values, as cheap as slots).
+    _open: str | None = None  # "message", "reasoning" or "call"
+    # The open message or reasoning item, its output_index, its text so far and its
+    # annotations: set when an item opens. The defaults are immutable, so that nothing
+    # could ever be added to a value shared by every stream.
+    _item: dict[str, Any] | None = None
+    _index = 0
+    _parts: list[str] | tuple[str, ...] = ()
+    _annotations: list[dict[str, Any]] | tuple[dict[str, Any], ...] = ()
+    _open_call: int | None = None
+    _text_line = b""
+    _between = b""
+    _message_position = b""  # '"item_id":...,"output_index":N' of the open message
+    _message_id = b""  # and its id
+    _final: dict[str, Any] | None = None
+    _closing = b""
+    _opening: EncodedFrame | None = None  # the frame as start() encoded it
+    _opening_model = ""  # and the model it named
+    # The message item closed last, encoded in pieces, and its text encoded (JSON).
+    _closed_message: tuple[tuple[bytes, ...], bytes] | None = None
 
     def __init__(self, frame: Frame, chat: ChatRequest, plan: ToolPlan) -> None:
         self.frame = frame
@@ -266,26 +254,9 @@ class ResponseStream:
         self.plan = plan
         self.output: list[dict[str, Any]] = []  # items in output_index order
         self._seq = 0
-        self._open: str | None = None  # "message", "reasoning" or "call"
-        self._item: dict[str, Any] = {}  # the open message / reasoning item
-        self._index = 0  # its output_index
-        self._parts: list[str] = []  # its text so far
-        self._annotations: list[dict[str, Any]] = []
-        self._calls: dict[
-            int, tuple[int, dict[str, Any]]
-        ] = {}  # event index -> (output_index, item)
-        self._open_call: int | None = None
-        self._custom: dict[str, str] = {}  # custom tool call id -> its JSON arguments so far
-        self._text_line = b""
-        self._between = b""
-        self._message_position = b""  # '"item_id":...,"output_index":N' of the open message
-        self._message_id = b""  # and its id
-        self._final: dict[str, Any] | None = None
-        self._closing = b""
-        self._opening: EncodedFrame | None = None  # the frame as start() encoded it
-        self._opening_model = ""  # and the model it named
-        # The message item closed last, encoded, and its text encoded (a JSON string).
-        self._closed_message: tuple[bytes, bytes] | None = None
+        # event index -> (output_index, item); custom tool call id -> its JSON so far
+        self._calls: dict[int, tuple[int, dict[str, Any]]] = {}
+        self._custom: dict[str, str] = {}
 
     # --- framing
 
@@ -529,7 +500,12 @@ class ResponseStream:
                     strings = encoded[1:-1].split(_NUL_ESCAPED)
                     # number (with the string's opening quote), string, closing + next line
                     woven = [self._between] * (3 * count)
-                    woven[0::3] = _numbers(seq, end)
+                    # each number with the opening quote of its string
+                    woven[0::3] = (
+                        _SEQ_QUOTED[seq:end]
+                        if end <= 512
+                        else [b'%d,"delta":"' % n for n in range(seq, end)]
+                    )
                     woven[1::3] = strings
                     woven[-1] = _STRING_TAIL
                     lines.append(line)
