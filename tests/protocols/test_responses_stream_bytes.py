@@ -45,7 +45,7 @@ ODD = {
     "completed_at": "\u0000\u0000",
 }
 # A schema echoed in the frame's ``text`` holding the frame's own fields as the final
-# object's splice looks for them (ResponseStream._plain_end).
+# object's splice looks for them (ResponseStream.end).
 SPLIT = {
     "properties": ODD,
     "completed_at": None,

@@ -276,8 +276,14 @@ class EncodedFrame:
         the model it names being the frame's, in pieces to join (the stream's last events
         join them with the message's closing: one copy); with its kind (``completed`` or
         ``incomplete``)."""
-        status = _INCOMPLETE.get(transcript.finish_reason, _COMPLETED)
-        prompt, completion, estimated = transcript.token_counts(chat)
+        # ``finish_reason`` and ``token_counts`` without their frames (an answer of one
+        # message has no tool call, which is all the property adds).
+        status = _INCOMPLETE.get(transcript.finish, _COMPLETED)  # type: ignore[arg-type]
+        if (usage := transcript.usage) is not None:
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+            estimated = usage.estimated
+        else:
+            prompt, completion, estimated = transcript.token_counts(chat)
         return (b"completed" if status is _COMPLETED else b"incomplete"), (
             self.head, b'"completed_at":%d' % int(time.time()), status, self.middle,
             b',"output":[', *message, b"]", self.rest,

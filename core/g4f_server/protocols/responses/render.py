@@ -562,35 +562,26 @@ class ResponseStream:
         return self._final
 
     def end(self, transcript: Transcript) -> bytes:
-        if self._final is None and (spliced := self._plain_end(transcript)) is not None:
-            return spliced
-        body = self.final(transcript)
-        kind = b"completed" if body["status"] == "completed" else b"incomplete"
-        seq = self._seq
-        self._seq = seq + 1
-        return b"".join(
-            (
-                self._closing, b"event: response.", kind, b'\ndata: {"type":"response.', kind,
-                b'","sequence_number":%d,"response":' % seq, dumps(body), b"}\n\n",
-            )
-        )  # fmt: skip
-
-    def _plain_end(self, transcript: Transcript) -> bytes | None:
-        """The last events of an answer that is one text message: its closing events and
-        the final object spliced from the opening's pieces (``EncodedFrame.final``), in
-        one join; None for any other answer."""
+        """The last events. An answer that is one text message (most), its final object
+        not built yet: its closing events and the final object spliced from the
+        opening's pieces (``EncodedFrame.final``), in one join. Any other: the final
+        object encoded."""
         if (
-            self._open != "message"
-            or len(self.output) != 1
-            or self._annotations
-            or (transcript.model_used or self.frame.model) != self._opening_model
+            self._open == "message"
+            and self._final is None
+            and len(self.output) == 1
+            and not self._annotations
+            and (transcript.model_used or self.frame.model) == self._opening_model
         ):
-            return None
-        self._open = None
-        pieces = self._close_message()
-        message, text = self._closed_message  # type: ignore[misc]
-        opening: EncodedFrame = self._opening  # type: ignore[assignment]
-        kind, response = opening.final(message, text, transcript, self.chat)
+            self._open = None
+            pieces = self._close_message()
+            message, text = self._closed_message  # type: ignore[misc]
+            opening: EncodedFrame = self._opening  # type: ignore[assignment]
+            kind, response = opening.final(message, text, transcript, self.chat)
+        else:
+            body = self.final(transcript)
+            kind = b"completed" if body["status"] == "completed" else b"incomplete"
+            pieces, response = [self._closing], (dumps(body),)
         seq = self._seq
         self._seq = seq + 1
         pieces += (
