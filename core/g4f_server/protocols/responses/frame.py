@@ -18,7 +18,7 @@ from typing import Any
 
 from g4f_server.pipeline.transcript import Transcript
 from g4f_server.protocols.named import named_fields
-from g4f_server.protocols.responses.request import _PLAIN_FIELDS, ResponsesRequest
+from g4f_server.protocols.responses.request import PLAIN_FIELDS, ResponsesRequest
 from g4f_server.protocols.responses.tools import echoed_tools
 from g4f_server.requests import ChatRequest
 from g4f_server.web.jsonio import dumps
@@ -183,7 +183,7 @@ class Frame:
         if (
             self._dict is not None
             or (pieces := _plain_pieces()) is None
-            or not _PLAIN_FIELDS.issuperset(request.__pydantic_fields_set__)
+            or not PLAIN_FIELDS.issuperset(request.__pydantic_fields_set__)
         ):
             return EncodedFrame.of(dumps(self.dict()))
         h0, h1, h2, m0, m1, m3, ends = pieces
@@ -208,7 +208,7 @@ class Frame:
 
 # The frame's fields that its final object changes, as the frame encodes them, and the
 # bytes around them in an encoded frame: ``EncodedFrame`` holds the frame cut there.
-_STATUS_OPEN = b'"completed_at":null,"status":"in_progress","error":null,"incomplete_details":null'
+STATUS_OPEN = b'"completed_at":null,"status":"in_progress","error":null,"incomplete_details":null'
 _OUTPUT_EMPTY = b',"output":[]'
 _OUTPUT_OPEN = _OUTPUT_EMPTY + b',"parallel_tool_calls":'
 _USAGE_NULL = b',"usage":null'
@@ -248,21 +248,21 @@ class EncodedFrame:
         string; every field before ``output`` is a string, a number or null (the first
         match is the field) and every field after ``usage`` a string or ``metadata``'s
         strings (the last match is)."""
-        status = encoded.find(_STATUS_OPEN)
+        status = encoded.find(STATUS_OPEN)
         output = encoded.find(_OUTPUT_OPEN, status)
         usage = encoded.rfind(_USAGE_OPEN)
         if not 0 < status < output < usage:  # not a frame's encoding: a bug, not input
             raise ValueError("not an encoded response frame")
         return cls(
             encoded[:status],
-            encoded[status + len(_STATUS_OPEN) : output],
+            encoded[status + len(STATUS_OPEN) : output],
             encoded[output + len(_OUTPUT_EMPTY) : usage],
             encoded[usage + len(_USAGE_NULL) : -1],
         )
 
     def pieces(self) -> tuple[bytes, ...]:
         """The frame's bytes, in pieces to join."""
-        return self.head, _STATUS_OPEN, self.middle, self.closing
+        return self.head, STATUS_OPEN, self.middle, self.closing
 
     def final(
         self,

@@ -12,7 +12,7 @@ from typing import Any
 from g4f_server import errors
 from g4f_server import events as ev
 from g4f_server.pipeline.transcript import Transcript, media_markdown
-from g4f_server.protocols.responses.frame import _STATUS_OPEN, EncodedFrame, Frame
+from g4f_server.protocols.responses.frame import STATUS_OPEN, EncodedFrame, Frame
 from g4f_server.protocols.responses.tools import ToolPlan, custom_input
 from g4f_server.requests import ChatRequest
 from g4f_server.web.jsonio import dumps
@@ -406,8 +406,8 @@ class ResponseStream:
         self._seq = 2
         head, middle, closing = encoded.head, encoded.middle, encoded.closing
         return b"".join(
-            (_CREATED, head, _STATUS_OPEN, middle, closing,
-             _IN_PROGRESS, head, _STATUS_OPEN, middle, closing, b"}\n\n")
+            (_CREATED, head, STATUS_OPEN, middle, closing,
+             _IN_PROGRESS, head, STATUS_OPEN, middle, closing, b"}\n\n")
         )  # fmt: skip
 
     def render(self, event: ev.ChatEvent) -> bytes | None:

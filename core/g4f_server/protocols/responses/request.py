@@ -47,7 +47,7 @@ _CHAT_FIELDS = (
 
 
 # The fields of a plain request (``ResponsesRequest.is_plain``).
-_PLAIN_FIELDS = frozenset(("model", "input", "instructions", "stream", "store", *GATEWAY_FIELDS))
+PLAIN_FIELDS = frozenset(("model", "input", "instructions", "stream", "store", *GATEWAY_FIELDS))
 
 
 class ResponsesRequest(_Open):
@@ -88,7 +88,7 @@ class ResponsesRequest(_Open):
         """Whether the request sets nothing but its model, input, instructions, ``stream``,
         ``store`` and the gateway's fields (most requests): no tool, option or other
         field of the response echoes or translates."""
-        return _PLAIN_FIELDS.issuperset(self.__pydantic_fields_set__)
+        return PLAIN_FIELDS.issuperset(self.__pydantic_fields_set__)
 
     def input_items(self) -> list[dict[str, Any]]:
         """``input`` as a list of items (a string is one user message)."""
@@ -165,7 +165,7 @@ def plain_chat(body: ResponsesRequest) -> ChatRequest | None:
     makes a method lookup the slow kind); None for any other request, or when
     validation has to decide (its error)."""
     sent = body.__dict__
-    if not _PLAIN_FIELDS.issuperset(body.__pydantic_fields_set__):
+    if not PLAIN_FIELDS.issuperset(body.__pydantic_fields_set__):
         return None
     text = sent["input"]
     if type(text) is str:
