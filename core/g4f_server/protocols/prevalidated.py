@@ -58,6 +58,19 @@ def _templates() -> tuple[dict[str, Any], dict[str, Any]] | None:
     return templates[0], templates[1]
 
 
+def _text_message(template: dict[str, Any], role: str, content: str) -> Message:
+    """A text message of a chat role, as validating ``{"role", "content"}`` builds it."""
+    values = template.copy()
+    values["role"] = role
+    values["content"] = content
+    message = _new(Message)
+    _set_dict(message, values)
+    _set_fields(message, {"role", "content"})
+    _set_extra(message, {})
+    _set_private(message, None)
+    return message
+
+
 def built_chat(fields: dict[str, Any], trusted: frozenset[str]) -> ChatRequest | None:
     """The ``ChatRequest`` that validating ``fields`` would give, or None when ``fields``
     is not that plain shape or names a field outside ``trusted`` (then validate them)."""
@@ -79,15 +92,7 @@ def built_chat(fields: dict[str, Any], trusted: frozenset[str]) -> ChatRequest |
             or (role := message.get("role")) not in _ROLES
         ):
             return None
-        values = message_values.copy()
-        values["role"] = role
-        values["content"] = content
-        item = _new(Message)
-        _set_dict(item, values)
-        _set_fields(item, {"role", "content"})
-        _set_extra(item, {})
-        _set_private(item, None)
-        built.append(item)
+        built.append(_text_message(message_values, role, content))
     values = chat_values.copy()
     extra = {}
     for name, value in fields.items():
@@ -122,24 +127,10 @@ def prompt_chat(sent: dict[str, Any], system: str | None, user: str) -> ChatRequ
     if templates is None or (system is not None and chat_limits()[0] < 2):
         return None
     chat_values, message_values = templates
-    values = message_values.copy()
-    values["role"] = "user"
-    values["content"] = user
-    asked = _new(Message)
-    _set_dict(asked, values)
-    _set_fields(asked, {"role", "content"})
-    _set_extra(asked, {})
-    _set_private(asked, None)
+    asked = _text_message(message_values, "user", user)
     if system is None:
         return _plain_chat(chat_values, sent, [asked])
-    values = message_values.copy()
-    values["role"] = "system"
-    values["content"] = system
-    told = _new(Message)
-    _set_dict(told, values)
-    _set_fields(told, {"role", "content"})
-    _set_extra(told, {})
-    _set_private(told, None)
+    told = _text_message(message_values, "system", system)
     return _plain_chat(chat_values, sent, [told, asked])
 
 
@@ -153,15 +144,7 @@ def texts_chat(sent: dict[str, Any], texts: list[str]) -> ChatRequest | None:
     messages = []
     pairs = iter(texts)
     for role, content in zip(pairs, pairs, strict=True):
-        values = message_values.copy()
-        values["role"] = role
-        values["content"] = content
-        message = _new(Message)
-        _set_dict(message, values)
-        _set_fields(message, {"role", "content"})
-        _set_extra(message, {})
-        _set_private(message, None)
-        messages.append(message)
+        messages.append(_text_message(message_values, role, content))
     return _plain_chat(chat_values, sent, messages)
 
 
