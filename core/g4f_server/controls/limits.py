@@ -509,20 +509,16 @@ def limits_middleware() -> web.Middleware:
 
     def limits_middleware(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
         """Counts every request that passed the key check (open paths are not counted)."""
-        try:  # subject_of and of_key, inlined
-            key_name = request[KEY_NAME]
-        except KeyError:
-            key_name = None
-        # The edge names a key only off the open paths: a keyed request needs no look.
-        if not key_name:
-            path = request.path
-            if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
-                return handler(request)  # type: ignore[no-any-return]
-        if request.method == "OPTIONS":
-            return handler(request)  # type: ignore[no-any-return]
         if not found:
             found.append(request.app[LIMITS])
         limits = found[0]
+        try:
+            key_name = request[KEY_NAME]
+        except KeyError:
+            key_name = None
+        whom = counted_as(limits, request, key_name)
+        if whom is None:
+            return handler(request)  # type: ignore[no-any-return]
         if limits.after_metrics:  # the metrics' on_start made it, without a limiter
             ticket: Ticket = current()  # type: ignore[assignment]
             limiter = ticket.limiter = limits.limiter
@@ -530,15 +526,27 @@ def limits_middleware() -> web.Middleware:
         else:
             ticket = Ticket(limits.limiter)
             track(ticket)
-        if key_name:  # subject_of and of_key, inlined
-            keyed = limits._by_key.get(key_name)
-            subject, rule = keyed if keyed is not None else limits.of_key(key_name)
-        else:
-            subject = f"ip:{client_address(request, limits.trusted)}"
-            rule = limits.per_client
-        return _admit_and_settle(limits, ticket, subject, rule, request, handler)
+        return _admit_and_settle(limits, ticket, *whom, request, handler)
 
     return limits_middleware  # type: ignore[return-value]
+
+
+def counted_as(
+    limits: RateLimits, request: web.Request, key_name: str | None
+) -> tuple[str, Rule] | None:
+    """The subject and rule a request counts against (its key's, else its address's), or
+    None for one the limits do not count: an open path (the edge names a key only off
+    them, so a keyed request needs no look) or a preflight."""
+    if not key_name:
+        path = request.path
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            return None
+    if request.method == "OPTIONS":
+        return None
+    if key_name:
+        keyed = limits._by_key.get(key_name)  # of_key, without its frame once known
+        return keyed if keyed is not None else limits.of_key(key_name)
+    return f"ip:{client_address(request, limits.trusted)}", limits.per_client
 
 
 def admit_in_edge(limits: RateLimits) -> Callable[[web.Request, str | None], None]:
@@ -549,25 +557,15 @@ def admit_in_edge(limits: RateLimits) -> Callable[[web.Request, str | None], Non
     limiter = limits.limiter
     if type(limiter) is not MemoryLimiter:
         raise TypeError("a shared limiter's calls are awaited: limits_middleware admits")
-    by_key, per_client, trusted = limits._by_key, limits.per_client, limits.trusted
 
     def admit(request: web.Request, key_name: str | None) -> None:
-        # The edge names a key only off the open paths: a keyed request needs no look.
-        if not key_name:
-            path = request.path
-            if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
-                return
-        if request.method == "OPTIONS":
+        whom = counted_as(limits, request, key_name)
+        if whom is None:
             return
         ticket: Ticket = current()  # type: ignore[assignment]
         ticket.limiter = ticket.local = limiter
-        if key_name:
-            keyed = by_key.get(key_name)
-            subject, rule = keyed if keyed is not None else limits.of_key(key_name)
-        else:
-            subject, rule = f"ip:{client_address(request, trusted)}", per_client
         try:
-            limiter.admit_now(ticket, subject, rule)  # slots it took: the metrics give back
+            limiter.admit_now(ticket, *whom)  # slots it took: the metrics give back
         except errors.RateLimitError as exc:
             ticket.limited = getattr(exc, "kind", "requests")
             raise

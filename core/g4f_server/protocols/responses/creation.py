@@ -57,12 +57,7 @@ class Creation:
         # A plain request of text (most): no tools to plan, no turns to list.
         if history or (chat := plain_chat(body)) is None:
             self.plan = plan = body.tool_plan()
-            text = body.input
-            if isinstance(text, str):
-                turns = self.turns
-            else:
-                turns = self._turns = history + input_messages(text, plan)
-            chat = body.to_chat(turns, plan)
+            chat = body.to_chat(self.turns, plan)
             if plan.dropped:
                 log.info("tools_dropped", tools=",".join(plan.dropped), model=body.model)
         else:
@@ -73,13 +68,14 @@ class Creation:
     @property
     def turns(self) -> list[dict[str, Any]]:
         """The conversation to answer: the earlier turns, then this request's input as
-        chat messages (a string is one user message). Listed when first asked for (the
-        store, the WebSocket mode) for a plain request, whose chat request needs none."""
+        chat messages (a string is one user message), named by ``plan``. Listed when first
+        asked for: a plain request's chat request needs none (only the store and the
+        WebSocket mode ask)."""
         if self._turns is None:
             text = self.body.input
             if isinstance(text, str):
                 self._turns = [*self.history, {"role": "user", "content": text}]
-            else:  # (a plain request's: no tools)
+            else:
                 self._turns = self.history + input_messages(text, self.plan)
         return self._turns
 
