@@ -3,6 +3,7 @@
     .venv/bin/python bench/ab.py --variants "log=;nolog=@G4F_ACCESS_LOG=false"
     .venv/bin/python bench/ab.py --variants "base=;mine=mypatch"   # after adding mypatch
 
+A scenario is ``json/cN``, ``stream/cN`` or a run.PROTOCOLS name (``responses/c32``).
 A variant is ``name=patch,patch`` (patches of bench/patched_gateway.py; empty = plain
 g4f-server run through the same wrapper) optionally followed by ``@VAR=value`` settings.
 """
@@ -62,7 +63,10 @@ def main() -> int:
             for scenario in args.scenarios.split(","):
                 mode, conns = scenario.split("/c")
                 for name, (proc, port) in targets.items():
-                    row = run.measure(bench, load, proc, port, mode == "stream", int(conns))
+                    protocol = mode if mode in run.PROTOCOLS else None
+                    row = run.measure(
+                        bench, load, proc, port, mode == "stream", int(conns), protocol=protocol
+                    )
                     rows.setdefault((scenario, name), []).append(row)
                     print(
                         f"[{rnd + 1}] {scenario:<10} {name:<10} {row['rps']:>8,.0f} req/s "
@@ -74,8 +78,10 @@ def main() -> int:
         bench.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
     print()
-    print("| scenario | variant | req/s | / relay | p50 ms | p50 - relay ms |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    # CPU per request (the server's CPU over its requests) is steadier than req/s on a
+    # shared machine: req/s moves with whatever else runs, a request's CPU much less.
+    print("| scenario | variant | req/s | / relay | p50 ms | p50 - relay ms | CPU us/req |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for scenario in args.scenarios.split(","):
         relay = rows[(scenario, "relay")]
         r_rps = statistics.median(r["rps"] for r in relay)
@@ -84,9 +90,10 @@ def main() -> int:
             got = rows[(scenario, name)]
             rps = statistics.median(r["rps"] for r in got)
             p50 = statistics.median(r["p50_ms"] for r in got)
+            cpu = statistics.median(1e4 * r["cpu_pct"] / max(r["rps"], 1e-9) for r in got)
             print(
                 f"| {scenario} | {name} | {rps:,.0f} | {rps / r_rps:.2f} | {p50:.2f} "
-                f"| {p50 - r_p50:+.2f} |"
+                f"| {p50 - r_p50:+.2f} | {cpu:.0f} |"
             )
     return 0
 

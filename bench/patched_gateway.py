@@ -25,7 +25,23 @@ def _kernel_stop() -> None:
     stops.needed = lambda route, stop: bool(stop)
 
 
-PATCHES: dict[str, Callable[[], None]] = {"kernel-stop": _kernel_stop}
+def _gc_700() -> None:
+    """CPython's default young-generation threshold (700) instead of the kernel's
+    (api.YOUNG_GENERATION_THRESHOLD): what raising it saves under load."""
+    import gc
+
+    from g4f_server import api
+
+    freeze = api._freeze_gc
+
+    def freeze_with_default() -> None:
+        freeze()
+        gc.set_threshold(700, *gc.get_threshold()[1:])
+
+    api._freeze_gc = freeze_with_default
+
+
+PATCHES: dict[str, Callable[[], None]] = {"kernel-stop": _kernel_stop, "gc-700": _gc_700}
 
 
 def main() -> None:

@@ -43,12 +43,26 @@ async def _schedule_gc_freeze(app: Any) -> None:
     asyncio.get_running_loop().call_later(1.0, _freeze_gc)
 
 
+# The collector's youngest generation is collected after this many more container
+# objects were made than freed (CPython's default: 700). Under load the requests in
+# flight hold more than 700 live ones (32 connections: a few thousand), so the default
+# collected every few requests, found nothing (a request's objects die by reference
+# count), and promoted the requests in flight into older generations, whose full
+# collections then took milliseconds each. Above that working set, collections become
+# rare; cyclic garbage (rare here) waits at most this many allocations longer.
+# bench/ab.py --variants "now=;default=gc-700" measures it (docs/performance.md).
+YOUNG_GENERATION_THRESHOLD = 10_000
+
+
 def _freeze_gc() -> None:
     """Collect start-up garbage once, then move the survivors (modules, schemas) out of
     the collector's sight, so full collections under load stop re-scanning tens of
-    thousands of them; and turn the collector back on (``cli.main`` turns it off)."""
+    thousands of them; raise the young generation's threshold above the requests in
+    flight; and turn the collector back on (``cli.main`` turns it off)."""
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, older, oldest)
     gc.enable()
 
 
