@@ -180,6 +180,10 @@ def test_a_named_key_is_remembered_by_its_header_only_when_valid() -> None:
         assert name(Authorization="Bearer team-key provider-key") == "team"
         assert name(Authorization=f"Bearer {KEY}") == "default"
         assert name(Authorization="Bearer team-key", **{"x-api-key": KEY}) == "default"
+        # An empty key header is no key: the Authorization header's key counts.
+        assert name(Authorization="Bearer team-key", **{"g4f-api-key": ""}) == "team"
+        with pytest.raises(errors.AuthenticationError):  # a blank one is a blank key
+            name(Authorization="Bearer team-key", **{"x-api-key": " "})
         with pytest.raises(errors.AuthenticationError):
             name(Authorization="Bearer wrong")
     assert set(ring._known_headers) == {"Bearer team-key", "Bearer team-key provider-key"}

@@ -111,6 +111,20 @@ async def test_named_keys_have_their_own_counts(make_client: Any, metrics: bool)
     assert (await client.post(CHAT, json=body(), headers=bearer("eve-key"))).status == 401
 
 
+@ADMISSIONS
+async def test_keyed_options_requests_are_not_counted(make_client: Any, metrics: bool) -> None:
+    """An OPTIONS request that carries a key (no Origin: not a preflight) passes the key
+    check but is not counted, as one without a key is not."""
+    keys = {"alice": {"sha256": sha("alice-key"), "rpm": 1}}
+    client = await make_client(Scripted(), keys=keys, metrics=metrics)
+    for _ in range(3):
+        resp = await client.options(CHAT, headers=bearer("alice-key"))
+        assert resp.status != 429 and "x-ratelimit-limit-requests" not in resp.headers
+    assert (await client.post(CHAT, json=body(), headers=bearer("alice-key"))).status == 200
+    resp = await client.post(CHAT, json=body(), headers=bearer("alice-key"))
+    await assert_429(resp, "requests", 1)
+
+
 async def test_single_key_and_named_keys_together(make_client: Any) -> None:
     client = await make_client(Scripted(), api_key="single", keys={"ci": {"sha256": sha("ci-key")}})
     assert (await client.post(CHAT, json=body(), headers=bearer("single"))).status == 200

@@ -106,7 +106,9 @@ class KeyRing:
         """The name of the key the request carries; 401 when it carries none or a wrong one."""
         headers = request.headers
         # A named key seen valid in this very header (the two others take precedence).
-        if not (headers.get(_G4F_API_KEY) or headers.get(_X_API_KEY)):
+        # ``in``, not ``get``: no default to pass; a present but empty header then takes
+        # presented_key's way, which finds no key in it as before.
+        if not (_G4F_API_KEY in headers or _X_API_KEY in headers):
             authorization = headers.get(_AUTHORIZATION)
             name = self._known_headers.get(authorization)  # type: ignore[arg-type]
             if name is not None:

@@ -562,10 +562,11 @@ def admit_in_edge(limits: RateLimits) -> Callable[[web.Request, str | None], Non
         whom = counted_as(limits, request, key_name)
         if whom is None:
             return
+        subject, rule = whom  # not ``*whom``: a star-call is not specialised
         ticket: Ticket = current()  # type: ignore[assignment]
         ticket.limiter = ticket.local = limiter
         try:
-            limiter.admit_now(ticket, *whom)  # slots it took: the metrics give back
+            limiter.admit_now(ticket, subject, rule)  # slots it took: the metrics give back
         except errors.RateLimitError as exc:
             ticket.limited = getattr(exc, "kind", "requests")
             raise

@@ -242,9 +242,13 @@ def on_done(metrics: Metrics) -> Callable[[web.Request, web.StreamResponse | Non
             live.streams -= 1
         # The limits' slots and unspent token reservations: on the memory backend they
         # admit through the edge's call (limits.admit_in_edge) and leave them to this one.
-        if (state.slots is not None or state.token_keys is not None) and not (
-            state.settle_now()  # type: ignore[attr-defined]  # a limits.Ticket's
-        ):
+        # Once the answer settled its tokens only the slots are left: release_now, not
+        # settle_now's frame around it.
+        if state.token_keys is None:
+            settled = state.slots is None or state.release_now()  # type: ignore[attr-defined]
+        else:
+            settled = state.settle_now()  # type: ignore[attr-defined]  # a limits.Ticket's
+        if not settled:
             # A shared limiter's (its middleware settles them itself: not reached).
             task = asyncio.ensure_future(state.settle())  # type: ignore[attr-defined]
             _SETTLING.add(task)

@@ -325,7 +325,10 @@ def _access(
     started: float,
 ) -> None:
     """The access line: who served the request, else every provider tried (``A,B``)."""
-    served = request.get(SERVED_BY)
+    try:  # not .get(): Mapping.get is two Python frames on aiohttp's request
+        served = request[SERVED_BY]
+    except KeyError:
+        served = None
     if served is not None:
         provider, model, attempts = served
     elif tried:
