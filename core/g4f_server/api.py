@@ -44,12 +44,12 @@ async def _schedule_gc_freeze(app: Any) -> None:
 
 
 # The collector's youngest generation is collected after this many more container
-# objects were made than freed (CPython's default: 700). Under load the requests in
-# flight hold more than 700 live ones (32 connections: a few thousand), so the default
-# collected every few requests, found nothing (a request's objects die by reference
-# count), and promoted the requests in flight into older generations, whose full
-# collections then took milliseconds each. Above that working set, collections become
-# rare; cyclic garbage (rare here) waits at most this many allocations longer.
+# objects were made than freed (CPython's default: 700). At 32 connections the requests
+# in flight hold more than 700 live ones, so the default collected every 13-25
+# requests, found nothing (a request's objects die by reference count), and promoted
+# the requests in flight into older generations, whose full collections then took ~8 ms
+# each. With 10,000, collections become rare (0-0.1 per 1,000 requests); cyclic garbage
+# (rare here) waits at most this many allocations longer.
 # bench/ab.py --variants "now=;default=gc-700" measures it (docs/performance.md).
 YOUNG_GENERATION_THRESHOLD = 10_000
 
