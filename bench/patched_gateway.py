@@ -41,7 +41,45 @@ def _gc_700() -> None:
     api._freeze_gc = freeze_with_default
 
 
-PATCHES: dict[str, Callable[[], None]] = {"kernel-stop": _kernel_stop, "gc-700": _gc_700}
+def _gc_stats() -> None:
+    """Time every collection (``gc.callbacks``) and keep the running totals per generation
+    in the JSON file ``G4F_BENCH_GC_STATS`` names, rewritten every 0.2 s by a thread (the
+    server's loop is not touched): bench/gc_stats.py reads it around each load."""
+    import gc
+    import json
+    import threading
+    import time
+
+    path = os.environ["G4F_BENCH_GC_STATS"]
+    totals = {"collections": [0, 0, 0], "seconds": [0.0, 0.0, 0.0], "collected": [0, 0, 0]}
+    began = [0.0]
+
+    def timed(phase: str, info: dict) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+            return
+        generation = info["generation"]
+        totals["collections"][generation] += 1
+        totals["seconds"][generation] += time.perf_counter() - began[0]
+        totals["collected"][generation] += info["collected"]
+
+    def write() -> None:
+        while True:
+            time.sleep(0.2)
+            snapshot = json.dumps({**totals, "threshold": gc.get_threshold()})
+            with open(path + ".tmp", "w") as out:
+                out.write(snapshot)
+            os.replace(path + ".tmp", path)
+
+    gc.callbacks.append(timed)
+    threading.Thread(target=write, daemon=True).start()
+
+
+PATCHES: dict[str, Callable[[], None]] = {
+    "kernel-stop": _kernel_stop,
+    "gc-700": _gc_700,
+    "gc-stats": _gc_stats,
+}
 
 
 def main() -> None:

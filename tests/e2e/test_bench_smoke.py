@@ -222,3 +222,18 @@ def test_breakdown_groups_a_profiled_gateways_time(tmp_path: Path) -> None:
         assert rows[group] > 0, (group, proc.stdout)
     whole = rows.pop("all")
     assert rows["other: built-ins and the standard library"] < whole / 2, proc.stdout
+
+
+@pytest.mark.parametrize(("patches", "young"), [("", 10_000), ("gc-700", 700)])
+def test_gc_stats_reads_a_running_gateways_collector(patches: str, young: int) -> None:
+    """bench/gc_stats.py: the gateway's collector as it runs (its threshold from the
+    kernel's start-up, or CPython's default put back by the gc-700 patch) and a row per
+    scenario with the load's req/s."""
+    argv = [sys.executable, str(ROOT / "bench" / "gc_stats.py"), "--scenarios", "chat/c4"]
+    argv += ["--duration", "1", "--warmup", "0.5", "--patches", patches]
+    proc = _bench(argv, timeout=120)
+    assert f"collector thresholds [{young}, 10, 10]" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| chat/c4 |"))
+    rps, *counts = (cell.strip() for cell in row.split("|")[2:-1])
+    assert float(rps.replace(",", "")) > 0
+    assert all(float(count) >= 0 for count in counts) and len(counts) == 4
