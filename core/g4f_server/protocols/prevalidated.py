@@ -18,7 +18,7 @@ test_anthropic_chat_build.py hold the built request equal to the validated one.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -35,6 +35,18 @@ _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 _IMMUTABLE = (str, bool, int, float, type(None))
+M = TypeVar("M", bound=BaseModel)
+
+
+def _filled(model: type[M], values: dict[str, Any], names: set[str], extra: dict[str, Any]) -> M:
+    """A ``model`` as pydantic-core fills one it validated: ``values`` its instance dict
+    (every field, in order), ``names`` the fields set, ``extra`` the extras."""
+    item = _new(model)
+    _set_dict(item, values)
+    _set_fields(item, names)
+    _set_extra(item, extra)
+    _set_private(item, None)
+    return item  # type: ignore[no-any-return]
 
 
 @functools.cache
@@ -63,12 +75,7 @@ def _text_message(template: dict[str, Any], role: str, content: str) -> Message:
     values = template.copy()
     values["role"] = role
     values["content"] = content
-    message = _new(Message)
-    _set_dict(message, values)
-    _set_fields(message, {"role", "content"})
-    _set_extra(message, {})
-    _set_private(message, None)
-    return message
+    return _filled(Message, values, {"role", "content"}, {})
 
 
 def built_chat(fields: dict[str, Any], trusted: frozenset[str]) -> ChatRequest | None:
@@ -103,12 +110,7 @@ def built_chat(fields: dict[str, Any], trusted: frozenset[str]) -> ChatRequest |
             value = list(value)  # its own list, as validation makes one
         values[name] = value
     values["messages"] = built
-    chat = _new(ChatRequest)
-    _set_dict(chat, values)
-    _set_fields(chat, set(fields))
-    _set_extra(chat, extra)
-    _set_private(chat, None)
-    return chat
+    return _filled(ChatRequest, values, set(fields), extra)
 
 
 # The chat request's gateway fields, taken as they are when set (each protocol's model
@@ -161,9 +163,4 @@ def _plain_chat(
         if (value := sent[name]) is not None:
             values[name] = value
             names.add(name)
-    chat = _new(ChatRequest)
-    _set_dict(chat, values)
-    _set_fields(chat, names)
-    _set_extra(chat, {})
-    _set_private(chat, None)
-    return chat
+    return _filled(ChatRequest, values, names, {})
