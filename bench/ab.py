@@ -21,6 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run
 
+# What the table gives per request, each a measure() percentage of a core.
+_PER_REQUEST = ("cpu_pct", "user_pct", "system_pct", "load_cpu_pct", "upstream_cpu_pct")
+
 
 def parse_variants(text: str) -> list[tuple[str, str, dict[str, str]]]:
     out = []
@@ -62,8 +65,10 @@ def main() -> int:
         for rnd in range(args.rounds):
             for scenario in args.scenarios.split(","):
                 mode, conns = scenario.split("/c")
+                protocol = mode if mode in run.PROTOCOLS else None
                 for name, (proc, port) in targets.items():
-                    protocol = mode if mode in run.PROTOCOLS else None
+                    if protocol is not None and name == "relay":
+                        continue  # the relay speaks chat completions only
                     row = run.measure(
                         bench, load, proc, port, mode == "stream", int(conns), protocol=protocol
                     )
@@ -80,20 +85,34 @@ def main() -> int:
     print()
     # CPU per request (the server's CPU over its requests) is steadier than req/s on a
     # shared machine: req/s moves with whatever else runs, a request's CPU much less.
-    print("| scenario | variant | req/s | / relay | p50 ms | p50 - relay ms | CPU us/req |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    # Split: the server's user and system time, and what the load generator and the fake
+    # upstream spent on each of its requests (on a 2-core machine they share its cores).
+    print(
+        "| scenario | variant | req/s | / relay | p50 ms | p50 - relay ms | CPU us/req "
+        "| user | system | load generator | upstream |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for scenario in args.scenarios.split(","):
-        relay = rows[(scenario, "relay")]
-        r_rps = statistics.median(r["rps"] for r in relay)
-        r_p50 = statistics.median(r["p50_ms"] for r in relay)
+        relay = rows.get((scenario, "relay"))  # none for a protocol's scenario
+        r_rps = statistics.median(r["rps"] for r in relay) if relay else None
+        r_p50 = statistics.median(r["p50_ms"] for r in relay) if relay else None
         for name in targets:
-            got = rows[(scenario, name)]
+            got = rows.get((scenario, name))
+            if got is None:
+                continue
             rps = statistics.median(r["rps"] for r in got)
             p50 = statistics.median(r["p50_ms"] for r in got)
-            cpu = statistics.median(1e4 * r["cpu_pct"] / max(r["rps"], 1e-9) for r in got)
+            per = {
+                key: statistics.median(1e4 * r[key] / max(r["rps"], 1e-9) for r in got)
+                for key in _PER_REQUEST
+            }
+            to_relay = f"{rps / r_rps:.2f}" if r_rps else "-"
+            above = f"{p50 - r_p50:+.2f}" if r_p50 is not None else "-"
             print(
-                f"| {scenario} | {name} | {rps:,.0f} | {rps / r_rps:.2f} | {p50:.2f} "
-                f"| {p50 - r_p50:+.2f} | {cpu:.0f} |"
+                f"| {scenario} | {name} | {rps:,.0f} | {to_relay} | {p50:.2f} "
+                f"| {above} | {per['cpu_pct']:.0f} | {per['user_pct']:.0f} "
+                f"| {per['system_pct']:.0f} | {per['load_cpu_pct']:.0f} "
+                f"| {per['upstream_cpu_pct']:.0f} |"
             )
     return 0
 

@@ -6,10 +6,12 @@
 ``bench/instructions.py`` counts a whole request in the gateway; this splits the part that
 differs between protocols: parsing the wire request into the ``ChatRequest`` every
 provider takes, and rendering one answer (the bench's 20 text deltas and the upstream's
-usage) as the protocol's stream. Each piece runs ``--calls`` times in its own process
-under callgrind; a process that runs nothing but the same set-up is the baseline taken
-off. Instruction counts repeat whatever else the machine is doing, so small differences
-show.
+usage) as the protocol's stream. A stream is rendered as ``streaming.relay`` writes it:
+the start, the text deltas of each read spliced at once (``--batch`` deltas a read: 20,
+one read, is what the bench's upstream gives at 32 connections), one joined write per
+read and the end. Each piece runs ``--calls`` times in its own process under callgrind;
+a process that runs nothing but the same set-up is the baseline taken off. Instruction
+counts repeat whatever else the machine is doing, so small differences show.
 """
 
 from __future__ import annotations
@@ -29,17 +31,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run
 
 
-def pieces() -> dict[str, Callable[[], object]]:
-    """Each piece, ready to be called (imports and set-up are the baseline's too)."""
+def pieces(batch: int = 20) -> dict[str, Callable[[], object]]:
+    """Each piece, ready to be called (imports and set-up are the baseline's too);
+    ``batch``: the text deltas of one read."""
     import orjson
 
     from g4f_server import events as ev
     from g4f_server.pipeline.transcript import Transcript
+    from g4f_server.protocols.anthropic.render import MessageStream
+    from g4f_server.protocols.anthropic.request import MessagesRequest
     from g4f_server.protocols.openai_chat.render import ChunkRenderer, new_completion_id
     from g4f_server.protocols.responses.creation import Creation
     from g4f_server.protocols.responses.frame import Frame
     from g4f_server.protocols.responses.render import ResponseStream, new_response_id
     from g4f_server.protocols.responses.request import ResponsesRequest
+    from g4f_server.protocols.streaming import StreamRenderer, splice
     from g4f_server.requests import ChatRequest
     from g4f_server.web.validation import parse_model
 
@@ -57,22 +63,42 @@ def pieces() -> dict[str, Callable[[], object]]:
     chat = parse_chat()
     request, asked = parse_responses()
     plan = request.tool_plan()
-    deltas = [ev.TextDelta(text=f"tok{i} ") for i in range(20)]
+    messages_asked = parse_model(MessagesRequest, orjson.loads(run.messages_body())).to_chat()
+    texts = [f"tok{i} " for i in range(20)]
+    reads = [texts[i : i + batch] for i in range(0, len(texts), batch)]
     transcript = Transcript()
-    for delta in deltas:
-        transcript.add(delta)
+    for text in texts:
+        transcript.add(ev.TextDelta(text=text))
     transcript.add(ev.Usage(prompt_tokens=12, completion_tokens=20, total_tokens=32))
 
-    def render_chat() -> bytes:
-        renderer = ChunkRenderer(new_completion_id(), "openai", "pollinations", request=chat)
-        lines = [renderer.start(), *map(renderer.render, deltas), renderer.end(transcript)]
-        return b"".join(line for line in lines if line)
+    def relayed(renderer: StreamRenderer) -> list[bytes]:
+        """The writes ``streaming.relay`` makes of the answer: the start with the first
+        read, each read's deltas spliced and joined, the end on its own."""
+        put = getattr(renderer, "splice_texts", splice)
+        lines, writes = [renderer.start()], []
+        for read in reads:
+            before, after = renderer.text_parts  # type: ignore[attr-defined]
+            put(lines, list(read), before, after)
+            writes.append(b"".join(lines))
+            lines.clear()
+        writes.append(renderer.end(transcript))
+        return writes
 
-    def render_responses() -> bytes:
+    messages_body = orjson.loads(run.messages_body())
+
+    def parse_messages() -> ChatRequest:
+        # As the route does: validated, then its chat request made.
+        return parse_model(MessagesRequest, dict(messages_body)).to_chat()
+
+    def render_chat() -> list[bytes]:
+        return relayed(ChunkRenderer(new_completion_id(), "openai", "pollinations", request=chat))
+
+    def render_responses() -> list[bytes]:
         frame = Frame(request, new_response_id(), "openai", "pollinations")
-        renderer = ResponseStream(frame, asked, plan)
-        lines = [renderer.start(), *map(renderer.render, deltas), renderer.end(transcript)]
-        return b"".join(line for line in lines if line)
+        return relayed(ResponseStream(frame, asked, plan))
+
+    def render_messages() -> list[bytes]:
+        return relayed(MessageStream(None, "openai", "pollinations", messages_asked))
 
     def response_object() -> bytes:
         # What a route pays for the frame: its bytes (a plain request's, from pieces).
@@ -83,22 +109,25 @@ def pieces() -> dict[str, Callable[[], object]]:
         "baseline": lambda: None,
         "parse-chat": parse_chat,
         "parse-responses": parse_responses,
+        "parse-messages": parse_messages,
         "render-chat": render_chat,
         "render-responses": render_responses,
+        "render-messages": render_messages,
         "response-frame": response_object,
     }
 
 
-def _child(name: str, calls: int) -> None:
-    piece = pieces()[name]
+def _child(name: str, calls: int, batch: int) -> None:
+    piece = pieces(batch)[name]
     for _ in range(calls):
         piece()
 
 
-def _count(name: str, calls: int, workdir: Path) -> int:
+def _count(name: str, calls: int, batch: int, workdir: Path) -> int:
     out = workdir / f"callgrind.{name}"
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
     argv += [sys.executable, __file__, "--child", name, "--calls", str(calls)]
+    argv += ["--batch", str(batch)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     match = re.search(r"Collected : (\d+)", proc.stderr)
     if proc.returncode != 0 or not match:
@@ -110,21 +139,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls of each piece")
     parser.add_argument("--pieces", default=",".join(p for p in pieces() if p != "baseline"))
+    parser.add_argument("--batch", type=int, default=20, help="text deltas a read (1-20)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child, args.calls)
+        _child(args.child, args.calls, args.batch)
         return 0
     if not shutil.which("valgrind"):
         raise SystemExit("valgrind not found: apt-get install -y valgrind")
     workdir = Path(tempfile.mkdtemp(prefix="g4f-pieces-"))
     try:
-        base = _count("baseline", args.calls, workdir)
-        print(f"{args.calls} calls of each piece, instructions per call (baseline taken off)\n")
+        base = _count("baseline", args.calls, args.batch, workdir)
+        print(
+            f"{args.calls} calls of each piece, {args.batch} text deltas a read,"
+            " instructions per call (baseline taken off)\n"
+        )
         print("| piece | instructions |")
         print("| --- | ---: |")
         for name in filter(None, (p.strip() for p in args.pieces.split(","))):
-            total = _count(name, args.calls, workdir)
+            total = _count(name, args.calls, args.batch, workdir)
             print(f"| {name} | {(total - base) / args.calls:,.0f} |", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

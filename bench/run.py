@@ -173,14 +173,20 @@ def _descendants(pid: int) -> list[int]:
 
 def _proc_stat(pid: int) -> tuple[float, int]:
     """(CPU seconds, RSS bytes) of one process; (0, 0) when it is gone."""
+    user, system, rss = _proc_times(pid)
+    return user + system, rss
+
+
+def _proc_times(pid: int) -> tuple[float, float, int]:
+    """(user CPU seconds, system CPU seconds, RSS bytes) of one process; zeros when it is
+    gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         fields = stat[stat.rindex(")") + 2 :].split()
-        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
         rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-        return cpu, rss
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK, rss
     except (OSError, ValueError, IndexError):
-        return 0.0, 0
+        return 0.0, 0.0, 0
 
 
 class Proc:
@@ -207,6 +213,15 @@ class Proc:
             cpu += c
             rss += r
         return cpu, rss
+
+    def times(self) -> tuple[float, float]:
+        """User and system CPU seconds summed over the process and its descendants."""
+        user = system = 0.0
+        for pid in self.pids():
+            u, s, _ = _proc_times(pid)
+            user += u
+            system += s
+        return user, system
 
     def stop(self) -> None:
         family = self.pids()
@@ -448,6 +463,7 @@ def measure(
         load.run(port, stream, conns, args.warmup, protocol)
     settled += settle(proc)
     cpu0, _ = proc.usage()
+    user0, system0 = proc.times()
     peak = [0]
     done = threading.Event()
 
@@ -467,7 +483,12 @@ def measure(
     done.set()
     sampler.join()
     cpu1, rss = proc.usage()
+    user1, system1 = proc.times()
     result["cpu_pct"] = 100 * (cpu1 - cpu0) / wall
+    # The same split into the interpreter's own work (user) and the kernel's (system:
+    # sockets, wake-ups): which side a variant's cost is on.
+    result["user_pct"] = 100 * (user1 - user0) / wall
+    result["system_pct"] = 100 * (system1 - system0) / wall
     # What else ran on the same cores: the load generator (wrk, a reaped child; or
     # loadgen.py in this process) and the fake upstream.
     result["load_cpu_pct"] = 100 * (load1 - load0) / wall

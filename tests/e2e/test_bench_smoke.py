@@ -4,6 +4,7 @@ gateway start, take load, and get ended. Numbers are checked for presence, never
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -116,11 +117,20 @@ def test_protocol_cost_pieces_run_and_render_their_grammars() -> None:
         sys.path.remove(str(ROOT / "bench"))
     pieces = protocol_cost.pieces()
     assert set(pieces) >= {"baseline", "parse-chat", "parse-responses", "render-chat"}
-    chat = pieces["render-chat"]()
-    responses = pieces["render-responses"]()
+    one_read = {name: pieces[f"render-{name}"]() for name in ("chat", "responses", "messages")}
+    # As the relay writes them: the start with the one read's deltas, then the end.
+    assert all(len(writes) == 2 for writes in one_read.values())
+    chat, responses, messages = (b"".join(w) for w in one_read.values())
     assert chat.count(b'"content":"tok') == 20 and chat.endswith(b"data: [DONE]\n\n")
     assert responses.count(b"event: response.output_text.delta") == 20
     assert b"event: response.completed" in responses
+    assert messages.count(b"event: content_block_delta") == 20
+    assert messages.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    # A read a delta: a write each, the same events (the sequence numbers run on).
+    by_delta = protocol_cost.pieces(batch=1)["render-responses"]()
+    assert len(by_delta) == 21
+    numbers = re.findall(rb'"sequence_number":(\d+)', b"".join(by_delta))
+    assert [int(n) for n in numbers] == list(range(len(numbers))) and len(numbers) == 28
     _, asked = pieces["parse-responses"]()
     assert asked.messages[0].role == "system" and asked.stream is True
 
@@ -237,3 +247,26 @@ def test_gc_stats_reads_a_running_gateways_collector(patches: str, young: int) -
     rps, *counts = (cell.strip() for cell in row.split("|")[2:-1])
     assert float(rps.replace(",", "")) > 0
     assert all(float(count) >= 0 for count in counts) and len(counts) == 4
+
+
+def test_ab_smoke() -> None:
+    """bench/ab.py: a variant beside the relay on chat, alone on a protocol's scenario
+    (the relay speaks chat only), each row with its CPU per request split into the
+    server's user and system time, the load generator's and the upstream's."""
+    argv = [sys.executable, str(ROOT / "bench" / "ab.py"), "--variants", "now="]
+    argv += ["--scenarios", "stream/c1,responses/c1", "--rounds", "1", "--duration", "1"]
+    proc = _bench([*argv, "--warmup", "0.2"], timeout=300)
+    rows = {
+        tuple(cells[:2]): cells[2:]
+        for line in proc.stdout.splitlines()
+        if line.startswith(("| stream/c1", "| responses/c1"))
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    assert set(rows) == {("stream/c1", "relay"), ("stream/c1", "now"), ("responses/c1", "now")}
+    for (scenario, _), cells in rows.items():
+        rps, to_relay, _, _, cpu, user, system, load, upstream = cells
+        assert float(rps.replace(",", "")) > 0
+        assert (to_relay == "-") == (scenario == "responses/c1")
+        # Whole microseconds: the parts may round a microsecond away from the sum.
+        assert abs(int(user) + int(system) - int(cpu)) <= 1 and int(user) > 0
+        assert int(load) > 0 and int(upstream) > 0
