@@ -12,18 +12,31 @@ one read, is what the bench's upstream gives at 32 connections), one joined writ
 read and the end. Each piece runs ``--calls`` times in its own process under callgrind;
 a process that runs nothing but the same set-up is the baseline taken off. Instruction
 counts repeat whatever else the machine is doing, so small differences show.
+
+The per-protocol regression guard (CI: tests/e2e/test_bench_smoke.py) compares a short
+run with the committed baseline, piece by piece: a protocol's own work is a few percent
+of a whole request, under ``bench/instructions.py``'s tolerance and drift, but a
+piece's count repeats to a few instructions, so each grows by at most ``tolerance``:
+
+    .venv/bin/python bench/protocol_cost.py --check bench/protocol-cost-baseline.json
+    .venv/bin/python bench/protocol_cost.py --write-baseline bench/protocol-cost-baseline.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -128,39 +141,127 @@ def _count(name: str, calls: int, batch: int, workdir: Path) -> int:
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
     argv += [sys.executable, __file__, "--child", name, "--calls", str(calls)]
     argv += ["--batch", str(batch)]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # One hash seed: set and dict orders (and so the counts) repeat from run to run.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     match = re.search(r"Collected : (\d+)", proc.stderr)
     if proc.returncode != 0 or not match:
         raise SystemExit(f"{name}: callgrind failed:\n{proc.stderr[-2000:]}")
     return int(match.group(1))
 
 
+# The guard's run: half a measurement's calls (a piece's first calls cost more, e.g. its
+# first validation: fewer calls would carry more of that) and every piece but the frame,
+# which the Responses render includes.
+BASELINE_DEFAULTS = {
+    "calls": 1000,
+    "batch": 20,
+    "pieces": "parse-chat,parse-responses,parse-messages,"
+    "render-chat,render-responses,render-messages",
+}
+TOLERANCE = 0.10  # a piece may grow this much over the baseline before --check fails
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=2000, help="calls of each piece")
-    parser.add_argument("--pieces", default=",".join(p for p in pieces() if p != "baseline"))
-    parser.add_argument("--batch", type=int, default=20, help="text deltas a read (1-20)")
+    parser.add_argument("--calls", type=int, help="calls of each piece (2000)")
+    parser.add_argument("--pieces", help="comma-separated (default: all)")
+    parser.add_argument("--batch", type=int, help="text deltas a read, 1-20 (20)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    guard = parser.add_mutually_exclusive_group()
+    guard.add_argument(
+        "--check",
+        metavar="FILE",
+        help="exit 1 when a piece grew more than the file's tolerance over its baseline",
+    )
+    guard.add_argument("--write-baseline", metavar="FILE", help="write the counts as a baseline")
     args = parser.parse_args(argv)
+    baseline = json.loads(Path(args.check).read_text()) if args.check else None
+    defaults: dict[str, Any] = {"calls": 2000, "batch": 20, "pieces": None}
+    if args.write_baseline:
+        defaults = BASELINE_DEFAULTS
+    if baseline is not None:  # like with like: the baseline's own run
+        defaults = {key: baseline[key] for key in ("calls", "batch", "pieces")}
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.pieces is None:
+        args.pieces = ",".join(p for p in pieces() if p != "baseline")
     if args.child:
         _child(args.child, args.calls, args.batch)
         return 0
     if not shutil.which("valgrind"):
         raise SystemExit("valgrind not found: apt-get install -y valgrind")
     workdir = Path(tempfile.mkdtemp(prefix="g4f-pieces-"))
+    counts: dict[str, int] = {}
+    names = [p.strip() for p in args.pieces.split(",") if p.strip()]
     try:
-        base = _count("baseline", args.calls, args.batch, workdir)
+        # Two processes at a time (counts do not depend on what else runs): the guard's
+        # run takes half the time on two cores.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            totals = dict(
+                zip(
+                    ["baseline", *names],
+                    pool.map(
+                        lambda name: _count(name, args.calls, args.batch, workdir),
+                        ["baseline", *names],
+                    ),
+                    strict=True,
+                )
+            )
         print(
             f"{args.calls} calls of each piece, {args.batch} text deltas a read,"
             " instructions per call (baseline taken off)\n"
         )
         print("| piece | instructions |")
         print("| --- | ---: |")
-        for name in filter(None, (p.strip() for p in args.pieces.split(","))):
-            total = _count(name, args.calls, args.batch, workdir)
-            print(f"| {name} | {(total - base) / args.calls:,.0f} |", flush=True)
+        for name in names:
+            counts[name] = round((totals[name] - totals["baseline"]) / args.calls)
+            print(f"| {name} | {counts[name]:,} |", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    if args.write_baseline:
+        Path(args.write_baseline).write_text(json.dumps(_baseline(args, counts), indent=2) + "\n")
+    if baseline is not None:
+        return _check(baseline, counts)
+    return 0
+
+
+def _baseline(args: argparse.Namespace, counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "about": "bench/protocol_cost.py --check: each piece may grow at most `tolerance` "
+        "over these; refresh with --write-baseline (see its docstring)",
+        "python": platform.python_version(),
+        "calls": args.calls,
+        "batch": args.batch,
+        "pieces": args.pieces,
+        "tolerance": TOLERANCE,
+        "counts": counts,
+    }
+
+
+def _check(baseline: dict[str, Any], counts: dict[str, int]) -> int:
+    """0 when every piece is within the tolerance of its baseline, else 1 (and which)."""
+    tolerance = float(baseline.get("tolerance", TOLERANCE))
+    grown = []
+    print()
+    for name, before in baseline["counts"].items():
+        change = counts[name] / before - 1
+        verdict = "over" if change > tolerance else "ok"
+        print(f"{name:<17} {before:>9,} -> {counts[name]:>9,} ({change:+.1%}) {verdict}")
+        if change > tolerance:
+            grown.append(f"{name} {change:+.1%}")
+    if baseline.get("python") != platform.python_version():
+        print(f"note: the baseline was counted on Python {baseline.get('python')}")
+    if grown:
+        print(
+            f"FAIL: a protocol's own work grew more than {tolerance:.0%}: "
+            + ", ".join(grown)
+            + ". Find the cost (callgrind on the piece), or if it is meant, refresh the "
+            "baseline with --write-baseline."
+        )
+        return 1
+    print(f"every piece within {tolerance:.0%} of the baseline")
     return 0
 
 

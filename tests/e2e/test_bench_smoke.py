@@ -208,6 +208,37 @@ def test_instructions_check_fails_on_growth_over_the_tolerance(
     assert "stream/gateway +11.0%" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(
+    not shutil.which("valgrind"),
+    reason="the per-protocol guard needs valgrind (apt-get install valgrind; .ci/run does)",
+)
+def test_protocol_cost_within_the_baseline() -> None:
+    """The per-protocol regression guard: each protocol's parse and render, counted in
+    process (bench/protocol_cost.py --check), stays within the tolerance of the committed
+    baseline; a protocol's own work is a few percent of a request, under the whole-request
+    guard's tolerance, so this is where a dearer grammar shows."""
+    script = str(ROOT / "bench" / "protocol_cost.py")
+    baseline = str(ROOT / "bench" / "protocol-cost-baseline.json")
+    proc = _bench([sys.executable, script, "--check", baseline], timeout=900)
+    assert "every piece within 10% of the baseline" in proc.stdout
+    assert "render-responses" in proc.stdout and "parse-messages" in proc.stdout
+
+
+def test_protocol_cost_check_fails_on_growth_over_the_tolerance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The per-protocol guard's verdict: 9% more passes, 11% more fails and names it."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import protocol_cost
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    baseline = {"tolerance": 0.10, "counts": {"parse-chat": 1000, "render-responses": 2000}}
+    assert protocol_cost._check(baseline, {"parse-chat": 1090, "render-responses": 1900}) == 0
+    assert protocol_cost._check(baseline, {"parse-chat": 1000, "render-responses": 2220}) == 1
+    assert "render-responses +11.0%" in capsys.readouterr().out
+
+
 def test_breakdown_groups_a_profiled_gateways_time(tmp_path: Path) -> None:
     """bench/breakdown.py profiles a gateway between its two signals and groups the time:
     each concern that serves a chat request has time in it, and the catch-all group is not
