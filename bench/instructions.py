@@ -47,6 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import controls
+import guard
 import run
 import upstreams
 
@@ -191,23 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="copy the callgrind dumps here (read them with callgrind_annotate --inclusive=yes)",
     )
-    guard = parser.add_mutually_exclusive_group()
-    guard.add_argument(
-        "--check",
-        metavar="FILE",
-        help="exit 1 when a count grew more than the file's tolerance over its baseline",
-    )
-    guard.add_argument("--write-baseline", metavar="FILE", help="write the counts as a baseline")
+    guard.add_arguments(parser, "a count")
     args = parser.parse_args(argv)
-    baseline = json.loads(Path(args.check).read_text()) if args.check else None
     defaults = {"requests": 200, "warmup": 50, "modes": "json,stream", "servers": "relay,gateway"}
-    if args.write_baseline:
-        defaults = BASELINE_DEFAULTS
-    if baseline is not None:  # like with like: the baseline's own run
-        defaults = {key: baseline[key] for key in ("requests", "warmup", "modes", "servers")}
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    baseline = guard.settle_run(args, defaults, BASELINE_DEFAULTS)
     for tool in ("valgrind", "callgrind_control"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found: apt-get install -y valgrind")
@@ -278,29 +266,19 @@ def _baseline(args: argparse.Namespace, results: dict[str, dict[str, float]]) ->
 
 def _check(baseline: dict[str, Any], results: dict[str, dict[str, float]]) -> int:
     """0 when every count is within the tolerance of its baseline, else 1 (and why)."""
-    tolerance = float(baseline.get("tolerance", TOLERANCE))
-    grown = []
-    print()
-    for mode, row in baseline["counts"].items():
-        for name, before in row.items():
-            now = results[mode][name]
-            change = now / before - 1
-            verdict = "over" if change > tolerance else "ok"
-            print(f"{mode:<7} {name:<8} {before:>12,} -> {now:>12,.0f} ({change:+.1%}) {verdict}")
-            if change > tolerance:
-                grown.append(f"{mode}/{name} {change:+.1%}")
-    if baseline.get("python") != platform.python_version():
-        print(f"note: the baseline was counted on Python {baseline.get('python')}")
-    if grown:
-        print(
-            f"FAIL: instructions per request grew more than {tolerance:.0%}: "
-            + ", ".join(grown)
-            + ". Find the cost (--keep DIR, callgrind_annotate), or if it is meant, refresh "
-            "the baseline with --write-baseline."
-        )
-        return 1
-    print(f"instructions per request within {tolerance:.0%} of the baseline")
-    return 0
+    before = {
+        f"{mode}/{name}": n for mode, row in baseline["counts"].items() for name, n in row.items()
+    }
+    now = {f"{mode}/{name}": n for mode, row in results.items() for name, n in row.items()}
+    return guard.check(
+        before,
+        now,
+        float(baseline.get("tolerance", TOLERANCE)),
+        baseline.get("python"),
+        "instructions per request",
+        "Find the cost (--keep DIR, callgrind_annotate), or if it is meant, refresh the "
+        "baseline with --write-baseline.",
+    )
 
 
 if __name__ == "__main__":

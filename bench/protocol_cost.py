@@ -40,6 +40,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import guard
+
 # The bench's request bodies (run.py): the same question in each grammar.
 import run
 
@@ -168,23 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pieces", help="comma-separated (default: all)")
     parser.add_argument("--batch", type=int, help="text deltas a read, 1-20 (20)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    guard = parser.add_mutually_exclusive_group()
-    guard.add_argument(
-        "--check",
-        metavar="FILE",
-        help="exit 1 when a piece grew more than the file's tolerance over its baseline",
-    )
-    guard.add_argument("--write-baseline", metavar="FILE", help="write the counts as a baseline")
+    guard.add_arguments(parser, "a piece")
     args = parser.parse_args(argv)
-    baseline = json.loads(Path(args.check).read_text()) if args.check else None
-    defaults: dict[str, Any] = {"calls": 2000, "batch": 20, "pieces": None}
-    if args.write_baseline:
-        defaults = BASELINE_DEFAULTS
-    if baseline is not None:  # like with like: the baseline's own run
-        defaults = {key: baseline[key] for key in ("calls", "batch", "pieces")}
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    baseline = guard.settle_run(
+        args, {"calls": 2000, "batch": 20, "pieces": None}, BASELINE_DEFAULTS
+    )
     if args.pieces is None:
         args.pieces = ",".join(p for p in pieces() if p != "baseline")
     if args.child:
@@ -242,27 +232,15 @@ def _baseline(args: argparse.Namespace, counts: dict[str, int]) -> dict[str, Any
 
 def _check(baseline: dict[str, Any], counts: dict[str, int]) -> int:
     """0 when every piece is within the tolerance of its baseline, else 1 (and which)."""
-    tolerance = float(baseline.get("tolerance", TOLERANCE))
-    grown = []
-    print()
-    for name, before in baseline["counts"].items():
-        change = counts[name] / before - 1
-        verdict = "over" if change > tolerance else "ok"
-        print(f"{name:<17} {before:>9,} -> {counts[name]:>9,} ({change:+.1%}) {verdict}")
-        if change > tolerance:
-            grown.append(f"{name} {change:+.1%}")
-    if baseline.get("python") != platform.python_version():
-        print(f"note: the baseline was counted on Python {baseline.get('python')}")
-    if grown:
-        print(
-            f"FAIL: a protocol's own work grew more than {tolerance:.0%}: "
-            + ", ".join(grown)
-            + ". Find the cost (callgrind on the piece), or if it is meant, refresh the "
-            "baseline with --write-baseline."
-        )
-        return 1
-    print(f"every piece within {tolerance:.0%} of the baseline")
-    return 0
+    return guard.check(
+        baseline["counts"],
+        counts,
+        float(baseline.get("tolerance", TOLERANCE)),
+        baseline.get("python"),
+        "a protocol's own work",
+        "Find the cost (callgrind on the piece), or if it is meant, refresh the baseline "
+        "with --write-baseline.",
+    )
 
 
 if __name__ == "__main__":
