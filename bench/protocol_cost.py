@@ -75,10 +75,16 @@ def pieces(batch: int = 20) -> dict[str, Callable[[], object]]:
         body = parse_model(ResponsesRequest, dict(responses_body))
         return body, Creation(None, body, []).chat  # type: ignore[arg-type]
 
+    messages_body = orjson.loads(run.messages_body())
+
+    def parse_messages() -> ChatRequest:
+        # As the route does: validated, then its chat request made.
+        return parse_model(MessagesRequest, dict(messages_body)).to_chat()
+
     chat = parse_chat()
     request, asked = parse_responses()
+    messages_asked = parse_messages()
     plan = request.tool_plan()
-    messages_asked = parse_model(MessagesRequest, orjson.loads(run.messages_body())).to_chat()
     texts = [f"tok{i} " for i in range(20)]
     reads = [texts[i : i + batch] for i in range(0, len(texts), batch)]
     transcript = Transcript()
@@ -98,12 +104,6 @@ def pieces(batch: int = 20) -> dict[str, Callable[[], object]]:
             lines.clear()
         writes.append(renderer.end(transcript))
         return writes
-
-    messages_body = orjson.loads(run.messages_body())
-
-    def parse_messages() -> ChatRequest:
-        # As the route does: validated, then its chat request made.
-        return parse_model(MessagesRequest, dict(messages_body)).to_chat()
 
     def render_chat() -> list[bytes]:
         return relayed(ChunkRenderer(new_completion_id(), "openai", "pollinations", request=chat))

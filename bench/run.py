@@ -462,7 +462,6 @@ def measure(
         settled += settle(proc)
         load.run(port, stream, conns, args.warmup, protocol)
     settled += settle(proc)
-    cpu0, _ = proc.usage()
     user0, system0 = proc.times()
     peak = [0]
     done = threading.Event()
@@ -482,13 +481,13 @@ def measure(
     load1, busy1 = _load_cpu(), _machine_busy()
     done.set()
     sampler.join()
-    cpu1, rss = proc.usage()
+    _, rss = proc.usage()
     user1, system1 = proc.times()
-    result["cpu_pct"] = 100 * (cpu1 - cpu0) / wall
-    # The same split into the interpreter's own work (user) and the kernel's (system:
-    # sockets, wake-ups): which side a variant's cost is on.
+    # Split into the interpreter's own work (user) and the kernel's (system: sockets,
+    # wake-ups), from the same readings as the whole: which side a variant's cost is on.
     result["user_pct"] = 100 * (user1 - user0) / wall
     result["system_pct"] = 100 * (system1 - system0) / wall
+    result["cpu_pct"] = result["user_pct"] + result["system_pct"]
     # What else ran on the same cores: the load generator (wrk, a reaped child; or
     # loadgen.py in this process) and the fake upstream.
     result["load_cpu_pct"] = 100 * (load1 - load0) / wall
