@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser, counted: str) -> None:
     group.add_argument("--write-baseline", metavar="FILE", help="write the counts as a baseline")
 
 
-def settle_run(
+def run_settings(
     args: argparse.Namespace, defaults: dict[str, Any], baseline_defaults: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The baseline to check against (None without ``--check``), and the run's settings

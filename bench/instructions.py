@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     guard.add_arguments(parser, "a count")
     args = parser.parse_args(argv)
     defaults = {"requests": 200, "warmup": 50, "modes": "json,stream", "servers": "relay,gateway"}
-    baseline = guard.settle_run(args, defaults, BASELINE_DEFAULTS)
+    baseline = guard.run_settings(args, defaults, BASELINE_DEFAULTS)
     for tool in ("valgrind", "callgrind_control"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found: apt-get install -y valgrind")

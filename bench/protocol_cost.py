@@ -172,14 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     guard.add_arguments(parser, "a piece")
     args = parser.parse_args(argv)
-    baseline = guard.settle_run(
+    baseline = guard.run_settings(
         args, {"calls": 2000, "batch": 20, "pieces": None}, BASELINE_DEFAULTS
     )
-    if args.pieces is None:
-        args.pieces = ",".join(p for p in pieces() if p != "baseline")
-    if args.child:
+    if args.child:  # (before the default pieces: listing them runs the set-up once more)
         _child(args.child, args.calls, args.batch)
         return 0
+    if args.pieces is None:
+        args.pieces = ",".join(p for p in pieces() if p != "baseline")
     if not shutil.which("valgrind"):
         raise SystemExit("valgrind not found: apt-get install -y valgrind")
     workdir = Path(tempfile.mkdtemp(prefix="g4f-pieces-"))

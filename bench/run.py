@@ -171,13 +171,7 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _proc_stat(pid: int) -> tuple[float, int]:
-    """(CPU seconds, RSS bytes) of one process; (0, 0) when it is gone."""
-    user, system, rss = _proc_times(pid)
-    return user + system, rss
-
-
-def _proc_times(pid: int) -> tuple[float, float, int]:
+def _proc_stat(pid: int) -> tuple[float, float, int]:
     """(user CPU seconds, system CPU seconds, RSS bytes) of one process; zeros when it is
     gone."""
     try:
@@ -207,21 +201,18 @@ class Proc:
 
     def usage(self) -> tuple[float, int]:
         """CPU seconds and RSS bytes summed over the process and its descendants."""
-        cpu = rss = 0
-        for pid in self.pids():
-            c, r = _proc_stat(pid)
-            cpu += c
-            rss += r
-        return cpu, rss
+        user, system, rss = self.times()
+        return user + system, rss
 
-    def times(self) -> tuple[float, float]:
-        """User and system CPU seconds summed over the process and its descendants."""
+    def times(self) -> tuple[float, float, int]:
+        """User and system CPU seconds and RSS bytes, summed over the process and its
+        descendants (one reading of each)."""
         user = system = 0.0
+        rss = 0
         for pid in self.pids():
-            u, s, _ = _proc_times(pid)
-            user += u
-            system += s
-        return user, system
+            u, s, r = _proc_stat(pid)
+            user, system, rss = user + u, system + s, rss + r
+        return user, system, rss
 
     def stop(self) -> None:
         family = self.pids()
@@ -462,7 +453,7 @@ def measure(
         settled += settle(proc)
         load.run(port, stream, conns, args.warmup, protocol)
     settled += settle(proc)
-    user0, system0 = proc.times()
+    user0, system0, _ = proc.times()
     peak = [0]
     done = threading.Event()
 
@@ -481,8 +472,7 @@ def measure(
     load1, busy1 = _load_cpu(), _machine_busy()
     done.set()
     sampler.join()
-    _, rss = proc.usage()
-    user1, system1 = proc.times()
+    user1, system1, rss = proc.times()
     # Split into the interpreter's own work (user) and the kernel's (system: sockets,
     # wake-ups), from the same readings as the whole: which side a variant's cost is on.
     result["user_pct"] = 100 * (user1 - user0) / wall
